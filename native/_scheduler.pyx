@@ -1,0 +1,603 @@
+# distutils: language = c++
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""The compiled DQP scheduler: queues of one site and the matching of contacts to agents.
+
+It mirrors `native/pyscheduler.py` line for line in behaviour (same API, same decisions,
+same handle numbers); read the twin's module docstring for the ordering rules. Contacts
+live in one vector of plain structs linked into per-class FIFO lists, so enqueue, remove
+and route cost O(1) in the number of queued contacts; available agents sit in C++ ordered
+sets keyed by the skill's selection policy.
+"""
+
+from libc.math cimport isfinite
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
+from libcpp.set cimport set as cset
+from libcpp.vector cimport vector
+from cython.operator cimport dereference as deref
+
+from native.constants import (
+    CALL_SELECT_GREATEST_NEED as _CALL_SELECT_GREATEST_NEED,
+    CALL_SELECT_SKILL_LEVEL as _CALL_SELECT_SKILL_LEVEL,
+)
+
+BACKEND = "native"
+
+cdef extern from *:
+    """
+    struct AgentKey {
+        double primary;
+        double secondary;
+        int agent;
+        bool operator<(const AgentKey& other) const {
+            if (primary != other.primary) return primary < other.primary;
+            if (secondary != other.secondary) return secondary < other.secondary;
+            return agent < other.agent;
+        }
+    };
+    """
+    cdef cppclass AgentKey:
+        double primary
+        double secondary
+        int agent
+
+# Kept equal to native/constants.py (a unit test checks it); compile-time here so the
+# hot path compares plain integers.
+cdef enum:
+    PRIORITY_COUNT = 4
+    CHANNEL_COUNT = 6
+    MAX_SO_CLASSES = 16
+    MIN_LEVEL = 1
+    MAX_LEVEL = 16
+    QUEUEING_DQP = 0
+    QUEUEING_FIFO = 1
+    SELECT_LONGEST_IDLE = 0
+    SELECT_LEAST_OCCUPIED = 1
+    SELECT_BEST_SKILL = 2
+    SELECT_ROUND_ROBIN = 3
+    CALL_SELECT_SKILL_LEVEL = 1
+    FREE = 0
+    QUEUED = 1
+    DETACHED = 2
+    NONE = -1
+    QUEUES_PER_SKILL = 6 * 4 * 16
+
+cdef struct Slot:
+    double arrival
+    double service_objective
+    int64_t seq
+    int32_t prev
+    int32_t next
+    int32_t skill
+    uint8_t channel
+    uint8_t priority
+    uint8_t so_class
+    uint8_t state
+
+cdef struct ClassQueue:
+    int32_t head
+    int32_t tail
+    int32_t count
+
+cdef struct SkillRecord:
+    int queueing
+    int agent_selection
+    int widen_level
+    double widen_after_s
+    int class_count
+    double so_classes[MAX_SO_CLASSES]
+    int64_t counts[PRIORITY_COUNT]
+    int64_t round_robin_clock
+
+cdef struct AgentRecord:
+    int call_selection
+    int channels_mask
+    double idle_since
+    double occupancy
+    int32_t first_entry
+    int32_t entry_count
+
+cdef struct AgentSkillEntry:
+    int32_t skill
+    int32_t level
+    int64_t round_robin_stamp
+    bint indexed
+    double key_primary
+    double key_secondary
+
+
+cdef inline int _check_channel_priority(int channel, int priority) except -1:
+    if channel < 0 or channel >= CHANNEL_COUNT:
+        raise ValueError(f"channel must be 0..{CHANNEL_COUNT - 1}, got {channel!r}")
+    if priority < 0 or priority >= PRIORITY_COUNT:
+        raise ValueError(f"priority must be 0..{PRIORITY_COUNT - 1}, got {priority!r}")
+    return 0
+
+
+cdef inline double _finite(str name, object value) except? -1.0:
+    cdef double number = float(value)
+    if not isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {number!r}")
+    return number
+
+
+cdef class Scheduler:
+    """Queues of one site (or shard) and its available agents; see native/pyscheduler.py."""
+
+    cdef vector[Slot] _slots
+    cdef vector[int32_t] _free_handles
+    cdef vector[SkillRecord] _skills
+    cdef vector[ClassQueue] _queues          # QUEUES_PER_SKILL per skill
+    cdef vector[uint16_t] _class_masks       # non-empty classes per (skill, channel, priority)
+    cdef vector[AgentRecord] _agents
+    cdef vector[AgentSkillEntry] _entries
+    cdef vector[cset[AgentKey]] _ready       # (skill, channel, widened) -> ordered agents
+    cdef int64_t _next_seq
+    cdef int64_t _live
+
+    def __cinit__(self):
+        self._next_seq = 0
+        self._live = 0
+
+    # ---- skills -------------------------------------------------------------------
+    def add_skill(self, int queueing, int agent_selection, int widen_level=MAX_LEVEL,
+                  widen_after_s=0.0):
+        cdef SkillRecord record
+        cdef ClassQueue empty
+        cdef int i
+        if queueing != QUEUEING_DQP and queueing != QUEUEING_FIFO:
+            raise ValueError(f"queueing must be 0 (dqp) or 1 (fifo), got {queueing!r}")
+        if agent_selection < SELECT_LONGEST_IDLE or agent_selection > SELECT_ROUND_ROBIN:
+            raise ValueError(f"agent_selection must be 0..3, got {agent_selection!r}")
+        if widen_level < MIN_LEVEL or widen_level > MAX_LEVEL:
+            raise ValueError(f"widen_level must be {MIN_LEVEL}..{MAX_LEVEL}, got {widen_level!r}")
+        cdef double widen_after = _finite("widen_after_s", widen_after_s)
+        if widen_after < 0:
+            raise ValueError(f"widen_after_s must be >= 0, got {widen_after!r}")
+        record.queueing = queueing
+        record.agent_selection = agent_selection
+        record.widen_level = widen_level
+        record.widen_after_s = widen_after
+        record.class_count = 0
+        record.round_robin_clock = 0
+        for i in range(PRIORITY_COUNT):
+            record.counts[i] = 0
+        self._skills.push_back(record)
+        empty.head = NONE
+        empty.tail = NONE
+        empty.count = 0
+        for i in range(QUEUES_PER_SKILL):
+            self._queues.push_back(empty)
+        for i in range(CHANNEL_COUNT * PRIORITY_COUNT):
+            self._class_masks.push_back(0)
+        self._ready.resize(self._ready.size() + CHANNEL_COUNT * 2)
+        return <int>self._skills.size() - 1
+
+    def skill_count(self):
+        return self._skills.size()
+
+    cdef inline int _check_skill(self, int skill) except -1:
+        if skill < 0 or skill >= <int>self._skills.size():
+            raise KeyError(f"unknown skill {skill!r}")
+        return 0
+
+    # ---- contacts -----------------------------------------------------------------
+    def enqueue(self, int skill, int channel, int priority, service_objective_s, arrival_time):
+        self._check_skill(skill)
+        _check_channel_priority(channel, priority)
+        cdef double so = _finite("service_objective_s", service_objective_s)
+        if so <= 0:
+            raise ValueError(f"service_objective_s must be > 0, got {so!r}")
+        cdef double arrival = _finite("arrival_time", arrival_time)
+        cdef SkillRecord* record = &self._skills[skill]
+        cdef int so_class = 0
+        cdef int i
+        if record.queueing == QUEUEING_DQP:
+            so_class = -1
+            for i in range(record.class_count):
+                if record.so_classes[i] == so:
+                    so_class = i
+                    break
+            if so_class < 0:
+                if record.class_count >= MAX_SO_CLASSES:
+                    raise ValueError(
+                        f"skill {skill} already has {MAX_SO_CLASSES} service objective classes")
+                so_class = record.class_count
+                record.so_classes[so_class] = so
+                record.class_count += 1
+        cdef int32_t handle
+        cdef Slot fresh
+        if self._free_handles.size():
+            handle = self._free_handles.back()
+            self._free_handles.pop_back()
+        else:
+            handle = <int32_t>self._slots.size()
+            self._slots.push_back(fresh)
+        cdef Slot* slot = &self._slots[handle]
+        slot.arrival = arrival
+        slot.service_objective = so
+        slot.seq = self._next_seq
+        slot.skill = skill
+        slot.channel = channel
+        slot.priority = priority
+        slot.so_class = so_class
+        slot.state = QUEUED
+        self._next_seq += 1
+        self._live += 1
+        self._link_tail(handle)
+        return handle
+
+    cdef inline int _queue_index(self, Slot* slot) nogil:
+        return (slot.skill * QUEUES_PER_SKILL
+                + (slot.channel * PRIORITY_COUNT + slot.priority) * MAX_SO_CLASSES
+                + slot.so_class)
+
+    cdef inline int _mask_index(self, int skill, int channel, int priority) nogil:
+        return (skill * CHANNEL_COUNT + channel) * PRIORITY_COUNT + priority
+
+    cdef void _link_tail(self, int32_t handle):
+        cdef Slot* slot = &self._slots[handle]
+        cdef ClassQueue* queue = &self._queues[self._queue_index(slot)]
+        slot.next = NONE
+        slot.prev = queue.tail
+        if queue.tail == NONE:
+            queue.head = handle
+        else:
+            self._slots[queue.tail].next = handle
+        queue.tail = handle
+        self._note_linked(slot, queue)
+
+    cdef inline void _note_linked(self, Slot* slot, ClassQueue* queue):
+        queue.count += 1
+        self._skills[slot.skill].counts[slot.priority] += 1
+        self._class_masks[self._mask_index(slot.skill, slot.channel, slot.priority)] |= (
+            1 << slot.so_class)
+
+    cdef void _unlink(self, int32_t handle):
+        cdef Slot* slot = &self._slots[handle]
+        cdef ClassQueue* queue = &self._queues[self._queue_index(slot)]
+        if slot.prev == NONE:
+            queue.head = slot.next
+        else:
+            self._slots[slot.prev].next = slot.next
+        if slot.next == NONE:
+            queue.tail = slot.prev
+        else:
+            self._slots[slot.next].prev = slot.prev
+        queue.count -= 1
+        self._skills[slot.skill].counts[slot.priority] -= 1
+        if queue.count == 0:
+            self._class_masks[self._mask_index(slot.skill, slot.channel, slot.priority)] &= (
+                ~(1 << slot.so_class))
+
+    cdef inline int _state(self, int handle) except -1:
+        if handle < 0 or handle >= <int>self._slots.size() or self._slots[handle].state == FREE:
+            raise KeyError(f"unknown contact handle {handle!r}")
+        return self._slots[handle].state
+
+    def remove(self, int handle):
+        """Forget a queued or detached contact (abandoned, finished, interflowed)."""
+        if self._state(handle) == QUEUED:
+            self._unlink(handle)
+        self._slots[handle].state = FREE
+        self._free_handles.push_back(handle)
+        self._live -= 1
+
+    def detach(self, int handle):
+        """Take a queued contact out of its queue (it is being offered); it keeps its place key."""
+        if self._state(handle) != QUEUED:
+            raise KeyError(f"contact handle {handle!r} is not queued")
+        self._unlink(handle)
+        self._slots[handle].state = DETACHED
+
+    def requeue(self, int handle):
+        """Put a detached contact back at its original position (never the tail)."""
+        if self._state(handle) != DETACHED:
+            raise KeyError(f"contact handle {handle!r} is not detached")
+        cdef Slot* slot = &self._slots[handle]
+        cdef ClassQueue* queue = &self._queues[self._queue_index(slot)]
+        # An offered contact was a head, so only the few contacts older than it are walked.
+        cdef int32_t after = queue.head
+        while after != NONE and self._slots[after].seq <= slot.seq:
+            after = self._slots[after].next
+        if after == NONE:
+            self._link_tail(handle)
+        else:
+            slot.next = after
+            slot.prev = self._slots[after].prev
+            if slot.prev == NONE:
+                queue.head = handle
+            else:
+                self._slots[slot.prev].next = handle
+            self._slots[after].prev = handle
+            self._note_linked(slot, queue)
+        slot.state = QUEUED
+
+    def is_queued(self, int handle):
+        return 0 <= handle < <int>self._slots.size() and self._slots[handle].state == QUEUED
+
+    def contact_count(self):
+        return self._live
+
+    def queued_count(self, int skill, int priority):
+        self._check_skill(skill)
+        _check_channel_priority(0, priority)
+        return self._skills[skill].counts[priority]
+
+    def queued_total(self, int skill):
+        self._check_skill(skill)
+        cdef int64_t total = 0
+        cdef int priority
+        for priority in range(PRIORITY_COUNT):
+            total += self._skills[skill].counts[priority]
+        return total
+
+    def oldest_arrival(self, int skill):
+        """Arrival time of the longest-waiting queued contact of a skill, or None."""
+        self._check_skill(skill)
+        cdef bint found = False
+        cdef double oldest = 0.0
+        cdef int channel, priority, so_class
+        cdef uint16_t mask
+        cdef double arrival
+        for channel in range(CHANNEL_COUNT):
+            for priority in range(PRIORITY_COUNT):
+                mask = self._class_masks[self._mask_index(skill, channel, priority)]
+                so_class = 0
+                while mask:
+                    if mask & 1:
+                        arrival = self._slots[self._queues[
+                            skill * QUEUES_PER_SKILL
+                            + (channel * PRIORITY_COUNT + priority) * MAX_SO_CLASSES
+                            + so_class].head].arrival
+                        if not found or arrival < oldest:
+                            oldest = arrival
+                            found = True
+                    mask >>= 1
+                    so_class += 1
+        return oldest if found else None
+
+    def head(self, int skill, int channel, int priority, double now):
+        """The contact a DQP/FIFO skill serves next on one channel and priority, or -1."""
+        self._check_skill(skill)
+        _check_channel_priority(channel, priority)
+        cdef double need
+        return self._head_of(skill, channel, priority, now, -1.0, &need)
+
+    cdef int32_t _head_of(self, int skill, int channel, int priority, double now,
+                          double min_wait, double* need_out):
+        """Best class head of one (skill, channel, priority) and its need, or -1."""
+        cdef uint16_t mask = self._class_masks[self._mask_index(skill, channel, priority)]
+        cdef int base = skill * QUEUES_PER_SKILL + (channel * PRIORITY_COUNT + priority) * MAX_SO_CLASSES
+        cdef int32_t best = NONE
+        cdef double best_need = 0.0
+        cdef int64_t best_seq = 0
+        cdef int so_class = 0
+        cdef int32_t handle
+        cdef Slot* slot
+        cdef double wait, need
+        while mask:
+            if mask & 1:
+                handle = self._queues[base + so_class].head
+                slot = &self._slots[handle]
+                wait = now - slot.arrival
+                if wait >= min_wait:
+                    need = wait / slot.service_objective
+                    if best == NONE or need > best_need or (need == best_need and slot.seq < best_seq):
+                        best = handle
+                        best_need = need
+                        best_seq = slot.seq
+            mask >>= 1
+            so_class += 1
+        need_out[0] = best_need
+        return best
+
+    # ---- agents -------------------------------------------------------------------
+    def add_agent(self, skills, int call_selection=_CALL_SELECT_GREATEST_NEED):
+        """Register an agent with [(skill, level), ...]; it starts unavailable."""
+        if call_selection != _CALL_SELECT_GREATEST_NEED and call_selection != _CALL_SELECT_SKILL_LEVEL:
+            raise ValueError(f"call_selection must be 0 or 1, got {call_selection!r}")
+        pairs = []
+        seen = set()
+        for skill, level in skills:
+            self._check_skill(skill)
+            if not MIN_LEVEL <= level <= MAX_LEVEL:
+                raise ValueError(f"level must be {MIN_LEVEL}..{MAX_LEVEL}, got {level!r}")
+            if skill in seen:
+                raise ValueError(f"skill {skill} listed twice for one agent")
+            seen.add(skill)
+            pairs.append((skill, level))
+        cdef AgentRecord record
+        cdef AgentSkillEntry entry
+        record.call_selection = call_selection
+        record.channels_mask = 0
+        record.idle_since = 0.0
+        record.occupancy = 0.0
+        record.first_entry = <int32_t>self._entries.size()
+        record.entry_count = len(pairs)
+        for skill, level in pairs:
+            entry.skill = skill
+            entry.level = level
+            entry.round_robin_stamp = 0
+            entry.indexed = False
+            entry.key_primary = 0.0
+            entry.key_secondary = 0.0
+            self._entries.push_back(entry)
+        self._agents.push_back(record)
+        return <int>self._agents.size() - 1
+
+    def agent_count(self):
+        return self._agents.size()
+
+    cdef inline int _check_agent(self, int agent) except -1:
+        if agent < 0 or agent >= <int>self._agents.size():
+            raise KeyError(f"unknown agent {agent!r}")
+        return 0
+
+    cdef inline int _ready_index(self, int skill, int channel, int widened) nogil:
+        return (skill * CHANNEL_COUNT + channel) * 2 + widened
+
+    cdef void _unindex(self, int agent):
+        cdef AgentRecord* record = &self._agents[agent]
+        cdef AgentSkillEntry* entry
+        cdef AgentKey key
+        cdef int i, channel, widened
+        key.agent = agent
+        for i in range(record.first_entry, record.first_entry + record.entry_count):
+            entry = &self._entries[i]
+            if not entry.indexed:
+                continue
+            key.primary = entry.key_primary
+            key.secondary = entry.key_secondary
+            widened = 1 if entry.level > self._skills[entry.skill].widen_level else 0
+            for channel in range(CHANNEL_COUNT):
+                if record.channels_mask >> channel & 1:
+                    self._ready[self._ready_index(entry.skill, channel, widened)].erase(key)
+            entry.indexed = False
+
+    cdef void _index(self, int agent):
+        cdef AgentRecord* record = &self._agents[agent]
+        if not record.channels_mask:
+            return
+        cdef AgentSkillEntry* entry
+        cdef AgentKey key
+        cdef int i, channel, widened, policy
+        key.agent = agent
+        for i in range(record.first_entry, record.first_entry + record.entry_count):
+            entry = &self._entries[i]
+            policy = self._skills[entry.skill].agent_selection
+            if policy == SELECT_LONGEST_IDLE:
+                key.primary = record.idle_since
+                key.secondary = 0.0
+            elif policy == SELECT_LEAST_OCCUPIED:
+                key.primary = record.occupancy
+                key.secondary = record.idle_since
+            elif policy == SELECT_BEST_SKILL:
+                key.primary = <double>entry.level
+                key.secondary = record.idle_since
+            else:
+                key.primary = <double>entry.round_robin_stamp
+                key.secondary = 0.0
+            entry.key_primary = key.primary
+            entry.key_secondary = key.secondary
+            entry.indexed = True
+            widened = 1 if entry.level > self._skills[entry.skill].widen_level else 0
+            for channel in range(CHANNEL_COUNT):
+                if record.channels_mask >> channel & 1:
+                    self._ready[self._ready_index(entry.skill, channel, widened)].insert(key)
+
+    def set_agent_availability(self, int agent, int channels_mask, idle_since=0.0, occupancy=0.0):
+        """Which channels the agent can take now (0 = none) and its selection figures."""
+        self._check_agent(agent)
+        if channels_mask < 0 or channels_mask >= (1 << CHANNEL_COUNT):
+            raise ValueError(
+                f"channels_mask must be 0..{(1 << CHANNEL_COUNT) - 1}, got {channels_mask!r}")
+        cdef double idle = _finite("idle_since", idle_since)
+        cdef double occupied = _finite("occupancy", occupancy)
+        self._unindex(agent)
+        cdef AgentRecord* record = &self._agents[agent]
+        record.channels_mask = channels_mask
+        record.idle_since = idle
+        record.occupancy = occupied
+        self._index(agent)
+
+    def note_assignment(self, int agent, int skill):
+        """Round-robin bookkeeping: the agent just got a contact of this skill."""
+        self._check_agent(agent)
+        self._check_skill(skill)
+        cdef AgentRecord* record = &self._agents[agent]
+        cdef int i
+        cdef int found = -1
+        for i in range(record.first_entry, record.first_entry + record.entry_count):
+            if self._entries[i].skill == skill:
+                found = i
+                break
+        if found < 0:
+            raise KeyError(f"agent {agent} has no skill {skill}")
+        self._unindex(agent)
+        self._skills[skill].round_robin_clock += 1
+        self._entries[found].round_robin_stamp = self._skills[skill].round_robin_clock
+        self._index(agent)
+
+    def agent_channels(self, int agent):
+        self._check_agent(agent)
+        return self._agents[agent].channels_mask
+
+    def best_agent(self, int skill, int channel, bint widened=False):
+        """The available agent a new contact of this skill/channel goes to, or -1."""
+        self._check_skill(skill)
+        _check_channel_priority(channel, 0)
+        cdef cset[AgentKey]* ready = &self._ready[self._ready_index(skill, channel, 1 if widened else 0)]
+        if ready.empty():
+            return NONE
+        return deref(ready.begin()).agent
+
+    def available_count(self, int skill, int channel, bint widened=False):
+        self._check_skill(skill)
+        _check_channel_priority(channel, 0)
+        return self._ready[self._ready_index(skill, channel, 1 if widened else 0)].size()
+
+    cdef int32_t _best_contact(self, int agent, double now):
+        cdef AgentRecord* record = &self._agents[agent]
+        cdef int mask = record.channels_mask
+        if not mask:
+            return NONE
+        cdef bint skill_level_first = record.call_selection == CALL_SELECT_SKILL_LEVEL
+        cdef int32_t best = NONE
+        cdef int best_level = 0, best_priority = 0
+        cdef double best_need = 0.0
+        cdef int64_t best_seq = 0
+        cdef int i, channel, priority, level, skill
+        cdef int32_t handle
+        cdef double need, min_wait
+        cdef SkillRecord* skill_record
+        cdef int64_t seq
+        for i in range(record.first_entry, record.first_entry + record.entry_count):
+            skill = self._entries[i].skill
+            level = self._entries[i].level
+            skill_record = &self._skills[skill]
+            min_wait = skill_record.widen_after_s if level > skill_record.widen_level else -1.0
+            if not skill_level_first:
+                level = 0
+            for channel in range(CHANNEL_COUNT):
+                if not (mask >> channel & 1):
+                    continue
+                for priority in range(PRIORITY_COUNT):
+                    if not self._class_masks[self._mask_index(skill, channel, priority)]:
+                        continue
+                    handle = self._head_of(skill, channel, priority, now, min_wait, &need)
+                    if handle == NONE:
+                        continue
+                    seq = self._slots[handle].seq
+                    # Lexicographic (level, priority, -need, seq), as the twin's tuple key.
+                    if (best == NONE or level < best_level
+                            or (level == best_level and (priority < best_priority
+                                or (priority == best_priority and (need > best_need
+                                    or (need == best_need and seq < best_seq)))))):
+                        best = handle
+                        best_level = level
+                        best_priority = priority
+                        best_need = need
+                        best_seq = seq
+                    break
+        return best
+
+    def best_contact(self, int agent, double now):
+        """The queued contact this available agent should take next, or -1 (a peek)."""
+        self._check_agent(agent)
+        return self._best_contact(agent, now)
+
+    def take_best_contact(self, int agent, double now):
+        """best_contact, detached from its queue (the caller offers it)."""
+        self._check_agent(agent)
+        cdef int32_t handle = self._best_contact(agent, now)
+        if handle != NONE:
+            self._unlink(handle)
+            self._slots[handle].state = DETACHED
+        return handle
+
+    def contact_info(self, int handle):
+        """(skill, channel, priority, service_objective_s, arrival_time, seq) of a live handle."""
+        self._state(handle)
+        cdef Slot* slot = &self._slots[handle]
+        return (slot.skill, slot.channel, slot.priority, slot.service_objective, slot.arrival,
+                slot.seq)
