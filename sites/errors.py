@@ -1,0 +1,13 @@
+"""The one error type the pure core raises for bad input.
+
+`InvalidInput.field` names the offending field so that the gRPC layer can answer
+INVALID_ARGUMENT with it and the CLI can point at the key. Whatever raised it has left the
+state exactly as it was: every handler validates before it changes anything.
+"""
+
+
+class InvalidInput(ValueError):
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem

@@ -1,0 +1,102 @@
+"""Events into the site core. Each carries the time it happened: the core has no clock.
+
+Ids are the outside world's (agent login, PBX call id); `SiteState.handle` validates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedIn:
+    time: float
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLoggedOut:
+    time: float
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentReady:
+    time: float
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentNotReady:
+    time: float
+    agent_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactArrived:
+    time: float
+    contact_id: str
+    skill: str
+    priority: object = "medium"           # Priority or its name
+    service_objective_s: float | None = None   # None: the skill's SL threshold
+    channel: object = "voice"             # Channel or its name
+    data: dict = field(default_factory=dict)   # attached data, carried to the offer
+
+
+@dataclass(frozen=True, slots=True)
+class OfferAccepted:
+    """The agent accepted the offer (CTI); the contact is connected."""
+    time: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactConnected:
+    """The PBX reports the offered call answered; same effect as OfferAccepted, and
+    whichever of the two arrives second is a no-op."""
+    time: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferRejected:
+    time: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OfferTimedOut:
+    time: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactEnded:
+    """The conversation ended. Before it was connected this is an abandon."""
+    time: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactAbandoned:
+    time: float
+    contact_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WrapUpDone:
+    """The agent finished after-call work on all its contacts in wrap-up."""
+    time: float
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passes: expire offers and wrap-ups, widen skills whose contacts waited enough."""
+    time: float
+
+
+EVENT_TYPES = (AgentLoggedIn, AgentLoggedOut, AgentReady, AgentNotReady, ContactArrived,
+               OfferAccepted, ContactConnected, OfferRejected, OfferTimedOut, ContactEnded,
+               ContactAbandoned, WrapUpDone, Tick)

@@ -1,0 +1,597 @@
+"""The routing core of one site: `SiteState.handle(event) -> [action, ...]`.
+
+Pure and deterministic (like dask's worker state machine): no clock, no I/O; time arrives
+with each event and the same events in the same order give the same actions. Timers
+(offer and wrap-up timeouts, widening) advance only on `Tick`, so the host decides how
+often time is looked at. Every handler validates its event completely before it changes
+anything, so `InvalidInput` leaves the state exactly as it was.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from itertools import count
+
+import native
+from sites import events as ev
+from sites.actions import (
+    AgentStateChanged,
+    ContactFinished,
+    ContactQueued,
+    ContactRejected,
+    OfferContact,
+    OfferRevoked,
+)
+from sites.errors import InvalidInput
+from sites.ewt import expected_wait
+from sites.model import (
+    FINAL_STATES,
+    Agent,
+    AgentConfig,
+    AgentMode,
+    AgentSelection,
+    AgentState,
+    Channel,
+    Contact,
+    ContactState,
+    Priority,
+    SiteConfig,
+    SkillConfig,
+    check_number,
+    parse_enum,
+)
+from sites.statistics import RollingSkillCounters, SkillStatistics
+
+_VOICE = Channel.VOICE.value
+_CHANNELS = tuple(Channel)
+_PRIORITIES = tuple(Priority)
+
+
+class SiteState:
+    """All agents, queues and contacts of one site (or shard)."""
+
+    def __init__(self, config: SiteConfig, scheduler_factory=None):
+        self.config = config
+        self.name = config.name
+        self.now = -math.inf
+        self.scheduler = (scheduler_factory or native.Scheduler)()
+        self.skills: dict[str, SkillConfig] = {}
+        self._skill_index: dict[str, int] = {}
+        self._skill_names: list[str] = []
+        self._counters: dict[str, RollingSkillCounters] = {}
+        # Invariant: staffed[i] = logged-in agents with skill i; serving[i] = those in ready mode.
+        self._staffed: list[int] = []
+        self._serving: list[int] = []
+        self.agents: dict[str, Agent] = {}
+        self._agent_by_index: list[Agent] = []
+        self.contacts: dict[str, Contact] = {}          # not yet final
+        self.finished: dict[str, ContactState] = {}      # contact id -> its one final state
+        self._contact_by_handle: dict[int, Contact] = {}
+        self._offer_timers: list = []    # heap of (deadline, order, contact id); stale entries skipped
+        self._wrap_up_timers: list = []  # heap of (deadline, order, agent id, contact id)
+        self._timer_order = count()
+        self._handlers = {
+            ev.AgentLoggedIn: self._agent_logged_in,
+            ev.AgentLoggedOut: self._agent_logged_out,
+            ev.AgentReady: self._agent_ready,
+            ev.AgentNotReady: self._agent_not_ready,
+            ev.ContactArrived: self._contact_arrived,
+            ev.OfferAccepted: self._offer_accepted,
+            ev.ContactConnected: self._offer_accepted,
+            ev.OfferRejected: self._offer_missed,
+            ev.OfferTimedOut: self._offer_missed,
+            ev.ContactEnded: self._contact_ended,
+            ev.ContactAbandoned: self._contact_abandoned,
+            ev.WrapUpDone: self._wrap_up_done,
+            ev.Tick: self._tick,
+        }
+        for skill in config.skills:
+            self.add_skill(skill)
+        for agent in config.agents:
+            self.add_agent(agent)
+
+    # ---- configuration --------------------------------------------------------------
+    def add_skill(self, skill: SkillConfig) -> None:
+        if skill.name in self.skills:
+            raise InvalidInput("skill.name", f"skill {skill.name!r} already exists")
+        index = self.scheduler.add_skill(skill.queueing.value, skill.agent_selection.value,
+                                         skill.widen_level, skill.widen_after_s)
+        self.skills[skill.name] = skill
+        self._skill_index[skill.name] = index
+        self._skill_names.append(skill.name)
+        self._counters[skill.name] = RollingSkillCounters(self.config.statistics_window_s,
+                                                          skill.sl_threshold_s)
+        self._staffed.append(0)
+        self._serving.append(0)
+
+    def add_agent(self, config: AgentConfig) -> None:
+        if config.agent_id in self.agents:
+            raise InvalidInput("agent.agent_id", f"agent {config.agent_id!r} already exists")
+        for skill in config.skills:
+            if skill not in self.skills:
+                raise InvalidInput(f"agents.{config.agent_id}.skills",
+                                   f"unknown skill {skill!r}")
+        index = self.scheduler.add_agent(
+            [(self._skill_index[skill], level) for skill, level in config.skills.items()],
+            config.call_selection.value)
+        agent = Agent(config, index, frozenset(self._skill_index[s] for s in config.skills))
+        self.agents[config.agent_id] = agent
+        self._agent_by_index.append(agent)
+
+    # ---- the one entry point ---------------------------------------------------------
+    def handle(self, event) -> list:
+        """Apply one event at its time; return the actions the host must carry out."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise InvalidInput("event", f"unknown event type {type(event).__name__}")
+        time = event.time
+        if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(time):
+            raise InvalidInput("time", f"must be a finite number; got {time!r}")
+        if time < self.now:
+            raise InvalidInput("time", f"goes backwards: {time!r} is before {self.now!r}")
+        actions: list = []
+        handler(event, actions)
+        self.now = time
+        return actions
+
+    # ---- lookups that validate ---------------------------------------------------------
+    def _agent(self, agent_id) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            raise InvalidInput("agent_id", f"unknown agent {agent_id!r}")
+        return agent
+
+    def _logged_in_agent(self, agent_id) -> Agent:
+        agent = self._agent(agent_id)
+        if agent.mode is AgentMode.LOGGED_OUT:
+            raise InvalidInput("agent_id", f"agent {agent_id!r} is logged out")
+        return agent
+
+    def _contact(self, contact_id, *expected: ContactState) -> Contact:
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            final = self.finished.get(contact_id)
+            if final is not None:
+                raise InvalidInput("contact_id",
+                                   f"contact {contact_id!r} already finished ({final.value})")
+            raise InvalidInput("contact_id", f"unknown contact {contact_id!r}")
+        if expected and contact.state not in expected:
+            wanted = " or ".join(state.value for state in expected)
+            raise InvalidInput("contact_id",
+                               f"contact {contact_id!r} is {contact.state.value}, not {wanted}")
+        return contact
+
+    # ---- agent events -------------------------------------------------------------------
+    def _agent_logged_in(self, event, actions):
+        agent = self._agent(event.agent_id)
+        if agent.mode is not AgentMode.LOGGED_OUT:
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} is already logged in")
+        # Avaya habit: a fresh login starts in not_ready until the agent says ready.
+        agent.mode = AgentMode.NOT_READY
+        agent.reason = "logged_in"
+        agent.logged_in_at = agent.idle_since = event.time
+        agent.work_time = 0.0
+        agent.missed_offers = 0
+        for skill in agent.skill_indexes:
+            self._staffed[skill] += 1
+        self._refresh_agent(agent, event.time, actions)
+
+    def _agent_logged_out(self, event, actions):
+        agent = self._logged_in_agent(event.agent_id)
+        in_progress = sum(agent.load) + len(agent.wrap_ups)
+        if in_progress:
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} still has "
+                                           f"{in_progress} contact(s) in progress")
+        if agent.offer is not None:
+            self._withdraw_offer(self.contacts[agent.offer], agent, event.time, actions,
+                                 reason="agent_logged_out", missed=False)
+        self._leave_ready_mode(agent)
+        for skill in agent.skill_indexes:
+            self._staffed[skill] -= 1
+        agent.mode = AgentMode.LOGGED_OUT
+        agent.reason = ""
+        self._refresh_agent(agent, event.time, actions)
+
+    def _agent_ready(self, event, actions):
+        agent = self._logged_in_agent(event.agent_id)
+        if agent.mode is AgentMode.READY:
+            return
+        agent.mode = AgentMode.READY
+        agent.reason = ""
+        agent.missed_offers = 0
+        for skill in agent.skill_indexes:
+            self._serving[skill] += 1
+        if agent.work_started is None:
+            agent.idle_since = event.time
+        self._refresh_agent(agent, event.time, actions)
+        self._dispatch_agent(agent, event.time, actions)
+
+    def _agent_not_ready(self, event, actions):
+        agent = self._logged_in_agent(event.agent_id)
+        if not isinstance(event.reason, str):
+            raise InvalidInput("reason", f"must be a string; got {event.reason!r}")
+        if agent.offer is not None:
+            self._withdraw_offer(self.contacts[agent.offer], agent, event.time, actions,
+                                 reason="agent_not_ready", missed=False)
+        self._leave_ready_mode(agent)
+        agent.mode = AgentMode.NOT_READY
+        agent.reason = event.reason
+        self._refresh_agent(agent, event.time, actions)
+
+    def _leave_ready_mode(self, agent: Agent) -> None:
+        if agent.mode is AgentMode.READY:
+            for skill in agent.skill_indexes:
+                self._serving[skill] -= 1
+
+    # ---- contact events -----------------------------------------------------------------
+    def _contact_arrived(self, event, actions):
+        contact_id = event.contact_id
+        if not isinstance(contact_id, str) or not contact_id:
+            raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
+        if contact_id in self.contacts or contact_id in self.finished:
+            raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
+        skill = self.skills.get(event.skill)
+        if skill is None:
+            raise InvalidInput("skill", f"unknown skill {event.skill!r}")
+        priority = parse_enum(Priority, event.priority, "priority")
+        channel = parse_enum(Channel, event.channel, "channel")
+        if event.service_objective_s is None:
+            service_objective = skill.sl_threshold_s
+        else:
+            service_objective = check_number(event.service_objective_s, "service_objective_s",
+                                             0, exclusive=True)
+        if not isinstance(event.data, dict):
+            raise InvalidInput("data", f"must be a mapping; got {type(event.data).__name__}")
+        skill_index = self._skill_index[skill.name]
+        scheduler = self.scheduler
+        agent_index = scheduler.best_agent(skill_index, channel.value)
+        if agent_index == native.NO_AGENT and skill.widen_after_s == 0:
+            agent_index = scheduler.best_agent(skill_index, channel.value, True)
+        if (agent_index == native.NO_AGENT and skill.max_queue_length is not None
+                and scheduler.queued_total(skill_index) >= skill.max_queue_length):
+            self.finished[contact_id] = ContactState.REJECTED
+            actions.append(ContactRejected(contact_id, "queue_full"))
+            actions.append(ContactFinished(contact_id, ContactState.REJECTED, None))
+            return
+        try:
+            handle = scheduler.enqueue(skill_index, channel.value, priority.value,
+                                       service_objective, event.time)
+        except ValueError as error:      # e.g. a 17th service objective class on this skill
+            raise InvalidInput("service_objective_s", str(error)) from None
+        contact = Contact(contact_id, skill.name, priority, service_objective, channel,
+                          event.data, event.time)
+        contact.handle = handle
+        self.contacts[contact_id] = contact
+        self._contact_by_handle[handle] = contact
+        if agent_index != native.NO_AGENT:
+            scheduler.detach(handle)
+            self._offer(contact, self._agent_by_index[agent_index], event.time, actions)
+        else:
+            actions.append(self._queue_treatment(contact, event.time))
+
+    def _offer_accepted(self, event, actions):
+        contact = self._contact(event.contact_id, ContactState.OFFERED, ContactState.CONNECTED)
+        if contact.state is ContactState.CONNECTED:
+            return      # the second of OfferAccepted / ContactConnected
+        agent = self.agents[contact.agent_id]
+        self._forget_handle(contact)
+        contact.state = ContactState.CONNECTED
+        contact.answer_time = event.time
+        contact.offer_deadline = None
+        agent.offer = None
+        agent.load[contact.channel.value] += 1
+        agent.missed_offers = 0
+        self._counters[contact.skill].note_answer(event.time, event.time - contact.arrival_time)
+        self._refresh_agent(agent, event.time, actions)
+        self._dispatch_agent(agent, event.time, actions)
+
+    def _offer_missed(self, event, actions):
+        contact = self._contact(event.contact_id, ContactState.OFFERED)
+        agent = self.agents[contact.agent_id]
+        self._withdraw_offer(contact, agent, event.time, actions, reason=None, missed=True)
+
+    def _contact_ended(self, event, actions):
+        contact = self._contact(event.contact_id, ContactState.QUEUED, ContactState.OFFERED,
+                                ContactState.CONNECTED)
+        if contact.state is not ContactState.CONNECTED:
+            self._abandon(contact, event.time, actions)
+            return
+        agent = self.agents[contact.agent_id]
+        skill = self.skills[contact.skill]
+        agent.load[contact.channel.value] -= 1
+        contact.end_time = event.time
+        wrap_up_s = agent.config.wrap_up_s if agent.config.wrap_up_s is not None else skill.wrap_up_s
+        if wrap_up_s > 0:
+            contact.state = ContactState.WRAP_UP
+            deadline = event.time + wrap_up_s
+            agent.wrap_ups[contact.contact_id] = deadline
+            heapq.heappush(self._wrap_up_timers, (deadline, next(self._timer_order),
+                                                  agent.config.agent_id, contact.contact_id))
+        else:
+            self._complete(contact, agent, event.time, actions)
+        self._refresh_agent(agent, event.time, actions)
+        self._dispatch_agent(agent, event.time, actions)
+
+    def _contact_abandoned(self, event, actions):
+        contact = self._contact(event.contact_id, ContactState.QUEUED, ContactState.OFFERED)
+        self._abandon(contact, event.time, actions)
+
+    def _wrap_up_done(self, event, actions):
+        agent = self._logged_in_agent(event.agent_id)
+        if not agent.wrap_ups:
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} has no contact in wrap_up")
+        for contact_id in list(agent.wrap_ups):
+            self._complete(self.contacts[contact_id], agent, event.time, actions)
+        self._refresh_agent(agent, event.time, actions)
+        self._dispatch_agent(agent, event.time, actions)
+
+    def _tick(self, event, actions):
+        now = event.time
+        offers = self._offer_timers
+        while offers and offers[0][0] <= now:
+            deadline, _, contact_id = heapq.heappop(offers)
+            contact = self.contacts.get(contact_id)
+            if (contact is not None and contact.state is ContactState.OFFERED
+                    and contact.offer_deadline == deadline):
+                self._withdraw_offer(contact, self.agents[contact.agent_id], now, actions,
+                                     reason="offer_timeout", missed=True)
+        wrap_ups = self._wrap_up_timers
+        while wrap_ups and wrap_ups[0][0] <= now:
+            deadline, _, agent_id, contact_id = heapq.heappop(wrap_ups)
+            agent = self.agents[agent_id]
+            if agent.wrap_ups.get(contact_id) == deadline:
+                self._complete(self.contacts[contact_id], agent, now, actions)
+                self._refresh_agent(agent, now, actions)
+                self._dispatch_agent(agent, now, actions)
+        self._widen(now, actions)
+
+    def _widen(self, now, actions):
+        """Offer contacts that waited long enough to agents above the skill's widen level."""
+        scheduler = self.scheduler
+        for name, skill in self.skills.items():
+            if skill.widen_level >= native.MAX_LEVEL:
+                continue
+            index = self._skill_index[name]
+            if not scheduler.queued_total(index):
+                continue
+            for channel in _CHANNELS:
+                # Bounded: every offer makes one available agent unavailable.
+                while True:
+                    agent_index = scheduler.best_agent(index, channel.value, True)
+                    if agent_index == native.NO_AGENT:
+                        break
+                    handle = scheduler.take_best_contact(agent_index, now)
+                    if handle == native.NO_CONTACT:
+                        break
+                    self._offer(self._contact_by_handle[handle], self._agent_by_index[agent_index],
+                                now, actions)
+
+    # ---- transitions shared by several events ----------------------------------------------
+    def _offer(self, contact: Contact, agent: Agent, now: float, actions: list) -> None:
+        skill = self.skills[contact.skill]
+        contact.state = ContactState.OFFERED
+        contact.agent_id = agent.config.agent_id
+        contact.offer_deadline = deadline = now + skill.offer_timeout_s
+        agent.offer = contact.contact_id
+        heapq.heappush(self._offer_timers, (deadline, next(self._timer_order), contact.contact_id))
+        if skill.agent_selection is AgentSelection.ROUND_ROBIN:
+            self.scheduler.note_assignment(agent.index, self._skill_index[skill.name])
+        actions.append(OfferContact(contact.contact_id, agent.config.agent_id, skill.name,
+                                    contact.channel, deadline, contact.data))
+        self._refresh_agent(agent, now, actions)
+
+    def _withdraw_offer(self, contact, agent, now, actions, reason, missed):
+        """Take an open offer back: the contact returns to its original queue position."""
+        self.scheduler.requeue(contact.handle)
+        contact.state = ContactState.QUEUED
+        contact.agent_id = None
+        contact.offer_deadline = None
+        agent.offer = None
+        if reason is not None:
+            actions.append(OfferRevoked(contact.contact_id, agent.config.agent_id, reason))
+        if missed:
+            agent.missed_offers += 1
+            if (agent.missed_offers >= self.config.auto_pause_after_misses
+                    and agent.mode is AgentMode.READY):
+                self._leave_ready_mode(agent)
+                agent.mode = AgentMode.NOT_READY
+                agent.reason = "auto_pause"
+        # Another available agent gets the contact first, then the one that missed it is
+        # refreshed (and may take it back if it is the only one).
+        self._place_queued(contact, now, actions)
+        self._refresh_agent(agent, now, actions)
+        self._dispatch_agent(agent, now, actions)
+
+    def _place_queued(self, contact, now, actions):
+        skill_index = self._skill_index[contact.skill]
+        agent_index = self.scheduler.best_agent(skill_index, contact.channel.value)
+        if agent_index != native.NO_AGENT and self.scheduler.best_contact(
+                agent_index, now) == contact.handle:
+            self.scheduler.detach(contact.handle)
+            self._offer(contact, self._agent_by_index[agent_index], now, actions)
+        else:
+            actions.append(self._queue_treatment(contact, now))
+
+    def _abandon(self, contact, now, actions):
+        if contact.state is ContactState.OFFERED:
+            agent = self.agents[contact.agent_id]
+            agent.offer = None
+            contact.agent_id = None     # nobody served it
+            actions.append(OfferRevoked(contact.contact_id, agent.config.agent_id, "abandoned"))
+            self._finish(contact, ContactState.ABANDONED, now, actions)
+            self._refresh_agent(agent, now, actions)
+            self._dispatch_agent(agent, now, actions)
+        else:
+            self._finish(contact, ContactState.ABANDONED, now, actions)
+        self._counters[contact.skill].note_abandon(now)
+
+    def _complete(self, contact, agent, now, actions):
+        agent.wrap_ups.pop(contact.contact_id, None)
+        self._counters[contact.skill].note_handled(now, now - contact.answer_time)
+        self._finish(contact, ContactState.COMPLETED, now, actions)
+
+    def _finish(self, contact, final_state, now, actions):
+        self._forget_handle(contact)
+        contact.state = final_state
+        contact.end_time = contact.end_time if contact.end_time is not None else now
+        del self.contacts[contact.contact_id]
+        self.finished[contact.contact_id] = final_state
+        actions.append(ContactFinished(contact.contact_id, final_state, contact.agent_id))
+
+    def _forget_handle(self, contact):
+        if contact.handle != native.NO_CONTACT:
+            self.scheduler.remove(contact.handle)
+            del self._contact_by_handle[contact.handle]
+            contact.handle = native.NO_CONTACT
+
+    def _queue_treatment(self, contact, now) -> ContactQueued:
+        skill_index = self._skill_index[contact.skill]
+        place = sum(self.scheduler.queued_count(skill_index, p)
+                    for p in range(contact.priority.value + 1))
+        return ContactQueued(contact.contact_id, contact.skill, contact.priority, place,
+                             self._ewt(skill_index, place, 0, now))
+
+    def _ewt(self, skill_index, place, available, now):
+        name = self._skill_names[skill_index]
+        aht = self._counters[name].aht(now)
+        if aht is None:
+            aht = self.skills[name].aht_estimate_s
+        return expected_wait(place, available, self._serving[skill_index], aht)
+
+    # ---- agent availability ------------------------------------------------------------------
+    def _channels_mask(self, agent: Agent) -> int:
+        """Channels the agent can be offered now (SPEC §3: capacity; voice blocks others)."""
+        if agent.mode is not AgentMode.READY or agent.offer is not None or agent.wrap_ups:
+            return 0
+        load = agent.load
+        on_voice = load[_VOICE] > 0 and agent.config.voice_blocks_others
+        mask = 0
+        for channel, capacity in agent.config.channels.items():
+            code = channel.value
+            if load[code] < capacity and not (on_voice and code != _VOICE):
+                mask |= 1 << code
+        return mask
+
+    def _refresh_agent(self, agent: Agent, now: float, actions: list) -> None:
+        """Re-key the agent in the scheduler and announce a changed state."""
+        busy = agent.wrap_ups or any(agent.load)
+        if busy and agent.work_started is None:
+            agent.work_started = now
+        elif not busy and agent.work_started is not None:
+            agent.work_time += now - agent.work_started
+            agent.work_started = None
+            agent.idle_since = now
+        mask = self._channels_mask(agent)
+        self.scheduler.set_agent_availability(agent.index, mask, agent.idle_since,
+                                              self._occupancy(agent, now) if mask else 0.0)
+        state = self._derived_state(agent)
+        reason = agent.reason if state is AgentState.NOT_READY else ""
+        if state is not agent.state or reason != agent.announced_reason:
+            agent.state = state
+            agent.announced_reason = reason
+            actions.append(AgentStateChanged(agent.config.agent_id, state, reason))
+
+    def _dispatch_agent(self, agent: Agent, now: float, actions: list) -> None:
+        if self._channels_mask(agent):
+            handle = self.scheduler.take_best_contact(agent.index, now)
+            if handle != native.NO_CONTACT:
+                self._offer(self._contact_by_handle[handle], agent, now, actions)
+
+    @staticmethod
+    def _derived_state(agent: Agent) -> AgentState:
+        if agent.mode is AgentMode.LOGGED_OUT:
+            return AgentState.LOGGED_OUT
+        if agent.offer is not None:
+            return AgentState.RESERVED
+        if any(agent.load):
+            return AgentState.BUSY
+        if agent.wrap_ups:
+            return AgentState.WRAP_UP
+        if agent.mode is AgentMode.NOT_READY:
+            return AgentState.NOT_READY
+        return AgentState.READY
+
+    @staticmethod
+    def _occupancy(agent: Agent, now: float) -> float:
+        logged_in = now - agent.logged_in_at
+        if logged_in <= 0:
+            return 0.0
+        working = agent.work_time + (now - agent.work_started if agent.work_started is not None else 0.0)
+        return working / logged_in
+
+    # ---- real-time statistics ------------------------------------------------------------------
+    def statistics(self, skill_name: str) -> SkillStatistics:
+        skill = self.skills.get(skill_name)
+        if skill is None:
+            raise InvalidInput("skill", f"unknown skill {skill_name!r}")
+        index = self._skill_index[skill_name]
+        now = self.now if math.isfinite(self.now) else 0.0
+        queued = tuple(self.scheduler.queued_count(index, p.value) for p in _PRIORITIES)
+        ready = sum(1 for agent in self.agents.values()
+                    if index in agent.skill_indexes and self._channels_mask(agent))
+        ewt = []
+        ahead = 0
+        for priority in _PRIORITIES:
+            ahead += queued[priority.value]
+            ewt.append(self._ewt(index, ahead + 1, ready, now))
+        oldest = self.scheduler.oldest_arrival(index)
+        answered, abandoned, asa, sl, sl2, aht = self._counters[skill_name].snapshot(now)
+        return SkillStatistics(
+            skill=skill_name, staffed=self._staffed[index], serving=self._serving[index],
+            ready=ready, queued=queued,
+            oldest_wait_s=None if oldest is None else now - oldest,
+            ewt_s=tuple(ewt), answered=answered, abandoned=abandoned, asa_s=asa, sl_pct=sl,
+            sl2_pct=sl2, aht_s=aht)
+
+    # ---- invariants ------------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Assert every invariant of the site (used by tests; O(agents + contacts))."""
+        scheduler = self.scheduler
+        assert not (self.contacts.keys() & self.finished.keys()), "contact both live and final"
+        for final in self.finished.values():
+            assert final in FINAL_STATES, final
+        handles = 0
+        load = {agent_id: [0] * len(Channel) for agent_id in self.agents}
+        wrap = {agent_id: set() for agent_id in self.agents}
+        for contact in self.contacts.values():
+            state = contact.state
+            assert state not in FINAL_STATES, contact.contact_id
+            if state is ContactState.QUEUED:
+                assert scheduler.is_queued(contact.handle), contact.contact_id
+                assert contact.agent_id is None
+            elif state is ContactState.OFFERED:
+                assert contact.handle != native.NO_CONTACT and not scheduler.is_queued(contact.handle)
+                agent = self.agents[contact.agent_id]
+                assert agent.offer == contact.contact_id
+                assert contact.skill in agent.config.skills, "offer to an agent lacking the skill"
+                assert not agent.wrap_ups, "offer to an agent in wrap_up"
+            else:
+                assert contact.handle == native.NO_CONTACT
+                if state is ContactState.CONNECTED:
+                    load[contact.agent_id][contact.channel.value] += 1
+                else:
+                    wrap[contact.agent_id].add(contact.contact_id)
+            if contact.handle != native.NO_CONTACT:
+                handles += 1
+                assert self._contact_by_handle[contact.handle] is contact
+        assert handles == len(self._contact_by_handle) == scheduler.contact_count()
+        staffed = [0] * len(self._skill_names)
+        serving = [0] * len(self._skill_names)
+        for agent_id, agent in self.agents.items():
+            assert agent.load == load[agent_id], f"agent {agent_id} load mismatch"
+            assert set(agent.wrap_ups) == wrap[agent_id]
+            for channel, used in enumerate(agent.load):
+                assert used <= agent.config.channels.get(_CHANNELS[channel], 0), \
+                    f"agent {agent_id} above capacity"
+            if agent.offer is not None:
+                assert self.contacts[agent.offer].state is ContactState.OFFERED
+            assert scheduler.agent_channels(agent.index) == self._channels_mask(agent)
+            assert agent.state is self._derived_state(agent)
+            if agent.mode is not AgentMode.LOGGED_OUT:
+                for skill in agent.skill_indexes:
+                    staffed[skill] += 1
+                    serving[skill] += agent.mode is AgentMode.READY
+            else:
+                assert agent.offer is None and not any(agent.load) and not agent.wrap_ups
+        assert staffed == self._staffed and serving == self._serving
