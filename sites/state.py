@@ -183,15 +183,12 @@ class SiteState:
         if in_progress:
             raise InvalidInput("agent_id", f"agent {event.agent_id!r} still has "
                                            f"{in_progress} contact(s) in progress")
-        if agent.offer is not None:
-            self._withdraw_offer(self.contacts[agent.offer], agent, event.time, actions,
-                                 reason="agent_logged_out", missed=False)
         self._leave_ready_mode(agent)
         for skill in agent.skill_indexes:
             self._staffed[skill] -= 1
         agent.mode = AgentMode.LOGGED_OUT
         agent.reason = ""
-        self._refresh_agent(agent, event.time, actions)
+        self._release_agent(agent, event.time, actions, "agent_logged_out")
 
     def _agent_ready(self, event, actions):
         agent = self._logged_in_agent(event.agent_id)
@@ -211,13 +208,19 @@ class SiteState:
         agent = self._logged_in_agent(event.agent_id)
         if not isinstance(event.reason, str):
             raise InvalidInput("reason", f"must be a string; got {event.reason!r}")
-        if agent.offer is not None:
-            self._withdraw_offer(self.contacts[agent.offer], agent, event.time, actions,
-                                 reason="agent_not_ready", missed=False)
         self._leave_ready_mode(agent)
         agent.mode = AgentMode.NOT_READY
         agent.reason = event.reason
-        self._refresh_agent(agent, event.time, actions)
+        self._release_agent(agent, event.time, actions, "agent_not_ready")
+
+    def _release_agent(self, agent: Agent, now: float, actions: list, reason: str) -> None:
+        """After the agent left ready mode: hand back an open offer, announce the state."""
+        if agent.offer is not None:
+            # The mode changed first, so the withdrawn contact cannot go back to this agent.
+            self._withdraw_offer(self.contacts[agent.offer], agent, now, actions,
+                                 reason=reason, missed=False)
+        else:
+            self._refresh_agent(agent, now, actions)
 
     def _leave_ready_mode(self, agent: Agent) -> None:
         if agent.mode is AgentMode.READY:
@@ -565,7 +568,8 @@ class SiteState:
                 agent = self.agents[contact.agent_id]
                 assert agent.offer == contact.contact_id
                 assert contact.skill in agent.config.skills, "offer to an agent lacking the skill"
-                assert not agent.wrap_ups, "offer to an agent in wrap_up"
+                # An offer is never *made* to an agent in wrap_up (the mask is 0 then); a
+                # chat that ends while a call rings may start wrap_up under an open offer.
             else:
                 assert contact.handle == native.NO_CONTACT
                 if state is ContactState.CONNECTED:
