@@ -1,4 +1,8 @@
-"""Actions out of the site core: what the host (actor, gateway, simulator) must carry out."""
+"""Actions out of the site core: what the host (actor, gateway, simulator) must carry out.
+
+Treat actions as immutable; they are not frozen only because frozen dataclasses are slow
+to build (see sites/events.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from dataclasses import dataclass
 from sites.model import AgentState, Channel, ContactState, Priority
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OfferContact:
     """Ring the agent; the offer lapses at `deadline` unless accepted."""
     contact_id: str
@@ -18,7 +22,7 @@ class OfferContact:
     data: dict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class OfferRevoked:
     """Stop ringing: the contact abandoned or the agent left while the offer was open."""
     contact_id: str
@@ -26,7 +30,7 @@ class OfferRevoked:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ContactQueued:
     """Queue treatment: position counts contacts of equal or higher priority, this one included."""
     contact_id: str
@@ -36,20 +40,20 @@ class ContactQueued:
     ewt_s: float | None               # None: nobody staffed or ready can serve it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ContactRejected:
     contact_id: str
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AgentStateChanged:
     agent_id: str
     state: AgentState
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ContactFinished:
     """The contact reached its one final state."""
     contact_id: str

@@ -91,6 +91,13 @@ def parse_enum(enum_type, value, field_name):
     raise InvalidInput(field_name, f"must be one of {names}; got {value!r}")
 
 
+def enum_lookup(enum_type) -> dict:
+    """Member by lower-case name or by itself, for a fast path before `parse_enum`."""
+    table = {member.name.lower(): member for member in enum_type}
+    table.update({member: member for member in enum_type})
+    return table
+
+
 def check_number(value, field_name, minimum=None, exclusive=False):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise InvalidInput(field_name, f"must be a finite number; got {value!r}")
@@ -193,14 +200,17 @@ class SiteConfig:
 
 class Agent:
     """One agent's live record; `SiteState` is the only writer."""
-    __slots__ = ("config", "index", "skill_indexes", "mode", "reason", "load", "offer",
-                 "wrap_ups", "missed_offers", "idle_since", "logged_in_at", "work_time",
-                 "work_started", "state", "announced_reason")
+    __slots__ = ("config", "index", "skill_indexes", "capacities", "mode", "reason", "load",
+                 "offer", "wrap_ups", "missed_offers", "idle_since", "logged_in_at",
+                 "work_time", "work_started", "state", "announced_reason", "channels_mask")
 
     def __init__(self, config: AgentConfig, index: int, skill_indexes: frozenset):
         self.config = config
         self.index = index                      # the scheduler's agent number
         self.skill_indexes = skill_indexes
+        # (channel code, capacity) pairs: enum attribute access is slow on the hot path.
+        self.capacities = tuple((channel.value, capacity)
+                                for channel, capacity in config.channels.items())
         self.mode = AgentMode.LOGGED_OUT
         self.reason = ""
         self.load = [0] * len(Channel)          # connected contacts per channel
@@ -213,13 +223,14 @@ class Agent:
         self.work_started = None                # set while the agent has any work
         self.state = AgentState.LOGGED_OUT      # last state announced
         self.announced_reason = ""
+        self.channels_mask = 0                  # as last given to the scheduler
 
 
 class Contact:
     """One contact's live record while it is not final."""
-    __slots__ = ("contact_id", "skill", "priority", "service_objective_s", "channel", "data",
-                 "arrival_time", "state", "handle", "agent_id", "offer_deadline",
-                 "answer_time", "end_time")
+    __slots__ = ("contact_id", "skill", "priority", "service_objective_s", "channel",
+                 "channel_code", "data", "arrival_time", "state", "handle", "agent_id",
+                 "offer_deadline", "answer_time", "end_time")
 
     def __init__(self, contact_id, skill, priority, service_objective_s, channel, data,
                  arrival_time):
@@ -228,6 +239,7 @@ class Contact:
         self.priority = priority
         self.service_objective_s = service_objective_s
         self.channel = channel
+        self.channel_code = channel.value
         self.data = data
         self.arrival_time = arrival_time
         self.state = ContactState.QUEUED

@@ -39,13 +39,16 @@ from sites.model import (
     SiteConfig,
     SkillConfig,
     check_number,
+    enum_lookup,
     parse_enum,
 )
-from sites.statistics import RollingSkillCounters, SkillStatistics
+from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
 
 _VOICE = Channel.VOICE.value
 _CHANNELS = tuple(Channel)
 _PRIORITIES = tuple(Priority)
+_PRIORITY_LOOKUP = enum_lookup(Priority)
+_CHANNEL_LOOKUP = enum_lookup(Channel)
 
 
 class SiteState:
@@ -70,6 +73,7 @@ class SiteState:
         self._contact_by_handle: dict[int, Contact] = {}
         self._offer_timers: list = []    # heap of (deadline, order, contact id); stale entries skipped
         self._wrap_up_timers: list = []  # heap of (deadline, order, agent id, contact id)
+        self._widen_timers: list = []   # heap of times a queued contact passes a widen threshold
         self._timer_order = count()
         self._handlers = {
             ev.AgentLoggedIn: self._agent_logged_in,
@@ -83,6 +87,7 @@ class SiteState:
             ev.OfferTimedOut: self._offer_missed,
             ev.ContactEnded: self._contact_ended,
             ev.ContactAbandoned: self._contact_abandoned,
+            ev.ContactInterflowed: self._contact_interflowed,
             ev.WrapUpDone: self._wrap_up_done,
             ev.Tick: self._tick,
         }
@@ -137,6 +142,8 @@ class SiteState:
 
     # ---- lookups that validate ---------------------------------------------------------
     def _agent(self, agent_id) -> Agent:
+        if not isinstance(agent_id, str):
+            raise InvalidInput("agent_id", f"must be a string; got {agent_id!r}")
         agent = self.agents.get(agent_id)
         if agent is None:
             raise InvalidInput("agent_id", f"unknown agent {agent_id!r}")
@@ -149,6 +156,8 @@ class SiteState:
         return agent
 
     def _contact(self, contact_id, *expected: ContactState) -> Contact:
+        if not isinstance(contact_id, str):
+            raise InvalidInput("contact_id", f"must be a string; got {contact_id!r}")
         contact = self.contacts.get(contact_id)
         if contact is None:
             final = self.finished.get(contact_id)
@@ -234,11 +243,17 @@ class SiteState:
             raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
         if contact_id in self.contacts or contact_id in self.finished:
             raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
-        skill = self.skills.get(event.skill)
+        skill = self.skills.get(event.skill) if isinstance(event.skill, str) else None
         if skill is None:
             raise InvalidInput("skill", f"unknown skill {event.skill!r}")
-        priority = parse_enum(Priority, event.priority, "priority")
-        channel = parse_enum(Channel, event.channel, "channel")
+        priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
+            event.priority, (str, Priority)) else None
+        if priority is None:
+            priority = parse_enum(Priority, event.priority, "priority")
+        channel = _CHANNEL_LOOKUP.get(event.channel) if isinstance(
+            event.channel, (str, Channel)) else None
+        if channel is None:
+            channel = parse_enum(Channel, event.channel, "channel")
         if event.service_objective_s is None:
             service_objective = skill.sl_threshold_s
         else:
@@ -271,6 +286,8 @@ class SiteState:
             scheduler.detach(handle)
             self._offer(contact, self._agent_by_index[agent_index], event.time, actions)
         else:
+            if skill.widen_after_s > 0 and skill.widen_level < native.MAX_LEVEL:
+                heapq.heappush(self._widen_timers, event.time + skill.widen_after_s)
             actions.append(self._queue_treatment(contact, event.time))
 
     def _offer_accepted(self, event, actions):
@@ -283,7 +300,7 @@ class SiteState:
         contact.answer_time = event.time
         contact.offer_deadline = None
         agent.offer = None
-        agent.load[contact.channel.value] += 1
+        agent.load[contact.channel_code] += 1
         agent.missed_offers = 0
         self._counters[contact.skill].note_answer(event.time, event.time - contact.arrival_time)
         self._refresh_agent(agent, event.time, actions)
@@ -302,7 +319,7 @@ class SiteState:
             return
         agent = self.agents[contact.agent_id]
         skill = self.skills[contact.skill]
-        agent.load[contact.channel.value] -= 1
+        agent.load[contact.channel_code] -= 1
         contact.end_time = event.time
         wrap_up_s = agent.config.wrap_up_s if agent.config.wrap_up_s is not None else skill.wrap_up_s
         if wrap_up_s > 0:
@@ -319,6 +336,12 @@ class SiteState:
     def _contact_abandoned(self, event, actions):
         contact = self._contact(event.contact_id, ContactState.QUEUED, ContactState.OFFERED)
         self._abandon(contact, event.time, actions)
+
+    def _contact_interflowed(self, event, actions):
+        contact = self._contact(event.contact_id, ContactState.QUEUED)
+        if not isinstance(event.to_site, str) or not event.to_site or event.to_site == self.name:
+            raise InvalidInput("to_site", f"must name another site; got {event.to_site!r}")
+        self._finish(contact, ContactState.INTERFLOWED, event.time, actions)
 
     def _wrap_up_done(self, event, actions):
         agent = self._logged_in_agent(event.agent_id)
@@ -347,7 +370,20 @@ class SiteState:
                 self._complete(self.contacts[contact_id], agent, now, actions)
                 self._refresh_agent(agent, now, actions)
                 self._dispatch_agent(agent, now, actions)
+        widen_timers = self._widen_timers
+        while widen_timers and widen_timers[0] <= now:
+            heapq.heappop(widen_timers)
         self._widen(now, actions)
+
+    def next_deadline(self) -> float | None:
+        """The earliest time a Tick may change something (offer or wrap-up timeout, widening).
+
+        Hosts that do not tick on a fixed period (the simulator) tick at this time.
+        """
+        deadlines = [heap[0][0] for heap in (self._offer_timers, self._wrap_up_timers) if heap]
+        if self._widen_timers:
+            deadlines.append(self._widen_timers[0])
+        return min(deadlines) if deadlines else None
 
     def _widen(self, now, actions):
         """Offer contacts that waited long enough to agents above the skill's widen level."""
@@ -407,14 +443,24 @@ class SiteState:
         self._dispatch_agent(agent, now, actions)
 
     def _place_queued(self, contact, now, actions):
+        """Offer a requeued contact to an available agent, or give it queue treatment.
+
+        The skill's best available agent may rank another contact first (e.g. one that
+        passed a widening threshold since the last Tick); it then gets that one, and the
+        next available agent is asked. Bounded: each round makes one agent unavailable.
+        """
+        scheduler = self.scheduler
         skill_index = self._skill_index[contact.skill]
-        agent_index = self.scheduler.best_agent(skill_index, contact.channel.value)
-        if agent_index != native.NO_AGENT and self.scheduler.best_contact(
-                agent_index, now) == contact.handle:
-            self.scheduler.detach(contact.handle)
-            self._offer(contact, self._agent_by_index[agent_index], now, actions)
-        else:
-            actions.append(self._queue_treatment(contact, now))
+        while True:
+            agent_index = scheduler.best_agent(skill_index, contact.channel_code)
+            if agent_index == native.NO_AGENT:
+                actions.append(self._queue_treatment(contact, now))
+                return
+            handle = scheduler.take_best_contact(agent_index, now)
+            self._offer(self._contact_by_handle[handle], self._agent_by_index[agent_index],
+                        now, actions)
+            if handle == contact.handle:
+                return
 
     def _abandon(self, contact, now, actions):
         if contact.state is ContactState.OFFERED:
@@ -470,8 +516,7 @@ class SiteState:
         load = agent.load
         on_voice = load[_VOICE] > 0 and agent.config.voice_blocks_others
         mask = 0
-        for channel, capacity in agent.config.channels.items():
-            code = channel.value
+        for code, capacity in agent.capacities:
             if load[code] < capacity and not (on_voice and code != _VOICE):
                 mask |= 1 << code
         return mask
@@ -486,8 +531,10 @@ class SiteState:
             agent.work_started = None
             agent.idle_since = now
         mask = self._channels_mask(agent)
-        self.scheduler.set_agent_availability(agent.index, mask, agent.idle_since,
-                                              self._occupancy(agent, now) if mask else 0.0)
+        if mask or agent.channels_mask:     # unavailable before and after: nothing to re-key
+            self.scheduler.set_agent_availability(agent.index, mask, agent.idle_since,
+                                                  self._occupancy(agent, now) if mask else 0.0)
+            agent.channels_mask = mask
         state = self._derived_state(agent)
         reason = agent.reason if state is AgentState.NOT_READY else ""
         if state is not agent.state or reason != agent.announced_reason:
@@ -496,7 +543,8 @@ class SiteState:
             actions.append(AgentStateChanged(agent.config.agent_id, state, reason))
 
     def _dispatch_agent(self, agent: Agent, now: float, actions: list) -> None:
-        if self._channels_mask(agent):
+        """Offer the agent its best queued contact; call right after `_refresh_agent`."""
+        if agent.channels_mask:
             handle = self.scheduler.take_best_contact(agent.index, now)
             if handle != native.NO_CONTACT:
                 self._offer(self._contact_by_handle[handle], agent, now, actions)
@@ -515,6 +563,10 @@ class SiteState:
             return AgentState.NOT_READY
         return AgentState.READY
 
+    def agent_occupancy(self, agent_id: str) -> float:
+        """(busy + wrap-up time) / logged-in time of an agent up to now."""
+        return self._occupancy(self._agent(agent_id), self.now)
+
     @staticmethod
     def _occupancy(agent: Agent, now: float) -> float:
         logged_in = now - agent.logged_in_at
@@ -522,6 +574,38 @@ class SiteState:
             return 0.0
         working = agent.work_time + (now - agent.work_started if agent.work_started is not None else 0.0)
         return working / logged_in
+
+    # ---- what the virtual center sees ----------------------------------------------------------------
+    def status(self, skill_name: str, channel: Channel = Channel.VOICE) -> SkillStatus:
+        """This site's published status for one skill and channel (cheap: no agent scan)."""
+        index = self._skill_index[skill_name]
+        scheduler = self.scheduler
+        available = scheduler.available_count(index, channel.value)
+        if self.skills[skill_name].widen_after_s == 0:
+            available += scheduler.available_count(index, channel.value, True)
+        queued = [scheduler.queued_count(index, p) for p in range(len(_PRIORITIES))]
+        aht = self._counters[skill_name].aht(self.now) or self.skills[skill_name].aht_estimate_s
+        serving = self._serving[index]
+        ewt = []
+        ahead = 0
+        for waiting in queued:
+            ahead += waiting
+            ewt.append(expected_wait(ahead + 1, available, serving, aht))
+        oldest = scheduler.oldest_arrival(index) if ahead else None
+        return SkillStatus(self.name, skill_name, channel, self.now, self._staffed[index],
+                           available, tuple(ewt), sum(queued), oldest)
+
+    def queued_total(self, skill_name: str) -> int:
+        return self.scheduler.queued_total(self._skill_index[skill_name])
+
+    def best_queued_contact(self, skill_name: str, channel: Channel, now: float):
+        """The queued contact of a skill this site would serve next, or None (a peek)."""
+        index = self._skill_index[skill_name]
+        for priority in range(len(_PRIORITIES)):
+            handle = self.scheduler.head(index, channel.value, priority, now)
+            if handle != native.NO_CONTACT:
+                return self._contact_by_handle[handle]
+        return None
 
     # ---- real-time statistics ------------------------------------------------------------------
     def statistics(self, skill_name: str) -> SkillStatistics:
@@ -531,8 +615,11 @@ class SiteState:
         index = self._skill_index[skill_name]
         now = self.now if math.isfinite(self.now) else 0.0
         queued = tuple(self.scheduler.queued_count(index, p.value) for p in _PRIORITIES)
+        # An agent above the widen level is not ready for a new contact of this skill.
+        immediate_level = skill.widen_level if skill.widen_after_s > 0 else native.MAX_LEVEL
         ready = sum(1 for agent in self.agents.values()
-                    if index in agent.skill_indexes and self._channels_mask(agent))
+                    if index in agent.skill_indexes and agent.channels_mask
+                    and agent.config.skills[skill_name] <= immediate_level)
         ewt = []
         ahead = 0
         for priority in _PRIORITIES:
@@ -590,7 +677,8 @@ class SiteState:
                     f"agent {agent_id} above capacity"
             if agent.offer is not None:
                 assert self.contacts[agent.offer].state is ContactState.OFFERED
-            assert scheduler.agent_channels(agent.index) == self._channels_mask(agent)
+            assert scheduler.agent_channels(agent.index) == self._channels_mask(agent) \
+                == agent.channels_mask
             assert agent.state is self._derived_state(agent)
             if agent.mode is not AgentMode.LOGGED_OUT:
                 for skill in agent.skill_indexes:

@@ -23,6 +23,20 @@ class SkillStatistics:
     aht_s: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class SkillStatus:
+    """What a site publishes to the virtual center for one skill and channel (BSR)."""
+    site: str
+    skill: str
+    channel: object               # sites.model.Channel
+    time: float                   # when it was true
+    staffed: int
+    available: int                # agents who could take a contact now
+    ewt_s: tuple                  # per priority for a contact entering now; None = unbounded
+    queued: int
+    oldest_arrival: float | None
+
+
 class RollingSkillCounters:
     """Answers, abandons and handle times of the last `window_s` seconds, O(1) amortized."""
 

@@ -1,0 +1,140 @@
+"""The service report of a simulated or replayed run (SPEC §5 `--json` shape, SPEC §2 terms).
+
+Waits are measured from the contact's first arrival in the virtual center, so an
+interflowed contact's wait includes its time at the entry site.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sites.model import ContactState
+
+
+@dataclass
+class ContactRecord:
+    contact_id: str
+    stream: object            # loadtests.scenario.TrafficStream
+    site: str                 # where it is now (entry site until interflowed)
+    arrival_time: float
+    answer_time: float | None = None
+    end_time: float | None = None
+    final_state: ContactState | None = None
+    served_site: str | None = None
+    agent_id: str | None = None
+    talk_s: float | None = None
+    interflows: int = 0
+
+    @property
+    def entry_site(self) -> str:
+        return self.stream.site
+
+
+class _Tally:
+    __slots__ = ("offered", "answered", "abandoned", "interflowed", "lost", "wait_sum",
+                 "within", "handle_sum", "handled")
+
+    def __init__(self):
+        self.offered = self.answered = self.abandoned = self.interflowed = self.lost = 0
+        self.wait_sum = 0.0
+        self.within = 0
+        self.handle_sum = 0.0
+        self.handled = 0
+
+    def add(self, record: ContactRecord, threshold_s: float):
+        self.offered += 1
+        self.interflowed += record.interflows > 0
+        if record.final_state is None:
+            self.lost += 1
+        elif record.final_state is ContactState.ABANDONED:
+            self.abandoned += 1
+        if record.answer_time is not None:
+            wait = record.answer_time - record.arrival_time
+            self.answered += 1
+            self.wait_sum += wait
+            self.within += wait <= threshold_s
+            if record.final_state is ContactState.COMPLETED:
+                self.handled += 1
+                self.handle_sum += record.end_time - record.answer_time
+
+    def row(self) -> dict:
+        answered = self.answered
+        denominator2 = answered + self.abandoned
+        return {
+            "offered": self.offered,
+            "answered": answered,
+            "abandoned": self.abandoned,
+            "asa_s": round(self.wait_sum / answered, 3) if answered else None,
+            "sl_pct": round(100.0 * self.within / answered, 2) if answered else None,
+            "sl2_pct": round(100.0 * self.within / denominator2, 2) if denominator2 else None,
+            "aht_s": round(self.handle_sum / self.handled, 3) if self.handled else None,
+        }
+
+
+def build_report(scenario, records, agent_occupancy: dict) -> dict:
+    """The JSON-able report; `agent_occupancy` maps site -> [occupancy of each agent]."""
+    total = _Tally()
+    by_skill, by_site, by_class = {}, {}, {}
+    for record in records:
+        stream = record.stream
+        threshold = scenario.skills[stream.skill].sl_threshold_s
+        total.add(record, threshold)
+        by_skill.setdefault(stream.skill, _Tally()).add(record, threshold)
+        by_site.setdefault(record.entry_site, _Tally()).add(record, threshold)
+        class_key = f"{stream.skill}/{stream.priority.name.lower()}/{stream.service_objective_s:g}"
+        by_class.setdefault(class_key, _Tally()).add(record, threshold)
+    overall = total.row()
+    return {
+        "contacts": {"offered": total.offered, "answered": total.answered,
+                     "abandoned": total.abandoned, "interflowed": total.interflowed,
+                     "lost": total.lost},
+        "service": overall,
+        "by_skill": {key: tally.row() for key, tally in sorted(by_skill.items())},
+        "by_site": {key: tally.row() for key, tally in sorted(by_site.items())},
+        "by_class": {key: tally.row() for key, tally in sorted(by_class.items())},
+        "agents": {site: {"count": len(values),
+                          "occupancy_pct": round(100.0 * sum(values) / len(values), 2)
+                          if values else None}
+                   for site, values in sorted(agent_occupancy.items())},
+    }
+
+
+def render_report(report: dict, console) -> None:
+    """Readable tables of a report on a rich Console."""
+    from rich.table import Table
+
+    contacts = report["contacts"]
+    console.print(
+        f"contacts: offered {contacts['offered']:,}  answered {contacts['answered']:,}  "
+        f"abandoned {contacts['abandoned']:,}  interflowed {contacts['interflowed']:,}  "
+        f"lost {contacts['lost']:,}")
+    for title, key in (("by site (entry)", "by_site"), ("by skill", "by_skill"),
+                       ("by class (skill/priority/SO)", "by_class")):
+        table = Table(title=title, title_justify="left")
+        table.add_column(title.split(" ")[1], no_wrap=True)
+        for column in ("offered", "answered", "abandoned", "ASA s", "SL %", "SL2 %", "AHT s"):
+            table.add_column(column, justify="right")
+        for name, row in report[key].items():
+            table.add_row(name, *(_cell(row[field]) for field in (
+                "offered", "answered", "abandoned", "asa_s", "sl_pct", "sl2_pct", "aht_s")))
+        console.print(table)
+    table = Table(title="agents", title_justify="left")
+    table.add_column("site")
+    table.add_column("agents", justify="right")
+    table.add_column("occupancy %", justify="right")
+    for site, row in report["agents"].items():
+        table.add_row(site, _cell(row["count"]), _cell(row["occupancy_pct"]))
+    console.print(table)
+    run = report.get("run")
+    if run:
+        console.print(
+            f"simulated {run['simulated_s']:,.0f} s in {run['wall_s']:.2f} s wall: "
+            f"{run['contacts_per_wall_s']:,} contacts/s, speed-up x{run['speedup']:,}")
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return f"{value:,}"

@@ -1,0 +1,305 @@
+"""Scenario files (SPEC §5): load, validate with file/line/key errors, and build site configs.
+
+The file is the contract of `vcc simulate` and `vcc loadtest`. Every key SPEC §5 names is
+kept; additions are documented in README ("Scenario files"). Nothing runs on an invalid
+file: `load_scenario` raises `ScenarioError` naming the file, line and key.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import yaml
+
+from sites.errors import InvalidInput
+from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
+from sites.virtual_center import BsrConfig
+
+
+class ScenarioError(ValueError):
+    def __init__(self, path: str, line: int | None, key: str, problem: str):
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {key}: {problem}")
+        self.path, self.line, self.key, self.problem = path, line, key, problem
+
+
+class _Mapping(dict):
+    """A YAML mapping that remembers the line of each key (1-based)."""
+    line = None
+    key_lines: dict = {}
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader, node):
+    mapping = _Mapping()
+    mapping.line = node.start_mark.line + 1
+    mapping.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise ScenarioError(loader.name, key_node.start_mark.line + 1, str(key), "duplicate key")
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.key_lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Seconds drawn per contact: exponential(mean_s), constant(mean_s), lognormal(mean_s, sigma)."""
+    dist: str
+    mean_s: float
+    sigma: float = 0.0
+
+    def sample(self, rng: random.Random) -> float:
+        if self.dist == "exponential":
+            return rng.expovariate(1.0 / self.mean_s)
+        if self.dist == "constant":
+            return self.mean_s
+        # lognormal parameterised by its mean: mu chosen so that E[X] = mean_s.
+        mu = math.log(self.mean_s) - self.sigma ** 2 / 2.0
+        return rng.lognormvariate(mu, self.sigma)
+
+
+@dataclass(frozen=True)
+class TrafficStream:
+    site: str
+    skill: str
+    rate_per_hour: float
+    priority: Priority
+    service_objective_s: float
+    channel: Channel
+    handle_time: Distribution       # talk time; wrap-up comes from the agents' wrap_up_s
+    patience: Distribution | None   # None: never abandons
+
+
+@dataclass(frozen=True)
+class AgentGroup:
+    count: int
+    skills: dict
+    channels: dict
+    wrap_up_s: float
+    call_selection: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    path: str
+    duration_s: float
+    seed: int
+    skills: dict                    # name -> SkillConfig
+    sites: dict                     # name -> [AgentGroup]
+    multisite: str                  # "local" | "bsr"
+    bsr: BsrConfig
+    traffic: tuple
+
+    def site_configs(self) -> dict:
+        """One SiteConfig per site; agents are named site-g<group>-<n>."""
+        configs = {}
+        for site, groups in self.sites.items():
+            agents = []
+            for group_number, group in enumerate(groups):
+                for n in range(group.count):
+                    agents.append(AgentConfig(
+                        f"{site}-g{group_number}-{n}", dict(group.skills),
+                        channels=dict(group.channels), call_selection=group.call_selection,
+                        wrap_up_s=group.wrap_up_s))
+            configs[site] = SiteConfig(site, skills=tuple(self.skills.values()),
+                                       agents=tuple(agents))
+        return configs
+
+
+class _Reader:
+    """Typed access to one mapping, failing with file, line and dotted key."""
+
+    def __init__(self, path: str, mapping, where: str, line: int | None, allowed, required=()):
+        self.path = path
+        self.where = where
+        if not isinstance(mapping, dict):
+            raise ScenarioError(path, line, where or "(top)", "must be a mapping")
+        self.mapping = mapping
+        self.line = getattr(mapping, "line", line)
+        for key in mapping:
+            if key not in allowed:
+                raise ScenarioError(path, self.line_of(key), self.key(key),
+                                    f"unknown key (allowed: {', '.join(sorted(allowed))})")
+        for key in required:
+            if key not in mapping:
+                raise ScenarioError(path, self.line, self.key(key), "required key is missing")
+
+    def key(self, key) -> str:
+        return f"{self.where}.{key}" if self.where else str(key)
+
+    def line_of(self, key) -> int | None:
+        return getattr(self.mapping, "key_lines", {}).get(key, self.line)
+
+    def fail(self, key, problem):
+        raise ScenarioError(self.path, self.line_of(key), self.key(key), problem)
+
+    def number(self, key, default=None, minimum=0.0, exclusive=False):
+        value = self.mapping.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(key, f"must be a number; got {value!r}")
+        if value < minimum or (exclusive and value == minimum):
+            self.fail(key, f"must be {'>' if exclusive else '>='} {minimum}; got {value!r}")
+        return float(value)
+
+    def integer(self, key, default=None, minimum=0):
+        value = self.mapping.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            self.fail(key, f"must be an integer >= {minimum}; got {value!r}")
+        return value
+
+    def choice(self, key, options, default=None):
+        value = self.mapping.get(key, default)
+        if value not in options:
+            self.fail(key, f"must be one of {', '.join(options)}; got {value!r}")
+        return value
+
+    def child(self, key, allowed, required=()):
+        return _Reader(self.path, self.mapping.get(key), self.key(key), self.line_of(key),
+                       allowed, required)
+
+
+_SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
+               "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s"}
+_AGENT_KEYS = {"count", "skills", "channels", "wrap_up_s", "call_selection"}
+_TRAFFIC_KEYS = {"site", "skill", "rate_per_hour", "priority", "service_objective_s", "channel",
+                 "handle_time", "patience"}
+_DIST_KEYS = {"dist", "mean_s", "sigma"}
+_CHANNELS = tuple(channel.name.lower() for channel in Channel)
+_PRIORITIES = tuple(priority.name.lower() for priority in Priority)
+
+
+def _skill(path, name, reader: _Reader) -> SkillConfig:
+    fields = dict(reader.mapping)
+    try:
+        return SkillConfig(name, **fields)
+    except InvalidInput as error:
+        key = error.field.rsplit(".", 1)[-1]
+        reader.fail(key if key in fields else next(iter(fields), "queueing"), error.problem)
+
+
+def _distribution(reader: _Reader, key) -> Distribution:
+    dist = reader.child(key, _DIST_KEYS, required=("dist", "mean_s"))
+    kind = dist.choice("dist", ("exponential", "constant", "lognormal"))
+    mean = dist.number("mean_s", exclusive=True)
+    sigma = dist.number("sigma", default=1.0 if kind == "lognormal" else 0.0)
+    if kind != "lognormal" and "sigma" in dist.mapping:
+        dist.fail("sigma", f"only lognormal takes sigma, not {kind}")
+    return Distribution(kind, mean, sigma)
+
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    try:
+        loader = _LineLoader(text)
+        loader.name = path
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        raise ScenarioError(path, mark.line + 1 if mark else None, "(yaml)",
+                            str(getattr(error, "problem", error))) from None
+    top = _Reader(path, document, "", 1,
+                  {"duration_s", "seed", "skills", "sites", "routing", "traffic"},
+                  required=("duration_s", "skills", "sites", "traffic"))
+    duration = top.number("duration_s", exclusive=True)
+    seed = top.integer("seed", default=0)
+
+    skills_reader = top.child("skills", set(top.mapping["skills"] or {}))
+    skills = {}
+    for name in skills_reader.mapping:
+        reader = skills_reader.child(name, _SKILL_KEYS)
+        skills[name] = _skill(path, name, reader)
+    if not skills:
+        top.fail("skills", "must define at least one skill")
+
+    sites_reader = top.child("sites", set(top.mapping["sites"] or {}))
+    sites = {}
+    for site in sites_reader.mapping:
+        site_reader = sites_reader.child(site, {"agents"}, required=("agents",))
+        groups_value = site_reader.mapping["agents"]
+        if not isinstance(groups_value, list) or not groups_value:
+            site_reader.fail("agents", "must be a non-empty list of agent groups")
+        groups = []
+        for number, group_value in enumerate(groups_value):
+            group = _Reader(path, group_value, f"sites.{site}.agents[{number}]",
+                            site_reader.line_of("agents"), _AGENT_KEYS, required=("count", "skills"))
+            count = group.integer("count", minimum=1)
+            levels = group.child("skills", set(group.mapping["skills"] or {}))
+            for skill in levels.mapping:
+                if skill not in skills:
+                    levels.fail(skill, f"unknown skill (defined: {', '.join(skills)})")
+                level = levels.mapping[skill]
+                if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 16:
+                    levels.fail(skill, f"level must be an integer 1..16; got {level!r}")
+            if not levels.mapping:
+                group.fail("skills", "must give at least one skill")
+            channels = {"voice": 1}
+            if "channels" in group.mapping:
+                channel_reader = group.child("channels", set(_CHANNELS))
+                channels = {}
+                for channel in channel_reader.mapping:
+                    channels[channel] = channel_reader.integer(channel, minimum=1)
+            groups.append(AgentGroup(
+                count, dict(levels.mapping), channels, group.number("wrap_up_s", default=0.0),
+                group.choice("call_selection", ("greatest_need", "skill_level"),
+                             default="greatest_need")))
+        sites[site] = groups
+    if not sites:
+        top.fail("sites", "must define at least one site")
+
+    routing = top.child("routing", {"multisite", "adjust_by", "max_status_age_s", "hop_limit"}) \
+        if "routing" in top.mapping else _Reader(path, {}, "routing", None, set())
+    multisite = routing.choice("multisite", ("local", "bsr"), default="local")
+    bsr = BsrConfig(routing.number("adjust_by", default=0.0),
+                    routing.number("max_status_age_s", default=10.0, exclusive=True),
+                    routing.integer("hop_limit", default=1))
+
+    traffic_value = top.mapping["traffic"]
+    if not isinstance(traffic_value, list) or not traffic_value:
+        top.fail("traffic", "must be a non-empty list of streams")
+    traffic = []
+    for number, stream_value in enumerate(traffic_value):
+        stream = _Reader(path, stream_value, f"traffic[{number}]", top.line_of("traffic"),
+                         _TRAFFIC_KEYS, required=("site", "skill", "rate_per_hour", "handle_time"))
+        site = stream.mapping["site"]
+        if site not in sites:
+            stream.fail("site", f"unknown site {site!r} (defined: {', '.join(sites)})")
+        skill = stream.mapping["skill"]
+        if skill not in skills:
+            stream.fail("skill", f"unknown skill {skill!r} (defined: {', '.join(skills)})")
+        servers = [name for name, groups in sites.items()
+                   if any(skill in group.skills for group in groups)]
+        if multisite == "local" and site not in servers:
+            stream.fail("skill", f"no agent at site {site!r} has skill {skill!r} "
+                                 "(routing is local)")
+        if not servers:
+            stream.fail("skill", f"no agent at any site has skill {skill!r}")
+        traffic.append(TrafficStream(
+            site, skill, stream.number("rate_per_hour", exclusive=True),
+            Priority[stream.choice("priority", _PRIORITIES, default="medium").upper()],
+            stream.number("service_objective_s", default=skills[skill].sl_threshold_s,
+                          exclusive=True),
+            Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
+            _distribution(stream, "handle_time"),
+            _distribution(stream, "patience") if "patience" in stream.mapping else None))
+    return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic))
+
+
+def load_scenario(path: str) -> Scenario:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as error:
+        raise ScenarioError(path, None, "(file)", error.strerror or str(error)) from None
+    return parse_scenario(text, path)

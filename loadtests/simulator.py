@@ -1,0 +1,228 @@
+"""Discrete-event simulation of a scenario through the real site core (SPEC §5).
+
+No copy of the routing logic: every site is a `sites.state.SiteState`, multi-site routing
+is `sites.virtual_center.VirtualCenter`. The simulator only plays the world around them:
+Poisson callers (who abandon after their patience), agents who log in at time 0, answer
+every offer at once, talk for the handle time and wrap up for their `wrap_up_s` (the
+core's wrap-up timeout completes the contact), and Ticks at the times the core asks for.
+
+With `multisite: bsr` a contact entering a site without an available agent is offered to
+the virtual center (look-ahead interflow), and an agent who frees up with nothing to do
+at its own site pulls the longest-waiting contact of its skills from another site (the
+agent-surplus half of BSR). Statuses are published at the instant they are used.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time as wallclock
+from dataclasses import dataclass, field
+
+from loadtests.report import ContactRecord, build_report
+from loadtests.scenario import Scenario
+from sites import events as ev
+from sites.actions import AgentStateChanged, ContactFinished, OfferContact
+from sites.model import AgentState, ContactState
+from sites.state import SiteState
+from sites.virtual_center import VirtualCenter
+
+# Event kinds in the simulation's own heap; ties in time run in scheduling order.
+_ARRIVAL, _ANSWER, _END, _ABANDON, _TICK = range(5)
+
+
+@dataclass
+class SimulationResult:
+    report: dict
+    wall_s: float
+    events: int
+    records: list = field(repr=False, default_factory=list)
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario, seed: int | None = None, scheduler_factory=None,
+                 drain_limit_s: float | None = None):
+        self.scenario = scenario
+        self.seed = scenario.seed if seed is None else seed
+        self.rng = random.Random(self.seed)
+        self.sites = {name: SiteState(config, scheduler_factory=scheduler_factory)
+                      for name, config in scenario.site_configs().items()}
+        self.bsr = scenario.multisite == "bsr" and len(self.sites) > 1
+        self.center = VirtualCenter(scenario.bsr)
+        self.records: dict[str, ContactRecord] = {}
+        self._heap: list = []
+        self._order = 0
+        self._tick_at: dict[str, float] = {}     # site -> the Tick already scheduled
+        # Bound the drain after the last arrival: whatever is not final then is `lost`.
+        self.end_s = scenario.duration_s + (drain_limit_s if drain_limit_s is not None
+                                            else max(3600.0, 2 * scenario.duration_s))
+        self.events = 0
+
+    # ---- the simulation's own event heap ------------------------------------------------------
+    def _schedule(self, at, kind, a=None, b=None):
+        self._order += 1
+        heapq.heappush(self._heap, (at, self._order, kind, a, b))
+
+    def _schedule_tick(self, site_name):
+        deadline = self.sites[site_name].next_deadline()
+        if deadline is not None and self._tick_at.get(site_name) != deadline:
+            self._tick_at[site_name] = deadline
+            self._schedule(deadline, _TICK, site_name)
+
+    # ---- feeding the core -----------------------------------------------------------------------
+    def _handle(self, site_name, event):
+        self.events += 1
+        actions = self.sites[site_name].handle(event)
+        now = event.time
+        freed = []
+        for action in actions:
+            kind = type(action)
+            if kind is OfferContact:
+                self._schedule(now, _ANSWER, site_name, action.contact_id)
+            elif kind is ContactFinished:
+                record = self.records[action.contact_id]
+                if action.final_state is ContactState.INTERFLOWED:
+                    record.interflows += 1
+                else:
+                    record.final_state = action.final_state
+                    record.end_time = now
+            elif kind is AgentStateChanged and action.state is AgentState.READY:
+                freed.append(action.agent_id)
+        self._schedule_tick(site_name)
+        if self.bsr and freed:
+            self._pull_for_idle_agents(site_name, freed, now)
+        return actions
+
+    def _interflow(self, record, from_site, to_site, now):
+        self.center.note_interflow(record.contact_id)
+        self._handle(from_site, ev.ContactInterflowed(now, record.contact_id, to_site))
+        stream = record.stream
+        record.site = to_site
+        self._handle(to_site, ev.ContactArrived(
+            now, record.contact_id, stream.skill, stream.priority, stream.service_objective_s,
+            stream.channel))
+
+    def _pull_for_idle_agents(self, site_name, agent_ids, now):
+        site = self.sites[site_name]
+        for agent_id in agent_ids:
+            agent = site.agents[agent_id]
+            for skill in agent.config.skills:
+                if agent.state is not AgentState.READY:
+                    break
+                channel = self._channel_of_skill.get(skill)
+                if channel is None or not any(
+                        other.queued_total(skill) for name, other in self.sites.items()
+                        if name != site_name and skill in other.skills):
+                    continue
+                self._publish(skill, channel)
+                source = self.center.site_to_pull_from(now, site_name, skill, channel)
+                if source is None:
+                    continue
+                contact = self.sites[source].best_queued_contact(skill, channel, now)
+                if contact is None or self.center.hops(contact.contact_id) >= self.scenario.bsr.hop_limit:
+                    continue
+                self._interflow(self.records[contact.contact_id], source, site_name, now)
+
+    def _publish(self, skill, channel):
+        for site in self.sites.values():
+            if skill in site.skills:
+                self.center.publish(site.status(skill, channel))
+
+    # ---- world events -----------------------------------------------------------------------------
+    def _arrive(self, stream_number, now):
+        stream = self.scenario.traffic[stream_number]
+        contact_id = f"{stream.site}-{stream_number}-{self._serial[stream_number]}"
+        self._serial[stream_number] += 1
+        record = ContactRecord(contact_id, stream, stream.site, now)
+        self.records[contact_id] = record
+        self._handle(stream.site, ev.ContactArrived(
+            now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
+            stream.channel))
+        site = self.sites[stream.site]
+        contact = site.contacts.get(contact_id)
+        if self.bsr and contact is not None and contact.state is ContactState.QUEUED:
+            self._publish(stream.skill, stream.channel)
+            local = site.status(stream.skill, stream.channel)
+            decision = self.center.best_site(now, local, contact_id, stream.priority.value)
+            if decision.site != stream.site:
+                remote = self.sites[decision.site].status(stream.skill, stream.channel)
+                if self.center.remote_accepts(remote, local.ewt_s[stream.priority.value],
+                                              stream.priority.value):
+                    self._interflow(record, stream.site, decision.site, now)
+        if stream.patience is not None:
+            self._schedule(now + stream.patience.sample(self.rng), _ABANDON, contact_id)
+        gap = self.rng.expovariate(stream.rate_per_hour / 3600.0)
+        if now + gap < self.scenario.duration_s:
+            self._schedule(now + gap, _ARRIVAL, stream_number)
+
+    def _answer(self, site_name, contact_id, now):
+        contact = self.sites[site_name].contacts.get(contact_id)
+        if contact is None or contact.state is not ContactState.OFFERED:
+            return
+        record = self.records[contact_id]
+        self._handle(site_name, ev.OfferAccepted(now, contact_id))
+        record.answer_time = now
+        record.served_site = site_name
+        record.agent_id = contact.agent_id
+        talk = record.stream.handle_time.sample(self.rng)
+        record.talk_s = talk
+        self._schedule(now + talk, _END, site_name, contact_id)
+
+    def _abandon(self, contact_id, now):
+        record = self.records[contact_id]
+        if record.final_state is not None:
+            return
+        contact = self.sites[record.site].contacts.get(contact_id)
+        if contact is not None and contact.state in (ContactState.QUEUED, ContactState.OFFERED):
+            self._handle(record.site, ev.ContactAbandoned(now, contact_id))
+
+    # ---- the run ----------------------------------------------------------------------------------
+    def run(self, progress=None) -> SimulationResult:
+        """Run to the end of traffic and drain; `progress(simulated_s)` is called now and then."""
+        started = wallclock.perf_counter()
+        self._serial = [0] * len(self.scenario.traffic)
+        self._channel_of_skill = {}
+        for stream in self.scenario.traffic:
+            self._channel_of_skill.setdefault(stream.skill, stream.channel)
+        for name, site in self.sites.items():
+            for agent_id in site.agents:
+                self._handle(name, ev.AgentLoggedIn(0.0, agent_id))
+                self._handle(name, ev.AgentReady(0.0, agent_id))
+        for number, stream in enumerate(self.scenario.traffic):
+            self._schedule(self.rng.expovariate(stream.rate_per_hour / 3600.0), _ARRIVAL, number)
+        heap = self._heap
+        now = 0.0
+        steps = 0
+        while heap:
+            now, _, kind, a, b = heapq.heappop(heap)
+            if now > self.end_s:
+                break
+            if kind == _ARRIVAL:
+                self._arrive(a, now)
+            elif kind == _ANSWER:
+                self._answer(a, b, now)
+            elif kind == _END:
+                contact = self.sites[a].contacts.get(b)
+                if contact is not None and contact.state is ContactState.CONNECTED:
+                    self._handle(a, ev.ContactEnded(now, b))
+            elif kind == _ABANDON:
+                self._abandon(a, now)
+            else:
+                if self._tick_at.get(a) == now:
+                    del self._tick_at[a]
+                self._handle(a, ev.Tick(now))
+            steps += 1
+            if progress is not None and steps % 20000 == 0:
+                progress(min(now, self.scenario.duration_s))
+        for site in self.sites.values():
+            site.validate()
+        wall = wallclock.perf_counter() - started
+        agents = {name: [site.agent_occupancy(agent_id) for agent_id in site.agents]
+                  for name, site in self.sites.items()}
+        records = list(self.records.values())
+        report = build_report(self.scenario, records, agents)
+        report["run"] = {"seed": self.seed, "simulated_s": self.scenario.duration_s,
+                         "wall_s": round(wall, 3), "core_events": self.events,
+                         "contacts_per_wall_s": round(len(records) / wall) if wall else None,
+                         "speedup": round(self.scenario.duration_s / wall, 1) if wall else None}
+        return SimulationResult(report, wall, self.events, records)
