@@ -356,12 +356,13 @@ cdef class Scheduler:
                     so_class += 1
         return oldest if found else None
 
-    def head(self, int skill, int channel, int priority, double now):
+    def head(self, int skill, int channel, int priority, now):
         """The contact a DQP/FIFO skill serves next on one channel and priority, or -1."""
         self._check_skill(skill)
         _check_channel_priority(channel, priority)
+        cdef double time = _finite("now", now)
         cdef double need
-        return self._head_of(skill, channel, priority, now, -1.0, &need)
+        return self._head_of(skill, channel, priority, time, -1.0, &need)
 
     cdef int32_t _head_of(self, int skill, int channel, int priority, double now,
                           double min_wait, double* need_out):
@@ -581,15 +582,15 @@ cdef class Scheduler:
                     break
         return best
 
-    def best_contact(self, int agent, double now):
+    def best_contact(self, int agent, now):
         """The queued contact this available agent should take next, or -1 (a peek)."""
         self._check_agent(agent)
-        return self._best_contact(agent, now)
+        return self._best_contact(agent, _finite("now", now))
 
-    def take_best_contact(self, int agent, double now):
+    def take_best_contact(self, int agent, now):
         """best_contact, detached from its queue (the caller offers it)."""
         self._check_agent(agent)
-        cdef int32_t handle = self._best_contact(agent, now)
+        cdef int32_t handle = self._best_contact(agent, _finite("now", now))
         if handle != NONE:
             self._unlink(handle)
             self._slots[handle].state = DETACHED

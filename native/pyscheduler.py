@@ -273,6 +273,7 @@ class Scheduler:
         """The contact a DQP/FIFO skill serves next on one channel and priority, or -1."""
         record = self._skill(skill)
         _check_channel_priority(channel, priority)
+        now = _check_finite("now", now)
         best, _need = self._head_of(record, record.queues[channel][priority], now, -1.0)
         return best
 
@@ -396,6 +397,7 @@ class Scheduler:
     def best_contact(self, agent, now):
         """The queued contact this available agent should take next, or -1 (a peek)."""
         record = self._agent(agent)
+        now = _check_finite("now", now)
         mask = record.channels_mask
         if not mask:
             return NO_CONTACT
