@@ -1,0 +1,82 @@
+from vcc.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PbxHello(_message.Message):
+    __slots__ = ("link_id", "last_action_seq")
+    LINK_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_ACTION_SEQ_FIELD_NUMBER: _ClassVar[int]
+    link_id: str
+    last_action_seq: int
+    def __init__(self, link_id: _Optional[str] = ..., last_action_seq: _Optional[int] = ...) -> None: ...
+
+class PbxEvent(_message.Message):
+    __slots__ = ("seq", "arrived", "answered", "rejected", "offer_timed_out", "ended", "abandoned")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ARRIVED_FIELD_NUMBER: _ClassVar[int]
+    ANSWERED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    OFFER_TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_FIELD_NUMBER: _ClassVar[int]
+    ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    arrived: _common_pb2.ContactSpec
+    answered: str
+    rejected: str
+    offer_timed_out: str
+    ended: str
+    abandoned: str
+    def __init__(self, seq: _Optional[int] = ..., arrived: _Optional[_Union[_common_pb2.ContactSpec, _Mapping]] = ..., answered: _Optional[str] = ..., rejected: _Optional[str] = ..., offer_timed_out: _Optional[str] = ..., ended: _Optional[str] = ..., abandoned: _Optional[str] = ...) -> None: ...
+
+class PbxMessage(_message.Message):
+    __slots__ = ("hello", "events")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    hello: PbxHello
+    events: _containers.RepeatedCompositeFieldContainer[PbxEvent]
+    def __init__(self, hello: _Optional[_Union[PbxHello, _Mapping]] = ..., events: _Optional[_Iterable[_Union[PbxEvent, _Mapping]]] = ...) -> None: ...
+
+class RouterAction(_message.Message):
+    __slots__ = ("seq", "route_to_agent", "queued", "interflow", "reject", "finished", "offer_revoked", "error")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_TO_AGENT_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    INTERFLOW_FIELD_NUMBER: _ClassVar[int]
+    REJECT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    OFFER_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    route_to_agent: _common_pb2.Offer
+    queued: _common_pb2.QueueTreatment
+    interflow: _common_pb2.Interflow
+    reject: _common_pb2.Rejection
+    finished: _common_pb2.ContactFinished
+    offer_revoked: _common_pb2.OfferRevoked
+    error: EventError
+    def __init__(self, seq: _Optional[int] = ..., route_to_agent: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ..., reject: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., finished: _Optional[_Union[_common_pb2.ContactFinished, _Mapping]] = ..., offer_revoked: _Optional[_Union[_common_pb2.OfferRevoked, _Mapping]] = ..., error: _Optional[_Union[EventError, _Mapping]] = ...) -> None: ...
+
+class EventError(_message.Message):
+    __slots__ = ("event_seq", "contact_id", "field", "message")
+    EVENT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    event_seq: int
+    contact_id: str
+    field: str
+    message: str
+    def __init__(self, event_seq: _Optional[int] = ..., contact_id: _Optional[str] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RouterMessage(_message.Message):
+    __slots__ = ("acked_event_seq", "actions")
+    ACKED_EVENT_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ACTIONS_FIELD_NUMBER: _ClassVar[int]
+    acked_event_seq: int
+    actions: _containers.RepeatedCompositeFieldContainer[RouterAction]
+    def __init__(self, acked_event_seq: _Optional[int] = ..., actions: _Optional[_Iterable[_Union[RouterAction, _Mapping]]] = ...) -> None: ...
