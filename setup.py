@@ -67,7 +67,7 @@ setup(
                                     "loadtests.*"]) + ["vcc", "vcc.v1"],
     package_dir={"vcc": "protos/vcc"},
     package_data={"native": ["*.pyx"], "vcc.v1": ["*.proto", "*.pyi"],
-                  "loadtests": ["examples/*.yaml"]},
+                  "loadtests": ["examples/*.yaml"], "cluster": ["configs/*.yaml"]},
     ext_modules=native_extensions(),
     cmdclass={"build_ext": BuildNativeScheduler},
     install_requires=[

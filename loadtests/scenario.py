@@ -11,44 +11,13 @@ import math
 import random
 from dataclasses import dataclass
 
-import yaml
-
+from cluster.yaml_reader import ConfigFileError, Reader, parse_yaml, read_text
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
 from sites.virtual_center import BsrConfig
 
-
-class ScenarioError(ValueError):
-    def __init__(self, path: str, line: int | None, key: str, problem: str):
-        where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {key}: {problem}")
-        self.path, self.line, self.key, self.problem = path, line, key, problem
-
-
-class _Mapping(dict):
-    """A YAML mapping that remembers the line of each key (1-based)."""
-    line = None
-    key_lines: dict = {}
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader, node):
-    mapping = _Mapping()
-    mapping.line = node.start_mark.line + 1
-    mapping.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise ScenarioError(loader.name, key_node.start_mark.line + 1, str(key), "duplicate key")
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        mapping.key_lines[key] = key_node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# The line-tracking YAML reader is shared with the cluster configuration (cluster/config.py).
+ScenarioError = ConfigFileError
 
 
 @dataclass(frozen=True)
@@ -116,58 +85,6 @@ class Scenario:
         return configs
 
 
-class _Reader:
-    """Typed access to one mapping, failing with file, line and dotted key."""
-
-    def __init__(self, path: str, mapping, where: str, line: int | None, allowed, required=()):
-        self.path = path
-        self.where = where
-        if not isinstance(mapping, dict):
-            raise ScenarioError(path, line, where or "(top)", "must be a mapping")
-        self.mapping = mapping
-        self.line = getattr(mapping, "line", line)
-        for key in mapping:
-            if key not in allowed:
-                raise ScenarioError(path, self.line_of(key), self.key(key),
-                                    f"unknown key (allowed: {', '.join(sorted(allowed))})")
-        for key in required:
-            if key not in mapping:
-                raise ScenarioError(path, self.line, self.key(key), "required key is missing")
-
-    def key(self, key) -> str:
-        return f"{self.where}.{key}" if self.where else str(key)
-
-    def line_of(self, key) -> int | None:
-        return getattr(self.mapping, "key_lines", {}).get(key, self.line)
-
-    def fail(self, key, problem):
-        raise ScenarioError(self.path, self.line_of(key), self.key(key), problem)
-
-    def number(self, key, default=None, minimum=0.0, exclusive=False):
-        value = self.mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(key, f"must be a number; got {value!r}")
-        if value < minimum or (exclusive and value == minimum):
-            self.fail(key, f"must be {'>' if exclusive else '>='} {minimum}; got {value!r}")
-        return float(value)
-
-    def integer(self, key, default=None, minimum=0):
-        value = self.mapping.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            self.fail(key, f"must be an integer >= {minimum}; got {value!r}")
-        return value
-
-    def choice(self, key, options, default=None):
-        value = self.mapping.get(key, default)
-        if value not in options:
-            self.fail(key, f"must be one of {', '.join(options)}; got {value!r}")
-        return value
-
-    def child(self, key, allowed, required=()):
-        return _Reader(self.path, self.mapping.get(key), self.key(key), self.line_of(key),
-                       allowed, required)
-
-
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s"}
 _AGENT_KEYS = {"count", "skills", "channels", "wrap_up_s", "call_selection"}
@@ -178,7 +95,7 @@ _CHANNELS = tuple(channel.name.lower() for channel in Channel)
 _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 
 
-def _skill(path, name, reader: _Reader) -> SkillConfig:
+def _skill(path, name, reader: Reader) -> SkillConfig:
     fields = dict(reader.mapping)
     try:
         return SkillConfig(name, **fields)
@@ -187,7 +104,7 @@ def _skill(path, name, reader: _Reader) -> SkillConfig:
         reader.fail(key if key in fields else next(iter(fields), "queueing"), error.problem)
 
 
-def _distribution(reader: _Reader, key) -> Distribution:
+def _distribution(reader: Reader, key) -> Distribution:
     dist = reader.child(key, _DIST_KEYS, required=("dist", "mean_s"))
     kind = dist.choice("dist", ("exponential", "constant", "lognormal"))
     mean = dist.number("mean_s", exclusive=True)
@@ -198,20 +115,10 @@ def _distribution(reader: _Reader, key) -> Distribution:
 
 
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
-    try:
-        loader = _LineLoader(text)
-        loader.name = path
-        try:
-            document = loader.get_single_data()
-        finally:
-            loader.dispose()
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        raise ScenarioError(path, mark.line + 1 if mark else None, "(yaml)",
-                            str(getattr(error, "problem", error))) from None
-    top = _Reader(path, document, "", 1,
-                  {"duration_s", "seed", "skills", "sites", "routing", "traffic"},
-                  required=("duration_s", "skills", "sites", "traffic"))
+    document = parse_yaml(text, path)
+    top = Reader(path, document, "", 1,
+                 {"duration_s", "seed", "skills", "sites", "routing", "traffic"},
+                 required=("duration_s", "skills", "sites", "traffic"))
     duration = top.number("duration_s", exclusive=True)
     seed = top.integer("seed", default=0)
 
@@ -232,7 +139,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             site_reader.fail("agents", "must be a non-empty list of agent groups")
         groups = []
         for number, group_value in enumerate(groups_value):
-            group = _Reader(path, group_value, f"sites.{site}.agents[{number}]",
+            group = Reader(path, group_value, f"sites.{site}.agents[{number}]",
                             site_reader.line_of("agents"), _AGENT_KEYS, required=("count", "skills"))
             count = group.integer("count", minimum=1)
             levels = group.child("skills", set(group.mapping["skills"] or {}))
@@ -259,7 +166,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         top.fail("sites", "must define at least one site")
 
     routing = top.child("routing", {"multisite", "adjust_by", "max_status_age_s", "hop_limit"}) \
-        if "routing" in top.mapping else _Reader(path, {}, "routing", None, set())
+        if "routing" in top.mapping else Reader(path, {}, "routing", None, set())
     multisite = routing.choice("multisite", ("local", "bsr"), default="local")
     bsr = BsrConfig(routing.number("adjust_by", default=0.0),
                     routing.number("max_status_age_s", default=10.0, exclusive=True),
@@ -270,7 +177,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         top.fail("traffic", "must be a non-empty list of streams")
     traffic = []
     for number, stream_value in enumerate(traffic_value):
-        stream = _Reader(path, stream_value, f"traffic[{number}]", top.line_of("traffic"),
+        stream = Reader(path, stream_value, f"traffic[{number}]", top.line_of("traffic"),
                          _TRAFFIC_KEYS, required=("site", "skill", "rate_per_hour", "handle_time"))
         site = stream.mapping["site"]
         if site not in sites:
@@ -297,9 +204,4 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
 
 
 def load_scenario(path: str) -> Scenario:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as error:
-        raise ScenarioError(path, None, "(file)", error.strerror or str(error)) from None
-    return parse_scenario(text, path)
+    return parse_scenario(read_text(path), path)

@@ -124,6 +124,55 @@ class SiteState:
         self.agents[config.agent_id] = agent
         self._agent_by_index.append(agent)
 
+    # Administration of a live site. The scheduler cannot forget an agent or a skill, so a
+    # removed agent keeps its scheduler slot with no channel available (never chosen), and
+    # a removed skill keeps its index with no agent and no contact (never queried).
+    def remove_agent(self, agent_id: str) -> None:
+        """Forget a logged-out agent."""
+        agent = self._agent(agent_id)
+        if agent.mode is not AgentMode.LOGGED_OUT:
+            raise InvalidInput("agent_id", f"agent {agent_id!r} is logged in")
+        del self.agents[agent_id]
+
+    def replace_agent(self, config: AgentConfig) -> None:
+        """Give a logged-out agent a new configuration (skills, levels, capacities)."""
+        agent = self._agent(config.agent_id)
+        if agent.mode is not AgentMode.LOGGED_OUT:
+            raise InvalidInput("agent_id", f"agent {config.agent_id!r} is logged in")
+        for skill in config.skills:
+            if skill not in self.skills:
+                raise InvalidInput(f"agents.{config.agent_id}.skills", f"unknown skill {skill!r}")
+        del self.agents[config.agent_id]
+        self.add_agent(config)
+
+    def update_skill(self, config: SkillConfig) -> None:
+        """Change the settings of a skill that the scheduler does not hold (thresholds,
+        timeouts, queue limit, AHT estimate); queueing, agent selection and widening are
+        fixed while the skill exists."""
+        current = self.skills.get(config.name)
+        if current is None:
+            raise InvalidInput("skill.name", f"unknown skill {config.name!r}")
+        for name in ("queueing", "agent_selection", "widen_level", "widen_after_s"):
+            if getattr(config, name) != getattr(current, name):
+                raise InvalidInput(f"skills.{config.name}.{name}",
+                                   "cannot change while the skill exists")
+        self.skills[config.name] = config
+        self._counters[config.name].sl_threshold_s = config.sl_threshold_s
+
+    def remove_skill(self, name: str) -> None:
+        """Forget a skill that no agent has and no live contact uses."""
+        if name not in self.skills:
+            raise InvalidInput("skill.name", f"unknown skill {name!r}")
+        users = sum(1 for agent in self.agents.values() if name in agent.config.skills)
+        if users:
+            raise InvalidInput("skill.name", f"{users} agent(s) have skill {name!r}")
+        live = sum(1 for contact in self.contacts.values() if contact.skill == name)
+        if live:
+            raise InvalidInput("skill.name", f"{live} contact(s) of skill {name!r} are in progress")
+        del self.skills[name]
+        del self._skill_index[name]
+        del self._counters[name]
+
     # ---- the one entry point ---------------------------------------------------------
     def handle(self, event) -> list:
         """Apply one event at its time; return the actions the host must carry out."""

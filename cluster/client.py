@@ -1,0 +1,177 @@
+"""A Python client of the vcc API for CRM, CTI and PBX integrations (asyncio, grpc.aio).
+
+    async with VccClient("127.0.0.1:50051", token="...") as vcc:
+        reply = await vcc.routing.RouteContact(RouteContactRequest(contact=ContactSpec(...)))
+
+`VccClient` holds one channel and a stub per service (`routing`, `agents`, `admin`,
+`calls`, `health`), adds the bearer token to every call, and speaks TLS or mutual TLS when
+given certificates. `PbxLink` plays one PBX link over `CallControl.Connect`: it numbers
+events, batches them, remembers what the router has acknowledged, and resumes after a
+broken stream by re-sending unacknowledged events (the router skips the ones it applied).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import pathlib
+
+import grpc
+from grpc_health.v1 import health_pb2_grpc
+
+from vcc.v1 import (admin_pb2_grpc, agent_control_pb2_grpc, call_control_pb2,
+                    call_control_pb2_grpc, routing_pb2_grpc)
+
+
+def _read(path) -> bytes | None:
+    return None if path is None else pathlib.Path(path).read_bytes()
+
+
+class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor,
+                   grpc.aio.StreamStreamClientInterceptor):
+    """Adds `authorization: Bearer <token>` to every call's metadata."""
+
+    def __init__(self, token: str):
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _with_token(self, details):
+        metadata = list(details.metadata or ()) + [self._header]
+        return details._replace(metadata=metadata)
+
+    async def intercept_unary_unary(self, continuation, details, request):
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_unary_stream(self, continuation, details, request):
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_stream_stream(self, continuation, details, request_iterator):
+        return await continuation(self._with_token(details), request_iterator)
+
+
+class VccClient:
+    def __init__(self, target: str = "127.0.0.1:50051", *, token: str | None = None,
+                 root_certificates=None, client_certificate=None, client_key=None,
+                 options=()):
+        """`root_certificates` (a CA file) switches TLS on; add the client pair for mTLS."""
+        interceptors = [_BearerToken(token)] if token else []
+        if root_certificates is not None:
+            credentials = grpc.ssl_channel_credentials(
+                _read(root_certificates), _read(client_key), _read(client_certificate))
+            self.channel = grpc.aio.secure_channel(target, credentials, options=options,
+                                                   interceptors=interceptors)
+        else:
+            self.channel = grpc.aio.insecure_channel(target, options=options,
+                                                     interceptors=interceptors)
+        self.routing = routing_pb2_grpc.RoutingStub(self.channel)
+        self.agents = agent_control_pb2_grpc.AgentControlStub(self.channel)
+        self.admin = admin_pb2_grpc.AdminStub(self.channel)
+        self.calls = call_control_pb2_grpc.CallControlStub(self.channel)
+        self.health = health_pb2_grpc.HealthStub(self.channel)
+
+    async def __aenter__(self) -> "VccClient":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.channel.close()
+
+    def pbx_link(self, link_id: str, **kwargs) -> "PbxLink":
+        return PbxLink(self.calls, link_id, **kwargs)
+
+
+class PbxLink:
+    """One PBX link: numbered, batched events out; actions in; resumable.
+
+    Use `send(event)` (a `call_control_pb2.PbxEvent` without `seq`, or several), then
+    `await flush()`; read actions with `async for action in link.actions()`. If the stream
+    breaks, `await link.reconnect()` opens a new one with the same link id: events the
+    router did not acknowledge are sent again, and the router re-sends actions this link
+    has not seen.
+    """
+
+    def __init__(self, stub, link_id: str, *, max_batch: int = 256, max_unacked: int = 100_000):
+        self._stub = stub
+        self.link_id = link_id
+        self.max_batch = max_batch
+        self.max_unacked = max_unacked
+        self._next_seq = 1
+        self._pending: list = []                                 # numbered, not yet sent
+        self._unacked: collections.OrderedDict = collections.OrderedDict()   # seq -> event
+        self.acked_event_seq = 0
+        self.last_action_seq = 0
+        self._outbox: asyncio.Queue | None = None
+        self._call = None
+
+    async def connect(self) -> None:
+        # Invariant: the stream's request iterator reads only from `_outbox`, so a broken
+        # stream leaves every unacknowledged event in `_unacked` for the next one.
+        self._outbox = asyncio.Queue()
+        outbox = self._outbox
+
+        async def requests():
+            while True:
+                message = await outbox.get()
+                if message is None:
+                    return
+                yield message
+
+        self._call = self._stub.Connect(requests())
+        hello = call_control_pb2.PbxHello(link_id=self.link_id,
+                                          last_action_seq=self.last_action_seq)
+        await outbox.put(call_control_pb2.PbxMessage(hello=hello,
+                                                     events=list(self._unacked.values())))
+
+    async def reconnect(self) -> None:
+        self.close_stream()
+        await self.connect()
+
+    def send(self, *events) -> None:
+        if len(self._unacked) + len(self._pending) + len(events) > self.max_unacked:
+            raise RuntimeError(f"PBX link {self.link_id}: more than {self.max_unacked} events "
+                               "unacknowledged; is the router reading?")
+        for event in events:
+            event.seq = self._next_seq
+            self._next_seq += 1
+            self._pending.append(event)
+
+    async def flush(self) -> None:
+        if self._outbox is None:
+            raise RuntimeError("PbxLink.connect() first")
+        while self._pending:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            for event in batch:
+                self._unacked[event.seq] = event
+            await self._outbox.put(call_control_pb2.PbxMessage(events=batch))
+
+    async def messages(self):
+        """RouterMessages as they come; acknowledgements are applied before they are yielded."""
+        async for message in self._call:
+            while self._unacked and next(iter(self._unacked)) <= message.acked_event_seq:
+                self._unacked.popitem(last=False)
+            self.acked_event_seq = max(self.acked_event_seq, message.acked_event_seq)
+            fresh = [action for action in message.actions if action.seq > self.last_action_seq]
+            if fresh:
+                self.last_action_seq = fresh[-1].seq
+            del message.actions[:]
+            message.actions.extend(fresh)
+            yield message
+
+    async def actions(self):
+        """RouterActions one by one, each exactly once across reconnects."""
+        async for message in self.messages():
+            for action in message.actions:
+                yield action
+
+    @property
+    def unacknowledged(self) -> int:
+        return len(self._unacked) + len(self._pending)
+
+    def close_stream(self) -> None:
+        """End the request stream (the router sees a clean half-close)."""
+        if self._outbox is not None:
+            self._outbox.put_nowait(None)
+        if self._call is not None:
+            self._call.cancel()
+        self._outbox = self._call = None

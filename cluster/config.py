@@ -1,0 +1,185 @@
+"""The cluster configuration file: which sites, skills and agents a live cluster starts with.
+
+Same vocabulary as scenario files (SPEC §5) so that one file can describe a center for
+`vcc simulate` and for the live cluster:
+
+```yaml
+skills:
+  billing: {queueing: dqp, sl_threshold_s: 20,
+            service_objectives: {top: 10, high: 15}}   # default SO per priority
+sites:
+  east:
+    agents:
+      - {count: 10, skills: {billing: 1}}               # named east-g0-0 .. east-g0-9
+      - {ids: [ann, bob], skills: {billing: 2}, channels: {voice: 1, chat: 3}}
+routing: {multisite: bsr, adjust_by: 10, max_status_age_s: 10, hop_limit: 1}
+```
+
+Every skill exists at every site. A scenario file is a valid configuration: its
+`duration_s`, `seed` and `traffic` describe load, not the center, and are ignored here.
+An invalid file raises `ConfigFileError` naming the file, line and key; nothing starts.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+from cluster.yaml_reader import ConfigFileError, Reader, parse_yaml, read_text
+from sites.errors import InvalidInput
+from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
+from sites.virtual_center import BsrConfig
+
+DEFAULT_CONFIG = pathlib.Path(__file__).with_name("configs") / "two_sites.yaml"
+
+_TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic"}
+_SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
+               "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
+               "service_objectives"}
+_SITE_KEYS = {"agents", "auto_pause_after_misses", "statistics_window_s"}
+_AGENT_KEYS = {"count", "ids", "skills", "channels", "wrap_up_s", "call_selection",
+               "voice_blocks_others"}
+_ROUTING_KEYS = {"multisite", "adjust_by", "max_status_age_s", "hop_limit"}
+_CHANNELS = tuple(channel.name.lower() for channel in Channel)
+_PRIORITIES = tuple(priority.name.lower() for priority in Priority)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    path: str
+    skills: dict                    # name -> SkillConfig, created at every site
+    service_objectives: dict        # skill name -> {Priority: seconds}
+    sites: dict                     # name -> SiteConfig (skills and agents included)
+    multisite: str                  # "local" | "bsr"
+    bsr: BsrConfig = field(default_factory=BsrConfig)
+
+
+def _skill(name, reader: Reader) -> SkillConfig:
+    fields = {key: value for key, value in reader.mapping.items() if key != "service_objectives"}
+    try:
+        return SkillConfig(name, **fields)
+    except InvalidInput as error:
+        key = error.field.rsplit(".", 1)[-1]
+        reader.fail(key if key in fields else next(iter(fields), "queueing"), error.problem)
+
+
+def _service_objectives(reader: Reader) -> dict:
+    if "service_objectives" not in reader.mapping:
+        return {}
+    objectives = reader.child("service_objectives", set(_PRIORITIES))
+    return {Priority[name.upper()]: objectives.number(name, exclusive=True)
+            for name in objectives.mapping}
+
+
+def _names(reader: Reader, key) -> list:
+    value = reader.mapping.get(key)
+    if not isinstance(value, list) or not value:
+        reader.fail(key, "must be a non-empty list of agent ids")
+    for agent_id in value:
+        if not isinstance(agent_id, str) or not agent_id:
+            reader.fail(key, f"agent ids must be non-empty strings; got {agent_id!r}")
+    return value
+
+
+def _agent_group(path, site, number, value, line, skills) -> tuple:
+    group = Reader(path, value, f"sites.{site}.agents[{number}]", line, _AGENT_KEYS,
+                   required=("skills",))
+    if ("count" in group.mapping) == ("ids" in group.mapping):
+        group.fail("count", "give exactly one of count (agents named "
+                            f"{site}-g{number}-<n>) or ids")
+    if "count" in group.mapping:
+        ids = [f"{site}-g{number}-{n}" for n in range(group.integer("count", minimum=1))]
+    else:
+        ids = _names(group, "ids")
+    levels = group.child("skills", set(group.mapping["skills"] or {})
+                         if isinstance(group.mapping["skills"], dict) else set())
+    if not levels.mapping:
+        group.fail("skills", "must give at least one skill")
+    for skill, level in levels.mapping.items():
+        if skill not in skills:
+            levels.fail(skill, f"unknown skill (defined: {', '.join(skills)})")
+        if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 16:
+            levels.fail(skill, f"level must be an integer 1..16; got {level!r}")
+    channels = {"voice": 1}
+    if "channels" in group.mapping:
+        channel_reader = group.child("channels", set(_CHANNELS))
+        channels = {name: channel_reader.integer(name, minimum=1)
+                    for name in channel_reader.mapping}
+        if not channels:
+            group.fail("channels", "must give at least one channel")
+    wrap_up_s = group.number("wrap_up_s") if "wrap_up_s" in group.mapping else None
+    call_selection = group.choice("call_selection", ("greatest_need", "skill_level"),
+                                  default="greatest_need")
+    blocks = group.mapping.get("voice_blocks_others", True)
+    if not isinstance(blocks, bool):
+        group.fail("voice_blocks_others", f"must be true or false; got {blocks!r}")
+    return [AgentConfig(agent_id, dict(levels.mapping), channels=dict(channels),
+                        call_selection=call_selection, wrap_up_s=wrap_up_s,
+                        voice_blocks_others=blocks)
+            for agent_id in ids], group
+
+
+def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
+    top = Reader(path, parse_yaml(text, path), "", 1, _TOP_KEYS, required=("skills", "sites"))
+
+    skills_value = top.mapping["skills"]
+    skills_reader = top.child("skills", set(skills_value) if isinstance(skills_value, dict) else set())
+    skills, objectives = {}, {}
+    for name in skills_reader.mapping:
+        if not isinstance(name, str) or not name:
+            skills_reader.fail(name, "a skill name must be a non-empty string")
+        reader = skills_reader.child(name, _SKILL_KEYS) if skills_reader.mapping[name] is not None \
+            else Reader(path, {}, skills_reader.key(name), skills_reader.line_of(name), set())
+        skills[name] = _skill(name, reader)
+        objectives[name] = _service_objectives(reader)
+    if not skills:
+        top.fail("skills", "must define at least one skill")
+
+    sites_value = top.mapping["sites"]
+    sites_reader = top.child("sites", set(sites_value) if isinstance(sites_value, dict) else set())
+    sites = {}
+    for site in sites_reader.mapping:
+        if not isinstance(site, str) or not site:
+            sites_reader.fail(site, "a site name must be a non-empty string")
+        site_value = sites_reader.mapping[site]
+        site_reader = sites_reader.child(site, _SITE_KEYS) if site_value is not None \
+            else Reader(path, {}, sites_reader.key(site), sites_reader.line_of(site), set())
+        groups = site_reader.mapping.get("agents", [])
+        if not isinstance(groups, list):
+            site_reader.fail("agents", "must be a list of agent groups")
+        agents, seen = [], {}
+        for number, group_value in enumerate(groups):
+            group_agents, group = _agent_group(path, site, number, group_value,
+                                               site_reader.line_of("agents"), skills)
+            for agent in group_agents:
+                if agent.agent_id in seen:
+                    group.fail("ids" if "ids" in group.mapping else "count",
+                               f"agent {agent.agent_id!r} already defined at site {site!r}")
+                seen[agent.agent_id] = True
+            agents.extend(group_agents)
+        try:
+            sites[site] = SiteConfig(
+                site, skills=tuple(skills.values()), agents=tuple(agents),
+                auto_pause_after_misses=site_reader.mapping.get("auto_pause_after_misses", 3),
+                statistics_window_s=site_reader.mapping.get("statistics_window_s", 900.0))
+        except InvalidInput as error:
+            site_reader.fail(error.field, error.problem)
+    if not sites:
+        top.fail("sites", "must define at least one site")
+
+    routing = top.child("routing", _ROUTING_KEYS) if "routing" in top.mapping \
+        else Reader(path, {}, "routing", None, set())
+    multisite = routing.choice("multisite", ("local", "bsr"), default="local")
+    bsr = BsrConfig(routing.number("adjust_by", default=0.0),
+                    routing.number("max_status_age_s", default=10.0, exclusive=True),
+                    routing.integer("hop_limit", default=1))
+    return ClusterConfig(path, skills, objectives, sites, multisite, bsr)
+
+
+def load_config(path=None) -> ClusterConfig:
+    """The configuration in `path`, or the bundled two-site default when None."""
+    path = str(DEFAULT_CONFIG if path is None else path)
+    return parse_config(read_text(path), path)
+
+
+__all__ = ["ClusterConfig", "ConfigFileError", "DEFAULT_CONFIG", "load_config", "parse_config"]

@@ -1,0 +1,853 @@
+"""CoreHost: the sites' routing cores hosted in-process, behind a batch interface.
+
+The gateways (cluster/servicers/) never touch a `SiteState`: they hand events to
+`CoreHost.submit(site, events)` and get each event's actions back. The Ray runtime will put
+the same interface in front of site actors, so everything that crosses it is plain data
+(core events in, `Routed` actions out) and every call is a coroutine.
+
+What the host adds around the pure cores (sites/):
+- time: a monotonic clock (injectable; tests use a fake one) read as seconds since the host
+  started and never going backwards; every event is stamped with it on entry;
+- timers: a Tick at the earliest `next_deadline()` of any site, from one bounded asyncio
+  timer (re-armed after every batch, cancelled on close);
+- Best Service Routing exactly as the simulator drives `VirtualCenter`: a contact queued on
+  arrival goes to a better site if that site accepts on look-ahead (`hop_limit` moves at
+  most), and an agent who becomes ready with nothing to do pulls the longest-waiting
+  contact of its skills from another site;
+- a directory of contacts: where each one is, which PBX link owns it, and its one final
+  state (a contact interflowed away is not final: it goes on at the new site);
+- fan-out of actions to subscribers: per-agent streams, routing-event streams, and the PBX
+  link that owns the contact. Every queue is bounded; a consumer that falls behind is
+  failed (its stream ends with RESOURCE_EXHAUSTED) instead of growing memory.
+
+One asyncio loop, no threads: the core calls are synchronous, so a batch is applied
+atomically with respect to every other coroutine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time as _time
+from collections import deque
+from dataclasses import dataclass
+
+from sites import events as ev
+from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
+from sites.errors import InvalidInput
+from sites.model import AgentState, ContactState, Priority, SiteConfig, enum_lookup
+from sites.state import SiteState
+from sites.virtual_center import VirtualCenter
+
+log = logging.getLogger(__name__)
+
+_PRIORITY_LOOKUP = enum_lookup(Priority)
+_CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.OfferTimedOut,
+                   ev.ContactEnded, ev.ContactAbandoned)
+_AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
+                 ev.WrapUpDone)
+# Skill fields that live in the scheduler: changing one re-creates the skill.
+_SCHEDULER_SKILL_FIELDS = ("queueing", "agent_selection", "widen_level", "widen_after_s")
+
+
+def _became_ready(item) -> bool:
+    action = item.action
+    return type(action) is AgentStateChanged and action.state is AgentState.READY
+
+
+# ---- what crosses the interface ---------------------------------------------------------------
+@dataclass(slots=True)
+class Interflowed:
+    """Best Service Routing moved a queued contact to another site (the host's own action;
+    the core's ContactFinished(interflowed) at the old site is replaced by it)."""
+    contact_id: str
+    from_site: str
+    to_site: str
+
+
+@dataclass(slots=True)
+class EventRejected:
+    """A PBX event the router refused; nothing changed (sent on the link like an action)."""
+    event_seq: int
+    contact_id: str
+    field: str
+    problem: str
+
+
+@dataclass(slots=True)
+class Routed:
+    """One action with where and when it happened, the skill it concerns (None for agent
+    state) and the PBX link that owns the contact (None: not from a PBX)."""
+    site: str
+    time: float
+    action: object
+    skill: str | None = None
+    link_id: str | None = None
+
+
+@dataclass(slots=True)
+class EventResult:
+    """What one submitted event did: its actions, or the error that left everything as it was."""
+    actions: list
+    error: InvalidInput | None = None
+
+
+@dataclass(slots=True)
+class ContactEntry:
+    contact_id: str
+    site: str                       # where it is now
+    entry_site: str                 # where it arrived
+    skill: str
+    link_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    contact_id: str
+    site: str
+    entry_site: str
+    skill: str
+    state: ContactState
+    agent_id: str | None
+
+
+class HostError(Exception):
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class NotFound(HostError):
+    """The named site, skill or agent does not exist (gRPC NOT_FOUND)."""
+
+
+class PreconditionFailed(HostError):
+    """The request is valid but the live state forbids it now (gRPC FAILED_PRECONDITION)."""
+
+
+class HostClosed(Exception):
+    """The host is shutting down (gRPC UNAVAILABLE)."""
+
+
+# ---- bounded fan-out queues ----------------------------------------------------------------------
+class Subscription:
+    """A bounded queue of `Routed` items for one stream.
+
+    Invariant: at most `limit` items wait; one more fails the subscription (it is emptied
+    and `stopped` is set) rather than growing, and the stream ends with RESOURCE_EXHAUSTED.
+    """
+
+    def __init__(self, limit: int, accepts=None):
+        self.limit = limit
+        self.accepts = accepts            # predicate on Routed; None: everything
+        self.agent_key = None             # (site, agent id) of an agent stream
+        self.overflowed = False
+        self.closed = False
+        self._items: deque = deque()
+        self._ready = asyncio.Event()
+        self.stopped = asyncio.Event()    # overflowed or closed: the stream must end
+
+    def push(self, item) -> None:
+        if self.overflowed or self.closed:
+            return
+        if len(self._items) >= self.limit:
+            self.overflowed = True
+            self._items.clear()
+            self.stopped.set()
+            self._ready.set()
+            return
+        self._items.append(item)
+        self._ready.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self.stopped.set()
+        self._ready.set()
+
+    def drain(self) -> list:
+        """Every waiting item, without waiting (in-process consumers such as tests)."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+    async def next_batch(self) -> list:
+        """Every waiting item (at least one), or [] once overflowed or closed."""
+        while not self._items and not self.stopped.is_set():
+            self._ready.clear()
+            await self._ready.wait()
+        if self.stopped.is_set():
+            return []
+        items = list(self._items)
+        self._items.clear()
+        return items
+
+
+class LinkStream:
+    """The state of one connected Connect stream of a PBX link."""
+
+    def __init__(self):
+        self.wakeup = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.failure: tuple[str, str] | None = None     # (gRPC status name, details)
+        self.acked_event_seq_sent = -1
+        self.half_closed = False         # the PBX sent its last message
+        self.drained = asyncio.Event()   # set after each write: the backlog shrank
+
+    def fail(self, status: str, details: str) -> None:
+        if self.failure is None:
+            self.failure = (status, details)
+        self.stopped.set()
+        self.wakeup.set()
+        self.drained.set()
+
+
+class PbxLink:
+    """One PBX link's numbered outbound actions and applied inbound events, kept across
+    reconnects so that a PBX resuming with the same link id loses nothing.
+
+    Invariant: `_sent` and `_unsent` hold, in seq order and without gaps, every action with
+    seq > `acked_action_seq`, except the oldest ones dropped when more than `replay_window`
+    were unacknowledged (`dropped_through` is the newest dropped seq). `_sent` were written
+    to a stream and may be lost with it; a resuming stream gets them again.
+    """
+
+    def __init__(self, link_id: str, replay_window: int, stream_limit: int):
+        self.link_id = link_id
+        self.replay_window = replay_window
+        self.stream_limit = stream_limit
+        self.applied_event_seq = 0
+        self.next_action_seq = 1
+        self.acked_action_seq = 0
+        self.dropped_through = 0
+        self._sent: deque = deque()
+        self._unsent: deque = deque()
+        self.stream: LinkStream | None = None
+
+    @property
+    def last_action_seq(self) -> int:
+        return self.next_action_seq - 1
+
+    def push(self, item) -> None:
+        seq = self.next_action_seq
+        self.next_action_seq += 1
+        self._unsent.append((seq, item))
+        while len(self._sent) + len(self._unsent) > self.replay_window:
+            dropped = self._sent.popleft() if self._sent else self._unsent.popleft()
+            self.dropped_through = dropped[0]
+        stream = self.stream
+        if stream is not None:
+            if len(self._unsent) > self.stream_limit:
+                stream.fail("RESOURCE_EXHAUSTED",
+                            f"link {self.link_id!r} is more than {self.stream_limit} actions "
+                            "behind; reconnect to resume")
+            stream.wakeup.set()
+
+    def ack(self, last_action_seq: int) -> None:
+        """The PBX handled every action up to `last_action_seq`."""
+        if last_action_seq <= self.acked_action_seq:
+            return
+        self.acked_action_seq = last_action_seq
+        for queue in (self._sent, self._unsent):
+            while queue and queue[0][0] <= last_action_seq:
+                queue.popleft()
+
+    def check_resume(self, last_action_seq: int) -> tuple[str, str, str] | None:
+        """Why a stream resuming after `last_action_seq` cannot be served, or None."""
+        if last_action_seq > self.last_action_seq:
+            return ("INVALID_ARGUMENT", "hello.last_action_seq",
+                    f"{last_action_seq} is ahead of the last action sent on link "
+                    f"{self.link_id!r} ({self.last_action_seq})")
+        if last_action_seq < self.dropped_through:
+            return ("DATA_LOSS", "hello.last_action_seq",
+                    f"actions up to {self.dropped_through} were dropped (more than "
+                    f"{self.replay_window} unacknowledged); resume with last_action_seq >= "
+                    f"{self.dropped_through} to accept the gap")
+        return None
+
+    def attach(self, last_action_seq: int) -> LinkStream:
+        """A new stream takes the link over and gets every unacknowledged action again."""
+        self.ack(last_action_seq)
+        if self.stream is not None:
+            self.stream.fail("ABORTED", f"link {self.link_id!r} was taken over by a newer stream")
+        self._unsent.extendleft(reversed(self._sent))
+        self._sent.clear()
+        self.stream = LinkStream()
+        return self.stream
+
+    def detach(self, stream: LinkStream) -> None:
+        if self.stream is stream:
+            self.stream = None
+
+    def take(self, limit: int) -> list:
+        """Up to `limit` (seq, item) pairs not yet written to the current stream."""
+        batch = []
+        unsent, sent = self._unsent, self._sent
+        while unsent and len(batch) < limit:
+            pair = unsent.popleft()
+            sent.append(pair)
+            batch.append(pair)
+        return batch
+
+    @property
+    def unsent(self) -> int:
+        return len(self._unsent)
+
+
+# ---- the host ------------------------------------------------------------------------------------
+class CoreHost:
+    """Every site's `SiteState` and one `VirtualCenter`; the only caller of `.handle`."""
+
+    def __init__(self, config, *, clock=_time.monotonic, scheduler_factory=None,
+                 stream_queue_limit: int = 4096, link_replay_window: int = 65536,
+                 link_stall_timeout_s: float = 10.0, max_timer_s: float = 1.0):
+        """`config` is a `cluster.config.ClusterConfig`; `clock` a monotonic source in seconds.
+
+        Limits: at most `stream_queue_limit` items wait for any one stream;
+        a PBX link keeps at most `link_replay_window` unacknowledged actions for a resume;
+        a PBX that does not read for `link_stall_timeout_s` while its link is backed up
+        gets RESOURCE_EXHAUSTED.
+        """
+        self._clock = clock
+        self._origin = clock()
+        self._now = 0.0
+        self._scheduler_factory = scheduler_factory
+        self.sites: dict[str, SiteState] = {
+            name: SiteState(site_config, scheduler_factory=scheduler_factory)
+            for name, site_config in config.sites.items()}
+        self._objectives = {name: {skill: dict(objectives)
+                                   for skill, objectives in config.service_objectives.items()}
+                            for name in config.sites}
+        self.bsr = config.multisite == "bsr"
+        self.center = VirtualCenter(config.bsr)
+        self.hop_limit = config.bsr.hop_limit
+        self.stream_queue_limit = stream_queue_limit
+        self.link_replay_window = max(link_replay_window, stream_queue_limit)
+        self.link_stall_timeout_s = link_stall_timeout_s
+        self.max_timer_s = max_timer_s
+        self._contacts: dict[str, ContactEntry] = {}        # live, cluster-wide
+        self._finished: dict[str, tuple] = {}                # contact id -> (final state, site)
+        self._agent_subs: dict[tuple, list] = {}            # (site, agent id) -> [Subscription]
+        self._routing_subs: list[Subscription] = []
+        self._links: dict[str, PbxLink] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = math.inf
+        self.closed = False
+
+    # ---- time -------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Seconds since the host started; never goes backwards, whatever the clock does."""
+        reading = self._clock() - self._origin
+        if reading > self._now:
+            self._now = reading
+        return self._now
+
+    # ---- the write path -----------------------------------------------------------------------
+    async def submit(self, site: str | None, events, *, link_id: str | None = None) -> list:
+        """Apply `events` in order at `site`; one `EventResult` per event.
+
+        Every event is stamped with the host's time. `site` may be None for contact events
+        (answered, ended, ...): each then goes to wherever its contact is now. A contact
+        that arrives from a PBX link (`link_id`) is owned by that link: its actions are
+        queued there. A bad event gets its `InvalidInput` in its result and changes
+        nothing; the others are applied.
+        """
+        if self.closed:
+            raise HostClosed()
+        now = self.now()
+        results = []
+        fanned = []
+        try:
+            for event in events:
+                try:
+                    routed = self._apply(site, event, now, link_id)
+                except InvalidInput as error:
+                    results.append(EventResult([], error))
+                    continue
+                results.append(EventResult(routed))
+                fanned.extend(routed)
+        finally:
+            # Whatever was applied is announced, even if a later event hit a bug.
+            self._fan_out(fanned)
+            self._arm_timer()
+        return results
+
+    async def tick(self) -> list:
+        """Apply a Tick now at every site with a due deadline (the timer does this by itself;
+        tests with a fake clock call it after moving the clock)."""
+        if self.closed:
+            raise HostClosed()
+        routed = self._tick_due(self.now())
+        self._fan_out(routed)
+        self._arm_timer()
+        return routed
+
+    def _apply(self, site_name, event, now, link_id) -> list:
+        event.time = now
+        kind = type(event)
+        if kind is ev.ContactArrived:
+            return self._arrive(site_name, event, now, link_id)
+        if kind in _CONTACT_EVENTS:
+            site_name = self._site_of_contact(site_name, event.contact_id)
+        elif kind not in _AGENT_EVENTS:
+            raise InvalidInput("event", f"cannot submit {kind.__name__}")
+        self._site(site_name)
+        out = self._handle(site_name, event, now)
+        out.extend(self._pull_after(out, now))
+        return out
+
+    def _site(self, site_name) -> SiteState:
+        state = self.sites.get(site_name) if isinstance(site_name, str) else None
+        if state is None:
+            raise InvalidInput("site", f"unknown site {site_name!r}")
+        return state
+
+    def _site_of_contact(self, site_name, contact_id) -> str:
+        if not isinstance(contact_id, str) or not contact_id:
+            raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
+        entry = self._contacts.get(contact_id)
+        if entry is None:
+            finished = self._finished.get(contact_id)
+            if finished is not None:
+                raise InvalidInput("contact_id", f"contact {contact_id!r} already finished "
+                                                 f"({finished[0].value})")
+            raise InvalidInput("contact_id", f"unknown contact {contact_id!r}")
+        if site_name is not None and site_name not in (entry.site, entry.entry_site):
+            self._site(site_name)
+            raise InvalidInput("site", f"contact {contact_id!r} is at site {entry.site!r}, "
+                                       f"not {site_name!r}")
+        return entry.site
+
+    def _arrive(self, site_name, event, now, link_id) -> list:
+        state = self._site(site_name)
+        contact_id = event.contact_id
+        if not isinstance(contact_id, str) or not contact_id:
+            raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
+        # Contact ids are the cluster's, not one site's: an interflowed contact keeps its id.
+        if contact_id in self._contacts or contact_id in self._finished:
+            raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
+        if event.service_objective_s is None:
+            priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
+                event.priority, (str, Priority)) else None
+            objectives = self._objectives.get(site_name, {}).get(event.skill) if isinstance(
+                event.skill, str) else None
+            if priority is not None and objectives:
+                event.service_objective_s = objectives.get(priority)
+        actions = state.handle(event)
+        self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name, event.skill,
+                                                  link_id)
+        out = self._convert(site_name, actions, now)
+        out.extend(self._balance_arrival(site_name, contact_id, now))
+        out.extend(self._pull_after(out, now))
+        return out
+
+    def _handle(self, site_name, event, now) -> list:
+        return self._convert(site_name, self.sites[site_name].handle(event), now)
+
+    def _convert(self, site_name, actions, now) -> list:
+        """Core actions as `Routed`, keeping the contact directory in step."""
+        out = []
+        contacts = self._contacts
+        for action in actions:
+            kind = type(action)
+            if kind is AgentStateChanged:
+                out.append(Routed(site_name, now, action))
+                continue
+            entry = contacts.get(action.contact_id)
+            link_id = entry.link_id if entry is not None else None
+            if kind is ContactFinished:
+                if action.final_state is ContactState.INTERFLOWED:
+                    continue        # not final for the cluster: `_interflow` says where it went
+                contacts.pop(action.contact_id, None)
+                self._finished[action.contact_id] = (action.final_state, site_name)
+            skill = action.skill if kind in (OfferContact, ContactQueued) else (
+                entry.skill if entry is not None else None)
+            out.append(Routed(site_name, now, action, skill, link_id))
+        return out
+
+    # ---- Best Service Routing -------------------------------------------------------------
+    def _advance(self, site_name, now) -> list:
+        """Bring a site's clock to now so that its published status is fresh."""
+        state = self.sites[site_name]
+        if state.now < now:
+            return self._handle(site_name, ev.Tick(now), now)
+        return []
+
+    def _publish(self, skill, channel, now) -> list:
+        out = []
+        for name, state in self.sites.items():
+            if skill in state.skills:
+                out.extend(self._advance(name, now))
+                self.center.publish(state.status(skill, channel))
+        return out
+
+    def _balance_arrival(self, site_name, contact_id, now) -> list:
+        """A contact queued on arrival goes to a better site if that site accepts it."""
+        state = self.sites[site_name]
+        contact = state.contacts.get(contact_id)
+        if not self.bsr or len(self.sites) < 2 or contact is None or (
+                contact.state is not ContactState.QUEUED):
+            return []
+        skill, channel, priority = contact.skill, contact.channel, contact.priority.value
+        out = self._publish(skill, channel, now)
+        if contact_id not in state.contacts or state.contacts[contact_id].state is not (
+                ContactState.QUEUED):
+            return out      # a Tick while publishing served it
+        local = state.status(skill, channel)
+        decision = self.center.best_site(now, local, contact_id, priority)
+        target = self.sites.get(decision.site)
+        if decision.site == site_name or target is None or skill not in target.skills:
+            return out
+        remote = target.status(skill, channel)
+        if self.center.remote_accepts(remote, local.ewt_s[priority], priority):
+            out.extend(self._interflow(contact_id, site_name, decision.site, now))
+        return out
+
+    def _pull_after(self, routed, now) -> list:
+        """Agents who became ready pull waiting contacts from other sites (agent surplus)."""
+        if not self.bsr or len(self.sites) < 2:
+            return []
+        out = []
+        # Pulling publishes fresh statuses, whose Ticks may free more agents: a worklist.
+        # Bounded: a pulled contact makes an agent reserved, and Ticks run out of due timers.
+        pending = deque(item for item in routed if _became_ready(item))
+        while pending:
+            item = pending.popleft()
+            produced = self._pull_for(item.site, item.action.agent_id, now)
+            out.extend(produced)
+            pending.extend(item for item in produced if _became_ready(item))
+        return out
+
+    def _pull_for(self, site_name, agent_id, now) -> list:
+        state = self.sites[site_name]
+        agent = state.agents.get(agent_id)
+        out = []
+        if agent is None:
+            return out
+        for skill in agent.config.skills:
+            for channel in agent.config.channels:
+                if agent.state is not AgentState.READY:
+                    return out
+                if not any(other.queued_total(skill) for name, other in self.sites.items()
+                           if name != site_name and skill in other.skills):
+                    continue
+                out.extend(self._publish(skill, channel, now))
+                source = self.center.site_to_pull_from(now, site_name, skill, channel)
+                if source is None or source not in self.sites or skill not in self.sites[source].skills:
+                    continue
+                contact = self.sites[source].best_queued_contact(skill, channel, now)
+                if contact is None or self.center.hops(contact.contact_id) >= self.hop_limit:
+                    continue
+                out.extend(self._interflow(contact.contact_id, source, site_name, now))
+        return out
+
+    def _interflow(self, contact_id, from_site, to_site, now) -> list:
+        """Move a queued contact; if the new site refuses it, it stays where it was."""
+        source, target = self.sites[from_site], self.sites[to_site]
+        contact = source.contacts[contact_id]
+        skill = target.skills[contact.skill]
+        if (skill.max_queue_length is not None
+                and target.status(contact.skill, contact.channel).available == 0
+                and target.queued_total(contact.skill) >= skill.max_queue_length):
+            return []       # the new site would reject it: better queued here than lost there
+        arrival = ev.ContactArrived(now, contact_id, contact.skill, contact.priority,
+                                    contact.service_objective_s, contact.channel, contact.data)
+        try:
+            # The new site first: if it refuses (e.g. the contact was there before), nothing moved.
+            target_actions = target.handle(arrival)
+        except InvalidInput as error:
+            log.debug("interflow of %s to %s refused: %s", contact_id, to_site, error)
+            return []
+        self.center.note_interflow(contact_id)
+        out = self._handle(from_site, ev.ContactInterflowed(now, contact_id, to_site), now)
+        entry = self._contacts[contact_id]
+        entry.site = to_site
+        out.append(Routed(from_site, now, Interflowed(contact_id, from_site, to_site),
+                          entry.skill, entry.link_id))
+        out.extend(self._convert(to_site, target_actions, now))
+        return out
+
+    # ---- timers --------------------------------------------------------------------------------
+    def _tick_due(self, now) -> list:
+        out = []
+        for name, state in list(self.sites.items()):
+            deadline = state.next_deadline()
+            if deadline is not None and deadline <= now:
+                routed = self._handle(name, ev.Tick(now), now)
+                routed.extend(self._pull_after(routed, now))
+                out.extend(routed)
+        return out
+
+    def _arm_timer(self) -> None:
+        if self.closed:
+            return
+        deadlines = [d for d in (state.next_deadline() for state in self.sites.values())
+                     if d is not None]
+        if not deadlines:
+            return
+        at = min(deadlines)
+        if self._timer is not None and self._timer_at <= at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        # Bounded: a clock that is not the loop's (or a fake one) is looked at again soon.
+        delay = min(max(at - self.now(), 0.0), self.max_timer_s)
+        self._timer_at = at
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        if self.closed:
+            return
+        try:
+            self._fan_out(self._tick_due(self.now()))
+        except Exception:       # never let a timer kill the loop; the next one retries
+            log.exception("tick failed")
+        self._arm_timer()
+
+    # ---- fan-out ---------------------------------------------------------------------------
+    def _fan_out(self, routed) -> None:
+        links, agent_subs, routing_subs = self._links, self._agent_subs, self._routing_subs
+        for item in routed:
+            if item.link_id is not None:
+                link = links.get(item.link_id)
+                if link is not None:
+                    link.push(item)
+            agent_id = getattr(item.action, "agent_id", None)
+            if agent_id is not None:
+                for sub in agent_subs.get((item.site, agent_id), ()):
+                    sub.push(item)
+            for sub in routing_subs:
+                if sub.accepts is None or sub.accepts(item):
+                    sub.push(item)
+
+    def subscribe_agent(self, site: str, agent_id: str) -> Subscription:
+        """Offers, revoked offers, state changes and finished contacts of one agent."""
+        self._agent(site, agent_id)
+        sub = Subscription(self.stream_queue_limit)
+        sub.agent_key = (site, agent_id)
+        self._agent_subs.setdefault(sub.agent_key, []).append(sub)
+        return sub
+
+    def subscribe_routing(self, accepts=None, *, limit: int | None = None) -> Subscription:
+        """Every routing action the predicate accepts (None: all), at most `limit` waiting
+        (default: the host's stream queue limit)."""
+        sub = Subscription(limit or self.stream_queue_limit, accepts)
+        self._routing_subs.append(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        sub.close()
+        if sub.agent_key is None:
+            if sub in self._routing_subs:
+                self._routing_subs.remove(sub)
+            return
+        subs = self._agent_subs.get(sub.agent_key, [])
+        if sub in subs:
+            subs.remove(sub)
+            if not subs:
+                del self._agent_subs[sub.agent_key]
+
+    def link(self, link_id: str) -> PbxLink:
+        """The PBX link with this id, created on first use and kept across reconnects."""
+        link = self._links.get(link_id)
+        if link is None:
+            link = self._links[link_id] = PbxLink(link_id, self.link_replay_window,
+                                                   self.stream_queue_limit)
+        return link
+
+    # ---- queries ---------------------------------------------------------------------------
+    def _agent(self, site: str, agent_id: str):
+        state = self._site(site)
+        agent = state.agents.get(agent_id) if isinstance(agent_id, str) else None
+        if agent is None:
+            raise InvalidInput("agent_id", f"unknown agent {agent_id!r} at site {site!r}")
+        return agent
+
+    def site_names(self) -> list:
+        return sorted(self.sites)
+
+    async def agent_state(self, site: str, agent_id: str) -> tuple:
+        """(AgentState, not-ready reason) of an agent."""
+        agent = self._agent(site, agent_id)
+        return agent.state, agent.announced_reason
+
+    async def agent_skills(self, site: str, agent_id: str) -> dict:
+        return dict(self._agent(site, agent_id).config.skills)
+
+    def agent_has_skill(self, site: str, agent_id: str, skills) -> bool:
+        state = self.sites.get(site)
+        agent = state.agents.get(agent_id) if state is not None else None
+        return agent is not None and any(skill in agent.config.skills for skill in skills)
+
+    async def contact_view(self, contact_id: str) -> ContactView | None:
+        entry = self._contacts.get(contact_id)
+        if entry is None:
+            return None
+        contact = self.sites[entry.site].contacts[contact_id]
+        return ContactView(contact_id, entry.site, entry.entry_site, entry.skill, contact.state,
+                           contact.agent_id)
+
+    def final_state(self, contact_id: str):
+        """(ContactState, site) of a finished contact, or None while it is live or unknown."""
+        return self._finished.get(contact_id)
+
+    def live_contacts(self) -> list:
+        return list(self._contacts)
+
+    async def statistics(self, site: str, skill: str):
+        """Real-time statistics of one skill at one site, as of now."""
+        state = self._site(site)
+        if not isinstance(skill, str) or skill not in state.skills:
+            raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
+        now = self.now()
+        routed = self._advance(site, now)
+        routed.extend(self._pull_after(routed, now))
+        self._fan_out(routed)
+        self._arm_timer()
+        return state.statistics(skill)
+
+    async def skills_of(self, site: str) -> list:
+        return sorted(self._site(site).skills)
+
+    # ---- administration -------------------------------------------------------------------
+    async def skill(self, site: str, name: str) -> tuple:
+        """(SkillConfig, {Priority: default SO}) of a skill."""
+        state = self._site(site)
+        config = state.skills.get(name)
+        if config is None:
+            raise NotFound("name", f"no skill {name!r} at site {site!r}")
+        return config, dict(self._objectives[site].get(name, {}))
+
+    async def agent(self, site: str, agent_id: str) -> tuple:
+        """(AgentConfig, AgentState) of an agent."""
+        state = self._site(site)
+        agent = state.agents.get(agent_id)
+        if agent is None:
+            raise NotFound("name", f"no agent {agent_id!r} at site {site!r}")
+        return agent.config, agent.state
+
+    async def agents_of(self, site: str) -> list:
+        state = self._site(site)
+        return [(agent.config, agent.state) for _, agent in sorted(state.agents.items())]
+
+    async def put_site(self, name: str) -> bool:
+        """Create an empty site; True if it is new (an existing one is left as it is)."""
+        if name in self.sites:
+            return False
+        self.sites[name] = SiteState(SiteConfig(name), scheduler_factory=self._scheduler_factory)
+        self._objectives[name] = {}
+        return True
+
+    async def delete_site(self, name: str) -> None:
+        state = self.sites.get(name)
+        if state is None:
+            raise NotFound("name", f"no site {name!r}")
+        logged_in = [agent_id for agent_id, agent in state.agents.items()
+                     if agent.state is not AgentState.LOGGED_OUT]
+        if logged_in:
+            raise PreconditionFailed("name", f"site {name!r} has {len(logged_in)} logged-in "
+                                             f"agent(s), e.g. {logged_in[0]!r}")
+        if state.contacts:
+            raise PreconditionFailed("name", f"site {name!r} has {len(state.contacts)} "
+                                             "contact(s) in progress")
+        del self.sites[name]
+        del self._objectives[name]
+        self._close_agent_streams(lambda key: key[0] == name)
+
+    async def put_skill(self, site: str, config, objectives: dict) -> bool:
+        """Create or change a skill; True if it is new. Fields the scheduler holds (queueing,
+        selection, widening) change only while no agent has the skill and no contact uses it."""
+        state = self._site(site)
+        current = state.skills.get(config.name)
+        if current is None:
+            state.add_skill(config)
+        else:
+            changed = [name for name in _SCHEDULER_SKILL_FIELDS
+                       if getattr(config, name) != getattr(current, name)]
+            if changed:
+                self._check_skill_unused(state, config.name, changed[0])
+                state.remove_skill(config.name)
+                state.add_skill(config)
+            else:
+                state.update_skill(config)
+        self._objectives[site][config.name] = dict(objectives)
+        return current is None
+
+    def _check_skill_unused(self, state, name, field) -> None:
+        users = [agent_id for agent_id, agent in state.agents.items()
+                 if name in agent.config.skills]
+        if users:
+            raise PreconditionFailed(field, f"{len(users)} agent(s) at site {state.name!r} have "
+                                            f"skill {name!r}, e.g. {users[0]!r}")
+        live = sum(1 for contact in state.contacts.values() if contact.skill == name)
+        if live:
+            raise PreconditionFailed(field, f"{live} contact(s) of skill {name!r} are in "
+                                            f"progress at site {state.name!r}")
+
+    async def delete_skill(self, site: str, name: str) -> None:
+        state = self._site(site)
+        if name not in state.skills:
+            raise NotFound("name", f"no skill {name!r} at site {site!r}")
+        self._check_skill_unused(state, name, "name")
+        state.remove_skill(name)
+        self._objectives[site].pop(name, None)
+
+    async def put_agent(self, site: str, config) -> bool:
+        """Create an agent, or reconfigure a logged-out one; True if it is new."""
+        state = self._site(site)
+        agent = state.agents.get(config.agent_id)
+        if agent is None:
+            state.add_agent(config)
+            return True
+        if agent.state is not AgentState.LOGGED_OUT:
+            raise PreconditionFailed("agent_id", f"agent {config.agent_id!r} is logged in "
+                                                 f"({agent.state.value}); log it out first")
+        state.replace_agent(config)
+        return False
+
+    async def delete_agent(self, site: str, agent_id: str) -> None:
+        state = self._site(site)
+        agent = state.agents.get(agent_id)
+        if agent is None:
+            raise NotFound("name", f"no agent {agent_id!r} at site {site!r}")
+        if agent.state is not AgentState.LOGGED_OUT:
+            raise PreconditionFailed("name", f"agent {agent_id!r} is logged in "
+                                             f"({agent.state.value}); log it out first")
+        state.remove_agent(agent_id)
+        self._close_agent_streams(lambda key: key == (site, agent_id))
+
+    def _close_agent_streams(self, matches) -> None:
+        for key in [key for key in self._agent_subs if matches(key)]:
+            for sub in self._agent_subs.pop(key):
+                sub.close()
+
+    # ---- lifecycle and checks ----------------------------------------------------------------
+    async def close(self) -> None:
+        """Stop the timer and end every stream (subscriptions close, PBX links fail over)."""
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for sub in list(self._routing_subs):
+            sub.close()
+        for subs in self._agent_subs.values():
+            for sub in subs:
+                sub.close()
+        for link in self._links.values():
+            if link.stream is not None:
+                link.stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
+
+    def validate(self) -> None:
+        """Assert the invariants of every site and of the contact directory (tests)."""
+        live = set()
+        for name, state in self.sites.items():
+            state.validate()
+            for contact_id in state.contacts:
+                assert contact_id not in live, f"contact {contact_id} live at two sites"
+                live.add(contact_id)
+                assert self._contacts[contact_id].site == name, contact_id
+        assert live == set(self._contacts), "directory out of step with the sites"
+        assert not (live & set(self._finished)), "a contact both live and finished"

@@ -1,0 +1,137 @@
+"""The vcc gRPC server: the four vcc.v1 services over one `CoreHost`, plus standard health
+checking and server reflection, on grpc.aio.
+
+`build_server` assembles an unstarted server (tests bind port 0 on 127.0.0.1); `serve`
+runs one until SIGINT/SIGTERM and shuts down gracefully: health goes NOT_SERVING, the host
+ends every stream (PBX links are told to reconnect), then in-flight calls get `grace_s`.
+Security (TLS credentials, the bearer-token interceptor) and tracing come in through the
+`credentials` and `interceptors` parameters (cluster/security.py, cluster/tracing.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cluster.config import load_config
+from cluster.host import CoreHost
+from cluster.servicers import (
+    AdminServicer,
+    AgentControlServicer,
+    CallControlServicer,
+    RoutingServicer,
+)
+from vcc.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    agent_control_pb2,
+    agent_control_pb2_grpc,
+    call_control_pb2,
+    call_control_pb2_grpc,
+    routing_pb2,
+    routing_pb2_grpc,
+)
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+SERVICE_NAMES = tuple(module.DESCRIPTOR.services_by_name[name].full_name for module, name in (
+    (call_control_pb2, "CallControl"), (agent_control_pb2, "AgentControl"),
+    (routing_pb2, "Routing"), (admin_pb2, "Admin")))
+
+log = logging.getLogger(__name__)
+
+
+class HealthServicer(health.aio.HealthServicer):
+    """The reference asyncio health servicer, SERVING for the server ("") and for each vcc
+    service from the start (its async `set` cannot be awaited while building the server)."""
+
+    def __init__(self, services=SERVICE_NAMES):
+        super().__init__()
+        for service in services:
+            self._server_status[service] = health_pb2.HealthCheckResponse.SERVING
+
+
+def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=None,
+                 interceptors=(), maximum_concurrent_rpcs: int | None = None,
+                 options=()) -> tuple[grpc.aio.Server, int]:
+    """An unstarted server with every vcc service bound to `address`, and the bound port
+    (port 0 picks a free one). `server.health` is its HealthServicer."""
+    server = grpc.aio.server(interceptors=list(interceptors), options=list(options),
+                             maximum_concurrent_rpcs=maximum_concurrent_rpcs)
+    call_control_pb2_grpc.add_CallControlServicer_to_server(CallControlServicer(host), server)
+    agent_control_pb2_grpc.add_AgentControlServicer_to_server(AgentControlServicer(host), server)
+    routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
+    server.health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(server.health, server)
+    reflection.enable_server_reflection(
+        SERVICE_NAMES + (health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                         reflection.SERVICE_NAME), server)
+    if credentials is not None:
+        port = server.add_secure_port(address, credentials)
+    else:
+        port = server.add_insecure_port(address)
+    if not port:
+        raise OSError(f"vcc: cannot listen on {address}")
+    return server, port
+
+
+async def shutdown(server: grpc.aio.Server, host: CoreHost, grace_s: float = 5.0) -> None:
+    """Health NOT_SERVING, every stream ended by the host, then `grace_s` for other calls."""
+    await server.health.enter_graceful_shutdown()
+    await host.close()
+    await server.stop(grace_s)
+
+
+async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
+                interceptors=(), maximum_concurrent_rpcs: int | None = None, options=(),
+                grace_s: float = 5.0, started=None) -> None:
+    """Run a server on the configuration file (None: the bundled two-site default) until
+    SIGINT or SIGTERM. `started(port)` is called once it listens."""
+    host = CoreHost(load_config(config_path))
+    server, port = build_server(host, address=address, credentials=credentials,
+                                interceptors=interceptors,
+                                maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    await server.start()
+    log.info("vcc: serving %s on port %d (sites: %s)", address, port, ", ".join(host.site_names()))
+    if started is not None:
+        started(port)
+    try:
+        await stop.wait()
+    finally:
+        for number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(number)
+        await shutdown(server, host, grace_s)
+
+
+def main(argv=None) -> int:
+    """`python -m cluster.server [--config FILE] [--address HOST:PORT]` (no TLS, no auth)."""
+    from cluster.config import ConfigFileError
+
+    parser = argparse.ArgumentParser(prog="python -m cluster.server")
+    parser.add_argument("--config", default=None, help="cluster YAML (default: the bundled "
+                                                       "two-site configuration)")
+    parser.add_argument("--address", default=DEFAULT_ADDRESS)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    try:
+        asyncio.run(serve(args.config, args.address,
+                          started=lambda port: print(f"vcc: listening on port {port}", flush=True)))
+    except ConfigFileError as error:
+        print(f"vcc serve: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

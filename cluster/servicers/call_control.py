@@ -1,0 +1,260 @@
+"""CallControl (PBX): one bidirectional stream per PBX link, batches both ways, resumable.
+
+Protocol (see protos/vcc/v1/call_control.proto):
+- the first PbxMessage carries `hello` (link id, last action seq handled). A later message may
+  carry `hello` again with the same link id to acknowledge actions, which frees them from
+  the link's replay window;
+- events carry per-link strictly increasing seq numbers; one with a seq already applied is
+  skipped (a re-send after a reconnect); every RouterMessage says up to which seq events
+  are applied (`acked_event_seq`);
+- a refused event becomes an `error` action naming the field (nothing changed); the stream
+  goes on. It may follow actions of later events of the same message;
+- actions are numbered per link and kept until acknowledged: a PBX reconnecting with the
+  same link id gets every action after its `last_action_seq` again, and keeps its contacts
+  (a dropped link abandons nothing: contacts stay queued or connected);
+- backpressure: while half the stream limit of actions waits to be written, the router
+  reads no more events (HTTP/2 flow control then slows the PBX down). A PBX that does not
+  read for the host's `link_stall_timeout_s` meanwhile, or whose link overflows the limit
+  with actions from elsewhere (agents, timers), gets RESOURCE_EXHAUSTED;
+- a newer stream for the same link ends the older one with ABORTED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import grpc
+
+from cluster.host import EventRejected, HostClosed
+from cluster.servicers import convert
+from cluster.servicers.errors import RequestError
+from cluster.servicers.streams import Writer
+from cluster.tracing import routing_span
+from sites import events as ev
+from vcc.v1 import call_control_pb2, call_control_pb2_grpc
+
+# A contact event (oneof field, whose value is the contact id) and what it means to the core.
+_CONTACT_EVENTS = {"answered": ev.ContactConnected, "rejected": ev.OfferRejected,
+                   "offer_timed_out": ev.OfferTimedOut, "ended": ev.ContactEnded,
+                   "abandoned": ev.ContactAbandoned}
+_EVENT_FIELDS = ("arrived",) + tuple(_CONTACT_EVENTS)
+# Events applied in one host batch at most: backpressure is checked between batches. An
+# event makes at most a few actions for its link (queued, interflow, offer), so runs of an
+# eighth of the stream limit, started below half of it, stay under it.
+_MAX_RUN = 256
+log = logging.getLogger(__name__)
+
+
+def _translate(event) -> tuple[str | None, object, str]:
+    """(site or None, core event, field prefix for errors) of a PbxEvent."""
+    which = event.WhichOneof("event")
+    if which is None:
+        raise convert.invalid("event", f"must set one of {', '.join(_EVENT_FIELDS)}")
+    if which == "arrived":
+        site, arrival = convert.contact_arrival(event.arrived, "arrived.")
+        return site, arrival, "arrived."
+    contact_id = convert.name(getattr(event, which), which)
+    return None, _CONTACT_EVENTS[which](0.0, contact_id), which
+
+
+def _error_field(prefix: str, field: str) -> str:
+    """An error's field relative to the event: `arrived.skill`, or `answered` (the contact id)."""
+    if prefix.endswith("."):
+        return prefix + field
+    return prefix if field == "contact_id" else f"{prefix}.{field}"
+
+
+class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
+    def __init__(self, host, *, max_actions_per_message: int = 512, hello_timeout_s: float = 30.0):
+        self.host = host
+        self.max_actions_per_message = max_actions_per_message
+        self.hello_timeout_s = hello_timeout_s
+
+    async def Connect(self, request_iterator, context):
+        messages = request_iterator.__aiter__()
+        try:
+            first = await asyncio.wait_for(messages.__anext__(), self.hello_timeout_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED,
+                                f"hello: none within {self.hello_timeout_s:g} s")
+        try:
+            link_id = self._hello(first)
+            link = self.host.link(link_id)
+            problem = link.check_resume(first.hello.last_action_seq)
+            if problem is not None:
+                code, field, details = problem
+                raise RequestError(getattr(grpc.StatusCode, code), field, details)
+            if self.host.closed:
+                raise HostClosed()
+        except RequestError as error:
+            await context.abort(error.code, str(error))
+        except HostClosed:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the router is shutting down")
+        stream = link.attach(first.hello.last_action_seq)
+        writer = Writer(context, stream.stopped)
+        reader = None
+        try:
+            await writer.start()
+            reader = asyncio.ensure_future(self._read(first, messages, link, stream))
+            await self._write(link, stream, writer)
+        finally:
+            writer.close()
+            if reader is not None:
+                reader.cancel()
+            link.detach(stream)
+        if stream.failure is not None:
+            code, details = stream.failure
+            await context.abort(getattr(grpc.StatusCode, code), details)
+
+    @staticmethod
+    def _hello(message) -> str:
+        if not message.HasField("hello"):
+            raise convert.invalid("hello", "the first message of a stream must carry hello")
+        return convert.name(message.hello.link_id, "hello.link_id")
+
+    # ---- inbound ----------------------------------------------------------------------------
+    async def _read(self, first, messages, link, stream) -> None:
+        try:
+            await self._receive(first, link, stream)
+            async for message in messages:
+                if stream.stopped.is_set():
+                    return
+                if message.HasField("hello"):
+                    if message.hello.link_id and message.hello.link_id != link.link_id:
+                        stream.fail("INVALID_ARGUMENT",
+                                    f"hello.link_id: this stream is link {link.link_id!r}")
+                        return
+                    if message.hello.last_action_seq > link.last_action_seq:
+                        stream.fail("INVALID_ARGUMENT",
+                                    f"hello.last_action_seq: {message.hello.last_action_seq} is "
+                                    f"ahead of the last action sent ({link.last_action_seq})")
+                        return
+                    link.ack(message.hello.last_action_seq)
+                await self._receive(message, link, stream)
+        except HostClosed:
+            stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
+            return
+        except _StreamStopped:
+            return
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError:
+            pass          # the client went away; the writer ends with the RPC
+        except Exception:
+            log.exception("PBX link %s: reading events failed", link.link_id)
+            stream.fail("INTERNAL", "the router failed to apply events; reconnect to resume")
+            return
+        stream.half_closed = True
+        stream.wakeup.set()
+
+    async def _receive(self, message, link, stream) -> None:
+        """Apply a message's events in order; runs of consecutive same-site events go to the
+        host as one batch."""
+        run_site, run = None, []     # run: [(seq, prefix, core event)]
+        max_run = min(_MAX_RUN, max(1, link.stream_limit // 8))
+        for number, event in enumerate(message.events):
+            seq = event.seq
+            if seq == 0:
+                await self._flush(link, stream, run_site, run)
+                run = []
+                await self._wait_for_room(link, stream)
+                link.push(EventRejected(0, "", f"events[{number}].seq", "must be >= 1"))
+                continue
+            previous = run[-1][0] if run else link.applied_event_seq
+            if seq <= previous:
+                continue        # applied already (re-sent after a reconnect)
+            try:
+                site, core_event, prefix = _translate(event)
+            except RequestError as error:
+                await self._flush(link, stream, run_site, run)
+                run = []
+                await self._wait_for_room(link, stream)
+                link.push(EventRejected(seq, _contact_id(event), error.field, error.problem))
+                link.applied_event_seq = seq
+                continue
+            if run and (site != run_site or len(run) >= max_run):
+                await self._flush(link, stream, run_site, run)
+                run = []
+            run_site = site
+            run.append((seq, prefix, core_event))
+        await self._flush(link, stream, run_site, run)
+        stream.wakeup.set()          # acked_event_seq moved even if no action came of it
+
+    async def _flush(self, link, stream, site, run) -> None:
+        if not run:
+            return
+        await self._wait_for_room(link, stream)
+        results = await self.host.submit(site, [core_event for _, _, core_event in run],
+                                         link_id=link.link_id)
+        for (seq, prefix, core_event), result in zip(run, results):
+            if result.error is not None:
+                link.push(EventRejected(seq, core_event.contact_id,
+                                        _error_field(prefix, result.error.field),
+                                        result.error.problem))
+            elif type(core_event) is ev.ContactArrived:
+                _trace_arrival(link.link_id, site, core_event, result)
+            link.applied_event_seq = seq
+
+    async def _wait_for_room(self, link, stream) -> None:
+        """Apply no more events while half the stream limit waits to be written."""
+        deadline = asyncio.get_running_loop().time() + self.host.link_stall_timeout_s
+        while link.unsent >= link.stream_limit // 2 and not stream.stopped.is_set():
+            remaining = deadline - asyncio.get_running_loop().time()
+            stream.drained.clear()
+            try:
+                await asyncio.wait_for(stream.drained.wait(), max(remaining, 0.0))
+            except asyncio.TimeoutError:
+                stream.fail("RESOURCE_EXHAUSTED",
+                            f"link {link.link_id!r} is {link.unsent} actions behind and has "
+                            f"not read for {self.host.link_stall_timeout_s:g} s; reconnect "
+                            "to resume")
+        if stream.stopped.is_set():
+            raise _StreamStopped()
+
+    # ---- outbound ---------------------------------------------------------------------------
+    async def _write(self, link, stream, writer) -> None:
+        while not stream.stopped.is_set():
+            batch = link.take(self.max_actions_per_message)
+            acked = link.applied_event_seq
+            if batch or acked != stream.acked_event_seq_sent:
+                stream.acked_event_seq_sent = acked
+                message = call_control_pb2.RouterMessage(
+                    acked_event_seq=acked,
+                    actions=[convert.router_action(seq, item) for seq, item in batch])
+                if not await writer.write(message):
+                    return
+                stream.drained.set()
+                continue
+            if stream.half_closed:
+                return
+            # Invariant: nothing was queued since `take` (no await in between), so a push
+            # after this clear sets the event again.
+            stream.wakeup.clear()
+            await stream.wakeup.wait()
+
+
+def _trace_arrival(link_id, site, arrival, result) -> None:
+    """A span for the routing decision of a PBX call (the batch was applied as one: the
+    span marks the decision, its duration is not the decision's)."""
+    with routing_span("vcc.pbx_arrival", arrival.contact_id, link_id=link_id, site=site,
+                      skill=arrival.skill) as span:
+        if span.span.is_recording():       # tracing off: no decision to look up
+            decision, interflow = convert.decision(arrival.contact_id, result.actions)
+            span.set(decision=convert.KIND[type(decision.action)], routed_site=decision.site,
+                     to_site=interflow.action.to_site if interflow else None)
+
+
+class _StreamStopped(Exception):
+    """The stream ended while events were waiting to be applied (they were not)."""
+
+
+def _contact_id(event) -> str:
+    which = event.WhichOneof("event")
+    if which == "arrived":
+        return event.arrived.contact_id[:convert.MAX_NAME]
+    if which is None:
+        return ""
+    return getattr(event, which)[:convert.MAX_NAME]

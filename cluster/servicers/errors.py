@@ -1,0 +1,80 @@
+"""How servicers turn errors into gRPC status codes.
+
+A request is validated before anything changes; whatever refuses it (the servicer's own
+checks, the core's `InvalidInput`, the host's `NotFound` / `PreconditionFailed`) ends the
+RPC with a status whose details start with the request field at fault, e.g.
+`contact.skill: unknown skill 'x'`. Anything else is a bug and is left to surface as
+UNKNOWN, so that tests notice it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import grpc
+
+from cluster.host import HostClosed, NotFound, PreconditionFailed
+from sites.errors import InvalidInput
+
+INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class RequestError(Exception):
+    """A request refused by a servicer: a status code and the field at fault."""
+
+    def __init__(self, code: grpc.StatusCode, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.code = code
+        self.field = field
+        self.problem = problem
+
+
+def invalid(field: str, problem: str) -> RequestError:
+    return RequestError(INVALID, field, problem)
+
+
+def request_field(field: str, fields) -> str:
+    """The request's name for a core field: `fields` is a prefix ("contact.") or a mapping."""
+    if isinstance(fields, str):
+        return fields + field
+    if fields:
+        return fields.get(field, field)
+    return field
+
+
+def status_of(error: Exception, fields=None) -> tuple[grpc.StatusCode, str]:
+    if isinstance(error, RequestError):
+        return error.code, str(error)
+    if isinstance(error, InvalidInput):
+        return INVALID, f"{request_field(error.field, fields)}: {error.problem}"
+    if isinstance(error, NotFound):
+        return grpc.StatusCode.NOT_FOUND, f"{error.field}: {error.problem}"
+    if isinstance(error, PreconditionFailed):
+        return grpc.StatusCode.FAILED_PRECONDITION, f"{error.field}: {error.problem}"
+    if isinstance(error, HostClosed):
+        return grpc.StatusCode.UNAVAILABLE, "the router is shutting down"
+    raise error
+
+
+_EXPECTED = (RequestError, InvalidInput, NotFound, PreconditionFailed, HostClosed)
+
+
+def unary(fields=None):
+    """Decorate a unary servicer method: expected errors become statuses naming the field."""
+    def decorate(method):
+        @functools.wraps(method)
+        async def wrapper(self, request, context):
+            try:
+                return await method(self, request, context)
+            except _EXPECTED as error:
+                code, details = status_of(error, fields)
+            await context.abort(code, details)
+        return wrapper
+    return decorate
+
+
+def raise_first_error(results, fields=None) -> None:
+    """Raise the error of the first refused event in a host `submit` result."""
+    for result in results:
+        if result.error is not None:
+            raise invalid(request_field(result.error.field, fields), result.error.problem)

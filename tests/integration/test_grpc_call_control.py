@@ -1,0 +1,322 @@
+"""CallControl (the PBX link) over a real server: batches both ways, acknowledgements,
+idempotent re-sends, a link that drops mid-call and resumes, refused events, takeover, and
+the bounds (slow reader, replay window)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+
+from vcc.v1 import call_control_pb2 as cc
+from vcc.v1 import agent_control_pb2, common_pb2
+
+pytestmark = pytest.mark.integration
+STREAM_TIMEOUT_S = 15.0
+RPC_TIMEOUT_S = 5.0
+
+
+def arrived(seq, contact_id, site="east", skill="billing", **fields):
+    return cc.PbxEvent(seq=seq, arrived=common_pb2.ContactSpec(
+        contact_id=contact_id, site=site, skill=skill, **fields))
+
+
+def contact_event(seq, kind, contact_id):
+    return cc.PbxEvent(seq=seq, **{kind: contact_id})
+
+
+class Pbx:
+    """One Connect stream of a PBX link, driven by the test."""
+
+    def __init__(self, cluster, link_id):
+        self.cluster = cluster
+        self.link_id = link_id
+        self.call = None
+
+    def open(self, last_action_seq=0, events=(), hello=True):
+        outbox = self.outbox = asyncio.Queue()
+
+        async def requests():
+            while True:
+                message = await outbox.get()
+                if message is None:
+                    return
+                yield message
+        self.call = self.cluster.calls.Connect(requests(), timeout=STREAM_TIMEOUT_S)
+        first = cc.PbxMessage(events=list(events))
+        if hello:
+            first.hello.CopyFrom(cc.PbxHello(link_id=self.link_id, last_action_seq=last_action_seq))
+        outbox.put_nowait(first)
+        return self
+
+    def send(self, *events, ack=None):
+        message = cc.PbxMessage(events=list(events))
+        if ack is not None:
+            message.hello.CopyFrom(cc.PbxHello(link_id=self.link_id, last_action_seq=ack))
+        self.outbox.put_nowait(message)
+
+    async def read(self) -> cc.RouterMessage:
+        message = await self.call.read()
+        assert message is not grpc.aio.EOF, "stream ended"
+        return message
+
+    async def read_actions(self, count, max_messages=50):
+        """(actions, last acked_event_seq) until `count` actions came (bounded)."""
+        actions, acked = [], 0
+        for _ in range(max_messages):
+            if len(actions) >= count:
+                break
+            message = await self.read()
+            actions.extend(message.actions)
+            acked = message.acked_event_seq
+        assert len(actions) >= count, actions
+        return actions, acked
+
+    async def read_until_acked(self, seq, max_messages=50):
+        actions = []
+        for _ in range(max_messages):
+            message = await self.read()
+            actions.extend(message.actions)
+            if message.acked_event_seq >= seq:
+                return actions
+        raise AssertionError(f"event {seq} never acknowledged")
+
+    async def status(self):
+        """The final status of a stream expected to end, and its details."""
+        try:
+            for _ in range(10_000):
+                if await self.call.read() is grpc.aio.EOF:
+                    break
+        except grpc.aio.AioRpcError as error:
+            return error.code(), error.details()
+        return grpc.StatusCode.OK, ""
+
+    def drop(self):
+        """The connection breaks: no goodbye."""
+        self.call.cancel()
+
+
+def kinds(actions):
+    return [(action.WhichOneof("action"), action.seq) for action in actions]
+
+
+def test_a_batch_of_calls_through_one_stream(cluster):
+    async def scenario():
+        await cluster.login_ready("east", "e1", "e2")
+        pbx = Pbx(cluster, "pbx-a").open(events=[arrived(1, "c1"), arrived(2, "c2")])
+        actions, acked = await pbx.read_actions(2)
+        assert acked == 2
+        offers = [a.route_to_agent for a in actions if a.HasField("route_to_agent")]
+        assert sorted(o.agent_id for o in offers) == ["e1", "e2"]
+        assert [a.seq for a in actions] == [1, 2]
+        # One message carries answers and hang-ups of both calls.
+        pbx.send(contact_event(3, "answered", "c1"), contact_event(4, "answered", "c2"),
+                 contact_event(5, "ended", "c1"), contact_event(6, "ended", "c2"))
+        actions = await pbx.read_until_acked(6)
+        finished = sorted((a.finished.contact_id, a.finished.final_state) for a in actions
+                          if a.HasField("finished"))
+        assert finished == [("c1", common_pb2.CONTACT_STATE_COMPLETED),
+                            ("c2", common_pb2.CONTACT_STATE_COMPLETED)]
+        assert [a.seq for a in actions] == [3, 4]
+        # A re-sent event is not applied twice (no error, nothing new).
+        pbx.send(arrived(2, "c2"), contact_event(6, "ended", "c2"), ack=4)
+        pbx.send(arrived(7, "c3"))
+        actions = await pbx.read_until_acked(7)
+        assert kinds(actions) == [("route_to_agent", 5)]
+        pbx.send(contact_event(8, "abandoned", "c3"))      # the caller hangs up while ringing
+        actions = await pbx.read_until_acked(8)
+        assert kinds(actions) == [("offer_revoked", 6), ("finished", 7)]
+        assert actions[1].finished.final_state == common_pb2.CONTACT_STATE_ABANDONED
+        pbx.outbox.put_nowait(None)          # a clean half-close ends the stream OK
+        return await pbx.status()
+    assert cluster.run(scenario()) == (grpc.StatusCode.OK, "")
+
+
+def test_a_link_that_drops_mid_call_resumes_without_losing_the_contact(cluster):
+    async def scenario():
+        await cluster.login_ready("east", "e1")
+        pbx = Pbx(cluster, "pbx-r").open(events=[arrived(1, "c1"), arrived(2, "c2")])
+        actions, _ = await pbx.read_actions(2)
+        assert kinds(actions) == [("route_to_agent", 1), ("queued", 2)]
+        pbx.send(contact_event(3, "answered", "c1"))
+        await pbx.read_until_acked(3)
+        pbx.drop()       # mid-call, and nothing acknowledged (last_action_seq stays 0)
+
+        # While the link is down the calls go on: c1 talks, c2 waits; nothing is abandoned.
+        await asyncio.sleep(0.05)
+        assert (await cluster.host.contact_view("c1")).state.value == "connected"
+        assert (await cluster.host.contact_view("c2")).state.value == "queued"
+        # An action for the link while it is away: c2 is offered when e2 becomes ready.
+        await cluster.login_ready("east", "e2")
+
+        # The PBX reconnects with the same link id and re-sends what it thinks unapplied.
+        again = Pbx(cluster, "pbx-r").open(last_action_seq=0,
+                                           events=[contact_event(3, "answered", "c1")])
+        actions, acked = await again.read_actions(3)
+        assert acked == 3        # event 3 was applied once, not twice
+        # Every unacknowledged action again, same numbers, then the new one.
+        assert kinds(actions) == [("route_to_agent", 1), ("queued", 2), ("route_to_agent", 3)]
+        assert actions[2].route_to_agent.contact_id == "c2"
+        again.send(contact_event(4, "ended", "c1"), contact_event(5, "answered", "c2"),
+                   contact_event(6, "ended", "c2"), ack=3)
+        actions = await again.read_until_acked(6)
+        assert sorted(a.finished.contact_id for a in actions if a.HasField("finished")) == ["c1", "c2"]
+        assert [a.seq for a in actions] == [4, 5]
+        again.drop()
+        # Resuming after acknowledging 4 re-sends only 5.
+        third = Pbx(cluster, "pbx-r").open(last_action_seq=4)
+        actions, acked = await third.read_actions(1)
+        assert kinds(actions) == [("finished", 5)] and acked == 6
+        third.drop()
+    cluster.run(scenario())
+    for contact_id in ("c1", "c2"):
+        assert cluster.host.final_state(contact_id)[0].value == "completed"
+
+
+def test_refused_events_are_reported_and_change_nothing(cluster):
+    async def scenario():
+        await cluster.login_ready("east", "e1")
+        pbx = Pbx(cluster, "pbx-e").open(events=[arrived(1, "c1")])
+        await pbx.read_actions(1)
+        before = cluster.fingerprint(links=False)
+        pbx.send(cc.PbxEvent(seq=0, answered="c1"),          # seq 0 is invalid
+                 arrived(2, "c9", skill="plumbing"),            # unknown skill
+                 arrived(3, "c1"),                              # duplicate contact id
+                 contact_event(4, "ended", "nope"),             # unknown contact
+                 cc.PbxEvent(seq=5),                            # no event at all
+                 arrived(6, "c8", priority=77),                 # unknown priority
+                 contact_event(7, "rejected", "c1" * 200))      # id too long
+        actions = await pbx.read_until_acked(7)
+        errors = [(a.error.event_seq, a.error.field) for a in actions if a.HasField("error")]
+        assert errors == [(0, "events[0].seq"), (2, "arrived.skill"), (3, "arrived.contact_id"),
+                          (4, "ended"), (5, "event"), (6, "arrived.priority"), (7, "rejected")]
+        assert all(a.HasField("error") for a in actions)
+        assert cluster.fingerprint(links=False) == before
+        # The stream goes on.
+        pbx.send(contact_event(8, "abandoned", "c1"))
+        actions = await pbx.read_until_acked(8)
+        assert any(a.HasField("finished") for a in actions)
+        pbx.drop()
+    cluster.run(scenario())
+
+
+@pytest.mark.parametrize("first,field", [
+    (cc.PbxMessage(), "hello"),
+    (cc.PbxMessage(hello=cc.PbxHello(link_id="")), "hello.link_id"),
+    (cc.PbxMessage(hello=cc.PbxHello(link_id="x" * 300)), "hello.link_id"),
+    (cc.PbxMessage(hello=cc.PbxHello(link_id="fresh", last_action_seq=5)), "hello.last_action_seq"),
+])
+def test_a_bad_hello_ends_the_stream_with_invalid_argument(cluster, first, field):
+    async def scenario():
+        pbx = Pbx(cluster, "unused").open(hello=False)
+        pbx.outbox.get_nowait()
+        pbx.outbox.put_nowait(first)
+        return await pbx.status()
+    code, details = cluster.run(scenario())
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith(field + ":")
+
+
+def test_a_newer_stream_takes_the_link_over(cluster):
+    async def scenario():
+        old = Pbx(cluster, "pbx-t").open(events=[arrived(1, "c1")])
+        await old.read_actions(1)
+        new = Pbx(cluster, "pbx-t").open(last_action_seq=1)
+        message = await new.read()
+        assert message.acked_event_seq == 1
+        code, details = await old.status()
+        new.send(contact_event(2, "abandoned", "c1"))
+        actions = await new.read_until_acked(2)
+        new.drop()
+        return code, details, kinds(actions)
+    code, details, actions = cluster.run(scenario())
+    assert code == grpc.StatusCode.ABORTED and "taken over" in details
+    assert actions == [("finished", 2)]
+
+
+def test_a_pbx_that_does_not_read_gets_resource_exhausted_and_can_resume(make_cluster):
+    # A tiny receive window on the client, a limit of 16 unwritten actions on the link, and
+    # 0.3 s without reading while the link is backed up.
+    options = dict(host_options={"stream_queue_limit": 16, "link_replay_window": 100_000,
+                                 "link_stall_timeout_s": 0.3},
+                   channel_options=[("grpc.http2.lookahead_bytes", 1024),
+                                    ("grpc.http2.bdp_probe", 0)])
+    with make_cluster(**options) as cluster:
+        async def scenario():
+            pbx = Pbx(cluster, "pbx-slow").open()
+            link = cluster.host.link("pbx-slow")
+            seq = 0
+            for _ in range(100):              # bounded: at most 1,000 calls, 10 a message
+                if pbx.call.done():
+                    break
+                pbx.send(*[arrived(seq + n, f"c{seq + n}", data={"pad": "x" * 200})
+                           for n in range(1, 11)])
+                seq += 10
+                await asyncio.sleep(0.005)     # the router writes; the PBX never reads
+            code, details = await pbx.status()
+            applied = link.applied_event_seq
+            # Nothing was lost: every applied call waits, and a resuming stream gets every action.
+            assert 0 < applied < 1000 and len(cluster.host.live_contacts()) == applied
+            again = Pbx(cluster, "pbx-slow").open(last_action_seq=0)
+            actions, acked = await again.read_actions(applied, max_messages=applied)
+            again.drop()
+            return code, details, acked == applied, [a.seq for a in actions] == list(
+                range(1, applied + 1))
+        code, details, acked, seqs = cluster.run(scenario())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "behind" in details
+    assert acked and seqs
+
+
+def test_the_replay_window_is_bounded_and_a_gap_is_reported(make_cluster):
+    with make_cluster(host_options={"stream_queue_limit": 4, "link_replay_window": 4}) as cluster:
+        async def scenario():
+            pbx = Pbx(cluster, "pbx-w").open(events=[arrived(seq, f"c{seq}") for seq in range(1, 7)])
+            await pbx.read_until_acked(6)
+            pbx.drop()
+            await asyncio.sleep(0.05)
+            link = cluster.host.link("pbx-w")
+            stale = await Pbx(cluster, "pbx-w").open(last_action_seq=0).status()
+            again = Pbx(cluster, "pbx-w").open(last_action_seq=link.dropped_through)
+            actions, _ = await again.read_actions(4)
+            again.drop()
+            return stale, link.dropped_through, [a.seq for a in actions]
+        (code, details), dropped, seqs = cluster.run(scenario())
+    assert code == grpc.StatusCode.DATA_LOSS and details.startswith("hello.last_action_seq:")
+    assert dropped == 2 and seqs == [3, 4, 5, 6]
+
+
+
+def test_a_burst_larger_than_the_stream_limit_is_slowed_down_not_refused(make_cluster):
+    with make_cluster(host_options={"stream_queue_limit": 16}) as cluster:
+        async def scenario():
+            pbx = Pbx(cluster, "pbx-burst").open()
+            for start in (1, 101, 201):          # 300 calls in 3 messages of 100
+                pbx.send(*[arrived(seq, f"c{seq}") for seq in range(start, start + 100)])
+            actions = await pbx.read_until_acked(300, max_messages=400)
+            pbx.drop()
+            return [a.seq for a in actions]
+        seqs = cluster.run(scenario())
+    assert seqs == list(range(1, 301))
+
+
+def test_a_link_overflowed_from_elsewhere_gets_resource_exhausted(make_cluster):
+    options = dict(host_options={"stream_queue_limit": 16},
+                   channel_options=[("grpc.http2.lookahead_bytes", 1024),
+                                    ("grpc.http2.bdp_probe", 0)])
+    with make_cluster(**options) as cluster:
+        async def scenario():
+            pbx = Pbx(cluster, "pbx-idle").open(
+                events=[arrived(1, "c1", data={"pad": "p" * 500})])
+            await cluster.agents.Login(cluster.agent_request("east", "e1"), timeout=RPC_TIMEOUT_S)
+            for number in range(40):     # bounded: each round offers c1 and takes it back
+                state = common_pb2.AGENT_STATE_READY if number % 2 == 0 else \
+                    common_pb2.AGENT_STATE_NOT_READY
+                await cluster.agents.SetState(agent_control_pb2.SetStateRequest(
+                    site="east", agent_id="e1", state=state), timeout=RPC_TIMEOUT_S)
+                await asyncio.sleep(0)
+                if pbx.call.done():
+                    break
+            return await pbx.status()
+        code, details = cluster.run(scenario())
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED and "more than 16 actions behind" in details
