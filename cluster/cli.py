@@ -34,6 +34,59 @@ def _simulate(args) -> int:
     return 0 if result.report["contacts"]["lost"] == 0 else 1
 
 
+def _serve(args) -> int:
+    import asyncio
+    import ipaddress
+    import logging
+
+    from cluster.config import ConfigFileError
+    from cluster.masking import install_log_masking
+    from cluster.security import (AuthInterceptor, SecurityConfigError, load_tokens,
+                                  server_credentials)
+    from cluster.server import serve
+    from cluster.tracing import TracingInterceptor, configure_tracing
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    install_log_masking()
+    log = logging.getLogger("vcc.serve")
+    try:
+        credentials = (server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
+                       if args.tls_cert or args.tls_key or args.tls_client_ca else None)
+        tokens = load_tokens(args.token_file) if args.token_file else None
+        provider = configure_tracing(args.trace, args.trace_endpoint)
+    except (SecurityConfigError, ValueError) as error:
+        print(f"vcc serve: {error}", file=sys.stderr)
+        return 2
+    try:
+        loopback = ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = args.host == "localhost"
+    if not loopback and credentials is None:
+        log.warning("serving on %s without TLS: calls%s cross the network in clear",
+                    args.host, " and bearer tokens" if tokens else "")
+    # Tracing first so that refused calls are traced too; auth last (see cluster/security.py).
+    interceptors = []
+    if provider is not None:
+        interceptors.append(TracingInterceptor(provider))
+    if tokens is not None:
+        interceptors.append(AuthInterceptor(tokens))
+    address = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+    try:
+        asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
+                          maximum_concurrent_rpcs=args.max_concurrent_rpcs,
+                          started=lambda port: print(f"vcc: listening on port {port}", flush=True)))
+    except ConfigFileError as error:
+        print(f"vcc serve: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"vcc serve: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if provider is not None:
+            provider.shutdown()     # flushes the last spans
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcc", description="vcc: the virtual contact center routing cluster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     simulate.set_defaults(run=_simulate)
+
+    serve = commands.add_parser("serve", help="run the gRPC API over the routing core (in-process)")
+    serve.add_argument("--config", default=None,
+                       help="cluster YAML: skills, sites, agents, routing (default: the bundled "
+                            "two-site configuration cluster/configs/two_sites.yaml)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=50051, help="port (50051; 0 picks a free one)")
+    serve.add_argument("--tls-cert", help="server certificate (PEM); with --tls-key turns TLS on")
+    serve.add_argument("--tls-key", help="server private key (PEM, unencrypted)")
+    serve.add_argument("--tls-client-ca", help="CA that signs client certificates: mutual TLS")
+    serve.add_argument("--token-file", help="bearer tokens and their roles (pbx, agent, crm, "
+                                            "admin), one `<token> <role>[,<role>...]` per line")
+    serve.add_argument("--trace", choices=("none", "console", "otlp"), default="none",
+                       help="OpenTelemetry span exporter (none)")
+    serve.add_argument("--trace-endpoint", help="OTLP collector, e.g. http://127.0.0.1:4317")
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=1000,
+                       help="calls beyond this many at once get RESOURCE_EXHAUSTED (1000)")
+    serve.set_defaults(run=_serve)
     return parser
 
 
