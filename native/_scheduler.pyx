@@ -4,11 +4,17 @@
 
 It mirrors `native/pyscheduler.py` line for line in behaviour (same API, same decisions,
 same handle numbers); read the twin's module docstring for the ordering rules. Contacts
-live in one vector of plain structs linked into per-class FIFO lists, so enqueue, remove
-and route cost O(1) in the number of queued contacts; available agents sit in C++ ordered
-sets keyed by the skill's selection policy.
+live in vectors of plain structs indexed by handle, linked into per-class FIFO lists, so
+enqueue, remove and route cost O(1) in the number of queued contacts; available agents
+sit in C++ ordered sets keyed by the skill's selection policy.
+
+With a million contacts queued, their structs are far bigger than the CPU caches, and a
+random access into them is a cache miss costing more than the whole Python call around
+it. Hence the layout below (Link, Key, _states), and that `remove` defers its unlinking
+(see _lag_unlink) and unlinking a head leaves the new head's `prev` unwritten (see Link).
 """
 
+cimport cython
 from libc.math cimport isfinite
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t
 from libcpp.set cimport set as cset
@@ -24,6 +30,57 @@ BACKEND = "native"
 
 cdef extern from *:
     """
+    #include <sys/mman.h>
+    #include <cstdlib>
+    #include <new>
+
+    // A std::vector allocator that puts big arrays on transparent huge pages (Linux's THP
+    // in "madvise" mode, the common default, only gives them to regions that ask): at a
+    // million contacts, random accesses into tens of MB of 4 KiB pages miss the TLB as
+    // well as the cache, 2 MiB pages keep the whole array within the TLB's reach. Arrays
+    // under 2 MiB come from malloc; bigger ones get their own 2 MiB-aligned mapping
+    // (std::vector's growth moves to a new one, as it would with malloc).
+    template <class T>
+    struct HugePageAllocator {
+        typedef T value_type;
+        static const std::size_t HUGE_PAGE = 2u << 20;
+        HugePageAllocator() noexcept {}
+        template <class U> HugePageAllocator(const HugePageAllocator<U>&) noexcept {}
+        static std::size_t mapped_bytes(std::size_t n) {
+            return (n * sizeof(T) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+        }
+        T* allocate(std::size_t n) {
+            if (n * sizeof(T) < HUGE_PAGE) {
+                void* p = std::malloc(n * sizeof(T));
+                if (!p) throw std::bad_alloc();
+                return static_cast<T*>(p);
+            }
+            std::size_t bytes = mapped_bytes(n);
+            // Map one huge page more than needed, then trim to a 2 MiB-aligned range.
+            char* raw = static_cast<char*>(mmap(nullptr, bytes + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+            if (raw == MAP_FAILED) throw std::bad_alloc();
+            std::size_t lead = (HUGE_PAGE - reinterpret_cast<std::size_t>(raw) % HUGE_PAGE) % HUGE_PAGE;
+            if (lead) munmap(raw, lead);
+            munmap(raw + lead + bytes, HUGE_PAGE - lead);
+    #ifdef MADV_HUGEPAGE
+            madvise(raw + lead, bytes, MADV_HUGEPAGE);  // only a hint: fine if it fails
+    #endif
+            return reinterpret_cast<T*>(raw + lead);
+        }
+        void deallocate(T* p, std::size_t n) noexcept {
+            if (n * sizeof(T) < HUGE_PAGE) std::free(p);
+            else munmap(p, mapped_bytes(n));
+        }
+    };
+    template <class T, class U>
+    bool operator==(const HugePageAllocator<T>&, const HugePageAllocator<U>&) { return true; }
+    template <class T, class U>
+    bool operator!=(const HugePageAllocator<T>&, const HugePageAllocator<U>&) { return false; }
+
+    static inline void prefetch(const void* address) { __builtin_prefetch(address); }
+    static inline void prefetch_for_write(const void* address) { __builtin_prefetch(address, 1); }
+
     struct AgentKey {
         double primary;
         double secondary;
@@ -35,6 +92,10 @@ cdef extern from *:
         }
     };
     """
+    cdef cppclass HugePageAllocator[T]:
+        pass
+    void prefetch(const void* address)
+    void prefetch_for_write(const void* address)
     cdef cppclass AgentKey:
         double primary
         double secondary
@@ -61,17 +122,31 @@ cdef enum:
     NONE = -1
     QUEUES_PER_SKILL = 6 * 4 * 16
 
-cdef struct Slot:
-    double arrival
-    double service_objective
-    int64_t seq
+cdef enum:
+    UNLINK_LAG = 16         # queued removals between a contact's `remove` and its unlinking
+    LAG_RING = 32           # a power of two > UNLINK_LAG
+    STATES_PER_BYTE = 4     # 2 bits each
+
+# A contact is split in two structs, each in its own vector indexed by handle, by what
+# touches it: unlinking touches the contact's Link and its neighbours' (16 bytes: one cache
+# line each, never two), routing reads class heads' Keys.
+#
+# `prev` is kept only for contacts that are not their class's head: a head has no
+# predecessor, and every reader asks the ClassQueue whether a contact is its head. So
+# unlinking a head need not write the new head's Link, a store that would miss the cache
+# and stall the caller (route takes heads, one after another).
+cdef struct Link:
     int32_t prev
     int32_t next
     int32_t skill
     uint8_t channel
     uint8_t priority
     uint8_t so_class
-    uint8_t state
+
+cdef struct Key:
+    double arrival
+    double service_objective
+    int64_t seq
 
 cdef struct ClassQueue:
     int32_t head
@@ -123,7 +198,20 @@ cdef inline double _finite(str name, object value) except? -1.0:
 cdef class Scheduler:
     """Queues of one site (or shard) and its available agents; see native/pyscheduler.py."""
 
-    cdef vector[Slot] _slots
+    # The internal cdef methods are `noexcept` where they cannot raise (else Cython checks
+    # PyErr_Occurred() after every call), and those not inlined are @cython.final (called
+    # directly, not through the vtable): the hot paths are a few dozen instructions.
+
+    cdef vector[Link, HugePageAllocator[Link]] _links
+    cdef vector[Key, HugePageAllocator[Key]] _keys
+    # FREE, QUEUED or DETACHED per handle, 2 bits each (see _state_of): `remove` must read
+    # it before anything else, and at 1e6 contacts 250 KB can stay in the L2 cache.
+    cdef vector[uint8_t] _states
+    # The handles of the last queued removals, at _removals % LAG_RING; the last
+    # _lag_count of them are still linked (see _lag_unlink).
+    cdef int32_t _lagging[LAG_RING]
+    cdef unsigned int _removals
+    cdef unsigned int _lag_count
     cdef vector[int32_t] _free_handles
     cdef vector[SkillRecord] _skills
     cdef vector[ClassQueue] _queues          # QUEUES_PER_SKILL per skill
@@ -137,6 +225,8 @@ cdef class Scheduler:
     def __cinit__(self):
         self._next_seq = 0
         self._live = 0
+        self._removals = 0
+        self._lag_count = 0
 
     # ---- skills -------------------------------------------------------------------
     def add_skill(self, int queueing, int agent_selection, int widen_level=MAX_LEVEL,
@@ -205,115 +295,193 @@ cdef class Scheduler:
                 record.so_classes[so_class] = so
                 record.class_count += 1
         cdef int32_t handle
-        cdef Slot fresh
+        cdef Link link
+        cdef Key key
+        key.arrival = arrival
+        key.service_objective = so
+        key.seq = self._next_seq
+        link.skill = skill
+        link.channel = channel
+        link.priority = priority
+        link.so_class = so_class
+        self._unlink_pending()
         if self._free_handles.size():
             handle = self._free_handles.back()
             self._free_handles.pop_back()
+            self._links[handle] = link
+            self._keys[handle] = key
+            self._set_state(handle, QUEUED)
         else:
-            handle = <int32_t>self._slots.size()
-            self._slots.push_back(fresh)
-        cdef Slot* slot = &self._slots[handle]
-        slot.arrival = arrival
-        slot.service_objective = so
-        slot.seq = self._next_seq
-        slot.skill = skill
-        slot.channel = channel
-        slot.priority = priority
-        slot.so_class = so_class
-        slot.state = QUEUED
+            handle = <int32_t>self._links.size()
+            self._links.push_back(link)
+            self._keys.push_back(key)
+            if handle % STATES_PER_BYTE == 0:
+                self._states.push_back(0)      # four FREE
+            self._set_state(handle, QUEUED)
         self._next_seq += 1
         self._live += 1
         self._link_tail(handle)
         return handle
 
-    cdef inline int _queue_index(self, Slot* slot) nogil:
-        return (slot.skill * QUEUES_PER_SKILL
-                + (slot.channel * PRIORITY_COUNT + slot.priority) * MAX_SO_CLASSES
-                + slot.so_class)
+    cdef inline int _queue_index(self, Link* link) noexcept nogil:
+        return (link.skill * QUEUES_PER_SKILL
+                + (link.channel * PRIORITY_COUNT + link.priority) * MAX_SO_CLASSES
+                + link.so_class)
 
-    cdef inline int _mask_index(self, int skill, int channel, int priority) nogil:
+    cdef inline int _mask_index(self, int skill, int channel, int priority) noexcept nogil:
         return (skill * CHANNEL_COUNT + channel) * PRIORITY_COUNT + priority
 
-    cdef void _link_tail(self, int32_t handle):
-        cdef Slot* slot = &self._slots[handle]
-        cdef ClassQueue* queue = &self._queues[self._queue_index(slot)]
-        slot.next = NONE
-        slot.prev = queue.tail
+    @cython.final
+    cdef void _link_tail(self, int32_t handle) noexcept:
+        cdef Link* link = &self._links[handle]
+        cdef ClassQueue* queue = &self._queues[self._queue_index(link)]
+        link.next = NONE
+        link.prev = queue.tail
         if queue.tail == NONE:
             queue.head = handle
         else:
-            self._slots[queue.tail].next = handle
+            self._links[queue.tail].next = handle
         queue.tail = handle
-        self._note_linked(slot, queue)
+        self._note_linked(link, queue)
 
-    cdef inline void _note_linked(self, Slot* slot, ClassQueue* queue):
+    cdef inline void _note_linked(self, Link* link, ClassQueue* queue) noexcept:
         queue.count += 1
-        self._skills[slot.skill].counts[slot.priority] += 1
-        self._class_masks[self._mask_index(slot.skill, slot.channel, slot.priority)] |= (
-            1 << slot.so_class)
+        self._skills[link.skill].counts[link.priority] += 1
+        self._class_masks[self._mask_index(link.skill, link.channel, link.priority)] |= (
+            1 << link.so_class)
 
-    cdef void _unlink(self, int32_t handle):
-        cdef Slot* slot = &self._slots[handle]
-        cdef ClassQueue* queue = &self._queues[self._queue_index(slot)]
-        if slot.prev == NONE:
-            queue.head = slot.next
+    @cython.final
+    cdef void _unlink(self, int32_t handle) noexcept:
+        cdef Link* link = &self._links[handle]
+        cdef ClassQueue* queue = &self._queues[self._queue_index(link)]
+        if queue.head == handle:
+            queue.head = link.next
+            if link.next == NONE:
+                queue.tail = NONE
+            else:
+                # The new head's `prev` is left stale (see Link). Routing reads its Key
+                # next and its Link when it takes it: start fetching both while the
+                # caller's Python code runs.
+                prefetch(&self._keys[link.next])
+                prefetch(&self._links[link.next])
         else:
-            self._slots[slot.prev].next = slot.next
-        if slot.next == NONE:
-            queue.tail = slot.prev
-        else:
-            self._slots[slot.next].prev = slot.prev
+            self._links[link.prev].next = link.next
+            if link.next == NONE:
+                queue.tail = link.prev
+            else:
+                self._links[link.next].prev = link.prev
         queue.count -= 1
-        self._skills[slot.skill].counts[slot.priority] -= 1
+        self._skills[link.skill].counts[link.priority] -= 1
         if queue.count == 0:
-            self._class_masks[self._mask_index(slot.skill, slot.channel, slot.priority)] &= (
-                ~(1 << slot.so_class))
+            self._class_masks[self._mask_index(link.skill, link.channel, link.priority)] &= (
+                ~(1 << link.so_class))
+
+    # `handle` >= 0 and < _links.size(); unsigned, so that / and % are shifts and masks.
+    cdef inline int _state_of(self, unsigned int handle) noexcept nogil:
+        cdef unsigned int shift = handle % STATES_PER_BYTE * 2
+        return self._states[handle / STATES_PER_BYTE] >> shift & 3
+
+    cdef inline void _set_state(self, unsigned int handle, int state) noexcept nogil:
+        cdef unsigned int shift = handle % STATES_PER_BYTE * 2
+        cdef uint8_t* byte = &self._states[handle / STATES_PER_BYTE]
+        byte[0] = (byte[0] & ~(3 << shift)) | (state << shift)
 
     cdef inline int _state(self, int handle) except -1:
-        if handle < 0 or handle >= <int>self._slots.size() or self._slots[handle].state == FREE:
+        cdef int state = FREE
+        if 0 <= handle < <int>self._links.size():
+            state = self._state_of(handle)
+        if state == FREE:
             raise KeyError(f"unknown contact handle {handle!r}")
-        return self._slots[handle].state
+        return state
 
     def remove(self, int handle):
         """Forget a queued or detached contact (abandoned, finished, interflowed)."""
-        if self._state(handle) == QUEUED:
-            self._unlink(handle)
-        self._slots[handle].state = FREE
+        cdef int state = self._state(handle)
+        self._set_state(handle, FREE)
         self._free_handles.push_back(handle)
         self._live -= 1
+        if state == QUEUED:
+            self._lag_unlink(handle)
+
+    # Unlinking reads the contact's Link and then writes its two neighbours': with many
+    # contacts queued each is a cache miss, and the second waits for the first. So `remove`
+    # only marks the contact free and unlinks it UNLINK_LAG queued removals later, as a
+    # software pipeline: its Link is prefetched now, its neighbours halfway, and by the
+    # time it is unlinked they are in cache, fetched while the caller's Python code ran.
+    # Until then it stays in its class list and in the counts, unseen: every method that
+    # reads those (and enqueue, which may reuse its handle) first unlinks the lagging ones
+    # (_unlink_pending).
+    cdef inline void _lag_unlink(self, int32_t handle) noexcept:
+        cdef unsigned int n = self._removals
+        prefetch(&self._links[handle])
+        self._lagging[n % LAG_RING] = handle
+        self._removals = n + 1
+        if self._lag_count >= UNLINK_LAG // 2:
+            self._prefetch_neighbours(self._lagging[(n - UNLINK_LAG // 2) % LAG_RING])
+        if self._lag_count == UNLINK_LAG:
+            self._unlink(self._lagging[(n - UNLINK_LAG) % LAG_RING])
+        else:
+            self._lag_count += 1
+
+    cdef inline void _prefetch_neighbours(self, int32_t handle) noexcept:
+        cdef Link* link = &self._links[handle]
+        # Only a hint: the unlink reads the links as they are then. (A head's `prev` is
+        # stale, see Link; fetching it is harmless.)
+        if link.prev != NONE:
+            prefetch_for_write(&self._links[link.prev])
+        if link.next != NONE:
+            prefetch_for_write(&self._links[link.next])
+
+    cdef inline void _unlink_pending(self) noexcept:
+        if self._lag_count:
+            self._unlink_lagging()
+
+    @cython.final
+    cdef void _unlink_lagging(self) noexcept:
+        # Counters wrap around: only their differences, taken % LAG_RING, are used.
+        cdef unsigned int first = self._removals - self._lag_count
+        cdef unsigned int i
+        # Two passes, so that the neighbours' cache misses are in flight together.
+        for i in range(self._lag_count):
+            self._prefetch_neighbours(self._lagging[(first + i) % LAG_RING])
+        for i in range(self._lag_count):
+            self._unlink(self._lagging[(first + i) % LAG_RING])
+        self._lag_count = 0
 
     def detach(self, int handle):
         """Take a queued contact out of its queue (it is being offered); it keeps its place key."""
         if self._state(handle) != QUEUED:
             raise KeyError(f"contact handle {handle!r} is not queued")
-        self._unlink(handle)
-        self._slots[handle].state = DETACHED
+        self._unlink(handle)          # lagging neighbours or not: unlinking is local
+        self._set_state(handle, DETACHED)
 
     def requeue(self, int handle):
         """Put a detached contact back at its original position (never the tail)."""
         if self._state(handle) != DETACHED:
             raise KeyError(f"contact handle {handle!r} is not detached")
-        cdef Slot* slot = &self._slots[handle]
-        cdef ClassQueue* queue = &self._queues[self._queue_index(slot)]
+        self._unlink_pending()
+        cdef Link* link = &self._links[handle]
+        cdef ClassQueue* queue = &self._queues[self._queue_index(link)]
+        cdef int64_t seq = self._keys[handle].seq
         # An offered contact was a head, so only the few contacts older than it are walked.
         cdef int32_t after = queue.head
-        while after != NONE and self._slots[after].seq <= slot.seq:
-            after = self._slots[after].next
+        while after != NONE and self._keys[after].seq <= seq:
+            after = self._links[after].next
         if after == NONE:
             self._link_tail(handle)
         else:
-            slot.next = after
-            slot.prev = self._slots[after].prev
-            if slot.prev == NONE:
+            link.next = after
+            if after == queue.head:
                 queue.head = handle
             else:
-                self._slots[slot.prev].next = handle
-            self._slots[after].prev = handle
-            self._note_linked(slot, queue)
-        slot.state = QUEUED
+                link.prev = self._links[after].prev
+                self._links[link.prev].next = handle
+            self._links[after].prev = handle
+            self._note_linked(link, queue)
+        self._set_state(handle, QUEUED)
 
     def is_queued(self, int handle):
-        return 0 <= handle < <int>self._slots.size() and self._slots[handle].state == QUEUED
+        return 0 <= handle < <int>self._links.size() and self._state_of(handle) == QUEUED
 
     def contact_count(self):
         return self._live
@@ -321,10 +489,12 @@ cdef class Scheduler:
     def queued_count(self, int skill, int priority):
         self._check_skill(skill)
         _check_channel_priority(0, priority)
+        self._unlink_pending()
         return self._skills[skill].counts[priority]
 
     def queued_total(self, int skill):
         self._check_skill(skill)
+        self._unlink_pending()
         cdef int64_t total = 0
         cdef int priority
         for priority in range(PRIORITY_COUNT):
@@ -334,6 +504,7 @@ cdef class Scheduler:
     def oldest_arrival(self, int skill):
         """Arrival time of the longest-waiting queued contact of a skill, or None."""
         self._check_skill(skill)
+        self._unlink_pending()
         cdef bint found = False
         cdef double oldest = 0.0
         cdef int channel, priority, so_class
@@ -345,7 +516,7 @@ cdef class Scheduler:
                 so_class = 0
                 while mask:
                     if mask & 1:
-                        arrival = self._slots[self._queues[
+                        arrival = self._keys[self._queues[
                             skill * QUEUES_PER_SKILL
                             + (channel * PRIORITY_COUNT + priority) * MAX_SO_CLASSES
                             + so_class].head].arrival
@@ -362,10 +533,12 @@ cdef class Scheduler:
         _check_channel_priority(channel, priority)
         cdef double time = _finite("now", now)
         cdef double need
+        self._unlink_pending()
         return self._head_of(skill, channel, priority, time, -1.0, &need)
 
+    @cython.final
     cdef int32_t _head_of(self, int skill, int channel, int priority, double now,
-                          double min_wait, double* need_out):
+                          double min_wait, double* need_out) noexcept:
         """Best class head of one (skill, channel, priority) and its need, or -1."""
         cdef uint16_t mask = self._class_masks[self._mask_index(skill, channel, priority)]
         cdef int base = skill * QUEUES_PER_SKILL + (channel * PRIORITY_COUNT + priority) * MAX_SO_CLASSES
@@ -374,19 +547,19 @@ cdef class Scheduler:
         cdef int64_t best_seq = 0
         cdef int so_class = 0
         cdef int32_t handle
-        cdef Slot* slot
+        cdef Key* key
         cdef double wait, need
         while mask:
             if mask & 1:
                 handle = self._queues[base + so_class].head
-                slot = &self._slots[handle]
-                wait = now - slot.arrival
+                key = &self._keys[handle]
+                wait = now - key.arrival
                 if wait >= min_wait:
-                    need = wait / slot.service_objective
-                    if best == NONE or need > best_need or (need == best_need and slot.seq < best_seq):
+                    need = wait / key.service_objective
+                    if best == NONE or need > best_need or (need == best_need and key.seq < best_seq):
                         best = handle
                         best_need = need
-                        best_seq = slot.seq
+                        best_seq = key.seq
             mask >>= 1
             so_class += 1
         need_out[0] = best_need
@@ -434,10 +607,11 @@ cdef class Scheduler:
             raise KeyError(f"unknown agent {agent!r}")
         return 0
 
-    cdef inline int _ready_index(self, int skill, int channel, int widened) nogil:
+    cdef inline int _ready_index(self, int skill, int channel, int widened) noexcept nogil:
         return (skill * CHANNEL_COUNT + channel) * 2 + widened
 
-    cdef void _unindex(self, int agent):
+    @cython.final
+    cdef void _unindex(self, int agent) noexcept:
         cdef AgentRecord* record = &self._agents[agent]
         cdef AgentSkillEntry* entry
         cdef AgentKey key
@@ -455,7 +629,8 @@ cdef class Scheduler:
                     self._ready[self._ready_index(entry.skill, channel, widened)].erase(key)
             entry.indexed = False
 
-    cdef void _index(self, int agent):
+    @cython.final
+    cdef void _index(self, int agent) noexcept:
         cdef AgentRecord* record = &self._agents[agent]
         if not record.channels_mask:
             return
@@ -537,7 +712,9 @@ cdef class Scheduler:
         _check_channel_priority(channel, 0)
         return self._ready[self._ready_index(skill, channel, 1 if widened else 0)].size()
 
-    cdef int32_t _best_contact(self, int agent, double now):
+    @cython.final
+    cdef int32_t _best_contact(self, int agent, double now) noexcept:
+        self._unlink_pending()
         cdef AgentRecord* record = &self._agents[agent]
         cdef int mask = record.channels_mask
         if not mask:
@@ -568,7 +745,7 @@ cdef class Scheduler:
                     handle = self._head_of(skill, channel, priority, now, min_wait, &need)
                     if handle == NONE:
                         continue
-                    seq = self._slots[handle].seq
+                    seq = self._keys[handle].seq
                     # Lexicographic (level, priority, -need, seq), as the twin's tuple key.
                     if (best == NONE or level < best_level
                             or (level == best_level and (priority < best_priority
@@ -593,12 +770,13 @@ cdef class Scheduler:
         cdef int32_t handle = self._best_contact(agent, _finite("now", now))
         if handle != NONE:
             self._unlink(handle)
-            self._slots[handle].state = DETACHED
+            self._set_state(handle, DETACHED)
         return handle
 
     def contact_info(self, int handle):
         """(skill, channel, priority, service_objective_s, arrival_time, seq) of a live handle."""
         self._state(handle)
-        cdef Slot* slot = &self._slots[handle]
-        return (slot.skill, slot.channel, slot.priority, slot.service_objective, slot.arrival,
-                slot.seq)
+        cdef Link* link = &self._links[handle]
+        cdef Key* key = &self._keys[handle]
+        return (link.skill, link.channel, link.priority, key.service_objective, key.arrival,
+                key.seq)

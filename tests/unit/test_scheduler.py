@@ -189,6 +189,26 @@ def test_handles_are_reused_last_freed_first(scheduler_class):
     assert drain(s, skill, CHANNEL_VOICE, 1, 10.0) == [0, 3, 1, 4]
 
 
+def test_many_contacts(scheduler_class):
+    """Past 131,072 contacts the compiled scheduler's arrays move to huge-page mappings."""
+    s = scheduler_class()
+    skill = s.add_skill(QUEUEING_DQP, SELECT_LONGEST_IDLE)
+    count = 150_000
+    for i in range(count):
+        assert s.enqueue(skill, CHANNEL_VOICE, i % 2, 20.0, float(i)) == i
+    for handle in range(0, count, 3):                         # a third, in runs of removals
+        s.remove(handle)
+    assert s.queued_total(skill) == s.contact_count() == count - count // 3
+    assert [s.head(skill, CHANNEL_VOICE, p, 1e6) for p in (0, 1)] == [2, 1]
+    assert s.enqueue(skill, CHANNEL_VOICE, 0, 20.0, 1.0) == count - 3   # last freed first
+    assert s.contact_info(count - 1) == (skill, CHANNEL_VOICE, 1, 20.0, count - 1.0, count - 1)
+    served = []
+    for _ in range(3):
+        served.append(s.head(skill, CHANNEL_VOICE, 1, 1e6))
+        s.detach(served[-1])
+    assert served == [1, 5, 7]
+
+
 # ---- agent selection ---------------------------------------------------------------------
 def _three_agents(s, policy, levels=(1, 1, 1)):
     skill = s.add_skill(QUEUEING_DQP, policy)

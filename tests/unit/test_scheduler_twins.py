@@ -437,3 +437,89 @@ def test_pure_twin_follows_the_reference():
         backend_classes = (PureScheduler,)
 
     run_state_machine_as_test(PureOnly, settings=settings(SETTINGS, max_examples=40))
+
+
+def test_twins_agree_through_long_runs_of_removals(native_scheduler_class):
+    """Runs of removals longer than the compiled scheduler's unlink lag, amid everything else.
+
+    The compiled `remove` unlinks a contact some removals later (see _lag_unlink in
+    native/_scheduler.pyx); every other method must see the queues as if it had not. The
+    state machine above rarely removes more than a few contacts in a row, so this drives
+    both backends through a seeded sequence with runs of up to 40 removals (heads, tails,
+    neighbours of detached contacts) between detach, requeue, take, enqueue (reusing the
+    freshly freed handles) and every query, comparing each answer.
+    """
+    import random
+
+    rng = random.Random(20_240_601)
+    backends = (native_scheduler_class(), PureScheduler())
+
+    def both(name, *args):
+        answers = []
+        for backend in backends:
+            try:
+                answers.append(("ok", getattr(backend, name)(*args)))
+            except (KeyError, ValueError) as error:
+                answers.append((type(error).__name__, None))
+        assert answers[0] == answers[1], (name, args, answers)
+        return answers[0][1]
+
+    skills = [both("add_skill", queueing, 0) for queueing in (0, 1, 0)]
+    agents = [both("add_agent", [(skill, 1 + i)], i % 2) for i, skill in enumerate(skills)]
+    agents.append(both("add_agent", [(skills[0], 2), (skills[2], 1)]))
+    now, queued, detached = 0.0, [], []
+
+    def check_everything():
+        # In random order: whichever query comes first meets the lagging removals.
+        queries = [("contact_count",)] + [("best_contact", agent, now) for agent in agents]
+        for skill in skills:
+            queries += [("queued_total", skill), ("oldest_arrival", skill)]
+            for priority in range(PRIORITY_COUNT):
+                queries.append(("queued_count", skill, priority))
+                queries += [("head", skill, channel, priority, now) for channel in (0, 1)]
+        rng.shuffle(queries)
+        for query in queries:
+            both(*query)
+
+    for step in range(1500):
+        now += rng.random()
+        roll = rng.random()
+        if roll < 0.45 or not queued:
+            for _ in range(rng.randint(1, 12)):
+                queued.append(both("enqueue", rng.choice(skills), rng.choice((0, 1)),
+                                   rng.randrange(PRIORITY_COUNT), rng.choice((10.0, 20.0, 60.0)),
+                                   now - 30 * rng.random()))
+        elif roll < 0.7:
+            for _ in range(min(len(queued), rng.randint(1, 40))):
+                # `queued` is in enqueue order: its first few are mostly class heads.
+                index = rng.randrange(min(len(queued), 4) if rng.random() < 0.5 else len(queued))
+                handle = queued.pop(index)
+                both("remove", handle)
+                both("is_queued", handle)
+                both("contact_info", handle)
+            both("remove", handle)                       # twice: KeyError on both
+            if rng.random() < 0.5:                       # else the next step comes first
+                check_everything()
+        elif roll < 0.8:
+            handle = queued.pop(rng.randrange(len(queued)))
+            both("detach", handle)
+            detached.append(handle)
+        elif roll < 0.88 and detached:
+            handle = detached.pop(rng.randrange(len(detached)))
+            if rng.random() < 0.7:
+                both("requeue", handle)
+                queued.append(handle)
+            else:
+                both("remove", handle)
+        elif roll < 0.95:
+            agent = rng.choice(agents)
+            both("set_agent_availability", agent, rng.choice((1, 2, 3)), now, rng.random())
+            handle = both("take_best_contact", agent, now)
+            if handle != NO_CONTACT:
+                queued.remove(handle)
+                detached.append(handle)
+        else:
+            check_everything()
+        if step % 25 == 0:
+            check_everything()
+    check_everything()
