@@ -22,3 +22,10 @@ def test_api_example_runs(make_cluster, capsys):
     assert "RouteContact: offer east-g0-0" in out
     assert "router: route_to_agent" in out and "router: finished" in out
     assert "agent: AGENT_STATE_LOGGED_OUT" in out
+
+
+def test_readme_shows_the_example_as_it_is():
+    readme = (EXAMPLE.parents[1] / "README.md").read_text()
+    code = EXAMPLE.read_text()
+    body = code[code.index("async def main"):code.index("\n\nif __name__")]
+    assert f"```python\n{body}\n```" in readme
