@@ -85,22 +85,34 @@ class PbxLink:
     """One PBX link: numbered, batched events out; actions in; resumable.
 
     Use `send(event)` (a `call_control_pb2.PbxEvent` without `seq`, or several), then
-    `await flush()`; read actions with `async for action in link.actions()`. If the stream
-    breaks, `await link.reconnect()` opens a new one with the same link id: events the
-    router did not acknowledge are sent again, and the router re-sends actions this link
-    has not seen.
+    `await flush()`; read actions with `async for message in link.messages()` (or
+    `link.actions()`). If the stream breaks, `await link.reconnect()` opens a new one with
+    the same link id and a new `messages()` reads it: events the router did not acknowledge
+    are sent again (it applies each once), and the router re-sends the actions this link has
+    not acknowledged (each is yielded once: ones already yielded are dropped).
+
+    Acknowledgements free actions from the router's replay window: the link tells the router
+    (a `hello` on the stream) every `ack_every` handled actions, an action counting as
+    handled once the consumer asks for the message after the one that carried it; a
+    `reconnect()` (or `acknowledge()`) tells it about every action yielded so far.
     """
 
-    def __init__(self, stub, link_id: str, *, max_batch: int = 256, max_unacked: int = 100_000):
+    def __init__(self, stub, link_id: str, *, max_batch: int = 256, max_unacked: int = 100_000,
+                 ack_every: int = 1024):
         self._stub = stub
         self.link_id = link_id
         self.max_batch = max_batch
         self.max_unacked = max_unacked
         self._next_seq = 1
         self._pending: list = []                                 # numbered, not yet sent
-        self._unacked: collections.OrderedDict = collections.OrderedDict()   # seq -> event
+        # Invariant: in increasing seq order (events are numbered in the order they are sent).
+        self._unacked: collections.deque = collections.deque()    # sent, not acknowledged
         self.acked_event_seq = 0
-        self.last_action_seq = 0
+        self.last_action_seq = 0             # the newest action yielded (handled)
+        # The router keeps actions until the link acknowledges them (a `hello` on a later
+        # message); acknowledging every `ack_every` actions bounds its replay window.
+        self.ack_every = ack_every
+        self._acknowledged_action_seq = 0    # the last_action_seq the router was last told
         self._outbox: asyncio.Queue | None = None
         self._call = None
 
@@ -118,10 +130,18 @@ class PbxLink:
                 yield message
 
         self._call = self._stub.Connect(requests())
-        hello = call_control_pb2.PbxHello(link_id=self.link_id,
-                                          last_action_seq=self.last_action_seq)
-        await outbox.put(call_control_pb2.PbxMessage(hello=hello,
-                                                     events=list(self._unacked.values())))
+        await outbox.put(call_control_pb2.PbxMessage(hello=self._hello()))
+        # Re-sent in batches like new events: one message with everything unacknowledged
+        # could exceed the router's message size limit.
+        unacked = list(self._unacked)
+        for start in range(0, len(unacked), self.max_batch):
+            await outbox.put(call_control_pb2.PbxMessage(
+                events=unacked[start:start + self.max_batch]))
+
+    def _hello(self):
+        self._acknowledged_action_seq = self.last_action_seq
+        return call_control_pb2.PbxHello(link_id=self.link_id,
+                                         last_action_seq=self.last_action_seq)
 
     async def reconnect(self) -> None:
         self.close_stream()
@@ -141,22 +161,44 @@ class PbxLink:
             raise RuntimeError("PbxLink.connect() first")
         while self._pending:
             batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
-            for event in batch:
-                self._unacked[event.seq] = event
+            self._unacked.extend(batch)
             await self._outbox.put(call_control_pb2.PbxMessage(events=batch))
 
     async def messages(self):
-        """RouterMessages as they come; acknowledgements are applied before they are yielded."""
-        async for message in self._call:
-            while self._unacked and next(iter(self._unacked)) <= message.acked_event_seq:
-                self._unacked.popitem(last=False)
-            self.acked_event_seq = max(self.acked_event_seq, message.acked_event_seq)
-            fresh = [action for action in message.actions if action.seq > self.last_action_seq]
-            if fresh:
-                self.last_action_seq = fresh[-1].seq
-            del message.actions[:]
-            message.actions.extend(fresh)
-            yield message
+        """RouterMessages of the current stream as they come, each action in them once
+        across reconnects; acknowledgements of events are applied before a message is
+        yielded, and actions are acknowledged to the router after it was handled."""
+        call = self._call
+        if call is None:
+            raise RuntimeError("PbxLink.connect() first")
+        try:
+            async for message in call:
+                unacked = self._unacked
+                while unacked and unacked[0].seq <= message.acked_event_seq:
+                    unacked.popleft()
+                self.acked_event_seq = max(self.acked_event_seq, message.acked_event_seq)
+                actions = message.actions
+                # Actions carry strictly increasing seqs: after a resume, only a head of the
+                # first messages can be ones this link has seen.
+                if actions and actions[0].seq <= self.last_action_seq:
+                    seen = 0
+                    while seen < len(actions) and actions[seen].seq <= self.last_action_seq:
+                        seen += 1
+                    del actions[:seen]
+                if actions:
+                    self.last_action_seq = actions[-1].seq
+                yield message
+                # Back here: the consumer handled the message and wants the next one.
+                if (self._call is call and self._outbox is not None and
+                        self.last_action_seq - self._acknowledged_action_seq >= self.ack_every):
+                    self._outbox.put_nowait(call_control_pb2.PbxMessage(hello=self._hello()))
+        except asyncio.CancelledError:
+            # grpc raises CancelledError from a call cancelled here; when `close_stream()`
+            # did that, the stream simply ended. A cancellation of the caller's task goes on.
+            task = asyncio.current_task()
+            if self._call is not call and call.cancelled() and not (task and task.cancelling()):
+                return
+            raise
 
     async def actions(self):
         """RouterActions one by one, each exactly once across reconnects."""
@@ -164,12 +206,19 @@ class PbxLink:
             for action in message.actions:
                 yield action
 
+    def acknowledge(self) -> None:
+        """Tell the router now that every action yielded so far is handled (e.g. before a
+        planned close); the link also does this by itself every `ack_every` actions."""
+        if self._outbox is not None and self.last_action_seq > self._acknowledged_action_seq:
+            self._outbox.put_nowait(call_control_pb2.PbxMessage(hello=self._hello()))
+
     @property
     def unacknowledged(self) -> int:
         return len(self._unacked) + len(self._pending)
 
     def close_stream(self) -> None:
-        """End the request stream (the router sees a clean half-close)."""
+        """End the current stream now, as a broken connection would (its request stream is
+        closed and the call cancelled). Events not acknowledged stay for `reconnect()`."""
         if self._outbox is not None:
             self._outbox.put_nowait(None)
         if self._call is not None:

@@ -1,7 +1,8 @@
 """CoreHost: the sites' routing cores hosted in-process, behind a batch interface.
 
 The gateways (cluster/servicers/) never touch a `SiteState`: they hand events to
-`CoreHost.submit(site, events)` and get each event's actions back. The Ray runtime will put
+`CoreHost.submit(site, events)` (or `submit_batch([(site, event), ...])` for a PBX message
+whose events go to several sites) and get each event's actions back. The Ray runtime will put
 the same interface in front of site actors, so everything that crosses it is plain data
 (core events in, `Routed` actions out) and every call is a coroutine.
 
@@ -32,6 +33,7 @@ import math
 import time as _time
 from collections import deque
 from dataclasses import dataclass
+from itertools import repeat
 
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
@@ -328,6 +330,7 @@ class CoreHost:
         self.max_timer_s = max_timer_s
         self._contacts: dict[str, ContactEntry] = {}        # live, cluster-wide
         self._finished: dict[str, tuple] = {}                # contact id -> (final state, site)
+        self._final_pairs: dict[tuple, tuple] = {}           # (state value, site) -> value
         self._agent_subs: dict[tuple, list] = {}            # (site, agent id) -> [Subscription]
         self._routing_subs: list[Subscription] = []
         self._links: dict[str, PbxLink] = {}
@@ -353,15 +356,26 @@ class CoreHost:
         queued there. A bad event gets its `InvalidInput` in its result and changes
         nothing; the others are applied.
         """
+        return self._submit(zip(repeat(site), events), link_id)
+
+    async def submit_batch(self, batch, *, link_id: str | None = None) -> list:
+        """`submit` for a batch whose events go to different sites: `batch` is a list of
+        (site or None, event) pairs, applied in order as one batch. A PBX message mixes
+        arrivals at several sites with contact events: one call, one fan-out and one timer
+        check for all of it instead of one per run of same-site events."""
+        return self._submit(batch, link_id)
+
+    def _submit(self, pairs, link_id) -> list:
         if self.closed:
             raise HostClosed()
         now = self.now()
         results = []
         fanned = []
+        apply = self._apply
         try:
-            for event in events:
+            for site, event in pairs:
                 try:
-                    routed = self._apply(site, event, now, link_id)
+                    routed = apply(site, event, now, link_id)
                 except InvalidInput as error:
                     results.append(EventResult([], error))
                     continue
@@ -390,11 +404,14 @@ class CoreHost:
             return self._arrive(site_name, event, now, link_id)
         if kind in _CONTACT_EVENTS:
             site_name = self._site_of_contact(site_name, event.contact_id)
-        elif kind not in _AGENT_EVENTS:
+            state = self.sites[site_name]
+        elif kind in _AGENT_EVENTS:
+            state = self._site(site_name)
+        else:
             raise InvalidInput("event", f"cannot submit {kind.__name__}")
-        self._site(site_name)
-        out = self._handle(site_name, event, now)
-        out.extend(self._pull_after(out, now))
+        out = self._convert(site_name, state.handle(event), now)
+        if self.bsr:
+            out.extend(self._pull_after(out, now))
         return out
 
     def _site(self, site_name) -> SiteState:
@@ -428,12 +445,13 @@ class CoreHost:
         if contact_id in self._contacts or contact_id in self._finished:
             raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
         if event.service_objective_s is None:
-            priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
-                event.priority, (str, Priority)) else None
             objectives = self._objectives.get(site_name, {}).get(event.skill) if isinstance(
                 event.skill, str) else None
-            if priority is not None and objectives:
-                event.service_objective_s = objectives.get(priority)
+            if objectives:
+                priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
+                    event.priority, (str, Priority)) else None
+                if priority is not None:
+                    event.service_objective_s = objectives.get(priority)
         actions = state.handle(event)
         self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name, event.skill,
                                                   link_id)
@@ -448,11 +466,12 @@ class CoreHost:
     def _convert(self, site_name, actions, now) -> list:
         """Core actions as `Routed`, keeping the contact directory in step."""
         out = []
+        append = out.append
         contacts = self._contacts
         for action in actions:
             kind = type(action)
             if kind is AgentStateChanged:
-                out.append(Routed(site_name, now, action))
+                append(Routed(site_name, now, action))
                 continue
             entry = contacts.get(action.contact_id)
             link_id = entry.link_id if entry is not None else None
@@ -460,11 +479,21 @@ class CoreHost:
                 if action.final_state is ContactState.INTERFLOWED:
                     continue        # not final for the cluster: `_interflow` says where it went
                 contacts.pop(action.contact_id, None)
-                self._finished[action.contact_id] = (action.final_state, site_name)
-            skill = action.skill if kind in (OfferContact, ContactQueued) else (
+                self._finished[action.contact_id] = self._final(action.final_state, site_name)
+            skill = action.skill if kind is OfferContact or kind is ContactQueued else (
                 entry.skill if entry is not None else None)
-            out.append(Routed(site_name, now, action, skill, link_id))
+            append(Routed(site_name, now, action, skill, link_id))
         return out
+
+    def _final(self, final_state, site_name) -> tuple:
+        """The one shared (final state, site) tuple: a finished contact then adds no object
+        the garbage collector has to scan again and again (only a dict entry). Looked up by
+        the state's raw value: hashing an Enum member is a Python call."""
+        key = (final_state._value_, site_name)
+        pair = self._final_pairs.get(key)
+        if pair is None:
+            pair = self._final_pairs[key] = (final_state, site_name)
+        return pair
 
     # ---- Best Service Routing -------------------------------------------------------------
     def _advance(self, site_name, now) -> list:
@@ -508,6 +537,14 @@ class CoreHost:
         """Agents who became ready pull waiting contacts from other sites (agent surplus)."""
         if not self.bsr or len(self.sites) < 2:
             return []
+        # Most events make nobody ready: find out without building a worklist (inline: this
+        # runs for every event).
+        for item in routed:
+            action = item.action
+            if type(action) is AgentStateChanged and action.state is AgentState.READY:
+                break
+        else:
+            return []
         out = []
         # Pulling publishes fresh statuses, whose Ticks may free more agents: a worklist.
         # Bounded: a pulled contact makes an agent reserved, and Ticks run out of due timers.
@@ -525,22 +562,30 @@ class CoreHost:
         out = []
         if agent is None:
             return out
+        sites = self.sites
         for skill in agent.config.skills:
             for channel in agent.config.channels:
                 if agent.state is not AgentState.READY:
                     return out
-                if not any(other.queued_total(skill) for name, other in self.sites.items()
-                           if name != site_name and skill in other.skills):
-                    continue
+                if not self._queued_elsewhere(site_name, skill):
+                    break       # the usual case: nothing to pull, whatever the channel
                 out.extend(self._publish(skill, channel, now))
                 source = self.center.site_to_pull_from(now, site_name, skill, channel)
-                if source is None or source not in self.sites or skill not in self.sites[source].skills:
+                if source is None or source not in sites or skill not in sites[source].skills:
                     continue
-                contact = self.sites[source].best_queued_contact(skill, channel, now)
+                contact = sites[source].best_queued_contact(skill, channel, now)
                 if contact is None or self.center.hops(contact.contact_id) >= self.hop_limit:
                     continue
                 out.extend(self._interflow(contact.contact_id, source, site_name, now))
         return out
+
+    def _queued_elsewhere(self, site_name, skill) -> bool:
+        """Does a contact of `skill` wait at a site other than `site_name`? (A loop, not
+        any() over a generator: this runs each time an agent becomes ready.)"""
+        for name, other in self.sites.items():
+            if name != site_name and skill in other.skills and other.queued_total(skill):
+                return True
+        return False
 
     def _interflow(self, contact_id, from_site, to_site, now) -> list:
         """Move a queued contact; if the new site refuses it, it stays where it was."""
@@ -610,15 +655,25 @@ class CoreHost:
     # ---- fan-out ---------------------------------------------------------------------------
     def _fan_out(self, routed) -> None:
         links, agent_subs, routing_subs = self._links, self._agent_subs, self._routing_subs
+        if not agent_subs and not routing_subs:
+            # Nobody follows agents or routing events (the usual case under PBX load):
+            # only the owning links get actions.
+            for item in routed:
+                if item.link_id is not None:
+                    link = links.get(item.link_id)
+                    if link is not None:
+                        link.push(item)
+            return
         for item in routed:
             if item.link_id is not None:
                 link = links.get(item.link_id)
                 if link is not None:
                     link.push(item)
-            agent_id = getattr(item.action, "agent_id", None)
-            if agent_id is not None:
-                for sub in agent_subs.get((item.site, agent_id), ()):
-                    sub.push(item)
+            if agent_subs:          # no desktop follows an agent: no key to build per action
+                agent_id = getattr(item.action, "agent_id", None)
+                if agent_id is not None:
+                    for sub in agent_subs.get((item.site, agent_id), ()):
+                        sub.push(item)
             for sub in routing_subs:
                 if sub.accepts is None or sub.accepts(item):
                     sub.push(item)

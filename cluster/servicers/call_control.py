@@ -32,7 +32,7 @@ from cluster.servicers.errors import RequestError
 from cluster.servicers.streams import Writer
 from cluster.tracing import routing_span
 from sites import events as ev
-from vcc.v1 import call_control_pb2, call_control_pb2_grpc
+from vcc.v1 import call_control_pb2_grpc
 
 # A contact event (oneof field, whose value is the contact id) and what it means to the core.
 _CONTACT_EVENTS = {"answered": ev.ContactConnected, "rejected": ev.OfferRejected,
@@ -54,7 +54,9 @@ def _translate(event) -> tuple[str | None, object, str]:
     if which == "arrived":
         site, arrival = convert.contact_arrival(event.arrived, "arrived.")
         return site, arrival, "arrived."
-    contact_id = convert.name(getattr(event, which), which)
+    contact_id = getattr(event, which)
+    if not contact_id or len(contact_id) > convert.MAX_NAME:
+        convert.name(contact_id, which)          # raises, naming the field
     return None, _CONTACT_EVENTS[which](0.0, contact_id), which
 
 
@@ -151,52 +153,56 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         stream.wakeup.set()
 
     async def _receive(self, message, link, stream) -> None:
-        """Apply a message's events in order; runs of consecutive same-site events go to the
-        host as one batch."""
-        run_site, run = None, []     # run: [(seq, prefix, core event)]
+        """Apply a message's events in order, as one host batch whatever their sites (runs of
+        at most `max_run` events, so that backpressure is checked between them)."""
+        run = []            # [(site or None, core event)]
+        meta = []           # [(seq, field prefix)], in step with `run`
         max_run = min(_MAX_RUN, max(1, link.stream_limit // 8))
+        newest = link.applied_event_seq        # the newest seq applied or in `run`
+        translate = _translate
         for number, event in enumerate(message.events):
             seq = event.seq
             if seq == 0:
-                await self._flush(link, stream, run_site, run)
-                run = []
+                await self._flush(link, stream, run, meta)
+                run, meta = [], []
                 await self._wait_for_room(link, stream)
                 link.push(EventRejected(0, "", f"events[{number}].seq", "must be >= 1"))
                 continue
-            previous = run[-1][0] if run else link.applied_event_seq
-            if seq <= previous:
+            if seq <= newest:
                 continue        # applied already (re-sent after a reconnect)
             try:
-                site, core_event, prefix = _translate(event)
+                site, core_event, prefix = translate(event)
             except RequestError as error:
-                await self._flush(link, stream, run_site, run)
-                run = []
+                await self._flush(link, stream, run, meta)
+                run, meta = [], []
                 await self._wait_for_room(link, stream)
                 link.push(EventRejected(seq, _contact_id(event), error.field, error.problem))
-                link.applied_event_seq = seq
+                link.applied_event_seq = newest = seq
                 continue
-            if run and (site != run_site or len(run) >= max_run):
-                await self._flush(link, stream, run_site, run)
-                run = []
-            run_site = site
-            run.append((seq, prefix, core_event))
-        await self._flush(link, stream, run_site, run)
+            newest = seq
+            run.append((site, core_event))
+            meta.append((seq, prefix))
+            if len(run) >= max_run:
+                await self._flush(link, stream, run, meta)
+                run, meta = [], []
+        await self._flush(link, stream, run, meta)
         stream.wakeup.set()          # acked_event_seq moved even if no action came of it
 
-    async def _flush(self, link, stream, site, run) -> None:
+    async def _flush(self, link, stream, run, meta) -> None:
         if not run:
             return
-        await self._wait_for_room(link, stream)
-        results = await self.host.submit(site, [core_event for _, _, core_event in run],
-                                         link_id=link.link_id)
-        for (seq, prefix, core_event), result in zip(run, results):
+        # Inline check: the usual case (room to spare) costs no coroutine.
+        if link.unsent >= link.stream_limit // 2 or stream.stopped.is_set():
+            await self._wait_for_room(link, stream)
+        results = await self.host.submit_batch(run, link_id=link.link_id)
+        for (site, core_event), (seq, prefix), result in zip(run, meta, results):
             if result.error is not None:
                 link.push(EventRejected(seq, core_event.contact_id,
                                         _error_field(prefix, result.error.field),
                                         result.error.problem))
             elif type(core_event) is ev.ContactArrived:
                 _trace_arrival(link.link_id, site, core_event, result)
-            link.applied_event_seq = seq
+        link.applied_event_seq = meta[-1][0]
 
     async def _wait_for_room(self, link, stream) -> None:
         """Apply no more events while half the stream limit waits to be written."""
@@ -221,10 +227,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             acked = link.applied_event_seq
             if batch or acked != stream.acked_event_seq_sent:
                 stream.acked_event_seq_sent = acked
-                message = call_control_pb2.RouterMessage(
-                    acked_event_seq=acked,
-                    actions=[convert.router_action(seq, item) for seq, item in batch])
-                if not await writer.write(message):
+                if not await writer.write(convert.router_message(acked, batch)):
                     return
                 stream.drained.set()
                 continue

@@ -35,6 +35,10 @@ CHANNEL_OUT = {c: common_pb2.Channel.Value(f"CHANNEL_{c.name}") for c in Channel
 AGENT_STATE_OUT = {s: common_pb2.AgentState.Value(f"AGENT_STATE_{s.name}") for s in AgentState}
 CONTACT_STATE_OUT = {s: common_pb2.ContactState.Value(f"CONTACT_STATE_{s.name}")
                      for s in ContactState}
+# The same for the per-action conversions, keyed by the members' raw values: hashing a plain
+# Enum member is a Python call (Enum.__hash__), hashing its int or str value is not.
+_CHANNEL_OUT_BY_VALUE = {c._value_: number for c, number in CHANNEL_OUT.items()}
+_CONTACT_STATE_OUT_BY_VALUE = {s._value_: number for s, number in CONTACT_STATE_OUT.items()}
 
 
 # ---- input ---------------------------------------------------------------------------------------
@@ -75,31 +79,42 @@ def finite(value: float, field: str, *, minimum: float = 0.0) -> float:
 
 def attached_data(spec) -> dict:
     """The contact's attached data, with ANI, DNIS and customer id for the screen pop."""
-    data = dict(spec.data)
+    # Most contacts carry none: converting an empty protobuf map costs ~3 µs, skipped.
+    data = dict(spec.data) if len(spec.data) else {}
     for key in ("ani", "dnis", "customer_id"):
         value = getattr(spec, key)
         if value:
             data.setdefault(key, value)
     # Card numbers are masked here, at ingress, before the data reaches the core, an offer,
     # a span or a log (SPEC §9).
-    return mask_data(data)
+    return mask_data(data) if data else data
 
 
 def contact_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
     """(entry site, ContactArrived) of a ContactSpec; field names start with `prefix`."""
-    contact_id = name(spec.contact_id, prefix + "contact_id")
-    site = name(spec.site, prefix + "site")
-    skill = name(spec.skill, prefix + "skill")
-    level = priority(spec.priority, prefix + "priority")
-    kind = channel(spec.channel, prefix + "channel")
+    contact_id, site, skill = spec.contact_id, spec.site, spec.skill
+    # Fast path for the valid case (a PBX sends thousands a second); on a problem the
+    # checks run one by one, in field order, so the first bad field is the one named.
+    if not (contact_id and site and skill) or max(
+            len(contact_id), len(site), len(skill)) > MAX_NAME:
+        name(contact_id, prefix + "contact_id")
+        name(site, prefix + "site")
+        name(skill, prefix + "skill")
+    level = PRIORITY_IN.get(spec.priority)
+    if level is None:
+        level = priority(spec.priority, prefix + "priority")
+    kind = CHANNEL_IN.get(spec.channel)
+    if kind is None:
+        kind = channel(spec.channel, prefix + "channel")
     objective = spec.service_objective_s
     if objective != 0:
         if not math.isfinite(objective) or objective < 0:
             raise invalid(prefix + "service_objective_s",
                           f"must be a finite number > 0 (0: the skill's); got {objective!r}")
-    for key, value in spec.data.items():
-        if len(key) > MAX_NAME:
-            raise invalid(prefix + "data", f"keys are at most {MAX_NAME} characters")
+    if len(spec.data):
+        for key in spec.data:
+            if len(key) > MAX_NAME:
+                raise invalid(prefix + "data", f"keys are at most {MAX_NAME} characters")
     return site, ev.ContactArrived(0.0, contact_id, skill, level, objective or None, kind,
                                    attached_data(spec))
 
@@ -123,11 +138,19 @@ def decision(contact_id: str, routed_actions) -> tuple:
     return made, moved
 
 
-def offer(site: str, action: OfferContact) -> common_pb2.Offer:
-    return common_pb2.Offer(contact_id=action.contact_id, agent_id=action.agent_id, site=site,
-                            skill=action.skill, channel=CHANNEL_OUT[action.channel],
-                            offer_deadline_s=action.deadline,
-                            data={str(k): str(v) for k, v in action.data.items()})
+def offer(site: str, action: OfferContact, into=None) -> common_pb2.Offer:
+    """The Offer message of an action; `into`: an Offer field of a message being built,
+    filled in place (no copy)."""
+    message = common_pb2.Offer() if into is None else into
+    message.contact_id = action.contact_id
+    message.agent_id = action.agent_id
+    message.site = site
+    message.skill = action.skill
+    message.channel = _CHANNEL_OUT_BY_VALUE[action.channel._value_]
+    message.offer_deadline_s = action.deadline
+    if action.data:
+        message.data.update({str(k): str(v) for k, v in action.data.items()})
+    return message
 
 
 def queue_treatment(site: str, action: ContactQueued) -> common_pb2.QueueTreatment:
@@ -146,9 +169,12 @@ def interflow(action: Interflowed) -> common_pb2.Interflow:
                                 to_site=action.to_site)
 
 
-def finished(site: str, action: ContactFinished) -> common_pb2.ContactFinished:
-    return common_pb2.ContactFinished(contact_id=action.contact_id,
-                                      final_state=CONTACT_STATE_OUT[action.final_state], site=site)
+def finished(site: str, action: ContactFinished, into=None) -> common_pb2.ContactFinished:
+    message = common_pb2.ContactFinished() if into is None else into
+    message.contact_id = action.contact_id
+    message.final_state = _CONTACT_STATE_OUT_BY_VALUE[action.final_state._value_]
+    message.site = site
+    return message
 
 
 def agent_state(site: str, agent_id: str, state: AgentState, reason: str):
@@ -198,10 +224,27 @@ def routing_event(routed) -> routing_pb2.RoutingEvent:
 _ROUTER_FIELD = {"offer": "route_to_agent", "rejected": "reject"}
 
 
-def router_action(seq: int, item) -> call_control_pb2.RouterAction:
-    if type(item) is EventRejected:
-        return call_control_pb2.RouterAction(seq=seq, error=call_control_pb2.EventError(
-            event_seq=item.event_seq, contact_id=item.contact_id, field=item.field,
-            message=item.problem))
-    field, message = payload(item)
-    return call_control_pb2.RouterAction(seq=seq, **{_ROUTER_FIELD.get(field, field): message})
+def router_message(acked_event_seq: int, batch) -> call_control_pb2.RouterMessage:
+    """A RouterMessage of (seq, Routed or EventRejected) pairs, built in place: each action is
+    added to the message and the common ones (offers, finished) filled there. Building each
+    action as a message of its own and then the RouterMessage from them copies every action
+    twice (measured: about 3 times the cost per action)."""
+    message = call_control_pb2.RouterMessage(acked_event_seq=acked_event_seq)
+    add = message.actions.add
+    for seq, item in batch:
+        action = item.action if type(item) is not EventRejected else item
+        kind = type(action)
+        if kind is OfferContact:
+            offer(item.site, action, into=add(seq=seq).route_to_agent)
+        elif kind is ContactFinished:
+            finished(item.site, action, into=add(seq=seq).finished)
+        elif kind is EventRejected:
+            error = add(seq=seq).error
+            error.event_seq = item.event_seq
+            error.contact_id = item.contact_id
+            error.field = item.field
+            error.message = item.problem
+        else:
+            field, payload_message = payload(item)
+            getattr(add(seq=seq), _ROUTER_FIELD.get(field, field)).CopyFrom(payload_message)
+    return message

@@ -41,7 +41,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServicer):
         action = decision.action
         kind = type(action)
         if kind is OfferContact:
-            reply.offer.CopyFrom(convert.offer(decision.site, action))
+            convert.offer(decision.site, action, into=reply.offer)
         elif kind is ContactQueued:
             reply.queued.CopyFrom(convert.queue_treatment(decision.site, action))
         else:
