@@ -67,7 +67,10 @@ setup(
                                     "loadtests.*"]) + ["vcc", "vcc.v1"],
     package_dir={"vcc": "protos/vcc"},
     package_data={"native": ["*.pyx"], "vcc.v1": ["*.proto", "*.pyi"],
-                  "loadtests": ["examples/*.yaml"], "cluster": ["configs/*.yaml"]},
+                  "loadtests": ["examples/*.yaml"], "cluster": ["configs/*.yaml"],
+                  # Alembic reads its migration scripts from the installed package.
+                  "cluster.store": ["migrations/*.py", "migrations/script.py.mako",
+                                    "migrations/versions/*.py"]},
     ext_modules=native_extensions(),
     cmdclass={"build_ext": BuildNativeScheduler},
     install_requires=[
@@ -82,6 +85,13 @@ setup(
         "protobuf>=7.35.1,<8",
         "opentelemetry-sdk>=1.30,<2",
         "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2",
+        # Site actors and the multi-node runtime.
+        "ray>=2.40,<3",
+        # The journal, contact records and reports (SQLite embedded, PostgreSQL by URL).
+        "sqlalchemy>=2,<3",
+        "alembic>=1.13,<2",
+        "psycopg[binary]>=3.1,<4",
+        "matplotlib>=3.7,<4",
     ],
     extras_require={
         # grpcio-tools is pinned: tests/unit/test_protos.py regenerates the code and compares.

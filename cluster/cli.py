@@ -43,7 +43,7 @@ def _serve(args) -> int:
     from cluster.masking import install_log_masking
     from cluster.security import (AuthInterceptor, SecurityConfigError, load_tokens,
                                   server_credentials)
-    from cluster.server import serve
+    from cluster.server import serve, tune_gc
     from cluster.tracing import TracingInterceptor, configure_tracing
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,10 +71,14 @@ def _serve(args) -> int:
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
     address = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
+
+    def started(port):
+        tune_gc()       # this process is the server: its GC settings are ours to choose
+        print(f"vcc: listening on port {port}", flush=True)
+
     try:
         asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
-                          maximum_concurrent_rpcs=args.max_concurrent_rpcs,
-                          started=lambda port: print(f"vcc: listening on port {port}", flush=True)))
+                          maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started))
     except ConfigFileError as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
@@ -115,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-concurrent-rpcs", type=int, default=1000,
                        help="calls beyond this many at once get RESOURCE_EXHAUSTED (1000)")
     serve.set_defaults(run=_serve)
+
+    from cluster.reports import add_report_parser
+    add_report_parser(commands)
     return parser
 
 

@@ -11,3 +11,8 @@ class InvalidInput(ValueError):
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+    def __reduce__(self):
+        # args hold only the joined message; rebuild from the parts so the error survives
+        # pickling across a Ray actor boundary with its field intact.
+        return type(self), (self.field, self.problem)

@@ -9,8 +9,10 @@ anything, so `InvalidInput` leaves the state exactly as it was.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
+from enum import Enum
 from itertools import count
 
 import native
@@ -36,6 +38,7 @@ from sites.model import (
     Contact,
     ContactState,
     Priority,
+    Queueing,
     SiteConfig,
     SkillConfig,
     check_number,
@@ -49,6 +52,11 @@ _CHANNELS = tuple(Channel)
 _PRIORITIES = tuple(Priority)
 _PRIORITY_LOOKUP = enum_lookup(Priority)
 _CHANNEL_LOOKUP = enum_lookup(Channel)
+
+SNAPSHOT_FORMAT = 1     # of `SiteState.snapshot()`; bump when its shape changes
+# Agent fields a snapshot carries as they are (numbers, strings, lists).
+_AGENT_PLAIN_FIELDS = ("reason", "offer", "missed_offers", "idle_since", "logged_in_at",
+                       "work_time", "work_started", "announced_reason", "channels_mask")
 
 
 class SiteState:
@@ -75,6 +83,14 @@ class SiteState:
         self._wrap_up_timers: list = []  # heap of (deadline, order, agent id, contact id)
         self._widen_timers: list = []   # heap of times a queued contact passes a widen threshold
         self._timer_order = count()
+        # Scheduler inputs the scheduler cannot report back, kept so that `snapshot()` can
+        # rebuild an equal scheduler through its public API: the SO classes each skill
+        # registered (it refuses a 17th), each agent's last selection key (idle since,
+        # occupancy) and the order of round-robin assignments.
+        self._so_classes: list[dict] = []       # per skill index: SO -> None, first seen first
+        self._selection_keys: list[tuple] = []  # per agent index
+        self._round_robin: dict = {}            # (agent index, skill index) -> assignment number
+        self._round_robin_clock = count(1)
         self._handlers = {
             ev.AgentLoggedIn: self._agent_logged_in,
             ev.AgentLoggedOut: self._agent_logged_out,
@@ -109,6 +125,7 @@ class SiteState:
                                                           skill.sl_threshold_s)
         self._staffed.append(0)
         self._serving.append(0)
+        self._so_classes.append({})
 
     def add_agent(self, config: AgentConfig) -> None:
         if config.agent_id in self.agents:
@@ -123,6 +140,7 @@ class SiteState:
         agent = Agent(config, index, frozenset(self._skill_index[s] for s in config.skills))
         self.agents[config.agent_id] = agent
         self._agent_by_index.append(agent)
+        self._selection_keys.append((0.0, 0.0))
 
     # Administration of a live site. The scheduler cannot forget an agent or a skill, so a
     # removed agent keeps its scheduler slot with no channel available (never chosen), and
@@ -326,6 +344,9 @@ class SiteState:
                                        service_objective, event.time)
         except ValueError as error:      # e.g. a 17th service objective class on this skill
             raise InvalidInput("service_objective_s", str(error)) from None
+        classes = self._so_classes[skill_index]
+        if service_objective not in classes:
+            classes[service_objective] = None
         contact = Contact(contact_id, skill.name, priority, service_objective, channel,
                           event.data, event.time)
         contact.handle = handle
@@ -464,7 +485,9 @@ class SiteState:
         agent.offer = contact.contact_id
         heapq.heappush(self._offer_timers, (deadline, next(self._timer_order), contact.contact_id))
         if skill.agent_selection is AgentSelection.ROUND_ROBIN:
-            self.scheduler.note_assignment(agent.index, self._skill_index[skill.name])
+            skill_index = self._skill_index[skill.name]
+            self.scheduler.note_assignment(agent.index, skill_index)
+            self._round_robin[(agent.index, skill_index)] = next(self._round_robin_clock)
         actions.append(OfferContact(contact.contact_id, agent.config.agent_id, skill.name,
                                     contact.channel, deadline, contact.data))
         self._refresh_agent(agent, now, actions)
@@ -581,9 +604,10 @@ class SiteState:
             agent.idle_since = now
         mask = self._channels_mask(agent)
         if mask or agent.channels_mask:     # unavailable before and after: nothing to re-key
-            self.scheduler.set_agent_availability(agent.index, mask, agent.idle_since,
-                                                  self._occupancy(agent, now) if mask else 0.0)
+            occupancy = self._occupancy(agent, now) if mask else 0.0
+            self.scheduler.set_agent_availability(agent.index, mask, agent.idle_since, occupancy)
             agent.channels_mask = mask
+            self._selection_keys[agent.index] = (agent.idle_since, occupancy)
         state = self._derived_state(agent)
         reason = agent.reason if state is AgentState.NOT_READY else ""
         if state is not agent.state or reason != agent.announced_reason:
@@ -736,3 +760,220 @@ class SiteState:
             else:
                 assert agent.offer is None and not any(agent.load) and not agent.wrap_ups
         assert staffed == self._staffed and serving == self._serving
+
+
+    # ---- snapshots (cluster/store: a site is its last snapshot + the journal after it) ------
+    def snapshot(self) -> dict:
+        """The whole site as JSON-able data; `SiteState.restore` builds from it a state that
+        is equal and decides identically (the core is deterministic).
+
+        It is also the canonical dump recovery tests compare, so it holds no scheduler handle
+        and no scheduler sequence number: contacts with a place in the scheduler carry their
+        rank in arrival-sequence order (`queue`), which is all the queues' order depends on.
+        """
+        scheduler = self.scheduler
+        placed = [contact for contact in self.contacts.values()
+                  if contact.handle != native.NO_CONTACT]
+        placed.sort(key=lambda contact: scheduler.contact_info(contact.handle)[5])
+        rank = {contact.contact_id: place for place, contact in enumerate(placed)}
+        # Reading a counter consumes a number: put an equal counter back.
+        next_order = next(self._timer_order)
+        self._timer_order = count(next_order)
+        next_assignment = next(self._round_robin_clock)
+        self._round_robin_clock = count(next_assignment)
+        config = self.config
+        return {
+            "format": SNAPSHOT_FORMAT,
+            "site": {"name": self.name,
+                     "auto_pause_after_misses": config.auto_pause_after_misses,
+                     "statistics_window_s": config.statistics_window_s},
+            "now": self.now if math.isfinite(self.now) else None,
+            "skill_names": list(self._skill_names),       # by scheduler index, removed ones too
+            "skills": [[self._skill_index[name], config_to_dict(skill)]
+                       for name, skill in self.skills.items()],
+            "counters": {name: _counters_to_dict(counters)
+                         for name, counters in self._counters.items()},
+            "staffed": list(self._staffed),
+            "serving": list(self._serving),
+            "so_classes": [list(classes) for classes in self._so_classes],
+            "agents": [self._agent_to_dict(agent) for agent in self._agent_by_index],
+            "live_agents": [[agent_id, agent.index] for agent_id, agent in self.agents.items()],
+            "selection_keys": [list(key) for key in self._selection_keys],
+            "round_robin": sorted(([agent, skill, number] for (agent, skill), number
+                                   in self._round_robin.items()), key=lambda item: item[2]),
+            "round_robin_next": next_assignment,
+            "contacts": [_contact_to_dict(contact, rank.get(contact.contact_id))
+                         for contact in self.contacts.values()],
+            "finished": [[contact_id, final.value] for contact_id, final in self.finished.items()],
+            "offer_timers": [list(timer) for timer in self._offer_timers],
+            "wrap_up_timers": [list(timer) for timer in self._wrap_up_timers],
+            "widen_timers": list(self._widen_timers),
+            "timer_order": next_order,
+        }
+
+    def _agent_to_dict(self, agent: Agent) -> dict:
+        # The scheduler's (skill index, level) pairs in the order the agent was registered;
+        # a removed agent's skills may since have been removed and re-added under new indexes.
+        index_of = {self._skill_names[index]: index for index in agent.skill_indexes}
+        record = {"config": config_to_dict(agent.config),
+                  "skills": [[index_of[name], level]
+                             for name, level in agent.config.skills.items()],
+                  "mode": agent.mode.value, "state": agent.state.value, "load": list(agent.load),
+                  "wrap_ups": [[contact_id, deadline]
+                               for contact_id, deadline in agent.wrap_ups.items()]}
+        for name in _AGENT_PLAIN_FIELDS:
+            record[name] = getattr(agent, name)
+        return record
+
+    @classmethod
+    def restore(cls, snapshot: dict, scheduler_factory=None) -> "SiteState":
+        """The state `snapshot()` described, on a new scheduler built through its public API
+        (skills and agents in their index order, SO classes, queued contacts in arrival
+        order, availability and round-robin bookkeeping)."""
+        if snapshot.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"unknown site snapshot format {snapshot.get('format')!r}")
+        site = snapshot["site"]
+        skills = {index: SkillConfig(**fields) for index, fields in snapshot["skills"]}
+        slot_configs = [AgentConfig(**record["config"]) for record in snapshot["agents"]]
+        settings = dict(auto_pause_after_misses=site["auto_pause_after_misses"],
+                        statistics_window_s=site["statistics_window_s"])
+        state = cls(SiteConfig(site["name"], **settings), scheduler_factory=scheduler_factory)
+        state.config = SiteConfig(site["name"], tuple(skills.values()),
+                                  tuple(slot_configs[index] for _, index in snapshot["live_agents"]),
+                                  **settings)
+        scheduler = state.scheduler
+
+        for index, name in enumerate(snapshot["skill_names"]):
+            skill = skills.get(index)
+            if skill is None:       # a removed skill: an index nothing uses any more
+                scheduler.add_skill(native.QUEUEING_DQP, native.SELECT_LONGEST_IDLE)
+            else:
+                scheduler.add_skill(skill.queueing.value, skill.agent_selection.value,
+                                    skill.widen_level, skill.widen_after_s)
+        state._skill_names = list(snapshot["skill_names"])
+        state._staffed = list(snapshot["staffed"])
+        state._serving = list(snapshot["serving"])
+        state._so_classes = [dict.fromkeys(classes) for classes in snapshot["so_classes"]]
+        for index, skill in skills.items():
+            state.skills[skill.name] = skill
+            state._skill_index[skill.name] = index
+            state._counters[skill.name] = _counters_from_dict(snapshot["counters"][skill.name])
+
+        for index, (record, agent_config) in enumerate(zip(snapshot["agents"], slot_configs)):
+            pairs = [(skill, level) for skill, level in record["skills"]]
+            scheduler.add_agent(pairs, agent_config.call_selection.value)
+            agent = Agent(agent_config, index, frozenset(skill for skill, _ in pairs))
+            agent.mode = AgentMode(record["mode"])
+            agent.state = AgentState(record["state"])
+            agent.load = list(record["load"])
+            agent.wrap_ups = {contact_id: deadline for contact_id, deadline in record["wrap_ups"]}
+            for name in _AGENT_PLAIN_FIELDS:
+                setattr(agent, name, record[name])
+            state._agent_by_index.append(agent)
+        state.agents = {agent_id: state._agent_by_index[index]
+                        for agent_id, index in snapshot["live_agents"]}
+        state._selection_keys = [tuple(key) for key in snapshot["selection_keys"]]
+
+        # SO classes first (dummy contacts, removed at once) so that the 17th class is refused
+        # exactly as before, then the contacts in arrival order: every class queue keeps its
+        # order, and an offered contact keeps the place it returns to if the offer fails.
+        for index, classes in enumerate(state._so_classes):
+            skill = skills.get(index)
+            if skill is not None and skill.queueing is Queueing.DQP:
+                for service_objective in classes:
+                    scheduler.remove(scheduler.enqueue(index, 0, 0, service_objective, 0.0))
+        placed = []
+        for record in snapshot["contacts"]:
+            contact = _contact_from_dict(record)
+            state.contacts[contact.contact_id] = contact
+            if record["queue"] is not None:
+                placed.append((record["queue"], contact))
+        placed.sort(key=lambda item: item[0])
+        for _, contact in placed:
+            handle = scheduler.enqueue(state._skill_index[contact.skill], contact.channel_code,
+                                       contact.priority.value, contact.service_objective_s,
+                                       contact.arrival_time)
+            if contact.state is ContactState.OFFERED:
+                scheduler.detach(handle)
+            contact.handle = handle
+            state._contact_by_handle[handle] = contact
+
+        for agent in state._agent_by_index:
+            if agent.channels_mask:
+                idle_since, occupancy = state._selection_keys[agent.index]
+                scheduler.set_agent_availability(agent.index, agent.channels_mask, idle_since,
+                                                 occupancy)
+        for agent_index, skill_index, number in snapshot["round_robin"]:
+            scheduler.note_assignment(agent_index, skill_index)
+            state._round_robin[(agent_index, skill_index)] = number
+        state._round_robin_clock = count(snapshot["round_robin_next"])
+
+        state.finished = {contact_id: ContactState(final)
+                          for contact_id, final in snapshot["finished"]}
+        state._offer_timers = [tuple(timer) for timer in snapshot["offer_timers"]]
+        state._wrap_up_timers = [tuple(timer) for timer in snapshot["wrap_up_timers"]]
+        state._widen_timers = list(snapshot["widen_timers"])
+        state._timer_order = count(snapshot["timer_order"])
+        state.now = -math.inf if snapshot["now"] is None else snapshot["now"]
+        return state
+
+
+# ---- plain-data forms of configuration and live records (snapshots, the journal) -------------
+def config_to_dict(config) -> dict:
+    """A SkillConfig or AgentConfig as JSON-able data; `SkillConfig(**d)` / `AgentConfig(**d)`
+    read it back (enums by lower-case name, as in configuration files)."""
+    out = {}
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if isinstance(value, Enum):
+            value = value.name.lower()
+        elif isinstance(value, dict):
+            value = {key.name.lower() if isinstance(key, Enum) else key: level
+                     for key, level in value.items()}
+        out[item.name] = value
+    return out
+
+
+def _contact_to_dict(contact: Contact, queue_rank) -> dict:
+    return {"contact_id": contact.contact_id, "skill": contact.skill,
+            "priority": contact.priority.name.lower(),
+            "service_objective_s": contact.service_objective_s,
+            "channel": contact.channel.name.lower(), "data": contact.data,
+            "arrival_time": contact.arrival_time, "state": contact.state.value,
+            "agent_id": contact.agent_id, "offer_deadline": contact.offer_deadline,
+            "answer_time": contact.answer_time, "end_time": contact.end_time,
+            "queue": queue_rank}
+
+
+def _contact_from_dict(record: dict) -> Contact:
+    contact = Contact(record["contact_id"], record["skill"],
+                      _PRIORITY_LOOKUP[record["priority"]], record["service_objective_s"],
+                      _CHANNEL_LOOKUP[record["channel"]], record["data"], record["arrival_time"])
+    contact.state = ContactState(record["state"])
+    contact.agent_id = record["agent_id"]
+    contact.offer_deadline = record["offer_deadline"]
+    contact.answer_time = record["answer_time"]
+    contact.end_time = record["end_time"]
+    return contact
+
+
+# RollingSkillCounters keeps its window privately; its exact contents (running sums included,
+# rounding and all) are part of the state, since AHT feeds the EWT of later decisions.
+def _counters_to_dict(counters: RollingSkillCounters) -> dict:
+    return {"window_s": counters.window_s, "sl_threshold_s": counters.sl_threshold_s,
+            "answers": [list(answer) for answer in counters._answers],
+            "wait_sum": counters._wait_sum, "within": counters._within,
+            "abandons": list(counters._abandons),
+            "handles": [list(handled) for handled in counters._handles],
+            "handle_sum": counters._handle_sum}
+
+
+def _counters_from_dict(record: dict) -> RollingSkillCounters:
+    counters = RollingSkillCounters(record["window_s"], record["sl_threshold_s"])
+    counters._answers.extend(tuple(answer) for answer in record["answers"])
+    counters._wait_sum = record["wait_sum"]
+    counters._within = record["within"]
+    counters._abandons.extend(record["abandons"])
+    counters._handles.extend(tuple(handled) for handled in record["handles"])
+    counters._handle_sum = record["handle_sum"]
+    return counters

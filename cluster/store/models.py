@@ -1,0 +1,168 @@
+"""The schema (SQLAlchemy 2.x declarative models). Alembic migrations in `migrations/` create
+and evolve it; a test checks that the migrations at head equal these models.
+
+Times are seconds as the core sees them (floats; the live host's clock, or simulated time),
+so reports and recovery use exactly the numbers the routing decisions used.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Named constraints make migrations reproducible across databases.
+NAMING = {"ix": "ix_%(column_0_label)s", "uq": "uq_%(table_name)s_%(column_0_name)s",
+          "ck": "ck_%(table_name)s_%(constraint_name)s",
+          "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+          "pk": "pk_%(table_name)s"}
+
+Seconds = sa.Double()
+# SQLite gives a row id only to an INTEGER PRIMARY KEY; PostgreSQL needs 64 bits for events.
+RowId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Name = sa.String(64)
+ExternalId = sa.String(128)      # ids from the outside world (PBX call ids, agent logins)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+
+
+# ---- configuration ---------------------------------------------------------------------------
+class Site(Base):
+    __tablename__ = "sites"
+    name: Mapped[str] = mapped_column(Name, primary_key=True)
+    auto_pause_after_misses: Mapped[int] = mapped_column(sa.Integer, default=3)
+    statistics_window_s: Mapped[float] = mapped_column(Seconds, default=900.0)
+
+
+class Skill(Base):
+    __tablename__ = "skills"
+    site: Mapped[str] = mapped_column(Name, sa.ForeignKey("sites.name", ondelete="CASCADE"),
+                                      primary_key=True)
+    name: Mapped[str] = mapped_column(Name, primary_key=True)
+    queueing: Mapped[str] = mapped_column(sa.String(16))
+    sl_threshold_s: Mapped[float] = mapped_column(Seconds)
+    agent_selection: Mapped[str] = mapped_column(sa.String(32))
+    wrap_up_s: Mapped[float] = mapped_column(Seconds)
+    offer_timeout_s: Mapped[float] = mapped_column(Seconds)
+    max_queue_length: Mapped[int | None] = mapped_column(sa.Integer)
+    widen_level: Mapped[int] = mapped_column(sa.Integer)
+    widen_after_s: Mapped[float] = mapped_column(Seconds)
+    aht_estimate_s: Mapped[float] = mapped_column(Seconds)
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    site: Mapped[str] = mapped_column(Name, sa.ForeignKey("sites.name", ondelete="CASCADE"),
+                                      primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)
+    call_selection: Mapped[str] = mapped_column(sa.String(32))
+    wrap_up_s: Mapped[float | None] = mapped_column(Seconds)
+    voice_blocks_others: Mapped[bool] = mapped_column(sa.Boolean)
+    channels: Mapped[dict] = mapped_column(sa.JSON)        # channel name -> capacity
+
+
+class AgentSkill(Base):
+    __tablename__ = "agent_skills"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["site", "agent_id"], ["agents.site", "agents.agent_id"],
+                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["site", "skill"], ["skills.site", "skills.name"],
+                                ondelete="CASCADE"),
+    )
+    site: Mapped[str] = mapped_column(Name, primary_key=True)
+    agent_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)
+    skill: Mapped[str] = mapped_column(Name, primary_key=True)
+    level: Mapped[int] = mapped_column(sa.Integer)
+
+
+class ServiceObjective(Base):
+    """The default SO of a priority on a skill (a contact arriving without one gets it)."""
+    __tablename__ = "service_objectives"
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["site", "skill"], ["skills.site", "skills.name"],
+                                ondelete="CASCADE"),
+    )
+    site: Mapped[str] = mapped_column(Name, primary_key=True)
+    skill: Mapped[str] = mapped_column(Name, primary_key=True)
+    priority: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    seconds: Mapped[float] = mapped_column(Seconds)
+
+
+# ---- the journal and snapshots -------------------------------------------------------------------
+class JournalEntry(Base):
+    """Every event a site's core accepted (and every configuration change), in order.
+
+    `seq` numbers a site's entries 1, 2, 3 ... without gaps; `fencing_token` will hold the
+    leader's token once failover exists, so a deposed leader's late writes can be told apart.
+    Not tied to `sites` by a foreign key: the journal must take a site the moment it exists.
+    """
+    __tablename__ = "journal"
+    site: Mapped[str] = mapped_column(Name, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    fencing_token: Mapped[int | None] = mapped_column(sa.BigInteger)
+    event_type: Mapped[str] = mapped_column(sa.String(32))
+    payload: Mapped[dict] = mapped_column(sa.JSON)
+    time: Mapped[float | None] = mapped_column(Seconds)      # the event's time (None: config)
+
+
+class Snapshot(Base):
+    """A site's whole state after journal entry `seq` (zlib-compressed JSON)."""
+    __tablename__ = "snapshots"
+    site: Mapped[str] = mapped_column(Name, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    format: Mapped[int] = mapped_column(sa.Integer)
+    time: Mapped[float | None] = mapped_column(Seconds)       # the site's clock
+    created_at: Mapped[object] = mapped_column(sa.DateTime(timezone=True),
+                                               server_default=sa.func.now())
+    payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+# ---- what happened: contact records and agent state intervals -----------------------------------
+class ContactRecord(Base):
+    """One row per contact, written when it reaches its one final state (an interflowed
+    contact goes on at another site and is written once, where it ends)."""
+    __tablename__ = "contact_records"
+    contact_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)
+    ani: Mapped[str | None] = mapped_column(sa.String(64))          # card-like runs masked
+    dnis: Mapped[str | None] = mapped_column(sa.String(64))
+    customer_id: Mapped[str | None] = mapped_column(ExternalId)
+    entry_site: Mapped[str] = mapped_column(Name)
+    served_site: Mapped[str | None] = mapped_column(Name)           # where it was answered
+    final_site: Mapped[str] = mapped_column(Name)                   # where it ended
+    skill: Mapped[str] = mapped_column(Name)
+    priority: Mapped[str] = mapped_column(sa.String(8))
+    service_objective_s: Mapped[float] = mapped_column(Seconds)
+    sl_threshold_s: Mapped[float] = mapped_column(Seconds)          # the skill's, at arrival
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    arrival_time: Mapped[float] = mapped_column(Seconds, index=True)
+    offer_time: Mapped[float | None] = mapped_column(Seconds)       # first offer
+    answer_time: Mapped[float | None] = mapped_column(Seconds)
+    end_time: Mapped[float | None] = mapped_column(Seconds)         # conversation ended
+    wrap_up_end_time: Mapped[float | None] = mapped_column(Seconds)  # completed
+    abandon_time: Mapped[float | None] = mapped_column(Seconds)
+    final_state: Mapped[str] = mapped_column(sa.String(16))
+    agent_id: Mapped[str | None] = mapped_column(ExternalId)
+    interflows: Mapped[int] = mapped_column(sa.Integer, default=0)
+    offers: Mapped[int] = mapped_column(sa.Integer, default=0)      # missed ones included
+    queue_position: Mapped[int | None] = mapped_column(sa.Integer)  # first queue treatment
+    ewt_predicted_s: Mapped[float | None] = mapped_column(Seconds)  # None: unknown/unbounded
+
+
+class AgentStateInterval(Base):
+    """An agent's stretch in one state (reason: the not-ready reason code); closed, non-empty
+    stretches only, so an agent has at most one starting at a given time (the unique index
+    lets a replay after recovery write the same stretch again harmlessly)."""
+    __tablename__ = "agent_state_intervals"
+    __table_args__ = (sa.Index("ix_agent_state_intervals_agent", "site", "agent_id",
+                               "start_time", unique=True),)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(Name)
+    agent_id: Mapped[str] = mapped_column(ExternalId)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    reason: Mapped[str] = mapped_column(sa.String(64), default="")
+    start_time: Mapped[float] = mapped_column(Seconds, index=True)
+    end_time: Mapped[float] = mapped_column(Seconds)
+
+
+TABLES = Base.metadata.tables

@@ -1,0 +1,118 @@
+"""Persistence for the sites one process hosts: journal, records and snapshots together.
+
+`Persistence.attach(state)` wraps one SiteState so that every entry it accepts (events
+through `handle`, and live configuration changes) is collected in order and observed by the
+Recorder, the moment the core has applied it. The core stays pure: the wrapping sits
+outside it, and a refused entry (InvalidInput) is neither journaled nor recorded.
+
+The host calls `flush()` after applying a batch and awaits it before acknowledging: it
+appends each site's collected entries to the journal (durable when it resolves), queues the
+records finished meanwhile, and snapshots every site whose journal has grown by
+`Journal.snapshot_every` entries since its last snapshot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from cluster.store.codec import ConfigChange
+from cluster.store.journal import Journal
+from cluster.store.records import Recorder
+from sites.state import SiteState
+
+# SiteState configuration methods and the journal entry each one makes.
+_CONFIG_METHODS = {
+    "add_skill": ConfigChange.add_skill, "update_skill": ConfigChange.update_skill,
+    "remove_skill": ConfigChange.remove_skill, "add_agent": ConfigChange.add_agent,
+    "replace_agent": ConfigChange.replace_agent, "remove_agent": ConfigChange.remove_agent,
+}
+
+
+class Persistence:
+    def __init__(self, journal: Journal, recorder: Recorder | None = None):
+        self.journal = journal
+        self.recorder = recorder
+        self.sites: dict[str, SiteState] = {}
+        self._collected: dict[str, list] = {}
+
+    def attach(self, state: SiteState) -> SiteState:
+        """Collect every entry `state` accepts from now on (its current state must already
+        be in the journal: a new site's snapshot, or a recovered one)."""
+        name = state.name
+        if name in self.sites:
+            raise ValueError(f"site {name!r} is attached already")
+        self.sites[name] = state
+        self._collected[name] = []
+        collected, recorder = self._collected, self.recorder
+        handle = state.handle
+
+        journal = self.journal
+
+        def handle_and_collect(event):
+            actions = handle(event)          # raises InvalidInput before anything changed
+            entries = collected[name]
+            entries.append(event)
+            if recorder is not None:
+                # The entry's journal number: flush numbers each site's entries in order.
+                recorder.observe(state, event, actions, journal.last_seq(name) + len(entries))
+            return actions
+
+        state.handle = handle_and_collect
+        for method_name, make_entry in _CONFIG_METHODS.items():
+            setattr(state, method_name,
+                    self._collecting(name, getattr(state, method_name), make_entry))
+        return state
+
+    def _collecting(self, name, method, make_entry):
+        collected = self._collected
+
+        def change_and_collect(argument):
+            method(argument)
+            collected[name].append(make_entry(argument))
+        return change_and_collect
+
+    def start_site(self, state: SiteState) -> None:
+        """Attach a new site and snapshot it at its current journal position (entry 0 for
+        a new one), so that recovering it never depends on a configuration file that may
+        have changed since."""
+        self.attach(state)
+        self.journal.snapshot_now(state.name, self._document(state))
+
+    def _document(self, state: SiteState) -> dict:
+        document = {"site": state.snapshot()}
+        if self.recorder is not None:
+            document["recorder"] = self.recorder.dump(state.name)
+        return document
+
+    def _take(self) -> dict:
+        """{site: entries collected since the last flush}; the lists handed out stay as
+        they are (the journal encodes them later), new entries go to fresh lists."""
+        taken = {name: entries for name, entries in self._collected.items() if entries}
+        for name in taken:
+            self._collected[name] = []
+        return taken
+
+    async def flush(self) -> None:
+        """Journal everything applied since the last flush; returns once it is durable."""
+        waits = [self.journal.append(name, entries) for name, entries in self._take().items()]
+        if self.recorder is not None:
+            self.journal.add_rows(*self.recorder.take())
+        for name, state in self.sites.items():
+            if self.journal.snapshot_due(name):
+                waits.append(self.journal.snapshot(name, self._document(state)))
+        if waits:
+            await asyncio.gather(*waits)
+        else:
+            await self.journal.drain()
+
+    def flush_now(self, *, snapshots: bool = True) -> None:
+        """`flush` without an event loop (tools, tests, the simulator); `snapshots=False`
+        writes none even if one is due."""
+        for name, entries in self._take().items():
+            self.journal.append_now(name, entries)
+        if self.recorder is not None:
+            self.journal.add_rows(*self.recorder.take())
+            self.journal.commit_now()
+        for name, state in self.sites.items():
+            if snapshots and self.journal.snapshot_due(name):
+                self.journal.snapshot_now(name, self._document(state))

@@ -1,0 +1,309 @@
+"""Contact records and agent state intervals, made from what the core did.
+
+`Recorder.observe(state, event, actions, seq)` is called after every event a site's core
+applied (live through `Persistence`, or while a recovery replays the journal). It keeps one
+open record per contact that is not final yet and one open interval per logged-in agent, and
+hands out finished rows with `take()`. Records are derived data: the journal is the truth,
+and replaying it through a Recorder derives the same rows again (the writers keep the row
+already there).
+
+An interflowed contact keeps one record across sites. Where it entered is worked out from
+its arrivals and interflows together rather than from their order, because a recovery that
+replays several sites' journals merges them by time, and an arrival and its interflow
+happen at the same instant.
+
+Snapshots carry the open records (`dump(site)`: every open record that touched the site,
+with `seen`, the last journal entry of each site it has taken in). After a crash the sites
+restart from snapshots taken at different moments; `load` keeps the latest copy of each
+record, `observe` skips the entries a record has seen, and `reconcile` drops the records of
+contacts no site holds any more (they ended before a snapshot: their rows are written).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from cluster.masking import mask_card_numbers
+from cluster.store.models import AgentStateInterval, ContactRecord
+from sites import events as ev
+from sites.actions import (
+    AgentStateChanged,
+    ContactFinished,
+    ContactQueued,
+    OfferContact,
+)
+from sites.model import AgentState, ContactState
+from sites.state import SiteState
+
+RECORDS = ContactRecord.__table__
+INTERVALS = AgentStateInterval.__table__
+_ANSWER_EVENTS = (ev.OfferAccepted, ev.ContactConnected)
+
+
+def _text(value, limit):
+    if value is None:
+        return None
+    return mask_card_numbers(str(value))[:limit]
+
+
+class OpenRecord:
+    """A contact's record while it is not final."""
+    __slots__ = ("contact_id", "ani", "dnis", "customer_id", "skill", "priority",
+                 "service_objective_s", "sl_threshold_s", "channel", "arrivals", "targets",
+                 "offer_time", "answer_time", "end_time", "agent_id", "served_site", "offers",
+                 "queue_position", "ewt_predicted_s", "queued", "site", "seen")
+
+    def __init__(self, contact_id):
+        self.contact_id = contact_id
+        self.ani = self.dnis = self.customer_id = None
+        self.skill = self.priority = self.channel = None
+        self.service_objective_s = self.sl_threshold_s = None
+        self.arrivals = []              # [site, time] of every arrival (interflows included)
+        self.targets = []               # sites it was interflowed to
+        self.offer_time = self.answer_time = self.end_time = None
+        self.agent_id = self.served_site = None
+        self.offers = 0
+        self.queue_position = self.ewt_predicted_s = None
+        self.queued = False
+        self.site = None                # where it is now (its last arrival seen)
+        self.seen = {}                  # site -> the last journal seq of it applied here
+
+    def entry(self):
+        """(site, time) it entered the center: the earliest arrival, and among arrivals at
+        the same instant the one no interflow led to."""
+        return min(self.arrivals, key=lambda arrival: (arrival[1], arrival[0] in self.targets))
+
+    def row(self, final_state: ContactState, final_site: str, time: float) -> dict:
+        entry_site, arrival_time = self.entry()
+        completed = final_state is ContactState.COMPLETED
+        return {
+            "contact_id": self.contact_id, "ani": self.ani, "dnis": self.dnis,
+            "customer_id": self.customer_id, "entry_site": entry_site,
+            "served_site": self.served_site, "final_site": final_site, "skill": self.skill,
+            "priority": self.priority, "service_objective_s": self.service_objective_s,
+            "sl_threshold_s": self.sl_threshold_s, "channel": self.channel,
+            "arrival_time": arrival_time, "offer_time": self.offer_time,
+            "answer_time": self.answer_time,
+            "end_time": self.end_time if self.end_time is not None or not completed else time,
+            "wrap_up_end_time": time if completed else None,
+            "abandon_time": time if final_state is ContactState.ABANDONED else None,
+            "final_state": final_state.value, "agent_id": self.agent_id,
+            "interflows": len(self.targets), "offers": self.offers,
+            "queue_position": self.queue_position, "ewt_predicted_s": self.ewt_predicted_s,
+        }
+
+    def dump(self) -> dict:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    @classmethod
+    def load(cls, fields: dict) -> "OpenRecord":
+        record = cls(fields["contact_id"])
+        for name in cls.__slots__:
+            setattr(record, name, fields[name])
+        return record
+
+
+class Recorder:
+    """Turns (state, event, actions) into contact records and agent state intervals."""
+
+    def __init__(self):
+        self._open: dict[str, OpenRecord] = {}
+        self._intervals: dict[tuple, list] = {}     # (site, agent) -> [state, reason, start]
+        self._records: list[dict] = []
+        self._finished_intervals: list[dict] = []
+        self.unknown_contacts = 0       # actions about contacts it never saw arrive
+
+    # ---- input -------------------------------------------------------------------------------
+    def observe(self, state: SiteState, event, actions, seq: int | None = None) -> None:
+        """After `state` applied `event`, its journal entry `seq` at that site when known.
+        A record that has seen that entry already (one restored from a snapshot taken
+        after this site's, during a recovery) is not changed by it again."""
+        site = state.name
+        time = event.time
+        applies = {}          # contact id -> whether this entry is news to its record
+
+        def fresh(contact_id) -> bool:
+            verdict = applies.get(contact_id)
+            if verdict is None:
+                record = self._open.get(contact_id)
+                verdict = applies[contact_id] = (
+                    seq is None or record is None or record.seen.get(site, 0) < seq)
+            return verdict
+
+        kind = type(event)
+        contact_id = getattr(event, "contact_id", None)
+        if contact_id is not None and fresh(contact_id):
+            record = self._open.get(contact_id)
+            if kind is ev.ContactArrived:
+                self._arrived(state, event)
+            elif record is None:
+                pass
+            elif kind in _ANSWER_EVENTS:
+                contact = state.contacts.get(contact_id)
+                if (record.answer_time is None and contact is not None
+                        and contact.answer_time is not None):
+                    record.answer_time = contact.answer_time
+                    record.agent_id = contact.agent_id
+                    record.served_site = site
+            elif kind is ev.ContactEnded:
+                if record.answer_time is not None and record.end_time is None:
+                    record.end_time = time
+            elif kind is ev.ContactInterflowed:
+                record.targets.append(event.to_site)
+        for action in actions:
+            action_kind = type(action)
+            if action_kind is AgentStateChanged:
+                self._agent_state(site, action, time)
+                continue
+            record = self._open.get(action.contact_id)
+            if record is None:
+                if not (action_kind is ContactFinished
+                        and action.final_state is ContactState.INTERFLOWED):
+                    self.unknown_contacts += 1
+                continue
+            if not fresh(action.contact_id):
+                continue
+            if action_kind is OfferContact:
+                record.offers += 1
+                if record.offer_time is None:
+                    record.offer_time = time
+            elif action_kind is ContactQueued:
+                if not record.queued:
+                    record.queued = True
+                    record.queue_position = action.position
+                    record.ewt_predicted_s = action.ewt_s
+            elif action_kind is ContactFinished and (
+                    action.final_state is not ContactState.INTERFLOWED):
+                del self._open[action.contact_id]
+                self._records.append(record.row(action.final_state, site, time))
+        if seq is not None:
+            for contact_id, verdict in applies.items():
+                record = self._open.get(contact_id)
+                if verdict and record is not None:
+                    record.seen[site] = seq
+
+    def _arrived(self, state: SiteState, event) -> None:
+        record = self._open.get(event.contact_id)
+        if record is None:
+            record = self._open[event.contact_id] = OpenRecord(event.contact_id)
+            skill = state.skills[event.skill]
+            contact = state.contacts.get(event.contact_id)
+            record.skill = skill.name
+            record.priority = _name(event.priority)
+            record.channel = _name(event.channel)
+            record.sl_threshold_s = skill.sl_threshold_s
+            record.service_objective_s = (
+                contact.service_objective_s if contact is not None
+                else float(event.service_objective_s or skill.sl_threshold_s))
+            data = event.data or {}
+            record.ani = _text(data.get("ani"), 64)
+            record.dnis = _text(data.get("dnis"), 64)
+            record.customer_id = _text(data.get("customer_id"), 128)
+        record.arrivals.append([state.name, event.time])
+        record.site = state.name
+
+    def _agent_state(self, site, action: AgentStateChanged, time) -> None:
+        key = (site, action.agent_id)
+        current = self._intervals.pop(key, None)
+        if current is not None and time > current[2]:
+            self._finished_intervals.append({
+                "site": site, "agent_id": action.agent_id, "state": current[0],
+                "reason": current[1], "start_time": current[2], "end_time": time})
+        if action.state is not AgentState.LOGGED_OUT:
+            self._intervals[key] = [action.state.value, action.reason or "", time]
+
+    # ---- output ------------------------------------------------------------------------------
+    def take(self) -> tuple[list, list]:
+        """(contact record rows, agent interval rows) finished since the last call."""
+        records, intervals = self._records, self._finished_intervals
+        self._records, self._finished_intervals = [], []
+        return records, intervals
+
+    def open_contacts(self) -> int:
+        return len(self._open)
+
+    def close_intervals(self, site: str, time: float) -> None:
+        """End the open intervals of a site's agents at `time` (the site stops)."""
+        for key in [key for key in self._intervals if key[0] == site]:
+            state, reason, start = self._intervals.pop(key)
+            if time > start:
+                self._finished_intervals.append({
+                    "site": site, "agent_id": key[1], "state": state, "reason": reason,
+                    "start_time": start, "end_time": time})
+
+    # ---- snapshots -----------------------------------------------------------------------------
+    def dump(self, site: str) -> dict:
+        """The open records of contacts now at `site` and its agents' open intervals."""
+        return {"contacts": [record.dump() for record in self._open.values()
+                             if any(arrival[0] == site for arrival in record.arrivals)],
+                "intervals": [[agent, *interval] for (where, agent), interval
+                              in self._intervals.items() if where == site]}
+
+    def load(self, site: str, dump: dict) -> None:
+        """Take over what `dump(site)` saved. A contact saved by several sites' snapshots
+        (it moved between them) keeps the copy from the latest one: it saw most of its
+        life, and the replay skips what it saw (`seen`)."""
+        for fields in dump["contacts"]:
+            record = OpenRecord.load(fields)
+            known = self._open.get(record.contact_id)
+            if known is None or sum(record.seen.values()) > sum(known.seen.values()):
+                self._open[record.contact_id] = record
+        for agent, state, reason, start in dump["intervals"]:
+            self._intervals[(site, agent)] = [state, reason, start]
+
+
+    def reconcile(self, states) -> None:
+        """After a recovery: forget open records of contacts no site holds any more (they
+        ended before a snapshot, so their rows are written), and open one for a live
+        contact that has none (from what its site knows)."""
+        live = {}
+        for state in states:
+            for contact in state.contacts.values():
+                live[contact.contact_id] = (state, contact)
+        for contact_id in [cid for cid in self._open if cid not in live]:
+            del self._open[contact_id]
+        for contact_id, (state, contact) in live.items():
+            if contact_id in self._open:
+                continue
+            record = self._open[contact_id] = OpenRecord(contact_id)
+            record.skill, record.channel = contact.skill, contact.channel.name.lower()
+            record.priority = contact.priority.name.lower()
+            record.service_objective_s = contact.service_objective_s
+            record.sl_threshold_s = state.skills[contact.skill].sl_threshold_s
+            record.arrivals.append([state.name, contact.arrival_time])
+            record.site = state.name
+            record.answer_time = contact.answer_time
+            record.end_time = contact.end_time
+            if contact.answer_time is not None:
+                record.agent_id, record.served_site = contact.agent_id, state.name
+            data = contact.data or {}
+            record.ani = _text(data.get("ani"), 64)
+            record.dnis = _text(data.get("dnis"), 64)
+            record.customer_id = _text(data.get("customer_id"), 128)
+
+
+def _name(value) -> str:
+    return value if isinstance(value, str) else value.name.lower()
+
+
+# ---- writing ---------------------------------------------------------------------------------
+def _insert_ignoring_duplicates(connection: Connection, table, rows) -> None:
+    if not rows:
+        return
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:   # pragma: no cover - only SQLite and PostgreSQL are supported
+        statement = sa.insert(table)
+    connection.execute(statement, rows)
+
+
+def write_rows(connection: Connection, records, intervals) -> None:
+    """Insert contact records and agent intervals; rows already there are left alone (a
+    replay after recovery derives some of them again)."""
+    _insert_ignoring_duplicates(connection, RECORDS, records)
+    _insert_ignoring_duplicates(connection, INTERVALS, intervals)

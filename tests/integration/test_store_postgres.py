@@ -1,0 +1,167 @@
+"""The store on PostgreSQL (127.0.0.1:5432, user postgres, database `test`): the same checks
+as the SQLite unit tests (tests/unit/test_store_*.py), run on a real server.
+
+Each test gets its own schema (`vcc_test_<random>`), dropped afterwards: other tests may
+share the database. PostgreSQL unreachable: the tests fail when CI is set (CI promises a
+server), and skip with the reason elsewhere.
+"""
+
+import os
+import pathlib
+import sys
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from cluster.store import open_engine, upgrade
+from cluster.store.db import drop_schema
+from cluster.store.journal import Journal
+from cluster.store.persistence import Persistence
+from cluster.store.records import Recorder
+from cluster.store.snapshots import recover_sites
+from loadtests.scenario import parse_scenario
+from loadtests.store_bench import recorded_simulation
+
+# The checks shared with the SQLite tests live next to them.
+sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))
+import test_store_journal as journal_checks  # noqa: E402
+import test_store_records as record_checks  # noqa: E402
+import test_store_recovery as recovery_checks  # noqa: E402
+import test_store_reports as report_checks  # noqa: E402
+import test_store_schema as schema_checks  # noqa: E402
+
+pytestmark = pytest.mark.integration
+
+URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _reachable() -> None:
+    probe = sa.create_engine(URL, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
+    reason = None
+    try:
+        with probe.connect():
+            pass
+    except sa.exc.OperationalError as error:
+        reason = f"PostgreSQL unreachable at {URL}: {str(error.orig).strip().splitlines()[0]}"
+    finally:
+        probe.dispose()
+    if reason is not None and os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    if reason is not None:
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def bare_engine():
+    """An engine on a fresh schema of its own, no tables."""
+    _reachable()
+    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
+    engine = open_engine(URL, schema=schema)
+    yield engine
+    drop_schema(engine, schema)
+
+
+@pytest.fixture
+def engine(bare_engine):
+    upgrade(bare_engine)
+    return bare_engine
+
+
+def test_migrations_match_models(bare_engine):
+    schema_checks.check_migrations_match_models(bare_engine)
+
+
+def test_journal_round_trip(engine):
+    journal_checks.check_round_trip(engine)
+
+
+def test_group_commit(engine):
+    journal_checks.check_group_commit(engine)
+
+
+def test_schemas_keep_tests_apart(engine, bare_engine):
+    """The fixture's schema is the only one the engine touches."""
+    with engine.connect() as connection:
+        schema = connection.execute(sa.text("SELECT current_schema()")).scalar()
+    assert schema.startswith("vcc_test_")
+    assert "journal" in sa.inspect(engine).get_table_names()
+
+
+def test_recovery_and_records(engine):
+    """A simulated day part, journaled with snapshots: each site recovered from the database
+    equals the live one, and the records derived during the replay match the stored ones."""
+    journal = Journal(engine, snapshot_every=300)
+    persistence = Persistence(journal, Recorder())
+    result = recorded_simulation(parse_scenario(record_checks.SCENARIO), persistence,
+                                 flush_every=50)
+    journal.close()
+    recorder = Recorder()
+    recovered = recover_sites(engine, {name: None for name in result.sites}, recorder=recorder)
+    for name, item in recovered.items():
+        assert item.snapshot_seq is not None
+        assert recovery_checks.canonical(item.state) == recovery_checks.canonical(
+            result.sites[name])
+    stored = {row["contact_id"]: row for row in record_checks.all_rows(
+        engine, record_checks.ContactRecord, [record_checks.ContactRecord.contact_id])}
+    assert len(stored) == len(result.records)
+    records, _ = recorder.take()
+    derived = {row["contact_id"]: row for row in records}
+    with engine.connect() as connection:
+        last_snapshot = connection.execute(sa.text("SELECT max(time) FROM snapshots")).scalar()
+    # Contacts that ended after every snapshot are derived exactly (see the SQLite test for
+    # why earlier ones may be derived with part of their life missing, and are ignored).
+    later = [cid for cid, row in stored.items()
+             if (row["wrap_up_end_time"] or row["abandon_time"]) > last_snapshot]
+    assert set(derived) <= set(stored)
+    assert all(derived[cid] == stored[cid] for cid in later)
+
+
+def test_recovery_state_machine(engine):
+    """A few examples of the hypothesis recovery machine, journaling to PostgreSQL."""
+    from hypothesis import settings
+    from hypothesis.stateful import run_state_machine_as_test
+
+    class OnPostgres(recovery_checks.RecoveryMachine):
+        pass
+
+    def postgres_engine():
+        with engine.begin() as connection:
+            for table in ("journal", "snapshots", "contact_records", "agent_state_intervals"):
+                connection.execute(sa.text(f"DELETE FROM {table}"))
+        return engine
+
+    original = recovery_checks.memory_engine
+    recovery_checks.memory_engine = postgres_engine
+    OnPostgres.teardown = lambda self: self.journal.close() if hasattr(self, "journal") else None
+    try:
+        run_state_machine_as_test(OnPostgres, settings=settings(
+            max_examples=10, stateful_step_count=40, deadline=None))
+    finally:
+        recovery_checks.memory_engine = original
+
+
+@pytest.fixture(scope="module")
+def report_engine():
+    _reachable()
+    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
+    engine = open_engine(URL, schema=schema)
+    report_checks.fill(engine)
+    yield engine
+    drop_schema(engine, schema)
+
+
+@pytest.mark.parametrize("query", report_checks.QUERIES,
+                         ids=lambda q: f"{q.by}-{q.interval_s:g}-{q.start:g}")
+def test_sql_figures_equal_the_reference(report_engine, query):
+    assert report_checks.check_against_reference(report_engine, query).rows
+
+
+def test_report_command(report_engine, tmp_path, capsys):
+    url = report_engine.url.render_as_string(hide_password=False)
+    # The command opens its own engine: point it at the test schema through libpq options.
+    url += f"?options=-csearch_path%3D{report_engine.dialect.default_schema_name}"
+    parser_args = report_checks.parse(["--db", url, "--by", "class", "--png",
+                                       str(tmp_path / "r.png")])
+    assert parser_args.run(parser_args) == 0, capsys.readouterr().err
+    assert "billing/high/10" in capsys.readouterr().out
