@@ -1,0 +1,398 @@
+"""SiteActor: one site's routing core (`sites.state.SiteState`) behind a batch interface.
+
+A plain class, importable and testable without Ray: `actors/handles.py` turns it into a Ray
+actor and is the only code that calls it remotely. Agents and contacts are data inside it
+(ARCHITECTURE.md: coarse actors), and one call carries many events because a Ray call costs
+about a millisecond while the core handles an event in microseconds.
+
+Everything that crosses the actor boundary is plain picklable data: core events in, core
+actions out, `SkillStatus` / `SkillStatistics` for reads, and `InvalidInput` for a refused
+event (it pickles with its field, see sites/errors.py). Time comes from the events, never from a clock.
+"""
+
+from __future__ import annotations
+
+import math
+import traceback
+from dataclasses import dataclass
+
+from sites import events as ev
+from sites.errors import InvalidInput
+from sites.model import AgentState, Channel, ContactState, SiteConfig, parse_enum
+from sites.state import SiteState
+from sites.statistics import SkillStatistics, SkillStatus
+
+
+class CoreFailure(RuntimeError):
+    """An event hit a bug in the core (not bad input); its traceback is in the message."""
+
+
+class EventNotApplied(RuntimeError):
+    """An event of a batch left unapplied because an earlier event of it hit a core bug."""
+
+
+class ActorUnavailable(Exception):
+    """The actor is restarting or dead. A call in flight when it died may or may not have
+    been applied; a restarted actor has rebuilt its state from its configuration only.
+
+    Defined here, not in actors/handles.py, so that code mapping it (the gRPC servicers)
+    need not import Ray; handles.py raises it."""
+
+    def __init__(self, actor: str, detail: str):
+        super().__init__(actor, detail)
+        self.actor = actor
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"actor {self.actor!r} is unavailable: {self.detail}"
+
+
+class AdminRefused(Exception):
+    """An administration call the live site refuses: `kind` is "not_found" (the named skill
+    or agent does not exist) or "precondition" (valid, but the live state forbids it now).
+    Plain picklable data (args) so that it crosses the actor boundary whole."""
+
+    def __init__(self, kind: str, field: str, problem: str):
+        super().__init__(kind, field, problem)
+        self.kind = kind
+        self.field = field
+        self.problem = problem
+
+
+# Skill fields that live in the scheduler: changing one re-creates the skill (as CoreHost).
+_SCHEDULER_SKILL_FIELDS = ("queueing", "agent_selection", "widen_level", "widen_after_s")
+
+
+@dataclass(slots=True)
+class RoundResult:
+    """What a gateway round returns besides the actions: what the gateway keeps to decide
+    without asking again (when to tick, whether a pull is worth a survey)."""
+    results: list                 # per event (handle_batch) or per arrival (accept_interflows)
+    next_deadline: float | None
+    queued: dict                  # skill -> queued contacts now
+
+
+@dataclass(slots=True)
+class Survey:
+    """One Best Service Routing look at a site, as of `now` (its clock brought there first)."""
+    actions: list                 # of the Tick that brought the clock to now ([] if none)
+    statuses: dict                # (skill, Channel) -> SkillStatus
+    best: dict                    # (skill, Channel) -> ContactArrived of the next contact, or None
+    contacts: dict                # contact id -> ContactArrived if still queued here, else None
+    agents: dict                  # agent id -> AgentState (absent: unknown here)
+    next_deadline: float | None
+    queued: dict                  # skill -> queued contacts now
+
+
+@dataclass(frozen=True, slots=True)
+class LiveContact:
+    """A contact not yet final at this site, as checks and status displays read it."""
+    contact_id: str
+    skill: str
+    state: ContactState
+    agent_id: str | None
+    priority: int
+    channel: Channel
+    arrival_time: float
+
+
+class SiteActor:
+    """One `SiteState` and the calls a gateway or the virtual center makes on it.
+
+    Invariant: `self.state` is changed only by `handle_batch` and `tick` (through
+    `SiteState.handle`); every other method reads.
+    """
+
+    def __init__(self, config: SiteConfig):
+        self.site = config.name
+        self.config = config
+        self.state = SiteState(config)
+
+    def load_snapshot(self, snapshot: dict) -> None:
+        """Replace the whole site by a `snapshot()` of it (moving a site to another node).
+
+        Not a constructor argument on purpose: Ray re-runs the constructor when it restarts
+        a crashed actor, and a restart must not resurrect an old snapshot's contacts (the
+        gateway's directory has moved on since)."""
+        state = SiteState.restore(snapshot)
+        if state.name != self.site:
+            raise ValueError(f"snapshot of site {state.name!r} loaded into {self.site!r}")
+        self.state = state
+
+    # ---- the write path ---------------------------------------------------------------------
+    def handle_batch(self, events) -> list:
+        """Apply `events` in order; one result per event: its list of actions, or the
+        `InvalidInput` that refused it (which changed nothing).
+
+        A bug in the core (any other exception) must not swallow the actions of the events
+        applied before it: that event's result is a `CoreFailure`, and the events after it
+        are not applied (`EventNotApplied`), like CoreHost.submit stops at a bug.
+        """
+        handle = self.state.handle
+        results = []
+        for number, event in enumerate(events):
+            try:
+                results.append(handle(event))
+            except InvalidInput as error:
+                results.append(error)
+            except Exception:
+                results.append(CoreFailure(f"{type(event).__name__} at site {self.site!r}: "
+                                           f"{traceback.format_exc()}"))
+                skipped = EventNotApplied(f"an earlier event of the batch (#{number}) failed")
+                results.extend(skipped for _ in range(len(events) - number - 1))
+                break
+        return results
+
+    def tick(self, now: float) -> list:
+        """Let time pass to `now` (offer and wrap-up timeouts, widening); the actions.
+
+        Also brings the site's clock to `now` so that `status()` afterwards is fresh.
+        """
+        return self.state.handle(ev.Tick(now))
+
+    def next_deadline(self) -> float | None:
+        """The earliest time a `tick` may change something, or None."""
+        return self.state.next_deadline()
+
+    # ---- the gateway's rounds (cluster/ray_host.py): one call each, with what it caches ----
+    def _queued(self) -> dict:
+        queued_total = self.state.queued_total
+        return {skill: queued_total(skill) for skill in self.state.skills}
+
+    def handle_round(self, events) -> RoundResult:
+        """`handle_batch`, plus the next deadline and the queue lengths afterwards."""
+        results = self.handle_batch(events)
+        return RoundResult(results, self.state.next_deadline(), self._queued())
+
+    def tick_due(self, now: float) -> RoundResult:
+        """A Tick at `now` if a deadline is due by then (results: its actions, or [])."""
+        deadline = self.state.next_deadline()
+        actions = self.state.handle(ev.Tick(now)) if (
+            deadline is not None and deadline <= now) else []
+        return RoundResult(actions, self.state.next_deadline(), self._queued())
+
+    def _advance(self, now: float) -> list:
+        """Bring the site's clock to `now` so that what it publishes is fresh (CoreHost._advance)."""
+        if self.state.now < now:
+            return self.state.handle(ev.Tick(now))
+        return []
+
+    @staticmethod
+    def _arrival_of(contact, now) -> ev.ContactArrived:
+        """The event that makes `contact` arrive at another site with everything it has."""
+        return ev.ContactArrived(now, contact.contact_id, contact.skill, contact.priority,
+                                 contact.service_objective_s, contact.channel, contact.data)
+
+    def survey(self, now: float, keys=(), contact_ids=(), agent_ids=()) -> Survey:
+        """Clock to `now`, then the statuses and next queued contact of each (skill, channel)
+        of `keys` this site has, which of `contact_ids` are still queued here (with their
+        details, to interflow them), and the states of `agent_ids`."""
+        state = self.state
+        actions = self._advance(now)
+        statuses, best = {}, {}
+        for skill, channel in keys:
+            if skill not in state.skills:
+                continue
+            channel = parse_enum(Channel, channel, "channel")
+            statuses[(skill, channel)] = state.status(skill, channel)
+            contact = state.best_queued_contact(skill, channel, now)
+            best[(skill, channel)] = None if contact is None else self._arrival_of(contact, now)
+        contacts = {}
+        for contact_id in contact_ids:
+            contact = state.contacts.get(contact_id)
+            contacts[contact_id] = (self._arrival_of(contact, now) if contact is not None
+                                    and contact.state is ContactState.QUEUED else None)
+        agents = {agent_id: state.agents[agent_id].state for agent_id in agent_ids
+                  if agent_id in state.agents}
+        return Survey(actions, statuses, best, contacts, agents, state.next_deadline(),
+                      self._queued())
+
+    def accept_interflows(self, arrivals) -> RoundResult:
+        """Look-ahead acceptance of contacts moving here: per arrival its actions, or None
+        when this site refuses it (CoreHost._interflow's rules: a full queue with nobody
+        available, or an arrival the core refuses, e.g. the contact was here before)."""
+        state = self.state
+        results = []
+        for arrival in arrivals:
+            skill = state.skills.get(arrival.skill)
+            if skill is None:
+                results.append(None)
+                continue
+            if (skill.max_queue_length is not None
+                    and state.status(arrival.skill, arrival.channel).available == 0
+                    and state.queued_total(arrival.skill) >= skill.max_queue_length):
+                results.append(None)     # better queued where it is than rejected here
+                continue
+            try:
+                results.append(state.handle(arrival))
+            except InvalidInput:
+                results.append(None)
+        return RoundResult(results, state.next_deadline(), self._queued())
+
+    def statistics_at(self, skill: str, now: float) -> tuple:
+        """(actions of bringing the clock to `now`, `SkillStatistics` then, RoundResult of
+        the bookkeeping) — CoreHost.statistics reads a skill as of now."""
+        skill = self._skill(skill)
+        actions = self._advance(now)
+        return actions, self.state.statistics(skill), RoundResult(
+            [], self.state.next_deadline(), self._queued())
+
+    # ---- administration (CoreHost's rules, applied where the site lives) ----------------------
+    def _check_skill_unused(self, name, field) -> None:
+        state = self.state
+        users = [agent_id for agent_id, agent in state.agents.items()
+                 if name in agent.config.skills]
+        if users:
+            raise AdminRefused("precondition", field,
+                               f"{len(users)} agent(s) at site {self.site!r} have skill "
+                               f"{name!r}, e.g. {users[0]!r}")
+        live = sum(1 for contact in state.contacts.values() if contact.skill == name)
+        if live:
+            raise AdminRefused("precondition", field, f"{live} contact(s) of skill {name!r} "
+                                                      f"are in progress at site {self.site!r}")
+
+    def put_skill(self, config) -> bool:
+        """Create or change a skill; True if it is new (CoreHost.put_skill)."""
+        state = self.state
+        current = state.skills.get(config.name)
+        if current is None:
+            state.add_skill(config)
+            return True
+        changed = [name for name in _SCHEDULER_SKILL_FIELDS
+                   if getattr(config, name) != getattr(current, name)]
+        if changed:
+            self._check_skill_unused(config.name, changed[0])
+            state.remove_skill(config.name)
+            state.add_skill(config)
+        else:
+            state.update_skill(config)
+        return False
+
+    def delete_skill(self, name: str) -> None:
+        if name not in self.state.skills:
+            raise AdminRefused("not_found", "name", f"no skill {name!r} at site {self.site!r}")
+        self._check_skill_unused(name, "name")
+        self.state.remove_skill(name)
+
+    def put_agent(self, config) -> bool:
+        """Create an agent, or reconfigure a logged-out one; True if it is new."""
+        state = self.state
+        agent = state.agents.get(config.agent_id)
+        if agent is None:
+            state.add_agent(config)
+            return True
+        if agent.state is not AgentState.LOGGED_OUT:
+            raise AdminRefused("precondition", "agent_id",
+                               f"agent {config.agent_id!r} is logged in ({agent.state.value}); "
+                               "log it out first")
+        state.replace_agent(config)
+        return False
+
+    def delete_agent(self, agent_id: str) -> None:
+        agent = self.state.agents.get(agent_id)
+        if agent is None:
+            raise AdminRefused("not_found", "name", f"no agent {agent_id!r} at site {self.site!r}")
+        if agent.state is not AgentState.LOGGED_OUT:
+            raise AdminRefused("precondition", "name", f"agent {agent_id!r} is logged in "
+                                                       f"({agent.state.value}); log it out first")
+        self.state.remove_agent(agent_id)
+
+    def check_removable(self) -> None:
+        """AdminRefused unless the site may be deleted: nobody logged in, no contact."""
+        state = self.state
+        logged_in = [agent_id for agent_id, agent in state.agents.items()
+                     if agent.state is not AgentState.LOGGED_OUT]
+        if logged_in:
+            raise AdminRefused("precondition", "name",
+                               f"site {self.site!r} has {len(logged_in)} logged-in agent(s), "
+                               f"e.g. {logged_in[0]!r}")
+        if state.contacts:
+            raise AdminRefused("precondition", "name", f"site {self.site!r} has "
+                                                       f"{len(state.contacts)} contact(s) in progress")
+
+    # ---- what the virtual center and the gateways read ----------------------------------------
+    def _skill(self, skill) -> str:
+        if not isinstance(skill, str) or skill not in self.state.skills:
+            raise InvalidInput("skill", f"unknown skill {skill!r} at site {self.site!r}")
+        return skill
+
+    def status(self, skill: str, channel=Channel.VOICE) -> SkillStatus:
+        """The status this site publishes for one skill and channel, as of its clock."""
+        return self.state.status(self._skill(skill), parse_enum(Channel, channel, "channel"))
+
+    def statuses(self, keys=None) -> list:
+        """`status` of several (skill, channel) pairs in one call; None: every skill on voice."""
+        if keys is None:
+            keys = [(skill, Channel.VOICE) for skill in self.state.skills]
+        return [self.status(skill, channel) for skill, channel in keys]
+
+    def statistics(self, skill: str) -> SkillStatistics:
+        return self.state.statistics(self._skill(skill))
+
+    def best_queued_contact(self, skill: str, channel, now: float) -> str | None:
+        """The id of the queued contact this site would serve next (a peek), or None."""
+        contact = self.state.best_queued_contact(
+            self._skill(skill), parse_enum(Channel, channel, "channel"), now)
+        return None if contact is None else contact.contact_id
+
+    # ---- reads for checks and status displays ---------------------------------------------------
+    def live_contacts(self) -> dict:
+        """contact id -> `LiveContact`, for every contact not yet final here."""
+        return {contact_id: LiveContact(contact_id, contact.skill, contact.state,
+                                        contact.agent_id, contact.priority.value,
+                                        contact.channel, contact.arrival_time)
+                for contact_id, contact in self.state.contacts.items()}
+
+    def final_states(self) -> dict:
+        """contact id -> its one final state at this site (interflowed counts as final here)."""
+        return dict(self.state.finished)
+
+    def agent_states(self) -> dict:
+        """agent id -> AgentState."""
+        return {agent_id: agent.state for agent_id, agent in self.state.agents.items()}
+
+    def agent_view(self, agent_id: str):
+        """(AgentConfig, AgentState, announced not-ready reason) of an agent, or None."""
+        agent = self.state.agents.get(agent_id) if isinstance(agent_id, str) else None
+        return None if agent is None else (agent.config, agent.state, agent.announced_reason)
+
+    def agents_view(self) -> list:
+        """[(AgentConfig, AgentState)] by agent id."""
+        return [(agent.config, agent.state) for _, agent in sorted(self.state.agents.items())]
+
+    def skill_configs(self) -> dict:
+        """skill name -> SkillConfig."""
+        return dict(self.state.skills)
+
+    def contact_view(self, contact_id: str):
+        """(ContactState, agent id or None) of a contact live here, or None."""
+        contact = self.state.contacts.get(contact_id)
+        return None if contact is None else (contact.state, contact.agent_id)
+
+    def summary(self) -> dict:
+        """What `vcc status` shows of a site: per skill queued, staffed and ready agents,
+        and the site's contact and agent counts."""
+        state = self.state
+        skills = {}
+        for name in sorted(state.skills):
+            status = state.status(name, Channel.VOICE)
+            skills[name] = {"queued": state.queued_total(name), "staffed": status.staffed,
+                            "available": status.available}
+        agents = self.agent_states()
+        return {"skills": skills, "contacts": len(state.contacts), "agents": len(agents),
+                "logged_in": sum(1 for s in agents.values() if s is not AgentState.LOGGED_OUT),
+                "ready": sum(1 for s in agents.values() if s is AgentState.READY)}
+
+    def clock(self) -> float | None:
+        """The time of the last event applied, or None before the first."""
+        now = self.state.now
+        return now if math.isfinite(now) else None
+
+    def snapshot(self) -> dict:
+        """The whole site as JSON-able data (`SiteState.snapshot`)."""
+        return self.state.snapshot()
+
+    def validate(self) -> None:
+        """Assert every invariant of the site (tests)."""
+        self.state.validate()
+
