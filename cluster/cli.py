@@ -44,6 +44,7 @@ def _serve(args) -> int:
     from cluster.security import (AuthInterceptor, SecurityConfigError, load_tokens,
                                   server_credentials)
     from cluster.server import serve, tune_gc
+    from cluster.store.db import StoreUrlError
     from cluster.tracing import TracingInterceptor, configure_tracing
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -78,8 +79,9 @@ def _serve(args) -> int:
 
     try:
         asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
-                          maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started))
-    except ConfigFileError as error:
+                          maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started,
+                          db_url=args.db))
+    except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
     except OSError as error:
@@ -118,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trace-endpoint", help="OTLP collector, e.g. http://127.0.0.1:4317")
     serve.add_argument("--max-concurrent-rpcs", type=int, default=1000,
                        help="calls beyond this many at once get RESOURCE_EXHAUSTED (1000)")
+    serve.add_argument("--db", default=None, metavar="URL",
+                       help="journal every event and contact record in this database and "
+                            "recover from it on start: sqlite:///vcc.db or "
+                            "postgresql+psycopg://user@host:5432/db (default: none, in memory)")
     serve.set_defaults(run=_serve)
 
     from cluster.reports import add_report_parser

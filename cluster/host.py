@@ -303,24 +303,33 @@ class CoreHost:
 
     def __init__(self, config, *, clock=_time.monotonic, scheduler_factory=None,
                  stream_queue_limit: int = 4096, link_replay_window: int = 65536,
-                 link_stall_timeout_s: float = 10.0, max_timer_s: float = 1.0):
+                 link_stall_timeout_s: float = 10.0, max_timer_s: float = 1.0,
+                 sites: dict | None = None, persistence=None, start_time: float = 0.0):
         """`config` is a `cluster.config.ClusterConfig`; `clock` a monotonic source in seconds.
 
         Limits: at most `stream_queue_limit` items wait for any one stream;
         a PBX link keeps at most `link_replay_window` unacknowledged actions for a resume;
         a PBX that does not read for `link_stall_timeout_s` while its link is backed up
         gets RESOURCE_EXHAUSTED.
+
+        `sites` ({name: SiteState}) replaces the sites the configuration describes, e.g. sites
+        recovered from the store (cluster/durable.py builds both); `persistence` (a
+        `cluster.store.persistence.Persistence` the sites are attached to) makes the host
+        announce nothing before it is durable: actions reach PBX links and streams, and
+        calls return (so a PBX gets its acknowledgement), only once the journal has committed
+        the events behind them. `start_time` is the host's time at start (a recovered host
+        goes on from the newest time its sites have seen: the core refuses time going back).
         """
         self._clock = clock
-        self._origin = clock()
-        self._now = 0.0
+        self._origin = clock() - start_time
+        self._now = start_time
         self._scheduler_factory = scheduler_factory
-        self.sites: dict[str, SiteState] = {
+        self.sites: dict[str, SiteState] = dict(sites) if sites is not None else {
             name: SiteState(site_config, scheduler_factory=scheduler_factory)
             for name, site_config in config.sites.items()}
         self._objectives = {name: {skill: dict(objectives)
                                    for skill, objectives in config.service_objectives.items()}
-                            for name in config.sites}
+                            for name in self.sites}
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
@@ -337,6 +346,12 @@ class CoreHost:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = math.inf
         self.closed = False
+        self.persistence = persistence
+        self._held: list = []                   # applied, announced once durable
+        self._next_round: asyncio.Future | None = None
+        self._flusher: asyncio.Task | None = None
+        if sites is not None:
+            self._rebuild_directory()
 
     # ---- time -------------------------------------------------------------------------------
     def now(self) -> float:
@@ -356,14 +371,20 @@ class CoreHost:
         queued there. A bad event gets its `InvalidInput` in its result and changes
         nothing; the others are applied.
         """
-        return self._submit(zip(repeat(site), events), link_id)
+        results = self._submit(zip(repeat(site), events), link_id)
+        if self.persistence is not None:
+            await self._durable()
+        return results
 
     async def submit_batch(self, batch, *, link_id: str | None = None) -> list:
         """`submit` for a batch whose events go to different sites: `batch` is a list of
         (site or None, event) pairs, applied in order as one batch. A PBX message mixes
         arrivals at several sites with contact events: one call, one fan-out and one timer
         check for all of it instead of one per run of same-site events."""
-        return self._submit(batch, link_id)
+        results = self._submit(batch, link_id)
+        if self.persistence is not None:
+            await self._durable()
+        return results
 
     def _submit(self, pairs, link_id) -> list:
         if self.closed:
@@ -395,6 +416,8 @@ class CoreHost:
         routed = self._tick_due(self.now())
         self._fan_out(routed)
         self._arm_timer()
+        if self.persistence is not None:
+            await self._durable()
         return routed
 
     def _apply(self, site_name, event, now, link_id) -> list:
@@ -654,6 +677,14 @@ class CoreHost:
 
     # ---- fan-out ---------------------------------------------------------------------------
     def _fan_out(self, routed) -> None:
+        if self.persistence is not None:
+            # Held until the journal has the events behind them (see _flush_rounds).
+            self._held.extend(routed)
+            self._request_flush()
+            return
+        self._deliver(routed)
+
+    def _deliver(self, routed) -> None:
         links, agent_subs, routing_subs = self._links, self._agent_subs, self._routing_subs
         if not agent_subs and not routing_subs:
             # Nobody follows agents or routing events (the usual case under PBX load):
@@ -792,14 +823,26 @@ class CoreHost:
         """Create an empty site; True if it is new (an existing one is left as it is)."""
         if name in self.sites:
             return False
-        self.sites[name] = SiteState(SiteConfig(name), scheduler_factory=self._scheduler_factory)
+        state = SiteState(SiteConfig(name), scheduler_factory=self._scheduler_factory)
+        if self.persistence is not None:
+            self.persistence.start_site(state)      # its snapshot makes it recoverable
+        self.sites[name] = state
         self._objectives[name] = {}
         return True
+
+    async def _journal_admin(self) -> None:
+        """An administrative change is answered once the journal has it."""
+        if self.persistence is not None:
+            await self._durable()
 
     async def delete_site(self, name: str) -> None:
         state = self.sites.get(name)
         if state is None:
             raise NotFound("name", f"no site {name!r}")
+        if self.persistence is not None:
+            # The journal has no tombstone for a site yet: recovery would bring it back.
+            raise PreconditionFailed("name", "sites cannot be deleted while the store is on; "
+                                             "remove the site from the configuration file")
         logged_in = [agent_id for agent_id, agent in state.agents.items()
                      if agent.state is not AgentState.LOGGED_OUT]
         if logged_in:
@@ -829,6 +872,7 @@ class CoreHost:
             else:
                 state.update_skill(config)
         self._objectives[site][config.name] = dict(objectives)
+        await self._journal_admin()
         return current is None
 
     def _check_skill_unused(self, state, name, field) -> None:
@@ -849,6 +893,7 @@ class CoreHost:
         self._check_skill_unused(state, name, "name")
         state.remove_skill(name)
         self._objectives[site].pop(name, None)
+        await self._journal_admin()
 
     async def put_agent(self, site: str, config) -> bool:
         """Create an agent, or reconfigure a logged-out one; True if it is new."""
@@ -856,11 +901,13 @@ class CoreHost:
         agent = state.agents.get(config.agent_id)
         if agent is None:
             state.add_agent(config)
+            await self._journal_admin()
             return True
         if agent.state is not AgentState.LOGGED_OUT:
             raise PreconditionFailed("agent_id", f"agent {config.agent_id!r} is logged in "
                                                  f"({agent.state.value}); log it out first")
         state.replace_agent(config)
+        await self._journal_admin()
         return False
 
     async def delete_agent(self, site: str, agent_id: str) -> None:
@@ -873,11 +920,87 @@ class CoreHost:
                                              f"({agent.state.value}); log it out first")
         state.remove_agent(agent_id)
         self._close_agent_streams(lambda key: key == (site, agent_id))
+        await self._journal_admin()
 
     def _close_agent_streams(self, matches) -> None:
         for key in [key for key in self._agent_subs if matches(key)]:
             for sub in self._agent_subs.pop(key):
                 sub.close()
+
+    # ---- durability (with a store) --------------------------------------------------------------
+    def _request_flush(self) -> asyncio.Future:
+        """The future of the flush round that will include everything applied so far.
+
+        Rounds run one after another: while one is being committed, whatever is applied
+        meanwhile waits for the next, so a busy host commits many batches per transaction
+        (group commit) and a quiet one commits each batch at once."""
+        if self._next_round is None:
+            self._next_round = asyncio.get_running_loop().create_future()
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.get_running_loop().create_task(self._flush_rounds())
+        return self._next_round
+
+    async def _flush_rounds(self) -> None:
+        while self._next_round is not None:
+            round_done, self._next_round = self._next_round, None
+            held, self._held = self._held, []
+            try:
+                # flush() takes the entries collected so far before it first awaits: this
+                # round covers exactly what was applied before it started.
+                await self.persistence.flush()
+            except Exception as error:
+                self._store_failed(error, round_done)
+                return
+            self._deliver(held)
+            round_done.set_result(None)
+
+    def _store_failed(self, error, round_done) -> None:
+        """The journal could not commit: the sites are ahead of it. Announce nothing more
+        and stop, so that PBXs fail over and a restart recovers from what is durable."""
+        log.error("the store failed; the router stops: %s: %s", type(error).__name__, error)
+        failure = HostClosed()
+        for waiting in (round_done, self._next_round):
+            if waiting is not None and not waiting.done():
+                waiting.set_exception(failure)
+                waiting.exception()         # retrieved: no "never retrieved" warning
+        self._next_round = None
+        self._held = []
+        self.closed = True
+        for link in self._links.values():
+            if link.stream is not None:
+                link.stream.fail("UNAVAILABLE", "the router's store failed; reconnect to resume")
+
+    async def drain(self) -> None:
+        """Wait until every flush round started so far has committed (shutdown)."""
+        flusher = self._flusher
+        if flusher is not None and not flusher.done():
+            await asyncio.shield(flusher)
+
+    async def _durable(self) -> None:
+        """Return once everything applied so far is committed and announced. Shielded: a
+        cancelled caller (a closed stream) must not cancel the round other callers share."""
+        if self.closed:
+            raise HostClosed()
+        await asyncio.shield(self._request_flush())
+
+    def _rebuild_directory(self) -> None:
+        """The contact directory of recovered sites: every live contact where it is, with
+        the site it entered at (a contact interflowed away is final `interflowed` at its old
+        site), and every finished one. PBX link ownership is not journaled: actions for
+        contacts recovered live reach no link until their PBX sends an event about them."""
+        moved_from = {}
+        for name, state in self.sites.items():
+            for contact_id, final in state.finished.items():
+                if final is ContactState.INTERFLOWED:
+                    moved_from[contact_id] = name
+                    self.center.note_interflow(contact_id)
+        for name, state in self.sites.items():
+            for contact_id, contact in state.contacts.items():
+                self._contacts[contact_id] = ContactEntry(
+                    contact_id, name, moved_from.get(contact_id, name), contact.skill, None)
+            for contact_id, final in state.finished.items():
+                if final is not ContactState.INTERFLOWED:
+                    self._finished[contact_id] = self._final(final, name)
 
     # ---- lifecycle and checks ----------------------------------------------------------------
     async def close(self) -> None:

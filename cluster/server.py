@@ -115,10 +115,20 @@ def tune_gc() -> None:
 
 async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
                 interceptors=(), maximum_concurrent_rpcs: int | None = None, options=(),
-                grace_s: float = 5.0, started=None) -> None:
+                grace_s: float = 5.0, started=None, db_url: str | None = None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default) until
-    SIGINT or SIGTERM. `started(port)` is called once it listens."""
-    host = CoreHost(load_config(config_path))
+    SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
+    event in that database and recover the sites from it on start (cluster/durable.py)."""
+    config = load_config(config_path)
+    if db_url is not None:
+        from cluster.durable import open_durable_host
+
+        host, recovery = await open_durable_host(config, db_url)
+        log.info("vcc: store %s: recovered %s, started %s in %.2f s", db_url,
+                 recovery.recovered or "nothing", recovery.started or "nothing",
+                 recovery.seconds)
+    else:
+        host = CoreHost(config)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=options)
@@ -136,6 +146,10 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
         await shutdown(server, host, grace_s)
+        if db_url is not None:
+            from cluster.durable import close_durable_host
+
+            await close_durable_host(host)
 
 
 def main(argv=None) -> int:
@@ -146,6 +160,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default=None, help="cluster YAML (default: the bundled "
                                                        "two-site configuration)")
     parser.add_argument("--address", default=DEFAULT_ADDRESS)
+    parser.add_argument("--db", default=None, help="journal in this database (SQLAlchemy URL)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
 
@@ -163,7 +178,7 @@ def main(argv=None) -> int:
         profiler = cProfile.Profile()
         profiler.enable()
     try:
-        asyncio.run(serve(args.config, args.address, started=started))
+        asyncio.run(serve(args.config, args.address, started=started, db_url=args.db))
     except ConfigFileError as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
