@@ -196,6 +196,7 @@ class LinkStream:
         self.acked_event_seq_sent = -1
         self.half_closed = False         # the PBX sent its last message
         self.drained = asyncio.Event()   # set after each write: the backlog shrank
+        self.awaiting_commit: deque = deque()   # commit rounds this stream's acks wait for
 
     def fail(self, status: str, details: str) -> None:
         if self.failure is None:
@@ -219,7 +220,8 @@ class PbxLink:
         self.link_id = link_id
         self.replay_window = replay_window
         self.stream_limit = stream_limit
-        self.applied_event_seq = 0
+        self.applied_event_seq = 0      # newest event applied: a re-sent copy is skipped
+        self.committed_event_seq = 0    # newest acknowledged: applied and, with a store, durable
         self.next_action_seq = 1
         self.acked_action_seq = 0
         self.dropped_through = 0
@@ -375,6 +377,21 @@ class CoreHost:
         if self.persistence is not None:
             await self._durable()
         return results
+
+    def apply_batch(self, batch, *, link_id: str | None = None) -> list:
+        """`submit_batch` without waiting for the store: the results now; the actions reach
+        links and streams once committed, and `committed()` tells when that is. A PBX
+        stream keeps reading while earlier batches commit (its acknowledgements wait)."""
+        return self._submit(batch, link_id)
+
+    def committed(self) -> asyncio.Future | None:
+        """A future that resolves once everything applied so far is committed and its
+        actions announced (HostClosed if the store failed); None without a store."""
+        if self.persistence is None:
+            return None
+        if self.closed:
+            raise HostClosed()
+        return self._request_flush()
 
     async def submit_batch(self, batch, *, link_id: str | None = None) -> list:
         """`submit` for a batch whose events go to different sites: `batch` is a list of

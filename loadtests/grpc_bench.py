@@ -57,6 +57,7 @@ import os
 import pathlib
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -112,13 +113,39 @@ def _die_with_parent() -> None:
         pass
 
 
+def _process_tree(root: int) -> list:
+    """`root` and its descendants, from /proc."""
+    children: dict = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                parent = int(pathlib.Path(f"/proc/{entry}/stat").read_text()
+                             .rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, ()))
+    return tree
+
+
 class ServerProcess:
     """`python -m cluster.server` on 127.0.0.1:0 in its own process; a context manager that
     always stops it (SIGTERM, wait, SIGKILL only if it does not exit)."""
 
     def __init__(self, config: str, *, profile: str | None = None, cwd: str | None = None,
-                 startup_timeout_s: float = 60.0, stop_timeout_s: float = 20.0):
+                 startup_timeout_s: float = 60.0, stop_timeout_s: float = 20.0,
+                 server_args=(), keep_log: str | None = None, runtime: str = "inprocess"):
         self.config = config
+        # "ray": `python -m cluster.cli serve --runtime ray` instead (sites in Ray site actors,
+        # on an embedded Ray instance the server starts and stops); its CPU time then counts
+        # the server's whole process tree (the Ray processes are its descendants).
+        self.runtime = runtime
+        self.keep_log = keep_log                  # copy the server's log here when it stops
+        self.server_args = list(server_args)     # more `python -m cluster.server` flags
         self.profile = profile
         self.cwd = cwd
         self.startup_timeout_s = startup_timeout_s
@@ -149,9 +176,12 @@ class ServerProcess:
         if self.profile:
             env["VCC_PROFILE"] = str(pathlib.Path(self.profile).resolve())
         with open(self.log_path, "wb") as log:
+            command = ([sys.executable, "-m", "cluster.server", "--config", str(config_path),
+                        "--address", "127.0.0.1:0"] if self.runtime == "inprocess" else
+                       [sys.executable, "-m", "cluster.cli", "serve", "--runtime", self.runtime,
+                        "--config", str(config_path), "--host", "127.0.0.1", "--port", "0"])
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "cluster.server", "--config", str(config_path),
-                 "--address", "127.0.0.1:0"],
+                [*command, *self.server_args],
                 stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=env, cwd=self.cwd,
                 preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         lines: queue.Queue = queue.Queue()
@@ -191,13 +221,22 @@ class ServerProcess:
         return "\nserver log:\n" + "\n".join(text) if text else ""
 
     def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server so far (Linux /proc), or None."""
-        try:
-            fields = pathlib.Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1]
-            utime, stime = fields.split()[11:13]
-            return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError, AttributeError):
+        """User + system CPU time of the server so far (Linux /proc), or None; with the Ray
+        runtime, of the server and every process it started (Ray's)."""
+        if self.process is None:
             return None
+        pids = [self.process.pid] if self.runtime == "inprocess" else _process_tree(
+            self.process.pid)
+        total, seen = 0.0, False
+        for pid in pids:
+            try:
+                fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1]
+                utime, stime = fields.split()[11:13]
+            except (OSError, ValueError, IndexError):
+                continue        # exited meanwhile
+            total += (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+            seen = True
+        return total if seen else None
 
     def stop(self) -> None:
         process = self.process
@@ -213,6 +252,8 @@ class ServerProcess:
             if process.stdout is not None:
                 process.stdout.close()
         if self._directory is not None:
+            if self.keep_log:
+                shutil.copyfile(self.log_path, self.keep_log)
             self._directory.cleanup()
             self._directory = None
 
@@ -813,6 +854,11 @@ def main(argv=None) -> int:
     parser.add_argument("--server-cwd", metavar="DIR",
                         help="start the server in DIR, so that `python -m cluster.server` runs "
                              "the tree there (before/after comparisons); default: here")
+    parser.add_argument("--server-log", metavar="FILE",
+                        help="keep the server's log (stderr) in FILE")
+    parser.add_argument("--db", metavar="URL",
+                        help="the server journals every event in this database before it "
+                             "answers (vcc serve --db): what durability costs")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per measurement on stdout")
     args = parser.parse_args(argv)
@@ -826,7 +872,9 @@ def main(argv=None) -> int:
     unary_agents = (max(args.unary_calls, WARMUP_CALLS) + 1) // 2
     try:
         with ServerProcess(config_text(args.stream_agents, unary_agents),
-                           profile=args.profile, cwd=args.server_cwd) as server:
+                           profile=args.profile, cwd=args.server_cwd,
+                           server_args=["--db", args.db] if args.db else [],
+                           keep_log=args.server_log) as server:
             report.progress(f"server pid {server.process.pid} listening on 127.0.0.1:"
                             f"{server.port}")
             asyncio.run(run(args, server, report))

@@ -6,7 +6,8 @@ Protocol (see protos/vcc/v1/call_control.proto):
   the link's replay window;
 - events carry per-link strictly increasing seq numbers; one with a seq already applied is
   skipped (a re-send after a reconnect); every RouterMessage says up to which seq events
-  are applied (`acked_event_seq`);
+  are applied (`acked_event_seq`) — with a store, committed to it, so a crash after the
+  acknowledgement loses none of them;
 - a refused event becomes an `error` action naming the field (nothing changed); the stream
   goes on. It may follow actions of later events of the same message;
 - actions are numbered per link and kept until acknowledged: a PBX reconnecting with the
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from functools import partial
 
 import grpc
 
@@ -43,6 +46,10 @@ _EVENT_FIELDS = ("arrived",) + tuple(_CONTACT_EVENTS)
 # event makes at most a few actions for its link (queued, interflow, offer), so runs of an
 # eighth of the stream limit, started below half of it, stay under it.
 _MAX_RUN = 256
+# With a store, a link goes on applying events while earlier batches are being committed
+# (their acknowledgement and actions wait for the commit); at most this many batches may
+# wait, so a slow store slows the PBX down instead of growing memory.
+_MAX_BATCHES_AWAITING_COMMIT = 64
 log = logging.getLogger(__name__)
 
 
@@ -136,6 +143,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                         return
                     link.ack(message.hello.last_action_seq)
                 await self._receive(message, link, stream)
+            await self._all_committed(stream)
         except HostClosed:
             stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
             return
@@ -166,7 +174,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 await self._flush(link, stream, run, meta)
                 run, meta = [], []
                 await self._wait_for_room(link, stream)
-                link.push(EventRejected(0, "", f"events[{number}].seq", "must be >= 1"))
+                await self._after_commit(link, stream, None, [
+                    EventRejected(0, "", f"events[{number}].seq", "must be >= 1")])
                 continue
             if seq <= newest:
                 continue        # applied already (re-sent after a reconnect)
@@ -176,8 +185,9 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 await self._flush(link, stream, run, meta)
                 run, meta = [], []
                 await self._wait_for_room(link, stream)
-                link.push(EventRejected(seq, _contact_id(event), error.field, error.problem))
                 link.applied_event_seq = newest = seq
+                await self._after_commit(link, stream, seq, [
+                    EventRejected(seq, _contact_id(event), error.field, error.problem)])
                 continue
             newest = seq
             run.append((site, core_event))
@@ -194,15 +204,51 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         # Inline check: the usual case (room to spare) costs no coroutine.
         if link.unsent >= link.stream_limit // 2 or stream.stopped.is_set():
             await self._wait_for_room(link, stream)
-        results = await self.host.submit_batch(run, link_id=link.link_id)
+        results = self.host.apply_batch(run, link_id=link.link_id)
+        rejections = []
         for (site, core_event), (seq, prefix), result in zip(run, meta, results):
             if result.error is not None:
-                link.push(EventRejected(seq, core_event.contact_id,
-                                        _error_field(prefix, result.error.field),
-                                        result.error.problem))
+                rejections.append(EventRejected(seq, core_event.contact_id,
+                                                _error_field(prefix, result.error.field),
+                                                result.error.problem))
             elif type(core_event) is ev.ContactArrived:
                 _trace_arrival(link.link_id, site, core_event, result)
+        # Applied: a re-sent copy is skipped from now on, acknowledged or not.
         link.applied_event_seq = meta[-1][0]
+        await self._after_commit(link, stream, meta[-1][0], rejections)
+
+    def _after_commit(self, link, stream, applied_seq, rejections):
+        """Send `rejections` and acknowledge events up to `applied_seq` once everything
+        applied so far is durable (at once without a store). Acknowledgements are
+        cumulative: acknowledging an event before every earlier one is committed would
+        let a crash lose events the PBX was told are safe. Returns an awaitable that waits
+        only when too many batches already wait for their commit."""
+        committed = self.host.committed()
+        if committed is None:
+            for rejection in rejections:
+                link.push(rejection)
+            if applied_seq is not None:
+                link.committed_event_seq = applied_seq
+            return _NO_WAIT
+        committed.add_done_callback(partial(_acknowledge, link, stream, applied_seq, rejections))
+        waiting = stream.awaiting_commit
+        while waiting and waiting[0].done():
+            waiting.popleft()
+        if not waiting or waiting[-1] is not committed:
+            waiting.append(committed)
+        return self._bound_waiting(waiting)
+
+    @staticmethod
+    async def _bound_waiting(waiting) -> None:
+        while len(waiting) > _MAX_BATCHES_AWAITING_COMMIT:
+            await _committed(waiting.popleft())
+
+    @staticmethod
+    async def _all_committed(stream) -> None:
+        """Before the stream half-closes: every event read is acknowledged or refused."""
+        waiting = stream.awaiting_commit
+        while waiting:
+            await _committed(waiting.popleft())
 
     async def _wait_for_room(self, link, stream) -> None:
         """Apply no more events while half the stream limit waits to be written."""
@@ -224,7 +270,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     async def _write(self, link, stream, writer) -> None:
         while not stream.stopped.is_set():
             batch = link.take(self.max_actions_per_message)
-            acked = link.applied_event_seq
+            acked = link.committed_event_seq
             if batch or acked != stream.acked_event_seq_sent:
                 stream.acked_event_seq_sent = acked
                 if not await writer.write(convert.router_message(acked, batch)):
@@ -248,6 +294,30 @@ def _trace_arrival(link_id, site, arrival, result) -> None:
             decision, interflow = convert.decision(arrival.contact_id, result.actions)
             span.set(decision=convert.KIND[type(decision.action)], routed_site=decision.site,
                      to_site=interflow.action.to_site if interflow else None)
+
+
+class _Done:
+    def __await__(self):
+        return iter(())
+
+
+_NO_WAIT = _Done()
+
+
+async def _committed(future) -> None:
+    """Wait for a commit round (shielded: other streams share it); a failed store means
+    the router stopped (HostClosed)."""
+    await asyncio.shield(future)
+
+
+def _acknowledge(link, stream, applied_seq, rejections, committed) -> None:
+    if committed.cancelled() or committed.exception() is not None:
+        return          # the store failed: nothing more is acknowledged (the host stopped)
+    for rejection in rejections:
+        link.push(rejection)
+    if applied_seq is not None and applied_seq > link.committed_event_seq:
+        link.committed_event_seq = applied_seq
+    stream.wakeup.set()
 
 
 class _StreamStopped(Exception):

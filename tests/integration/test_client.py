@@ -114,12 +114,12 @@ def test_pbx_link_batches_events_and_gets_each_action_once(cluster):
             await login_ready(vcc, "west", "w1")
             # What reaches the router: one host batch per PbxMessage.
             batches = []
-            submit_batch = cluster.host.submit_batch
+            apply_batch = cluster.host.apply_batch
 
-            async def spy(batch, **options):
+            def spy(batch, **options):
                 batches.append(len(batch))
-                return await submit_batch(batch, **options)
-            cluster.host.submit_batch = spy
+                return apply_batch(batch, **options)
+            cluster.host.apply_batch = spy
             link = vcc.pbx_link("pbx-batch", max_batch=2)
             await link.connect()
             reader = Reader(link)
