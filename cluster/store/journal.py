@@ -15,6 +15,16 @@ acknowledging (restart it and recover from the database).
 
 Snapshots go through the same queue, so a snapshot after entry N is never committed before
 entry N is.
+
+Fencing: with leadership (cluster/leadership), each entry carries the leader's fencing token
+(`fencing_token`, or the `fencing_token=` of one append). The journal refuses, with
+`StaleLeaderError`, an append whose token is older than the newest token it has seen: the
+newest in its database when it opened (so a restarted process refuses an old token too),
+every token appended through it since, and, inside each write transaction, the newest token
+already committed for the sites being written (another process may be the newer leader).
+A refused write in the transaction stops the journal like any failed write: a deposed
+leader's state is stale and must not go on. Entries with no token (a process run without
+leadership) are not checked.
 """
 
 from __future__ import annotations
@@ -40,6 +50,17 @@ SNAPSHOTS = Snapshot.__table__
 
 class JournalError(RuntimeError):
     """The journal could not make entries durable and has stopped."""
+
+
+class StaleLeaderError(JournalError):
+    """An append carried a fencing token older than the newest the journal has seen: the
+    writer is a deposed leader."""
+
+    def __init__(self, token: int, newest: int, site: str | None = None):
+        where = f" for site {site!r}" if site else ""
+        super().__init__(f"fencing token {token} refused: the journal has seen token {newest}"
+                         f"{where}, so a newer leader exists and this writer is deposed")
+        self.token, self.newest, self.site = token, newest, site
 
 
 class JournalGap(RuntimeError):
@@ -84,6 +105,8 @@ class Journal:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vcc-journal")
         self._sync_lock = threading.Lock()
         self._failure: BaseException | None = None
+        # Invariant: no token older than this has been accepted since the journal opened.
+        self._newest_token: int | None = None
         self._load_positions()
 
     def _load_positions(self) -> None:
@@ -95,6 +118,8 @@ class Journal:
                     sa.select(SNAPSHOTS.c.site, sa.func.max(SNAPSHOTS.c.seq))
                     .group_by(SNAPSHOTS.c.site)):
                 self._snapshot_seq[site] = seq
+            for site in self._last_seq:
+                self._see_token(_newest_token(connection, site))
 
     # ---- positions ---------------------------------------------------------------------------
     def last_seq(self, site: str) -> int:
@@ -105,13 +130,46 @@ class Journal:
         return self.last_seq(site) - self._snapshot_seq.get(site, -self.snapshot_every) \
             >= self.snapshot_every
 
+    # ---- fencing --------------------------------------------------------------------------------
+    @property
+    def newest_token(self) -> int | None:
+        """The newest fencing token this journal has seen (None: none yet)."""
+        return self._newest_token
+
+    def _see_token(self, token: int | None) -> None:
+        if token is not None and (self._newest_token is None or token > self._newest_token):
+            self._newest_token = token
+
+    def _check_token(self, token: int | None, site: str | None = None) -> None:
+        if token is None:
+            return
+        if self._newest_token is not None and token < self._newest_token:
+            raise StaleLeaderError(token, self._newest_token, site)
+        self._see_token(token)
+
+    def _check_committed_tokens(self, connection, rows) -> None:
+        """Inside the write transaction: no site in the batch may already hold a newer
+        token (written by a newer leader in another process). Rows of one site carry
+        non-decreasing tokens, so the oldest row token is the one to check."""
+        oldest: dict[str, int] = {}
+        for row in rows:
+            token = row["fencing_token"]
+            if token is not None and token < oldest.get(row["site"], token + 1):
+                oldest[row["site"]] = token
+        for site, token in oldest.items():
+            newest = _newest_token(connection, site)
+            if newest is not None and newest > token:
+                self._see_token(newest)
+                raise StaleLeaderError(token, newest, site)
+
     # ---- appending -------------------------------------------------------------------------------
-    def _rows(self, site: str, entries) -> list:
+    def _rows(self, site: str, entries, fencing_token: int | None = None) -> list:
         if not isinstance(site, str) or not site:
             raise ValueError(f"site must be a non-empty string; got {site!r}")
+        token = self.fencing_token if fencing_token is None else fencing_token
+        self._check_token(token, site)
         seq = self._last_seq.get(site, 0)
         rows = []
-        token = self.fencing_token
         for entry in entries:
             event_type, payload, time = codec.encode(entry)
             seq += 1
@@ -125,13 +183,15 @@ class Journal:
         if self._failure is not None:
             raise JournalError(f"the journal stopped after a failed write: {self._failure}")
 
-    def append(self, site: str, entries) -> asyncio.Future:
+    def append(self, site: str, entries, *, fencing_token: int | None = None) -> asyncio.Future:
         """Number `entries` now; the returned future resolves (to the last seq) once they are
-        committed. Call from the event loop, in the order the core applied the entries."""
+        committed. Call from the event loop, in the order the core applied the entries.
+        `fencing_token` (default: the journal's) older than the newest seen raises
+        StaleLeaderError here, or fails the future if a newer one is found at commit."""
         self._check()
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        rows = self._rows(site, entries)
+        rows = self._rows(site, entries, fencing_token)
         self._pending.append(_Pending(rows, future=future, result=self.last_seq(site)))
         self._kick(loop)
         return future
@@ -186,7 +246,8 @@ class Journal:
                 await loop.run_in_executor(self._executor, self._write, batch)
             except BaseException as error:   # noqa: BLE001 - every waiter must hear of it
                 self._failure = error
-                failed = JournalError(f"journal write failed: {error}")
+                failed = error if isinstance(error, StaleLeaderError) \
+                    else JournalError(f"journal write failed: {error}")
                 for item in batch + self._pending:
                     if item.future is not None and not item.future.done():
                         item.future.set_exception(failed)
@@ -216,6 +277,8 @@ class Journal:
         records = [row for item in batch for row in item.records]
         intervals = [row for item in batch for row in item.intervals]
         with self.engine.begin() as connection:
+            if rows:
+                self._check_committed_tokens(connection, rows)
             if rows and connection.dialect.name == "postgresql":
                 _copy_rows(connection, rows)
             elif rows:
@@ -236,12 +299,12 @@ class Journal:
                 SNAPSHOTS.c.site == site, SNAPSHOTS.c.seq < kept[-1]))
 
     # ---- synchronous use (tools, tests, recovery) ---------------------------------------------
-    def append_now(self, site: str, entries) -> int:
+    def append_now(self, site: str, entries, *, fencing_token: int | None = None) -> int:
         """Append and commit before returning (no event loop; rows queued by `add_rows`
         go in the same transaction); the last seq."""
         self._check_sync()
         with self._sync_lock:
-            rows = self._rows(site, entries)
+            rows = self._rows(site, entries, fencing_token)
             batch, self._pending = self._pending + [_Pending(rows)], []
             self._run_now(batch)
         return self.last_seq(site)
@@ -262,6 +325,9 @@ class Journal:
     def _run_now(self, batch) -> None:
         try:
             self._executor.submit(self._write, batch).result()
+        except StaleLeaderError as error:
+            self._failure = error
+            raise
         except Exception as error:
             self._failure = error
             raise JournalError(f"journal write failed: {error}") from error
@@ -309,6 +375,15 @@ def _copy_rows(connection, rows) -> None:
                                 dumps(row["payload"]), row["time"]))
     finally:
         cursor.close()
+
+
+def _newest_token(connection, site: str) -> int | None:
+    """The token of the site's newest entry that has one (an index walk down the primary
+    key from the top: cheap whatever the journal's length)."""
+    return connection.execute(
+        sa.select(JOURNAL.c.fencing_token)
+        .where(JOURNAL.c.site == site, JOURNAL.c.fencing_token.is_not(None))
+        .order_by(JOURNAL.c.seq.desc()).limit(1)).scalar()
 
 
 # ---- reading -----------------------------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""Leadership without a network: the in-process backend, the etcd backend's term logic on a
+fake etcd client (deadline step-down, lease expiry, lost campaigns), its settings, and the
+journal's fencing on SQLite (an old token is refused, also after a restart)."""
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+
+from cluster.leadership import ChangeKind, InProcessLeadership, LeaderInfo
+from cluster.leadership.etcd import EtcdConfig, EtcdConfigError, EtcdLeadership, channel_target
+from cluster.store import open_engine, upgrade
+from cluster.store.journal import JOURNAL, Journal, JournalError, StaleLeaderError
+from sites import events as ev
+
+
+def run(coroutine, timeout=20):
+    return asyncio.run(asyncio.wait_for(coroutine, timeout))
+
+
+# ---- the in-process backend -------------------------------------------------------------------
+def test_in_process_leads_at_once_with_token_1_and_resigns():
+    async def scenario():
+        leadership = InProcessLeadership("solo", "127.0.0.1:50051")
+        changes = []
+        leadership.on_change(changes.append)
+        assert not leadership.is_leader() and leadership.token is None
+        assert await leadership.campaign() is True
+        assert leadership.is_leader() and leadership.token == 1 and leadership.term == 1
+        assert leadership.leader() == LeaderInfo("solo", "127.0.0.1:50051", 1)
+        await leadership.resign()
+        assert not leadership.is_leader() and leadership.leader() is None
+        await leadership.close()
+        with pytest.raises(RuntimeError, match="closed"):
+            await leadership.campaign()
+        return changes
+    changes = run(scenario())
+    assert [change.kind for change in changes] == [
+        ChangeKind.LEADER_CHANGED, ChangeKind.GAINED, ChangeKind.LEADER_CHANGED, ChangeKind.LOST]
+    assert changes[1].token == 1 and changes[3].reason == "resigned"
+
+
+# ---- the etcd backend on a fake client ----------------------------------------------------------
+class FakeEtcd:
+    """Just what EtcdLeadership calls. `renewals` decides each keep-alive: "ok", "expired"
+    or "hang" (never answers, like a dead etcd)."""
+
+    def __init__(self, *, key_exists=False, renewals="ok", ttl=2):
+        self.renewals, self.ttl = renewals, ttl
+        self.revoked, self.refreshes = [], 0
+        self.transactions = SimpleNamespace(
+            create=lambda key: Compare(), put=lambda *a, **k: ("put", a),
+            get=lambda key: ("get", key))
+        self.next_lease = 100
+        # The key as etcd holds it: another node's, or (once this one wins) ours.
+        self.holder = SimpleNamespace(value=LeaderInfo("other", "127.0.0.1:1", 0).encode(),
+                                      create_revision=41) if key_exists else None
+
+    async def lease(self, ttl):
+        self.next_lease += 1
+        return SimpleNamespace(id=self.next_lease, ttl=self.ttl)
+
+    async def transaction(self, compare, success, failure):
+        if self.holder is not None:
+            return False, [[(self.holder.value, self.holder)]]
+        self.holder = SimpleNamespace(value=b'{"node_id":"me","address":"a"}',
+                                      create_revision=42)
+        return True, [None, [(self.holder.value, self.holder)]]
+
+    async def refresh_lease(self, lease_id):
+        self.refreshes += 1
+        if self.renewals == "hang":
+            await asyncio.sleep(3600)
+        return SimpleNamespace(TTL=0 if self.renewals == "expired" else self.ttl)
+
+    async def get(self, key):
+        if self.holder is None:
+            return None
+        return SimpleNamespace(value=self.holder.value,
+                               create_revision=self.holder.create_revision,
+                               header=SimpleNamespace(revision=50))
+
+    async def revoke_lease(self, lease_id):
+        self.revoked.append(lease_id)
+
+    async def watch_once(self, key, timeout=None, start_revision=None):
+        await asyncio.sleep(timeout)
+        from aetcd.exceptions import WatchTimeoutError
+        raise WatchTimeoutError
+
+    async def close(self):
+        pass
+
+
+class Compare:
+    def __eq__(self, other):
+        return self
+
+
+def etcd_leadership(fake, **config):
+    leadership = EtcdLeadership(EtcdConfig(ttl_s=2, safety_margin_s=0.5, **config), "me", "a")
+    leadership._client = fake
+    return leadership
+
+
+def test_a_leader_whose_renewals_hang_steps_down_at_its_deadline_before_the_ttl():
+    async def scenario():
+        fake = FakeEtcd(renewals="hang")
+        leadership = etcd_leadership(fake)
+        changes = []
+        leadership.on_change(changes.append)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await leadership.campaign(timeout=2) is True
+        assert leadership.token == 42 and leadership.leader().token == 42
+        # Bounded: the deadline is 1.5 s after the grant was sent.
+        assert await leadership.wait_for(lambda: not leadership.is_leader(), 3)
+        lost_after = loop.time() - started
+        await leadership.close()
+        return changes, lost_after, fake
+    changes, lost_after, fake = run(scenario())
+    lost = [change for change in changes if change.kind is ChangeKind.LOST]
+    assert len(lost) == 1 and "deadline" in lost[0].reason
+    # Stepped down by its own deadline = grant sent + TTL - margin, before the TTL ended.
+    assert lost[0].at >= lost[0].deadline
+    assert lost[0].deadline == pytest.approx(lost[0].renewed_at + 2 - 0.5)
+    assert lost[0].at < lost[0].renewed_at + 2
+    assert 1.4 <= lost_after < 2.0
+    assert fake.refreshes >= 1 and 101 in fake.revoked    # lease revoked: standbys go at once
+
+
+def test_is_leader_turns_false_by_the_clock_even_if_nothing_runs():
+    """A paused process: no task ran since the deadline, is_leader() must still say False."""
+    now = [1000.0]
+    leadership = InProcessLeadership("solo", clock=lambda: now[0])
+    leadership._token, leadership._deadline = 7, 1002.0
+    assert leadership.is_leader() and leadership.token == 7
+    now[0] = 1002.0
+    assert not leadership.is_leader() and leadership.token is None and leadership.leader() is None
+
+
+def test_a_lease_etcd_says_expired_ends_the_term():
+    async def scenario():
+        fake = FakeEtcd(renewals="expired")
+        leadership = etcd_leadership(fake)
+        changes = []
+        leadership.on_change(changes.append)
+        assert await leadership.campaign(timeout=2)
+        assert await leadership.wait_for(lambda: not leadership.is_leader(), 3)
+        await leadership.close()
+        return changes
+    lost = [c for c in run(scenario()) if c.kind is ChangeKind.LOST]
+    assert lost and lost[0].reason == "etcd says the lease expired"
+
+
+def test_a_renewing_leader_keeps_its_term_past_the_ttl():
+    async def scenario():
+        leadership = etcd_leadership(FakeEtcd(renewals="ok"))
+        assert await leadership.campaign(timeout=2)
+        first_deadline = leadership.deadline
+        await asyncio.sleep(2.5)        # longer than the TTL: only renewals keep it
+        still = leadership.is_leader(), leadership.token, leadership.deadline > first_deadline
+        await leadership.close()
+        return still, leadership.is_leader()
+    (leading, token, moved), after_close = run(scenario())
+    assert leading and token == 42 and moved
+    assert not after_close
+
+
+def test_a_lost_campaign_follows_the_leader_and_frees_its_lease():
+    async def scenario():
+        fake = FakeEtcd(key_exists=True)
+        leadership = etcd_leadership(fake)
+        assert await leadership.campaign(timeout=0.5) is False
+        leader = leadership.leader()
+        await leadership.close()
+        return leader, fake
+    leader, fake = run(scenario())
+    assert leader == LeaderInfo("other", "127.0.0.1:1", 41)
+    assert fake.revoked and fake.revoked[0] == 101
+
+
+# ---- settings ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("options, field", [
+    ({"endpoints": ()}, "endpoints"), ({"endpoints": ("nohost",)}, "endpoints"),
+    ({"endpoints": ("http://127.0.0.1:2379",)}, "scheme"), ({"ttl_s": 1}, "ttl_s"),
+    ({"safety_margin_s": 1.5}, "safety_margin_s"), ({"prefix": "vcc"}, "prefix"),
+    ({"ca_file": "ca.pem", "cert_file": "c.pem"}, "key_file"),
+    ({"cert_file": "c.pem", "key_file": "k.pem"}, "ca_file"),
+])
+def test_bad_settings_name_the_setting(options, field):
+    with pytest.raises(EtcdConfigError, match=field):
+        EtcdConfig(**options)
+
+
+def test_settings_defaults_and_targets():
+    config = EtcdConfig(endpoints="127.0.0.1:1, 127.0.0.1:2")
+    assert config.endpoints == ("127.0.0.1:1", "127.0.0.1:2")
+    assert config.ttl_s == 3.0 and config.key == b"/vcc/leadership/leader"
+    assert config.grant_ttl == 3 and config.renew_interval_s == 1.0
+    assert channel_target(config.endpoints) == "ipv4:127.0.0.1:1,127.0.0.1:2"
+    assert channel_target(("etcd.local:2379",)) == "etcd.local:2379"
+    with pytest.raises(EtcdConfigError, match="IP address"):
+        channel_target(("a.local:1", "b.local:2"))
+
+
+# ---- fencing in the journal (SQLite) -------------------------------------------------------------
+@pytest.fixture
+def engine(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def tokens_of(engine, site):
+    with engine.connect() as connection:
+        return connection.execute(sa.select(JOURNAL.c.fencing_token).where(
+            JOURNAL.c.site == site).order_by(JOURNAL.c.seq)).scalars().all()
+
+
+def test_the_journal_refuses_a_deposed_leaders_token_also_after_a_restart(engine):
+    old = Journal(engine, fencing_token=5)
+    assert old.append_now("east", [ev.Tick(1.0)]) == 1
+    # A newer leader (another process, its own Journal) writes with token 6.
+    new = Journal(engine, fencing_token=6)
+    assert new.newest_token == 5
+    assert new.append_now("east", [ev.Tick(2.0)]) == 2
+    # The deposed leader's late write: refused inside its transaction, nothing written.
+    with pytest.raises(StaleLeaderError, match=r"fencing token 5 refused.*token 6.*'east'"):
+        old.append_now("east", [ev.Tick(3.0)])
+    with pytest.raises(JournalError, match="stopped.*fencing token 5 refused"):
+        old.append_now("west", [ev.Tick(3.0)])        # and its journal has stopped
+    old.close()
+    new.close()
+    assert tokens_of(engine, "east") == [5, 6]
+    # A restarted process still knows token 6 (from the database): token 5 is refused at
+    # once, for any site, before anything is numbered or queued.
+    restarted = Journal(engine, fencing_token=5)
+    assert restarted.newest_token == 6
+    with pytest.raises(StaleLeaderError, match="fencing token 5 refused"):
+        restarted.append_now("west", [ev.Tick(4.0)])
+    assert restarted.last_seq("west") == 0
+    # The same process may go on with a current token, per append or by default.
+    assert restarted.append_now("west", [ev.Tick(4.0)], fencing_token=6) == 1
+    restarted.fencing_token = 7
+    assert restarted.append_now("east", [ev.Tick(5.0)]) == 3
+    with pytest.raises(StaleLeaderError, match="token 7"):
+        restarted.append_now("east", [ev.Tick(6.0)], fencing_token=6)
+    restarted.close()
+    assert tokens_of(engine, "east") == [5, 6, 7] and tokens_of(engine, "west") == [6]
+
+
+def test_an_async_append_with_a_stale_token_fails_its_future_and_stops_the_journal(engine):
+    async def scenario():
+        old = Journal(engine, fencing_token=3)
+        await old.append("east", [ev.Tick(1.0)])
+        new = Journal(engine, fencing_token=4)
+        await new.append("east", [ev.Tick(2.0)])
+        with pytest.raises(StaleLeaderError, match="fencing token 3 refused"):
+            await old.append("east", [ev.Tick(3.0)])
+        with pytest.raises(JournalError):
+            old.append("east", [ev.Tick(4.0)])
+        await new.aclose()
+        await old.aclose()
+    run(scenario())
+    assert tokens_of(engine, "east") == [3, 4]
+
+
+def test_entries_without_a_token_are_not_fenced(engine):
+    """A process without leadership (tools, the old embedded path) writes unchecked."""
+    fenced = Journal(engine, fencing_token=9)
+    fenced.append_now("east", [ev.Tick(1.0)])
+    fenced.close()
+    plain = Journal(engine)
+    assert plain.append_now("east", [ev.Tick(2.0)]) == 2
+    plain.close()
+    assert tokens_of(engine, "east") == [9, None]
