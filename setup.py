@@ -67,7 +67,7 @@ setup(
                                     "loadtests.*"]) + ["vcc", "vcc.v1"],
     package_dir={"vcc": "protos/vcc"},
     package_data={"native": ["*.pyx"], "vcc.v1": ["*.proto", "*.pyi"],
-                  "loadtests": ["examples/*.yaml"], "cluster": ["configs/*.yaml"],
+                  "loadtests": ["examples/*.yaml", "traces/*"], "cluster": ["configs/*.yaml"],
                   # Alembic reads its migration scripts from the installed package.
                   "cluster.store": ["migrations/*.py", "migrations/script.py.mako",
                                     "migrations/versions/*.py"]},
@@ -87,6 +87,8 @@ setup(
         "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2",
         # Site actors and the multi-node runtime.
         "ray>=2.40,<3",
+        # etcd v3 leadership (asyncio; works with protobuf >= 4, unlike the `etcd3` package).
+        "aetcd>=1.0,<2",
         # The journal, contact records and reports (SQLite embedded, PostgreSQL by URL).
         "sqlalchemy>=2,<3",
         "alembic>=1.13,<2",

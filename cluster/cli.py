@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from cluster.reports import add_report_parser
     add_report_parser(commands)
+    from loadtests.demo import add_demo_parser
+    add_demo_parser(commands)
+    from loadtests.trace import add_trace_parser; add_trace_parser(commands)       # noqa: E702
+    from loadtests.live import add_loadtest_parser; add_loadtest_parser(commands)  # noqa: E702
     return parser
 
 

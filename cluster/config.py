@@ -32,7 +32,9 @@ from sites.virtual_center import BsrConfig
 
 DEFAULT_CONFIG = pathlib.Path(__file__).with_name("configs") / "two_sites.yaml"
 
-_TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic"}
+# A scenario file (SPEC §5) is a configuration too: its traffic keys are accepted and left to
+# the simulator and the load-test client.
+_TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic", "profile"}
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
                "service_objectives"}

@@ -8,6 +8,7 @@ file: `load_scenario` raises `ScenarioError` naming the file, line and key.
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import dataclass
 
@@ -22,16 +23,20 @@ ScenarioError = ConfigFileError
 
 @dataclass(frozen=True)
 class Distribution:
-    """Seconds drawn per contact: exponential(mean_s), constant(mean_s), lognormal(mean_s, sigma)."""
+    """Seconds drawn per contact: exponential(mean_s), constant(mean_s), lognormal(mean_s,
+    sigma), or empirical (uniformly one of `values`, read from a file; mean_s is their mean)."""
     dist: str
     mean_s: float
     sigma: float = 0.0
+    values: tuple = ()
 
     def sample(self, rng: random.Random) -> float:
         if self.dist == "exponential":
             return rng.expovariate(1.0 / self.mean_s)
         if self.dist == "constant":
             return self.mean_s
+        if self.dist == "empirical":
+            return self.values[int(rng.random() * len(self.values))]
         # lognormal parameterised by its mean: mu chosen so that E[X] = mean_s.
         mu = math.log(self.mean_s) - self.sigma ** 2 / 2.0
         return rng.lognormvariate(mu, self.sigma)
@@ -59,6 +64,16 @@ class AgentGroup:
 
 
 @dataclass(frozen=True)
+class Profile:
+    """Intraday profile: interval k (of `interval_s`) offers rate_per_hour x weights[k mod n]."""
+    interval_s: float
+    weights: tuple
+
+    def weight_at(self, time_s: float) -> float:
+        return self.weights[int(time_s // self.interval_s) % len(self.weights)]
+
+
+@dataclass(frozen=True)
 class Scenario:
     path: str
     duration_s: float
@@ -68,6 +83,7 @@ class Scenario:
     multisite: str                  # "local" | "bsr"
     bsr: BsrConfig
     traffic: tuple
+    profile: Profile | None = None  # None: every stream at its constant rate
 
     def site_configs(self) -> dict:
         """One SiteConfig per site; agents are named site-g<group>-<n>."""
@@ -90,7 +106,7 @@ _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "of
 _AGENT_KEYS = {"count", "skills", "channels", "wrap_up_s", "call_selection"}
 _TRAFFIC_KEYS = {"site", "skill", "rate_per_hour", "priority", "service_objective_s", "channel",
                  "handle_time", "patience"}
-_DIST_KEYS = {"dist", "mean_s", "sigma"}
+_DIST_KEYS = {"dist", "mean_s", "sigma", "file"}
 _CHANNELS = tuple(channel.name.lower() for channel in Channel)
 _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 
@@ -104,9 +120,46 @@ def _skill(path, name, reader: Reader) -> SkillConfig:
         reader.fail(key if key in fields else next(iter(fields), "queueing"), error.problem)
 
 
+def _empirical_values(dist: Reader) -> tuple:
+    """Seconds from the file named by `file` (relative to the scenario): one number per
+    line; blank lines and `#` comments skipped. A bad line is reported with its own line."""
+    name = dist.mapping["file"]
+    if not isinstance(name, str) or not name:
+        dist.fail("file", f"must name a file of seconds, one per line; got {name!r}")
+    path = os.path.join(os.path.dirname(dist.path), name)
+    values = []
+    for number, line in enumerate(read_text(path).splitlines(), 1):
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise ScenarioError(path, number, dist.key("file"),
+                                f"must be a number of seconds >= 0; got {text!r}")
+        values.append(value)
+    if not values or not any(values):
+        dist.fail("file", f"{path} holds no positive number of seconds")
+    return tuple(values)
+
+
 def _distribution(reader: Reader, key) -> Distribution:
-    dist = reader.child(key, _DIST_KEYS, required=("dist", "mean_s"))
-    kind = dist.choice("dist", ("exponential", "constant", "lognormal"))
+    dist = reader.child(key, _DIST_KEYS, required=("dist",))
+    kind = dist.choice("dist", ("exponential", "constant", "lognormal", "empirical"))
+    if kind == "empirical":
+        for other in ("mean_s", "sigma"):
+            if other in dist.mapping:
+                dist.fail(other, "empirical takes its values from `file`, not " + other)
+        if "file" not in dist.mapping:
+            dist.fail("file", "required key is missing (empirical)")
+        values = _empirical_values(dist)
+        return Distribution(kind, sum(values) / len(values), 0.0, values)
+    if "file" in dist.mapping:
+        dist.fail("file", f"only empirical takes a file, not {kind}")
+    if "mean_s" not in dist.mapping:
+        dist.fail("mean_s", "required key is missing")
     mean = dist.number("mean_s", exclusive=True)
     sigma = dist.number("sigma", default=1.0 if kind == "lognormal" else 0.0)
     if kind != "lognormal" and "sigma" in dist.mapping:
@@ -117,7 +170,7 @@ def _distribution(reader: Reader, key) -> Distribution:
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     document = parse_yaml(text, path)
     top = Reader(path, document, "", 1,
-                 {"duration_s", "seed", "skills", "sites", "routing", "traffic"},
+                 {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile"},
                  required=("duration_s", "skills", "sites", "traffic"))
     duration = top.number("duration_s", exclusive=True)
     seed = top.integer("seed", default=0)
@@ -200,7 +253,23 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
             _distribution(stream, "handle_time"),
             _distribution(stream, "patience") if "patience" in stream.mapping else None))
-    return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic))
+    return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
+                    _profile(top) if "profile" in top.mapping else None)
+
+
+def _profile(top: Reader) -> Profile:
+    reader = top.child("profile", {"interval_s", "weights"}, required=("interval_s", "weights"))
+    interval = reader.number("interval_s", exclusive=True)
+    weights = reader.mapping["weights"]
+    if not isinstance(weights, list) or not weights:
+        reader.fail("weights", "must be a non-empty list of rate multipliers")
+    for weight in weights:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
+                or not math.isfinite(weight) or weight < 0:
+            reader.fail("weights", f"each weight must be a number >= 0; got {weight!r}")
+    if not any(weights):
+        reader.fail("weights", "at least one weight must be > 0")
+    return Profile(interval, tuple(float(weight) for weight in weights))
 
 
 def load_scenario(path: str) -> Scenario:

@@ -10,6 +10,11 @@ With `multisite: bsr` a contact entering a site without an available agent is of
 the virtual center (look-ahead interflow), and an agent who frees up with nothing to do
 at its own site pulls the longest-waiting contact of its skills from another site (the
 agent-surplus half of BSR). Statuses are published at the instant they are used.
+
+Arrivals are Poisson per traffic stream, drawn here; or, given `arrivals` (a trace's contacts
+as `Arrival`s, see loadtests/trace.py), exactly those contacts with their own handle times
+and patience, which is how `vcc loadtest --compare-sim` replays the trace a live run used.
+A scenario with an intraday `profile` is played through its generated trace.
 """
 
 from __future__ import annotations
@@ -31,6 +36,16 @@ from sites.virtual_center import VirtualCenter
 _ARRIVAL, _ANSWER, _END, _ABANDON, _TICK = range(5)
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One given contact: arrives at `time_s` as a contact of `scenario.traffic[stream]`."""
+    time_s: float
+    stream: int
+    contact_id: str
+    handle_time_s: float
+    patience_s: float | None        # None: never abandons
+
+
 @dataclass
 class SimulationResult:
     report: dict
@@ -41,9 +56,14 @@ class SimulationResult:
 
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int | None = None, scheduler_factory=None,
-                 drain_limit_s: float | None = None):
+                 drain_limit_s: float | None = None, arrivals=None):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
+        if arrivals is None and getattr(scenario, "profile", None) is not None:
+            # Non-homogeneous arrivals: one generator for traces and simulation.
+            from loadtests.trace import arrivals_of, generate_trace
+            arrivals = arrivals_of(scenario, generate_trace(scenario, self.seed))
+        self.arrivals = arrivals
         self.rng = random.Random(self.seed)
         self.sites = {name: SiteState(config, scheduler_factory=scheduler_factory)
                       for name, config in scenario.site_configs().items()}
@@ -129,11 +149,16 @@ class Simulation:
                 self.center.publish(site.status(skill, channel))
 
     # ---- world events -----------------------------------------------------------------------------
-    def _arrive(self, stream_number, now):
+    def _arrive(self, stream_number, now, given: Arrival | None = None):
         stream = self.scenario.traffic[stream_number]
-        contact_id = f"{stream.site}-{stream_number}-{self._serial[stream_number]}"
-        self._serial[stream_number] += 1
+        if given is None:
+            contact_id = f"{stream.site}-{stream_number}-{self._serial[stream_number]}"
+            self._serial[stream_number] += 1
+        else:
+            contact_id = given.contact_id
         record = ContactRecord(contact_id, stream, stream.site, now)
+        if given is not None:
+            record.talk_s = given.handle_time_s
         self.records[contact_id] = record
         self._handle(stream.site, ev.ContactArrived(
             now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
@@ -149,6 +174,10 @@ class Simulation:
                 if self.center.remote_accepts(remote, local.ewt_s[stream.priority.value],
                                               stream.priority.value):
                     self._interflow(record, stream.site, decision.site, now)
+        if given is not None:
+            if given.patience_s is not None:
+                self._schedule(now + given.patience_s, _ABANDON, contact_id)
+            return
         if stream.patience is not None:
             self._schedule(now + stream.patience.sample(self.rng), _ABANDON, contact_id)
         gap = self.rng.expovariate(stream.rate_per_hour / 3600.0)
@@ -164,8 +193,9 @@ class Simulation:
         record.answer_time = now
         record.served_site = site_name
         record.agent_id = contact.agent_id
-        talk = record.stream.handle_time.sample(self.rng)
-        record.talk_s = talk
+        talk = record.talk_s         # a given contact brings its own handle time
+        if talk is None:
+            talk = record.talk_s = record.stream.handle_time.sample(self.rng)
         self._schedule(now + talk, _END, site_name, contact_id)
 
     def _abandon(self, contact_id, now):
@@ -188,8 +218,13 @@ class Simulation:
             for agent_id in site.agents:
                 self._handle(name, ev.AgentLoggedIn(0.0, agent_id))
                 self._handle(name, ev.AgentReady(0.0, agent_id))
-        for number, stream in enumerate(self.scenario.traffic):
-            self._schedule(self.rng.expovariate(stream.rate_per_hour / 3600.0), _ARRIVAL, number)
+        if self.arrivals is not None:
+            for arrival in self.arrivals:
+                self._schedule(arrival.time_s, _ARRIVAL, arrival.stream, arrival)
+        else:
+            for number, stream in enumerate(self.scenario.traffic):
+                self._schedule(self.rng.expovariate(stream.rate_per_hour / 3600.0), _ARRIVAL,
+                               number)
         heap = self._heap
         now = 0.0
         steps = 0
@@ -198,7 +233,7 @@ class Simulation:
             if now > self.end_s:
                 break
             if kind == _ARRIVAL:
-                self._arrive(a, now)
+                self._arrive(a, now, b)
             elif kind == _ANSWER:
                 self._answer(a, b, now)
             elif kind == _END:

@@ -1,0 +1,820 @@
+"""`vcc loadtest`: replay a trace (or a scenario's generated trace) against a live cluster.
+
+The load client plays the world around the router over gRPC, the way `loadtests.simulator`
+plays it in simulated time:
+- the PBX: one `CallControl.Connect` stream (`cluster.client.PbxLink`) carries every
+  arrival at the trace's pace times `speed`, answers each offer at once (`answered`), hangs
+  up after the contact's handle time / speed (`ended`), and hangs up for callers whose
+  patience / speed runs out while they wait (`abandoned`);
+- the agents: every agent of the server (Admin.ListAgents per site) that has a skill of the
+  trace is logged in and made READY (AgentControl) before the first arrival, and ends its
+  wrap-up (`WrapUpDone`) after the configured wrap-up / speed; agents this run logged in
+  are logged out at the end.
+
+Bounded in count (`max_contacts`, the trace) and time: a hard wall-clock deadline of the
+replayed span / speed plus `drain_s`. At the deadline whatever is live is brought to an end
+(queued: abandoned, talking: ended, wrap-up: done; counted as `forced`); a contact without a
+final state `cleanup_s` later is counted as `lost`.
+
+The report has the shape of `vcc simulate --json` (loadtests.report.build_report), built
+from what the client observed, in trace time (wall time x speed): a contact's wait runs
+from its arrival being handed to the stream to its offer being read. `loadtest` adds
+client-side route latency (arrival sent -> first decision read: offer, queued or rejected)
+percentiles, errors by gRPC code, requested vs achieved arrival rate and send lateness.
+
+For `vcc demo` and other programs:
+
+    report = await run_loadtest(target, trace_or_scenario, *, speed=1.0, duration_s=None,
+                                max_contacts=None, progress=None, seed=None, drain_s=None,
+                                cleanup_s=10.0, compare_sim=False, config=None, token=None)
+
+`trace_or_scenario`: a trace file (.csv/.jsonl), a scenario YAML (its trace is generated
+with `seed`, default the scenario's), or a list of `loadtests.trace.TraceContact`.
+`duration_s`: replay only arrivals before this trace time. `progress(snapshot)`: called a
+few times a second with a dict (trace_s, span_s, sent, total, final, queued, rate_per_s,
+p99_ms). `compare_sim=True` adds `report["compare"]`: the simulator on the same contacts
+with the cluster configuration `config` (a cluster YAML or scenario file the server runs;
+default the scenario when given one, else the bundled cluster/configs/two_sites.yaml).
+Raises `LoadtestError` (bad input, unreachable target) before any contact is sent.
+
+Time-valued settings of the server (wrap-up timeouts aside, which the agents end early,
+and offer timeouts, which never fire since offers are answered at once) run in wall time:
+a BSR `adjust_by` of N seconds is N x speed trace seconds. Compare with the simulator
+using settings that do not depend on the time scale (e.g. `adjust_by: 0`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import heapq
+import json
+import os
+import pathlib
+import sys
+import time
+
+import grpc
+
+from cluster.client import VccClient
+from cluster.yaml_reader import ConfigFileError
+from loadtests.grpc_bench import bounded_gather, percentile
+from loadtests.report import ContactRecord, build_report, render_report
+from loadtests.trace import (TraceContact, class_key, generate_trace, objective_resolver,
+                             read_trace, trace_streams)
+from sites.model import ContactState, Priority, SkillConfig
+from vcc.v1 import (admin_pb2, agent_control_pb2, call_control_pb2, common_pb2)
+
+RPC_TIMEOUT_S = 10.0
+SETUP_CONCURRENCY = 16
+TICK_S = 0.005                 # the PBX sends what is due every 5 ms (batched on the stream)
+MAX_RECONNECTS = 5
+SL_POINTS = 3.0                # --compare-sim agreement: service level within 3 points
+ASA_FRACTION = 0.10            # ... and ASA within 10 % of the simulator's
+_FINAL_STATE = {common_pb2.ContactState.Value(f"CONTACT_STATE_{state.name}"): state
+                for state in ContactState}
+_PRIORITY_IN = {common_pb2.Priority.Value(f"PRIORITY_{p.name}"): p for p in Priority}
+_PRIORITY_OUT = {p: value for value, p in _PRIORITY_IN.items()}
+_CHANNEL_OUT = {name: common_pb2.Channel.Value(f"CHANNEL_{name}")
+                for name in ("VOICE", "CHAT", "EMAIL", "SMS", "CALLBACK", "OUTBOUND")}
+
+
+class LoadtestError(Exception):
+    """The run could not start: bad input or an unusable target. Nothing was sent."""
+
+
+# ---- input ---------------------------------------------------------------------------------------
+def load_contacts(source, seed: int | None = None) -> tuple[list, str | None]:
+    """(contacts, scenario path or None) of a trace file, a scenario YAML, or contacts."""
+    if not isinstance(source, (str, os.PathLike)):
+        contacts = list(source)
+        if not contacts:
+            raise LoadtestError("no contacts to replay")
+        return contacts, None
+    path = str(source)
+    try:
+        if pathlib.Path(path).suffix.lower() in (".yaml", ".yml"):
+            from loadtests.scenario import load_scenario
+            return generate_trace(load_scenario(path), seed), path
+        return read_trace(path), None
+    except ConfigFileError as error:
+        raise LoadtestError(str(error)) from None
+
+
+def select(contacts, duration_s: float | None, max_contacts: int | None) -> list:
+    chosen = [c for c in contacts if duration_s is None or c.arrival_s < duration_s]
+    return chosen[:max_contacts] if max_contacts is not None else chosen
+
+
+# ---- the server's center, through Admin ----------------------------------------------------------
+class Center:
+    """What the load client needs of the server's configuration (read through Admin)."""
+
+    def __init__(self):
+        self.skills: dict = {}          # skill -> SkillConfig (sl_threshold_s, wrap_up_s)
+        self.objectives: dict = {}      # skill -> {Priority: seconds}
+        self.agents: dict = {}          # (site, agent id) -> admin_pb2.Agent
+        self.sites: list = []
+
+    def wrap_up_s(self, site: str, agent_id: str, skill: str) -> float:
+        agent = self.agents.get((site, agent_id))
+        if agent is not None and agent.wrap_up_s > 0:      # 0: the skill's
+            return agent.wrap_up_s
+        config = self.skills.get(skill)
+        return config.wrap_up_s if config is not None else 0.0
+
+
+async def read_center(vcc: VccClient) -> Center:
+    center = Center()
+    sites = await vcc.admin.ListSites(admin_pb2.ListRequest(), timeout=RPC_TIMEOUT_S)
+    center.sites = [site.name for site in sites.sites]
+    for site in center.sites:
+        skills = await vcc.admin.ListSkills(admin_pb2.ListRequest(site=site),
+                                            timeout=RPC_TIMEOUT_S)
+        for skill in skills.skills:
+            # Every skill exists at every site with the same settings (cluster/config.py).
+            center.skills.setdefault(skill.name, SkillConfig(
+                skill.name, sl_threshold_s=skill.sl_threshold_s or 20.0,
+                wrap_up_s=skill.wrap_up_s))
+            center.objectives.setdefault(skill.name, {
+                _PRIORITY_IN[objective.priority]: objective.service_objective_s
+                for objective in skill.service_objectives
+                if objective.priority in _PRIORITY_IN})
+        agents = await vcc.admin.ListAgents(admin_pb2.ListRequest(site=site),
+                                            timeout=RPC_TIMEOUT_S)
+        for agent in agents.agents:
+            center.agents[(site, agent.agent_id)] = agent
+    return center
+
+
+def check_trace(contacts, center: Center) -> None:
+    """Every contact's site and skill must exist at the server (named by trace line)."""
+    for contact in contacts:
+        where = f"line {contact.line}" if contact.line else contact.contact_id
+        if contact.site not in center.sites:
+            raise LoadtestError(f"trace {where}: site: {contact.site!r} is not a site of the "
+                                f"server ({', '.join(center.sites)})")
+        if contact.skill not in center.skills:
+            raise LoadtestError(f"trace {where}: skill: {contact.skill!r} is not a skill of "
+                                f"the server ({', '.join(center.skills)})")
+
+
+# ---- the replay ----------------------------------------------------------------------------------
+_SENT, _QUEUED, _CONNECTED, _ENDED, _FINAL = range(5)
+
+
+class _Live:
+    """The client's view of one contact."""
+    __slots__ = ("contact", "record", "state", "sent_at", "decided", "generation",
+                 "ended_seq", "abandon_sent", "forced")
+
+    def __init__(self, contact, record):
+        self.contact, self.record = contact, record
+        self.state = None            # not sent yet
+        self.sent_at = None
+        self.decided = False
+        self.generation = 0          # bumps when an offer is revoked (stale hang-up timers)
+        self.ended_seq = 0
+        self.abandon_sent = False
+        self.forced = False
+
+
+class Replay:
+    def __init__(self, vcc: VccClient, contacts: list, center: Center, *, speed: float,
+                 drain_s: float, cleanup_s: float, progress=None, link_id: str | None = None):
+        self.vcc, self.contacts, self.center, self.speed = vcc, contacts, center, speed
+        self.drain_s, self.cleanup_s, self.progress = drain_s, cleanup_s, progress
+        self.link_id = link_id or f"loadtest-{os.getpid()}-{int(time.time() * 1000)}"
+        objective = objective_resolver(center.skills, center.objectives)
+        self.objective = objective
+        streams = {class_key(s.site, s.skill, s.priority, s.service_objective_s, s.channel): s
+                   for s in trace_streams(contacts, objective)}
+        self.live = {}
+        for contact in contacts:
+            stream = streams[class_key(contact.site, contact.skill, contact.priority,
+                                       objective(contact), contact.channel)]
+            record = ContactRecord(contact.contact_id, stream, contact.site, contact.arrival_s)
+            self.live[contact.contact_id] = _Live(contact, record)
+        self.errors = collections.Counter()
+        self.event_errors: list = []           # the first few refused events, for the report
+        self.latencies: list = []              # route latency, seconds
+        self.lateness: list = []               # arrival sent - its due time, seconds
+        self.sent = self.final = self.queued = self.twice = 0
+        self.agent_work = collections.Counter()     # (site, agent) -> trace seconds working
+        self._end_heap: list = []              # (wall due, generation, contact id)
+        self._wrap_heap: list = []             # (wall due, contact id)
+        self._abandon_heap: list = []          # (wall due, contact id)
+        self._tasks: set = set()
+        self.link = None
+        self.t0 = None
+        self.closing = False
+
+    def trace_now(self, wall: float) -> float:
+        return (wall - self.t0) * self.speed
+
+    # ---- agents ----
+    async def _call(self, rpc, request, *, benign=()):
+        try:
+            return await rpc(request, timeout=RPC_TIMEOUT_S)
+        except grpc.aio.AioRpcError as error:
+            if not any(text in (error.details() or "") for text in benign):
+                self.errors[error.code().name] += 1
+            return None
+
+    async def agents_in(self) -> list:
+        """Log in and make READY every agent with a skill of the trace; the ones this run
+        logged in are returned (to log out at the end)."""
+        skills = {contact.skill for contact in self.contacts}
+        driven = [(site, agent) for (site, _), agent in self.center.agents.items()
+                  if any(level.skill in skills for level in agent.skills)]
+        if not driven:
+            raise LoadtestError(f"no agent of the server has a skill of the trace "
+                                f"({', '.join(sorted(skills))})")
+        self.driven = driven
+        logged_in = []
+
+        async def one(site, agent):
+            request = agent_control_pb2.AgentRequest(site=site, agent_id=agent.agent_id)
+            if agent.state in (common_pb2.AGENT_STATE_LOGGED_OUT,
+                               common_pb2.AGENT_STATE_UNSPECIFIED):
+                if await self._call(self.vcc.agents.Login, request) is None:
+                    return
+                logged_in.append((site, agent.agent_id))
+            if agent.state != common_pb2.AGENT_STATE_READY:
+                await self._call(self.vcc.agents.SetState, agent_control_pb2.SetStateRequest(
+                    site=site, agent_id=agent.agent_id, state=common_pb2.AGENT_STATE_READY))
+        await bounded_gather(SETUP_CONCURRENCY, [lambda s=s, a=a: one(s, a) for s, a in driven])
+        return logged_in
+
+    async def agents_out(self, logged_in) -> None:
+        await bounded_gather(SETUP_CONCURRENCY, [
+            lambda s=s, a=a: self._call(self.vcc.agents.Logout,
+                                        agent_control_pb2.AgentRequest(site=s, agent_id=a))
+            for s, a in logged_in])
+
+    def _wrap_up_done(self, live: _Live) -> None:
+        record = live.record
+        request = agent_control_pb2.AgentRequest(site=record.served_site,
+                                                 agent_id=record.agent_id)
+        # The server's own wrap-up timer may have completed it first (speed < 1): not an error.
+        task = asyncio.ensure_future(self._call(self.vcc.agents.WrapUpDone, request,
+                                                benign=("no contact in wrap_up",)))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- the PBX stream: inbound ----
+    async def receive(self) -> None:
+        attempts = 0
+        while True:
+            try:
+                async for message in self.link.messages():
+                    await self._on_message(message, time.perf_counter())
+                return
+            except grpc.aio.AioRpcError as error:
+                if self.closing:
+                    return
+                self.errors[f"stream {error.code().name}"] += 1
+                if attempts >= MAX_RECONNECTS:
+                    return
+                attempts += 1
+                await asyncio.sleep(0.2 * attempts)
+                await self.link.reconnect()
+
+    def _decided(self, live: _Live, wall: float) -> None:
+        if not live.decided:
+            live.decided = True
+            self.latencies.append(wall - live.sent_at)
+
+    async def _on_message(self, message, wall: float) -> None:
+        answers = []
+        now = self.trace_now(wall)
+        for action in message.actions:
+            kind = action.WhichOneof("action")
+            if kind == "error":
+                error = action.error
+                self.errors["EVENT_ERROR"] += 1
+                if len(self.event_errors) < 5:
+                    self.event_errors.append(f"{error.contact_id}: {error.field}: {error.message}")
+                continue
+            payload = getattr(action, kind)
+            live = self.live.get(payload.contact_id)
+            if live is None:
+                continue                     # not ours (e.g. a contact of an earlier run)
+            record = live.record
+            if kind == "route_to_agent":
+                self._decided(live, wall)
+                if live.abandon_sent or live.state not in (_SENT, _QUEUED):
+                    continue                 # the caller hung up first: the offer goes with it
+                if live.state == _QUEUED:
+                    self.queued -= 1
+                live.state = _CONNECTED
+                record.answer_time = now
+                record.served_site = payload.site
+                record.agent_id = payload.agent_id
+                record.talk_s = live.contact.handle_time_s
+                answers.append(call_control_pb2.PbxEvent(answered=payload.contact_id))
+                heapq.heappush(self._end_heap, (wall + live.contact.handle_time_s / self.speed,
+                                                live.generation, payload.contact_id))
+            elif kind == "queued":
+                self._decided(live, wall)
+                if live.state == _SENT:
+                    live.state = _QUEUED
+                    self.queued += 1
+            elif kind == "reject":
+                self._decided(live, wall)
+            elif kind == "interflow":
+                record.interflows += 1
+                record.site = payload.to_site
+            elif kind == "offer_revoked":
+                # The offer timed out before the answer got there: waiting again.
+                if live.state == _CONNECTED:
+                    live.generation += 1
+                    live.state = _QUEUED
+                    self.queued += 1
+                    record.answer_time = record.served_site = record.agent_id = None
+            elif kind == "finished":
+                if live.state == _FINAL:
+                    self.twice += 1
+                    continue
+                if live.state == _QUEUED:
+                    self.queued -= 1
+                live.state = _FINAL
+                self.final += 1
+                record.final_state = _FINAL_STATE.get(payload.final_state)
+                record.end_time = now
+                if record.answer_time is not None and record.agent_id is not None:
+                    self.agent_work[(record.served_site, record.agent_id)] += \
+                        now - record.answer_time
+        if answers:
+            self.link.send(*answers)
+            await self.link.flush()
+
+    # ---- the PBX stream: outbound ----
+    def _arrival(self, contact: TraceContact):
+        return call_control_pb2.PbxEvent(arrived=common_pb2.ContactSpec(
+            contact_id=contact.contact_id, site=contact.site, skill=contact.skill,
+            priority=_PRIORITY_OUT[contact.priority],
+            service_objective_s=contact.service_objective_s or 0.0,
+            channel=_CHANNEL_OUT[contact.channel.name], ani=contact.ani, dnis=contact.dnis,
+            data=contact.data))
+
+    def _due_events(self, wall: float, events: list, ended: list) -> None:
+        while self._abandon_heap and self._abandon_heap[0][0] <= wall:
+            _, contact_id = heapq.heappop(self._abandon_heap)
+            live = self.live[contact_id]
+            if live.state in (_SENT, _QUEUED) and not live.abandon_sent:
+                live.abandon_sent = True
+                events.append(call_control_pb2.PbxEvent(abandoned=contact_id))
+        while self._end_heap and self._end_heap[0][0] <= wall:
+            _, generation, contact_id = heapq.heappop(self._end_heap)
+            live = self.live[contact_id]
+            if live.state == _CONNECTED and live.generation == generation:
+                live.state = _ENDED
+                event = call_control_pb2.PbxEvent(ended=contact_id)
+                events.append(event)
+                ended.append((live, event))
+
+    def _schedule_wrap_ups(self, wall: float, ended: list) -> None:
+        for live, event in ended:
+            live.ended_seq = event.seq
+            record = live.record
+            wrap = self.center.wrap_up_s(record.served_site, record.agent_id,
+                                         live.contact.skill)
+            if wrap > 0:
+                heapq.heappush(self._wrap_heap, (wall + wrap / self.speed,
+                                                 live.contact.contact_id))
+
+    def _due_wrap_ups(self, wall: float) -> None:
+        acked = self.link.acked_event_seq
+        while self._wrap_heap and self._wrap_heap[0][0] <= wall:
+            live = self.live[self._wrap_heap[0][1]]
+            if live.state == _ENDED and live.ended_seq > acked:
+                return          # the hang-up is not applied yet: wrap-up has not begun
+            heapq.heappop(self._wrap_heap)
+            if live.state == _ENDED:
+                self._wrap_up_done(live)
+
+    async def play(self) -> dict:
+        contacts = self.contacts
+        total = len(contacts)
+        self.link = self.vcc.pbx_link(self.link_id, max_batch=512, max_unacked=4 * total + 1024)
+        await self.link.connect()
+        receiver = asyncio.ensure_future(self.receive())
+        span = contacts[-1].arrival_s
+        self.t0 = t0 = time.perf_counter()
+        deadline = t0 + span / self.speed + self.drain_s
+        next_index = 0
+        next_tick = t0
+        last_progress = 0.0
+        recent = collections.deque()            # (wall, sent) for the live rate
+        last_sent_wall = t0
+        try:
+            # Bounded: at most one pass per tick until the hard deadline.
+            while not receiver.done():
+                wall = time.perf_counter()
+                if wall >= deadline or (next_index == total and self.final == total):
+                    break
+                due_trace = (wall - t0) * self.speed
+                events, ended, arrived = [], [], []
+                while next_index < total and contacts[next_index].arrival_s <= due_trace:
+                    contact = contacts[next_index]
+                    events.append(self._arrival(contact))
+                    arrived.append(contact)
+                    next_index += 1
+                self._due_events(wall, events, ended)
+                if events:
+                    self.link.send(*events)
+                    stamp = time.perf_counter()
+                    for contact in arrived:
+                        live = self.live[contact.contact_id]
+                        live.sent_at = stamp
+                        live.state = _SENT
+                        live.record.arrival_time = (stamp - t0) * self.speed
+                        self.lateness.append(stamp - (t0 + contact.arrival_s / self.speed))
+                        if contact.patience_s is not None:
+                            heapq.heappush(self._abandon_heap,
+                                           (t0 + (contact.arrival_s + contact.patience_s)
+                                            / self.speed, contact.contact_id))
+                    if arrived:
+                        self.sent += len(arrived)
+                        last_sent_wall = stamp
+                    self._schedule_wrap_ups(wall, ended)
+                    await self.link.flush()
+                self._due_wrap_ups(wall)
+                if self.progress is not None and wall - last_progress >= 0.25:
+                    last_progress = wall
+                    recent.append((wall, self.sent))
+                    while len(recent) > 1 and wall - recent[0][0] > 2.0:
+                        recent.popleft()
+                    self.progress(self._snapshot(wall, span, recent))
+                next_tick = max(next_tick + TICK_S, wall)
+                await asyncio.sleep(max(0.0, next_tick - time.perf_counter()))
+            finished_wall = time.perf_counter()
+            forced = await self._force_ends(receiver)
+        finally:
+            self.closing = True
+            for task in list(self._tasks):
+                task.cancel()
+            self.link.acknowledge()
+            self.link.close_stream()
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                await receiver
+        offered_wall = max(last_sent_wall - t0, 1e-9)
+        sent_span = contacts[next_index - 1].arrival_s if next_index else 0.0
+        return {"t0": t0, "finished_wall": finished_wall, "forced": forced,
+                "not_sent": total - next_index, "offered_wall_s": offered_wall,
+                "sent_span_s": sent_span}
+
+    async def _force_ends(self, receiver) -> int:
+        """Bring every live contact to an end (deadline reached); wait `cleanup_s` for the
+        final states. Returns how many contacts had to be forced."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=self.cleanup_s)
+        events, wrap = [], []
+        for live in self.live.values():
+            if live.state in (_SENT, _QUEUED) and not live.abandon_sent:
+                live.abandon_sent = live.forced = True
+                events.append(call_control_pb2.PbxEvent(abandoned=live.contact.contact_id))
+            elif live.state == _CONNECTED:
+                live.state, live.forced = _ENDED, True
+                events.append(call_control_pb2.PbxEvent(ended=live.contact.contact_id))
+            elif live.state == _ENDED:
+                live.forced = True
+                wrap.append(live)
+        forced = sum(live.forced for live in self.live.values())
+        if events:
+            self.link.send(*events)
+            await self.link.flush()
+        stop_at = time.perf_counter() + self.cleanup_s
+        # The hang-ups first, then wrap-ups of everything that was talking or wrapping up.
+        while self.link.unacknowledged and time.perf_counter() < stop_at \
+                and not receiver.done():
+            await asyncio.sleep(0.02)
+        for live in self.live.values():
+            if live.state == _ENDED and live.forced and live not in wrap:
+                wrap.append(live)
+        for live in wrap:
+            if live.state == _ENDED and live.record.agent_id is not None:
+                self._wrap_up_done(live)
+        sent = sum(1 for live in self.live.values() if live.state is not None)
+        while self.final < sent and time.perf_counter() < stop_at and not receiver.done():
+            await asyncio.sleep(0.02)
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=max(0.1, stop_at - time.perf_counter()))
+        return forced
+
+    def _snapshot(self, wall, span, recent) -> dict:
+        rate = None
+        if len(recent) > 1 and recent[-1][0] > recent[0][0]:
+            rate = (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+        window = self.latencies[-2000:]
+        p99 = percentile(window, 0.99)
+        return {"trace_s": min(self.trace_now(wall), span), "span_s": span, "sent": self.sent,
+                "total": len(self.contacts), "final": self.final, "queued": self.queued,
+                "rate_per_s": rate, "p99_ms": None if p99 is None else p99 * 1000.0}
+
+    # ---- the report ----
+    def report(self, played: dict) -> dict:
+        sent = [live for live in self.live.values() if live.state is not None]
+        records = [live.record for live in sent]
+        end_trace = max([r.end_time for r in records if r.end_time is not None] or [0.0])
+        occupancy = collections.defaultdict(list)
+        for site, agent in self.driven:
+            work = self.agent_work.get((site, agent.agent_id), 0.0)
+            occupancy[site].append(min(1.0, work / end_trace) if end_trace > 0 else 0.0)
+        center = _ReportCenter(self.center.skills)
+        report = build_report(center, records, dict(occupancy))
+        wall = played["offered_wall_s"]
+        requested = played["sent_span_s"] / self.speed
+
+        def ms(value):
+            return None if value is None else round(value * 1000.0, 3)
+        report["loadtest"] = {
+            "speed": self.speed,
+            "contacts_in_trace": len(self.contacts),
+            "sent": self.sent, "not_sent": played["not_sent"], "forced": played["forced"],
+            "finished_more_than_once": self.twice,
+            "agents": len(self.driven),
+            "requested_rate_per_s": round(self.sent / requested, 2) if requested > 0 else None,
+            "achieved_rate_per_s": round(self.sent / wall, 2) if wall > 0 else None,
+            "requested_rate_per_hour_trace": round(3600.0 * self.sent
+                                                   / played["sent_span_s"], 1)
+            if played["sent_span_s"] > 0 else None,
+            "offered_wall_s": round(wall, 3),
+            "wall_s": round(played["finished_wall"] - played["t0"], 3),
+            "trace_s": round(end_trace, 3),
+            "route_latency_ms": {"count": len(self.latencies),
+                                 "p50": ms(percentile(self.latencies, 0.50)),
+                                 "p95": ms(percentile(self.latencies, 0.95)),
+                                 "p99": ms(percentile(self.latencies, 0.99)),
+                                 "max": ms(max(self.latencies) if self.latencies else None)},
+            "send_lateness_ms": {"p50": ms(percentile(self.lateness, 0.50)),
+                                 "p99": ms(percentile(self.lateness, 0.99)),
+                                 "max": ms(max(self.lateness) if self.lateness else None)},
+            "errors": dict(self.errors),
+            "event_errors": list(self.event_errors),
+        }
+        return report
+
+
+class _ReportCenter:
+    """What build_report reads of a scenario: the skills' SL thresholds."""
+
+    def __init__(self, skills):
+        self.skills = skills
+
+
+# ---- the entry point -----------------------------------------------------------------------------
+async def run_loadtest(target: str, trace_or_scenario, *, speed: float = 1.0,
+                       duration_s: float | None = None, max_contacts: int | None = None,
+                       progress=None, seed: int | None = None, drain_s: float | None = None,
+                       cleanup_s: float = 10.0, compare_sim: bool = False, config=None,
+                       token: str | None = None) -> dict:
+    """Replay against the server at `target`; the report (see the module docstring)."""
+    if not speed > 0:
+        raise LoadtestError(f"speed must be > 0; got {speed!r}")
+    if max_contacts is not None and max_contacts < 1:
+        raise LoadtestError(f"max_contacts must be >= 1; got {max_contacts!r}")
+    all_contacts, scenario_path = load_contacts(trace_or_scenario, seed)
+    contacts = select(all_contacts, duration_s, max_contacts)
+    if not contacts:
+        raise LoadtestError("no contacts to replay (check --duration / --max-contacts)")
+    if drain_s is None:
+        # Long enough for the longest call and wrap-up to finish on its own, within reason.
+        longest = max(contact.handle_time_s for contact in contacts)
+        drain_s = min(300.0, 10.0 + 2.0 * longest / speed)
+    async with VccClient(target, token=token) as vcc:
+        try:
+            center = await read_center(vcc)
+        except grpc.aio.AioRpcError as error:
+            raise LoadtestError(f"{target}: Admin: {error.code().name}: {error.details()}") \
+                from None
+        check_trace(contacts, center)
+        replay = Replay(vcc, contacts, center, speed=speed, drain_s=drain_s,
+                        cleanup_s=cleanup_s, progress=progress)
+        logged_in = await replay.agents_in()
+        try:
+            played = await replay.play()
+        finally:
+            await replay.agents_out(logged_in)
+    report = replay.report(played)
+    if compare_sim:
+        sent = [live.contact for live in replay.live.values() if live.state is not None]
+        report["compare"] = compare(report, sent, config or scenario_path, replay.driven)
+    return report
+
+
+# ---- --compare-sim -------------------------------------------------------------------------------
+def compare(report: dict, contacts: list, config_path, driven) -> dict:
+    """The simulator on the contacts the live run sent, with the cluster configuration the
+    server runs (only the agents the live run drove), side by side with the live report;
+    Erlang C for a single-skill trace. `agree` applies the issue's bounds per class."""
+    from cluster.config import load_config
+    from loadtests import erlang
+    from loadtests.simulator import Simulation
+    from loadtests.trace import arrivals_of, center_scenario
+
+    config = load_config(config_path)
+    agents = collections.defaultdict(set)
+    for site, agent in driven:
+        agents[site].add(agent.agent_id)
+    configured = {(site, a.agent_id) for site, s in config.sites.items() for a in s.agents}
+    missing = sorted(f"{site}/{agent_id}" for site, ids in agents.items() for agent_id in ids
+                     if (site, agent_id) not in configured)
+    scenario = center_scenario(config, contacts, agents=agents)
+    objective = objective_resolver(config.skills, config.service_objectives)
+    simulated = Simulation(scenario, seed=scenario.seed,
+                           arrivals=arrivals_of(scenario, contacts, objective)).run().report
+    classes = {}
+    agree = True
+    for key in sorted(set(report["by_class"]) | set(simulated["by_class"])):
+        live, sim = report["by_class"].get(key), simulated["by_class"].get(key)
+        row = {"live": live, "sim": sim, "sl_diff_pts": None, "asa_diff_pct": None, "ok": None}
+        if live and sim and live["sl_pct"] is not None and sim["sl_pct"] is not None:
+            row["sl_diff_pts"] = round(live["sl_pct"] - sim["sl_pct"], 2)
+            asa_ok = True
+            if sim["asa_s"]:
+                row["asa_diff_pct"] = round(100.0 * (live["asa_s"] - sim["asa_s"])
+                                            / sim["asa_s"], 2)
+                asa_ok = abs(row["asa_diff_pct"]) <= 100.0 * ASA_FRACTION
+            row["ok"] = abs(row["sl_diff_pts"]) <= SL_POINTS and asa_ok
+            agree = agree and row["ok"]
+        else:
+            agree = False
+        classes[key] = row
+    prediction = None
+    skills = {contact.skill for contact in contacts}
+    if len(skills) == 1 and (config.multisite == "bsr" or len({c.site for c in contacts}) == 1):
+        skill = skills.pop()
+        count = sum(1 for site, agent in driven
+                    if any(level.skill == skill for level in agent.skills))
+        span = max(contacts[-1].arrival_s, 1e-9)
+        # Erlang C's handle time includes wrap-up: the agent's, else the skill's.
+        driven_ids = {(site, agent.agent_id) for site, agent in driven}
+        wraps = [config.skills[skill].wrap_up_s if agent.wrap_up_s is None else agent.wrap_up_s
+                 for name, site in config.sites.items() for agent in site.agents
+                 if (name, agent.agent_id) in driven_ids and skill in agent.skills]
+        wrap = sum(wraps) / len(wraps) if wraps else config.skills[skill].wrap_up_s
+        aht = sum(c.handle_time_s for c in contacts) / len(contacts) + wrap
+        rate = len(contacts) / span
+        threshold = config.skills[skill].sl_threshold_s
+        prediction = {"skill": skill, "agents": count, "rate_per_hour": round(rate * 3600, 1),
+                      "aht_s": round(aht, 3), "sl_threshold_s": threshold,
+                      "pooled_sites": config.multisite == "bsr",
+                      "abandons_ignored": any(c.patience_s is not None for c in contacts)}
+        try:
+            prediction["sl_pct"] = round(100.0 * erlang.service_level(count, rate, aht,
+                                                                      threshold), 2)
+            prediction["asa_s"] = round(erlang.average_speed_of_answer(count, rate, aht), 3)
+        except ValueError as error:
+            prediction["sl_pct"] = prediction["asa_s"] = None
+            prediction["note"] = str(error)
+    return {"config": str(config.path), "agents_not_in_config": missing,
+            "simulated": simulated, "classes": classes, "erlang_c": prediction,
+            "bounds": {"sl_pts": SL_POINTS, "asa_pct": 100.0 * ASA_FRACTION},
+            "agree": agree}
+
+
+def render_compare(comparison: dict, console) -> None:
+    from rich.table import Table
+
+    def cell(value, digits=2):
+        return "-" if value is None else f"{value:,.{digits}f}" if isinstance(value, float) \
+            else f"{value:,}"
+    table = Table(title=f"live vs simulated, same contacts (config {comparison['config']})",
+                  title_justify="left")
+    # Merged live/sim cells keep the table readable in 80 columns.
+    for column in ("class", "offered", "abandoned", "SL % live/sim", "Δ pts",
+                   "ASA s live/sim", "Δ %", "ok"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for key, row in comparison["classes"].items():
+        live, sim = row["live"] or {}, row["sim"] or {}
+        table.add_row(
+            key, f"{cell(live.get('offered'))}/{cell(sim.get('offered'))}",
+            f"{cell(live.get('abandoned'))}/{cell(sim.get('abandoned'))}",
+            f"{cell(live.get('sl_pct'), 1)}/{cell(sim.get('sl_pct'), 1)}",
+            cell(row["sl_diff_pts"], 1),
+            f"{cell(live.get('asa_s'))}/{cell(sim.get('asa_s'))}", cell(row["asa_diff_pct"], 1),
+            "-" if row["ok"] is None else "yes" if row["ok"] else "NO")
+    prediction = comparison["erlang_c"]
+    if prediction is not None:
+        table.add_row(f"{prediction['skill']} (Erlang C)", "", "",
+                      f"-/{cell(prediction.get('sl_pct'), 1)}", "",
+                      f"-/{cell(prediction.get('asa_s'))}", "", "")
+    console.print(table)
+    bounds = comparison["bounds"]
+    console.print(f"agreement (SL within {bounds['sl_pts']:g} points and ASA within "
+                  f"{bounds['asa_pct']:g} % per class): "
+                  f"{'yes' if comparison['agree'] else 'NO'}")
+    if prediction is not None:
+        console.print(f"Erlang C: {prediction['agents']} agents"
+                      f"{' pooled over sites' if prediction['pooled_sites'] else ''}, "
+                      f"{prediction['rate_per_hour']:,.0f}/hour, AHT {prediction['aht_s']:.1f} s"
+                      f"{'; ignores abandons (M/M/c)' if prediction['abandons_ignored'] else ''}"
+                      f"{'; ' + prediction['note'] if prediction.get('note') else ''}")
+    if comparison["agents_not_in_config"]:
+        console.print(f"warning: agents of the server not in {comparison['config']}: "
+                      f"{', '.join(comparison['agents_not_in_config'][:10])}")
+
+
+# ---- the `vcc loadtest` command ------------------------------------------------------------------
+def _progress_display(console, enabled: bool):
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    return Progress(TextColumn("replaying"), BarColumn(),
+                    TextColumn("{task.fields[status]}"), console=console, transient=True,
+                    disable=not enabled)
+
+
+def _loadtest(args) -> int:
+    from rich.console import Console
+
+    stderr = Console(stderr=True)
+    display = _progress_display(stderr, stderr.is_terminal and not args.no_progress)
+    with display:
+        task = display.add_task("loadtest", total=1.0, status="connecting")
+
+        def progress(snapshot):
+            rate = snapshot["rate_per_s"]
+            p99 = snapshot["p99_ms"]
+            display.update(task, completed=snapshot["trace_s"] / max(snapshot["span_s"], 1e-9),
+                           status=(f"{snapshot['sent']:,}/{snapshot['total']:,} sent  "
+                                   f"{'-' if rate is None else f'{rate:,.0f}'}/s  queued "
+                                   f"{snapshot['queued']:,}  p99 "
+                                   f"{'-' if p99 is None else f'{p99:.1f}'} ms"))
+        try:
+            report = asyncio.run(run_loadtest(
+                args.target, args.input, speed=args.speed, duration_s=args.duration,
+                max_contacts=args.max_contacts, progress=progress, seed=args.seed,
+                drain_s=args.drain, compare_sim=args.compare_sim, config=args.config,
+                token=args.token))
+        except (LoadtestError, ConfigFileError) as error:
+            display.stop()
+            print(f"vcc loadtest: {error}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            return 130
+    if args.json:
+        print(json.dumps(report, sort_keys=True))
+    else:
+        console = Console()
+        render_report(report, console)
+        render_loadtest(report["loadtest"], console)
+        if "compare" in report:
+            render_compare(report["compare"], console)
+    return 0 if report["contacts"]["lost"] == 0 else 1
+
+
+def render_loadtest(figures: dict, console) -> None:
+    def show(value, digits=2):
+        return "-" if value is None else f"{value:,.{digits}f}"
+    latency = figures["route_latency_ms"]
+    late = figures["send_lateness_ms"]
+    console.print(
+        f"replayed at x{figures['speed']:g}: {figures['sent']:,} contacts sent "
+        f"({figures['not_sent']:,} not sent, {figures['forced']:,} ended by the deadline), "
+        f"{figures['agents']:,} agents, {figures['wall_s']:,.1f} s wall")
+    console.print(
+        f"arrival rate: requested {show(figures['requested_rate_per_s'])}/s, achieved "
+        f"{show(figures['achieved_rate_per_s'])}/s; sent late by p50 {show(late['p50'])} ms, "
+        f"p99 {show(late['p99'])} ms, max {show(late['max'])} ms")
+    console.print(
+        f"route latency (client): p50 {show(latency['p50'])} ms, p95 {show(latency['p95'])} "
+        f"ms, p99 {show(latency['p99'])} ms, max {show(latency['max'])} ms over "
+        f"{latency['count']:,}")
+    console.print(f"errors by code: {figures['errors'] or 'none'}"
+                  + (f"; refused events: {figures['event_errors']}"
+                     if figures["event_errors"] else ""))
+
+
+def add_loadtest_parser(commands) -> None:
+    """`vcc loadtest` (cluster/cli.py calls this)."""
+    loadtest = commands.add_parser(
+        "loadtest", help="replay a trace or scenario against a live cluster over gRPC")
+    loadtest.add_argument("input", help="trace (.csv, .jsonl) or scenario YAML (SPEC §5)")
+    loadtest.add_argument("--target", required=True, help="HOST:PORT of the vcc server")
+    loadtest.add_argument("--speed", type=float, default=1.0,
+                          help="replay this many times faster than the trace (1)")
+    loadtest.add_argument("--duration", type=float, default=None,
+                          help="replay only arrivals before this trace time, in seconds")
+    loadtest.add_argument("--max-contacts", type=int, default=None,
+                          help="replay at most this many contacts")
+    loadtest.add_argument("--drain", type=float, default=None,
+                          help="wall seconds after the last arrival before live contacts are "
+                               "ended (default: 10 + 2 x longest handle time / speed, <= 300)")
+    loadtest.add_argument("--seed", type=int, default=None,
+                          help="scenario input: override its seed")
+    loadtest.add_argument("--compare-sim", action="store_true",
+                          help="also simulate the same contacts and compare (with Erlang C "
+                               "for a single skill)")
+    loadtest.add_argument("--config", default=None,
+                          help="the cluster YAML the server runs, for --compare-sim (default: "
+                               "the scenario given, else cluster/configs/two_sites.yaml)")
+    loadtest.add_argument("--token", default=None, help="bearer token (roles pbx, agent, admin)")
+    loadtest.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    loadtest.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    loadtest.set_defaults(run=_loadtest)
+
