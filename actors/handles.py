@@ -5,7 +5,8 @@ classes (importable and unit-testable without Ray); this module makes them Ray a
 creates them, and calls them. Nothing else in vcc calls `.remote()`.
 
 Every handle method submits its Ray call at once, when it is called, and returns an
-awaitable of the result. So calls made one after the other from one process reach the
+awaitable of the result (or, with `send`, a `PendingCall` whose `result(timeout)` blocks:
+for cluster/ray_host.py's rounds, which must finish atomically on the gateway's loop). So calls made one after the other from one process reach the
 actor in that order (Ray runs a caller's calls to a non-async actor in submission order)
 however late their results are awaited, and a grpc.aio gateway awaits results without
 blocking its loop. Await every result (an unawaited one is a coroutine never run).
@@ -95,6 +96,30 @@ def _actor_options(name, node_id, max_restarts, num_cpus) -> dict:
     return options
 
 
+class PendingCall:
+    """A call already submitted to an actor, whose result a caller that may block (a
+    gateway round, see cluster/ray_host.py) collects with `result`."""
+    __slots__ = ("actor", "ref")
+
+    def __init__(self, actor: str, ref):
+        self.actor = actor
+        self.ref = ref
+
+    def result(self, timeout_s: float):
+        """Block until the result; errors translated as for awaited calls. No answer within
+        `timeout_s`: ActorUnavailable (the call may still run later)."""
+        try:
+            return ray.get(self.ref, timeout=timeout_s)
+        except RayActorError as error:
+            raise ActorUnavailable(self.actor, str(error).splitlines()[0]) from None
+        except GetTimeoutError:
+            raise ActorUnavailable(self.actor, f"no answer within {timeout_s:g} s") from None
+        except RayTaskError as error:
+            if isinstance(error.cause, (InvalidInput, AdminRefused)):
+                raise error.cause from None
+            raise
+
+
 class _Handle:
     def __init__(self, name: str, actor):
         self.name = name
@@ -106,6 +131,11 @@ class _Handle:
     def _call(self, method: str, *args):
         """Submit now; an awaitable of the result."""
         return self._result(getattr(self._actor, method).remote(*args))
+
+    def send(self, method: str, *args) -> PendingCall:
+        """Submit a call of the actor's `method` now; its `PendingCall` (for callers that
+        collect results by blocking; calls are ordered with awaited ones as submitted)."""
+        return PendingCall(self.name, getattr(self._actor, method).remote(*args))
 
     async def _result(self, ref):
         try:
@@ -123,8 +153,11 @@ class _Handle:
 
     def info_blocking(self, timeout_s: float = 60.0) -> ActorInfo:
         """`info` for bootstrap code and tests outside an event loop (blocks)."""
+        return self._blocking("info", timeout_s)
+
+    def _blocking(self, method: str, timeout_s: float, *args):
         try:
-            return ray.get(self._actor.info.remote(), timeout=timeout_s)
+            return ray.get(getattr(self._actor, method).remote(*args), timeout=timeout_s)
         except RayActorError as error:
             raise ActorUnavailable(self.name, str(error).splitlines()[0]) from None
         except GetTimeoutError:
@@ -252,6 +285,10 @@ class SiteHandle(_Handle):
 
     def summary(self):
         return self._call("summary")
+
+    def summary_blocking(self, timeout_s: float = 10.0) -> dict:
+        """`summary` for a command-line driver outside an event loop (`vcc status`)."""
+        return self._blocking("summary", timeout_s)
 
     def load_snapshot(self, snapshot: dict):
         return self._call("load_snapshot", snapshot)

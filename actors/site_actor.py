@@ -99,8 +99,12 @@ class LiveContact:
 class SiteActor:
     """One `SiteState` and the calls a gateway or the virtual center makes on it.
 
-    Invariant: `self.state` is changed only by `handle_batch` and `tick` (through
-    `SiteState.handle`); every other method reads.
+    Invariant: `self.state` is changed only through `SiteState.handle` (by `handle_batch`,
+    `handle_round`, `tick`, `tick_due`, `survey`, `accept_interflows`, `statistics_at`:
+    the last four only by a Tick to the time they are given, or by the arrivals they are
+    given), by the administration methods (`put_skill`, `delete_skill`, `put_agent`,
+    `delete_agent`, through SiteState's admin methods) and by `load_snapshot`; every other
+    method reads.
     """
 
     def __init__(self, config: SiteConfig):

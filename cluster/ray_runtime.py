@@ -100,6 +100,18 @@ def _auth_environment(embedded: bool) -> dict:
     return {}
 
 
+def driver_auth_environment() -> dict:
+    """The auth variables another process needs to join, as a driver, the instance this
+    process started with `start_embedded` (its fresh token); {} when this process did not
+    choose the auth (the operator's environment or a cluster joined with `connect` decides,
+    and the other process must get them the same way)."""
+    if _process_auth == "token":
+        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": _process_token}
+    if _process_auth == "disabled":
+        return {"RAY_AUTH_MODE": "disabled"}
+    return {}
+
+
 def _prepare_local(temp_dir: str | None, *, embedded: bool) -> tuple[_Session, str]:
     """Temp dir and environment for Ray processes this process starts; (session, ray dir)."""
     os.environ.update(_auth_environment(embedded))     # for the process's lifetime (see above)
@@ -156,8 +168,22 @@ def connect(address: str, *, node_ip_address: str = LOOPBACK) -> None:
     global _session
     if ray.is_initialized():
         raise RuntimeError("Ray is already initialised in this process; call shutdown() first")
+    _check_reachable(address)
     _init(address=address, _node_ip_address=node_ip_address)
     _session = _Session()
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at `address`: ray.init would retry for minutes."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except (OSError, ValueError) as error:
+        raise ConnectionError(f"nothing answers at {address!r} ({error}); is a Ray head "
+                              "running there (`ray start --head`)?") from None
 
 
 def start_local_cluster(*, worker_nodes: int = 1, num_cpus_per_node: int = 1,
@@ -270,6 +296,15 @@ def _check_loopback() -> None:
                            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1?")
 
 
+def spread(sites, nodes) -> dict:
+    """The placement rule: {site: node id}, the sites in the order given dealt round-robin
+    over `nodes` (node ids or `NodeInfo`s, the head first as `list_nodes` orders them)."""
+    node_ids = [node.node_id if isinstance(node, NodeInfo) else node for node in nodes]
+    if not node_ids:
+        raise RuntimeError("no alive Ray node to place site actors on")
+    return {site: node_ids[number % len(node_ids)] for number, site in enumerate(sites)}
+
+
 def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
                       named: bool = True, check_timeout_s: float = 60.0) -> dict:
     """Start one site actor per SiteConfig, spread round-robin over `nodes` (node ids or
@@ -288,9 +323,9 @@ def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
                 for node in (list_nodes() if nodes is None else nodes)]
     if not node_ids:
         raise RuntimeError("no alive Ray node to place site actors on")
-    handles, targets = {}, {}
-    for number, config in enumerate(configs):
-        target = targets[config.name] = node_ids[number % len(node_ids)]
+    handles, targets = {}, spread([config.name for config in configs], node_ids)
+    for config in configs:
+        target = targets[config.name]
         handles[config.name] = SiteHandle.create(
             config, node_id=target, name=site_actor_name(config.name) if named else None,
             max_restarts=max_restarts)
@@ -309,3 +344,96 @@ def start_virtual_center(bsr_config, node=None, *, max_restarts: int = -1,
     kwargs = {} if named else {"name": None}
     return VirtualCenterHandle.create(bsr_config, node_id=node_id, max_restarts=max_restarts,
                                       **kwargs)
+
+
+# ---- `vcc serve --runtime ray` ---------------------------------------------------------------
+class RayStartError(RuntimeError):
+    """Ray could not be started or joined (the message says which and why)."""
+
+
+class ServeSession:
+    """`vcc serve --runtime ray`: the embedded Ray instance (or the joined cluster), the
+    RayHost's site actors and the state file `vcc status` reads; all undone by `stop`,
+    which also runs after SIGTERM (serve returns) and after SIGTERM during startup."""
+
+    def __init__(self, ray_address):
+        self.ray_address = ray_address
+        self.hosts = []
+        self.started = False
+        self.gcs_address = None
+        self.sites = []
+        self._rebalancing = None
+
+    def start(self) -> None:
+        import signal
+
+        # Until serve installs its own handlers: SIGTERM must still clean Ray up.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        self.started = True        # from here on `stop` has something to undo
+        try:
+            if self.ray_address:
+                connect(self.ray_address)
+                self.gcs_address = self.ray_address
+            else:
+                self.gcs_address = start_embedded()
+        except Exception as error:
+            what = f"join {self.ray_address}" if self.ray_address else "start embedded Ray"
+            raise RayStartError(f"cannot {what}: {error}") from error
+
+    def host(self, config):
+        """The RayHost `serve` runs on (called inside its event loop). SIGUSR1 then asks it
+        to rebalance its site actors over the alive nodes (`vcc rebalance` sends it)."""
+        import asyncio
+        import signal
+
+        from cluster.ray_host import RayHost
+
+        host = RayHost(config)
+        self.hosts.append(host)
+        self.sites = list(host.handles)         # placement order: `spread` deals them so
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._rebalance_soon,
+                                                      host)
+        return host
+
+    def _rebalance_soon(self, host) -> None:
+        import asyncio
+
+        if self._rebalancing is None or self._rebalancing.done():
+            self._rebalancing = asyncio.ensure_future(self._rebalance(host))
+
+    @staticmethod
+    async def _rebalance(host) -> None:
+        try:
+            moves = await host.rebalance()
+        except Exception:
+            log.exception("rebalance failed")
+            return
+        for site, source, target in moves:
+            log.info("rebalance: site %s moved from node %s to node %s", site, source, target)
+        if not moves:
+            log.info("rebalance: every site actor is where the spreading rule puts it")
+
+    def record(self, grpc_address) -> None:
+        from cluster.status import write_state
+
+        write_state(self.gcs_address, grpc_address, self.sites, driver_auth_environment())
+
+    def stop(self) -> None:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)     # cleaning up: finish it
+        try:
+            if not self.started:
+                return
+            from cluster.status import remove_state
+
+            remove_state()
+            for host in self.hosts:
+                host.kill_actors()      # on a joined cluster they would outlive us
+            shutdown()
+        finally:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _exit_on_sigterm(number, frame):
+    raise SystemExit(0)

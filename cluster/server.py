@@ -115,10 +115,16 @@ def tune_gc() -> None:
 
 async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
                 interceptors=(), maximum_concurrent_rpcs: int | None = None, options=(),
-                grace_s: float = 5.0, started=None, db_url: str | None = None) -> None:
+                grace_s: float = 5.0, started=None, db_url: str | None = None,
+                host_factory=None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
-    event in that database and recover the sites from it on start (cluster/durable.py)."""
+    event in that database and recover the sites from it on start (cluster/durable.py).
+    `host_factory(config)`: builds the host from the loaded `ClusterConfig` instead of an
+    in-process `CoreHost` (e.g. `cluster.ray_host.RayHost`: the sites in Ray actors)."""
+    if host_factory is not None and db_url is not None:
+        raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
+                         "with host_factory yet")
     config = load_config(config_path)
     if db_url is not None:
         from cluster.durable import open_durable_host
@@ -128,7 +134,7 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                  recovery.recovered or "nothing", recovery.started or "nothing",
                  recovery.seconds)
     else:
-        host = CoreHost(config)
+        host = (host_factory or CoreHost)(config)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=options)

@@ -859,9 +859,15 @@ def main(argv=None) -> int:
     parser.add_argument("--db", metavar="URL",
                         help="the server journals every event in this database before it "
                              "answers (vcc serve --db): what durability costs")
+    parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess",
+                        help="inprocess: `python -m cluster.server` (default); ray: `vcc serve "
+                             "--runtime ray`, the sites in Ray site actors (see also "
+                             "loadtests/cluster_bench.py)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per measurement on stdout")
     args = parser.parse_args(argv)
+    if args.runtime == "ray" and (args.db or args.profile):
+        parser.error("--runtime ray works without --db and --profile")
     for name in ("rate", "duration", "tick_ms", "drain_timeout", "unary_timeout"):
         if not getattr(args, name) > 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0")
@@ -874,7 +880,7 @@ def main(argv=None) -> int:
         with ServerProcess(config_text(args.stream_agents, unary_agents),
                            profile=args.profile, cwd=args.server_cwd,
                            server_args=["--db", args.db] if args.db else [],
-                           keep_log=args.server_log) as server:
+                           keep_log=args.server_log, runtime=args.runtime) as server:
             report.progress(f"server pid {server.process.pid} listening on 127.0.0.1:"
                             f"{server.port}")
             asyncio.run(run(args, server, report))

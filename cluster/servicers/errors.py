@@ -13,6 +13,7 @@ import functools
 
 import grpc
 
+from actors.site_actor import ActorUnavailable
 from cluster.host import HostClosed, NotFound, PreconditionFailed
 from sites.errors import InvalidInput
 
@@ -51,12 +52,18 @@ def status_of(error: Exception, fields=None) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.NOT_FOUND, f"{error.field}: {error.problem}"
     if isinstance(error, PreconditionFailed):
         return grpc.StatusCode.FAILED_PRECONDITION, f"{error.field}: {error.problem}"
+    if isinstance(error, ActorUnavailable):
+        # A site actor is restarting or gone (the Ray runtime): the caller may retry.
+        return grpc.StatusCode.UNAVAILABLE, str(error)
     if isinstance(error, HostClosed):
-        return grpc.StatusCode.UNAVAILABLE, "the router is shutting down"
+        # A RayHost's SiteUnavailable carries the site actor's problem; a bare HostClosed
+        # means the router is stopping.
+        return grpc.StatusCode.UNAVAILABLE, str(error) or "the router is shutting down"
     raise error
 
 
-_EXPECTED = (RequestError, InvalidInput, NotFound, PreconditionFailed, HostClosed)
+_EXPECTED = (RequestError, InvalidInput, NotFound, PreconditionFailed, HostClosed,
+             ActorUnavailable)
 
 
 def unary(fields=None):

@@ -1,0 +1,959 @@
+"""RayHost: CoreHost's interface with every site's core in a Ray site actor.
+
+`cluster.server.build_server(RayHost(...))` and every servicer work unchanged: RayHost is a
+`CoreHost` that keeps the gateway-side parts (clock, contact directory, PBX links,
+subscriptions and fan-out, default service objectives, the Best Service Routing decisions
+through an in-process `VirtualCenter`) and sends everything that reads or changes a site to
+its `SiteActor`, through `actors.handles.SiteHandle` only.
+
+Rounds. A Ray call costs about a millisecond (ARCHITECTURE.md), so events are not sent one
+call each: a round sends the events of a batch as ONE `handle_round` call per site actor,
+all sites' calls submitted before any result is collected (so they run concurrently), and
+every `submit` / `submit_batch` waiting when a round starts is taken into it (up to
+`max_round_events` events). A round is atomic, like CoreHost's core calls: it runs on the
+event loop and blocks it while it collects the actors' results (about one Ray round trip,
+~1-2 ms), so nothing interleaves with it, and every actor sees its events in exactly the
+order the gateway decided (the order of the `submit` / `apply_batch` calls, then the order
+inside each). Why blocking rather than awaiting: the PBX servicer applies a message with the
+synchronous `apply_batch` (results at once, acknowledgements after `committed()`), and an
+awaited round in flight could not be finished from inside it. Timer ticks, statistics reads
+that advance a clock, administration writes and site moves are blocking rounds too; plain
+reads (agent state, skills, contact views) are awaited. Each round's events are stamped
+with one host time. Best Service Routing follow-ups run inside the same round as further
+steps, each again one call per site concerned:
+- balance: arrivals that ended queued are surveyed (each site having the skill brings its
+  clock to now and returns its status: one `survey` call per site), decided in arrival
+  order by the `VirtualCenter`, then interflowed with look-ahead: the target accepts first
+  (`accept_interflows`, one call per target), then the source gets `ContactInterflowed`
+  (one `handle_round` per source); a refused contact stays where it was;
+- pull: agents who became ready, where a contact of one of their skills waits at another
+  site (known from the queue lengths every call returns, so usually no call is made), get
+  a survey step, then the same two interflow steps; repeated for agents made ready by
+  those steps, at most `MAX_PULL_ROUNDS` times.
+The price of blocking: while a round waits on Ray the gateway serves no other request (a
+site actor that hangs blocks it for up to `call_timeout_s`). Measured on the 2-core
+machine (loadtests/cluster_bench.py): 2,100 PBX lifecycles/s for 60 s, p99 route 11 ms.
+
+Where decisions may differ from CoreHost (and where they may not):
+- one site, or several with `multisite: local`: identical. Each actor applies exactly the
+  events CoreHost would apply to that site, in the same order and at the same times (only
+  timer Ticks, which CoreHost also applies, are added), so the actions are the same;
+  tests/integration/test_ray_host.py replays a recorded sequence through both to show it.
+- several sites with BSR, because follow-ups run per round instead of per event:
+  (1) an arrival is balanced after every event of its round was applied, not right after
+      itself: an event later in the same round (e.g. an agent becoming ready at the entry
+      site) is already visible when the decision is made; CoreHost would have decided
+      before it;
+  (2) every arrival of a round is decided on the statuses of one survey. After each
+      accepted interflow the target's cached status counts one available agent less, but
+      its EWT is not recomputed, so two contacts may go to a site whose EWT only the first
+      one would still have beaten;
+  (3) a survey brings to now the clock of every site having the surveyed skills (CoreHost
+      first checks whether anything waits elsewhere), so due timers may fire a little
+      earlier than with CoreHost;
+  (4) a pulling agent takes at most one contact per pull step and a contact is pulled by
+      one agent per step (CoreHost goes on through the agent's other skills and channels
+      at once). In every case each contact still ends in exactly one final state.
+- results: follow-up actions are reported in the result of the event that caused them
+  (the arrival, or the event that made the agent ready), as with CoreHost; they are fanned
+  out after the round's own actions, in the order they were applied.
+
+Failures: a site actor that is restarting or dead (or does not answer within
+`call_timeout_s`, which the gateway then waits at most) fails the submissions that had
+events for it with `SiteUnavailable` (gRPC UNAVAILABLE; PBX links are told to reconnect),
+after everything applied elsewhere was announced. An event in flight when the actor died
+may or may not have been applied. What a restarted actor loses (no journal is wired yet): it is
+rebuilt from its configuration only, so its agents are logged out and its contacts are
+gone; the directory still lists those contacts at that site, and events for them are
+refused by the restarted site (unknown contact): they never reach a final state through
+the router. Admin changes made since startup are lost at that site too (the gateway's
+mirror of agents and skills keeps them, so it may disagree with the site until they are
+made again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import time as _time
+from collections import deque
+
+from actors.handles import SiteHandle, site_actor_name
+from actors.site_actor import ActorUnavailable, AdminRefused, CoreFailure, EventNotApplied
+from cluster.host import (
+    _AGENT_EVENTS,
+    _CONTACT_EVENTS,
+    _PRIORITY_LOOKUP,
+    ContactEntry,
+    ContactView,
+    CoreHost,
+    EventResult,
+    HostClosed,
+    Interflowed,
+    NotFound,
+    PreconditionFailed,
+    Routed,
+)
+from sites import events as ev
+from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
+from sites.errors import InvalidInput
+from sites.model import AgentState, Channel, Priority, SiteConfig, parse_enum
+
+log = logging.getLogger(__name__)
+
+MAX_PULL_ROUNDS = 8          # pull steps after one round of events (CoreHost: a worklist)
+_DECIDED = (ContactQueued, OfferContact, ContactFinished)
+
+
+class SiteUnavailable(HostClosed):
+    """A site actor is restarting or gone: the request may be retried (gRPC UNAVAILABLE).
+    A HostClosed so that every servicer (unary and PBX links) answers UNAVAILABLE."""
+
+    def __init__(self, error: ActorUnavailable):
+        super().__init__(str(error))
+        self.site = error.actor
+        self.detail = error.detail
+
+
+class _Job:
+    """One `submit` call waiting for a round (future: its results), or an `apply_batch`
+    (future None: the caller takes the results from the items)."""
+    __slots__ = ("pairs", "link_id", "future")
+
+    def __init__(self, pairs, link_id, future):
+        self.pairs = pairs
+        self.link_id = link_id
+        self.future = future
+
+
+class _Item:
+    """One event of a round."""
+    __slots__ = ("job", "site", "event", "link_id", "result", "failed", "arrival_id")
+
+    def __init__(self, job, site, event, link_id):
+        self.job = job
+        self.site = site            # where it goes (resolved), or as submitted
+        self.event = event
+        self.link_id = link_id
+        self.result = None          # EventResult
+        self.failed = None          # ActorUnavailable / core failure: the job raises it
+        self.arrival_id = None      # contact id of an arrival registered for this round
+
+
+def _holder() -> _Item:
+    """An item that owns follow-up actions not caused by a submitted event (timer ticks)."""
+    item = _Item(None, None, None, None)
+    item.result = EventResult([])
+    return item
+
+
+def _ready_agents(routed) -> list:
+    return [(item.site, item.action.agent_id) for item in routed
+            if type(item.action) is AgentStateChanged and item.action.state is AgentState.READY]
+
+
+class RayHost(CoreHost):
+    """CoreHost with every site in a `SiteActor` (see the module docstring)."""
+
+    def __init__(self, config, *, clock=None, handles=None, named: bool = True,
+                 max_round_events: int = 4096, call_timeout_s: float = 30.0,
+                 batch_window_s: float = 0.001, **options):
+        """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
+        already started with these sites' configurations (default: one per site, spread over
+        the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
+        initialised). `named`: register the actors it creates as `site_actor_name(site)`
+        (for `vcc status`; a second host in the same Ray namespace needs named=False).
+        `call_timeout_s`: the longest a round waits for a site actor (then: unavailable).
+        `batch_window_s`: how long a `submit` waits for others to join its round.
+        Other options as CoreHost's (no `persistence`: no journal is wired to actors yet)."""
+        site_configs = dict(config.sites)
+        # CoreHost builds the gateway-side parts; no SiteState lives here.
+        empty = dataclasses.replace(config, sites={})
+        if clock is not None:
+            options["clock"] = clock
+        super().__init__(empty, **options)
+        self._objectives = {name: {skill: dict(objectives)
+                                   for skill, objectives in config.service_objectives.items()}
+                            for name in site_configs}
+        self._named = named
+        self._owned = set()         # sites whose actors this host created (and kills)
+        if handles is None:
+            from cluster import ray_runtime
+            handles = ray_runtime.place_site_actors(site_configs, named=named)
+            self._owned.update(handles)
+        self.handles: dict[str, SiteHandle] = dict(handles)
+        # Mirrors of what the servicers must know without a Ray call (agent_has_skill is
+        # synchronous; skills decide which sites a survey asks). Kept by admin writes.
+        self._site_skills = {name: {skill.name for skill in cfg.skills}
+                             for name, cfg in site_configs.items()}
+        self._agent_configs = {name: {agent.agent_id: agent for agent in cfg.agents}
+                               for name, cfg in site_configs.items()}
+        self._deadlines: dict[str, float] = {}          # site -> its next deadline
+        self._queued: dict[str, dict] = {name: {} for name in site_configs}
+        self.max_round_events = max_round_events
+        self.call_timeout_s = call_timeout_s
+        self.batch_window_s = batch_window_s
+        self._jobs: deque = deque()
+        self._drain_scheduled = False
+        # Figures for benchmarks: rounds run and how long they waited on the actors.
+        self.rounds = 0
+        self.ray_calls = 0
+        self.ray_seconds = 0.0
+
+    # ---- plumbing ---------------------------------------------------------------------------
+    def _gather(self, calls: dict) -> dict:
+        """{key: PendingCall} (all already submitted) -> {key: result or the exception}."""
+        if not calls:
+            return {}
+        started = _time.perf_counter()
+        outcomes = {}
+        for key, call in calls.items():
+            try:
+                outcomes[key] = call.result(self.call_timeout_s)
+            except Exception as error:
+                outcomes[key] = error
+        self.ray_seconds += _time.perf_counter() - started
+        self.ray_calls += len(calls)
+        return outcomes
+
+    def _note(self, site, round_result) -> None:
+        """Keep what a call said about the site's next deadline and queue lengths."""
+        deadline = round_result.next_deadline
+        if deadline is None:
+            self._deadlines.pop(site, None)
+        else:
+            self._deadlines[site] = deadline
+        self._queued[site] = round_result.queued
+
+    def _ask(self, site, method, *args):
+        """One blocking call on a site's actor, errors as the servicers expect them."""
+        try:
+            return self.handles[site].send(method, *args).result(self.call_timeout_s)
+        except ActorUnavailable as error:
+            raise SiteUnavailable(error) from None
+        except AdminRefused as error:
+            raise (NotFound if error.kind == "not_found" else PreconditionFailed)(
+                error.field, error.problem) from None
+
+    async def _read(self, site, call):
+        """An awaited read (changes nothing, so it may overlap rounds)."""
+        try:
+            return await call
+        except ActorUnavailable as error:
+            raise SiteUnavailable(error) from None
+
+    # ---- the write path -----------------------------------------------------------------------
+    async def submit(self, site, events, *, link_id=None) -> list:
+        return await self._enqueue([(site, event) for event in events], link_id)
+
+    async def submit_batch(self, batch, *, link_id=None) -> list:
+        return await self._enqueue(list(batch), link_id)
+
+    def apply_batch(self, batch, *, link_id=None) -> list:
+        """`submit_batch` with the results at once (the PBX servicer's path): submits that
+        wait are applied first, in order, then this batch, in one blocking round."""
+        if self.closed:
+            raise HostClosed()
+        job = _Job(list(batch), link_id, None)
+        self._jobs.append(job)
+        failure, results = None, None
+        while self._jobs:           # bounded: each round takes at least one job
+            for done, items in self._run_waiting():
+                if done is job:
+                    results = [item.result for item in items]
+                    failure = next((item.failed for item in items if item.failed), None)
+        if failure is not None:
+            raise SiteUnavailable(failure) if isinstance(failure, ActorUnavailable) else failure
+        if results is None:
+            raise HostClosed()      # closed before its round ran
+        return results
+
+    def committed(self):
+        return None         # no journal: applied is final (see the module docstring)
+
+    def _submit(self, pairs, link_id):          # CoreHost's synchronous path: not used here
+        return self.apply_batch(pairs, link_id=link_id)
+
+    async def _enqueue(self, pairs, link_id) -> list:
+        if self.closed:
+            raise HostClosed()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        self._jobs.append(_Job(pairs, link_id, future))
+        if not self._drain_scheduled:
+            # Not now: submits made meanwhile join the same round. A round blocks the loop
+            # for a Ray round trip, so without a short window concurrent callers would each
+            # get a round of their own (measured: 32 RouteContact callers, ~500 calls/s).
+            self._drain_scheduled = True
+            loop.call_later(self.batch_window_s, self._drain)
+        return await future
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        while self._jobs:               # bounded: each round takes at least one job
+            self._run_waiting()
+
+    def _run_waiting(self) -> list:
+        """One round over the jobs waiting (at most `max_round_events` events, at least one
+        job); resolves submit futures; [(job, its items)]."""
+        jobs, events = [], 0
+        while self._jobs and (not jobs or events + len(self._jobs[0].pairs)
+                              <= self.max_round_events):
+            job = self._jobs.popleft()
+            jobs.append(job)
+            events += len(job.pairs)
+        if self.closed:
+            for job in jobs:
+                if job.future is not None and not job.future.done():
+                    job.future.set_exception(HostClosed())
+            return []
+        items = [_Item(job, site, event, job.link_id) for job in jobs for site, event in job.pairs]
+        try:
+            self._run_round(items)
+        except Exception as error:      # a bug: the callers see it
+            log.exception("round failed")
+            for job in jobs:
+                if job.future is not None and not job.future.done():
+                    job.future.set_exception(error)
+            if any(job.future is None for job in jobs):
+                raise                   # an apply_batch caller waits for it
+            return []
+        by_job: dict = {}
+        for item in items:
+            by_job.setdefault(id(item.job), []).append(item)
+        out = []
+        for job in jobs:
+            mine = by_job.get(id(job), [])
+            out.append((job, mine))
+            if job.future is None or job.future.done():
+                continue
+            failure = next((item.failed for item in mine if item.failed is not None), None)
+            if failure is not None:
+                job.future.set_exception(SiteUnavailable(failure) if isinstance(
+                    failure, ActorUnavailable) else failure)
+            else:
+                job.future.set_result([item.result for item in mine])
+        return out
+
+    def _run_round(self, items) -> None:
+        now = self.now()
+        fanned = []
+        try:
+            self._round(items, now, fanned)
+        finally:
+            # Whatever was applied is announced, even if a follow-up failed.
+            self._fan_out(fanned)
+            self._arm_timer()
+            self.rounds += 1
+
+    def _round(self, items, now, fanned) -> None:
+        per_site: dict[str, list] = {}
+        for item in items:
+            try:
+                item.site = self._prepare(item, now)
+            except InvalidInput as error:
+                item.result = EventResult([], error)
+                continue
+            per_site.setdefault(item.site, []).append(item)
+        answers = self._gather({site: self.handles[site].send(
+            "handle_round", [item.event for item in site_items])
+            for site, site_items in per_site.items()})
+        outcomes = {}
+        for site, answer in answers.items():
+            if isinstance(answer, Exception):
+                for item in per_site[site]:
+                    item.failed = answer
+                    self._forget_arrival(item)
+                continue
+            self._note(site, answer)
+            for item, outcome in zip(per_site[site], answer.results):
+                outcomes[id(item)] = outcome
+        balance, pulls = [], []
+        for item in items:
+            if item.result is not None or item.failed is not None:
+                continue
+            outcome = outcomes[id(item)]
+            if isinstance(outcome, InvalidInput):
+                self._forget_arrival(item)
+                item.result = EventResult([], outcome)
+                continue
+            if isinstance(outcome, (CoreFailure, EventNotApplied)):
+                log.error("site %s: %s", item.site, outcome)
+                self._forget_arrival(item)
+                item.failed = outcome
+                continue
+            routed = self._convert(item.site, outcome, now)
+            item.result = EventResult(routed)
+            fanned.extend(routed)
+            if item.arrival_id is not None and _ended_queued(item.arrival_id, outcome):
+                balance.append(item)
+            if self.bsr:
+                pulls.extend((item, site, agent) for site, agent in _ready_agents(routed))
+        if not self.bsr or len(self.handles) < 2:
+            return
+        if balance:
+            pulls.extend(self._balance(balance, now, fanned))
+        if pulls:
+            self._pull(pulls, now, fanned)
+
+    def _prepare(self, item, now) -> str:
+        """Stamp the event and check at the gateway what CoreHost checks before the core:
+        the site it goes to (a contact event goes where its contact is now), arrivals'
+        ids and default service objectives. An arrival enters the directory now, so that
+        later events of the round find it; it leaves again if its site refuses it."""
+        event, site_name = item.event, item.site
+        event.time = now
+        kind = type(event)
+        if kind is ev.ContactArrived:
+            self._site(site_name)
+            contact_id = event.contact_id
+            if not isinstance(contact_id, str) or not contact_id:
+                raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
+            if contact_id in self._contacts or contact_id in self._finished:
+                raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
+            if event.service_objective_s is None:
+                objectives = self._objectives.get(site_name, {}).get(event.skill) if isinstance(
+                    event.skill, str) else None
+                if objectives:
+                    priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
+                        event.priority, (str, Priority)) else None
+                    if priority is not None:
+                        event.service_objective_s = objectives.get(priority)
+            self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name,
+                                                      event.skill, item.link_id)
+            item.arrival_id = contact_id
+            return site_name
+        if kind in _CONTACT_EVENTS:
+            return self._site_of_contact(site_name, event.contact_id)
+        if kind in _AGENT_EVENTS:
+            return self._site(site_name)
+        raise InvalidInput("event", f"cannot submit {kind.__name__}")
+
+    def _forget_arrival(self, item) -> None:
+        if item.arrival_id is not None:
+            self._contacts.pop(item.arrival_id, None)
+            item.arrival_id = None
+
+    def _site(self, site_name) -> str:
+        if not isinstance(site_name, str) or site_name not in self.handles:
+            raise InvalidInput("site", f"unknown site {site_name!r}")
+        return site_name
+
+    def _agent(self, site, agent_id):
+        self._site(site)
+        config = self._agent_configs[site].get(agent_id) if isinstance(agent_id, str) else None
+        if config is None:
+            raise InvalidInput("agent_id", f"unknown agent {agent_id!r} at site {site!r}")
+        return config
+
+    # ---- Best Service Routing -------------------------------------------------------------
+    def _survey(self, now, keys_by_site, contacts_by_site=None, agents_by_site=None,
+                fanned=None, owner=None) -> dict:
+        """One `survey` call per site; the successful ones (fanned out, statuses published)."""
+        contacts_by_site = contacts_by_site or {}
+        agents_by_site = agents_by_site or {}
+        answers = self._gather({
+            site: self.handles[site].send("survey", now, sorted(keys, key=_key_order),
+                                          list(contacts_by_site.get(site, ())),
+                                          list(agents_by_site.get(site, ())))
+            for site, keys in keys_by_site.items()})
+        surveys = {}
+        for site in sorted(answers):
+            survey = answers[site]
+            if isinstance(survey, Exception):
+                log.warning("BSR survey of site %s failed: %s", site, survey)
+                continue
+            self._note(site, survey)
+            surveys[site] = survey
+            if survey.actions:
+                routed = self._convert(site, survey.actions, now)
+                fanned.extend(routed)
+                if owner is not None:
+                    owner.result.actions.extend(routed)
+            for status in survey.statuses.values():
+                self.center.publish(status)
+        return surveys
+
+    def _balance(self, items, now, fanned) -> list:
+        """Arrivals that ended queued go to a better site if it accepts (CoreHost's
+        `_balance_arrival`, for a whole round at once). Returns ready agents to pull for."""
+        wanted = []                 # (item, skill, channel, priority)
+        for item in items:
+            event = item.event
+            channel = parse_enum(Channel, event.channel, "channel")
+            priority = parse_enum(Priority, event.priority, "priority").value
+            wanted.append((item, event.skill, channel, priority))
+        keys_by_site: dict[str, set] = {}
+        for _, skill, channel, _ in wanted:
+            for site, skills in self._site_skills.items():
+                if skill in skills:
+                    keys_by_site.setdefault(site, set()).add((skill, channel))
+        contacts_by_site: dict[str, list] = {}
+        for item, *_ in wanted:
+            contacts_by_site.setdefault(item.site, []).append(item.arrival_id)
+            keys_by_site.setdefault(item.site, set())
+        surveys = self._survey(now, keys_by_site, contacts_by_site, fanned=fanned,
+                               owner=items[0])
+        plans = []
+        for item, skill, channel, priority in wanted:
+            survey = surveys.get(item.site)
+            if survey is None:
+                continue
+            arrival = survey.contacts.get(item.arrival_id)
+            local = survey.statuses.get((skill, channel))
+            if arrival is None or local is None:
+                continue        # served meanwhile (a Tick of the survey), or not queued
+            decision = self.center.best_site(now, local, item.arrival_id, priority)
+            target = surveys.get(decision.site)
+            if decision.site == item.site or target is None:
+                continue
+            remote = target.statuses.get((skill, channel))
+            if remote is None or not self.center.remote_accepts(
+                    remote, local.ewt_s[priority], priority):
+                continue
+            plans.append((item, arrival, item.site, decision.site))
+            if remote.available > 0:
+                # The next decision of this round sees one agent fewer there (see (2)).
+                remote = dataclasses.replace(remote, available=remote.available - 1)
+                target.statuses[(skill, channel)] = remote
+                self.center.publish(remote)
+        return self._interflow(plans, now, fanned)
+
+    def _pull(self, pending, now, fanned) -> None:
+        """Agents who became ready pull waiting contacts from other sites (CoreHost's
+        `_pull_after`), in steps; see the module docstring (4)."""
+        for _ in range(MAX_PULL_ROUNDS):
+            wants = []                  # (owner item, site, agent, skill, channel)
+            for owner, site, agent_id in pending:
+                config = self._agent_configs.get(site, {}).get(agent_id)
+                if config is None:
+                    continue
+                for skill in config.skills:
+                    if not self._queued_elsewhere(site, skill):
+                        continue
+                    for channel in config.channels:
+                        wants.append((owner, site, agent_id, skill,
+                                      parse_enum(Channel, channel, "channel")))
+            if not wants:
+                return
+            keys_by_site: dict[str, set] = {}
+            agents_by_site: dict[str, list] = {}
+            for _, site, agent_id, skill, channel in wants:
+                agents_by_site.setdefault(site, []).append(agent_id)
+                for other, skills in self._site_skills.items():
+                    if skill in skills:
+                        keys_by_site.setdefault(other, set()).add((skill, channel))
+            before = len(fanned)
+            surveys = self._survey(now, keys_by_site, agents_by_site=agents_by_site,
+                                   fanned=fanned, owner=wants[0][0])
+            pending = [(wants[0][0], site, agent) for site, agent in
+                       _ready_agents(fanned[before:])]
+            plans, taken, served = [], set(), set()
+            for owner, site, agent_id, skill, channel in wants:
+                survey = surveys.get(site)
+                if (site, agent_id) in served or survey is None or (
+                        survey.agents.get(agent_id) is not AgentState.READY):
+                    continue
+                source = self.center.site_to_pull_from(now, site, skill, channel)
+                source_survey = surveys.get(source)
+                if source_survey is None:
+                    continue
+                arrival = source_survey.best.get((skill, channel))
+                if arrival is None or arrival.contact_id in taken or (
+                        self.center.hops(arrival.contact_id) >= self.hop_limit):
+                    continue
+                taken.add(arrival.contact_id)
+                served.add((site, agent_id))
+                plans.append((owner, arrival, source, site))
+            pending += self._interflow(plans, now, fanned)
+            if not pending:
+                return
+        log.warning("pulls still pending after %d steps; the next round or tick goes on",
+                    MAX_PULL_ROUNDS)
+
+    def _interflow(self, plans, now, fanned) -> list:
+        """Move queued contacts: each target accepts first (look-ahead), then the sources
+        let them go (CoreHost's `_interflow`). Returns the agents made ready on the way."""
+        if not plans:
+            return []
+        by_target: dict[str, list] = {}
+        for plan in plans:
+            by_target.setdefault(plan[3], []).append(plan)
+        accepted_answers = self._gather({
+            target: self.handles[target].send("accept_interflows", [plan[1] for plan in group])
+            for target, group in by_target.items()})
+        target_actions = {}
+        for target, answer in accepted_answers.items():
+            if isinstance(answer, Exception):
+                log.warning("interflows to %s not made: %s", target, answer)
+                continue
+            self._note(target, answer)
+            for plan, actions in zip(by_target[target], answer.results):
+                if actions is not None:
+                    target_actions[id(plan)] = actions
+        moving = [plan for plan in plans if id(plan) in target_actions]
+        by_source: dict[str, list] = {}
+        for plan in moving:
+            self.center.note_interflow(plan[1].contact_id)
+            by_source.setdefault(plan[2], []).append(plan)
+        source_answers = self._gather({
+            source: self.handles[source].send(
+                "handle_round",
+                [ev.ContactInterflowed(now, plan[1].contact_id, plan[3]) for plan in group])
+            for source, group in by_source.items()})
+        source_actions = {}
+        for source, answer in source_answers.items():
+            if isinstance(answer, Exception):
+                # The target has the contact; the source is gone or restarting: the contact
+                # goes on at the target (the source's copy, if any, is lost with it).
+                log.warning("site %s did not release interflowed contacts: %s", source, answer)
+                continue
+            self._note(source, answer)
+            for plan, outcome in zip(by_source[source], answer.results):
+                if isinstance(outcome, Exception):
+                    log.error("site %s refused ContactInterflowed(%s): %s", source,
+                              plan[1].contact_id, outcome)
+                else:
+                    source_actions[id(plan)] = outcome
+        ready = []
+        for plan in moving:
+            owner, arrival, source, target = plan
+            contact_id = arrival.contact_id
+            out = self._convert(source, source_actions.get(id(plan), []), now)
+            entry = self._contacts.get(contact_id)
+            if entry is None:
+                continue
+            entry.site = target
+            out.append(Routed(source, now, Interflowed(contact_id, source, target),
+                              entry.skill, entry.link_id))
+            out.extend(self._convert(target, target_actions[id(plan)], now))
+            owner.result.actions.extend(out)
+            fanned.extend(out)
+            ready.extend((owner, site, agent) for site, agent in _ready_agents(out))
+        return ready
+
+    def _queued_elsewhere(self, site_name, skill) -> bool:
+        for name, queued in self._queued.items():
+            if name != site_name and queued.get(skill):
+                return True
+        return False
+
+    # ---- timers --------------------------------------------------------------------------------
+    def _arm_timer(self) -> None:
+        if self.closed or not self._deadlines:
+            return
+        at = min(self._deadlines.values())
+        if self._timer is not None and self._timer_at <= at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = min(max(at - self.now(), 0.0), self.max_timer_s)
+        self._timer_at = at
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = math.inf
+        if self.closed:
+            return
+        try:
+            self._tick_now()
+        except Exception:       # never let a timer kill the loop; the next one retries
+            log.exception("tick failed")
+            self._arm_timer()
+
+    async def tick(self) -> list:
+        """A Tick now at every site with a due deadline, with BSR pulls after it."""
+        if self.closed:
+            raise HostClosed()
+        return self._tick_now()
+
+    def _tick_now(self) -> list:
+        self._drain()           # submits that wait come first, as they were made first
+        now = self.now()
+        due = [site for site, at in self._deadlines.items() if at <= now]
+        fanned = []
+        try:
+            answers = self._gather({site: self.handles[site].send("tick_due", now)
+                                    for site in sorted(due)})
+            pulls = []
+            holder = _holder()
+            for site in sorted(answers):
+                answer = answers[site]
+                if isinstance(answer, Exception):
+                    log.warning("tick at site %s failed: %s", site, answer)
+                    continue
+                self._note(site, answer)
+                routed = self._convert(site, answer.results, now)
+                fanned.extend(routed)
+                pulls.extend((holder, s, a) for s, a in _ready_agents(routed))
+            if pulls and self.bsr and len(self.handles) >= 2:
+                self._pull(pulls, now, fanned)
+        finally:
+            self._fan_out(fanned)
+            self._arm_timer()
+        return fanned
+
+    # ---- queries ---------------------------------------------------------------------------
+    def site_names(self) -> list:
+        return sorted(self.handles)
+
+    async def agent_state(self, site, agent_id) -> tuple:
+        self._agent(site, agent_id)
+        view = await self._read(site, self.handles[site].agent_view(agent_id))
+        if view is None:
+            raise InvalidInput("agent_id", f"unknown agent {agent_id!r} at site {site!r}")
+        return view[1], view[2]
+
+    async def agent_skills(self, site, agent_id) -> dict:
+        return dict(self._agent(site, agent_id).skills)
+
+    def agent_has_skill(self, site, agent_id, skills) -> bool:
+        config = self._agent_configs.get(site, {}).get(agent_id)
+        return config is not None and any(skill in config.skills for skill in skills)
+
+    async def contact_view(self, contact_id) -> ContactView | None:
+        entry = self._contacts.get(contact_id)
+        if entry is None:
+            return None
+        view = await self._read(entry.site, self.handles[entry.site].contact_view(contact_id))
+        if view is None:
+            return None
+        return ContactView(contact_id, entry.site, entry.entry_site, entry.skill, view[0], view[1])
+
+    async def statistics(self, site, skill):
+        self._site(site)
+        if not isinstance(skill, str) or skill not in self._site_skills[site]:
+            raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
+        if self.closed:
+            raise HostClosed()
+        self._drain()
+        now = self.now()
+        fanned = []
+        try:
+            actions, statistics, bookkeeping = self._ask(site, "statistics_at", skill, now)
+            self._note(site, bookkeeping)
+            routed = self._convert(site, actions, now)
+            fanned.extend(routed)
+            if self.bsr and len(self.handles) >= 2:
+                holder = _holder()
+                pulls = [(holder, s, a) for s, a in _ready_agents(routed)]
+                if pulls:
+                    self._pull(pulls, now, fanned)
+        finally:
+            self._fan_out(fanned)
+            self._arm_timer()
+        return statistics
+
+    async def skills_of(self, site) -> list:
+        self._site(site)
+        return sorted(self._site_skills[site])
+
+    # ---- administration (blocking: ordered with rounds) ----------------------------------------
+    async def skill(self, site, name) -> tuple:
+        self._site(site)
+        configs = await self._read(site, self.handles[site].skill_configs())
+        config = configs.get(name)
+        if config is None:
+            raise NotFound("name", f"no skill {name!r} at site {site!r}")
+        return config, dict(self._objectives[site].get(name, {}))
+
+    async def agent(self, site, agent_id) -> tuple:
+        self._site(site)
+        view = await self._read(site, self.handles[site].agent_view(agent_id))
+        if view is None:
+            raise NotFound("name", f"no agent {agent_id!r} at site {site!r}")
+        return view[0], view[1]
+
+    async def agents_of(self, site) -> list:
+        self._site(site)
+        return await self._read(site, self.handles[site].agents_view())
+
+    async def put_site(self, name) -> bool:
+        self._drain()
+        if name in self.handles:
+            return False
+        handle = SiteHandle.create(SiteConfig(name),
+                                   name=site_actor_name(name) if self._named else None)
+        self.handles[name] = handle
+        self._owned.add(name)
+        self._objectives[name] = {}
+        self._site_skills[name] = set()
+        self._agent_configs[name] = {}
+        self._queued[name] = {}
+        try:
+            self._ask(name, "info")        # started and answering
+        except SiteUnavailable:
+            self._forget_site(name)
+            handle.kill(restart=False)
+            raise
+        return True
+
+    def _forget_site(self, name) -> None:
+        self.handles.pop(name, None)
+        self._owned.discard(name)
+        for mirror in (self._objectives, self._site_skills, self._agent_configs, self._queued):
+            mirror.pop(name, None)
+        self._deadlines.pop(name, None)
+
+    async def delete_site(self, name) -> None:
+        self._drain()
+        handle = self.handles.get(name)
+        if handle is None:
+            raise NotFound("name", f"no site {name!r}")
+        self._ask(name, "check_removable")
+        self._forget_site(name)
+        handle.kill(restart=False)
+        self._close_agent_streams(lambda key: key[0] == name)
+
+    async def put_skill(self, site, config, objectives) -> bool:
+        self._drain()
+        self._site(site)
+        new = self._ask(site, "put_skill", config)
+        self._site_skills[site].add(config.name)
+        self._objectives[site][config.name] = dict(objectives)
+        return new
+
+    async def delete_skill(self, site, name) -> None:
+        self._drain()
+        self._site(site)
+        self._ask(site, "delete_skill", name)
+        self._site_skills[site].discard(name)
+        self._objectives[site].pop(name, None)
+
+    async def put_agent(self, site, config) -> bool:
+        self._drain()
+        self._site(site)
+        new = self._ask(site, "put_agent", config)
+        self._agent_configs[site][config.agent_id] = config
+        return new
+
+    async def delete_agent(self, site, agent_id) -> None:
+        self._drain()
+        self._site(site)
+        self._ask(site, "delete_agent", agent_id)
+        self._agent_configs[site].pop(agent_id, None)
+        self._close_agent_streams(lambda key: key == (site, agent_id))
+
+    # ---- moving a site (vcc rebalance) ----------------------------------------------------------
+    async def rebalance(self, nodes=None) -> list:
+        """Place the site actors by the spreading rule (`ray_runtime.spread`, sites in this
+        host's order) over `nodes` (default: the alive Ray nodes), moving each site actor
+        that runs elsewhere with `move_site`. [(site, from node, to node)] of the moves."""
+        from cluster import ray_runtime
+
+        plan = ray_runtime.spread(list(self.handles),
+                                  ray_runtime.list_nodes() if nodes is None else nodes)
+        moves = []
+        for site, target in plan.items():
+            if site not in self.handles:
+                continue        # deleted meanwhile
+            where = (await self._read(site, self.handles[site].info())).node_id
+            if where != target:
+                self.move_site(site, target)
+                moves.append((site, where, target))
+        return moves
+
+    def move_site(self, site, node_id, *, timeout_s: float = 60.0) -> None:
+        """Move a site's actor to `node_id` without losing an event.
+
+        One blocking step (no round can run meanwhile; the gateway waits, typically about
+        a second): snapshot the old actor, kill it, start the new one on the node under the
+        same Ray name with the site's current configuration (what a later restart rebuilds
+        from), load the snapshot into it, switch the host over. If the new actor does not
+        answer within `timeout_s` (e.g. the node went away), it is started on any alive node
+        with the same snapshot instead: the site is never left without its state.
+        """
+        self._drain()
+        self._site(site)
+        old = self.handles[site]
+        snapshot = self._ask(site, "snapshot")
+        skills = self._ask(site, "skill_configs")
+        config = SiteConfig(site, tuple(skills.values()),
+                            tuple(self._agent_configs[site].values()))
+        old.kill(restart=False)
+        name = site_actor_name(site) if self._named else None
+        new = self._start_actor(config, node_id, name, timeout_s)
+        if new is None:
+            log.warning("site %s could not start on node %s; starting it anywhere", site,
+                        node_id)
+            new = self._start_actor(config, None, name, timeout_s)
+            if new is None:
+                raise SiteUnavailable(ActorUnavailable(site, "could not be started again "
+                                                             "after a move"))
+        self.handles[site] = new
+        self._owned.add(site)
+        self._ask(site, "load_snapshot", snapshot)
+        log.info("site %s moved to node %s", site, self._ask(site, "info").node_id)
+
+    def _start_actor(self, config, node_id, name, timeout_s):
+        """A new site actor answering within `timeout_s`, or None. A name still held by
+        the actor just killed (Ray frees it once that one is dead) is waited for."""
+        deadline = _time.monotonic() + timeout_s
+        while True:         # bounded by the deadline
+            try:
+                handle = SiteHandle.create(config, node_id=node_id, name=name)
+                break
+            except ValueError:          # the name is taken: the old actor is not dead yet
+                if _time.monotonic() > deadline:
+                    return None
+                _time.sleep(0.05)
+        try:
+            handle.send("info").result(max(deadline - _time.monotonic(), 1.0))
+        except ActorUnavailable:
+            handle.kill(restart=False)
+            return None
+        return handle
+
+    # ---- lifecycle and checks ----------------------------------------------------------------
+    async def close(self) -> None:
+        # The figures loadtests/cluster_bench.py reads from the server's log.
+        log.info("ray host: %d rounds, %d site actor calls, %.3f s waiting on site actors",
+                 self.rounds, self.ray_calls, self.ray_seconds)
+        await super().close()
+        while self._jobs:
+            job = self._jobs.popleft()
+            if job.future is not None and not job.future.done():
+                job.future.set_exception(HostClosed())
+
+    def kill_actors(self) -> None:
+        """Kill the site actors this host started (call after `close`)."""
+        for site in sorted(self._owned):
+            handle = self.handles.get(site)
+            if handle is not None:
+                try:
+                    handle.kill(restart=False)
+                except Exception as error:      # already gone: nothing to undo
+                    log.debug("killing site actor %s: %s", site, error)
+        self._owned.clear()
+
+    def validate(self) -> None:
+        raise TypeError("RayHost: use `await host.check()` (the sites live in actors)")
+
+    async def check(self) -> None:
+        """Assert the invariants of every site and of the contact directory (tests)."""
+        live = set()
+        for name, handle in sorted(self.handles.items()):
+            await handle.validate()
+            for contact_id in await handle.live_contacts():
+                assert contact_id not in live, f"contact {contact_id} live at two sites"
+                live.add(contact_id)
+                assert self._contacts[contact_id].site == name, contact_id
+        assert live == set(self._contacts), "directory out of step with the sites"
+        assert not (live & set(self._finished)), "a contact both live and finished"
+
+
+def _key_order(key) -> tuple:
+    skill, channel = key
+    return skill, channel.value
+
+
+def _ended_queued(contact_id, actions) -> bool:
+    """Did an arrival's actions leave the contact queued (its last decision)?"""
+    last = None
+    for action in actions:
+        if type(action) in _DECIDED and action.contact_id == contact_id:
+            last = action
+    return type(last) is ContactQueued
