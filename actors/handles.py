@@ -175,15 +175,19 @@ class SiteHandle(_Handle):
 
     @classmethod
     def create(cls, config, *, node_id: str | None = None, name: str | None = None,
-               max_restarts: int = -1, num_cpus: float = ACTOR_CPUS) -> "SiteHandle":
+               max_restarts: int = -1, num_cpus: float = ACTOR_CPUS,
+               store=None) -> "SiteHandle":
         """Start an actor for the site `config` describes (sites.model.SiteConfig).
+
+        `store`: where the actor journals its site and recovers it from when (re)started
+        (e.g. `cluster.store.site_store.SiteStore`; None: memory only).
 
         `node_id`: the Ray node to place it on (soft: another live node if that one is gone);
         `name`: a Ray actor name for `lookup` (e.g. `site_actor_name(site)`);
         `max_restarts`: how often Ray brings a crashed actor back (-1: always).
         """
         actor = _RemoteSiteActor.options(
-            **_actor_options(name, node_id, max_restarts, num_cpus)).remote(config)
+            **_actor_options(name, node_id, max_restarts, num_cpus)).remote(config, store)
         return cls(config.name, actor)
 
     @classmethod

@@ -8,10 +8,18 @@ about a millisecond while the core handles an event in microseconds.
 Everything that crosses the actor boundary is plain picklable data: core events in, core
 actions out, `SkillStatus` / `SkillStatistics` for reads, and `InvalidInput` for a refused
 event (it pickles with its field, see sites/errors.py). Time comes from the events, never from a clock.
+
+Storage is passed in, not imported (ARCHITECTURE.md, Ray Serve's habit): with a `store`
+(`cluster.store.site_store.SiteStore`, anything with `open(config)`), the actor opens its
+site from it (recovered from the last snapshot and the journal, or new) and every call that
+changes the site commits what it applied before it returns. So a gateway acknowledges
+nothing that is not durable, and when Ray restarts the actor (its process or node died)
+the constructor opens the store again and the site comes back as it was.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import traceback
 from dataclasses import dataclass
@@ -85,6 +93,14 @@ class Survey:
 
 
 @dataclass(frozen=True, slots=True)
+class SiteDirectory:
+    live: dict              # contact id -> (skill, origin: the PBX link it came from, or None)
+    finished: dict          # contact id -> its final state here
+    next_deadline: float | None
+    queued: dict            # skill -> contacts queued
+
+
+@dataclass(frozen=True, slots=True)
 class LiveContact:
     """A contact not yet final at this site, as checks and status displays read it."""
     contact_id: str
@@ -94,6 +110,21 @@ class LiveContact:
     priority: int
     channel: Channel
     arrival_time: float
+
+
+def _committing(method):
+    """A call that may change the site: with a store, what it applied is committed before
+    it returns (also when it raises: what was applied before the error stays applied)."""
+    @functools.wraps(method)
+    def committing(self, *args, **kwargs):
+        self._changing += 1
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._changing -= 1
+            if self._opened is not None and self._changing == 0:
+                self._opened.commit()
+    return committing
 
 
 class SiteActor:
@@ -107,10 +138,12 @@ class SiteActor:
     method reads.
     """
 
-    def __init__(self, config: SiteConfig):
+    def __init__(self, config: SiteConfig, store=None):
         self.site = config.name
         self.config = config
-        self.state = SiteState(config)
+        self._opened = store.open(config) if store is not None else None
+        self.state = self._opened.state if store is not None else SiteState(config)
+        self._changing = 0          # depth of nested changing calls: commit once, outermost
 
     def load_snapshot(self, snapshot: dict) -> None:
         """Replace the whole site by a `snapshot()` of it (moving a site to another node).
@@ -121,9 +154,10 @@ class SiteActor:
         state = SiteState.restore(snapshot)
         if state.name != self.site:
             raise ValueError(f"snapshot of site {state.name!r} loaded into {self.site!r}")
-        self.state = state
+        self.state = self._opened.replace(state) if self._opened is not None else state
 
     # ---- the write path ---------------------------------------------------------------------
+    @_committing
     def handle_batch(self, events) -> list:
         """Apply `events` in order; one result per event: its list of actions, or the
         `InvalidInput` that refused it (which changed nothing).
@@ -147,6 +181,7 @@ class SiteActor:
                 break
         return results
 
+    @_committing
     def tick(self, now: float) -> list:
         """Let time pass to `now` (offer and wrap-up timeouts, widening); the actions.
 
@@ -163,11 +198,13 @@ class SiteActor:
         queued_total = self.state.queued_total
         return {skill: queued_total(skill) for skill in self.state.skills}
 
+    @_committing
     def handle_round(self, events) -> RoundResult:
         """`handle_batch`, plus the next deadline and the queue lengths afterwards."""
         results = self.handle_batch(events)
         return RoundResult(results, self.state.next_deadline(), self._queued())
 
+    @_committing
     def tick_due(self, now: float) -> RoundResult:
         """A Tick at `now` if a deadline is due by then (results: its actions, or [])."""
         deadline = self.state.next_deadline()
@@ -187,6 +224,7 @@ class SiteActor:
         return ev.ContactArrived(now, contact.contact_id, contact.skill, contact.priority,
                                  contact.service_objective_s, contact.channel, contact.data)
 
+    @_committing
     def survey(self, now: float, keys=(), contact_ids=(), agent_ids=()) -> Survey:
         """Clock to `now`, then the statuses and next queued contact of each (skill, channel)
         of `keys` this site has, which of `contact_ids` are still queued here (with their
@@ -211,6 +249,7 @@ class SiteActor:
         return Survey(actions, statuses, best, contacts, agents, state.next_deadline(),
                       self._queued())
 
+    @_committing
     def accept_interflows(self, arrivals) -> RoundResult:
         """Look-ahead acceptance of contacts moving here: per arrival its actions, or None
         when this site refuses it (CoreHost._interflow's rules: a full queue with nobody
@@ -233,6 +272,7 @@ class SiteActor:
                 results.append(None)
         return RoundResult(results, state.next_deadline(), self._queued())
 
+    @_committing
     def statistics_at(self, skill: str, now: float) -> tuple:
         """(actions of bringing the clock to `now`, `SkillStatistics` then, RoundResult of
         the bookkeeping) — CoreHost.statistics reads a skill as of now."""
@@ -255,6 +295,7 @@ class SiteActor:
             raise AdminRefused("precondition", field, f"{live} contact(s) of skill {name!r} "
                                                       f"are in progress at site {self.site!r}")
 
+    @_committing
     def put_skill(self, config) -> bool:
         """Create or change a skill; True if it is new (CoreHost.put_skill)."""
         state = self.state
@@ -272,12 +313,14 @@ class SiteActor:
             state.update_skill(config)
         return False
 
+    @_committing
     def delete_skill(self, name: str) -> None:
         if name not in self.state.skills:
             raise AdminRefused("not_found", "name", f"no skill {name!r} at site {self.site!r}")
         self._check_skill_unused(name, "name")
         self.state.remove_skill(name)
 
+    @_committing
     def put_agent(self, config) -> bool:
         """Create an agent, or reconfigure a logged-out one; True if it is new."""
         state = self.state
@@ -292,6 +335,7 @@ class SiteActor:
         state.replace_agent(config)
         return False
 
+    @_committing
     def delete_agent(self, agent_id: str) -> None:
         agent = self.state.agents.get(agent_id)
         if agent is None:
@@ -395,6 +439,21 @@ class SiteActor:
     def snapshot(self) -> dict:
         """The whole site as JSON-able data (`SiteState.snapshot`)."""
         return self.state.snapshot()
+
+    def directory(self) -> "SiteDirectory":
+        """What a gateway needs to bring its contact directory in step with this site after
+        the actor was restarted (and rebuilt from the store)."""
+        state = self.state
+        return SiteDirectory(
+            {contact_id: (contact.skill, getattr(contact, "origin", None))
+             for contact_id, contact in state.contacts.items()},
+            dict(state.finished), state.next_deadline(), self._queued())
+
+    def close(self) -> None:
+        """Release the store (the actor is about to be killed on purpose)."""
+        if self._opened is not None:
+            self._opened.close()
+            self._opened = None
 
     def validate(self) -> None:
         """Assert every invariant of the site (tests)."""

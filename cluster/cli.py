@@ -72,20 +72,16 @@ def _serve(args) -> int:
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
     address = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
-    # The Ray runtime by default; --db journals an in-process host, so it means inprocess
-    # unless --runtime ray is asked for explicitly (refused: not combined yet).
-    runtime = args.runtime or ("inprocess" if args.db else "ray")
-    if runtime == "ray" and args.db:
-        print("vcc serve: --db works with --runtime inprocess only (the journal is not wired "
-              "to site actors yet)", file=sys.stderr)
-        return 2
+    # The Ray runtime by default (site actors journal to --db themselves); inprocess: the
+    # sites' cores in this process, journaled by it.
+    runtime = args.runtime or "ray"
     if runtime == "inprocess" and args.ray_address:
         print("vcc serve: --address joins a Ray cluster: it needs --runtime ray", file=sys.stderr)
         return 2
     if runtime == "ray":
         from cluster import ray_runtime     # before anything imports Ray: loopback
 
-        ray_session = ray_runtime.ServeSession(args.ray_address)
+        ray_session = ray_runtime.ServeSession(args.ray_address, args.db)
         ray_start_error = ray_runtime.RayStartError
     else:
         ray_session, ray_start_error = None, ()      # `except ()` catches nothing
@@ -101,10 +97,14 @@ def _serve(args) -> int:
             from cluster.config import load_config
 
             load_config(args.config)    # a bad file is refused before Ray starts
+            if args.db:
+                from cluster.store.db import open_engine
+
+                open_engine(args.db).dispose()      # and so is a bad database URL
             ray_session.start()
         asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
                           maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started,
-                          db_url=args.db,
+                          db_url=args.db if ray_session is None else None,
                           host_factory=None if ray_session is None else ray_session.host))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--runtime", choices=("ray", "inprocess"), default=None,
                        help="where the sites' routing cores run: ray (default: Ray site actors "
                             "on an embedded local Ray instance, or on the cluster --address "
-                            "names) or inprocess (in the server process; the default with --db)")
+                            "names) or inprocess (in the server process)")
     serve.add_argument("--address", dest="ray_address", default=None, metavar="ADDR",
                        help="join the running Ray cluster at ADDR (host:port of its GCS, as "
                             "`ray start --head` prints) instead of starting an embedded one")

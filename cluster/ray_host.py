@@ -62,13 +62,15 @@ Failures: a site actor that is restarting or dead (or does not answer within
 `call_timeout_s`, which the gateway then waits at most) fails the submissions that had
 events for it with `SiteUnavailable` (gRPC UNAVAILABLE; PBX links are told to reconnect),
 after everything applied elsewhere was announced. An event in flight when the actor died
-may or may not have been applied. What a restarted actor loses (no journal is wired yet): it is
-rebuilt from its configuration only, so its agents are logged out and its contacts are
-gone; the directory still lists those contacts at that site, and events for them are
-refused by the restarted site (unknown contact): they never reach a final state through
-the router. Admin changes made since startup are lost at that site too (the gateway's
-mirror of agents and skills keeps them, so it may disagree with the site until they are
-made again).
+may or may not have been applied. With a store (`vcc serve --db`, the embedded default
+of `vcc demo`), every actor commits before it answers and a restarted actor rebuilds its
+site from the journal; before the next round touches it, the host brings its directory in
+step with what the site holds (`_resync`). Without a store, a restarted actor is rebuilt
+from its configuration only: its agents are logged out and its contacts are gone; the
+directory still lists them at that site, events for them are refused by the restarted site
+(unknown contact), and they never reach a final state through the router. Admin changes
+made since startup are lost at that site too (the gateway's mirror of agents and skills
+keeps them, so it may disagree with the site until they are made again).
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ from cluster.host import (
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput
-from sites.model import AgentState, Channel, Priority, SiteConfig, parse_enum
+from sites.model import AgentState, Channel, ContactState, Priority, SiteConfig, parse_enum
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ class RayHost(CoreHost):
 
     def __init__(self, config, *, clock=None, handles=None, named: bool = True,
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
-                 batch_window_s: float = 0.001, **options):
+                 batch_window_s: float = 0.001, store=None, **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
         already started with these sites' configurations (default: one per site, spread over
         the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
@@ -167,7 +169,10 @@ class RayHost(CoreHost):
         (for `vcc status`; a second host in the same Ray namespace needs named=False).
         `call_timeout_s`: the longest a round waits for a site actor (then: unavailable).
         `batch_window_s`: how long a `submit` waits for others to join its round.
-        Other options as CoreHost's (no `persistence`: no journal is wired to actors yet)."""
+        `store`: a `cluster.store.site_store.SiteStore` (its database already migrated): every
+        site actor journals its site there, commits before it answers, and a restarted actor
+        recovers its site from it; the host then brings its directory in step (`_resync`).
+        Other options as CoreHost's (`persistence` is the in-process host's, not used here)."""
         site_configs = dict(config.sites)
         # CoreHost builds the gateway-side parts; no SiteState lives here.
         empty = dataclasses.replace(config, sites={})
@@ -178,10 +183,12 @@ class RayHost(CoreHost):
                                    for skill, objectives in config.service_objectives.items()}
                             for name in site_configs}
         self._named = named
+        self.store = store
+        self._stale: set = set()    # sites whose actor failed a call: resync before use
         self._owned = set()         # sites whose actors this host created (and kills)
         if handles is None:
             from cluster import ray_runtime
-            handles = ray_runtime.place_site_actors(site_configs, named=named)
+            handles = ray_runtime.place_site_actors(site_configs, named=named, store=store)
             self._owned.update(handles)
         self.handles: dict[str, SiteHandle] = dict(handles)
         # Mirrors of what the servicers must know without a Ray call (agent_has_skill is
@@ -214,6 +221,8 @@ class RayHost(CoreHost):
                 outcomes[key] = call.result(self.call_timeout_s)
             except Exception as error:
                 outcomes[key] = error
+                if isinstance(error, ActorUnavailable) and key in self.handles:
+                    self._stale.add(key)
         self.ray_seconds += _time.perf_counter() - started
         self.ray_calls += len(calls)
         return outcomes
@@ -232,6 +241,7 @@ class RayHost(CoreHost):
         try:
             return self.handles[site].send(method, *args).result(self.call_timeout_s)
         except ActorUnavailable as error:
+            self._stale.add(site)
             raise SiteUnavailable(error) from None
         except AdminRefused as error:
             raise (NotFound if error.kind == "not_found" else PreconditionFailed)(
@@ -271,7 +281,9 @@ class RayHost(CoreHost):
         return results
 
     def committed(self):
-        return None         # no journal: applied is final (see the module docstring)
+        # Nothing to wait for: with a store, each site actor committed before it answered,
+        # so what a round applied is durable when the round returns.
+        return None
 
     def _submit(self, pairs, link_id):          # CoreHost's synchronous path: not used here
         return self.apply_batch(pairs, link_id=link_id)
@@ -338,6 +350,12 @@ class RayHost(CoreHost):
         return out
 
     def _run_round(self, items) -> None:
+        if self._stale and self.store is not None:
+            for site in sorted(self._stale):
+                try:
+                    self._resync(site)
+                except SiteUnavailable:
+                    pass            # still restarting: its events fail in this round
         now = self.now()
         fanned = []
         try:
@@ -430,6 +448,35 @@ class RayHost(CoreHost):
         if kind in _AGENT_EVENTS:
             return self._site(site_name)
         raise InvalidInput("event", f"cannot submit {kind.__name__}")
+
+    def _resync(self, site) -> None:
+        """Bring the directory in step with a site actor that was restarted and rebuilt from
+        the store. A call that failed may or may not have been applied (and committed)
+        before the actor died: what the site has now is the truth. A contact the site holds
+        live is (again) listed there; one the directory lists there that the site finished
+        gets its final state; one the site never committed leaves the directory: the event
+        that brought it was not acknowledged, so its PBX sends it again."""
+        view = self._ask(site, "directory")
+        self._stale.discard(site)
+        self._note(site, view)
+        dropped = finished = 0
+        for contact_id, entry in list(self._contacts.items()):
+            if entry.site != site or contact_id in view.live:
+                continue
+            del self._contacts[contact_id]
+            final = view.finished.get(contact_id)
+            if final is not None and final is not ContactState.INTERFLOWED:
+                self._finished[contact_id] = self._final(final, site)
+                finished += 1
+            else:
+                dropped += 1
+        added = 0
+        for contact_id, (skill, origin) in view.live.items():
+            if contact_id not in self._contacts:
+                self._contacts[contact_id] = ContactEntry(contact_id, site, site, skill, origin)
+                added += 1
+        log.info("site %s resynced after a restart: %d live, %d listed again, %d found "
+                 "finished, %d never committed", site, len(view.live), added, finished, dropped)
 
     def _forget_arrival(self, item) -> None:
         if item.arrival_id is not None:
@@ -776,7 +823,8 @@ class RayHost(CoreHost):
         if name in self.handles:
             return False
         handle = SiteHandle.create(SiteConfig(name),
-                                   name=site_actor_name(name) if self._named else None)
+                                   name=site_actor_name(name) if self._named else None,
+                                   store=self.store)
         self.handles[name] = handle
         self._owned.add(name)
         self._objectives[name] = {}
@@ -894,7 +942,7 @@ class RayHost(CoreHost):
         deadline = _time.monotonic() + timeout_s
         while True:         # bounded by the deadline
             try:
-                handle = SiteHandle.create(config, node_id=node_id, name=name)
+                handle = SiteHandle.create(config, node_id=node_id, name=name, store=self.store)
                 break
             except ValueError:          # the name is taken: the old actor is not dead yet
                 if _time.monotonic() > deadline:

@@ -306,14 +306,14 @@ def spread(sites, nodes) -> dict:
 
 
 def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
-                      named: bool = True, check_timeout_s: float = 60.0) -> dict:
+                      named: bool = True, check_timeout_s: float = 60.0, store=None) -> dict:
     """Start one site actor per SiteConfig, spread round-robin over `nodes` (node ids or
     `NodeInfo`s; default: every alive node, head first); {site name: SiteHandle}.
 
     Placement is soft node affinity: if an actor's node dies, Ray restarts it (up to
-    `max_restarts`, -1: always) on a live node, with the state its configuration builds:
-    what the site held in memory is lost (until the journal of the persistence issue
-    rebuilds it).
+    `max_restarts`, -1: always) on a live node. With a `store` (SiteStore) the restarted
+    actor recovers its site from the journal; without one it starts from its configuration
+    and what the site held in memory is lost.
     `named`: register each as `site_actor_name(site)` so that other drivers can look it up.
     Returns once every actor answered; an actor not on its node (the node died meanwhile,
     or the scheduler chose otherwise) is logged.
@@ -328,7 +328,7 @@ def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
         target = targets[config.name]
         handles[config.name] = SiteHandle.create(
             config, node_id=target, name=site_actor_name(config.name) if named else None,
-            max_restarts=max_restarts)
+            max_restarts=max_restarts, store=store)
     for name, handle in handles.items():
         where = handle.info_blocking(check_timeout_s).node_id
         if where != targets[name]:
@@ -356,8 +356,9 @@ class ServeSession:
     RayHost's site actors and the state file `vcc status` reads; all undone by `stop`,
     which also runs after SIGTERM (serve returns) and after SIGTERM during startup."""
 
-    def __init__(self, ray_address):
+    def __init__(self, ray_address, db_url=None):
         self.ray_address = ray_address
+        self.db_url = db_url            # the site actors journal there (SiteStore)
         self.hosts = []
         self.started = False
         self.gcs_address = None
@@ -388,7 +389,19 @@ class ServeSession:
 
         from cluster.ray_host import RayHost
 
-        host = RayHost(config)
+        store = None
+        if self.db_url is not None:
+            from cluster.store.db import open_engine
+            from cluster.store.migrate import upgrade
+            from cluster.store.site_store import SiteStore
+
+            engine = open_engine(self.db_url)
+            try:
+                upgrade(engine)         # once, here: actors opening it at once would race
+            finally:
+                engine.dispose()
+            store = SiteStore(self.db_url)
+        host = RayHost(config, store=store)
         self.hosts.append(host)
         self.sites = list(host.handles)         # placement order: `spread` deals them so
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._rebalance_soon,

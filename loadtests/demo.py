@@ -94,7 +94,10 @@ def run_demo(args) -> int:
         db_url = f"sqlite:///{workdir}/demo.db"
         stderr.print(f"vcc demo: starting the embedded cluster (2 sites, store {db_url}) ...")
         log = open(pathlib.Path(workdir) / "server.log", "w")
-        process = subprocess.Popen(_server_command(db_url, args.runtime),
+        # Started in the temporary directory: `python -m` would otherwise import vcc from
+        # the current directory (a source checkout without the compiled scheduler) instead
+        # of the installed package.
+        process = subprocess.Popen(_server_command(db_url, args.runtime), cwd=workdir,
                                    stdout=subprocess.PIPE, stderr=log, text=True)
         try:
             try:

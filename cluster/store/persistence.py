@@ -63,6 +63,13 @@ class Persistence:
                     self._collecting(name, getattr(state, method_name), make_entry))
         return state
 
+    def detach(self, name: str) -> None:
+        """Stop journaling site `name` (its collected entries must be flushed first)."""
+        if self._collected.get(name):
+            raise ValueError(f"site {name!r} has entries not flushed yet")
+        self.sites.pop(name, None)
+        self._collected.pop(name, None)
+
     def _collecting(self, name, method, make_entry):
         collected = self._collected
 

@@ -111,7 +111,7 @@ def test_serve_refuses_bad_flags_with_the_flag_named(tmp_path):
     # listens at --address (ray.init would retry for minutes).
     for flags, code, words in (
             (["--runtime", "inprocess", "--address", "127.0.0.1:1"], 2, "--address"),
-            (["--runtime", "ray", "--db", "sqlite:///x.db"], 2, "--db"),
+            (["--runtime", "ray", "--db", "mysql://127.0.0.1/x"], 2, "unsupported database"),
             (["--address", "127.0.0.1:1"], 1, "nothing answers at '127.0.0.1:1'")):
         result = subprocess.run([sys.executable, "-m", "cluster.cli", "serve", "--port", "0",
                                  *flags], capture_output=True, text=True, timeout=60,

@@ -363,8 +363,8 @@ class TestOneNode:
         finally:
             handle.kill(restart=False)
         assert not before.restarted and after.restarted and after.pid != before.pid
-        # In-memory state is gone: what the configuration builds (agents logged out, no
-        # contacts). The journal (persistence issue) is what will rebuild the rest.
+        # Without a store the in-memory state is gone: what the configuration builds
+        # (agents logged out, no contacts). With one, see TestJournaledSiteActor.
         assert contacts == {} and agents == {"e1": AgentState.LOGGED_OUT}
 
 
@@ -494,7 +494,8 @@ class TestTwoNodes:
                           "west": {"c1": ContactState.COMPLETED}}
 
     def test_killing_the_node_of_west_restarts_west_on_the_head_node(self, two_nodes, east_west):
-        """What holds when the node hosting west dies (no journal yet: persistence issue):
+        """What holds when the node hosting west dies and west has no store (with one, see
+        TestJournaledSiteActor):
 
         - west's actor comes back (max_restarts) on the head node, the only one left, and
           answers again; calls made while it restarts fail with ActorUnavailable;
@@ -576,3 +577,64 @@ def _pids_named(name: str) -> set:
             except OSError:
                 continue
     return pids
+
+
+# ---- with a journal: a site actor whose node dies comes back with its contacts ----------------
+@pytest.fixture
+def journaled_west(two_nodes, tmp_path):
+    """west on a node of its own, journaling to a SQLite file (migrated once, first)."""
+    from cluster.store.db import open_engine
+    from cluster.store.migrate import upgrade
+    from cluster.store.site_store import SiteStore
+
+    cluster, head, _, _ = two_nodes
+    url = f"sqlite:///{tmp_path}/sites.db"
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    node = cluster.add_node()
+    handles = ray_runtime.place_site_actors([one_agent_site("west", "w1")], [node],
+                                            named=False, store=SiteStore(url))
+    yield cluster, head, node, handles["west"]
+    handles["west"].kill(restart=False)
+
+
+class TestJournaledSiteActor:
+    def test_killing_the_node_of_a_journaled_site_loses_none_of_its_contacts(
+            self, journaled_west):
+        """The node hosting west dies; Ray restarts west on the head node, where its
+        constructor rebuilds the site from the journal: the connected call and the queued
+        one are still there, in the same states, and both end in one final state."""
+        cluster, head, node, west = journaled_west
+
+        async def before_the_kill():
+            await west.handle_batch([ev.AgentLoggedIn(0.0, "w1"), ev.AgentReady(0.0, "w1"),
+                                     ev.ContactArrived(1.0, "c20", "billing"),
+                                     ev.OfferAccepted(2.0, "c20"),
+                                     ev.ContactArrived(3.0, "c21", "billing")])
+            return await west.live_contacts(), await west.snapshot(), await west.info()
+
+        contacts_before, snapshot_before, info_before = run(before_the_kill())
+        assert {cid: c.state for cid, c in contacts_before.items()} == {
+            "c20": ContactState.CONNECTED, "c21": ContactState.QUEUED}
+        assert info_before.node_id == node
+        cluster.kill_node(node)
+
+        async def after_the_kill():
+            info = await wait_for_restart(west)
+            back = (await west.live_contacts(), await west.snapshot())
+            # The site goes on from where it was: c20 ends, w1 takes c21, c21 ends.
+            log = [await west.handle_batch([ev.ContactEnded(10.0, "c20")])]
+            log.append(await west.handle_batch([ev.WrapUpDone(11.0, "w1")])
+                       if (await west.agent_states())["w1"] is AgentState.WRAP_UP else [])
+            log.append(await west.handle_batch([ev.OfferAccepted(12.0, "c21"),
+                                                ev.ContactEnded(40.0, "c21")]))
+            await west.validate()
+            return info, back, log, await west.live_contacts(), await west.final_states()
+
+        info, (contacts_after, snapshot_after), log, remaining, finals = run(after_the_kill())
+        assert info.node_id == head and info.pid != info_before.pid
+        assert contacts_after == contacts_before and snapshot_after == snapshot_before
+        assert not any(isinstance(result, Exception) for batch in log for result in batch), log
+        assert remaining == {}
+        assert finals == {"c20": ContactState.COMPLETED, "c21": ContactState.COMPLETED}

@@ -382,7 +382,7 @@ def test_grpc_round_trip_and_a_killed_site_actor(runner):
     """Through gRPC: a contact at east with only w1 ready at west is offered to w1 (BSR);
     then west's actor is killed and restarts.
 
-    What is lost with it (no journal is wired yet): everything west held in memory. Its
+    What is lost with it (this host has no store): everything west held in memory. Its
     agents are logged out again (w1 must log in anew), and its contacts are gone: c1,
     connected to w1, stays in the host's directory at west, but west no longer knows it,
     so ending it is refused (INVALID_ARGUMENT, unknown contact) and c1 never reaches a
@@ -461,6 +461,74 @@ def test_grpc_round_trip_and_a_killed_site_actor(runner):
                     kinds["route_to_agent"].route_to_agent.agent_id) == ("p1", "e1")
             assert "duplicate" in kinds["error"].error.message, got
             link.close_stream()
+        finally:
+            await channel.close()
+            await host.close()
+            await server.stop(0)
+
+    try:
+        runner(scenario(), timeout=120)
+    finally:
+        host.kill_actors()
+
+
+@pytest.mark.usefixtures("embedded_ray")
+def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_path):
+    """The same kill as above with a store: west's actor journals to SQLite, so the
+    restarted actor rebuilds west from it. c1 is still connected to w1 (nobody logs in
+    again), the router ends it, and it reaches exactly one final state; c2 queued at west
+    before the kill is still queued and is served after."""
+    from cluster.store.db import open_engine
+    from cluster.store.migrate import upgrade
+    from cluster.store.site_store import SiteStore
+
+    url = f"sqlite:///{tmp_path}/sites.db"
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    config = parse_config(TWO_SITES, "test.yaml")
+    host = RayHost(config, named=False, store=SiteStore(url))
+
+    async def scenario():
+        server, port = build_server(host, address="127.0.0.1:0")
+        await server.start()
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        routing = routing_pb2_grpc.RoutingStub(channel)
+        agents = agent_control_pb2_grpc.AgentControlStub(channel)
+        try:
+            await _login_ready(agents, "west", "w1")
+            reply = await _route(routing, "c1", site="west")
+            assert reply.WhichOneof("decision") == "offer" and reply.offer.agent_id == "w1"
+            await agents.RespondToOffer(agent_control_pb2.OfferResponse(
+                site="west", agent_id="w1", contact_id="c1", accept=True), timeout=10)
+            reply = await _route(routing, "c2", site="west")
+            assert reply.WhichOneof("decision") == "queued", reply
+            before = await host.handles["west"].live_contacts()
+
+            host.handles["west"].kill(restart=True)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:      # bounded: until the restarted one answers
+                try:
+                    if (await host.handles["west"].info()).restarted:
+                        break
+                except ActorUnavailable:
+                    pass
+                await asyncio.sleep(0.05)
+            assert (await host.handles["west"].info()).restarted
+            assert await host.handles["west"].live_contacts() == before
+            # The router ends c1 (w1 was never logged out) and w1 then takes c2.
+            await agents.CompleteContact(agent_control_pb2.ContactRequest(
+                site="west", agent_id="w1", contact_id="c1"), timeout=10)
+            assert host.final_state("c1")[0] is ContactState.COMPLETED     # no wrap-up here
+            view = await host.contact_view("c2")
+            assert view is not None and view.state is ContactState.OFFERED and view.agent_id == "w1"
+            await agents.RespondToOffer(agent_control_pb2.OfferResponse(
+                site="west", agent_id="w1", contact_id="c2", accept=True), timeout=10)
+            await agents.CompleteContact(agent_control_pb2.ContactRequest(
+                site="west", agent_id="w1", contact_id="c2"), timeout=10)
+            assert host.final_state("c2")[0] is ContactState.COMPLETED
+            assert host.live_contacts() == []
+            await host.check()
         finally:
             await channel.close()
             await host.close()

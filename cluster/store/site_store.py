@@ -1,0 +1,81 @@
+"""The storage a site actor is given: its site recovered from the store, journaled after.
+
+`SiteStore(url)` is picklable (a URL, not an engine): the gateway hands it to each
+`actors.site_actor.SiteActor`, which calls `open(config)` inside its own process (Ray re-runs
+the actor's constructor when it restarts it, so a restarted or moved actor opens the store
+again and gets its site back). The actor never imports this module: storage is passed in as
+an interface (ARCHITECTURE.md, Ray Serve's habit), and the actor only calls:
+
+    opened = store.open(config)   # .state: the SiteState, recovered or new, journaled
+    opened.commit()               # everything applied so far is durable when it returns
+    opened.replace(state)         # a site moved in from a snapshot
+    opened.close()
+
+The schema must exist: the gateway migrates the database once before it starts actors
+(several actors migrating one SQLite file at once would race).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cluster.store.db import open_engine
+from cluster.store.journal import Journal
+from cluster.store.persistence import Persistence
+from cluster.store.records import Recorder
+from cluster.store.snapshots import latest_snapshot, recover_site
+from sites.model import SiteConfig
+from sites.state import SiteState
+
+
+@dataclass(frozen=True)
+class SiteStore:
+    url: str
+    schema: str | None = None           # PostgreSQL: tests keep to a schema of their own
+    fencing_token: int | None = None
+    snapshot_every: int = 50_000
+
+    def open(self, config: SiteConfig) -> "OpenSiteStore":
+        return OpenSiteStore(self, config)
+
+
+class OpenSiteStore:
+    """One site's journal, contact records and snapshots, in the actor's process.
+
+    Contact records: each actor derives the records of the contacts it saw. A contact
+    interflowed between sites of the Ray runtime is recorded by the site that finished it,
+    from its arrival there (the in-process router keeps one record across sites)."""
+
+    def __init__(self, spec: SiteStore, config: SiteConfig):
+        self.engine = open_engine(spec.url, schema=spec.schema)
+        self.journal = Journal(self.engine, fencing_token=spec.fencing_token,
+                               snapshot_every=spec.snapshot_every)
+        self.recorder = Recorder()
+        self.persistence = Persistence(self.journal, self.recorder)
+        self.replayed = None            # journal entries replayed on open (None: new site)
+        if latest_snapshot(self.engine, config.name) is not None:
+            recovered = recover_site(self.engine, config.name, config, recorder=self.recorder)
+            self.state = self.persistence.attach(recovered.state)
+            self.replayed = recovered.replayed
+        else:
+            self.state = SiteState(config)
+            self.persistence.start_site(self.state)
+
+    def commit(self) -> None:
+        self.persistence.flush_now()
+
+    def replace(self, state: SiteState) -> SiteState:
+        """Journal `state` from now on instead of the current one, starting with a snapshot
+        of it (recovery starts there)."""
+        self.commit()
+        self.persistence.detach(state.name)
+        self.state = state
+        self.persistence.start_site(state)
+        return state
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.journal.close()
+            self.engine.dispose()
