@@ -30,8 +30,8 @@ import uuid
 
 import sqlalchemy as sa
 
-from cluster.store.configs import save_sites
-from loadtests.simulator import Simulation, SimulationResult
+from loadtests.recorded import EnoughEvents, attach_simulation
+from loadtests.simulator import Simulation
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 RECOVERY_EVENTS = 1_000_000
@@ -59,51 +59,6 @@ traffic:
   - {site: main, skill: sales, rate_per_hour: 9000, priority: medium,
      handle_time: {dist: exponential, mean_s: 60}, patience: {dist: exponential, mean_s: 180}}
 """
-
-
-class _Enough(Exception):
-    """The simulation has produced the events asked for."""
-
-
-def attach_simulation(simulation: Simulation, persistence, *, flush_every: int = 2000,
-                      stop_after: int | None = None) -> None:
-    """Attach every site of `simulation` to `persistence` (journal, recorder, snapshots),
-    flushing it every `flush_every` core events, as a host flushes after each batch.
-    `stop_after`: after that many events, flush and end the run (`_Enough` is raised)."""
-    save_sites(persistence.journal.engine, [state.config for state in simulation.sites.values()])
-    applied = [0]
-    for state in simulation.sites.values():
-        persistence.start_site(state)
-        handle = state.handle
-
-        def handle_and_flush(event, handle=handle):
-            actions = handle(event)
-            applied[0] += 1
-            if applied[0] == stop_after:
-                # No snapshot at the very end: recovery then replays the most it ever has to.
-                persistence.flush_now(snapshots=False)
-                raise _Enough()
-            if applied[0] % flush_every == 0:
-                persistence.flush_now()
-            return actions
-
-        state.handle = handle_and_flush
-
-
-def recorded_simulation(scenario, persistence, *, seed=None, scheduler_factory=None,
-                        flush_every: int = 2000) -> SimulationResult:
-    """Run a scenario through the simulator with its sites attached to `persistence`; at the
-    end the agents' open state intervals are closed and everything is flushed. The result
-    carries the sites (`result.sites`)."""
-    simulation = Simulation(scenario, seed=seed, scheduler_factory=scheduler_factory)
-    attach_simulation(simulation, persistence, flush_every=flush_every)
-    result = simulation.run()
-    if persistence.recorder is not None:
-        for name, state in simulation.sites.items():
-            persistence.recorder.close_intervals(name, state.now)
-    persistence.flush_now()
-    result.sites = simulation.sites
-    return result
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
@@ -159,7 +114,7 @@ def build_big_site(engine, events: int):
     attach_simulation(simulation, persistence, flush_every=10_000, stop_after=events)
     try:
         simulation.run()
-    except _Enough:
+    except EnoughEvents:
         pass
     else:       # the traffic ran out first: journal the rest (the caller reports the count)
         persistence.flush_now(snapshots=False)

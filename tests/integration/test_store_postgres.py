@@ -21,7 +21,7 @@ from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
 from cluster.store.snapshots import recover_sites
 from loadtests.scenario import parse_scenario
-from loadtests.store_bench import recorded_simulation
+from loadtests.recorded import recorded_simulation
 
 # The checks shared with the SQLite tests live next to them.
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))

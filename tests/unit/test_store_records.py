@@ -12,7 +12,7 @@ from cluster.store.persistence import Persistence
 from cluster.store.records import OpenRecord, Recorder, write_rows
 from cluster.store.snapshots import recover_sites
 from loadtests.scenario import parse_scenario
-from loadtests.store_bench import recorded_simulation
+from loadtests.recorded import recorded_simulation
 from sites import events as ev
 from sites.model import AgentConfig, ContactState, SiteConfig, SkillConfig
 from sites.state import SiteState

@@ -24,7 +24,7 @@ from cluster.store.models import AgentSkill, AgentStateInterval, ContactRecord
 from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
 from loadtests.scenario import parse_scenario
-from loadtests.store_bench import recorded_simulation
+from loadtests.recorded import recorded_simulation
 
 SCENARIO = """\
 duration_s: 5400
