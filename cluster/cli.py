@@ -111,6 +111,28 @@ def _serve(args) -> int:
     # The Ray runtime by default (site actors journal to --db themselves); inprocess: the
     # sites' cores in this process, journaled by it.
     runtime = args.runtime or "ray"
+    leadership_factory = None
+    if args.etcd:
+        from cluster.leadership.etcd import EtcdConfig, EtcdConfigError, EtcdLeadership
+
+        if not args.db or runtime != "inprocess":
+            print("vcc serve: --etcd needs --db and --runtime inprocess (a new leader "
+                  "recovers the sites from the store)", file=sys.stderr)
+            return 2
+        try:
+            etcd_config = EtcdConfig(endpoints=args.etcd, ttl_s=args.etcd_ttl,
+                                     prefix=args.etcd_prefix, ca_file=args.etcd_ca,
+                                     cert_file=args.etcd_cert, key_file=args.etcd_key)
+        except EtcdConfigError as error:
+            print(f"vcc serve: --etcd: {error}", file=sys.stderr)
+            return 2
+        import os
+        import socket
+
+        node_id = args.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+        def leadership_factory(advertised):
+            return EtcdLeadership(etcd_config, node_id, advertised)
     if runtime == "inprocess" and args.ray_address:
         print("vcc serve: --address joins a Ray cluster: it needs --runtime ray", file=sys.stderr)
         return 2
@@ -141,6 +163,7 @@ def _serve(args) -> int:
         asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
                           maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started,
                           db_url=args.db if ray_session is None else None,
+                          leadership_factory=leadership_factory, advertise=args.advertise,
                           host_factory=None if ray_session is None else ray_session.host))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
@@ -202,6 +225,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--address", dest="ray_address", default=None, metavar="ADDR",
                        help="join the running Ray cluster at ADDR (host:port of its GCS, as "
                             "`ray start --head` prints) instead of starting an embedded one")
+    serve.add_argument("--etcd", default=None, metavar="HOST:PORT[,...]",
+                       help="elect the leader through these etcd endpoints (needs --db and "
+                            "--runtime inprocess): every server listens, only the leader "
+                            "routes, standbys answer UNAVAILABLE naming it (default: none)")
+    serve.add_argument("--etcd-ttl", type=float, default=3.0, metavar="S",
+                       help="leader lease TTL in seconds (3): a dead leader is replaced after "
+                            "about this long")
+    serve.add_argument("--etcd-prefix", default="/vcc/leadership", help="election key prefix")
+    serve.add_argument("--etcd-ca", default=None, help="CA bundle: TLS to etcd")
+    serve.add_argument("--etcd-cert", default=None, help="client certificate to etcd (mTLS)")
+    serve.add_argument("--etcd-key", default=None, help="client key to etcd (mTLS)")
+    serve.add_argument("--advertise", default=None, metavar="HOST:PORT",
+                       help="the address clients are told to use for this server when it "
+                            "leads (default: --host and the bound port)")
+    serve.add_argument("--node-id", default=None, help="this server's name in the election "
+                                                       "(default: hostname-pid)")
     serve.set_defaults(run=_serve)
 
     from cluster.reports import add_report_parser

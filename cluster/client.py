@@ -8,6 +8,14 @@
 given certificates. `PbxLink` plays one PBX link over `CallControl.Connect`: it numbers
 events, batches them, remembers what the router has acknowledged, and resumes after a
 broken stream by re-sending unacknowledged events (the router skips the ones it applied).
+
+Leader-aware (several gateways, one leader: cluster/leader_gate.py): give `VccClient` every
+gateway's address (a list, or "host:port,host:port"). A standby answers UNAVAILABLE with
+trailing metadata `vcc-leader: host:port`; `call()` follows it (or tries the next address)
+and retries, and `PbxLink.resume()` does the same for the PBX stream. Events re-sent to a
+new leader that the old one had already committed are refused by the core as duplicates
+("duplicate contact id", "already finished"); `PbxLink.refused_duplicate(error)` tells
+those apart, so that a PBX does not count them as lost.
 """
 
 from __future__ import annotations
@@ -15,12 +23,30 @@ from __future__ import annotations
 import asyncio
 import collections
 import pathlib
+import time
 
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
 from vcc.v1 import (admin_pb2_grpc, agent_control_pb2_grpc, call_control_pb2,
                     call_control_pb2_grpc, routing_pb2_grpc)
+
+
+LEADER_METADATA = "vcc-leader"
+# What the core says about an event it already has (a re-send after a failover).
+_DUPLICATE_REFUSALS = ("duplicate contact id", "already finished")
+
+
+def leader_hint(error) -> str | None:
+    """The leader's address a standby named in an UNAVAILABLE (trailing metadata), or None."""
+    try:
+        metadata = error.trailing_metadata() or ()
+    except Exception:       # noqa: BLE001 - a call that never reached a server has none
+        return None
+    for key, value in metadata:
+        if key == LEADER_METADATA and value:
+            return value
+    return None
 
 
 def _read(path) -> bytes | None:
@@ -49,19 +75,33 @@ class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamCli
 
 
 class VccClient:
-    def __init__(self, target: str = "127.0.0.1:50051", *, token: str | None = None,
+    def __init__(self, target="127.0.0.1:50051", *, token: str | None = None,
                  root_certificates=None, client_certificate=None, client_key=None,
                  options=()):
-        """`root_certificates` (a CA file) switches TLS on; add the client pair for mTLS."""
-        interceptors = [_BearerToken(token)] if token else []
-        if root_certificates is not None:
-            credentials = grpc.ssl_channel_credentials(
-                _read(root_certificates), _read(client_key), _read(client_certificate))
-            self.channel = grpc.aio.secure_channel(target, credentials, options=options,
-                                                   interceptors=interceptors)
+        """`target`: one address, or several (a list or comma-separated: gateways of which
+        one leads). `root_certificates` (a CA file) switches TLS on; add the client pair
+        for mTLS."""
+        targets = target.split(",") if isinstance(target, str) else list(target)
+        self.targets = [item.strip() for item in targets if item.strip()]
+        if not self.targets:
+            raise ValueError("VccClient: no target address")
+        self._interceptors = [_BearerToken(token)] if token else []
+        self._credentials = grpc.ssl_channel_credentials(
+            _read(root_certificates), _read(client_key), _read(client_certificate)) \
+            if root_certificates is not None else None
+        self._options = options
+        self._stale_channels: list = []
+        self._open(self.targets[0])
+
+    def _open(self, target: str) -> None:
+        self.target = target
+        if self._credentials is not None:
+            self.channel = grpc.aio.secure_channel(target, self._credentials,
+                                                   options=self._options,
+                                                   interceptors=self._interceptors)
         else:
-            self.channel = grpc.aio.insecure_channel(target, options=options,
-                                                     interceptors=interceptors)
+            self.channel = grpc.aio.insecure_channel(target, options=self._options,
+                                                     interceptors=self._interceptors)
         self.routing = routing_pb2_grpc.RoutingStub(self.channel)
         self.agents = agent_control_pb2_grpc.AgentControlStub(self.channel)
         self.admin = admin_pb2_grpc.AdminStub(self.channel)
@@ -75,10 +115,48 @@ class VccClient:
         await self.close()
 
     async def close(self) -> None:
+        for channel in self._stale_channels:
+            await channel.close()
+        self._stale_channels.clear()
         await self.channel.close()
 
+    def switch_to(self, hint: str | None = None) -> str:
+        """Point the stubs at the leader a standby named (`hint`), else at the next
+        address; returns the new target. The old channel is closed with the client (calls
+        still running on it end by themselves)."""
+        if hint and hint == self.target:
+            return self.target
+        if hint:
+            target = hint
+        else:
+            index = self.targets.index(self.target) if self.target in self.targets else -1
+            target = self.targets[(index + 1) % len(self.targets)]
+        if target != self.target:
+            self._stale_channels.append(self.channel)
+            self._open(target)
+        return target
+
+    async def call(self, method, request, *, timeout: float = 10.0, retry_for_s: float = 15.0):
+        """`method(stubs)` (e.g. `lambda c: c.agents.Login`) called with `request` on the
+        leader: UNAVAILABLE (a standby, a leader stepping down, a gateway that is gone)
+        moves to the leader it names or to the next address and tries again, for at most
+        `retry_for_s`. Other errors are raised at once. Not idempotent calls may have been
+        applied by a leader that died before answering: callers decide what a retry's
+        FAILED_PRECONDITION means."""
+        deadline = time.monotonic() + retry_for_s
+        attempt = 0
+        while True:
+            try:
+                return await method(self)(request, timeout=timeout)
+            except grpc.aio.AioRpcError as error:
+                if error.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() >= deadline:
+                    raise
+                attempt += 1
+                self.switch_to(leader_hint(error))
+                await asyncio.sleep(min(0.05 * attempt, 0.5))
+
     def pbx_link(self, link_id: str, **kwargs) -> "PbxLink":
-        return PbxLink(self.calls, link_id, **kwargs)
+        return PbxLink(self.calls, link_id, client=self, **kwargs)
 
 
 class PbxLink:
@@ -98,8 +176,11 @@ class PbxLink:
     """
 
     def __init__(self, stub, link_id: str, *, max_batch: int = 256, max_unacked: int = 100_000,
-                 ack_every: int = 1024):
+                 ack_every: int = 1024, client: VccClient | None = None):
         self._stub = stub
+        self._client = client               # leader-aware: its current `calls` stub is used
+        self.resent_through = 0             # the newest event seq re-sent by a reconnect
+        self.resumes = 0
         self.link_id = link_id
         self.max_batch = max_batch
         self.max_unacked = max_unacked
@@ -129,8 +210,11 @@ class PbxLink:
                     return
                 yield message
 
-        self._call = self._stub.Connect(requests())
+        stub = self._client.calls if self._client is not None else self._stub
+        self._call = stub.Connect(requests())
         await outbox.put(call_control_pb2.PbxMessage(hello=self._hello()))
+        if self._unacked:
+            self.resent_through = max(self.resent_through, self._unacked[-1].seq)
         # Re-sent in batches like new events: one message with everything unacknowledged
         # could exceed the router's message size limit.
         unacked = list(self._unacked)
@@ -146,6 +230,22 @@ class PbxLink:
     async def reconnect(self) -> None:
         self.close_stream()
         await self.connect()
+
+    async def resume(self, error=None) -> None:
+        """After the stream ended with `error`: move to the leader it names (or the next
+        address) and reconnect. A standby refuses the new stream at once, so callers loop
+        on this, bounded, until `messages()` yields again."""
+        self.resumes += 1
+        if self._client is not None:
+            self._client.switch_to(leader_hint(error) if error is not None else None)
+        await self.reconnect()
+
+    def refused_duplicate(self, error) -> bool:
+        """Is this `EventError` the core refusing an event this link re-sent after a
+        reconnect because the previous leader had applied it already? Such an event
+        changed nothing and was not lost."""
+        return 0 < error.event_seq <= self.resent_through and any(
+            text in error.message for text in _DUPLICATE_REFUSALS)
 
     def send(self, *events) -> None:
         if len(self._unacked) + len(self._pending) + len(events) > self.max_unacked:

@@ -8,9 +8,10 @@ sites accept and answers no call before the journal has committed it (cluster/ho
 "durability"), so a crash loses no acknowledged event; contact records and agent state
 intervals for `vcc report` are written on the way.
 
-What a restart does not bring back (the journal does not hold it): PBX link ownership
-and unacknowledged actions (a reconnecting PBX starts a new link; actions for recovered
-contacts reach it once it sends an event about them), service objectives changed through
+What a restart does not bring back (the journal does not hold it): unacknowledged actions
+and the numbering of a PBX link (link ownership is journaled: a contact's `origin`; the
+host re-announces open offers to the owning link and renumbers after the PBX's resume
+point, cluster/host.py), service objectives changed through
 Admin (the configuration file's apply), and subscriptions (clients re-subscribe).
 """
 
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 
 from cluster.host import CoreHost
 from cluster.store.db import open_engine
-from cluster.store.journal import Journal, journal_sites
+from cluster.store.journal import LEADER_SESSION_PREFIX, Journal, journal_sites
 from cluster.store.migrate import upgrade
 from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
@@ -40,10 +41,21 @@ class Recovery:
 
 async def open_durable_host(config, url: str, *, fencing_token: int | None = None,
                             snapshot_every: int = 50_000, clock=_time.monotonic,
-                            **host_options) -> tuple[CoreHost, Recovery]:
-    """A CoreHost on `config` (a ClusterConfig) journaled in the database at `url`."""
+                            claim_lock_timeout_s: float = 1.0, **host_options) -> tuple[CoreHost, Recovery]:
+    """A CoreHost on `config` (a ClusterConfig) journaled in the database at `url`.
+
+    `fencing_token` (a leader's term): every entry carries it, and before returning the
+    host claims every site with it (`Journal.claim_now`; its errors propagate: the caller
+    tries again, reading the journal afresh)."""
     began = _time.perf_counter()
-    engine = open_engine(url)
+    if fencing_token is not None:
+        # Named after the term, so that a newer leader can end this one's sessions if a
+        # pause leaves a transaction open (Journal.claim_now).
+        engine = open_engine(url, connect_args={
+            "application_name": f"{LEADER_SESSION_PREFIX}{fencing_token}"}) \
+            if url.startswith("postgresql") else open_engine(url)
+    else:
+        engine = open_engine(url)
     upgrade(engine)
     journal = Journal(engine, fencing_token=fencing_token, snapshot_every=snapshot_every)
     recorder = Recorder()
@@ -68,6 +80,15 @@ async def open_durable_host(config, url: str, *, fencing_token: int | None = Non
     # refuses time that goes backwards.
     resume_at = max((state.now for state in sites.values() if state.now > float("-inf")),
                     default=0.0)
+    if fencing_token is not None:
+        # A leader's first entries: from their commit on the journal refuses the previous
+        # leader (cluster/leader_gate.py). Any failure leaves nothing half-open.
+        try:
+            journal.claim_now(sorted(sites), fencing_token, lock_timeout_s=claim_lock_timeout_s)
+        except BaseException:
+            journal.close()
+            engine.dispose()
+            raise
     host = CoreHost(config, sites=sites, persistence=persistence, clock=clock,
                     start_time=resume_at, **host_options)
     host.store_engine = engine

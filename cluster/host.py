@@ -133,6 +133,16 @@ class HostClosed(Exception):
     """The host is shutting down (gRPC UNAVAILABLE)."""
 
 
+class NotLeader(HostClosed):
+    """This process is a standby: another one leads (gRPC UNAVAILABLE, naming the leader's
+    address so that clients go there; cluster/leader_gate.py)."""
+
+    def __init__(self, leader_address: str = ""):
+        self.leader_address = leader_address
+        super().__init__(f"not the leader; the leader is at {leader_address}" if leader_address
+                         else "not the leader; no leader is known yet, retry shortly")
+
+
 # ---- bounded fan-out queues ----------------------------------------------------------------------
 class Subscription:
     """A bounded queue of `Routed` items for one stream.
@@ -228,6 +238,12 @@ class PbxLink:
         self._sent: deque = deque()
         self._unsent: deque = deque()
         self.stream: LinkStream | None = None
+        # False until a stream attaches: a link this process built (a new leader, a
+        # restart) may meet a PBX that already handled actions of an earlier process.
+        self.attached_once = False
+        # Only a host with a store can have had an earlier process: without one, a resume
+        # ahead of the link is a PBX bug and is refused.
+        self.may_rebase = False
 
     @property
     def last_action_seq(self) -> int:
@@ -259,6 +275,8 @@ class PbxLink:
 
     def check_resume(self, last_action_seq: int) -> tuple[str, str, str] | None:
         """Why a stream resuming after `last_action_seq` cannot be served, or None."""
+        if last_action_seq > self.last_action_seq and self.may_rebase and not self.attached_once:
+            return None         # numbered by an earlier process: `attach` renumbers after it
         if last_action_seq > self.last_action_seq:
             return ("INVALID_ARGUMENT", "hello.last_action_seq",
                     f"{last_action_seq} is ahead of the last action sent on link "
@@ -272,6 +290,9 @@ class PbxLink:
 
     def attach(self, last_action_seq: int) -> LinkStream:
         """A new stream takes the link over and gets every unacknowledged action again."""
+        if self.may_rebase and not self.attached_once and last_action_seq > self.last_action_seq:
+            self._rebase(last_action_seq)
+        self.attached_once = True
         self.ack(last_action_seq)
         if self.stream is not None:
             self.stream.fail("ABORTED", f"link {self.link_id!r} was taken over by a newer stream")
@@ -279,6 +300,17 @@ class PbxLink:
         self._sent.clear()
         self.stream = LinkStream()
         return self.stream
+
+    def _rebase(self, last_action_seq: int) -> None:
+        """Renumber the waiting actions right after `last_action_seq`: the PBX handled that
+        many actions of an earlier router process (before a failover or a restart), so
+        this link goes on from there, without a gap or a number used twice."""
+        assert not self._sent, "a link that never attached has written nothing"
+        pending = [item for _, item in self._unsent]
+        self._unsent = deque((last_action_seq + 1 + number, item)
+                             for number, item in enumerate(pending))
+        self.acked_action_seq = self.dropped_through = last_action_seq
+        self.next_action_seq = last_action_seq + 1 + len(pending)
 
     def detach(self, stream: LinkStream) -> None:
         if self.stream is stream:
@@ -484,6 +516,8 @@ class CoreHost:
         # Contact ids are the cluster's, not one site's: an interflowed contact keeps its id.
         if contact_id in self._contacts or contact_id in self._finished:
             raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
+        if link_id is not None:
+            event.origin = link_id      # journaled with the contact: ownership survives a failover
         if event.service_objective_s is None:
             objectives = self._objectives.get(site_name, {}).get(event.skill) if isinstance(
                 event.skill, str) else None
@@ -637,7 +671,8 @@ class CoreHost:
                 and target.queued_total(contact.skill) >= skill.max_queue_length):
             return []       # the new site would reject it: better queued here than lost there
         arrival = ev.ContactArrived(now, contact_id, contact.skill, contact.priority,
-                                    contact.service_objective_s, contact.channel, contact.data)
+                                    contact.service_objective_s, contact.channel, contact.data,
+                                    contact.origin)
         try:
             # The new site first: if it refuses (e.g. the contact was there before), nothing moved.
             target_actions = target.handle(arrival)
@@ -759,6 +794,7 @@ class CoreHost:
         if link is None:
             link = self._links[link_id] = PbxLink(link_id, self.link_replay_window,
                                                    self.stream_queue_limit)
+            link.may_rebase = self.persistence is not None
         return link
 
     # ---- queries ---------------------------------------------------------------------------
@@ -1003,18 +1039,30 @@ class CoreHost:
     def _rebuild_directory(self) -> None:
         """The contact directory of recovered sites: every live contact where it is, with
         the site it entered at (a contact interflowed away is final `interflowed` at its old
-        site), and every finished one. PBX link ownership is not journaled: actions for
-        contacts recovered live reach no link until their PBX sends an event about them."""
+        site), and every finished one. A contact's PBX link is its journaled `origin`: the
+        link is built at once (actions wait there for the PBX to resume), and every open
+        offer is announced on it again, since the PBX may never have received it (the
+        process that made it may have died with it in flight; a PBX that had it already
+        sees an offer of the same contact to the same agent, which changes nothing)."""
         moved_from = {}
         for name, state in self.sites.items():
             for contact_id, final in state.finished.items():
                 if final is ContactState.INTERFLOWED:
                     moved_from[contact_id] = name
                     self.center.note_interflow(contact_id)
+        now = self.now()
         for name, state in self.sites.items():
             for contact_id, contact in state.contacts.items():
+                origin = getattr(contact, "origin", None)
                 self._contacts[contact_id] = ContactEntry(
-                    contact_id, name, moved_from.get(contact_id, name), contact.skill, None)
+                    contact_id, name, moved_from.get(contact_id, name), contact.skill, origin)
+                if origin is None:
+                    continue
+                link = self.link(origin)
+                if contact.state is ContactState.OFFERED:
+                    link.push(Routed(name, now, OfferContact(
+                        contact_id, contact.agent_id, contact.skill, contact.channel,
+                        contact.offer_deadline, contact.data), contact.skill, origin))
             for contact_id, final in state.finished.items():
                 if final is not ContactState.INTERFLOWED:
                     self._finished[contact_id] = self._final(final, name)

@@ -116,17 +116,31 @@ def tune_gc() -> None:
 async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
                 interceptors=(), maximum_concurrent_rpcs: int | None = None, options=(),
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
-                host_factory=None) -> None:
+                host_factory=None, leadership_factory=None,
+                advertise: str | None = None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
     event in that database and recover the sites from it on start (cluster/durable.py).
     `host_factory(config)`: builds the host from the loaded `ClusterConfig` instead of an
-    in-process `CoreHost` (e.g. `cluster.ray_host.RayHost`: the sites in Ray actors)."""
+    in-process `CoreHost` (e.g. `cluster.ray_host.RayHost`: the sites in Ray actors).
+    `leadership_factory(address)` (with `db_url`): a `Leadership` advertising `address`
+    (`advertise`, default this server's host:port); the server then serves only while it
+    leads (cluster/leader_gate.py)."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
     config = load_config(config_path)
-    if db_url is not None:
+    gate = None
+    if leadership_factory is not None:
+        if db_url is None:
+            raise ValueError("serve: leadership needs db_url: a new leader recovers from it")
+        from cluster.leader_gate import LeaderGate
+
+        gate = LeaderGate(config, db_url, None)
+        host = gate.switch
+        # Last, after auth: an unauthenticated caller is refused before learning the leader.
+        interceptors = list(interceptors) + [gate.interceptor()]
+    elif db_url is not None:
         from cluster.durable import open_durable_host
 
         host, recovery = await open_durable_host(config, db_url)
@@ -142,7 +156,16 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
+    gate_task = None
+    if gate is not None:
+        gate.health = server.health
+        gate.advertise = advertise or f"{address.rsplit(':', 1)[0].strip('[]')}:{port}"
+        gate.leadership = leadership_factory(gate.advertise)
+        await gate._set_health(False)      # a standby until it leads
     await server.start()
+    if gate is not None:
+        gate_task = loop.create_task(gate.run(stop))
+        gate_task.add_done_callback(lambda task: stop.set())     # a crashed gate stops the server
     log.info("vcc: serving %s on port %d (sites: %s)", address, port, ", ".join(host.site_names()))
     if started is not None:
         started(port)
@@ -152,7 +175,15 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
         await shutdown(server, host, grace_s)
-        if db_url is not None:
+        if gate is not None:
+            stop.set()
+            try:
+                await asyncio.wait_for(gate_task, 15.0)     # steps down: closes the host
+            finally:
+                await gate.leadership.close()               # resigns: a standby takes over
+            if gate_task.done() and not gate_task.cancelled() and gate_task.exception():
+                raise gate_task.exception()
+        elif db_url is not None:
             from cluster.durable import close_durable_host
 
             await close_durable_host(host)

@@ -45,6 +45,9 @@ class ContactArrived:
     service_objective_s: float | None = None   # None: the skill's SL threshold
     channel: object = "voice"             # Channel or its name
     data: dict = field(default_factory=dict)   # attached data, carried to the offer
+    # Who owns the contact outside the core (the host's PBX link id); opaque to the core,
+    # kept on the contact so that a router recovered from the journal knows it too.
+    origin: str | None = None
 
 
 @dataclass(slots=True)

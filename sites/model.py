@@ -230,7 +230,7 @@ class Contact:
     """One contact's live record while it is not final."""
     __slots__ = ("contact_id", "skill", "priority", "service_objective_s", "channel",
                  "channel_code", "data", "arrival_time", "state", "handle", "agent_id",
-                 "offer_deadline", "answer_time", "end_time")
+                 "offer_deadline", "answer_time", "end_time", "origin")
 
     def __init__(self, contact_id, skill, priority, service_objective_s, channel, data,
                  arrival_time):
@@ -248,3 +248,4 @@ class Contact:
         self.offer_deadline = None
         self.answer_time = None
         self.end_time = None
+        self.origin = None                      # ContactArrived.origin (opaque to the core)

@@ -350,6 +350,7 @@ class SiteState:
         contact = Contact(contact_id, skill.name, priority, service_objective, channel,
                           event.data, event.time)
         contact.handle = handle
+        contact.origin = event.origin
         self.contacts[contact_id] = contact
         self._contact_by_handle[handle] = contact
         if agent_index != native.NO_AGENT:
@@ -942,7 +943,7 @@ def _contact_to_dict(contact: Contact, queue_rank) -> dict:
             "arrival_time": contact.arrival_time, "state": contact.state.value,
             "agent_id": contact.agent_id, "offer_deadline": contact.offer_deadline,
             "answer_time": contact.answer_time, "end_time": contact.end_time,
-            "queue": queue_rank}
+            "queue": queue_rank, "origin": contact.origin}
 
 
 def _contact_from_dict(record: dict) -> Contact:
@@ -954,6 +955,7 @@ def _contact_from_dict(record: dict) -> Contact:
     contact.offer_deadline = record["offer_deadline"]
     contact.answer_time = record["answer_time"]
     contact.end_time = record["end_time"]
+    contact.origin = record.get("origin")       # absent from snapshots written before it
     return contact
 
 

@@ -18,6 +18,8 @@ from cluster.host import HostClosed, NotFound, PreconditionFailed
 from sites.errors import InvalidInput
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+# Trailing metadata of an UNAVAILABLE from a standby: the leader's host:port.
+LEADER_METADATA = "vcc-leader"
 
 
 class RequestError(Exception):
@@ -75,6 +77,9 @@ def unary(fields=None):
                 return await method(self, request, context)
             except _EXPECTED as error:
                 code, details = status_of(error, fields)
+                leader = getattr(error, "leader_address", "")
+                if leader:      # NotLeader: leader-aware clients go there (cluster/client.py)
+                    context.set_trailing_metadata(((LEADER_METADATA, leader),))
             await context.abort(code, details)
         return wrapper
     return decorate

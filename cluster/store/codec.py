@@ -60,6 +60,9 @@ _CONFIG_APPLY = {
     "AddAgent": lambda state, payload: state.add_agent(AgentConfig(**payload)),
     "ReplaceAgent": lambda state, payload: state.replace_agent(AgentConfig(**payload)),
     "RemoveAgent": lambda state, payload: state.remove_agent(payload["agent_id"]),
+    # A new leader's first entry for the site (Journal.claim_now): it changes no state; it
+    # is there so that the site's newest fencing token is the new leader's from then on.
+    "LeaderClaim": lambda state, payload: None,
 }
 CONFIG_KINDS = frozenset(_CONFIG_APPLY)
 EVENT_CLASSES = {cls.__name__: cls for cls in ev.EVENT_TYPES}
@@ -89,6 +92,9 @@ def encode(entry) -> tuple[str, dict, float | None]:
     payload = {name: _plain(getattr(entry, name)) for name in names}
     if cls is ev.ContactArrived:
         payload["data"] = mask_data(entry.data) if entry.data else {}
+        if payload["origin"] is None:
+            del payload["origin"]           # most rows: no key rather than a null
+
     return cls.__name__, payload, entry.time
 
 

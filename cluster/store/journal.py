@@ -63,6 +63,17 @@ class StaleLeaderError(JournalError):
         self.token, self.newest, self.site = token, newest, site
 
 
+class ClaimBlocked(JournalError):
+    """A new leader's claim waited too long for a lock another (older) writer holds; the
+    stale writers' sessions were terminated, and the claim should be tried again."""
+
+
+# What a leader's database sessions are called (PostgreSQL application_name): a new leader
+# whose claim is blocked by an older leader's open transaction (a paused process holds its
+# locks until it runs again) terminates those sessions, so a pause cannot stall a takeover.
+LEADER_SESSION_PREFIX = "vcc-leader-"
+
+
 class JournalGap(RuntimeError):
     """A site's journal is missing entries (never expected: writes are transactional)."""
 
@@ -107,6 +118,7 @@ class Journal:
         self._failure: BaseException | None = None
         # Invariant: no token older than this has been accepted since the journal opened.
         self._newest_token: int | None = None
+        self._lock_timeout_ms: int | None = None     # set only while a claim is written
         self._load_positions()
 
     def _load_positions(self) -> None:
@@ -277,6 +289,8 @@ class Journal:
         records = [row for item in batch for row in item.records]
         intervals = [row for item in batch for row in item.intervals]
         with self.engine.begin() as connection:
+            if self._lock_timeout_ms is not None and connection.dialect.name == "postgresql":
+                connection.execute(sa.text(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}"))
             if rows:
                 self._check_committed_tokens(connection, rows)
             if rows and connection.dialect.name == "postgresql":
@@ -308,6 +322,59 @@ class Journal:
             batch, self._pending = self._pending + [_Pending(rows)], []
             self._run_now(batch)
         return self.last_seq(site)
+
+    def claim_now(self, sites, token: int, *, lock_timeout_s: float = 1.0) -> None:
+        """A new leader's first entry for each of `sites` (a no-op `LeaderClaim` carrying
+        `token`), committed in one transaction before the leader answers anything. From its
+        commit on, every write of an older leader to these sites is refused: inside its
+        transaction it finds this newer token, or it collides with the claim's seq.
+
+        Raises StaleLeaderError if a newer token exists, JournalError if the older leader
+        committed entries since this process read the journal (the claim's seq is taken:
+        read again), and ClaimBlocked if an older leader's open transaction held a lock
+        for `lock_timeout_s` (its sessions are terminated here; try again)."""
+        sites = [site for site in sites]
+        if not sites:
+            return
+        self._check_sync()
+        with self._sync_lock:
+            batch = [_Pending(self._rows(site, [codec.ConfigChange("LeaderClaim",
+                                                                  {"token": token})], token))
+                     for site in sites]
+            batch, self._pending = self._pending + batch, []
+            self._lock_timeout_ms = max(1, int(lock_timeout_s * 1000))
+            try:
+                self._run_now(batch)
+            except JournalError as error:
+                cause = getattr(error.__cause__, "orig", None)
+                if getattr(cause, "sqlstate", None) == "55P03":     # lock_not_available
+                    terminated = self._terminate_older_writers(token)
+                    raise ClaimBlocked(f"the claim of token {token} waited {lock_timeout_s:g} s "
+                                       f"for a lock; terminated {terminated} older leader "
+                                       "session(s)") from error
+                raise
+            finally:
+                self._lock_timeout_ms = None
+
+    def _terminate_older_writers(self, token: int) -> int:
+        """Terminate the sessions of leaders older than `token` that are inside a
+        transaction (PostgreSQL; needs pg_signal_backend or the same role)."""
+        if self.engine.dialect.name != "postgresql":
+            return 0
+        terminated = 0
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT pid, application_name FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND xact_start IS NOT NULL AND application_name LIKE :prefix"),
+                {"prefix": LEADER_SESSION_PREFIX + "%"}).all()
+            for pid, name in rows:
+                suffix = name[len(LEADER_SESSION_PREFIX):]
+                if suffix.isdigit() and int(suffix) < token:
+                    terminated += bool(connection.execute(
+                        sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar())
+            connection.commit()
+        return terminated
 
     def commit_now(self) -> None:
         """Write whatever `add_rows` queued, now (no event loop)."""
