@@ -19,8 +19,10 @@ server (pid from the state file), which moves each misplaced site actor under it
 waits until every site actor runs where planned. Sites added later through Admin.PutSite
 are moved by the server but not waited for (the state file lists the configured sites).
 
-Leadership: until etcd leadership exists there is one gateway, the `vcc serve` process:
-shown as "in-process (single gateway)".
+Leadership: without `--etcd` there is one gateway, the `vcc serve` process, shown as
+"in-process (single gateway)". With `--etcd ENDPOINTS` (gateways run with `vcc serve
+--etcd`) the leader is read from etcd: its node, address, term and fencing token; with no
+Ray state file (in-process gateways) that is all it shows.
 """
 
 from __future__ import annotations
@@ -217,7 +219,66 @@ def _running_server(command: str):
     return record
 
 
+def etcd_leader(endpoints: str, prefix: str, ca=None, cert=None, key=None,
+                timeout_s: float = 10.0) -> dict:
+    """Who leads according to etcd: {node_id, address, term, token}, or {} when nobody
+    does. Raises EtcdConfigError for bad settings, OSError/TimeoutError when etcd is down."""
+    import asyncio
+
+    from cluster.leadership.etcd import EtcdConfig, EtcdLeadership
+
+    config = EtcdConfig(endpoints=endpoints, prefix=prefix, ca_file=ca, cert_file=cert,
+                        key_file=key)
+
+    async def read():
+        # An observer that never campaigns: it only reads the leader key.
+        leadership = EtcdLeadership(config, "vcc-status")
+        try:
+            return await asyncio.wait_for(leadership.current_leader(), timeout_s)
+        finally:
+            await leadership.close()
+    info = asyncio.run(read())
+    if info is None:
+        return {}
+    return {"node_id": info.node_id, "address": info.address, "term": info.term,
+            "token": info.token}
+
+
+def _etcd_status(args) -> dict | int:
+    from cluster.leadership.etcd import EtcdConfigError
+
+    try:
+        return etcd_leader(args.etcd, args.etcd_prefix, args.etcd_ca, args.etcd_cert,
+                           args.etcd_key)
+    except EtcdConfigError as error:
+        print(f"vcc status: --etcd: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:          # etcd unreachable: say so, do not hang
+        print(f"vcc status: cannot read the leader from etcd {args.etcd}: "
+              f"{type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+
+
+def _leader_text(leader: dict) -> str:
+    if not leader:
+        return "none (no gateway leads now)"
+    return (f"{leader['node_id']} at {leader['address']}, term {leader['term']}, "
+            f"fencing token {leader['token']}")
+
+
 def _status(args) -> int:
+    leader = None
+    if args.etcd:
+        leader = _etcd_status(args)
+        if isinstance(leader, int):
+            return leader
+        if not args.address and read_state() is None:
+            # In-process gateways under etcd leadership: no Ray to read, the leader is all.
+            if args.json:
+                print(json.dumps({"leader": leader}, sort_keys=True))
+            else:
+                print(f"leader: {_leader_text(leader)}")
+            return 0
     record = read_state()
     gateway = None
     if args.address:
@@ -244,6 +305,8 @@ def _status(args) -> int:
             "pid": gateway.get("pid"), "grpc_address": gateway.get("grpc_address")})
     finally:
         ray_runtime.shutdown()
+    if leader is not None:
+        status.leader = _leader_text(leader)
     if args.json:
         print(json.dumps(status.as_dict(), sort_keys=True))
     else:
@@ -315,6 +378,13 @@ def add_status_parser(commands) -> None:
                         help="Ray address (host:port of its GCS) to read; default: the one "
                              f"`vcc serve` recorded in {state_path()}")
     status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--etcd", default=None, metavar="HOST:PORT[,...]",
+                        help="read the leader, its term and fencing token from these etcd "
+                             "endpoints (gateways run with `vcc serve --etcd`)")
+    status.add_argument("--etcd-prefix", default="/vcc/leadership", help="election key prefix")
+    status.add_argument("--etcd-ca", default=None, help="CA bundle: TLS to etcd")
+    status.add_argument("--etcd-cert", default=None, help="client certificate to etcd")
+    status.add_argument("--etcd-key", default=None, help="client key to etcd")
     status.set_defaults(run=_status)
 
 

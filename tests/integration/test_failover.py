@@ -14,7 +14,11 @@ etcd missing: fail in CI, skip elsewhere (tests/integration/etcd_server.py); Pos
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -36,8 +40,6 @@ HOLD_S = 0.6
 
 
 def _reachable() -> None:
-    import os
-
     probe = sa.create_engine(PG, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
     try:
         with probe.connect():
@@ -67,7 +69,8 @@ def cluster(tmp_path):
         for name, port in zip(("gw1", "gw2"), free_ports(2)):
             gateways.append(Gateway(name, port, config, db_url, etcd.endpoint, prefix, TTL_S,
                                     str(tmp_path)))
-        yield gateways, engine
+        gateways_etcd = (etcd.endpoint, prefix)
+        yield gateways, engine, gateways_etcd
     finally:
         for gateway in gateways:
             gateway.cleanup()
@@ -138,8 +141,17 @@ def check_contacts(traffic, engine):
     return figures
 
 
-def test_sigkill_of_the_leader_loses_no_contact(cluster):
-    gateways, engine = cluster
+def status_leader(endpoint, prefix, state_dir) -> dict:
+    """`vcc status --etcd ... --json` as an SRE runs it (no Ray: in-process gateways)."""
+    done = subprocess.run([sys.executable, "-m", "cluster.cli", "status", "--etcd", endpoint,
+                           "--etcd-prefix", prefix, "--json"], capture_output=True, text=True,
+                          timeout=60, env=dict(os.environ, VCC_STATE_DIR=str(state_dir)))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)["leader"]
+
+
+def test_sigkill_of_the_leader_loses_no_contact(cluster, tmp_path):
+    gateways, engine, (endpoint, prefix) = cluster
     first = wait_for(lambda: leader_of(gateways), 20)
     assert first is not None, diagnostics(gateways)
     standby = next(g for g in gateways if g is not first)
@@ -158,12 +170,16 @@ def test_sigkill_of_the_leader_loses_no_contact(cluster):
     assert standby.leading_term() > old_term
     figures = check_contacts(traffic, engine)
     assert figures["resumes"] >= 1, figures        # the PBX link did fail over
+    # `vcc status` names the new leader, its term and fencing token.
+    leader = status_leader(endpoint, prefix, tmp_path / "state")
+    assert (leader["node_id"], leader["address"]) == (standby.name, standby.address), leader
+    assert leader["token"] == leader["term"] == standby.leading_term()
     # Contacts were waiting in queue around the kill, and each was still served.
     assert figures["queued"] > 0, figures
 
 
 def test_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
-    gateways, engine = cluster
+    gateways, engine, _ = cluster
     first = wait_for(lambda: leader_of(gateways), 20)
     assert first is not None, diagnostics(gateways)
     standby = next(g for g in gateways if g is not first)
