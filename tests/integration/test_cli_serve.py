@@ -37,8 +37,9 @@ def start(*arguments, env=None):
         raise
 
 
-def stop(process):
-    process.send_signal(signal.SIGTERM)
+def stop(process, signum=signal.SIGTERM):
+    """Send `signum` (SIGTERM: a clean stop), wait; the exit code. Killed if it hangs."""
+    process.send_signal(signum)
     try:
         return process.wait(20)
     finally:

@@ -1,45 +1,24 @@
 """A router journaling to SQLite is SIGKILLed and started again on the same database: the
 contacts it had accepted are still queued, and each still reaches one final state.
 
-The server runs in its own process (`python -m cluster.server --db URL`), on loopback.
+The server runs in its own process (`vcc serve --runtime inprocess --db URL`), on loopback;
+tests/integration/test_ray_host.py kills a journaled site actor of the Ray runtime.
 """
 
 import asyncio
-import re
 import signal
-import subprocess
-import sys
 
 import grpc
 import pytest
 
 from cluster.client import VccClient
+from tests.integration.test_cli_serve import start as start_serve
+from tests.integration.test_cli_serve import stop
 from vcc.v1 import agent_control_pb2, common_pb2, routing_pb2
 
 
 def start(db_url):
-    process = subprocess.Popen([sys.executable, "-m", "cluster.server", "--address",
-                                "127.0.0.1:0", "--db", db_url],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()          # bounded: the server prints it or exits
-        match = re.search(r"listening on port (\d+)", line)
-        assert match, (line, process.stderr.read() if process.poll() is not None else "")
-        return process, int(match.group(1))
-    except BaseException:
-        process.kill()
-        process.wait(10)
-        raise
-
-
-def ended(process, sig):
-    process.send_signal(sig)
-    try:
-        return process.wait(20)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
+    return start_serve("--runtime", "inprocess", "--db", db_url)
 
 
 def queued_and_staffed(reply):
@@ -67,7 +46,7 @@ def test_sigkilled_router_recovers_its_contacts_from_the_journal(tmp_path):
         asyncio.run(asyncio.wait_for(before(), 60))
     finally:
         # Killed, not stopped: nothing gets a chance to flush. What was answered is durable.
-        assert ended(process, signal.SIGKILL) == -signal.SIGKILL
+        assert stop(process, signal.SIGKILL) == -signal.SIGKILL
 
     process, port = start(db_url)
     try:
@@ -89,4 +68,4 @@ def test_sigkilled_router_recovers_its_contacts_from_the_journal(tmp_path):
                 assert "contact_id" in again.value.details()
         asyncio.run(asyncio.wait_for(after(), 60))
     finally:
-        assert ended(process, signal.SIGTERM) == 0
+        assert stop(process) == 0
