@@ -699,14 +699,22 @@ class CoreHost:
                 out.extend(routed)
         return out
 
+    def _earliest_deadline(self) -> float | None:
+        """The earliest time a Tick may change something at some site, or None."""
+        deadlines = [d for d in (state.next_deadline() for state in self.sites.values())
+                     if d is not None]
+        return min(deadlines) if deadlines else None
+
+    def _timer_fired(self) -> None:
+        """What the timer does: a Tick at every site with a due deadline."""
+        self._fan_out(self._tick_due(self.now()))
+
     def _arm_timer(self) -> None:
         if self.closed:
             return
-        deadlines = [d for d in (state.next_deadline() for state in self.sites.values())
-                     if d is not None]
-        if not deadlines:
+        at = self._earliest_deadline()
+        if at is None:
             return
-        at = min(deadlines)
         if self._timer is not None and self._timer_at <= at:
             return
         if self._timer is not None:
@@ -722,7 +730,7 @@ class CoreHost:
         if self.closed:
             return
         try:
-            self._fan_out(self._tick_due(self.now()))
+            self._timer_fired()
         except Exception:       # never let a timer kill the loop; the next one retries
             log.exception("tick failed")
         self._arm_timer()

@@ -688,28 +688,12 @@ class RayHost(CoreHost):
         return False
 
     # ---- timers --------------------------------------------------------------------------------
-    def _arm_timer(self) -> None:
-        if self.closed or not self._deadlines:
-            return
-        at = min(self._deadlines.values())
-        if self._timer is not None and self._timer_at <= at:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        delay = min(max(at - self.now(), 0.0), self.max_timer_s)
-        self._timer_at = at
-        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+    def _earliest_deadline(self) -> float | None:
+        # What the actors said with their last answers: no Ray call to arm a timer.
+        return min(self._deadlines.values()) if self._deadlines else None
 
-    def _on_timer(self) -> None:
-        self._timer = None
-        self._timer_at = math.inf
-        if self.closed:
-            return
-        try:
-            self._tick_now()
-        except Exception:       # never let a timer kill the loop; the next one retries
-            log.exception("tick failed")
-            self._arm_timer()
+    def _timer_fired(self) -> None:
+        self._tick_now()
 
     async def tick(self) -> list:
         """A Tick now at every site with a due deadline, with BSR pulls after it."""
