@@ -78,7 +78,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import math
 import time as _time
 from collections import deque
 

@@ -11,7 +11,6 @@ says why a pass means something.
 import json
 import math
 import pathlib
-import textwrap
 
 import pytest
 
