@@ -448,6 +448,7 @@ class CoreHost:
                     routed = apply(site, event, now, link_id)
                 except InvalidInput as error:
                     results.append(EventResult([], error))
+                    fanned.extend(self._final_again(event, link_id, now))
                     continue
                 results.append(EventResult(routed))
                 fanned.extend(routed)
@@ -485,6 +486,21 @@ class CoreHost:
         if self.bsr:
             out.extend(self._pull_after(out, now))
         return out
+
+    def _final_again(self, event, link_id, now) -> list:
+        """A PBX link re-sent an event about a contact that has already finished: tell the
+        link its final state again (besides refusing the event). The PBX re-sends events it
+        had no acknowledgement for; after a failover or a restart, the router that finished
+        the contact may have died before its `finished` action reached the link, and the new
+        one, which recovered the end from the journal, would otherwise never say it."""
+        if link_id is None or type(event) not in _CONTACT_EVENTS:
+            return []
+        finished = self._finished.get(getattr(event, "contact_id", None))
+        if finished is None:
+            return []
+        final_state, site = finished
+        return [Routed(site, now, ContactFinished(event.contact_id, final_state, None),
+                       None, link_id)]
 
     def _site(self, site_name) -> SiteState:
         state = self.sites.get(site_name) if isinstance(site_name, str) else None

@@ -143,7 +143,7 @@ class LeaderGate:
     async def run(self, stop: asyncio.Event) -> None:
         """Campaign, then follow leadership until `stop` is set; the host is closed on the
         way out. Bounded waits only: each pass waits at most `poll_s` for a change."""
-        self._unsubscribe = self.leadership.on_change(lambda change: self._wake.set())
+        self._unsubscribe = self.leadership.on_change(self._on_change)
         await self._set_health(False)
         await self.leadership.campaign()
         try:
@@ -160,6 +160,18 @@ class LeaderGate:
             await self._step_down("the server is stopping")
 
     def wake(self) -> None:
+        self._wake.set()
+
+    def _on_change(self, change) -> None:
+        # Logged with the monotonic clock (shared by every process of the machine), so that
+        # an SRE or a test can check after the fact that a term ended by its own deadline,
+        # before its lease could expire in etcd (renewal sent + TTL), whatever etcd did.
+        from cluster.leadership.base import ChangeKind
+
+        if change.kind is ChangeKind.LOST:
+            log.warning("leader gate: lost term %s at monotonic %.3f (deadline %s, last "
+                        "renewal sent %s): %s", change.token, change.at,
+                        _mono(change.deadline), _mono(change.renewed_at), change.reason)
         self._wake.set()
 
     async def _step(self) -> None:
@@ -205,8 +217,9 @@ class LeaderGate:
             self.switch._host = host
             self.terms_served += 1
             await self._set_health(True)
-            log.info("leader gate: leading term %d; serving after %.3f s (recovered %s, "
-                     "started %s)", token, time.monotonic() - began,
+            now = time.monotonic()
+            log.info("leader gate: leading term %d; serving after %.3f s at monotonic %.3f "
+                     "(recovered %s, started %s)", token, now - began, now,
                      recovery.recovered or "nothing", recovery.started or "nothing")
             return
         log.error("leader gate: could not open the store for term %d after %d attempts; "
@@ -221,7 +234,8 @@ class LeaderGate:
         # Refuse first, then close: no RPC reaches a host that is being closed.
         self.host = None
         self.switch._host = None
-        log.warning("leader gate: stepping down (%s)", reason)
+        log.warning("leader gate: stepping down (%s) at monotonic %.3f", reason,
+                    time.monotonic())
         await self._set_health(False)
         await self._close(host)
 
@@ -244,3 +258,7 @@ class LeaderGate:
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
         for service in ("",) + SERVICE_NAMES:
             await health.set(service, status)
+
+
+def _mono(value) -> str:
+    return "none" if value is None else f"{value:.3f}"

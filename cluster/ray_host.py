@@ -372,6 +372,7 @@ class RayHost(CoreHost):
                 item.site = self._prepare(item, now)
             except InvalidInput as error:
                 item.result = EventResult([], error)
+                fanned.extend(self._final_again(item.event, item.link_id, now))
                 continue
             per_site.setdefault(item.site, []).append(item)
         answers = self._gather({site: self.handles[site].send(

@@ -9,7 +9,7 @@ time until another gateway serves (the time without a leader, on this machine's 
 clock: lease expiry + the new leader's recovery and claim), and starts a fresh gateway on
 the dead one's port. After the last kill the traffic stops and drains; it prints, per kill,
 the contacts that were in flight at the kill and how many of them were lost (never heard
-of again), duplicated (offered to two agents, or final twice) or stuck (known but never
+of again), duplicated (offered to two agents, or final in two different states) or stuck (known but never
 final), then the totals and p50/p99/max of the time without a leader. Exit status 1 if
 p99 exceeds `--max-p99` (issue 8: 5 s with TTL 3 s), a kill saw no takeover, or any
 contact was lost, duplicated or stuck.
@@ -74,9 +74,38 @@ class Gateway:
 
     def leading_term(self) -> int | None:
         """The newest term this gateway says it serves (its log), or None."""
+        terms = self.terms()
+        return terms[-1] if terms else None
+
+    def _log_bytes(self) -> bytes:
         with open(self.log_path, "rb") as handle:
-            terms = re.findall(rb"leading term (\d+); serving", handle.read())
-        return int(terms[-1]) if terms else None
+            return handle.read()
+
+    def terms(self) -> list[int]:
+        """Every term this gateway served, in order (its log)."""
+        return [int(term) for term in
+                re.findall(rb"leading term (\d+); serving", self._log_bytes())]
+
+    def terms_served_at(self) -> list[tuple[int, float]]:
+        """(term, monotonic time it started serving) for every term, in order."""
+        return [(int(term), float(at)) for term, at in re.findall(
+            rb"leading term (\d+); serving after [\d.]+ s at monotonic ([\d.]+)",
+            self._log_bytes())]
+
+    def losses(self) -> list[dict]:
+        """Every term this gateway lost, as its gate logged it (cluster/leader_gate.py),
+        monotonic times: at, deadline, renewed_at (None if unknown)."""
+        found = re.findall(rb"lost term (\d+) at monotonic ([\d.]+) \(deadline ([\d.]+|none), "
+                           rb"last renewal sent ([\d.]+|none)\): ([^\n]*)", self._log_bytes())
+        number = lambda text: None if text == b"none" else float(text)   # noqa: E731
+        return [{"token": int(token), "at": float(at), "deadline": number(deadline),
+                 "renewed_at": number(renewed), "reason": reason.decode(errors="replace")}
+                for token, at, deadline, renewed, reason in found]
+
+    def step_downs(self) -> list[float]:
+        """Monotonic times at which its gate stopped serving (closed its host)."""
+        return [float(at) for at in re.findall(rb"stepping down \([^\n]*\) at monotonic "
+                                               rb"([\d.]+)", self._log_bytes())]
 
     def log_tail(self, lines: int = 30) -> str:
         with open(self.log_path, "rb") as handle:
@@ -117,7 +146,7 @@ class Traffic:
     `hold_s` later (agents go back to ready by themselves: no wrap-up). It follows the
     leader (cluster/client.py) across failovers. What it keeps per contact: the agents it
     was offered to, the final states reported, so that `figures()` can count contacts
-    lost (sent, never final), duplicated (offered to two agents, or final twice) and
+    lost (sent, never final), duplicated (offered to two agents, or final in two different states) and
     stuck (still not final after the drain). Bounded: arrivals stop at `stop()`, the drain
     waits at most `drain_s`, reconnects are bounded in count and time.
     """
@@ -134,6 +163,7 @@ class Traffic:
         self.ever_queued: set = set()
         self.errors = collections.Counter()
         self.duplicate_refusals = 0
+        self.finals_repeated = 0        # the same final state announced again after a failover
         self.resumes = 0
         self.outage_s: list = []            # seconds the PBX stream was down, per outage
         self._stopping = False
@@ -250,6 +280,11 @@ class Traffic:
                             self.queued.add(contact_id)
                             self.ever_queued.add(contact_id)
                         elif kind == "finished":
+                            if payload.final_state in self.finals[contact_id]:
+                                # Told again by a new leader (the PBX re-sent an event the
+                                # old one had finished): the same one final state.
+                                self.finals_repeated += 1
+                                continue
                             self.finals[contact_id].append(payload.final_state)
                             self.queued.discard(contact_id)
                         elif kind == "offer_revoked":
@@ -286,8 +321,9 @@ class Traffic:
     def figures(self, contacts=None) -> dict:
         """Counts over `contacts` (default every contact sent). Lost: sent, never final,
         and the router never said anything about it; stuck: the router knew it (queued or
-        offered) but it never became final; duplicated: offered to two agents, or final
-        twice."""
+        offered) but it never became final; duplicated: offered to two agents, or final in
+        two different states (the same final state told again after a failover is counted
+        in `finals_repeated`)."""
         contacts = self.sent if contacts is None else contacts
         unfinished = [c for c in contacts if not self.finals.get(c)]
         lost = [c for c in unfinished if c not in self.ever_queued and not self.offers.get(c)]
@@ -299,6 +335,7 @@ class Traffic:
                 "queued": sum(1 for c in contacts if c in self.ever_queued),
                 "offered": sum(1 for c in self.sent if self.offers.get(c)),
                 "duplicate_refusals": self.duplicate_refusals, "resumes": self.resumes,
+                "finals_repeated": self.finals_repeated,
                 "errors": dict(self.errors), "examples_lost": lost[:5],
                 "examples_duplicated": duplicated[:5], "examples_stuck": stuck[:5]}
 

@@ -6,6 +6,11 @@ and a real etcd; a PBX link and agents keep contacts flowing through whichever o
   resumes its link; the new leader recovers the contacts and their link from the journal).
 - SIGSTOP the leader past its TTL, then SIGCONT: it steps down, and the journal holds no
   entry with its token after the new leader's first entry.
+- etcd stopped for 10 s: the leader stops routing (Health NOT_SERVING, vcc calls
+  UNAVAILABLE) by its own deadline, before its lease could have expired; nobody serves while
+  etcd is down; once it is back a gateway leads with a new term; the PBX link rides it out.
+- a 3-member etcd cluster losing its raft leader: at most one vcc leadership change (terms
+  in the gateways' logs and tokens in the journal).
 
 etcd missing: fail in CI, skip elsewhere (tests/integration/etcd_server.py); PostgreSQL at
 127.0.0.1:5432 unreachable: the same. Each test has its own schema, dropped afterwards.
@@ -14,6 +19,8 @@ etcd missing: fail in CI, skip elsewhere (tests/integration/etcd_server.py); Pos
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -22,12 +29,13 @@ import sys
 import time
 import uuid
 
+import grpc
 import pytest
 import sqlalchemy as sa
 
 from cluster.store.db import drop_schema, open_engine
 from loadtests.failover_drill import Gateway, Traffic, serving, write_config
-from tests.integration.etcd_server import EtcdServer, free_ports, require_etcd
+from tests.integration.etcd_server import EtcdCluster, EtcdServer, free_ports, require_etcd
 
 pytestmark = pytest.mark.integration
 
@@ -53,29 +61,55 @@ def _reachable() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    """etcd, a fresh schema and two gateways; everything is killed and dropped afterwards."""
-    require_etcd()
-    _reachable()
+@dataclasses.dataclass
+class Rig:
+    gateways: list
+    engine: object
+    endpoint: str           # what the gateways were given as --etcd
+    prefix: str
+    etcd: object            # EtcdServer or EtcdCluster
+
+
+@contextlib.contextmanager
+def rig(tmp_path, etcd):
+    """A fresh schema and two gateways on `etcd` (started here, closed afterwards with
+    everything else: gateways killed, schema dropped)."""
     schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
     engine = open_engine(PG, schema=schema)        # creates the schema
     db_url = f"{PG}?options=-csearch_path%3D{schema}"
-    etcd = EtcdServer("failover").start()
     gateways = []
     try:
+        etcd.start()
+        endpoint = etcd.endpoint if isinstance(etcd, EtcdServer) else ",".join(etcd.endpoints)
         config = write_config(str(tmp_path), AGENTS)
         prefix = f"/vcc-test-{uuid.uuid4().hex[:8]}"
         for name, port in zip(("gw1", "gw2"), free_ports(2)):
-            gateways.append(Gateway(name, port, config, db_url, etcd.endpoint, prefix, TTL_S,
+            gateways.append(Gateway(name, port, config, db_url, endpoint, prefix, TTL_S,
                                     str(tmp_path)))
-        gateways_etcd = (etcd.endpoint, prefix)
-        yield gateways, engine, gateways_etcd
+        yield Rig(gateways, engine, endpoint, prefix, etcd)
     finally:
         for gateway in gateways:
             gateway.cleanup()
         etcd.close()
         drop_schema(engine, schema)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """One etcd member, a fresh schema and two gateways."""
+    require_etcd()
+    _reachable()
+    with rig(tmp_path, EtcdServer("failover")) as built:
+        yield built
+
+
+@pytest.fixture
+def cluster3(tmp_path):
+    """A 3-member etcd cluster (raft) on loopback, a fresh schema and two gateways."""
+    require_etcd()
+    _reachable()
+    with rig(tmp_path, EtcdCluster(3)) as built:
+        yield built
 
 
 def wait_for(predicate, timeout: float, step: float = 0.05):
@@ -123,10 +157,26 @@ def journal_rows(engine):
             "ORDER BY site, seq")).all()
 
 
+def unfinished_story(traffic, engine, figures) -> str:
+    """The figures, and for a few contacts lost or stuck what the PBX saw and the journal
+    holds (an assertion message: what a failure needs to be understood)."""
+    contacts = figures["examples_lost"] + figures["examples_stuck"]
+    lines = [repr(figures)]
+    rows = journal_rows(engine)
+    for contact_id in contacts:
+        lines.append(f"{contact_id}: offers {sorted(traffic.offers.get(contact_id, ()))}, "
+                     f"queued {contact_id in traffic.queued}, "
+                     f"sent at {traffic.sent[contact_id]:.3f}")
+        lines.extend(f"  {row.site} #{row.seq} token {row.fencing_token} {row.event_type} "
+                     f"{row.payload}" for row in rows if contact_id in json.dumps(row.payload))
+    return "\n".join(lines)
+
+
 def check_contacts(traffic, engine):
     figures = traffic.figures()
     assert figures["sent"] > 50, figures
-    assert figures["lost"] == 0 and figures["stuck"] == 0, figures
+    assert figures["lost"] == 0 and figures["stuck"] == 0, unfinished_story(traffic, engine,
+                                                                             figures)
     assert figures["duplicated"] == 0, figures
     assert figures["errors"] == {}, figures
     for contact_id, finals in traffic.finals.items():
@@ -151,7 +201,7 @@ def status_leader(endpoint, prefix, state_dir) -> dict:
 
 
 def test_sigkill_of_the_leader_loses_no_contact(cluster, tmp_path):
-    gateways, engine, (endpoint, prefix) = cluster
+    gateways, engine = cluster.gateways, cluster.engine
     first = wait_for(lambda: leader_of(gateways), 20)
     assert first is not None, diagnostics(gateways)
     standby = next(g for g in gateways if g is not first)
@@ -171,7 +221,7 @@ def test_sigkill_of_the_leader_loses_no_contact(cluster, tmp_path):
     figures = check_contacts(traffic, engine)
     assert figures["resumes"] >= 1, figures        # the PBX link did fail over
     # `vcc status` names the new leader, its term and fencing token.
-    leader = status_leader(endpoint, prefix, tmp_path / "state")
+    leader = status_leader(cluster.endpoint, cluster.prefix, tmp_path / "state")
     assert (leader["node_id"], leader["address"]) == (standby.name, standby.address), leader
     assert leader["token"] == leader["term"] == standby.leading_term()
     # Contacts were waiting in queue around the kill, and each was still served.
@@ -179,7 +229,7 @@ def test_sigkill_of_the_leader_loses_no_contact(cluster, tmp_path):
 
 
 def test_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
-    gateways, engine, _ = cluster
+    gateways, engine = cluster.gateways, cluster.engine
     first = wait_for(lambda: leader_of(gateways), 20)
     assert first is not None, diagnostics(gateways)
     standby = next(g for g in gateways if g is not first)
@@ -210,4 +260,127 @@ def test_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
             and row.seq > first_new.get(row.site, float("inf"))]
     assert late == [], late[:5]
     assert any(row.fencing_token == old_term for row in rows)    # it did write while leading
+    check_contacts(traffic, engine)
+
+
+def vcc_call_status(address: str) -> grpc.StatusCode:
+    """The status of one vcc call (Admin.ListSites, an empty request) at `address`."""
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary("/vcc.v1.Admin/ListSites")
+        try:
+            call(b"", timeout=2)
+        except grpc.RpcError as error:
+            return error.code()
+    return grpc.StatusCode.OK
+
+
+OUTAGE_S = 10.0
+MARGIN_S = 0.5          # EtcdConfig.safety_margin_s: the deadline is renewal + TTL - this
+
+
+def test_etcd_stopped_for_10s_the_leader_stops_routing_before_its_lease_expires(cluster):
+    gateways, engine = cluster.gateways, cluster.engine
+    first = wait_for(lambda: leader_of(gateways), 20)
+    assert first is not None, diagnostics(gateways)
+    old_term = first.leading_term()
+    seen = {}
+
+    def outage():
+        seen["down_at"] = time.monotonic()
+        cluster.etcd.stop()
+        seen["etcd_stopped"] = time.monotonic()
+        try:
+            if wait_for(lambda: not serving(first.address, 0.3), TTL_S + 2, step=0.02):
+                seen["not_serving"] = time.monotonic()
+            seen["call"] = vcc_call_status(first.address)
+            # Nobody leads while etcd is down (sampled through the outage).
+            seen["served_meanwhile"] = set()
+            while time.monotonic() < seen["down_at"] + OUTAGE_S:
+                seen["served_meanwhile"].update(g.name for g in gateways
+                                                if serving(g.address, 0.3))
+                time.sleep(0.2)
+        finally:
+            cluster.etcd.start()
+        seen["up_at"] = time.monotonic()
+        seen["back"] = wait_for(lambda: leader_of(gateways), TTL_S + 10, step=0.05)
+        seen["back_at"] = time.monotonic()
+
+    traffic, _ = run_traffic_around(gateways, outage, rate=20, before_s=3, after_s=4)
+    report = f"{seen}\n{diagnostics(gateways)}"
+    # The leader stopped routing, by itself, while etcd was down.
+    assert "not_serving" in seen, report
+    assert seen["call"] == grpc.StatusCode.UNAVAILABLE, report
+    losses = [loss for loss in first.losses() if loss["token"] == old_term]
+    assert len(losses) == 1, report
+    loss = losses[0]
+    renewed_at, deadline = loss["renewed_at"], loss["deadline"]
+    # Its deadline: the last renewal etcd acknowledged (sent before etcd went away) + TTL
+    # - margin; it lost the term at that deadline and closed its host right after, before
+    # etcd could have expired the lease (renewal sent + TTL), seen from outside too.
+    assert renewed_at <= seen["etcd_stopped"], report
+    assert deadline == pytest.approx(renewed_at + TTL_S - MARGIN_S, abs=2e-3), report
+    assert deadline - 2e-3 <= loss["at"] < renewed_at + TTL_S, report
+    assert loss["at"] - deadline < 0.3, ("stepped down late after its deadline", report)
+    # Its gate stopped serving (at the deadline by is_leader()'s clock, or on LOST).
+    served_from = dict(first.terms_served_at())[old_term]
+    step_down = min((at for at in first.step_downs() if at >= served_from), default=None)
+    assert step_down is not None and deadline - 2e-3 <= step_down < renewed_at + TTL_S, report
+    assert seen["not_serving"] < renewed_at + TTL_S, report
+    assert seen["served_meanwhile"] == set(), report
+    # etcd is back: a gateway leads again with a new term, none served while etcd was down.
+    back = seen["back"]
+    assert back is not None, report
+    assert back.leading_term() > old_term, report
+    for gateway in gateways:
+        for term, at in gateway.terms_served_at():
+            assert term <= old_term or at >= seen["up_at"], (gateway.name, term, at, report)
+    print(f"\netcd down {seen['etcd_stopped'] - seen['down_at']:.2f} s to stop; leader "
+          f"not serving {seen['not_serving'] - seen['down_at']:.2f} s after (deadline "
+          f"{deadline - seen['down_at']:.2f} s, lease could expire at "
+          f"{renewed_at + TTL_S - seen['down_at']:.2f} s); {back.name} leads "
+          f"{seen['back_at'] - seen['up_at']:.2f} s after etcd is back")
+    # The load client rode out the outage and nothing was lost, duplicated or stuck.
+    figures = check_contacts(traffic, engine)
+    assert figures["resumes"] >= 1, figures
+    assert traffic.outage_s and max(traffic.outage_s) < OUTAGE_S + TTL_S + 10, traffic.outage_s
+
+
+def all_terms(gateways) -> set:
+    return {term for gateway in gateways for term in gateway.terms()}
+
+
+def test_killing_the_etcd_raft_leader_causes_at_most_one_leadership_change(cluster3):
+    gateways, engine = cluster3.gateways, cluster3.engine
+    first = wait_for(lambda: leader_of(gateways), 20)
+    assert first is not None, diagnostics(gateways)
+    seen = {}
+
+    def kill_raft_leader():
+        seen["terms_before"] = all_terms(gateways)
+        seen["raft_leader"] = raft_leader = cluster3.etcd.raft_leader()
+        raft_leader.kill()
+        # Several renewals (every TTL/3) must go through the new raft leader.
+        time.sleep(TTL_S * 2 + 1)
+
+    traffic, _ = run_traffic_around(gateways, kill_raft_leader, rate=40, before_s=3,
+                                    after_s=1)
+    leader = wait_for(lambda: leader_of(gateways), TTL_S + 5)
+    report = f"{seen}\n{diagnostics(gateways)}"
+    assert leader is not None, report
+    terms_before = seen["terms_before"]
+    new_terms = all_terms(gateways) - terms_before
+    assert len(new_terms) <= 1, (new_terms, report)
+    if new_terms:
+        assert min(new_terms) > max(terms_before), report
+    else:
+        assert leader is first and first.leading_term() == max(terms_before), report
+    # The journal agrees: the tokens it holds are the terms logged, at most one new one.
+    tokens = {row.fencing_token for row in journal_rows(engine)}
+    assert tokens <= terms_before | new_terms and len(tokens - terms_before) <= 1, \
+        (tokens, report)
+    survivors = [member for member in cluster3.etcd.members if member.running()]
+    assert len(survivors) == 2 and cluster3.etcd.raft_leader() is not seen["raft_leader"]
+    print(f"\nraft leader {seen['raft_leader'].name} killed; vcc terms before "
+          f"{sorted(terms_before)}, new {sorted(new_terms)}; terms lost: "
+          f"{[(g.name, loss['token'], loss['reason']) for g in gateways for loss in g.losses()]}")
     check_contacts(traffic, engine)

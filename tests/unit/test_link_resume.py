@@ -62,3 +62,31 @@ def test_without_a_store_a_resume_ahead_of_the_link_is_refused():
     pushed(link, 2)
     problem = link.check_resume(5)
     assert problem[0] == "INVALID_ARGUMENT" and problem[1] == "hello.last_action_seq"
+
+
+def test_an_event_re_sent_for_a_finished_contact_gets_its_final_state_again():
+    """After a failover the PBX re-sends `ended` for a call whose end the old leader had
+    committed but not announced: refused (nothing changes), and the link is told the
+    contact's final state, so the PBX learns it."""
+    from cluster.config import load_config
+    from cluster.host import CoreHost
+    from sites.actions import ContactFinished
+    from sites.model import ContactState
+
+    async def scenario():
+        host = CoreHost(load_config())
+        link = host.link("pbx-1")
+        await host.submit("east", [ev.AgentLoggedIn(0, "east-g0-0"), ev.AgentReady(0, "east-g0-0")])
+        await host.submit("east", [ev.ContactArrived(0, "c1", "sales")], link_id="pbx-1")
+        await host.submit(None, [ev.ContactConnected(0, "c1"), ev.ContactEnded(0, "c1")],
+                          link_id="pbx-1")
+        link.ack(link.last_action_seq)                 # the PBX had every action so far
+        [again] = await host.submit(None, [ev.ContactEnded(0, "c1")], link_id="pbx-1")
+        told = [item for _, item in link.take(10)]
+        await host.close()
+        return again, told
+
+    again, told = asyncio.run(scenario())
+    assert again.error is not None and "already finished" in again.error.problem
+    assert [(type(item.action), item.action.contact_id, item.action.final_state)
+            for item in told] == [(ContactFinished, "c1", ContactState.COMPLETED)]
