@@ -11,6 +11,10 @@ the virtual center (look-ahead interflow), and an agent who frees up with nothin
 at its own site pulls the longest-waiting contact of its skills from another site (the
 agent-surplus half of BSR). Statuses are published at the instant they are used.
 
+`answer_delay_s` makes agents answer that long after each offer (reserved meanwhile), as a
+live PBX does after its round trip; waits still end at the offer. `vcc loadtest
+--compare-sim` sets it to the live run's round trip in trace time.
+
 Arrivals are Poisson per traffic stream, drawn here; or, given `arrivals` (a trace's contacts
 as `Arrival`s, see loadtests/trace.py), exactly those contacts with their own handle times
 and patience, which is how `vcc loadtest --compare-sim` replays the trace a live run used.
@@ -56,7 +60,8 @@ class SimulationResult:
 
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int | None = None, scheduler_factory=None,
-                 drain_limit_s: float | None = None, arrivals=None):
+                 drain_limit_s: float | None = None, arrivals=None,
+                 answer_delay_s: float = 0.0):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         if arrivals is None and getattr(scenario, "profile", None) is not None:
@@ -77,6 +82,10 @@ class Simulation:
         self.end_s = scenario.duration_s + (drain_limit_s if drain_limit_s is not None
                                             else max(3600.0, 2 * scenario.duration_s))
         self.events = 0
+        # Agents answer an offer this long after it (0: at once). The agent stays reserved
+        # meanwhile; a contact's wait still ends at its offer, the router's decision.
+        self.answer_delay_s = answer_delay_s
+        self._offered_at: dict = {}
 
     # ---- the simulation's own event heap ------------------------------------------------------
     def _schedule(self, at, kind, a=None, b=None):
@@ -98,7 +107,10 @@ class Simulation:
         for action in actions:
             kind = type(action)
             if kind is OfferContact:
-                self._schedule(now, _ANSWER, site_name, action.contact_id)
+                if self.answer_delay_s:
+                    self._offered_at[action.contact_id] = now
+                self._schedule(now + self.answer_delay_s, _ANSWER, site_name,
+                               action.contact_id)
             elif kind is ContactFinished:
                 record = self.records[action.contact_id]
                 if action.final_state is ContactState.INTERFLOWED:
@@ -190,7 +202,7 @@ class Simulation:
             return
         record = self.records[contact_id]
         self._handle(site_name, ev.OfferAccepted(now, contact_id))
-        record.answer_time = now
+        record.answer_time = self._offered_at.pop(contact_id, now)
         record.served_site = site_name
         record.agent_id = contact.agent_id
         talk = record.talk_s         # a given contact brings its own handle time

@@ -13,11 +13,14 @@ import json
 import pytest
 
 from cluster.cli import main as vcc
+from cluster.config import parse_config
 from loadtests.grpc_bench import ServerProcess
-from loadtests.live import LoadtestError, run_loadtest
+from loadtests.live import NOISE_RUNS, LoadtestError, run_loadtest, trace_time_config
 from loadtests.scenario import parse_scenario
-from loadtests.trace import generate_trace, write_trace
-from sites.model import Priority
+from loadtests.simulator import Simulation
+from loadtests.trace import (TraceContact, arrivals_of, center_scenario, generate_trace,
+                             objective_resolver, write_trace)
+from sites.model import Channel, Priority
 
 # A center that queues and abandons: 10 agents for ~16 erlangs at peak, patience ~15 s.
 CENTER = """\
@@ -105,6 +108,15 @@ def test_replay_ends_with_nothing_lost_and_counts_matching_the_trace(server):
     # AHT includes billing's 3 s wrap-up, which the agents end at 3 / speed wall seconds.
     assert report["by_skill"]["sales"]["aht_s"] == pytest.approx(10.0, abs=2.0)
     assert snapshots and snapshots[-1]["total"] == n
+    # Waits are the router's (its arrival to its offer, x speed), for every answered contact;
+    # what the client saw adds the round trip x speed, so it is never shorter.
+    assert figures["wait_clock"] == "router" and figures["router_stream_error"] is None
+    assert figures["router_times_missing"] == 0
+    assert figures["router_arrival_jitter_trace_s"]["p50"] is not None
+    assert figures["late_trace_s"]["max"] is not None
+    for key, row in report["by_class"].items():
+        observed = figures["client_observed_by_class"][key]
+        assert observed["asa_s"] >= row["asa_s"] - 1e-9, key
 
 
 def test_cli_json_with_compare_sim(server, tmp_path, capsys):
@@ -125,6 +137,39 @@ def test_cli_json_with_compare_sim(server, tmp_path, capsys):
         assert row["live"]["offered"] == row["sim"]["offered"], key
     assert comparison["agents_not_in_config"] == []
     assert comparison["erlang_c"] is None           # two skills: no single-skill prediction
+    assert comparison["time_scale"] == SPEED and comparison["notes"] == []
+    # Simulated agents answer one live round trip (x speed) after the offer, as the live ones.
+    assert comparison["answer_delay_s"] == pytest.approx(
+        report["loadtest"]["route_latency_ms"]["p50"] / 1000.0 * SPEED, abs=1e-4)
+    assert set(comparison["simulated_answering_at_once"]["by_class"]) == set(
+        comparison["classes"])
+    # The simulator again with the live run's timing noise: how far that alone moves it.
+    noise = comparison["timing_noise"]
+    assert noise["runs"] == NOISE_RUNS and 0 <= noise["runs_within_bounds"] <= NOISE_RUNS
+    assert set(noise["by_class"]) == set(comparison["classes"])
+
+
+def test_compare_sim_simulates_the_servers_wall_time_settings_in_trace_time():
+    config = parse_config(CENTER.replace("adjust_by: 0", "adjust_by: 0, max_status_age_s: 5")
+                          .replace("wrap_up_s: 3,", "wrap_up_s: 3, offer_timeout_s: 12,"
+                                   " widen_after_s: 4,"))
+    scaled, notes = trace_time_config(config, 20.0)
+    billing = scaled.skills["billing"]
+    assert (billing.offer_timeout_s, billing.widen_after_s, billing.aht_estimate_s) == (
+        240.0, 80.0, 20.0 * config.skills["billing"].aht_estimate_s)
+    assert billing.wrap_up_s == 3.0                 # the client's agents end it in trace time
+    assert scaled.bsr.max_status_age_s == 100.0 and scaled.bsr.adjust_by == 0.0
+    east = scaled.sites["east"]
+    assert east.statistics_window_s == 20.0 * config.sites["east"].statistics_window_s
+    assert {skill.name: skill for skill in east.skills}["billing"] == billing
+    assert notes == []
+    # Slower than real time the server's own wrap-up timeout ends wrap-ups first.
+    assert trace_time_config(config, 0.5)[0].skills["billing"].wrap_up_s == 1.5
+    assert trace_time_config(config, 1.0)[0] is config
+    # adjust_by mixes seconds and percent: it cannot be scaled, and the comparison says so.
+    _, notes = trace_time_config(parse_config(CENTER.replace("adjust_by: 0", "adjust_by: 10")),
+                                 20.0)
+    assert len(notes) == 1 and "adjust_by 10" in notes[0]
 
 
 def test_bad_input_is_refused_before_anything_is_sent(server, tmp_path):
@@ -144,3 +189,22 @@ def test_deadline_forces_an_end_and_still_loses_nothing(server):
     report = run(run_loadtest(server, contacts, speed=SPEED, drain_s=1.0))
     assert report["loadtest"]["forced"] > 0
     assert report["contacts"]["lost"] == 0 and report["contacts"]["offered"] == 30
+
+
+def test_simulated_answer_delay_reserves_the_agent_and_waits_end_at_the_offer():
+    # One agent, two contacts 0.5 s apart: answering 1 s after the offer keeps the agent
+    # reserved, so the second contact waits for the first call to end (10 s talk + 1 s).
+    config = parse_config("skills: {billing: {}}\nsites: {east: {agents: [{count: 1, "
+                          "skills: {billing: 1}}]}}\n")
+    contacts = [TraceContact(t, f"c{n}", "", "east", "", "billing", Priority.MEDIUM, 20.0,
+                             Channel.VOICE, 10.0, None, {})
+                for n, t in enumerate((0.0, 0.5))]
+    scenario = center_scenario(config, contacts)
+    objective = objective_resolver(config.skills, config.service_objectives)
+    waits = {}
+    for delay in (0.0, 1.0):
+        result = Simulation(scenario, answer_delay_s=delay,
+                            arrivals=arrivals_of(scenario, contacts, objective)).run()
+        waits[delay] = {r.contact_id: r.answer_time - r.arrival_time for r in result.records}
+    assert waits[0.0] == {"c0": 0.0, "c1": pytest.approx(9.5)}
+    assert waits[1.0] == {"c0": 0.0, "c1": pytest.approx(10.5)}
