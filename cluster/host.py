@@ -524,8 +524,10 @@ class CoreHost:
                                        f"not {site_name!r}")
         return entry.site
 
-    def _arrive(self, site_name, event, now, link_id) -> list:
-        state = self._site(site_name)
+    def _admit_arrival(self, site_name, event, link_id) -> None:
+        """What the gateway checks and fills in before a site sees an arrival: a contact id
+        new to the whole cluster, the PBX link that owns it, and the service objective of
+        its priority when it came without one."""
         contact_id = event.contact_id
         if not isinstance(contact_id, str) or not contact_id:
             raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
@@ -542,6 +544,11 @@ class CoreHost:
                     event.priority, (str, Priority)) else None
                 if priority is not None:
                     event.service_objective_s = objectives.get(priority)
+
+    def _arrive(self, site_name, event, now, link_id) -> list:
+        state = self._site(site_name)
+        self._admit_arrival(site_name, event, link_id)
+        contact_id = event.contact_id
         actions = state.handle(event)
         self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name, event.skill,
                                                   link_id)

@@ -86,7 +86,6 @@ from actors.site_actor import ActorUnavailable, AdminRefused, CoreFailure, Event
 from cluster.host import (
     _AGENT_EVENTS,
     _CONTACT_EVENTS,
-    _PRIORITY_LOOKUP,
     ContactEntry,
     ContactView,
     CoreHost,
@@ -426,19 +425,8 @@ class RayHost(CoreHost):
         kind = type(event)
         if kind is ev.ContactArrived:
             self._site(site_name)
+            self._admit_arrival(site_name, event, item.link_id)
             contact_id = event.contact_id
-            if not isinstance(contact_id, str) or not contact_id:
-                raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
-            if contact_id in self._contacts or contact_id in self._finished:
-                raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
-            if event.service_objective_s is None:
-                objectives = self._objectives.get(site_name, {}).get(event.skill) if isinstance(
-                    event.skill, str) else None
-                if objectives:
-                    priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
-                        event.priority, (str, Priority)) else None
-                    if priority is not None:
-                        event.service_objective_s = objectives.get(priority)
             self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name,
                                                       event.skill, item.link_id)
             item.arrival_id = contact_id

@@ -36,29 +36,16 @@ import sqlalchemy as sa
 from cluster.store.db import drop_schema, open_engine
 from loadtests.failover_drill import Gateway, Traffic, serving, write_config
 from tests.integration.etcd_server import EtcdCluster, EtcdServer, free_ports, require_etcd
+from tests.integration.postgres import URL, require_postgres
 
 pytestmark = pytest.mark.integration
 
-PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG = URL
 TTL_S = 3.0
 # 40 agents, calls of 0.6 s at 50/s: about 30 busy, and the arrivals held back while no
 # leader answers come in as a burst that queues.
 AGENTS = 40
 HOLD_S = 0.6
-
-
-def _reachable() -> None:
-    probe = sa.create_engine(PG, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
-    try:
-        with probe.connect():
-            return
-    except sa.exc.OperationalError as error:
-        reason = f"PostgreSQL unreachable at {PG}: {str(error.orig).strip().splitlines()[0]}"
-    finally:
-        probe.dispose()
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
 
 
 @dataclasses.dataclass
@@ -98,7 +85,7 @@ def rig(tmp_path, etcd):
 def cluster(tmp_path):
     """One etcd member, a fresh schema and two gateways."""
     require_etcd()
-    _reachable()
+    require_postgres(PG)
     with rig(tmp_path, EtcdServer("failover")) as built:
         yield built
 
@@ -107,7 +94,7 @@ def cluster(tmp_path):
 def cluster3(tmp_path):
     """A 3-member etcd cluster (raft) on loopback, a fresh schema and two gateways."""
     require_etcd()
-    _reachable()
+    require_postgres(PG)
     with rig(tmp_path, EtcdCluster(3)) as built:
         yield built
 

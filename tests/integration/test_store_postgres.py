@@ -6,7 +6,6 @@ share the database. PostgreSQL unreachable: the tests fail when CI is set (CI pr
 server), and skip with the reason elsewhere.
 """
 
-import os
 import pathlib
 import sys
 import uuid
@@ -31,31 +30,16 @@ import test_store_recovery as recovery_checks  # noqa: E402
 import test_store_reports as report_checks  # noqa: E402
 import test_store_schema as schema_checks  # noqa: E402
 
+from tests.integration.postgres import URL, require_postgres  # noqa: E402
+
 pytestmark = pytest.mark.integration
 
-URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _reachable() -> None:
-    probe = sa.create_engine(URL, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": 3})
-    reason = None
-    try:
-        with probe.connect():
-            pass
-    except sa.exc.OperationalError as error:
-        reason = f"PostgreSQL unreachable at {URL}: {str(error.orig).strip().splitlines()[0]}"
-    finally:
-        probe.dispose()
-    if reason is not None and os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    if reason is not None:
-        pytest.skip(reason)
 
 
 @pytest.fixture
 def bare_engine():
     """An engine on a fresh schema of its own, no tables."""
-    _reachable()
+    require_postgres(URL)
     schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
     engine = open_engine(URL, schema=schema)
     yield engine
@@ -143,7 +127,7 @@ def test_recovery_state_machine(engine):
 
 @pytest.fixture(scope="module")
 def report_engine():
-    _reachable()
+    require_postgres(URL)
     schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
     engine = open_engine(URL, schema=schema)
     report_checks.fill(engine)

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from cluster.leadership import ChangeKind, InProcessLeadership, LeaderInfo
 from cluster.leadership.etcd import EtcdConfig, EtcdConfigError, EtcdLeadership, channel_target
-from cluster.store import open_engine, upgrade
 from cluster.store.journal import JOURNAL, Journal, JournalError, StaleLeaderError
 from sites import events as ev
 
@@ -206,14 +205,6 @@ def test_settings_defaults_and_targets():
 
 
 # ---- fencing in the journal (SQLite) -------------------------------------------------------------
-@pytest.fixture
-def engine(tmp_path):
-    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
-
-
 def tokens_of(engine, site):
     with engine.connect() as connection:
         return connection.execute(sa.select(JOURNAL.c.fencing_token).where(

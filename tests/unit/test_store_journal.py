@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
-from cluster.store import codec, open_engine, upgrade
+from cluster.store import codec
 from cluster.store.codec import ConfigChange
 from cluster.store.journal import (
     JOURNAL,
@@ -57,14 +57,6 @@ def expected(entry):
                                   if isinstance(value, str) else value
                                   for key, value in entry.data.items()})
     return entry
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def check_round_trip(engine):

@@ -7,7 +7,6 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from cluster.store import open_engine, upgrade
 from cluster.store.codec import ConfigChange
 from cluster.store.journal import Journal, read_entries
 from cluster.store.models import AgentStateInterval, ContactRecord, Snapshot
@@ -21,14 +20,6 @@ from sites.state import SiteState
 
 CONFIG = SiteConfig("east", skills=(SkillConfig("billing"),),
                     agents=(AgentConfig("a1", {"billing": 1}),))
-
-
-@pytest.fixture
-def engine(tmp_path):
-    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
-    upgrade(engine)
-    yield engine
-    engine.dispose()
 
 
 def count(engine, model):
