@@ -59,7 +59,7 @@ class AgentGroup:
     count: int
     skills: dict
     channels: dict
-    wrap_up_s: float
+    wrap_up_s: float | None         # None: the skill's wrap-up
     call_selection: str
 
 
@@ -211,7 +211,10 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                 for channel in channel_reader.mapping:
                     channels[channel] = channel_reader.integer(channel, minimum=1)
             groups.append(AgentGroup(
-                count, dict(levels.mapping), channels, group.number("wrap_up_s", default=0.0),
+                count, dict(levels.mapping), channels,
+                # Omitted: the skill's wrap-up (0 unless the skill sets one), as `vcc serve`
+                # reads the same file: one YAML, one center, simulated or served.
+                group.number("wrap_up_s") if "wrap_up_s" in group.mapping else None,
                 group.choice("call_selection", ("greatest_need", "skill_level"),
                              default="greatest_need")))
         sites[site] = groups

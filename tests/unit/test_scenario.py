@@ -67,7 +67,8 @@ def test_omitted_keys_take_the_spec_defaults():
     assert scenario.multisite == "local"
     (group,) = scenario.sites["east"]
     assert group.channels == {"voice": 1}
-    assert group.wrap_up_s == 0
+    # The agent's wrap-up is the skill's, which is 0 when the skill sets none (SPEC §5: 0).
+    assert group.wrap_up_s is None and skill.wrap_up_s == 0
     assert skill.queueing.name.lower() == "dqp"
     assert skill.agent_selection.name.lower() == "longest_idle"
 
@@ -196,3 +197,28 @@ def test_cli_json_has_the_spec_shape(tmp_path, capsys):
     assert "billing/medium/20" in report["by_class"]
     assert report["agents"]["east"]["count"] == 2
     assert report["run"]["seed"] == 3
+
+
+WRAP_UP = """\
+duration_s: 3600
+seed: 3
+skills:
+  billing: {sl_threshold_s: 20, wrap_up_s: 10}
+sites:
+  east:
+    agents:
+      - {count: 5, skills: {billing: 1}AGENT_WRAP}
+traffic:
+  - {site: east, skill: billing, rate_per_hour: 60,
+     handle_time: {dist: constant, mean_s: 60}}
+"""
+
+
+@pytest.mark.parametrize("agent_wrap, aht", [("", 70.0), (", wrap_up_s: 0", 60.0),
+                                             (", wrap_up_s: 5", 65.0)])
+def test_an_agent_without_wrap_up_takes_the_skills(agent_wrap, aht):
+    """As `vcc serve` reads the same file: omitted, the skill's wrap-up; set, the agent's."""
+    from loadtests.simulator import Simulation
+
+    report = Simulation(parse_scenario(WRAP_UP.replace("AGENT_WRAP", agent_wrap))).run().report
+    assert report["by_skill"]["billing"]["aht_s"] == pytest.approx(aht, abs=0.01)
