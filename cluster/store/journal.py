@@ -351,7 +351,9 @@ class Journal:
             try:
                 self._run_now(batch)
             except JournalError as error:
-                cause = getattr(error.__cause__, "orig", None)
+                # SQLAlchemy wraps the driver's error (`.orig`); a COPY through the raw
+                # psycopg connection raises the driver's error itself.
+                cause = getattr(error.__cause__, "orig", error.__cause__)
                 if getattr(cause, "sqlstate", None) == "55P03":     # lock_not_available
                     terminated = self._terminate_older_writers(token)
                     raise ClaimBlocked(f"the claim of token {token} waited {lock_timeout_s:g} s "

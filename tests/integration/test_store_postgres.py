@@ -6,6 +6,7 @@ share the database. PostgreSQL unreachable: the tests fail when CI is set (CI pr
 server), and skip with the reason elsewhere.
 """
 
+import contextlib
 import pathlib
 import sys
 import uuid
@@ -149,3 +150,37 @@ def test_report_command(report_engine, tmp_path, capsys):
                                        str(tmp_path / "r.png")])
     assert parser_args.run(parser_args) == 0, capsys.readouterr().err
     assert "billing/high/10" in capsys.readouterr().out
+
+
+def test_a_new_leaders_claim_ends_a_paused_leaders_open_transaction(engine):
+    """A leader paused (SIGSTOP) in the middle of a journal write holds a row lock the new
+    leader's claim must wait for. The claim gives up after its lock timeout, terminates
+    the older leader's session (named after its term) and says so (ClaimBlocked); tried
+    again, it goes through, and the paused leader's write is gone."""
+    from cluster.store.journal import LEADER_SESSION_PREFIX, ClaimBlocked, Journal
+
+    old = sa.create_engine(engine.url, poolclass=sa.pool.NullPool,
+                           connect_args={"application_name": f"{LEADER_SESSION_PREFIX}2",
+                                         "options": _search_path(engine)})
+    paused = old.connect()
+    paused.execute(sa.text(
+        "INSERT INTO journal (site, seq, fencing_token, event_type, payload, time) "
+        "VALUES ('east', 1, 2, 'Tick', '{}', 0)"))         # not committed: the lock is held
+    try:
+        with pytest.raises(ClaimBlocked, match="terminated 1 older leader session"):
+            Journal(engine, fencing_token=3).claim_now(["east"], 3, lock_timeout_s=0.5)
+        Journal(engine, fencing_token=3).claim_now(["east"], 3, lock_timeout_s=0.5)
+    finally:
+        with contextlib.suppress(Exception):
+            paused.close()
+        old.dispose()
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text(
+            "SELECT seq, fencing_token, event_type FROM journal WHERE site = 'east' "
+            "ORDER BY seq")).all()
+    assert [tuple(row) for row in rows] == [(1, 3, "LeaderClaim")]
+
+
+def _search_path(engine) -> str:
+    with engine.connect() as connection:
+        return f"-csearch_path={connection.execute(sa.text('SHOW search_path')).scalar()}"
