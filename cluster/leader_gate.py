@@ -5,11 +5,6 @@ port and campaigns (cluster/leadership). While a process is a standby, every vcc
 Health) ends UNAVAILABLE with details naming the leader's address and trailing metadata
 `vcc-leader: host:port` (cluster/client.py follows it); Health says NOT_SERVING.
 
-With `--runtime ray` the host of a term is a RayHost instead (cluster/ray_runtime.py
-`ServeSession.open_leader_host`): the sites are claimed with T first, then fresh site actors
-recover them from the journal and journal with T, so an old leader's actors can no longer
-commit (their calls fail and the old host stops); on LOST its actors are killed.
-
 On GAINED (token T) the gate opens the durable host with `fencing_token=T`
 (cluster/durable.py): it recovers every site from the store, then claims each site with a
 first journal entry carrying T (`Journal.claim_now`), so that from that commit on the
@@ -109,21 +104,12 @@ class LeaderGate:
     def __init__(self, config, db_url: str, leadership, *, advertise: str = "",
                  open_host=None, close_host=None, poll_s: float = 0.05,
                  open_attempts: int = 20, host_options: dict | None = None):
-        import sys
-
         from cluster.durable import close_durable_host, open_durable_host
 
         self.config = config
         self.db_url = db_url
         self.leadership = leadership
         self.advertise = advertise
-        # `vcc serve --runtime ray --etcd`: a RayHost per term, its site actors journaling
-        # with the term's token (cluster/ray_runtime.py ServeSession.open_leader_host: the
-        # actor-side fencing).
-        ray_runtime = sys.modules.get("cluster.ray_runtime")
-        on_ray = ray_runtime.leader_hosts() if ray_runtime is not None else None
-        if on_ray is not None and open_host is None and close_host is None:
-            open_host, close_host = on_ray
         self.open_host = open_host or open_durable_host
         self.close_host = close_host or close_durable_host
         self.poll_s = poll_s

@@ -221,8 +221,6 @@ class RayHost(CoreHost):
                 outcomes[key] = error
                 if isinstance(error, ActorUnavailable) and key in self.handles:
                     self._stale.add(key)
-                elif _refused_as_stale(error):
-                    outcomes[key] = self._fenced(key, error)
         self.ray_seconds += _time.perf_counter() - started
         self.ray_calls += len(calls)
         return outcomes
@@ -246,20 +244,6 @@ class RayHost(CoreHost):
         except AdminRefused as error:
             raise (NotFound if error.kind == "not_found" else PreconditionFailed)(
                 error.field, error.problem) from None
-        except Exception as error:
-            if _refused_as_stale(error):
-                raise self._fenced(site, error) from None
-            raise
-
-    def _fenced(self, site, error) -> HostClosed:
-        """A site actor's commit was refused: the journal holds a newer leader's token
-        (cluster/leader_gate.py). This host's term is over: stop like on a store failure
-        (announce nothing more; the leader gate sees `closed` and steps down)."""
-        if not self.closed:
-            log.error("site %s: the journal refused this host's commit (%s): a newer leader "
-                      "claimed the sites; stopping", site, error)
-            self._store_failed(error, None)
-        return HostClosed()
 
     async def _read(self, site, call):
         """An awaited read (changes nothing, so it may overlap rounds)."""
@@ -954,46 +938,6 @@ class RayHost(CoreHost):
             if job.future is not None and not job.future.done():
                 job.future.set_exception(HostClosed())
 
-    def link(self, link_id: str):
-        created = link_id not in self._links
-        link = super().link(link_id)
-        if created:
-            # With a store an earlier process (a previous leader) may have numbered it.
-            link.may_rebase = self.store is not None
-        return link
-
-    def recover_directory(self) -> dict:
-        """A new host on actors that recovered their sites from the store (a new leader,
-        cluster/leader_gate.py): its contact directory, finished contacts, PBX links (a
-        contact's journaled origin) and clock from what the sites hold (blocking Ray calls:
-        call before serving). {site: live contacts}.
-
-        Unlike CoreHost._rebuild_directory, open offers are not announced again (the actor
-        does not hand out an offer's details): an offer lost in flight times out at the
-        site and the contact is offered again."""
-        views = {site: self._ask(site, "directory") for site in sorted(self.handles)}
-        clocks = [self._ask(site, "clock") for site in sorted(self.handles)]
-        resume_at = max((value for value in clocks if value is not None), default=0.0)
-        if resume_at > self._now:           # the sites refuse time that goes backwards
-            self._origin = self._clock() - resume_at
-            self._now = resume_at
-        moved_from = {contact_id: site for site, view in views.items()
-                      for contact_id, final in view.finished.items()
-                      if final is ContactState.INTERFLOWED}
-        for contact_id in moved_from:
-            self.center.note_interflow(contact_id)
-        for site, view in views.items():
-            self._note(site, view)
-            for contact_id, (skill, origin) in view.live.items():
-                self._contacts[contact_id] = ContactEntry(
-                    contact_id, site, moved_from.get(contact_id, site), skill, origin)
-                if origin is not None:
-                    self.link(origin)
-            for contact_id, final in view.finished.items():
-                if final is not ContactState.INTERFLOWED:
-                    self._finished[contact_id] = self._final(final, site)
-        return {site: len(view.live) for site, view in views.items()}
-
     def kill_actors(self) -> None:
         """Kill the site actors this host started (call after `close`)."""
         for site in sorted(self._owned):
@@ -1019,24 +963,6 @@ class RayHost(CoreHost):
                 assert self._contacts[contact_id].site == name, contact_id
         assert live == set(self._contacts), "directory out of step with the sites"
         assert not (live & set(self._finished)), "a contact both live and finished"
-
-
-def _refused_as_stale(error) -> bool:
-    """Did a site actor's call fail because the journal refused its fencing token?
-
-    The refusal reaches the gateway as a RayTaskError whose cause is the StaleLeaderError
-    (it pickles with its parts), and afterwards, once that actor's journal has stopped, as a
-    JournalError cause ("the journal stopped after a failed write: fencing token ...
-    refused"); the text check covers a Ray that could not carry the exception itself."""
-    from cluster.store.journal import JournalError, StaleLeaderError
-
-    cause = getattr(error, "cause", None)
-    if isinstance(error, StaleLeaderError) or isinstance(cause, StaleLeaderError):
-        return True
-    if isinstance(cause, JournalError) and "fencing token" in str(cause) \
-            and "refused" in str(cause):
-        return True
-    return "cluster.store.journal.StaleLeaderError:" in str(error)
 
 
 def _key_order(key) -> tuple:

@@ -380,72 +380,6 @@ class ServeSession:
         except Exception as error:
             what = f"join {self.ray_address}" if self.ray_address else "start embedded Ray"
             raise RayStartError(f"cannot {what}: {error}") from error
-        global _serving
-        _serving = self             # the leader gate builds its hosts here (leader_hosts)
-
-    # ---- `vcc serve --runtime ray --etcd`: one RayHost per term (cluster/leader_gate.py) ----
-    async def open_leader_host(self, config, url, *, fencing_token: int, **unused):
-        """The host of a new leader's term `fencing_token`: (RayHost, Recovery).
-
-        First every site is claimed in the journal with the token (`Journal.claim_now`),
-        then site actors are started (unnamed: a paused old leader's actors may still hold
-        the names) with `SiteStore(url, fencing_token=token)`; each recovers its site from
-        the journal. Actor-side fencing (issue 8): every actor journals with this token and
-        the journal refuses, inside each write transaction, a write whose token is older
-        than the newest it holds; so from the claim's commit on, an old leader's actors can
-        no longer commit: their calls fail (SiteActor commits in `finally`, so the refusal
-        propagates), the old RayHost stops (`_fenced`: HostClosed) and its gate steps down.
-        """
-        import asyncio
-
-        host, recovery = await asyncio.to_thread(self._open_leader_host, config, url,
-                                                 fencing_token)
-        host._arm_timer()           # the recovered sites' deadlines (needs the loop)
-        return host, recovery
-
-    def _open_leader_host(self, config, url, token):
-        import time
-
-        from cluster.durable import Recovery
-        from cluster.ray_host import RayHost
-        from cluster.store.db import open_engine
-        from cluster.store.journal import LEADER_SESSION_PREFIX, Journal, journal_sites
-        from cluster.store.migrate import upgrade
-        from cluster.store.site_store import SiteStore
-
-        began = time.perf_counter()
-        engine = open_engine(url, connect_args={
-            "application_name": f"{LEADER_SESSION_PREFIX}{token}"}) \
-            if url.startswith("postgresql") else open_engine(url)
-        try:
-            upgrade(engine)
-            known = journal_sites(engine)
-            journal = Journal(engine, fencing_token=token)
-            try:
-                journal.claim_now(sorted(set(config.sites) | set(known)), token)
-            finally:
-                journal.close()
-        finally:
-            engine.dispose()
-        host = RayHost(config, store=SiteStore(url, fencing_token=token), named=False)
-        try:
-            live = host.recover_directory()
-        except BaseException:
-            host.kill_actors()
-            raise
-        self.sites = list(host.handles)
-        return host, Recovery({site: live[site] for site in known if site in live},
-                              [site for site in config.sites if site not in known],
-                              time.perf_counter() - began)
-
-    async def close_leader_host(self, host) -> None:
-        """End a term: close the RayHost and kill its site actors."""
-        import asyncio
-
-        try:
-            await host.close()
-        finally:
-            await asyncio.to_thread(host.kill_actors)
 
     def host(self, config):
         """The RayHost `serve` runs on (called inside its event loop). SIGUSR1 then asks it
@@ -507,24 +441,11 @@ class ServeSession:
             from cluster.status import remove_state
 
             remove_state()
-            global _serving
-            _serving = None
             for host in self.hosts:
                 host.kill_actors()      # on a joined cluster they would outlive us
             shutdown()
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-_serving: "ServeSession | None" = None       # the started ServeSession of this process
-
-
-def leader_hosts():
-    """(open_host, close_host) for the leader gate when this process serves on Ray (a
-    started ServeSession), else None."""
-    if _serving is None:
-        return None
-    return _serving.open_leader_host, _serving.close_leader_host
 
 
 def _exit_on_sigterm(number, frame):

@@ -60,21 +60,17 @@ class Gateway:
     clients know every gateway's address before any of them leads)."""
 
     def __init__(self, name: str, port: int, config: str, db_url: str, endpoints: str,
-                 prefix: str, ttl: float, log_dir: str, runtime: str = "inprocess"):
+                 prefix: str, ttl: float, log_dir: str):
         self.name, self.port = name, port
-        self.runtime = runtime
         self.address = f"127.0.0.1:{port}"
         self.log_path = os.path.join(log_dir, f"{name}.log")
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cluster.cli", "serve", "--runtime", runtime,
+            [sys.executable, "-m", "cluster.cli", "serve", "--runtime", "inprocess",
              "--config", config, "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
              "--etcd", endpoints, "--etcd-ttl", str(ttl), "--etcd-prefix", prefix,
              "--node-id", name],
-            stdout=self._log, stderr=subprocess.STDOUT,
-            # Its own process group: a SIGKILLed gateway's embedded Ray (raylet, GCS, workers)
-            # is killed with the group by `cleanup`.
-            start_new_session=True)
+            stdout=self._log, stderr=subprocess.STDOUT)
 
     def leading_term(self) -> int | None:
         """The newest term this gateway says it serves (its log), or None."""
@@ -127,11 +123,6 @@ class Gateway:
             self.process.wait(10)
         finally:
             self._log.close()
-            # Whatever is left of its group (a SIGKILLed gateway's embedded Ray).
-            try:
-                os.killpg(self.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
 
 
 def serving(address: str, timeout: float = 1.0) -> bool:
