@@ -62,6 +62,11 @@ class StaleLeaderError(JournalError):
                          f"{where}, so a newer leader exists and this writer is deposed")
         self.token, self.newest, self.site = token, newest, site
 
+    def __reduce__(self):
+        # May cross a process boundary (a Ray actor's journal): rebuild it from its parts
+        # (the default pickling would call __init__ with the message alone).
+        return type(self), (self.token, self.newest, self.site)
+
 
 class ClaimBlocked(JournalError):
     """A new leader's claim waited too long for a lock another (older) writer holds; the
