@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
-import re
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import loadtests
@@ -35,54 +31,12 @@ STOP_TIMEOUT_S = 60.0
 TARGET_WALL_S = 30.0           # the default speed replays the sample in about this long
 
 
-class DemoError(Exception):
-    pass
-
-
-def _read_port(process: subprocess.Popen, timeout_s: float) -> int:
-    """The port from the server's "vcc: listening on port N" line (bounded in time: a
-    reader thread, since a pipe read cannot time out by itself)."""
-    found: dict = {}
-
-    def reader():
-        for line in process.stdout:          # ends when the process closes its stdout
-            match = re.search(r"listening on port (\d+)", line)
-            if match:
-                found["port"] = int(match.group(1))
-                return
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if "port" not in found:
-        raise DemoError(f"the server did not start within {timeout_s:.0f} s"
-                        if process.poll() is None else
-                        f"the server exited with code {process.returncode}")
-    return found["port"]
-
-
-def _stop(process: subprocess.Popen) -> int | None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    return process.returncode
-
-
-def _server_command(db_url: str, runtime: str | None) -> list:
-    command = [sys.executable, "-m", "cluster.cli", "serve", "--host", "127.0.0.1",
-               "--port", "0", "--db", db_url]
-    if runtime is not None:
-        command += ["--runtime", runtime]
-    return command
-
-
 def run_demo(args) -> int:
     from rich.console import Console
 
-    from loadtests.live import LoadtestError, _progress_display, render_loadtest, run_loadtest
+    from cluster.config import DEFAULT_CONFIG
+    from loadtests.grpc_bench import ServerProcess
+    from loadtests.live import LoadtestError, progress_display, render_loadtest, run_loadtest
     from loadtests.report import render_report
     from loadtests.trace import read_trace
 
@@ -93,25 +47,23 @@ def run_demo(args) -> int:
     with tempfile.TemporaryDirectory(prefix="vcc-demo-") as workdir:
         db_url = f"sqlite:///{workdir}/demo.db"
         stderr.print(f"vcc demo: starting the embedded cluster (2 sites, store {db_url}) ...")
-        log = open(pathlib.Path(workdir) / "server.log", "w")
         # Started in the temporary directory: `python -m` would otherwise import vcc from
         # the current directory (a source checkout without the compiled scheduler) instead
         # of the installed package.
-        process = subprocess.Popen(_server_command(db_url, args.runtime), cwd=workdir,
-                                   stdout=subprocess.PIPE, stderr=log, text=True)
+        server = ServerProcess(DEFAULT_CONFIG.read_text(), runtime=args.runtime,
+                               server_args=["--db", db_url], cwd=workdir,
+                               startup_timeout_s=START_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S)
         try:
-            try:
-                port = _read_port(process, START_TIMEOUT_S)
-            except DemoError as error:
-                _stop(process)
-                log.close()
-                print(f"vcc demo: {error}\n{(pathlib.Path(workdir) / 'server.log').read_text()[-4000:]}",
-                      file=sys.stderr)
-                return 2
+            server.__enter__()          # stops the server itself if it fails to start
+        except RuntimeError as error:
+            print(f"vcc demo: {error}", file=sys.stderr)
+            return 2
+        port = server.port
+        try:
             stderr.print(f"vcc demo: cluster up on 127.0.0.1:{port}; replaying {len(trace):,} "
                          f"contacts of {SAMPLE_TRACE.name} at x{speed:g} "
                          f"(~{span / speed:.0f} s)")
-            display = _progress_display(stderr, stderr.is_terminal and not args.no_progress)
+            display = progress_display(stderr, stderr.is_terminal and not args.no_progress)
             with display:
                 task = display.add_task("demo", total=1.0, status="agents logging in")
 
@@ -132,8 +84,8 @@ def run_demo(args) -> int:
             stderr.print(f"vcc demo: replay took {time.monotonic() - began:.1f} s; stopping "
                          "the cluster ...")
         finally:
-            code = _stop(process)
-            log.close()
+            server.stop()
+        code = server.returncode
         if code != 0:
             print(f"vcc demo: the server stopped with code {code}", file=sys.stderr)
             return 1
@@ -174,7 +126,7 @@ def add_demo_parser(commands) -> None:
                      "print the service report, stop")
     demo.add_argument("--speed", type=float, default=None,
                       help=f"replay speed (default: the sample in ~{TARGET_WALL_S:.0f} s)")
-    demo.add_argument("--runtime", choices=("ray", "inprocess"), default=None,
-                      help="where the site cores run (default: vcc serve's default)")
+    demo.add_argument("--runtime", choices=("ray", "inprocess"), default="ray",
+                      help="where the site cores run (default: ray, as vcc serve)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     demo.set_defaults(run=run_demo)

@@ -1019,7 +1019,7 @@ def render_compare(comparison: dict, console) -> None:
 
 
 # ---- the `vcc loadtest` command ------------------------------------------------------------------
-def _progress_display(console, enabled: bool):
+def progress_display(console, enabled: bool):
     from rich.progress import BarColumn, Progress, TextColumn
 
     return Progress(TextColumn("replaying"), BarColumn(),
@@ -1031,7 +1031,7 @@ def _loadtest(args) -> int:
     from rich.console import Console
 
     stderr = Console(stderr=True)
-    display = _progress_display(stderr, stderr.is_terminal and not args.no_progress)
+    display = progress_display(stderr, stderr.is_terminal and not args.no_progress)
     with display:
         task = display.add_task("loadtest", total=1.0, status="connecting")
 
