@@ -34,7 +34,8 @@ from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError  # noqa:
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
 import native  # noqa: E402
-from actors.site_actor import ActorUnavailable, AdminRefused, SiteActor  # noqa: E402,F401
+from actors.site_actor import (  # noqa: E402,F401
+    ActorUnavailable, AdminRefused, SiteActor, SiteNotAdopted)
 from actors.virtual_center_actor import VirtualCenterActor  # noqa: E402
 from sites.errors import InvalidInput  # noqa: E402
 from sites.model import Channel  # noqa: E402
@@ -115,9 +116,17 @@ class PendingCall:
         except GetTimeoutError:
             raise ActorUnavailable(self.actor, f"no answer within {timeout_s:g} s") from None
         except RayTaskError as error:
-            if isinstance(error.cause, (InvalidInput, AdminRefused)):
-                raise error.cause from None
-            raise
+            _translate(self.actor, error)
+
+
+def _translate(actor: str, error: RayTaskError):
+    """Raise what a caller should see of an error the actor raised."""
+    if isinstance(error.cause, (InvalidInput, AdminRefused)):
+        raise error.cause from None
+    if isinstance(error.cause, SiteNotAdopted):
+        # A standby restarted by Ray holds no site: unavailable until adopted again.
+        raise ActorUnavailable(actor, str(error.cause)) from None
+    raise error
 
 
 class _Handle:
@@ -143,9 +152,7 @@ class _Handle:
         except RayActorError as error:
             raise ActorUnavailable(self.name, str(error).splitlines()[0]) from None
         except RayTaskError as error:
-            if isinstance(error.cause, (InvalidInput, AdminRefused)):
-                raise error.cause from None
-            raise
+            _translate(self.name, error)
 
     def info(self):
         """Awaitable `ActorInfo`: where the actor runs and whether it was restarted."""
@@ -176,18 +183,21 @@ class SiteHandle(_Handle):
     @classmethod
     def create(cls, config, *, node_id: str | None = None, name: str | None = None,
                max_restarts: int = -1, num_cpus: float = ACTOR_CPUS,
-               store=None) -> "SiteHandle":
+               store=None, standby=None) -> "SiteHandle":
         """Start an actor for the site `config` describes (sites.model.SiteConfig).
 
         `store`: where the actor journals its site and recovers it from when (re)started
-        (e.g. `cluster.store.site_store.SiteStore`; None: memory only).
+        (e.g. `cluster.store.site_store.SiteStore`; None: memory only). `standby`: with no
+        `store`, start a standby that holds no site until `adopt(store)` (SiteActor), warmed
+        up with this store (its `warm()`).
 
         `node_id`: the Ray node to place it on (soft: another live node if that one is gone);
         `name`: a Ray actor name for `lookup` (e.g. `site_actor_name(site)`);
         `max_restarts`: how often Ray brings a crashed actor back (-1: always).
         """
         actor = _RemoteSiteActor.options(
-            **_actor_options(name, node_id, max_restarts, num_cpus)).remote(config, store)
+            **_actor_options(name, node_id, max_restarts, num_cpus)).remote(
+            config, store, standby=standby)
         return cls(config.name, actor)
 
     @classmethod

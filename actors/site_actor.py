@@ -15,6 +15,14 @@ site from it (recovered from the last snapshot and the journal, or new) and ever
 changes the site commits what it applied before it returns. So a gateway acknowledges
 nothing that is not durable, and when Ray restarts the actor (its process or node died)
 the constructor opens the store again and the site comes back as it was.
+
+A standby (`standby=` a store to warm up with, and no `store`): a gateway that may become
+the leader starts its actors before it leads, because starting a Ray worker process costs
+seconds and a takeover must not wait for that. The actor then holds no site until the new
+leader claims the sites and hands it the store of its term (`adopt`); until then, and after
+Ray restarts it (the constructor runs again as a standby), every call that would change the
+site is refused with `SiteNotAdopted`, which the handles report as the actor being
+unavailable, so the gateway adopts it again before using it (cluster/ray_host.py `_resync`).
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from __future__ import annotations
 import functools
 import math
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sites import events as ev
+from sites.actions import OfferContact
 from sites.errors import InvalidInput
 from sites.model import AgentState, Channel, ContactState, SiteConfig, parse_enum
 from sites.state import SiteState
@@ -53,6 +62,17 @@ class ActorUnavailable(Exception):
 
     def __str__(self) -> str:
         return f"actor {self.actor!r} is unavailable: {self.detail}"
+
+
+class SiteNotAdopted(Exception):
+    """A standby actor has no store yet (or lost it in a restart): it holds no site."""
+
+    def __init__(self, site: str):
+        super().__init__(site)
+        self.site = site
+
+    def __str__(self) -> str:
+        return f"site actor {self.site!r} is a standby: no store adopted yet"
 
 
 class AdminRefused(Exception):
@@ -98,6 +118,9 @@ class SiteDirectory:
     finished: dict          # contact id -> its final state here
     next_deadline: float | None
     queued: dict            # skill -> contacts queued
+    # contact id -> its open OfferContact: a new gateway announces these again, since the
+    # one that made them may have died with them in flight (cluster/ray_host.py).
+    offers: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +140,8 @@ def _committing(method):
     it returns (also when it raises: what was applied before the error stays applied)."""
     @functools.wraps(method)
     def committing(self, *args, **kwargs):
+        if self._awaiting_store:
+            raise SiteNotAdopted(self.site)
         self._changing += 1
         try:
             return method(self, *args, **kwargs)
@@ -138,12 +163,27 @@ class SiteActor:
     method reads.
     """
 
-    def __init__(self, config: SiteConfig, store=None):
+    def __init__(self, config: SiteConfig, store=None, *, standby=None):
         self.site = config.name
         self.config = config
         self._opened = store.open(config) if store is not None else None
         self.state = self._opened.state if store is not None else SiteState(config)
         self._changing = 0          # depth of nested changing calls: commit once, outermost
+        self._awaiting_store = store is None and standby is not None
+        if self._awaiting_store and hasattr(standby, "warm"):
+            standby.warm()          # imports and a first connection, before it counts
+
+    def adopt(self, store) -> bool:
+        """Open `store` (recovering the site from it) in a standby; False if the actor has a
+        store already (a repeated adopt changes nothing)."""
+        if self._opened is not None:
+            return False
+        if not self._awaiting_store:
+            raise RuntimeError(f"site actor {self.site!r} was not started as a standby")
+        self._opened = store.open(self.config)
+        self.state = self._opened.state
+        self._awaiting_store = False
+        return True
 
     def load_snapshot(self, snapshot: dict) -> None:
         """Replace the whole site by a `snapshot()` of it (moving a site to another node).
@@ -151,6 +191,8 @@ class SiteActor:
         Not a constructor argument on purpose: Ray re-runs the constructor when it restarts
         a crashed actor, and a restart must not resurrect an old snapshot's contacts (the
         gateway's directory has moved on since)."""
+        if self._awaiting_store:
+            raise SiteNotAdopted(self.site)
         state = SiteState.restore(snapshot)
         if state.name != self.site:
             raise ValueError(f"snapshot of site {state.name!r} loaded into {self.site!r}")
@@ -447,7 +489,11 @@ class SiteActor:
         return SiteDirectory(
             {contact_id: (contact.skill, getattr(contact, "origin", None))
              for contact_id, contact in state.contacts.items()},
-            dict(state.finished), state.next_deadline(), self._queued())
+            dict(state.finished), state.next_deadline(), self._queued(),
+            {contact_id: OfferContact(contact_id, contact.agent_id, contact.skill,
+                                      contact.channel, contact.offer_deadline, contact.data)
+             for contact_id, contact in state.contacts.items()
+             if contact.state is ContactState.OFFERED})
 
     def close(self) -> None:
         """Release the store (the actor is about to be killed on purpose)."""

@@ -115,9 +115,9 @@ def _serve(args) -> int:
     if args.etcd:
         from cluster.leadership.etcd import EtcdConfig, EtcdConfigError, EtcdLeadership
 
-        if not args.db or runtime != "inprocess":
-            print("vcc serve: --etcd needs --db and --runtime inprocess (a new leader "
-                  "recovers the sites from the store)", file=sys.stderr)
+        if not args.db:
+            print("vcc serve: --etcd needs --db (a new leader recovers the sites from the "
+                  "store)", file=sys.stderr)
             return 2
         try:
             etcd_config = EtcdConfig(endpoints=args.etcd, ttl_s=args.etcd_ttl,
@@ -162,9 +162,13 @@ def _serve(args) -> int:
             ray_session.start()
         asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
                           maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started,
-                          db_url=args.db if ray_session is None else None,
+                          db_url=args.db if ray_session is None or leadership_factory
+                          else None,
                           leadership_factory=leadership_factory, advertise=args.advertise,
-                          host_factory=None if ray_session is None else ray_session.host))
+                          host_factory=None if ray_session is None or leadership_factory
+                          else ray_session.host,
+                          leader_hosts=ray_session.leader_hosts(load_config(args.config))
+                          if ray_session is not None and leadership_factory else None))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
@@ -226,8 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="join the running Ray cluster at ADDR (host:port of its GCS, as "
                             "`ray start --head` prints) instead of starting an embedded one")
     serve.add_argument("--etcd", default=None, metavar="HOST:PORT[,...]",
-                       help="elect the leader through these etcd endpoints (needs --db and "
-                            "--runtime inprocess): every server listens, only the leader "
+                       help="elect the leader through these etcd endpoints (needs --db; "
+                            "either runtime): every server listens, only the leader "
                             "routes, standbys answer UNAVAILABLE naming it (default: none)")
     serve.add_argument("--etcd-ttl", type=float, default=3.0, metavar="S",
                        help="leader lease TTL in seconds (3): a dead leader is replaced after "

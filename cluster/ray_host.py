@@ -159,7 +159,8 @@ class RayHost(CoreHost):
 
     def __init__(self, config, *, clock=None, handles=None, named: bool = True,
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
-                 batch_window_s: float = 0.001, store=None, **options):
+                 batch_window_s: float = 0.001, store=None, owns_handles: bool = False,
+                 **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
         already started with these sites' configurations (default: one per site, spread over
         the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
@@ -170,6 +171,8 @@ class RayHost(CoreHost):
         `store`: a `cluster.store.site_store.SiteStore` (its database already migrated): every
         site actor journals its site there, commits before it answers, and a restarted actor
         recovers its site from it; the host then brings its directory in step (`_resync`).
+        `owns_handles`: the given `handles` are this host's to kill (`kill_actors`), e.g. a
+        new leader's standby actors (cluster/ray_runtime.py), adopted with `adopt_store`.
         Other options as CoreHost's (`persistence` is the in-process host's, not used here)."""
         site_configs = dict(config.sites)
         # CoreHost builds the gateway-side parts; no SiteState lives here.
@@ -187,6 +190,8 @@ class RayHost(CoreHost):
         if handles is None:
             from cluster import ray_runtime
             handles = ray_runtime.place_site_actors(site_configs, named=named, store=store)
+            self._owned.update(handles)
+        elif owns_handles:
             self._owned.update(handles)
         self.handles: dict[str, SiteHandle] = dict(handles)
         # Mirrors of what the servicers must know without a Ray call (agent_has_skill is
@@ -221,6 +226,8 @@ class RayHost(CoreHost):
                 outcomes[key] = error
                 if isinstance(error, ActorUnavailable) and key in self.handles:
                     self._stale.add(key)
+                elif _refused_as_stale(error):
+                    outcomes[key] = self._fenced(key, error)
         self.ray_seconds += _time.perf_counter() - started
         self.ray_calls += len(calls)
         return outcomes
@@ -244,6 +251,20 @@ class RayHost(CoreHost):
         except AdminRefused as error:
             raise (NotFound if error.kind == "not_found" else PreconditionFailed)(
                 error.field, error.problem) from None
+        except Exception as error:
+            if _refused_as_stale(error):
+                raise self._fenced(site, error) from None
+            raise
+
+    def _fenced(self, site, error) -> HostClosed:
+        """A site actor's commit was refused: the journal holds a newer leader's token
+        (cluster/leader_gate.py). This host's term is over: stop like on a store failure
+        (announce nothing more; the leader gate sees `closed` and steps down)."""
+        if not self.closed:
+            log.error("site %s: the journal refused this host's commit (%s): a newer leader "
+                      "claimed the sites; stopping", site, error)
+            self._store_failed(error, None)
+        return HostClosed()
 
     async def _read(self, site, call):
         """An awaited read (changes nothing, so it may overlap rounds)."""
@@ -443,7 +464,14 @@ class RayHost(CoreHost):
         before the actor died: what the site has now is the truth. A contact the site holds
         live is (again) listed there; one the directory lists there that the site finished
         gets its final state; one the site never committed leaves the directory: the event
-        that brought it was not acknowledged, so its PBX sends it again."""
+        that brought it was not acknowledged, so its PBX sends it again. A contact the site
+        holds live that the directory has at (or finished at) another site was interflowed
+        there: the site is told `ContactInterflowed` again (`_release`) and the directory
+        keeps it where it went."""
+        if self.store is not None:
+            # A standby actor restarted by Ray holds no site until it is given the store
+            # again (actors/site_actor.py); any other actor has it already (no-op).
+            self._ask(site, "adopt", self.store)
         view = self._ask(site, "directory")
         self._stale.discard(site)
         self._note(site, view)
@@ -459,12 +487,34 @@ class RayHost(CoreHost):
             else:
                 dropped += 1
         added = 0
+        moved = []                  # (contact id, the site it went to)
         for contact_id, (skill, origin) in view.live.items():
-            if contact_id not in self._contacts:
+            entry = self._contacts.get(contact_id)
+            ended = self._finished.get(contact_id)
+            elsewhere = entry.site if entry is not None else (
+                ended[1] if ended is not None else site)
+            if elsewhere != site:
+                moved.append((contact_id, elsewhere))
+            elif entry is None:
                 self._contacts[contact_id] = ContactEntry(contact_id, site, site, skill, origin)
                 added += 1
+        released = {}
+        if moved:
+            # Why: this site was the source of interflows whose target accepted (the contact
+            # is live there, or already finished there) but whose `ContactInterflowed` did not
+            # reach it: the actor died between the two steps of `_interflow` and recovered
+            # the contacts still queued from its journal. Left alone, such a contact would be
+            # routed here too (offered to an agent of this site while the target has it), i.e.
+            # routed twice. So it is released here now, with the very call `_interflow` makes
+            # (the Interflowed itself was announced then); the directory keeps it where it
+            # went. If this call fails, the site is stale again and the next resync retries.
+            now = self.now()
+            released = self._release({site: moved}, now)
+            self._fan_out(self._convert(
+                site, [action for actions in released.values() for action in actions], now))
         log.info("site %s resynced after a restart: %d live, %d listed again, %d found "
-                 "finished, %d never committed", site, len(view.live), added, finished, dropped)
+                 "finished, %d never committed, %d of %d interflowed elsewhere released",
+                 site, len(view.live), added, finished, dropped, len(released), len(moved))
 
     def _forget_arrival(self, item) -> None:
         if item.arrival_id is not None:
@@ -629,34 +679,16 @@ class RayHost(CoreHost):
                 if actions is not None:
                     target_actions[id(plan)] = actions
         moving = [plan for plan in plans if id(plan) in target_actions]
-        by_source: dict[str, list] = {}
+        releases: dict[str, list] = {}
         for plan in moving:
             self.center.note_interflow(plan[1].contact_id)
-            by_source.setdefault(plan[2], []).append(plan)
-        source_answers = self._gather({
-            source: self.handles[source].send(
-                "handle_round",
-                [ev.ContactInterflowed(now, plan[1].contact_id, plan[3]) for plan in group])
-            for source, group in by_source.items()})
-        source_actions = {}
-        for source, answer in source_answers.items():
-            if isinstance(answer, Exception):
-                # The target has the contact; the source is gone or restarting: the contact
-                # goes on at the target (the source's copy, if any, is lost with it).
-                log.warning("site %s did not release interflowed contacts: %s", source, answer)
-                continue
-            self._note(source, answer)
-            for plan, outcome in zip(by_source[source], answer.results):
-                if isinstance(outcome, Exception):
-                    log.error("site %s refused ContactInterflowed(%s): %s", source,
-                              plan[1].contact_id, outcome)
-                else:
-                    source_actions[id(plan)] = outcome
+            releases.setdefault(plan[2], []).append((plan[1].contact_id, plan[3]))
+        released = self._release(releases, now)
         ready = []
         for plan in moving:
             owner, arrival, source, target = plan
             contact_id = arrival.contact_id
-            out = self._convert(source, source_actions.get(id(plan), []), now)
+            out = self._convert(source, released.get(contact_id, []), now)
             entry = self._contacts.get(contact_id)
             if entry is None:
                 continue
@@ -668,6 +700,32 @@ class RayHost(CoreHost):
             fanned.extend(out)
             ready.extend((owner, site, agent) for site, agent in _ready_agents(out))
         return ready
+
+    def _release(self, releases, now) -> dict:
+        """The second step of an interflow: each source site lets its contacts go
+        (`ContactInterflowed`, one `handle_round` per source, all submitted before any is
+        collected). `releases`: {source: [(contact id, the site it went to)]}. Returns
+        {contact id: the source's actions} for each contact released. A source that failed
+        (gone or restarting) is marked stale by `_gather`: the target has the contact and it
+        goes on there; with a store, `_resync` releases the source's recovered copy."""
+        answers = self._gather({
+            source: self.handles[source].send(
+                "handle_round",
+                [ev.ContactInterflowed(now, contact_id, target) for contact_id, target in group])
+            for source, group in releases.items()})
+        released = {}
+        for source, answer in answers.items():
+            if isinstance(answer, Exception):
+                log.warning("site %s did not release interflowed contacts: %s", source, answer)
+                continue
+            self._note(source, answer)
+            for (contact_id, _), outcome in zip(releases[source], answer.results):
+                if isinstance(outcome, Exception):
+                    log.error("site %s refused ContactInterflowed(%s): %s", source,
+                              contact_id, outcome)
+                else:
+                    released[contact_id] = outcome
+        return released
 
     def _queued_elsewhere(self, site_name, skill) -> bool:
         for name, queued in self._queued.items():
@@ -938,6 +996,59 @@ class RayHost(CoreHost):
             if job.future is not None and not job.future.done():
                 job.future.set_exception(HostClosed())
 
+    def link(self, link_id: str):
+        created = link_id not in self._links
+        link = super().link(link_id)
+        if created:
+            # With a store an earlier process (a previous leader) may have numbered it.
+            link.may_rebase = self.store is not None
+        return link
+
+    def recover_directory(self) -> dict:
+        """A new host on actors that recovered their sites from the store (a new leader,
+        cluster/leader_gate.py): its contact directory, finished contacts, PBX links (a
+        contact's journaled origin) and clock from what the sites hold (blocking Ray calls:
+        call before serving). {site: live contacts}.
+
+        As CoreHost._rebuild_directory does, every open offer is announced again on its
+        contact's link: the old leader may have died with it in flight (a PBX that had it
+        already sees the same contact offered to the same agent, which changes nothing)."""
+        views = {site: self._ask(site, "directory") for site in sorted(self.handles)}
+        clocks = [self._ask(site, "clock") for site in sorted(self.handles)]
+        resume_at = max((value for value in clocks if value is not None), default=0.0)
+        if resume_at > self._now:           # the sites refuse time that goes backwards
+            self._origin = self._clock() - resume_at
+            self._now = resume_at
+        moved_from = {contact_id: site for site, view in views.items()
+                      for contact_id, final in view.finished.items()
+                      if final is ContactState.INTERFLOWED}
+        for contact_id in moved_from:
+            self.center.note_interflow(contact_id)
+        for site, view in views.items():
+            self._note(site, view)
+            for contact_id, (skill, origin) in view.live.items():
+                self._contacts[contact_id] = ContactEntry(
+                    contact_id, site, moved_from.get(contact_id, site), skill, origin)
+                if origin is None:
+                    continue
+                link = self.link(origin)
+                offer = view.offers.get(contact_id)
+                if offer is not None:
+                    link.push(Routed(site, self._now, offer, skill, origin))
+            for contact_id, final in view.finished.items():
+                if final is not ContactState.INTERFLOWED:
+                    self._finished[contact_id] = self._final(final, site)
+        return {site: len(view.live) for site, view in views.items()}
+
+    def adopt_store(self) -> None:
+        """Hand `store` to every site actor started as a standby (each recovers its site
+        from it, all at once; blocking: call before serving). Actors that have a store
+        already are unchanged."""
+        calls = {site: handle.send("adopt", self.store)
+                 for site, handle in sorted(self.handles.items())}
+        for site, call in calls.items():
+            call.result(self.call_timeout_s)
+
     def kill_actors(self) -> None:
         """Kill the site actors this host started (call after `close`)."""
         for site in sorted(self._owned):
@@ -963,6 +1074,24 @@ class RayHost(CoreHost):
                 assert self._contacts[contact_id].site == name, contact_id
         assert live == set(self._contacts), "directory out of step with the sites"
         assert not (live & set(self._finished)), "a contact both live and finished"
+
+
+def _refused_as_stale(error) -> bool:
+    """Did a site actor's call fail because the journal refused its fencing token?
+
+    The refusal reaches the gateway as a RayTaskError whose cause is the StaleLeaderError
+    (it pickles with its parts), and afterwards, once that actor's journal has stopped, as a
+    JournalError cause ("the journal stopped after a failed write: fencing token ...
+    refused"); the text check covers a Ray that could not carry the exception itself."""
+    from cluster.store.journal import JournalError, StaleLeaderError
+
+    cause = getattr(error, "cause", None)
+    if isinstance(error, StaleLeaderError) or isinstance(cause, StaleLeaderError):
+        return True
+    if isinstance(cause, JournalError) and "fencing token" in str(cause) \
+            and "refused" in str(cause):
+        return True
+    return "cluster.store.journal.StaleLeaderError:" in str(error)
 
 
 def _key_order(key) -> tuple:

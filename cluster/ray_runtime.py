@@ -29,6 +29,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
@@ -306,7 +307,8 @@ def spread(sites, nodes) -> dict:
 
 
 def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
-                      named: bool = True, check_timeout_s: float = 60.0, store=None) -> dict:
+                      named: bool = True, check_timeout_s: float = 60.0, store=None,
+                      standby=None) -> dict:
     """Start one site actor per SiteConfig, spread round-robin over `nodes` (node ids or
     `NodeInfo`s; default: every alive node, head first); {site name: SiteHandle}.
 
@@ -315,7 +317,8 @@ def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
     actor recovers its site from the journal; without one it starts from its configuration
     and what the site held in memory is lost.
     `named`: register each as `site_actor_name(site)` so that other drivers can look it up.
-    Returns once every actor answered; an actor not on its node (the node died meanwhile,
+    `standby` (with no `store`): start standbys that hold no site until adopted
+    (actors/site_actor.py). Returns once every actor answered; an actor not on its node (the node died meanwhile,
     or the scheduler chose otherwise) is logged.
     """
     configs = list(site_configs.values() if isinstance(site_configs, Mapping) else site_configs)
@@ -328,7 +331,7 @@ def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
         target = targets[config.name]
         handles[config.name] = SiteHandle.create(
             config, node_id=target, name=site_actor_name(config.name) if named else None,
-            max_restarts=max_restarts, store=store)
+            max_restarts=max_restarts, store=store, standby=standby)
     for name, handle in handles.items():
         where = handle.info_blocking(check_timeout_s).node_id
         if where != targets[name]:
@@ -364,6 +367,12 @@ class ServeSession:
         self.gcs_address = None
         self.sites = []
         self._rebalancing = None
+        self._standbys = {}             # site -> SiteHandle: the next term's actors, warm
+        self._standby_sites = ()
+        self._leader_config = None
+        self._standby_lock = threading.Lock()
+        self._rewarming = None
+        self._stopping = False
 
     def start(self) -> None:
         import signal
@@ -380,6 +389,116 @@ class ServeSession:
         except Exception as error:
             what = f"join {self.ray_address}" if self.ray_address else "start embedded Ray"
             raise RayStartError(f"cannot {what}: {error}") from error
+
+    # ---- `vcc serve --runtime ray --etcd`: one RayHost per term (cluster/leader_gate.py) ----
+    def leader_hosts(self, config) -> tuple:
+        """(open_host, close_host) for the leader gate: a RayHost per term. Starts this
+        process's standby site actors for `config` now (so a takeover need not wait for Ray
+        to start worker processes)."""
+        self._leader_config = config
+        self._start_standbys()
+        return self.open_leader_host, self.close_leader_host
+
+    def _start_standbys(self) -> None:
+        from cluster.store.site_store import SiteStore
+
+        with self._standby_lock:
+            if self._stopping or self._standbys:
+                return
+            config = self._leader_config
+            self._standbys = place_site_actors(config.sites, named=False,
+                                               standby=SiteStore(self.db_url))
+            self._standby_sites = tuple(sorted(config.sites))
+
+    def _rewarm_later(self) -> None:
+        """Start the next term's standbys in the background (a deposed leader may lead
+        again; a process that is stopping skips it)."""
+        def rewarm():
+            try:
+                self._start_standbys()
+            except Exception as error:      # noqa: BLE001 - a takeover starts fresh ones
+                log.warning("could not start standby site actors: %s", error)
+
+        self._rewarming = threading.Thread(target=rewarm, name="vcc-standbys", daemon=True)
+        self._rewarming.start()
+
+    async def open_leader_host(self, config, url, *, fencing_token: int, **unused):
+        """The host of a new leader's term `fencing_token`: (RayHost, Recovery).
+
+        First every site is claimed in the journal with the token (`Journal.claim_now`: it
+        raises each site's fence, waiting for an older leader's write in progress to
+        commit), then site actors are started (unnamed: a paused old leader's actors may
+        still hold the names) with `SiteStore(url, fencing_token=token)`; each recovers its
+        site from the journal, which now holds every write the old leader committed.
+
+        Actor-side fencing: a term's actors serve only that term's host, and every command
+        that changes a site commits with the term's token before it answers (SiteActor's
+        `_committing`); the journal refuses a token older than its site's fence. So from
+        the claim's commit on, an old leader's actors (a SIGKILLed gateway's embedded Ray
+        can outlive it for a moment; a paused one resumes) answer no command: the call fails
+        with StaleLeaderError, the old RayHost stops (`_fenced`: HostClosed) and its gate
+        steps down, and nothing of the old term's later state reaches the store.
+        """
+        import asyncio
+
+        host, recovery = await asyncio.to_thread(self._open_leader_host, config, url,
+                                                 fencing_token)
+        host._arm_timer()           # the recovered sites' deadlines (needs the loop)
+        return host, recovery
+
+    def _open_leader_host(self, config, url, token):
+        import time
+
+        from cluster.durable import Recovery
+        from cluster.ray_host import RayHost
+        from cluster.store.db import open_engine
+        from cluster.store.journal import LEADER_SESSION_PREFIX, Journal, journal_sites
+        from cluster.store.migrate import upgrade
+        from cluster.store.site_store import SiteStore
+
+        began = time.perf_counter()
+        engine = open_engine(url, connect_args={
+            "application_name": f"{LEADER_SESSION_PREFIX}{token}"}) \
+            if url.startswith("postgresql") else open_engine(url)
+        try:
+            upgrade(engine)
+            known = journal_sites(engine)
+            journal = Journal(engine, fencing_token=token)
+            try:
+                journal.claim_now(sorted(set(config.sites) | set(known)), token)
+            finally:
+                journal.close()
+        finally:
+            engine.dispose()
+        store = SiteStore(url, fencing_token=token)
+        with self._standby_lock:
+            standbys, self._standbys = self._standbys, {}
+        if standbys and self._standby_sites == tuple(sorted(config.sites)):
+            host = RayHost(config, store=store, handles=standbys, owns_handles=True)
+        else:
+            for handle in standbys.values():
+                handle.kill(restart=False)
+            host = RayHost(config, store=store, named=False)
+        try:
+            host.adopt_store()
+            live = host.recover_directory()
+        except BaseException:
+            host.kill_actors()
+            raise
+        self.sites = list(host.handles)
+        return host, Recovery({site: live[site] for site in known if site in live},
+                              [site for site in config.sites if site not in known],
+                              time.perf_counter() - began)
+
+    async def close_leader_host(self, host) -> None:
+        """End a term: close the RayHost and kill its site actors."""
+        import asyncio
+
+        try:
+            await host.close()
+        finally:
+            await asyncio.to_thread(host.kill_actors)
+            self._rewarm_later()
 
     def host(self, config):
         """The RayHost `serve` runs on (called inside its event loop). SIGUSR1 then asks it
@@ -443,9 +562,23 @@ class ServeSession:
             remove_state()
             for host in self.hosts:
                 host.kill_actors()      # on a joined cluster they would outlive us
+            self._stop_standbys()
             shutdown()
         finally:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+    def _stop_standbys(self) -> None:
+        self._stopping = True
+        if self._rewarming is not None:
+            self._rewarming.join(30)
+        with self._standby_lock:
+            standbys, self._standbys = self._standbys, {}
+        for handle in standbys.values():
+            try:
+                handle.kill(restart=False)
+            except Exception as error:      # already gone
+                log.debug("killing standby site actor %s: %s", handle.name, error)
 
 
 def _exit_on_sigterm(number, frame):

@@ -117,7 +117,7 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                 interceptors=(), maximum_concurrent_rpcs: int | None = None, options=(),
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
-                advertise: str | None = None) -> None:
+                advertise: str | None = None, leader_hosts=None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
     event in that database and recover the sites from it on start (cluster/durable.py).
@@ -125,7 +125,9 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     in-process `CoreHost` (e.g. `cluster.ray_host.RayHost`: the sites in Ray actors).
     `leadership_factory(address)` (with `db_url`): a `Leadership` advertising `address`
     (`advertise`, default this server's host:port); the server then serves only while it
-    leads (cluster/leader_gate.py)."""
+    leads (cluster/leader_gate.py). `leader_hosts`: (open_host, close_host) of each term's
+    host for the gate (default: the durable in-process host; the Ray runtime's are
+    `ServeSession.leader_hosts()`)."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -136,7 +138,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
             raise ValueError("serve: leadership needs db_url: a new leader recovers from it")
         from cluster.leader_gate import LeaderGate
 
-        gate = LeaderGate(config, db_url, None)
+        open_host, close_host = leader_hosts or (None, None)
+        gate = LeaderGate(config, db_url, None, open_host=open_host, close_host=close_host)
         host = gate.switch
         # Last, after auth: an unauthenticated caller is refused before learning the leader.
         interceptors = list(interceptors) + [gate.interceptor()]

@@ -60,17 +60,21 @@ class Gateway:
     clients know every gateway's address before any of them leads)."""
 
     def __init__(self, name: str, port: int, config: str, db_url: str, endpoints: str,
-                 prefix: str, ttl: float, log_dir: str):
+                 prefix: str, ttl: float, log_dir: str, runtime: str = "inprocess"):
         self.name, self.port = name, port
+        self.runtime = runtime
         self.address = f"127.0.0.1:{port}"
         self.log_path = os.path.join(log_dir, f"{name}.log")
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "cluster.cli", "serve", "--runtime", "inprocess",
+            [sys.executable, "-m", "cluster.cli", "serve", "--runtime", runtime,
              "--config", config, "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
              "--etcd", endpoints, "--etcd-ttl", str(ttl), "--etcd-prefix", prefix,
              "--node-id", name],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT,
+            # Its own process group: a SIGKILLed gateway's embedded Ray (raylet, GCS, workers)
+            # is killed with the group by `cleanup`.
+            start_new_session=True)
 
     def leading_term(self) -> int | None:
         """The newest term this gateway says it serves (its log), or None."""
@@ -123,6 +127,11 @@ class Gateway:
             self.process.wait(10)
         finally:
             self._log.close()
+            # Whatever is left of its group (a SIGKILLed gateway's embedded Ray).
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
 
 
 def serving(address: str, timeout: float = 1.0) -> bool:
@@ -404,12 +413,13 @@ def drill(args) -> int:
             nonlocal serial
             serial += 1
             gateway = Gateway(f"gw{serial}", port, config, db_url, ",".join(endpoints), prefix,
-                              args.ttl, directory.name)
+                              args.ttl, directory.name, runtime=args.runtime)
             gateways.append(gateway)
             return gateway
 
         live = [spawn(port) for port in ports]
-        print(f"etcd {','.join(endpoints)}; {args.gateways} gateways; TTL {args.ttl} s; "
+        print(f"etcd {','.join(endpoints)}; {args.gateways} gateways (--runtime "
+              f"{args.runtime}); TTL {args.ttl} s; "
               f"{args.kills} kills under {args.rate:g} contacts/s ({args.agents} agents, "
               f"calls of {args.hold:g} s); journal {args.db} schema {schema}", flush=True)
 
@@ -519,6 +529,9 @@ def main(argv=None) -> int:
     parser.add_argument("--endpoints", help="etcd host:port[,...] on loopback; default: "
                                             "start one")
     parser.add_argument("--max-p99", type=float, default=5.0)
+    parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess",
+                        help="the gateways' runtime: inprocess (the default) or ray (each "
+                             "gateway its own embedded Ray; a new leader starts site actors)")
     args = parser.parse_args(argv)
     if not 1 <= args.kills <= 1000 or not 2 <= args.gateways <= 10:
         parser.error("--kills must be 1..1000 and --gateways 2..10")

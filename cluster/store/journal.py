@@ -20,11 +20,16 @@ Fencing: with leadership (cluster/leadership), each entry carries the leader's f
 (`fencing_token`, or the `fencing_token=` of one append). The journal refuses, with
 `StaleLeaderError`, an append whose token is older than the newest token it has seen: the
 newest in its database when it opened (so a restarted process refuses an old token too),
-every token appended through it since, and, inside each write transaction, the newest token
-already committed for the sites being written (another process may be the newer leader).
-A refused write in the transaction stops the journal like any failed write: a deposed
-leader's state is stale and must not go on. Entries with no token (a process run without
-leadership) are not checked.
+every token appended through it since, and, inside each write transaction, its site's fence
+(`site_fences`, models.SiteFence): the write updates the row (raising it to its own token if
+that is newer) and is refused if the row holds a newer one. The row lock is what makes this
+a fence between processes: a new leader's claim (the same update) waits for an older
+leader's write in progress to commit, so the new leader's recovery, which reads after the
+claim, sees that write; and an older write that comes after the claim waits for the claim
+to commit, then sees the newer token. (Checking the journal's newest token instead cannot
+see a claim still in flight under READ COMMITTED.) A refused write in the transaction stops
+the journal like any failed write: a deposed leader's state is stale and must not go on.
+Entries with no token (a process run without leadership) are not checked.
 """
 
 from __future__ import annotations
@@ -40,12 +45,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from cluster.store import codec
-from cluster.store.models import JournalEntry, Snapshot
+from cluster.store.models import JournalEntry, SiteFence, Snapshot
 from cluster.store.records import write_rows
 from sites.state import SNAPSHOT_FORMAT
 
 JOURNAL = JournalEntry.__table__
 SNAPSHOTS = Snapshot.__table__
+FENCES = SiteFence.__table__
 
 
 class JournalError(RuntimeError):
@@ -135,8 +141,7 @@ class Journal:
                     sa.select(SNAPSHOTS.c.site, sa.func.max(SNAPSHOTS.c.seq))
                     .group_by(SNAPSHOTS.c.site)):
                 self._snapshot_seq[site] = seq
-            for site in self._last_seq:
-                self._see_token(_newest_token(connection, site))
+            self._see_token(connection.execute(sa.select(sa.func.max(FENCES.c.token))).scalar())
 
     # ---- positions ---------------------------------------------------------------------------
     def last_seq(self, site: str) -> int:
@@ -164,20 +169,22 @@ class Journal:
             raise StaleLeaderError(token, self._newest_token, site)
         self._see_token(token)
 
-    def _check_committed_tokens(self, connection, rows) -> None:
-        """Inside the write transaction: no site in the batch may already hold a newer
-        token (written by a newer leader in another process). Rows of one site carry
-        non-decreasing tokens, so the oldest row token is the one to check."""
-        oldest: dict[str, int] = {}
+    def _fence(self, connection, rows) -> None:
+        """Inside the write transaction: update (and so lock) the fence row of each site in
+        the batch, raising it to the batch's token; refuse the batch if a site's fence
+        already holds a newer token (a newer leader, maybe in another process, claimed it).
+        Rows of one site carry non-decreasing tokens (the journal refused an older one
+        when it numbered them): the newest is the batch's."""
+        newest: dict[str, int] = {}
         for row in rows:
             token = row["fencing_token"]
-            if token is not None and token < oldest.get(row["site"], token + 1):
-                oldest[row["site"]] = token
-        for site, token in oldest.items():
-            newest = _newest_token(connection, site)
-            if newest is not None and newest > token:
-                self._see_token(newest)
-                raise StaleLeaderError(token, newest, site)
+            if token is not None and token > newest.get(row["site"], token - 1):
+                newest[row["site"]] = token
+        for site in sorted(newest):          # one lock order for every writer
+            fence = _raise_fence(connection, site, newest[site])
+            if fence > newest[site]:
+                self._see_token(fence)
+                raise StaleLeaderError(newest[site], fence, site)
 
     # ---- appending -------------------------------------------------------------------------------
     def _rows(self, site: str, entries, fencing_token: int | None = None) -> list:
@@ -297,7 +304,7 @@ class Journal:
             if self._lock_timeout_ms is not None and connection.dialect.name == "postgresql":
                 connection.execute(sa.text(f"SET LOCAL lock_timeout = {self._lock_timeout_ms}"))
             if rows:
-                self._check_committed_tokens(connection, rows)
+                self._fence(connection, rows)
             if rows and connection.dialect.name == "postgresql":
                 _copy_rows(connection, rows)
             elif rows:
@@ -451,13 +458,22 @@ def _copy_rows(connection, rows) -> None:
         cursor.close()
 
 
-def _newest_token(connection, site: str) -> int | None:
-    """The token of the site's newest entry that has one (an index walk down the primary
-    key from the top: cheap whatever the journal's length)."""
-    return connection.execute(
-        sa.select(JOURNAL.c.fencing_token)
-        .where(JOURNAL.c.site == site, JOURNAL.c.fencing_token.is_not(None))
-        .order_by(JOURNAL.c.seq.desc()).limit(1)).scalar()
+def _raise_fence(connection, site: str, token: int) -> int:
+    """Lock the site's fence row, raising it to `token` if that is newer (creating it at
+    `token` if the site has none); the fence's token after that: newer than `token` means
+    a newer leader holds the site."""
+    # The update takes the row lock; under READ COMMITTED, waiting for another writer's
+    # lock ends with the row as that writer committed it, and RETURNING gives it back.
+    after = connection.execute(
+        FENCES.update().where(FENCES.c.site == site)
+        .values(token=sa.case((FENCES.c.token < token, token), else_=FENCES.c.token))
+        .returning(FENCES.c.token)).scalar()
+    if after is None:
+        # The site's first fenced write. Two first writers racing collide on the key and
+        # one transaction fails (its owner retries it like any failed write).
+        connection.execute(FENCES.insert(), {"site": site, "token": token})
+        return token
+    return after
 
 
 # ---- reading -----------------------------------------------------------------------------------

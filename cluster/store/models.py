@@ -93,8 +93,8 @@ class ServiceObjective(Base):
 class JournalEntry(Base):
     """Every event a site's core accepted (and every configuration change), in order.
 
-    `seq` numbers a site's entries 1, 2, 3 ... without gaps; `fencing_token` will hold the
-    leader's token once failover exists, so a deposed leader's late writes can be told apart.
+    `seq` numbers a site's entries 1, 2, 3 ... without gaps; `fencing_token` is the token of
+    the leader that wrote it (None: written without leadership; see SiteFence).
     Not tied to `sites` by a foreign key: the journal must take a site the moment it exists.
     """
     __tablename__ = "journal"
@@ -104,6 +104,20 @@ class JournalEntry(Base):
     event_type: Mapped[str] = mapped_column(sa.String(32))
     payload: Mapped[dict] = mapped_column(sa.JSON)
     time: Mapped[float | None] = mapped_column(Seconds)      # the event's time (None: config)
+
+
+class SiteFence(Base):
+    """The newest leader fencing token written for a site (cluster/store/journal.py).
+
+    Every journal write carrying a token updates its site's row in the same transaction, and
+    a new leader's claim raises it: the row lock makes a claim and an older leader's write
+    take turns (the claim waits for a write in progress to commit, so the new leader's
+    recovery reads it; a write that comes after the claim sees the newer token and is
+    refused). A check of the journal's newest token alone cannot do that: under READ
+    COMMITTED it cannot see a claim that is not yet committed."""
+    __tablename__ = "site_fences"
+    site: Mapped[str] = mapped_column(Name, primary_key=True)
+    token: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class Snapshot(Base):

@@ -10,6 +10,7 @@ an interface (ARCHITECTURE.md, Ray Serve's habit), and the actor only calls:
     opened.commit()               # everything applied so far is durable when it returns
     opened.replace(state)         # a site moved in from a snapshot
     opened.close()
+    store.warm()                  # a standby's warm-up (imports, a first connection)
 
 The schema must exist: the gateway migrates the database once before it starts actors
 (several actors migrating one SQLite file at once would race).
@@ -37,6 +38,16 @@ class SiteStore:
 
     def open(self, config: SiteConfig) -> "OpenSiteStore":
         return OpenSiteStore(self, config)
+
+    def warm(self) -> None:
+        """Load the database driver and connect once (a standby actor, before it counts:
+        its takeover then spends no time on imports)."""
+        engine = open_engine(self.url, schema=self.schema)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
 
 
 class OpenSiteStore:

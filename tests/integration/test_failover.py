@@ -58,7 +58,7 @@ class Rig:
 
 
 @contextlib.contextmanager
-def rig(tmp_path, etcd):
+def rig(tmp_path, etcd, runtime: str = "inprocess"):
     """A fresh schema and two gateways on `etcd` (started here, closed afterwards with
     everything else: gateways killed, schema dropped)."""
     schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
@@ -72,7 +72,7 @@ def rig(tmp_path, etcd):
         prefix = f"/vcc-test-{uuid.uuid4().hex[:8]}"
         for name, port in zip(("gw1", "gw2"), free_ports(2)):
             gateways.append(Gateway(name, port, config, db_url, endpoint, prefix, TTL_S,
-                                    str(tmp_path)))
+                                    str(tmp_path), runtime=runtime))
         yield Rig(gateways, engine, endpoint, prefix, etcd)
     finally:
         for gateway in gateways:
@@ -97,6 +97,33 @@ def cluster3(tmp_path):
     require_postgres(PG)
     with rig(tmp_path, EtcdCluster(3)) as built:
         yield built
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """One etcd member, a fresh schema and two `--runtime ray` gateways (each its own
+    embedded Ray, in the gateway's process group); afterwards no process of those groups
+    (raylet, GCS, workers) is left."""
+    require_etcd()
+    require_postgres(PG)
+    with rig(tmp_path, EtcdServer("failover-ray"), runtime="ray") as built:
+        groups = [g.process.pid for g in built.gateways]
+        yield built
+
+    def left():
+        found = []
+        for group in groups:
+            try:
+                os.killpg(group, 0)
+                found.append(group)
+            except ProcessLookupError:
+                pass
+        return found
+    # Killed at cleanup (SIGKILL to each group): gone once their parents reaped them.
+    wait_for(lambda: not left(), 15, step=0.2)
+    assert not left(), subprocess.run(["ps", "-o", "pid,pgid,stat,args", "-g",
+                                       ",".join(map(str, left()))],
+                                      capture_output=True, text=True).stdout
 
 
 def wait_for(predicate, timeout: float, step: float = 0.05):
@@ -215,7 +242,53 @@ def test_sigkill_of_the_leader_loses_no_contact(cluster, tmp_path):
     assert figures["queued"] > 0, figures
 
 
+def test_sigkill_of_the_ray_leader_loses_no_contact(ray_cluster):
+    """The same as on the in-process runtime, with the same bound: the standby's site
+    actors are already running (standbys), so its takeover only claims the sites and hands
+    its actors the store (they recover there) before it serves."""
+    gateways, engine = ray_cluster.gateways, ray_cluster.engine
+    first = wait_for(lambda: leader_of(gateways), 45)
+    assert first is not None, diagnostics(gateways)
+    standby = next(g for g in gateways if g is not first)
+    old_term = first.leading_term()
+
+    def kill():
+        killed_at = time.monotonic()
+        first.signal(signal.SIGKILL)
+        first.process.wait(5)
+        leads = wait_for(lambda: serving(standby.address, 0.5), TTL_S + 10, step=0.02)
+        return time.monotonic() - killed_at if leads else None
+
+    traffic, takeover_s = run_traffic_around(gateways, kill, rate=50, before_s=3, after_s=4)
+    print(f"ray takeover: {takeover_s:.2f} s after SIGKILL" if takeover_s else "no takeover")
+    assert takeover_s is not None, diagnostics(gateways)
+    assert takeover_s <= TTL_S + 2, (takeover_s, diagnostics(gateways))
+    assert standby.leading_term() > old_term
+    figures = check_contacts(traffic, engine)
+    assert figures["resumes"] >= 1, figures        # the PBX link did fail over
+    assert figures["queued"] > 0, figures
+    # Every site's journal after the new term's claim carries only the new token.
+    rows = journal_rows(engine)
+    claimed = {}
+    for row in rows:
+        if row.event_type == "LeaderClaim" and row.fencing_token == standby.leading_term():
+            claimed.setdefault(row.site, row.seq)
+    assert claimed, "the new leader claimed no site"
+    assert all(row.fencing_token == standby.leading_term() for row in rows
+               if row.site in claimed and row.seq > claimed[row.site]), "old token after claim"
+
+
 def test_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
+    check_a_sigstopped_leader_steps_down_and_its_token_is_refused(cluster)
+
+
+def test_sigstopped_ray_leader_steps_down_and_its_token_is_refused(ray_cluster):
+    """On Ray only the gateway is paused: its site actors run on, holding their journal
+    connections. Its writes after the new leader's claim are refused all the same."""
+    check_a_sigstopped_leader_steps_down_and_its_token_is_refused(ray_cluster)
+
+
+def check_a_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
     gateways, engine = cluster.gateways, cluster.engine
     first = wait_for(lambda: leader_of(gateways), 20)
     assert first is not None, diagnostics(gateways)

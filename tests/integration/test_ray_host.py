@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import copy
+import os
 import random
 import time
 
@@ -473,11 +474,18 @@ def test_grpc_round_trip_and_a_killed_site_actor(runner):
 
 
 @pytest.mark.usefixtures("embedded_ray")
-def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_path):
+@pytest.mark.parametrize("started", ["with-store", "standby"])
+def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_path, started):
     """The same kill as above with a store: west's actor journals to SQLite, so the
     restarted actor rebuilds west from it. c1 is still connected to w1 (nobody logs in
     again), the router ends it, and it reaches exactly one final state; c2 queued at west
-    before the kill is still queued and is served after."""
+    before the kill is still queued and is served after.
+
+    `standby`: the actors were started as standbys and adopted the store (a new leader's,
+    cluster/ray_runtime.py). Ray restarts one as a standby again, holding no site: the
+    first call to reach it is refused as UNAVAILABLE (nothing applied), and the host hands
+    it the store again before the next."""
+    from cluster.ray_runtime import place_site_actors
     from cluster.store.db import open_engine
     from cluster.store.migrate import upgrade
     from cluster.store.site_store import SiteStore
@@ -487,7 +495,12 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
     upgrade(engine)
     engine.dispose()
     config = parse_config(TWO_SITES, "test.yaml")
-    host = RayHost(config, named=False, store=SiteStore(url))
+    if started == "standby":
+        standbys = place_site_actors(config.sites, named=False, standby=SiteStore(url))
+        host = RayHost(config, store=SiteStore(url), handles=standbys, owns_handles=True)
+        host.adopt_store()
+    else:
+        host = RayHost(config, named=False, store=SiteStore(url))
 
     async def scenario():
         server, port = build_server(host, address="127.0.0.1:0")
@@ -515,10 +528,18 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
                     pass
                 await asyncio.sleep(0.05)
             assert (await host.handles["west"].info()).restarted
-            assert await host.handles["west"].live_contacts() == before
+            complete_c1 = agent_control_pb2.ContactRequest(site="west", agent_id="w1",
+                                                           contact_id="c1")
+            if started == "standby":
+                with pytest.raises(grpc.aio.AioRpcError) as refused:
+                    await agents.CompleteContact(complete_c1, timeout=10)
+                assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
+                assert "standby" in refused.value.details(), refused.value.details()
+                assert host.final_state("c1") is None
+            else:
+                assert await host.handles["west"].live_contacts() == before
             # The router ends c1 (w1 was never logged out) and w1 then takes c2.
-            await agents.CompleteContact(agent_control_pb2.ContactRequest(
-                site="west", agent_id="w1", contact_id="c1"), timeout=10)
+            await agents.CompleteContact(complete_c1, timeout=10)
             assert host.final_state("c1")[0] is ContactState.COMPLETED     # no wrap-up here
             view = await host.contact_view("c2")
             assert view is not None and view.state is ContactState.OFFERED and view.agent_id == "w1"
@@ -538,6 +559,151 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
         runner(scenario(), timeout=120)
     finally:
         host.kill_actors()
+
+
+def _process_gone(pid: int) -> bool:
+    """Has the process `pid` (a Ray worker on this machine) exited? A zombie counts."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="watches the actor's process in /proc")
+@pytest.mark.usefixtures("embedded_ray")
+@pytest.mark.parametrize("ends_at_target_first", [False, True],
+                         ids=["moved", "ended-at-the-target-before-the-source-came-back"])
+def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_path,
+                                                                   ends_at_target_first):
+    """The window between an interflow's two steps, with a store: c1 arrives at east (e1
+    logged in, not ready) and BSR moves it to west (w1 ready): west accepts it (offers it to
+    w1), then east's actor is killed (it restarts) just before east is told
+    `ContactInterflowed`, so that call fails. The restarted east recovers c1 QUEUED from its
+    journal while the directory has c1 at west. When the host resyncs east, east must let
+    c1 go: otherwise e1 becoming ready at east would be offered c1 too (routed twice).
+    Variant: c1 is answered and ended at west while east is still restarting (its resync
+    fails meanwhile); east's recovered copy must not bring the finished c1 back."""
+    from cluster.store.db import open_engine
+    from cluster.store.migrate import upgrade
+    from cluster.store.site_store import SiteStore
+
+    url = f"sqlite:///{tmp_path}/sites.db"
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    config = parse_config(TWO_SITES, "test.yaml")
+    clock = FakeClock(0.0)
+    host = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
+    record = host.subscribe_routing(limit=10 ** 6)
+    release = host._release
+    window = []         # the releases made with east's actor killed just before
+
+    def release_with_the_source_killed(releases, now):
+        if releases and not window:
+            # Between the two steps: west has accepted; east dies before its release.
+            east = host.handles["east"]
+            pid = east.send("info").result(20).pid
+            east.kill(restart=True)
+            deadline = time.monotonic() + 20
+            while not _process_gone(pid) and time.monotonic() < deadline:     # bounded
+                time.sleep(0.005)
+            assert _process_gone(pid), "east's actor was not killed"
+            window.append({source: list(group) for source, group in releases.items()})
+        return release(releases, now)
+
+    host._release = release_with_the_source_killed
+    resync = host._resync
+    east_restarting = []        # while set: east's resync fails as if it were still restarting
+
+    def held_resync(site):
+        if site == "east" and east_restarting:
+            raise SiteUnavailable(ActorUnavailable(site, "still restarting (held by the test)"))
+        return resync(site)
+
+    host._resync = held_resync
+
+    def directory(site):
+        return host.handles[site].send("directory").result(20)
+
+    async def scenario():
+        await host.submit("west", [ev.AgentLoggedIn(0.0, "w1"), ev.AgentReady(0.0, "w1")])
+        await host.submit("east", [ev.AgentLoggedIn(0.0, "e1")])
+        clock.advance(1.0)
+        results = await host.submit("east", [ev.ContactArrived(0.0, "c1", "billing")])
+        assert results[0].error is None
+        # The window was hit: west took c1, east's release failed (east is to be resynced).
+        assert window == [{"east": [("c1", "west")]}], window
+        assert "east" in host._stale
+        assert [type(routed.action) for routed in results[0].actions
+                if getattr(routed.action, "contact_id", None) == "c1"][-2:] == [
+                    Interflowed, OfferContact]
+        assert host._contacts["c1"].site == "west"
+        if ends_at_target_first:
+            east_restarting.append(True)
+            clock.advance(1.0)
+            await host.submit(None, [ev.OfferAccepted(0.0, "c1")])
+            clock.advance(5.0)
+            await host.submit(None, [ev.ContactEnded(0.0, "c1")])
+            assert host.final_state("c1") == (ContactState.COMPLETED, "west")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:      # bounded: until the restarted east answers
+            try:
+                if (await host.handles["east"].info()).restarted:
+                    break
+            except ActorUnavailable:
+                pass
+            await asyncio.sleep(0.05)
+        assert (await host.handles["east"].info()).restarted
+        # East recovered c1 from its journal, still queued: the copy the resync must release.
+        assert "c1" in directory("east").live
+        east_restarting.clear()
+
+        # The next round touching east resyncs it first; e1 then becomes ready there.
+        clock.advance(1.0)
+        results = await host.submit("east", [ev.AgentReady(0.0, "e1")])
+        assert results[0].error is None
+        assert "east" not in host._stale
+        east_view, west_view = directory("east"), directory("west")
+        assert "c1" not in east_view.live, "east still holds c1 after its resync"
+        assert east_view.finished.get("c1") is ContactState.INTERFLOWED
+        if ends_at_target_first:
+            assert "c1" not in west_view.live and "c1" not in host._contacts
+            assert host.final_state("c1") == (ContactState.COMPLETED, "west")
+        else:
+            assert "c1" in west_view.live and host._contacts["c1"].site == "west"
+            clock.advance(1.0)
+            await host.submit(None, [ev.OfferAccepted(0.0, "c1")])
+            clock.advance(5.0)
+            await host.submit(None, [ev.ContactEnded(0.0, "c1")])
+        # East routes again: c2 goes to e1.
+        clock.advance(1.0)
+        results = await host.submit("east", [ev.ContactArrived(0.0, "c2", "billing")])
+        assert any(type(routed.action) is OfferContact and routed.action.agent_id == "e1"
+                   for routed in results[0].actions), results[0].actions
+        await host.submit(None, [ev.OfferAccepted(0.0, "c2")])
+        clock.advance(5.0)
+        await host.submit(None, [ev.ContactEnded(0.0, "c2")])
+        await host.check()
+        return record.drain()
+
+    try:
+        routed = runner(scenario(), timeout=150)
+    finally:
+        runner(host.close())
+        host.kill_actors()
+    offers = collections.Counter(item.action.contact_id for item in routed
+                                 if type(item.action) is OfferContact)
+    assert offers == {"c1": 1, "c2": 1}, offers     # offered (so answered) once each
+    assert [(item.site, item.action.agent_id) for item in routed
+            if type(item.action) is OfferContact and item.action.contact_id == "c1"] == [
+                ("west", "w1")]
+    finals = collections.Counter(item.action.contact_id for item in routed
+                                 if type(item.action) is ContactFinished)
+    assert finals == {"c1": 1, "c2": 1}, finals     # each contact ends exactly once
+    assert host.final_state("c1") == (ContactState.COMPLETED, "west")
+    assert host.final_state("c2") == (ContactState.COMPLETED, "east")
+    assert host.live_contacts() == []
 
 
 @pytest.mark.usefixtures("embedded_ray")

@@ -25,6 +25,7 @@ from loadtests.recorded import recorded_simulation
 
 # The checks shared with the SQLite tests live next to them.
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))
+import test_leadership as fencing_checks  # noqa: E402
 import test_store_journal as journal_checks  # noqa: E402
 import test_store_records as record_checks  # noqa: E402
 import test_store_recovery as recovery_checks  # noqa: E402
@@ -179,6 +180,10 @@ def test_a_new_leaders_claim_ends_a_paused_leaders_open_transaction(engine):
             "SELECT seq, fencing_token, event_type FROM journal WHERE site = 'east' "
             "ORDER BY seq")).all()
     assert [tuple(row) for row in rows] == [(1, 3, "LeaderClaim")]
+
+
+def test_a_write_waits_for_a_claim_in_flight_and_is_refused(engine):
+    fencing_checks.check_a_write_waits_for_a_claim_in_flight_and_is_refused(engine)
 
 
 def _search_path(engine) -> str:

@@ -3,6 +3,7 @@ fake etcd client (deadline step-down, lease expiry, lost campaigns), its setting
 journal's fencing on SQLite (an old token is refused, also after a restart)."""
 
 import asyncio
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -257,6 +258,68 @@ def test_an_async_append_with_a_stale_token_fails_its_future_and_stops_the_journ
         await old.aclose()
     run(scenario())
     assert tokens_of(engine, "east") == [3, 4]
+
+
+def check_a_write_waits_for_a_claim_in_flight_and_is_refused(engine):
+    """The race the site fence closes: a newer leader's claim has locked the site's fence but
+    not committed yet when the older leader writes. The older write must wait for the claim
+    and then be refused; it must not commit next to it unseen (the new leader recovers right
+    after its claim, so a write it cannot see would be a lost contact)."""
+    from cluster.store.journal import FENCES
+
+    old = Journal(engine, fencing_token=5)
+    assert old.append_now("east", [ev.Tick(1.0)]) == 1
+    claim = engine.connect()
+    claim.execute(FENCES.update().where(FENCES.c.site == "east").values(token=6))
+    outcome = {}
+
+    def late_write():
+        try:
+            outcome["seq"] = old.append_now("east", [ev.Tick(2.0)])
+        except Exception as error:          # noqa: BLE001 - the test looks at it
+            outcome["error"] = error
+
+    writer = threading.Thread(target=late_write, daemon=True)
+    writer.start()
+    writer.join(0.5)
+    assert writer.is_alive(), f"the old write did not wait for the claim: {outcome}"
+    claim.commit()
+    claim.close()
+    writer.join(10)
+    assert not writer.is_alive()
+    assert isinstance(outcome.get("error"), StaleLeaderError), outcome
+    assert "fencing token 5 refused" in str(outcome["error"])
+    old.close()
+    assert tokens_of(engine, "east") == [5]
+
+
+def test_a_write_waits_for_a_claim_in_flight_and_is_refused(engine):
+    check_a_write_waits_for_a_claim_in_flight_and_is_refused(engine)
+
+
+def test_a_journal_written_before_fences_gets_them_from_its_newest_tokens(tmp_path):
+    """Migration 0002 starts each site's fence at its newest journal token."""
+    from cluster.store.db import open_engine
+    from cluster.store.journal import FENCES
+    from cluster.store.migrate import upgrade
+
+    engine = open_engine(f"sqlite:///{tmp_path}/old.db")
+    upgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(JOURNAL.insert(), [
+            {"site": "east", "seq": 1, "fencing_token": 4, "event_type": "Tick",
+             "payload": {}, "time": 1.0},
+            {"site": "east", "seq": 2, "fencing_token": 7, "event_type": "Tick",
+             "payload": {}, "time": 2.0},
+            {"site": "west", "seq": 1, "fencing_token": None, "event_type": "Tick",
+             "payload": {}, "time": 1.0}])
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert dict(connection.execute(sa.select(FENCES.c.site, FENCES.c.token)).all()) \
+            == {"east": 7}
+    with pytest.raises(StaleLeaderError, match="fencing token 6 refused.*token 7"):
+        Journal(engine, fencing_token=6).append_now("west", [ev.Tick(3.0)])
+    engine.dispose()
 
 
 def test_entries_without_a_token_are_not_fenced(engine):

@@ -11,7 +11,7 @@ from cluster.store.migrate import downgrade
 from cluster.store.models import Base
 
 TABLES = {"sites", "skills", "agents", "agent_skills", "service_objectives", "journal",
-          "snapshots", "contact_records", "agent_state_intervals"}
+          "snapshots", "contact_records", "agent_state_intervals", "site_fences"}
 
 
 def check_migrations_match_models(engine):
