@@ -132,7 +132,10 @@ def _serve(args) -> int:
         node_id = args.node_id or f"{socket.gethostname()}-{os.getpid()}"
 
         def leadership_factory(advertised):
-            return EtcdLeadership(etcd_config, node_id, advertised)
+            from cluster.leadership.threaded import ThreadedLeadership
+
+            # Its own thread: the router's work on the server's loop must not delay renewals.
+            return ThreadedLeadership(lambda: EtcdLeadership(etcd_config, node_id, advertised))
     if runtime == "inprocess" and args.ray_address:
         print("vcc serve: --address joins a Ray cluster: it needs --runtime ray", file=sys.stderr)
         return 2

@@ -509,6 +509,12 @@ def drill(args) -> int:
         if server is not None:
             server.close()
         drop_schema(engine, schema)
+        if args.keep_logs:
+            import shutil
+
+            kept = shutil.copytree(directory.name, os.path.join(
+                args.keep_logs, os.path.basename(directory.name)))
+            print(f"gateway logs kept in {kept}")
         directory.cleanup()
 
 
@@ -529,6 +535,8 @@ def main(argv=None) -> int:
     parser.add_argument("--endpoints", help="etcd host:port[,...] on loopback; default: "
                                             "start one")
     parser.add_argument("--max-p99", type=float, default=5.0)
+    parser.add_argument("--keep-logs", metavar="DIR", default=None,
+                        help="copy the gateways' logs into DIR at the end (default: drop them)")
     parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess",
                         help="the gateways' runtime: inprocess (the default) or ray (each "
                              "gateway its own embedded Ray; a new leader starts site actors)")

@@ -4,6 +4,7 @@ journal's fencing on SQLite (an old token is refused, also after a restart)."""
 
 import asyncio
 import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -203,6 +204,40 @@ def test_settings_defaults_and_targets():
     assert channel_target(("etcd.local:2379",)) == "etcd.local:2379"
     with pytest.raises(EtcdConfigError, match="IP address"):
         channel_target(("a.local:1", "b.local:2"))
+
+
+def test_a_threaded_leadership_renews_while_the_servers_loop_is_blocked():
+    """The server's loop busy for 3 s (a router catching up after a takeover) with a TTL of
+    2 s: on its own thread the leadership goes on renewing and the term survives; its
+    listeners are still called on the server's loop."""
+    from cluster.leadership.threaded import ThreadedLeadership
+
+    async def scenario():
+        fake = FakeEtcd()
+        leadership = ThreadedLeadership(lambda: etcd_leadership(fake))
+        changes, loops = [], []
+        caller = asyncio.get_running_loop()
+
+        def listener(change):
+            changes.append(change)
+            loops.append(asyncio.get_running_loop() is caller)
+        leadership.on_change(listener)
+        assert await leadership.campaign(timeout=2) is True
+        token, renewed = leadership.token, fake.refreshes
+        time.sleep(3.0)                 # blocks this loop, as a long router round would
+        assert leadership.is_leader() and leadership.token == token == 42
+        assert fake.refreshes >= renewed + 3, (renewed, fake.refreshes)
+        await leadership.close()
+        assert not leadership.is_leader()
+        await asyncio.sleep(0.1)        # the listener calls queued on this loop run now
+        return changes, loops
+    changes, loops = run(scenario())
+    kinds = [change.kind for change in changes]
+    # Gained once; lost only when closed (a lapse during the blocked loop would be a LOST
+    # between them).
+    assert kinds.count(ChangeKind.GAINED) == 1 and kinds.count(ChangeKind.LOST) == 1
+    assert kinds.index(ChangeKind.GAINED) < kinds.index(ChangeKind.LOST)
+    assert loops and all(loops)
 
 
 # ---- fencing in the journal (SQLite) -------------------------------------------------------------
