@@ -368,13 +368,19 @@ class RayHost(CoreHost):
                 job.future.set_result([item.result for item in mine])
         return out
 
-    def _run_round(self, items) -> None:
+    def _resync_stale(self) -> None:
+        """Resync every site whose actor failed a call, before a round or a tick uses it: a
+        restarted site may hold a copy of a contact that was interflowed away, which must
+        be released before anything could offer it (`_resync`)."""
         if self._stale and self.store is not None:
             for site in sorted(self._stale):
                 try:
                     self._resync(site)
                 except SiteUnavailable:
                     pass            # still restarting: its events fail in this round
+
+    def _run_round(self, items) -> None:
+        self._resync_stale()
         now = self.now()
         fanned = []
         try:
@@ -749,8 +755,12 @@ class RayHost(CoreHost):
 
     def _tick_now(self) -> list:
         self._drain()           # submits that wait come first, as they were made first
+        self._resync_stale()
         now = self.now()
-        due = [site for site, at in self._deadlines.items() if at <= now]
+        # With a store, a site still out of step (its actor restarting) is ticked once it
+        # is resynced (without one there is nothing to resync from).
+        waiting = self._stale if self.store is not None else ()
+        due = [site for site, at in self._deadlines.items() if at <= now and site not in waiting]
         fanned = []
         try:
             answers = self._gather({site: self.handles[site].send("tick_due", now)
@@ -1012,7 +1022,12 @@ class RayHost(CoreHost):
 
         As CoreHost._rebuild_directory does, every open offer is announced again on its
         contact's link: the old leader may have died with it in flight (a PBX that had it
-        already sees the same contact offered to the same agent, which changes nothing)."""
+        already sees the same contact offered to the same agent, which changes nothing).
+
+        A contact live at two sites is an interflow the old leader did not finish (it died
+        between the target's acceptance and the source's release): one copy is kept (the
+        one offered to an agent, if any) and the other site releases its copy
+        (`ContactInterflowed`, as `_interflow` would have), so it is never routed twice."""
         views = {site: self._ask(site, "directory") for site in sorted(self.handles)}
         clocks = [self._ask(site, "clock") for site in sorted(self.handles)]
         resume_at = max((value for value in clocks if value is not None), default=0.0)
@@ -1024,9 +1039,18 @@ class RayHost(CoreHost):
                       if final is ContactState.INTERFLOWED}
         for contact_id in moved_from:
             self.center.note_interflow(contact_id)
+        releases = _halves_to_release(views)
+        for site, group in releases.items():
+            for contact_id, kept in group:
+                moved_from[contact_id] = site
+                self.center.note_interflow(contact_id)
+        released_at = {(site, contact_id) for site, group in releases.items()
+                       for contact_id, _ in group}
         for site, view in views.items():
             self._note(site, view)
             for contact_id, (skill, origin) in view.live.items():
+                if (site, contact_id) in released_at:
+                    continue
                 self._contacts[contact_id] = ContactEntry(
                     contact_id, site, moved_from.get(contact_id, site), skill, origin)
                 if origin is None:
@@ -1038,7 +1062,13 @@ class RayHost(CoreHost):
             for contact_id, final in view.finished.items():
                 if final is not ContactState.INTERFLOWED:
                     self._finished[contact_id] = self._final(final, site)
-        return {site: len(view.live) for site, view in views.items()}
+        if releases:
+            released = self._release(releases, self._now)
+            log.warning("recovery: %d contact(s) were live at two sites (an interflow cut "
+                        "short by the previous leader); released %d: %s", len(released_at),
+                        len(released), sorted(released))
+        return {site: len(view.live) - sum(1 for where, _ in released_at if where == site)
+                for site, view in views.items()}
 
     def adopt_store(self) -> None:
         """Hand `store` to every site actor started as a standby (each recovers its site
@@ -1074,6 +1104,27 @@ class RayHost(CoreHost):
                 assert self._contacts[contact_id].site == name, contact_id
         assert live == set(self._contacts), "directory out of step with the sites"
         assert not (live & set(self._finished)), "a contact both live and finished"
+
+
+def _halves_to_release(views) -> dict:
+    """{site: [(contact id, the site keeping it)]} for every contact live at more than one
+    of `views` ({site: SiteDirectory}): the copy offered to an agent is kept (the other is
+    queued: an interflow moves only queued contacts), else the one at the last site in name
+    order (either is a valid place for it; one rule keeps recovery deterministic)."""
+    holders: dict = {}
+    for site in sorted(views):
+        for contact_id in views[site].live:
+            holders.setdefault(contact_id, []).append(site)
+    releases: dict = {}
+    for contact_id, sites in holders.items():
+        if len(sites) < 2:
+            continue
+        offered = [site for site in sites if contact_id in views[site].offers]
+        kept = offered[0] if offered else sites[-1]
+        for site in sites:
+            if site != kept:
+                releases.setdefault(site, []).append((contact_id, kept))
+    return releases
 
 
 def _refused_as_stale(error) -> bool:

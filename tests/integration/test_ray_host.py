@@ -707,6 +707,70 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
 
 
 @pytest.mark.usefixtures("embedded_ray")
+def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tmp_path):
+    """The old leader's host dies between an interflow's two steps: west accepted c1 (and
+    offered it to w1) but east was never told to let it go, so both sites hold c1 live in
+    the store. The next leader's host (`recover_directory` on the same actors) must keep one
+    copy (west's, offered) and release east's: c1 is then offered nowhere else, e1 becoming
+    ready at east gets nothing, and c1 ends once, at west."""
+    from cluster.store.db import open_engine
+    from cluster.store.migrate import upgrade
+    from cluster.store.site_store import SiteStore
+
+    url = f"sqlite:///{tmp_path}/sites.db"
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    config = parse_config(TWO_SITES, "test.yaml")
+    clock = FakeClock(0.0)
+    old = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
+    old._release = lambda releases, now: {}       # the old leader dies before the release
+
+    def directory(site):
+        return old.handles[site].send("directory").result(20)
+
+    async def old_term():
+        await old.submit("west", [ev.AgentLoggedIn(0.0, "w1"), ev.AgentReady(0.0, "w1")])
+        await old.submit("east", [ev.AgentLoggedIn(0.0, "e1")])
+        clock.advance(1.0)
+        await old.submit("east", [ev.ContactArrived(0.0, "c1", "billing")])
+        await old.close()
+
+    new = None
+    try:
+        runner(old_term(), timeout=60)
+        assert "c1" in directory("east").live and "c1" in directory("west").offers
+        new = RayHost(config, clock=clock, named=False, store=SiteStore(url),
+                      handles=old.handles, call_timeout_s=20.0)
+        record = new.subscribe_routing(limit=10 ** 6)
+        assert new.recover_directory() == {"east": 0, "west": 1}
+        assert "c1" not in directory("east").live
+        assert directory("east").finished.get("c1") is ContactState.INTERFLOWED
+        assert new._contacts["c1"].site == "west"
+
+        async def new_term():
+            clock.advance(1.0)
+            results = await new.submit("east", [ev.AgentReady(0.0, "e1")])
+            assert not any(type(routed.action) is OfferContact for routed in results[0].actions)
+            await new.submit(None, [ev.OfferAccepted(0.0, "c1")])
+            clock.advance(5.0)
+            await new.submit(None, [ev.ContactEnded(0.0, "c1")])
+            await new.check()
+            return record.drain()
+        routed = runner(new_term(), timeout=60)
+        assert [item.action.contact_id for item in routed
+                if type(item.action) is OfferContact] == []         # offered once, before
+        assert [item.action.contact_id for item in routed
+                if type(item.action) is ContactFinished] == ["c1"]
+        assert new.final_state("c1") == (ContactState.COMPLETED, "west")
+        assert new.live_contacts() == []
+    finally:
+        if new is not None:
+            runner(new.close())
+        old.kill_actors()
+
+
+@pytest.mark.usefixtures("embedded_ray")
 def test_unavailable_site_fails_only_its_submissions(runner):
     config = parse_config(TWO_SITES, "test.yaml")
     host = RayHost(config, named=False)
