@@ -422,7 +422,8 @@ class ServeSession:
         self._rewarming = threading.Thread(target=rewarm, name="vcc-standbys", daemon=True)
         self._rewarming.start()
 
-    async def open_leader_host(self, config, url, *, fencing_token: int, **unused):
+    async def open_leader_host(self, config, url, *, fencing_token: int,
+                               snapshot_every: int = 50_000, **unused):
         """The host of a new leader's term `fencing_token`: (RayHost, Recovery).
 
         First every site is claimed in the journal with the token (`Journal.claim_now`: it
@@ -442,11 +443,11 @@ class ServeSession:
         import asyncio
 
         host, recovery = await asyncio.to_thread(self._open_leader_host, config, url,
-                                                 fencing_token)
+                                                 fencing_token, snapshot_every)
         host._arm_timer()           # the recovered sites' deadlines (needs the loop)
         return host, recovery
 
-    def _open_leader_host(self, config, url, token):
+    def _open_leader_host(self, config, url, token, snapshot_every=50_000):
         import time
 
         from cluster.durable import Recovery
@@ -470,7 +471,7 @@ class ServeSession:
                 journal.close()
         finally:
             engine.dispose()
-        store = SiteStore(url, fencing_token=token)
+        store = SiteStore(url, fencing_token=token, snapshot_every=snapshot_every)
         with self._standby_lock:
             standbys, self._standbys = self._standbys, {}
         if standbys and self._standby_sites == tuple(sorted(config.sites)):
