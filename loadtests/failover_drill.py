@@ -178,6 +178,7 @@ class Traffic:
         self._stopping = False
         self._closing = False
         self._ends: collections.deque = collections.deque()     # (due, contact id)
+        self.flowing = asyncio.Event()      # set once agents are ready and arrivals go out
 
     async def setup(self, vcc) -> None:
         from vcc.v1 import agent_control_pb2, common_pb2
@@ -225,6 +226,7 @@ class Traffic:
         began = time.monotonic()
         number = 0
         tick = 0.02
+        self.flowing.set()
         while not stop.is_set() and time.monotonic() - began < max_s:
             due = int((time.monotonic() - began) * self.rate)
             events = []
@@ -438,6 +440,12 @@ def drill(args) -> int:
             stop = asyncio.Event()
             runner = asyncio.ensure_future(traffic.run(
                 stop, drain_s=30, max_s=args.kills * (args.interval + args.ttl + 15) + 60))
+            # The first kill comes `interval` after arrivals start (logging in and readying
+            # the agents, one call each, takes seconds before that).
+            flowing = asyncio.ensure_future(traffic.flowing.wait())
+            await asyncio.wait([flowing, runner], timeout=120,
+                               return_when=asyncio.FIRST_COMPLETED)
+            flowing.cancel()
             await asyncio.sleep(args.interval)
             for kill in range(1, args.kills + 1):
                 if runner.done():
