@@ -318,8 +318,8 @@ def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
     and what the site held in memory is lost.
     `named`: register each as `site_actor_name(site)` so that other drivers can look it up.
     `standby` (with no `store`): start standbys that hold no site until adopted
-    (actors/site_actor.py). Returns once every actor answered; an actor not on its node (the node died meanwhile,
-    or the scheduler chose otherwise) is logged.
+    (actors/site_actor.py). Returns once every actor answered; an actor not on its node
+    (the node died meanwhile, or the scheduler chose otherwise) is logged.
     """
     configs = list(site_configs.values() if isinstance(site_configs, Mapping) else site_configs)
     node_ids = [node.node_id if isinstance(node, NodeInfo) else node
@@ -428,9 +428,10 @@ class ServeSession:
 
         First every site is claimed in the journal with the token (`Journal.claim_now`: it
         raises each site's fence, waiting for an older leader's write in progress to
-        commit), then site actors are started (unnamed: a paused old leader's actors may
-        still hold the names) with `SiteStore(url, fencing_token=token)`; each recovers its
-        site from the journal, which now holds every write the old leader committed.
+        commit), then this process's standby site actors (`leader_hosts`; fresh ones if
+        there are none) adopt `SiteStore(url, fencing_token=token)`: each recovers its site
+        from the journal, which now holds every write the old leader committed. The actors
+        are unnamed: on a shared cluster a paused old leader's actors may hold the names.
 
         Actor-side fencing: a term's actors serve only that term's host, and every command
         that changes a site commits with the term's token before it answers (SiteActor's

@@ -639,8 +639,10 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
                 if getattr(routed.action, "contact_id", None) == "c1"][-2:] == [
                     Interflowed, OfferContact]
         assert host._contacts["c1"].site == "west"
+        # Hold east's resync until the test has seen its recovered copy: a timer tick also
+        # resyncs stale sites (RayHost._tick_now), and could do it before the look below.
+        east_restarting.append(True)
         if ends_at_target_first:
-            east_restarting.append(True)
             clock.advance(1.0)
             await host.submit(None, [ev.OfferAccepted(0.0, "c1")])
             clock.advance(5.0)

@@ -186,6 +186,27 @@ def test_a_write_waits_for_a_claim_in_flight_and_is_refused(engine):
     fencing_checks.check_a_write_waits_for_a_claim_in_flight_and_is_refused(engine)
 
 
+def test_a_leaders_site_actor_sessions_are_named_after_its_term(engine):
+    """So that a newer leader's claim can end them if they hold a lock (Journal.claim_now)."""
+    from actors.site_actor import SiteActor
+    from cluster.store.journal import LEADER_SESSION_PREFIX
+    from cluster.store.site_store import SiteStore
+    from sites.model import SiteConfig, SkillConfig
+
+    with engine.connect() as connection:
+        schema = connection.execute(sa.text("SELECT current_schema()")).scalar()
+    actor = SiteActor(SiteConfig("east", (SkillConfig("billing"),), ()),
+                      SiteStore(URL, schema=schema, fencing_token=7))
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(sa.text(
+                "SELECT application_name FROM pg_stat_activity "
+                "WHERE datname = current_database()")).scalars().all()
+        assert f"{LEADER_SESSION_PREFIX}7" in names, names
+    finally:
+        actor.close()
+
+
 def _search_path(engine) -> str:
     with engine.connect() as connection:
         return f"-csearch_path={connection.execute(sa.text('SHOW search_path')).scalar()}"
