@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from cluster.host import CoreHost
 from cluster.store.db import open_engine
-from cluster.store.journal import LEADER_SESSION_PREFIX, Journal, journal_sites
+from cluster.store.journal import Journal, journal_sites, leader_session_options
 from cluster.store.migrate import upgrade
 from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
@@ -48,14 +48,7 @@ async def open_durable_host(config, url: str, *, fencing_token: int | None = Non
     host claims every site with it (`Journal.claim_now`; its errors propagate: the caller
     tries again, reading the journal afresh)."""
     began = _time.perf_counter()
-    if fencing_token is not None:
-        # Named after the term, so that a newer leader can end this one's sessions if a
-        # pause leaves a transaction open (Journal.claim_now).
-        engine = open_engine(url, connect_args={
-            "application_name": f"{LEADER_SESSION_PREFIX}{fencing_token}"}) \
-            if url.startswith("postgresql") else open_engine(url)
-    else:
-        engine = open_engine(url)
+    engine = open_engine(url, **leader_session_options(url, fencing_token))
     upgrade(engine)
     journal = Journal(engine, fencing_token=fencing_token, snapshot_every=snapshot_every)
     recorder = Recorder()

@@ -368,7 +368,6 @@ class ServeSession:
         self.sites = []
         self._rebalancing = None
         self._standbys = {}             # site -> SiteHandle: the next term's actors, warm
-        self._standby_sites = ()
         self._leader_config = None
         self._standby_lock = threading.Lock()
         self._rewarming = None
@@ -408,7 +407,6 @@ class ServeSession:
             config = self._leader_config
             self._standbys = place_site_actors(config.sites, named=False,
                                                standby=SiteStore(self.db_url))
-            self._standby_sites = tuple(sorted(config.sites))
 
     def _rewarm_later(self) -> None:
         """Start the next term's standbys in the background (a deposed leader may lead
@@ -454,14 +452,12 @@ class ServeSession:
         from cluster.durable import Recovery
         from cluster.ray_host import RayHost
         from cluster.store.db import open_engine
-        from cluster.store.journal import LEADER_SESSION_PREFIX, Journal, journal_sites
+        from cluster.store.journal import Journal, journal_sites, leader_session_options
         from cluster.store.migrate import upgrade
         from cluster.store.site_store import SiteStore
 
         began = time.perf_counter()
-        engine = open_engine(url, connect_args={
-            "application_name": f"{LEADER_SESSION_PREFIX}{token}"}) \
-            if url.startswith("postgresql") else open_engine(url)
+        engine = open_engine(url, **leader_session_options(url, token))
         try:
             upgrade(engine)
             known = journal_sites(engine)
@@ -475,7 +471,7 @@ class ServeSession:
         store = SiteStore(url, fencing_token=token, snapshot_every=snapshot_every)
         with self._standby_lock:
             standbys, self._standbys = self._standbys, {}
-        if standbys and self._standby_sites == tuple(sorted(config.sites)):
+        if standbys and set(standbys) == set(config.sites):
             host = RayHost(config, store=store, handles=standbys, owns_handles=True)
         else:
             for handle in standbys.values():

@@ -18,6 +18,7 @@ subscribed them, as the interface promises.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 from typing import Callable
 
@@ -40,8 +41,6 @@ class ThreadedLeadership:
 
     def _call_soon(self, function):
         """Run `function()` on the backend's loop; a concurrent future of its result."""
-        import concurrent.futures
-
         future = concurrent.futures.Future()
 
         def run():

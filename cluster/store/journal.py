@@ -85,6 +85,15 @@ class ClaimBlocked(JournalError):
 LEADER_SESSION_PREFIX = "vcc-leader-"
 
 
+def leader_session_options(url: str, token: int | None) -> dict:
+    """`open_engine` options for a leader of term `token` (None: not a leader): on
+    PostgreSQL its sessions are named after the term, so that a newer leader's claim can end
+    them if a pause leaves a transaction open (`Journal.claim_now`)."""
+    if token is None or not url.startswith("postgresql"):
+        return {}
+    return {"connect_args": {"application_name": f"{LEADER_SESSION_PREFIX}{token}"}}
+
+
 class JournalGap(RuntimeError):
     """A site's journal is missing entries (never expected: writes are transactional)."""
 

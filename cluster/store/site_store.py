@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cluster.store.db import open_engine
-from cluster.store.journal import LEADER_SESSION_PREFIX, Journal
+from cluster.store.journal import Journal, leader_session_options
 from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
 from cluster.store.snapshots import latest_snapshot, recover_site
@@ -50,15 +50,6 @@ class SiteStore:
             engine.dispose()
 
 
-def _session_name(spec: SiteStore) -> dict:
-    """PostgreSQL: name a leader's sessions after its term (LEADER_SESSION_PREFIX), so that a
-    newer leader whose claim waits on a paused actor's open transaction can end it
-    (Journal.claim_now), as it does for the in-process router's sessions."""
-    if spec.fencing_token is None or not spec.url.startswith("postgresql"):
-        return {}
-    return {"connect_args": {"application_name": f"{LEADER_SESSION_PREFIX}{spec.fencing_token}"}}
-
-
 class OpenSiteStore:
     """One site's journal, contact records and snapshots, in the actor's process.
 
@@ -67,7 +58,8 @@ class OpenSiteStore:
     from its arrival there (the in-process router keeps one record across sites)."""
 
     def __init__(self, spec: SiteStore, config: SiteConfig):
-        self.engine = open_engine(spec.url, schema=spec.schema, **_session_name(spec))
+        self.engine = open_engine(spec.url, schema=spec.schema,
+                                  **leader_session_options(spec.url, spec.fencing_token))
         self.journal = Journal(self.engine, fencing_token=spec.fencing_token,
                                snapshot_every=spec.snapshot_every)
         self.recorder = Recorder()

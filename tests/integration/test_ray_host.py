@@ -486,14 +486,9 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
     first call to reach it is refused as UNAVAILABLE (nothing applied), and the host hands
     it the store again before the next."""
     from cluster.ray_runtime import place_site_actors
-    from cluster.store.db import open_engine
-    from cluster.store.migrate import upgrade
     from cluster.store.site_store import SiteStore
 
-    url = f"sqlite:///{tmp_path}/sites.db"
-    engine = open_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     if started == "standby":
         standbys = place_site_actors(config.sites, named=False, standby=SiteStore(url))
@@ -519,15 +514,7 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
             before = await host.handles["west"].live_contacts()
 
             host.handles["west"].kill(restart=True)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:      # bounded: until the restarted one answers
-                try:
-                    if (await host.handles["west"].info()).restarted:
-                        break
-                except ActorUnavailable:
-                    pass
-                await asyncio.sleep(0.05)
-            assert (await host.handles["west"].info()).restarted
+            await _until_restarted(host.handles["west"])
             complete_c1 = agent_control_pb2.ContactRequest(site="west", agent_id="w1",
                                                            contact_id="c1")
             if started == "standby":
@@ -561,6 +548,32 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
         host.kill_actors()
 
 
+def _migrated_sqlite(tmp_path) -> str:
+    """The URL of a new SQLite store in `tmp_path`, migrated (as the gateway does before it
+    starts journaled actors)."""
+    from cluster.store.db import open_engine
+    from cluster.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path}/sites.db"
+    engine = open_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    return url
+
+
+async def _until_restarted(handle, timeout_s: float = 60.0) -> None:
+    """Wait (bounded) until the actor behind `handle` answers as a restarted one."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if (await handle.info()).restarted:
+                break
+        except ActorUnavailable:
+            pass
+        await asyncio.sleep(0.05)
+    assert (await handle.info()).restarted
+
+
 def _process_gone(pid: int) -> bool:
     """Has the process `pid` (a Ray worker on this machine) exited? A zombie counts."""
     try:
@@ -584,14 +597,9 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
     c1 go: otherwise e1 becoming ready at east would be offered c1 too (routed twice).
     Variant: c1 is answered and ended at west while east is still restarting (its resync
     fails meanwhile); east's recovered copy must not bring the finished c1 back."""
-    from cluster.store.db import open_engine
-    from cluster.store.migrate import upgrade
     from cluster.store.site_store import SiteStore
 
-    url = f"sqlite:///{tmp_path}/sites.db"
-    engine = open_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
     host = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
@@ -648,15 +656,7 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
             clock.advance(5.0)
             await host.submit(None, [ev.ContactEnded(0.0, "c1")])
             assert host.final_state("c1") == (ContactState.COMPLETED, "west")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:      # bounded: until the restarted east answers
-            try:
-                if (await host.handles["east"].info()).restarted:
-                    break
-            except ActorUnavailable:
-                pass
-            await asyncio.sleep(0.05)
-        assert (await host.handles["east"].info()).restarted
+        await _until_restarted(host.handles["east"])
         # East recovered c1 from its journal, still queued: the copy the resync must release.
         assert "c1" in directory("east").live
         east_restarting.clear()
@@ -715,14 +715,9 @@ def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tm
     the store. The next leader's host (`recover_directory` on the same actors) must keep one
     copy (west's, offered) and release east's: c1 is then offered nowhere else, e1 becoming
     ready at east gets nothing, and c1 ends once, at west."""
-    from cluster.store.db import open_engine
-    from cluster.store.migrate import upgrade
     from cluster.store.site_store import SiteStore
 
-    url = f"sqlite:///{tmp_path}/sites.db"
-    engine = open_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
     old = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
