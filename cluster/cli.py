@@ -81,6 +81,7 @@ def _serve(args) -> int:
                                   server_credentials)
     from cluster.server import serve, tune_gc
     from cluster.store.db import StoreUrlError
+    from cluster.store.snapshots import RecoveryError
     from cluster.tracing import TracingInterceptor, configure_tracing
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -175,6 +176,9 @@ def _serve(args) -> int:
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
+    except RecoveryError as error:
+        print(f"vcc serve: cannot recover the store: {error}", file=sys.stderr)
+        return 1
     except OSError as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 1
@@ -186,6 +190,28 @@ def _serve(args) -> int:
             ray_session.stop()
         if provider is not None:
             provider.shutdown()     # flushes the last spans
+    return 0
+
+
+def _store_repair(args) -> int:
+    from cluster.store.db import StoreUrlError
+    from cluster.store.repair import repair_store
+    from cluster.store.snapshots import RecoveryError
+
+    try:
+        repair = repair_store(args.db)
+    except StoreUrlError as error:
+        print(f"vcc store repair: --db: {error}", file=sys.stderr)
+        return 2
+    except RecoveryError as error:
+        print(f"vcc store repair: {error}", file=sys.stderr)
+        return 1
+    for refused in repair.skipped:
+        print(f"skipped site {refused.site!r} entry {refused.seq}: {refused.error}")
+    for site, seq in sorted(repair.snapshots.items()):
+        print(f"site {site!r}: snapshot written after entry {seq}; recovery starts there")
+    print(f"{len(repair.sites)} site(s) replayed, {len(repair.skipped)} refused entr"
+          f"{'y' if len(repair.skipped) == 1 else 'ies'} skipped")
     return 0
 
 
@@ -249,6 +275,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--node-id", default=None, help="this server's name in the election "
                                                        "(default: hostname-pid)")
     serve.set_defaults(run=_serve)
+
+    store = commands.add_parser("store", help="maintain the store (--db) a server journals to")
+    store_commands = store.add_subparsers(dest="store_command", required=True)
+    repair = store_commands.add_parser(
+        "repair", help="make a store recoverable whose journal holds entries the routing core "
+                       "refuses: skip them and snapshot after them (stop every server first)")
+    repair.add_argument("--db", required=True, help="the store's database URL")
+    repair.set_defaults(run=_store_repair)
 
     from cluster.reports import add_report_parser
     add_report_parser(commands)

@@ -22,6 +22,7 @@ An invalid file raises `ConfigFileError` naming the file, line and key; nothing 
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from dataclasses import dataclass, field
 
@@ -50,7 +51,7 @@ _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 class ClusterConfig:
     path: str
     skills: dict                    # name -> SkillConfig, created at every site
-    service_objectives: dict        # skill name -> {Priority: seconds}
+    service_objectives: dict        # skill name -> {Priority: seconds} (also in each SkillConfig)
     sites: dict                     # name -> SiteConfig (skills and agents included)
     multisite: str                  # "local" | "bsr"
     bsr: BsrConfig = field(default_factory=BsrConfig)
@@ -132,8 +133,9 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
             skills_reader.fail(name, "a skill name must be a non-empty string")
         reader = skills_reader.child(name, _SKILL_KEYS) if skills_reader.mapping[name] is not None \
             else Reader(path, {}, skills_reader.key(name), skills_reader.line_of(name), set())
-        skills[name] = _skill(name, reader)
         objectives[name] = _service_objectives(reader)
+        skills[name] = dataclasses.replace(_skill(name, reader),
+                                           service_objectives=objectives[name])
     if not skills:
         top.fail("skills", "must define at least one skill")
 

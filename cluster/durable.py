@@ -11,8 +11,8 @@ intervals for `vcc report` are written on the way.
 What a restart does not bring back (the journal does not hold it): unacknowledged actions
 and the numbering of a PBX link (link ownership is journaled: a contact's `origin`; the
 host re-announces open offers to the owning link and renumbers after the PBX's resume
-point, cluster/host.py), service objectives changed through
-Admin (the configuration file's apply), and subscriptions (clients re-subscribe).
+point, cluster/host.py) and subscriptions (clients re-subscribe). Admin changes, service
+objectives included, are core configuration changes and are journaled.
 """
 
 from __future__ import annotations

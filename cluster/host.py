@@ -38,13 +38,12 @@ from itertools import repeat
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput
-from sites.model import AgentState, ContactState, Priority, SiteConfig, enum_lookup
+from sites.model import AgentState, ContactState, SiteConfig
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
 
 log = logging.getLogger(__name__)
 
-_PRIORITY_LOOKUP = enum_lookup(Priority)
 _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.OfferTimedOut,
                    ev.ContactEnded, ev.ContactAbandoned)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
@@ -361,9 +360,6 @@ class CoreHost:
         self.sites: dict[str, SiteState] = dict(sites) if sites is not None else {
             name: SiteState(site_config, scheduler_factory=scheduler_factory)
             for name, site_config in config.sites.items()}
-        self._objectives = {name: {skill: dict(objectives)
-                                   for skill, objectives in config.service_objectives.items()}
-                            for name in self.sites}
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
@@ -536,14 +532,6 @@ class CoreHost:
             raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
         if link_id is not None:
             event.origin = link_id      # journaled with the contact: ownership survives a failover
-        if event.service_objective_s is None:
-            objectives = self._objectives.get(site_name, {}).get(event.skill) if isinstance(
-                event.skill, str) else None
-            if objectives:
-                priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
-                    event.priority, (str, Priority)) else None
-                if priority is not None:
-                    event.service_objective_s = objectives.get(priority)
 
     def _arrive(self, site_name, event, now, link_id) -> list:
         state = self._site(site_name)
@@ -883,13 +871,13 @@ class CoreHost:
         return sorted(self._site(site).skills)
 
     # ---- administration -------------------------------------------------------------------
-    async def skill(self, site: str, name: str) -> tuple:
-        """(SkillConfig, {Priority: default SO}) of a skill."""
+    async def skill(self, site: str, name: str):
+        """The SkillConfig of a skill (its default service objectives included)."""
         state = self._site(site)
         config = state.skills.get(name)
         if config is None:
             raise NotFound("name", f"no skill {name!r} at site {site!r}")
-        return config, dict(self._objectives[site].get(name, {}))
+        return config
 
     async def agent(self, site: str, agent_id: str) -> tuple:
         """(AgentConfig, AgentState) of an agent."""
@@ -911,7 +899,6 @@ class CoreHost:
         if self.persistence is not None:
             self.persistence.start_site(state)      # its snapshot makes it recoverable
         self.sites[name] = state
-        self._objectives[name] = {}
         return True
 
     async def _journal_admin(self) -> None:
@@ -936,10 +923,9 @@ class CoreHost:
             raise PreconditionFailed("name", f"site {name!r} has {len(state.contacts)} "
                                              "contact(s) in progress")
         del self.sites[name]
-        del self._objectives[name]
         self._close_agent_streams(lambda key: key[0] == name)
 
-    async def put_skill(self, site: str, config, objectives: dict) -> bool:
+    async def put_skill(self, site: str, config) -> bool:
         """Create or change a skill; True if it is new. Fields the scheduler holds (queueing,
         selection, widening) change only while no agent has the skill and no contact uses it."""
         state = self._site(site)
@@ -955,7 +941,6 @@ class CoreHost:
                 state.add_skill(config)
             else:
                 state.update_skill(config)
-        self._objectives[site][config.name] = dict(objectives)
         await self._journal_admin()
         return current is None
 
@@ -976,7 +961,6 @@ class CoreHost:
             raise NotFound("name", f"no skill {name!r} at site {site!r}")
         self._check_skill_unused(state, name, "name")
         state.remove_skill(name)
-        self._objectives[site].pop(name, None)
         await self._journal_admin()
 
     async def put_agent(self, site: str, config) -> bool:

@@ -180,9 +180,6 @@ class RayHost(CoreHost):
         if clock is not None:
             options["clock"] = clock
         super().__init__(empty, **options)
-        self._objectives = {name: {skill: dict(objectives)
-                                   for skill, objectives in config.service_objectives.items()}
-                            for name in site_configs}
         self._named = named
         self.store = store
         self._stale: set = set()    # sites whose actor failed a call: resync before use
@@ -195,7 +192,9 @@ class RayHost(CoreHost):
             self._owned.update(handles)
         self.handles: dict[str, SiteHandle] = dict(handles)
         # Mirrors of what the servicers must know without a Ray call (agent_has_skill is
-        # synchronous; skills decide which sites a survey asks). Kept by admin writes.
+        # synchronous; skills decide which sites a survey asks). Kept by admin writes; with
+        # a store they are read back from the actors (`_load_mirrors`): a recovered site
+        # holds the Admin changes of earlier runs, which the configuration file does not.
         self._site_skills = {name: {skill.name for skill in cfg.skills}
                              for name, cfg in site_configs.items()}
         self._agent_configs = {name: {agent.agent_id: agent for agent in cfg.agents}
@@ -211,6 +210,17 @@ class RayHost(CoreHost):
         self.rounds = 0
         self.ray_calls = 0
         self.ray_seconds = 0.0
+        if store is not None and not owns_handles:
+            self._load_mirrors()        # adopted standbys hold no site yet: recover_directory
+
+    def _load_mirrors(self) -> None:
+        """Read each site's skills and agents back from its actor (blocking)."""
+        calls = {site: (handle.send("skill_configs"), handle.send("agents_view"))
+                 for site, handle in sorted(self.handles.items())}
+        for site, (skills, agents) in calls.items():
+            self._site_skills[site] = set(skills.result(self.call_timeout_s))
+            self._agent_configs[site] = {config.agent_id: config
+                                         for config, _ in agents.result(self.call_timeout_s)}
 
     # ---- plumbing ---------------------------------------------------------------------------
     def _gather(self, calls: dict) -> dict:
@@ -845,7 +855,7 @@ class RayHost(CoreHost):
         config = configs.get(name)
         if config is None:
             raise NotFound("name", f"no skill {name!r} at site {site!r}")
-        return config, dict(self._objectives[site].get(name, {}))
+        return config
 
     async def agent(self, site, agent_id) -> tuple:
         self._site(site)
@@ -867,7 +877,6 @@ class RayHost(CoreHost):
                                    store=self.store)
         self.handles[name] = handle
         self._owned.add(name)
-        self._objectives[name] = {}
         self._site_skills[name] = set()
         self._agent_configs[name] = {}
         self._queued[name] = {}
@@ -882,7 +891,7 @@ class RayHost(CoreHost):
     def _forget_site(self, name) -> None:
         self.handles.pop(name, None)
         self._owned.discard(name)
-        for mirror in (self._objectives, self._site_skills, self._agent_configs, self._queued):
+        for mirror in (self._site_skills, self._agent_configs, self._queued):
             mirror.pop(name, None)
         self._deadlines.pop(name, None)
 
@@ -891,17 +900,21 @@ class RayHost(CoreHost):
         handle = self.handles.get(name)
         if handle is None:
             raise NotFound("name", f"no site {name!r}")
+        if self.store is not None:
+            # As CoreHost: the journal has no tombstone for a site yet, so the next start
+            # would recover it.
+            raise PreconditionFailed("name", "sites cannot be deleted while the store is on; "
+                                             "remove the site from the configuration file")
         self._ask(name, "check_removable")
         self._forget_site(name)
         handle.kill(restart=False)
         self._close_agent_streams(lambda key: key[0] == name)
 
-    async def put_skill(self, site, config, objectives) -> bool:
+    async def put_skill(self, site, config) -> bool:
         self._drain()
         self._site(site)
         new = self._ask(site, "put_skill", config)
         self._site_skills[site].add(config.name)
-        self._objectives[site][config.name] = dict(objectives)
         return new
 
     async def delete_skill(self, site, name) -> None:
@@ -909,7 +922,6 @@ class RayHost(CoreHost):
         self._site(site)
         self._ask(site, "delete_skill", name)
         self._site_skills[site].discard(name)
-        self._objectives[site].pop(name, None)
 
     async def put_agent(self, site, config) -> bool:
         self._drain()
@@ -1028,6 +1040,7 @@ class RayHost(CoreHost):
         between the target's acceptance and the source's release): one copy is kept (the
         one offered to an agent, if any) and the other site releases its copy
         (`ContactInterflowed`, as `_interflow` would have), so it is never routed twice."""
+        self._load_mirrors()
         views = {site: self._ask(site, "directory") for site in sorted(self.handles)}
         clocks = [self._ask(site, "clock") for site in sorted(self.handles)]
         resume_at = max((value for value in clocks if value is not None), default=0.0)

@@ -29,6 +29,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+import dataclasses  # noqa: E402
 import threading  # noqa: E402
 from collections.abc import Mapping  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -36,6 +37,7 @@ from dataclasses import dataclass, field  # noqa: E402
 import ray  # noqa: E402
 
 from actors.handles import SiteHandle, VirtualCenterHandle, site_actor_name  # noqa: E402
+from sites.model import SiteConfig  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +308,35 @@ def spread(sites, nodes) -> dict:
     return {site: node_ids[number % len(node_ids)] for number, site in enumerate(sites)}
 
 
+def raise_if_unrecoverable(url, error) -> None:
+    """After `error` opening site actors on the store at `url`: if the store cannot be
+    recovered, raise the RecoveryError that says which entry and what to do (a site actor
+    that fails to recover dies in its creation task, and Ray reports a traceback)."""
+    if not isinstance(error, Exception):
+        return
+    from cluster.store.db import open_engine
+    from cluster.store.journal import journal_sites
+    from cluster.store.snapshots import RecoveryError, recover_sites
+
+    engine = open_engine(url)
+    try:
+        recover_sites(engine, {name: None for name in journal_sites(engine)})
+    except RecoveryError as unrecoverable:
+        raise unrecoverable from None
+    finally:
+        engine.dispose()
+
+
+def with_journal_sites(config, known):
+    """`config` (a ClusterConfig) with the sites the journal knows that it does not (added
+    through Admin) as empty SiteConfigs: their actors recover them from the store, as the
+    in-process durable host does (cluster/durable.py)."""
+    extra = {name: SiteConfig(name) for name in known if name not in config.sites}
+    if not extra:
+        return config
+    return dataclasses.replace(config, sites={**config.sites, **extra})
+
+
 def place_site_actors(site_configs, nodes=None, *, max_restarts: int = -1,
                       named: bool = True, check_timeout_s: float = 60.0, store=None,
                       standby=None) -> dict:
@@ -469,10 +500,17 @@ class ServeSession:
         finally:
             engine.dispose()
         store = SiteStore(url, fencing_token=token, snapshot_every=snapshot_every)
+        config = with_journal_sites(config, known)
         with self._standby_lock:
             standbys, self._standbys = self._standbys, {}
-        if standbys and set(standbys) == set(config.sites):
-            host = RayHost(config, store=store, handles=standbys, owns_handles=True)
+        if standbys and set(standbys) <= set(config.sites):
+            # Sites added through Admin have no standby (the configuration does not name
+            # them): they get fresh actors, which recover them from the journal.
+            missing = [site for name, site in config.sites.items() if name not in standbys]
+            handles = dict(standbys)
+            if missing:
+                handles.update(place_site_actors(missing, named=False, store=store))
+            host = RayHost(config, store=store, handles=handles, owns_handles=True)
         else:
             for handle in standbys.values():
                 handle.kill(restart=False)
@@ -480,8 +518,9 @@ class ServeSession:
         try:
             host.adopt_store()
             live = host.recover_directory()
-        except BaseException:
+        except BaseException as error:
             host.kill_actors()
+            raise_if_unrecoverable(url, error)
             raise
         self.sites = list(host.handles)
         return host, Recovery({site: live[site] for site in known if site in live},
@@ -512,13 +551,21 @@ class ServeSession:
             from cluster.store.migrate import upgrade
             from cluster.store.site_store import SiteStore
 
+            from cluster.store.journal import journal_sites
+
             engine = open_engine(self.db_url)
             try:
                 upgrade(engine)         # once, here: actors opening it at once would race
+                config = with_journal_sites(config, journal_sites(engine))
             finally:
                 engine.dispose()
             store = SiteStore(self.db_url)
-        host = RayHost(config, store=store)
+        try:
+            host = RayHost(config, store=store)
+        except Exception as error:
+            if store is not None:
+                raise_if_unrecoverable(self.db_url, error)
+            raise
         self.hosts.append(host)
         self.sites = list(host.handles)         # placement order: `spread` deals them so
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self._rebalance_soon,

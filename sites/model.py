@@ -127,11 +127,23 @@ class SkillConfig:
     widen_level: int = native.MAX_LEVEL   # agents above this level wait for widen_after_s
     widen_after_s: float = 0.0
     aht_estimate_s: float = 180.0     # EWT's handle-time guess until real handle times exist
+    # Default service objective per priority for a contact that arrives without one (else
+    # sl_threshold_s). Part of the skill so that Admin changes are journaled with it.
+    service_objectives: dict = field(default_factory=dict)     # Priority -> seconds
 
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name:
             raise InvalidInput("skill.name", f"must be a non-empty string; got {self.name!r}")
         where = f"skills.{self.name}"
+        if not isinstance(self.service_objectives, dict):
+            raise InvalidInput(f"{where}.service_objectives",
+                               f"must map priorities to seconds; got {self.service_objectives!r}")
+        objectives = {}
+        for priority, seconds in self.service_objectives.items():
+            member = parse_enum(Priority, priority, f"{where}.service_objectives")
+            objectives[member] = check_number(
+                seconds, f"{where}.service_objectives.{member.name.lower()}", 0, exclusive=True)
+        object.__setattr__(self, "service_objectives", objectives)
         object.__setattr__(self, "queueing", parse_enum(Queueing, self.queueing, f"{where}.queueing"))
         object.__setattr__(self, "agent_selection", parse_enum(
             AgentSelection, self.agent_selection, f"{where}.agent_selection"))

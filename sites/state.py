@@ -127,9 +127,14 @@ class SiteState:
         self._serving.append(0)
         self._so_classes.append({})
 
+    # Configuration methods never call one another: a host may wrap each public one to
+    # journal it (cluster/store/persistence.py), and one change must make one entry.
     def add_agent(self, config: AgentConfig) -> None:
         if config.agent_id in self.agents:
             raise InvalidInput("agent.agent_id", f"agent {config.agent_id!r} already exists")
+        self._install_agent(config)
+
+    def _install_agent(self, config: AgentConfig) -> None:
         for skill in config.skills:
             if skill not in self.skills:
                 raise InvalidInput(f"agents.{config.agent_id}.skills",
@@ -161,7 +166,7 @@ class SiteState:
             if skill not in self.skills:
                 raise InvalidInput(f"agents.{config.agent_id}.skills", f"unknown skill {skill!r}")
         del self.agents[config.agent_id]
-        self.add_agent(config)
+        self._install_agent(config)
 
     def update_skill(self, config: SkillConfig) -> None:
         """Change the settings of a skill that the scheduler does not hold (thresholds,
@@ -322,7 +327,7 @@ class SiteState:
         if channel is None:
             channel = parse_enum(Channel, event.channel, "channel")
         if event.service_objective_s is None:
-            service_objective = skill.sl_threshold_s
+            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s)
         else:
             service_objective = check_number(event.service_objective_s, "service_objective_s",
                                              0, exclusive=True)

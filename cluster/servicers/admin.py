@@ -55,7 +55,7 @@ def _core_field(error: InvalidInput) -> str:
 
 
 # ---- skills -------------------------------------------------------------------------------------
-def _skill_config(request, existing) -> tuple[SkillConfig, dict]:
+def _skill_config(request, existing) -> SkillConfig:
     name = convert.name(request.name, "name")
     widen_level = request.widen_level or _MAX_LEVEL
     if not 1 <= widen_level <= _MAX_LEVEL:
@@ -90,13 +90,14 @@ def _skill_config(request, existing) -> tuple[SkillConfig, dict]:
             widen_after_s=convert.finite(request.widen_after_s, "widen_after_s"),
             # Not in the API: kept as it was.
             aht_estimate_s=existing.aht_estimate_s if existing is not None else
-            SkillConfig.__dataclass_fields__["aht_estimate_s"].default)
+            SkillConfig.__dataclass_fields__["aht_estimate_s"].default,
+            service_objectives=objectives)
     except InvalidInput as error:
         raise invalid(_core_field(error), error.problem) from None
-    return config, objectives
+    return config
 
 
-def _skill_message(site, config: SkillConfig, objectives: dict) -> admin_pb2.Skill:
+def _skill_message(site, config: SkillConfig) -> admin_pb2.Skill:
     return admin_pb2.Skill(
         site=site, name=config.name, queueing=_QUEUEING_OUT[config.queueing],
         sl_threshold_s=config.sl_threshold_s, agent_selection=_SELECTION_OUT[config.agent_selection],
@@ -105,7 +106,8 @@ def _skill_message(site, config: SkillConfig, objectives: dict) -> admin_pb2.Ski
         widen_after_s=config.widen_after_s,
         service_objectives=[admin_pb2.ServiceObjective(priority=convert.PRIORITY_OUT[level],
                                                        service_objective_s=value)
-                            for level, value in sorted(objectives.items(), key=lambda i: i[0].value)])
+                            for level, value in sorted(config.service_objectives.items(),
+                                                       key=lambda item: item[0].value)])
 
 
 # ---- agents -------------------------------------------------------------------------------------
@@ -169,9 +171,10 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
     async def _existing(lookup, site, name):
         """The current configuration of a skill or agent about to be put, or None if new."""
         try:
-            return (await lookup(site, name))[0]
+            found = await lookup(site, name)
         except NotFound:
             return None
+        return found[0] if isinstance(found, tuple) else found     # agents: (config, state)
 
     # ---- sites ----
     @unary()
@@ -203,24 +206,21 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         site = convert.name(request.site, "site")
         skills = []
         for name in await self.host.skills_of(site):
-            config, objectives = await self.host.skill(site, name)
-            skills.append(_skill_message(site, config, objectives))
+            skills.append(_skill_message(site, await self.host.skill(site, name)))
         return admin_pb2.ListSkillsReply(skills=skills)
 
     @unary()
     async def GetSkill(self, request, context):
         site = convert.name(request.site, "site")
-        config, objectives = await self.host.skill(site, convert.name(request.name, "name"))
-        return _skill_message(site, config, objectives)
+        return _skill_message(site, await self.host.skill(site, convert.name(request.name, "name")))
 
     @unary()
     async def PutSkill(self, request, context):
         site = convert.name(request.site, "site")
         existing = await self._existing(self.host.skill, site, request.name)
-        config, objectives = _skill_config(request, existing)
-        await self.host.put_skill(site, config, objectives)
-        config, objectives = await self.host.skill(site, config.name)
-        return _skill_message(site, config, objectives)
+        config = _skill_config(request, existing)
+        await self.host.put_skill(site, config)
+        return _skill_message(site, await self.host.skill(site, config.name))
 
     @unary()
     async def DeleteSkill(self, request, context):

@@ -32,8 +32,11 @@ def save_sites(engine: Engine, sites, objectives: dict | None = None) -> None:
                 "name": site.name, "auto_pause_after_misses": site.auto_pause_after_misses,
                 "statistics_window_s": site.statistics_window_s})
             if site.skills:
+                # Objectives have a table of their own (below).
                 connection.execute(SKILLS.insert(), [
-                    {"site": site.name, **config_to_dict(skill)} for skill in site.skills])
+                    {"site": site.name, **{key: value for key, value in config_to_dict(skill).items()
+                                           if key != "service_objectives"}}
+                    for skill in site.skills])
             if site.agents:
                 connection.execute(AGENTS.insert(), [
                     {"site": site.name, **{key: value for key, value in config_to_dict(agent).items()

@@ -513,8 +513,14 @@ def read_entries(engine: Engine, site: str, after_seq: int = 0, *, batch: int = 
 
 
 def journal_sites(engine: Engine) -> dict:
-    """{site: last seq} of every site with a journal."""
+    """{site: last seq} of every site the store knows: with journal entries, or with only
+    its first snapshot (a site added through Admin and not changed since is one: it must
+    be recovered, not forgotten)."""
     with engine.connect() as connection:
-        return dict(connection.execute(
+        sites = dict(connection.execute(
+            sa.select(SNAPSHOTS.c.site, sa.func.max(SNAPSHOTS.c.seq))
+            .group_by(SNAPSHOTS.c.site)).all())
+        sites.update(connection.execute(
             sa.select(JOURNAL.c.site, sa.func.max(JOURNAL.c.seq)).group_by(JOURNAL.c.site)).all())
+    return sites
 

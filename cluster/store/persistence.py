@@ -34,6 +34,7 @@ class Persistence:
         self.recorder = recorder
         self.sites: dict[str, SiteState] = {}
         self._collected: dict[str, list] = {}
+        self._depth: dict[str, list] = {}      # site -> [configuration calls under way]
 
     def attach(self, state: SiteState) -> SiteState:
         """Collect every entry `state` accepts from now on (its current state must already
@@ -69,13 +70,23 @@ class Persistence:
             raise ValueError(f"site {name!r} has entries not flushed yet")
         self.sites.pop(name, None)
         self._collected.pop(name, None)
+        self._depth.pop(name, None)
 
     def _collecting(self, name, method, make_entry):
         collected = self._collected
+        depth = self._depth.setdefault(name, [0])      # shared by the site's wrappers
 
         def change_and_collect(argument):
-            method(argument)
-            collected[name].append(make_entry(argument))
+            # Invariant: one configuration call, one entry. Should a change ever be made of
+            # others (replace = remove + add), only the outermost is journaled, or replay
+            # would apply the inner ones twice and refuse the journal (issue 15).
+            depth[0] += 1
+            try:
+                method(argument)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0:
+                collected[name].append(make_entry(argument))
         return change_and_collect
 
     def start_site(self, state: SiteState) -> None:
@@ -83,9 +94,9 @@ class Persistence:
         a new one), so that recovering it never depends on a configuration file that may
         have changed since."""
         self.attach(state)
-        self.journal.snapshot_now(state.name, self._document(state))
+        self.journal.snapshot_now(state.name, self.snapshot_document(state))
 
-    def _document(self, state: SiteState) -> dict:
+    def snapshot_document(self, state: SiteState) -> dict:
         document = {"site": state.snapshot()}
         if self.recorder is not None:
             document["recorder"] = self.recorder.dump(state.name)
@@ -106,7 +117,7 @@ class Persistence:
             self.journal.add_rows(*self.recorder.take())
         for name, state in self.sites.items():
             if self.journal.snapshot_due(name):
-                waits.append(self.journal.snapshot(name, self._document(state)))
+                waits.append(self.journal.snapshot(name, self.snapshot_document(state)))
         if waits:
             await asyncio.gather(*waits)
         else:
@@ -122,4 +133,4 @@ class Persistence:
             self.journal.commit_now()
         for name, state in self.sites.items():
             if snapshots and self.journal.snapshot_due(name):
-                self.journal.snapshot_now(name, self._document(state))
+                self.journal.snapshot_now(name, self.snapshot_document(state))

@@ -31,6 +31,31 @@ class RecoveryError(RuntimeError):
     """The journal cannot be replayed (missing start, or an entry the core refuses)."""
 
 
+class RefusedEntry(RecoveryError):
+    """A journal entry the core refuses on replay. The message is one paragraph for an
+    operator: which site and entry, why, that nothing was changed, and the ways out."""
+
+    def __init__(self, site: str, seq: int, entry, error: InvalidInput):
+        self.site, self.seq, self.entry, self.error = site, seq, entry, error
+        super().__init__(
+            f"site {site!r}: journal entry {seq} ({describe_entry(entry)}) is refused by the "
+            f"routing core on replay: {error}. The store cannot be recovered past it; nothing "
+            f"was changed. Ways out: `vcc store repair --db URL` replays every site, skips "
+            f"refused entries (it lists each), and writes a snapshot after the last entry so "
+            f"that recovery starts there (the skipped changes are lost; the journal keeps "
+            f"them); or start with another --db; or run the vcc version that wrote the entry.")
+
+
+def describe_entry(entry) -> str:
+    """An entry's kind and what it names, for messages (never attached data)."""
+    if type(entry) is codec.ConfigChange:
+        payload = entry.payload
+        named = payload.get("agent_id") or payload.get("name")
+        return f"{entry.kind} {named!r}" if named else entry.kind
+    contact = getattr(entry, "contact_id", None) or getattr(entry, "agent_id", None)
+    return f"{type(entry).__name__} {contact!r}" if contact else type(entry).__name__
+
+
 @dataclass
 class Recovered:
     state: SiteState
@@ -112,10 +137,12 @@ def _merged(streams: list, names: list):
 
 
 def recover_sites(engine: Engine, sites: dict, *, scheduler_factory=None,
-                  recorder=None) -> dict:
+                  recorder=None, skip_refused=None) -> dict:
     """{name: Recovered} of every site in `sites` ({name: initial SiteConfig, a snapshot
     document, or None when a snapshot must exist}). `recorder` (a Recorder) gets its
-    snapshot state back and observes the replay."""
+    snapshot state back and observes the replay. An entry the core refuses raises
+    RefusedEntry, or, with `skip_refused` (a function of the RefusedEntry; repair tools),
+    is passed to it and skipped."""
     recovered = {name: _start(engine, name, initial, scheduler_factory)
                  for name, initial in sites.items()}
     if recorder is not None:
@@ -129,8 +156,12 @@ def recover_sites(engine: Engine, sites: dict, *, scheduler_factory=None,
         try:
             actions = codec.apply(item.state, entry)
         except InvalidInput as error:
-            raise RecoveryError(f"site {names[rank]!r}: journal entry {seq} "
-                                f"({type(entry).__name__}) refused on replay: {error}") from error
+            refused = RefusedEntry(names[rank], seq, entry, error)
+            if skip_refused is None:
+                raise refused from error
+            skip_refused(refused)
+            item.seq = seq
+            continue
         if recorder is not None and type(entry) is not codec.ConfigChange:
             recorder.observe(item.state, entry, actions, seq)
         item.seq = seq

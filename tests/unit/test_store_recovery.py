@@ -286,7 +286,7 @@ def test_a_refused_entry_names_its_place():
     journal = Journal(engine)
     journal.append_now(SITE, [ev.Tick(5.0), ev.Tick(1.0)])     # time going backwards
     journal.close()
-    with pytest.raises(RecoveryError, match=r"journal entry 2 \(Tick\) refused on replay"):
+    with pytest.raises(RecoveryError, match=r"journal entry 2 \(Tick\) is refused by the routing core on replay"):
         recover_site(engine, SITE, SiteConfig(SITE, skills=(SkillConfig("billing"),)))
 
 
