@@ -75,6 +75,7 @@ def _serve(args) -> int:
     import ipaddress
     import logging
 
+    from cluster.admission import Budgets
     from cluster.config import ConfigFileError
     from cluster.masking import install_log_masking
     from cluster.security import (AuthInterceptor, SecurityConfigError, load_tokens,
@@ -87,6 +88,12 @@ def _serve(args) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     install_log_masking()
     log = logging.getLogger("vcc.serve")
+    try:
+        budgets = Budgets(unary=args.max_concurrent_rpcs, pbx_links=args.max_pbx_links,
+                          streams=args.max_streams, streams_per_peer=args.max_streams_per_peer)
+    except ValueError as error:
+        print(f"vcc serve: {error}", file=sys.stderr)
+        return 2
     try:
         credentials = (server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
                        if args.tls_cert or args.tls_key or args.tls_client_ca else None)
@@ -165,7 +172,7 @@ def _serve(args) -> int:
                 open_engine(args.db).dispose()      # and so is a bad database URL
             ray_session.start()
         asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
-                          maximum_concurrent_rpcs=args.max_concurrent_rpcs, started=started,
+                          budgets=budgets, started=started,
                           db_url=args.db if ray_session is None or leadership_factory
                           else None,
                           leadership_factory=leadership_factory, advertise=args.advertise,
@@ -245,8 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--trace", choices=("none", "console", "otlp"), default="none",
                        help="OpenTelemetry span exporter (none)")
     serve.add_argument("--trace-endpoint", help="OTLP collector, e.g. http://127.0.0.1:4317")
-    serve.add_argument("--max-concurrent-rpcs", type=int, default=1000,
-                       help="calls beyond this many at once get RESOURCE_EXHAUSTED (1000)")
+    serve.add_argument("--max-concurrent-rpcs", type=int, default=1000, metavar="N",
+                       help="unary calls beyond this many at once get RESOURCE_EXHAUSTED "
+                            "(1000); streams have budgets of their own")
+    serve.add_argument("--max-pbx-links", type=int, default=256, metavar="N",
+                       help="CallControl.Connect streams (PBX links) at once (256)")
+    serve.add_argument("--max-streams", type=int, default=20_000, metavar="N",
+                       help="other streams at once: agent desktops' and CRM event streams, "
+                            "Health.Watch, reflection (20000)")
+    serve.add_argument("--max-streams-per-peer", type=int, default=5_000, metavar="N",
+                       help="of those, from one client address (5000)")
     serve.add_argument("--db", default=None, metavar="URL",
                        help="journal every event and contact record in this database and "
                             "recover from it on start: sqlite:///vcc.db or "

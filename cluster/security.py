@@ -7,7 +7,8 @@ so the config tool's admin token cannot fake PBX calls unless it is also given `
     agent  /vcc.v1.AgentControl/*
     crm    /vcc.v1.Routing/*
     admin  /vcc.v1.Admin/* and server reflection
-Health checking (/grpc.health.v1.Health/*) is open: load balancers probe it without a token.
+Health.Check is open: load balancers probe it without a token. Health.Watch (a stream that
+holds a place, cluster/admission.py) needs a token of any role.
 Any other service is denied to every token (fail closed when a service is added unmapped).
 
 Token file (`--token-file`), one token per line:
@@ -169,13 +170,21 @@ def _digest(token: str) -> bytes:
 
 
 def _deny_handler(handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode, details: str,
-                  method: str) -> grpc.RpcMethodHandler:
+                  method: str, refusals: dict | None = None) -> grpc.RpcMethodHandler:
     """A handler of the same kind as `handler` that aborts with `code`. It has no deserializer:
     a refused caller's request bytes are never parsed."""
 
     async def deny(unused_request, context: grpc.aio.ServicerContext):
-        log = _log.warning if code == grpc.StatusCode.PERMISSION_DENIED else _log.info
-        log("%s %s from %s: %s", code.name, method, context.peer(), details)
+        # Counted, and logged on the first and every 1000th of a kind: a stranger's flood
+        # of refused calls must not flood the log (or block a server whose log is a pipe).
+        key = (code, method)
+        count = 1
+        if refusals is not None:            # (status code, method) -> calls refused
+            count = refusals[key] = refusals.get(key, 0) + 1
+        if count % 1000 == 1:
+            log = _log.warning if code == grpc.StatusCode.PERMISSION_DENIED else _log.info
+            log("%s %s from %s: %s (%d so far)", code.name, method, context.peer(), details,
+                count)
         await context.abort(code, details)
 
     if handler is None or (handler.request_streaming and handler.response_streaming):
@@ -203,6 +212,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                              for token, roles in tokens.items())
         self._service_roles = dict(service_roles)
         self._open_services = frozenset(open_services)
+        self._refusals: dict = {}
 
     def _roles(self, metadata) -> frozenset[str] | None:
         values = [value for key, value in metadata or () if key == "authorization"]
@@ -223,13 +233,22 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         service = _service(method)
         if service in self._open_services:
-            return await continuation(handler_call_details)
+            handler = await continuation(handler_call_details)
+            if handler is None or not handler.response_streaming or self._roles(
+                    handler_call_details.invocation_metadata) is not None:
+                return handler
+            # A stream holds a place for as long as the caller likes: a stranger's would
+            # lock callers out (issue 15). Load balancers probe with the unary Check.
+            return _deny_handler(handler, grpc.StatusCode.UNAUTHENTICATED,
+                                 "Health.Watch holds a stream: it needs a bearer token "
+                                 "(Health.Check stays open)", method, self._refusals)
         handler = await continuation(handler_call_details)
         roles = self._roles(handler_call_details.invocation_metadata)
         if roles is None:
             return _deny_handler(handler, grpc.StatusCode.UNAUTHENTICATED,
                                  "missing or unknown bearer token "
-                                 "(send metadata 'authorization: Bearer <token>')", method)
+                                 "(send metadata 'authorization: Bearer <token>')", method,
+                                 self._refusals)
         if handler is None:
             return None  # UNIMPLEMENTED, told only to an authenticated caller
         required = self._service_roles.get(service)
@@ -237,5 +256,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             needs = f"the {required} role" if required else "a role no token has"
             return _deny_handler(handler, grpc.StatusCode.PERMISSION_DENIED,
                                  f"{method} needs {needs}; this token has "
-                                 f"{', '.join(sorted(roles)) or 'none'}", method)
+                                 f"{', '.join(sorted(roles)) or 'none'}", method,
+                                 self._refusals)
         return handler

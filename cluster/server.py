@@ -22,6 +22,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from cluster.admission import AdmissionInterceptor, Budgets
 from cluster.config import load_config
 from cluster.host import CoreHost
 from cluster.servicers import (
@@ -61,11 +62,20 @@ class HealthServicer(health.aio.HealthServicer):
 
 def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=None,
                  interceptors=(), maximum_concurrent_rpcs: int | None = None,
-                 options=()) -> tuple[grpc.aio.Server, int]:
+                 budgets: Budgets | None = None, options=()) -> tuple[grpc.aio.Server, int]:
     """An unstarted server with every vcc service bound to `address`, and the bound port
-    (port 0 picks a free one). `server.health` is its HealthServicer."""
-    server = grpc.aio.server(interceptors=list(interceptors), options=list(options),
-                             maximum_concurrent_rpcs=maximum_concurrent_rpcs)
+    (port 0 picks a free one). `server.health` is its HealthServicer; `server.admission`
+    its AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
+    defaults with `maximum_concurrent_rpcs` unary calls. gRPC's own limit is not used: it
+    counts idle streams and unary calls alike, so streams could starve everything else."""
+    if budgets is None:
+        budgets = Budgets() if maximum_concurrent_rpcs is None else Budgets(
+            unary=maximum_concurrent_rpcs)
+    admission = AdmissionInterceptor(budgets)
+    # Last: after authentication and the leader gate, only calls that will run hold a place.
+    server = grpc.aio.server(interceptors=list(interceptors) + [admission],
+                             options=list(options))
+    server.admission = admission
     call_control_pb2_grpc.add_CallControlServicer_to_server(CallControlServicer(host), server)
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(AgentControlServicer(host), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host), server)
@@ -114,7 +124,8 @@ def tune_gc() -> None:
 
 
 async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
-                interceptors=(), maximum_concurrent_rpcs: int | None = None, options=(),
+                interceptors=(), maximum_concurrent_rpcs: int | None = None,
+                budgets: Budgets | None = None, options=(),
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
                 advertise: str | None = None, leader_hosts=None) -> None:
@@ -154,7 +165,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
         host = (host_factory or CoreHost)(config)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
-                                maximum_concurrent_rpcs=maximum_concurrent_rpcs, options=options)
+                                maximum_concurrent_rpcs=maximum_concurrent_rpcs,
+                                budgets=budgets, options=options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):

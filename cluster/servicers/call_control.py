@@ -74,7 +74,7 @@ def _error_field(prefix: str, field: str) -> str:
 
 
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
-    def __init__(self, host, *, max_actions_per_message: int = 512, hello_timeout_s: float = 30.0):
+    def __init__(self, host, *, max_actions_per_message: int = 512, hello_timeout_s: float = 5.0):
         self.host = host
         self.max_actions_per_message = max_actions_per_message
         self.hello_timeout_s = hello_timeout_s

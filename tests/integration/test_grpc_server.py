@@ -13,6 +13,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
+from cluster.admission import Budgets
 from cluster.config import load_config, parse_config
 from cluster.host import CoreHost
 from cluster.server import SERVICE_NAMES, serve
@@ -61,27 +62,35 @@ def test_reflection_lists_the_services(cluster):
     assert "grpc.health.v1.Health" in names
 
 
-def test_maximum_concurrent_rpcs_answers_resource_exhausted(make_cluster):
-    with make_cluster(server_options={"maximum_concurrent_rpcs": 2}) as cluster:
+def test_streams_and_unary_calls_have_budgets_of_their_own(make_cluster):
+    """Idle event streams up to their budget do not block unary calls (issue 15: they used
+    gRPC's one limit and locked everybody out); a stream past its budget is refused at once
+    with RESOURCE_EXHAUSTED naming the budget, and once streams end new ones go through."""
+    budgets = Budgets(unary=2, pbx_links=1, streams=2, streams_per_peer=2)
+    with make_cluster(server_options={"budgets": budgets}) as cluster:
         async def scenario():
             held = [cluster.routing.StreamEvents(routing_pb2.StreamEventsRequest(), timeout=T)
                     for _ in range(2)]
             for call in held:
                 await call.initial_metadata()
-            try:
-                await cluster.admin.ListSites(admin_pb2.ListRequest(), timeout=T)
-                code = grpc.StatusCode.OK
-            except grpc.aio.AioRpcError as error:
-                code = error.code()
+            sites = await cluster.admin.ListSites(admin_pb2.ListRequest(), timeout=T)
+            third = cluster.routing.StreamEvents(routing_pb2.StreamEventsRequest(), timeout=T)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                async for _ in third:
+                    pass
             for call in held:
                 call.cancel()
             await asyncio.sleep(0.05)
-            # Once the streams are gone, calls go through again.
-            sites = await cluster.admin.ListSites(admin_pb2.ListRequest(), timeout=T)
-            return code, len(sites.sites)
-        code, sites = cluster.run(scenario())
-    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            again = cluster.routing.StreamEvents(routing_pb2.StreamEventsRequest(), timeout=T)
+            await again.initial_metadata()
+            running = dict(cluster.server.admission.running)
+            again.cancel()
+            return len(sites.sites), refused.value, running
+        sites, refused, running = cluster.run(scenario())
     assert sites == 2
+    assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "--max-streams" in refused.details()
+    assert running == {"unary": 0, "pbx": 0, "stream": 1}
 
 
 async def _flood_agent_states(cluster, agent_id, rounds=300):
