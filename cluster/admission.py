@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from cluster import request_guard
+
 log = logging.getLogger(__name__)
 
 PBX_METHOD = "/vcc.v1.CallControl/Connect"
@@ -110,7 +112,9 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
 
 def _wrapped(handler: grpc.RpcMethodHandler, admission: AdmissionInterceptor, kind: str,
              method: str) -> grpc.RpcMethodHandler:
-    """`handler` with its behavior run inside a place of `kind`."""
+    """`handler` with its behavior run inside a place of `kind`, and undecodable requests
+    refused with INVALID_ARGUMENT (cluster/request_guard.py)."""
+    streaming_request = handler.request_streaming
     if handler.request_streaming and handler.response_streaming:
         behavior, make = handler.stream_stream, grpc.stream_stream_rpc_method_handler
     elif handler.request_streaming:
@@ -127,28 +131,40 @@ def _wrapped(handler: grpc.RpcMethodHandler, admission: AdmissionInterceptor, ki
                         context.peer(), why, admission.refused[kind])
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why)
 
+    async def enter(request, context):
+        """The request the behavior gets; aborts on a bad one or when there is no place."""
+        if streaming_request:
+            request = request_guard.checked_requests(request, method, context)
+        else:
+            bad = request_guard.refusal(request, method, context.peer())
+            if bad is not None:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(bad))
+        why = admission._admit(kind, peer_host(context.peer()))
+        if why is not None:
+            await refuse(context, why)
+        return request
+
     if inspect.isasyncgenfunction(behavior):
         async def run(request, context):
-            peer = peer_host(context.peer())
-            why = admission._admit(kind, peer)
-            if why is not None:
-                await refuse(context, why)
+            request = await enter(request, context)
             try:
                 async for response in behavior(request, context):
                     yield response
+            except request_guard.UndecodableRequest as bad:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(bad))
             finally:
-                admission._release(kind, peer)
+                admission._release(kind, peer_host(context.peer()))
     else:
         async def run(request, context):
-            peer = peer_host(context.peer())
-            why = admission._admit(kind, peer)
-            if why is not None:
-                await refuse(context, why)
+            request = await enter(request, context)
             try:
                 result = behavior(request, context)
                 return (await result) if inspect.isawaitable(result) else result
+            except request_guard.UndecodableRequest as bad:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(bad))
             finally:
-                admission._release(kind, peer)
+                admission._release(kind, peer_host(context.peer()))
 
-    return make(run, request_deserializer=handler.request_deserializer,
+    return make(run, request_deserializer=request_guard.guard_deserializer(
+                    handler.request_deserializer),
                 response_serializer=handler.response_serializer)

@@ -29,6 +29,7 @@ from functools import partial
 import grpc
 
 from cluster.host import EventRejected, HostClosed
+from cluster.request_guard import UndecodableRequest
 from cluster.servicers import convert
 from cluster.servicers.errors import RequestError
 from cluster.servicers.streams import Writer
@@ -152,6 +153,9 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             raise
         except grpc.aio.AioRpcError:
             pass          # the client went away; the writer ends with the RPC
+        except UndecodableRequest as error:       # garbage bytes: cluster/request_guard.py
+            stream.fail("INVALID_ARGUMENT", str(error))
+            return
         except Exception:
             log.exception("PBX link %s: reading events failed", link.link_id)
             stream.fail("INTERNAL", "the router failed to apply events; reconnect to resume")

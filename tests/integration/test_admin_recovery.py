@@ -7,7 +7,7 @@ scheduler field changed, agents created, reconfigured while logged out and refus
 logged in, deleted; refusals included), then the configuration Admin shows is taken; the
 server is stopped (SIGTERM), started on the same store, stopped again with SIGKILL and
 started once more: each time Admin must show exactly the same, and a contact routes on
-the recovered configuration. tests/unit/test_admin_recovery.py drives random sequences
+the recovered configuration. tests/unit/test_admin_journaling.py drives random sequences
 through the host's journaling path.
 """
 
