@@ -106,9 +106,22 @@ def _serve(args) -> int:
         loopback = ipaddress.ip_address(args.host).is_loopback
     except ValueError:
         loopback = args.host == "localhost"
-    if not loopback and credentials is None:
-        log.warning("serving on %s without TLS: calls%s cross the network in clear",
-                    args.host, " and bearer tokens" if tokens else "")
+    # Off loopback, anyone who can reach the port could route, drive agents and reconfigure
+    # the center: TLS plus a way to tell callers apart (tokens or client certificates) is
+    # required unless the operator says --insecure (issue 15).
+    authenticated = tokens is not None or bool(args.tls_client_ca)
+    if not loopback and (credentials is None or not authenticated):
+        missing = " and ".join(what for what, absent in (
+            ("TLS (--tls-cert, --tls-key)", credentials is None),
+            ("caller authentication (--token-file or --tls-client-ca)", not authenticated))
+            if absent)
+        if not args.insecure:
+            print(f"vcc serve: --host {args.host} is not a loopback address and there is no "
+                  f"{missing}: anyone who reaches the port could route contacts and change "
+                  f"the configuration. Give them (README: Production setup), or --insecure "
+                  f"to serve so anyway", file=sys.stderr)
+            return 2
+        log.warning("--insecure: serving on %s without %s", args.host, missing)
     # Tracing first so that refused calls are traced too; auth last (see cluster/security.py).
     interceptors = []
     if provider is not None:
@@ -222,6 +235,16 @@ def _store_repair(args) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer 0..65535; got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535; got {port}")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcc", description="vcc: the virtual contact center routing cluster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -243,7 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="cluster YAML: skills, sites, agents, routing (default: the bundled "
                             "two-site configuration cluster/configs/two_sites.yaml)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    serve.add_argument("--port", type=int, default=50051, help="port (50051; 0 picks a free one)")
+    serve.add_argument("--port", type=_port, default=50051, help="port (50051; 0 picks a free one)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a --host that is not loopback without TLS and caller "
+                            "authentication (refused otherwise)")
     serve.add_argument("--tls-cert", help="server certificate (PEM); with --tls-key turns TLS on")
     serve.add_argument("--tls-key", help="server private key (PEM, unencrypted)")
     serve.add_argument("--tls-client-ca", help="CA that signs client certificates: mutual TLS")

@@ -121,6 +121,23 @@ def test_serve_refuses_bad_flags_with_the_flag_named(tmp_path):
     assert not (tmp_path / "state" / "cluster.json").exists()
 
 
+def test_serve_off_loopback_needs_tls_and_authentication_or_insecure(tmp_path, pki):
+    """Issue 15 item 11: refused before anything listens (no socket is opened off loopback
+    here); an out-of-range port is refused instead of listening elsewhere."""
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text(f"{ADMIN_TOKEN} admin\n")
+    tokens.chmod(0o600)
+    tls = ["--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)]
+    for flags, words in ((["--host", "192.0.2.1"], "no TLS"),
+                         (["--host", "192.0.2.1", "--token-file", str(tokens)], "no TLS"),
+                         (["--host", "192.0.2.1", *tls], "caller authentication"),
+                         (["--port", "99999"], "--port: must be 0..65535")):
+        result = subprocess.run([sys.executable, "-m", "cluster.cli", "serve", "--runtime",
+                                 "inprocess", *flags], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and words in result.stderr, (flags, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
 # ---- the Ray runtime --------------------------------------------------------------------------
 RAY_CONFIG = """\
 skills:
