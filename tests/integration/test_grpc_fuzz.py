@@ -10,7 +10,6 @@ exactly one final state and every invariant of the sites holds.
 
 from __future__ import annotations
 
-import asyncio
 
 import grpc
 import pytest
@@ -19,6 +18,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.integration.streams import queued_requests
 from vcc.v1 import admin_pb2, agent_control_pb2, call_control_pb2, routing_pb2
 
 pytestmark = pytest.mark.integration
@@ -166,31 +166,30 @@ def test_random_pbx_messages_never_crash_the_stream(make_cluster):
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
         @given(events=st.lists(event_strategy, max_size=5), ack=st.one_of(st.none(), UINT64))
         def one(events, ack):
-            async def exchange():
-                outbox = asyncio.Queue()
-
-                async def requests():
-                    while (message := await outbox.get()) is not None:
-                        yield message
-                link = cluster.host.link("fuzz")
-                outbox.put_nowait(call_control_pb2.PbxMessage(hello=call_control_pb2.PbxHello(
-                    link_id="fuzz", last_action_seq=link.last_action_seq)))
-                message = call_control_pb2.PbxMessage(events=events)
-                if ack is not None:
-                    message.hello.CopyFrom(call_control_pb2.PbxHello(link_id="fuzz",
-                                                                     last_action_seq=ack))
-                outbox.put_nowait(message)
-                outbox.put_nowait(None)
-                stream = cluster.calls.Connect(requests(), timeout=RPC_TIMEOUT_S)
-                try:
-                    for _ in range(1000):
-                        if await stream.read() is grpc.aio.EOF:
-                            break
-                except grpc.aio.AioRpcError as error:
-                    return error.code()
-                return grpc.StatusCode.OK
-            code = cluster.run(exchange())
+            code, _ = cluster.run(pbx_exchange(cluster, events, ack))
             assert code in (grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT), code
             cluster.host.validate()
 
         one()
+
+
+async def pbx_exchange(cluster, events, ack) -> tuple:
+    """One Connect of link "fuzz": hello, a message of `events` (and an acknowledgement
+    `ack`, if given), end of stream; (status code, details) of how the stream ended."""
+    outbox, requests = queued_requests()
+    link = cluster.host.link("fuzz")
+    outbox.put_nowait(call_control_pb2.PbxMessage(hello=call_control_pb2.PbxHello(
+        link_id="fuzz", last_action_seq=link.last_action_seq)))
+    message = call_control_pb2.PbxMessage(events=events)
+    if ack is not None:
+        message.hello.CopyFrom(call_control_pb2.PbxHello(link_id="fuzz", last_action_seq=ack))
+    outbox.put_nowait(message)
+    outbox.put_nowait(None)
+    stream = cluster.calls.Connect(requests, timeout=RPC_TIMEOUT_S)
+    try:
+        for _ in range(1000):
+            if await stream.read() is grpc.aio.EOF:
+                break
+    except grpc.aio.AioRpcError as error:
+        return error.code(), error.details()
+    return grpc.StatusCode.OK, ""

@@ -10,7 +10,6 @@ tests/integration/test_grpc_fuzz.py throws many more random values at each RPC a
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import grpc
@@ -22,7 +21,7 @@ from cluster.config import parse_config
 from cluster.durable import close_durable_host, open_durable_host
 from tests.integration.conftest import TWO_SITES, Cluster
 from tests.integration.test_grpc_fuzz import (RPC_TIMEOUT_S, SERVER_FAILURES, UINT64, UNARY,
-                                              _prepare, messages)
+                                              _prepare, messages, pbx_exchange)
 from vcc.v1 import (admin_pb2, agent_control_pb2, call_control_pb2, common_pb2,
                     routing_pb2)
 
@@ -75,30 +74,6 @@ class StoredCluster(Cluster):
         self.url = url
         self.config = parse_config(TWO_SITES, "fuzz.yaml")
         self.host, _ = self.runner.run(open_durable_host(self.config, url, clock=self.clock))
-
-
-async def pbx_exchange(cluster, events, ack):
-    outbox = asyncio.Queue()
-
-    async def requests():
-        while (message := await outbox.get()) is not None:
-            yield message
-    link = cluster.host.link("fuzz")
-    outbox.put_nowait(call_control_pb2.PbxMessage(hello=call_control_pb2.PbxHello(
-        link_id="fuzz", last_action_seq=link.last_action_seq)))
-    message = call_control_pb2.PbxMessage(events=events)
-    if ack is not None:
-        message.hello.CopyFrom(call_control_pb2.PbxHello(link_id="fuzz", last_action_seq=ack))
-    outbox.put_nowait(message)
-    outbox.put_nowait(None)
-    stream = cluster.calls.Connect(requests(), timeout=RPC_TIMEOUT_S)
-    try:
-        for _ in range(1000):
-            if await stream.read() is grpc.aio.EOF:
-                break
-    except grpc.aio.AioRpcError as error:
-        return error.code(), error.details()
-    return grpc.StatusCode.OK, ""
 
 
 async def unary(cluster, stub, method, request):

@@ -20,6 +20,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from tests.integration.streams import queued_requests
 from tests.integration.test_cli_serve import start, stop
 from vcc.v1 import (agent_control_pb2, agent_control_pb2_grpc, call_control_pb2,
                     call_control_pb2_grpc, common_pb2, routing_pb2, routing_pb2_grpc)
@@ -62,16 +63,9 @@ async def measure(target, tag) -> tuple[list, list]:
             route.append(time.perf_counter() - began)
             assert reply.WhichOneof("decision") == "queued"     # nobody is ready
         pbx = []
-        outbox = asyncio.Queue()
-
-        async def requests():
-            while True:
-                message = await outbox.get()
-                if message is None:
-                    return
-                yield message
+        outbox, requests = queued_requests()
         call = call_control_pb2_grpc.CallControlStub(channel).Connect(
-            requests(), metadata=metadata(), timeout=60)
+            requests, metadata=metadata(), timeout=60)
         await outbox.put(call_control_pb2.PbxMessage(hello=call_control_pb2.PbxHello(
             link_id=f"pbx-{tag}")))
         replies = call.__aiter__()
@@ -177,15 +171,8 @@ def test_idle_streams_do_not_starve_the_pbx_or_unary_calls(tmp_path):
 
 def test_a_pbx_stream_without_hello_is_closed_at_the_hello_deadline(cluster):
     async def scenario():
-        outbox = asyncio.Queue()
-
-        async def requests():
-            while True:
-                message = await outbox.get()
-                if message is None:
-                    return
-                yield message
-        call = cluster.calls.Connect(requests(), timeout=30)
+        outbox, requests = queued_requests()
+        call = cluster.calls.Connect(requests, timeout=30)
         began = time.perf_counter()
         with pytest.raises(grpc.aio.AioRpcError) as ended:
             async for _ in call:
