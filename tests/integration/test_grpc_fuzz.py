@@ -10,7 +10,6 @@ exactly one final state and every invariant of the sites holds.
 
 from __future__ import annotations
 
-
 import grpc
 import pytest
 from google.protobuf import message_factory
