@@ -35,6 +35,7 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import repeat
 
+from cluster.runtime.cross_site import CrossSite
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput
@@ -363,6 +364,10 @@ class CoreHost:
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
+        # Best Service Routing between this host's sites: the one implementation, shared
+        # with the simulator (cluster/runtime/cross_site.py).
+        self.cross_site = CrossSite(self.sites, self.center, self, enabled=self.bsr,
+                                    hop_limit=self.hop_limit)
         self.stream_queue_limit = stream_queue_limit
         self.link_replay_window = max(link_replay_window, stream_queue_limit)
         self.link_stall_timeout_s = link_stall_timeout_s
@@ -480,7 +485,7 @@ class CoreHost:
             raise InvalidInput("event", f"cannot submit {kind.__name__}")
         out = self._convert(site_name, state.handle(event), now)
         if self.bsr:
-            out.extend(self._pull_after(out, now))
+            out.extend(self.cross_site.pull_after(out, now))
         return out
 
     def _final_again(self, event, link_id, now) -> list:
@@ -541,8 +546,8 @@ class CoreHost:
         self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name, event.skill,
                                                   link_id)
         out = self._convert(site_name, actions, now)
-        out.extend(self._balance_arrival(site_name, contact_id, now))
-        out.extend(self._pull_after(out, now))
+        out.extend(self.cross_site.balance_arrival(site_name, contact_id, now))
+        out.extend(self.cross_site.pull_after(out, now))
         return out
 
     def _handle(self, site_name, event, now) -> list:
@@ -581,123 +586,29 @@ class CoreHost:
         return pair
 
     # ---- Best Service Routing -------------------------------------------------------------
-    def _advance(self, site_name, now) -> list:
-        """Bring a site's clock to now so that its published status is fresh."""
-        state = self.sites[site_name]
-        if state.now < now:
-            return self._handle(site_name, ev.Tick(now), now)
-        return []
+    # ---- SiteHost (cluster/runtime/cross_site.py) ------------------------------------------
+    def handle(self, site_name, event, now) -> list:
+        return self._handle(site_name, event, now)
 
-    def _publish(self, skill, channel, now) -> list:
-        out = []
-        for name, state in self.sites.items():
-            if skill in state.skills:
-                out.extend(self._advance(name, now))
-                self.center.publish(state.status(skill, channel))
-        return out
+    def convert(self, site_name, actions, now) -> list:
+        return self._convert(site_name, actions, now)
 
-    def _balance_arrival(self, site_name, contact_id, now) -> list:
-        """A contact queued on arrival goes to a better site if that site accepts it."""
-        state = self.sites[site_name]
-        contact = state.contacts.get(contact_id)
-        if not self.bsr or len(self.sites) < 2 or contact is None or (
-                contact.state is not ContactState.QUEUED):
-            return []
-        skill, channel, priority = contact.skill, contact.channel, contact.priority.value
-        out = self._publish(skill, channel, now)
-        if contact_id not in state.contacts or state.contacts[contact_id].state is not (
-                ContactState.QUEUED):
-            return out      # a Tick while publishing served it
-        local = state.status(skill, channel)
-        decision = self.center.best_site(now, local, contact_id, priority)
-        target = self.sites.get(decision.site)
-        if decision.site == site_name or target is None or skill not in target.skills:
-            return out
-        remote = target.status(skill, channel)
-        if self.center.remote_accepts(remote, local.ewt_s[priority], priority):
-            out.extend(self._interflow(contact_id, site_name, decision.site, now))
-        return out
+    def moved(self, contact_id, from_site, to_site, now) -> list:
+        entry = self._contacts[contact_id]
+        entry.site = to_site
+        return [Routed(from_site, now, Interflowed(contact_id, from_site, to_site),
+                       entry.skill, entry.link_id)]
 
-    def _pull_after(self, routed, now) -> list:
-        """Agents who became ready pull waiting contacts from other sites (agent surplus)."""
-        if not self.bsr or len(self.sites) < 2:
-            return []
-        # Most events make nobody ready: find out without building a worklist (inline: this
-        # runs for every event).
+    @staticmethod
+    def ready_agents(routed) -> list:
+        # Inline: this runs for every event, and most events make nobody ready.
         for item in routed:
             action = item.action
             if type(action) is AgentStateChanged and action.state is AgentState.READY:
                 break
         else:
             return []
-        out = []
-        # Pulling publishes fresh statuses, whose Ticks may free more agents: a worklist.
-        # Bounded: a pulled contact makes an agent reserved, and Ticks run out of due timers.
-        pending = deque(item for item in routed if _became_ready(item))
-        while pending:
-            item = pending.popleft()
-            produced = self._pull_for(item.site, item.action.agent_id, now)
-            out.extend(produced)
-            pending.extend(item for item in produced if _became_ready(item))
-        return out
-
-    def _pull_for(self, site_name, agent_id, now) -> list:
-        state = self.sites[site_name]
-        agent = state.agents.get(agent_id)
-        out = []
-        if agent is None:
-            return out
-        sites = self.sites
-        for skill in agent.config.skills:
-            for channel in agent.config.channels:
-                if agent.state is not AgentState.READY:
-                    return out
-                if not self._queued_elsewhere(site_name, skill):
-                    break       # the usual case: nothing to pull, whatever the channel
-                out.extend(self._publish(skill, channel, now))
-                source = self.center.site_to_pull_from(now, site_name, skill, channel)
-                if source is None or source not in sites or skill not in sites[source].skills:
-                    continue
-                contact = sites[source].best_queued_contact(skill, channel, now)
-                if contact is None or self.center.hops(contact.contact_id) >= self.hop_limit:
-                    continue
-                out.extend(self._interflow(contact.contact_id, source, site_name, now))
-        return out
-
-    def _queued_elsewhere(self, site_name, skill) -> bool:
-        """Does a contact of `skill` wait at a site other than `site_name`? (A loop, not
-        any() over a generator: this runs each time an agent becomes ready.)"""
-        for name, other in self.sites.items():
-            if name != site_name and skill in other.skills and other.queued_total(skill):
-                return True
-        return False
-
-    def _interflow(self, contact_id, from_site, to_site, now) -> list:
-        """Move a queued contact; if the new site refuses it, it stays where it was."""
-        source, target = self.sites[from_site], self.sites[to_site]
-        contact = source.contacts[contact_id]
-        skill = target.skills[contact.skill]
-        if (skill.max_queue_length is not None
-                and target.status(contact.skill, contact.channel).available == 0
-                and target.queued_total(contact.skill) >= skill.max_queue_length):
-            return []       # the new site would reject it: better queued here than lost there
-        arrival = ev.ContactArrived(now, contact_id, contact.skill, contact.priority,
-                                    contact.service_objective_s, contact.channel, contact.data,
-                                    contact.origin)
-        try:
-            # The new site first: if it refuses (e.g. the contact was there before), nothing moved.
-            target_actions = target.handle(arrival)
-        except InvalidInput as error:
-            log.debug("interflow of %s to %s refused: %s", contact_id, to_site, error)
-            return []
-        self.center.note_interflow(contact_id)
-        out = self._handle(from_site, ev.ContactInterflowed(now, contact_id, to_site), now)
-        entry = self._contacts[contact_id]
-        entry.site = to_site
-        out.append(Routed(from_site, now, Interflowed(contact_id, from_site, to_site),
-                          entry.skill, entry.link_id))
-        out.extend(self._convert(to_site, target_actions, now))
-        return out
+        return [(item.site, item.action.agent_id) for item in routed if _became_ready(item)]
 
     # ---- timers --------------------------------------------------------------------------------
     def _tick_due(self, now) -> list:
@@ -706,7 +617,7 @@ class CoreHost:
             deadline = state.next_deadline()
             if deadline is not None and deadline <= now:
                 routed = self._handle(name, ev.Tick(now), now)
-                routed.extend(self._pull_after(routed, now))
+                routed.extend(self.cross_site.pull_after(routed, now))
                 out.extend(routed)
         return out
 
@@ -861,8 +772,8 @@ class CoreHost:
         if not isinstance(skill, str) or skill not in state.skills:
             raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
         now = self.now()
-        routed = self._advance(site, now)
-        routed.extend(self._pull_after(routed, now))
+        routed = self.cross_site.advance(site, now)
+        routed.extend(self.cross_site.pull_after(routed, now))
         self._fan_out(routed)
         self._arm_timer()
         return state.statistics(skill)

@@ -23,11 +23,13 @@ A scenario with an intraday `profile` is played through its generated trace.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 import time as wallclock
 from dataclasses import dataclass, field
 
+from cluster.runtime.cross_site import CrossSite
 from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import Scenario
 from sites import events as ev
@@ -61,7 +63,7 @@ class SimulationResult:
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int | None = None, scheduler_factory=None,
                  drain_limit_s: float | None = None, arrivals=None,
-                 answer_delay_s: float = 0.0):
+                 answer_delay_s: float = 0.0, record_world: bool = False):
         self.scenario = scenario
         self.seed = scenario.seed if seed is None else seed
         if arrivals is None and getattr(scenario, "profile", None) is not None:
@@ -74,6 +76,9 @@ class Simulation:
                       for name, config in scenario.site_configs().items()}
         self.bsr = scenario.multisite == "bsr" and len(self.sites) > 1
         self.center = VirtualCenter(scenario.bsr)
+        # The router's own Best Service Routing, on this world's sites.
+        self.cross_site = CrossSite(self.sites, self.center, self, enabled=self.bsr,
+                                    hop_limit=scenario.bsr.hop_limit)
         self.records: dict[str, ContactRecord] = {}
         self._heap: list = []
         self._order = 0
@@ -86,6 +91,9 @@ class Simulation:
         # meanwhile; a contact's wait still ends at its offer, the router's decision.
         self.answer_delay_s = answer_delay_s
         self._offered_at: dict = {}
+        # (site, core event) of every world event in order, when asked for: a recorded
+        # event sequence to replay through the live runtime (tests/unit/test_replay.py).
+        self.world: list | None = [] if record_world else None
 
     # ---- the simulation's own event heap ------------------------------------------------------
     def _schedule(self, at, kind, a=None, b=None):
@@ -98,12 +106,12 @@ class Simulation:
             self._tick_at[site_name] = deadline
             self._schedule(deadline, _TICK, site_name)
 
-    # ---- feeding the core -----------------------------------------------------------------------
-    def _handle(self, site_name, event):
+    # ---- feeding the core (the SiteHost of cluster/runtime/cross_site.py) -------------------
+    def handle(self, site_name, event, now=None) -> list:
         self.events += 1
-        actions = self.sites[site_name].handle(event)
-        now = event.time
-        freed = []
+        return self.convert(site_name, self.sites[site_name].handle(event), event.time)
+
+    def convert(self, site_name, actions, now) -> list:
         for action in actions:
             kind = type(action)
             if kind is OfferContact:
@@ -118,47 +126,27 @@ class Simulation:
                 else:
                     record.final_state = action.final_state
                     record.end_time = now
-            elif kind is AgentStateChanged and action.state is AgentState.READY:
-                freed.append(action.agent_id)
         self._schedule_tick(site_name)
-        if self.bsr and freed:
-            self._pull_for_idle_agents(site_name, freed, now)
-        return actions
+        return [(site_name, actions)]
 
-    def _interflow(self, record, from_site, to_site, now):
-        self.center.note_interflow(record.contact_id)
-        self._handle(from_site, ev.ContactInterflowed(now, record.contact_id, to_site))
-        stream = record.stream
-        record.site = to_site
-        self._handle(to_site, ev.ContactArrived(
-            now, record.contact_id, stream.skill, stream.priority, stream.service_objective_s,
-            stream.channel))
+    def moved(self, contact_id, from_site, to_site, now) -> list:
+        self.records[contact_id].site = to_site
+        return []
 
-    def _pull_for_idle_agents(self, site_name, agent_ids, now):
-        site = self.sites[site_name]
-        for agent_id in agent_ids:
-            agent = site.agents[agent_id]
-            for skill in agent.config.skills:
-                if agent.state is not AgentState.READY:
-                    break
-                channel = self._channel_of_skill.get(skill)
-                if channel is None or not any(
-                        other.queued_total(skill) for name, other in self.sites.items()
-                        if name != site_name and skill in other.skills):
-                    continue
-                self._publish(skill, channel)
-                source = self.center.site_to_pull_from(now, site_name, skill, channel)
-                if source is None:
-                    continue
-                contact = self.sites[source].best_queued_contact(skill, channel, now)
-                if contact is None or self.center.hops(contact.contact_id) >= self.scenario.bsr.hop_limit:
-                    continue
-                self._interflow(self.records[contact.contact_id], source, site_name, now)
+    @staticmethod
+    def ready_agents(results) -> list:
+        return [(site_name, action.agent_id) for site_name, actions in results
+                for action in actions
+                if type(action) is AgentStateChanged and action.state is AgentState.READY]
 
-    def _publish(self, skill, channel):
-        for site in self.sites.values():
-            if skill in site.skills:
-                self.center.publish(site.status(skill, channel))
+    def _step(self, site_name, event) -> None:
+        """A world event at a site; agents it made ready pull from other sites (as the
+        router does after every event)."""
+        if self.world is not None:
+            self.world.append((site_name, dataclasses.replace(event)))
+        results = self.handle(site_name, event)
+        if self.bsr:
+            self.cross_site.pull_after(results, event.time)
 
     # ---- world events -----------------------------------------------------------------------------
     def _arrive(self, stream_number, now, given: Arrival | None = None):
@@ -172,20 +160,16 @@ class Simulation:
         if given is not None:
             record.talk_s = given.handle_time_s
         self.records[contact_id] = record
-        self._handle(stream.site, ev.ContactArrived(
-            now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
-            stream.channel))
-        site = self.sites[stream.site]
-        contact = site.contacts.get(contact_id)
-        if self.bsr and contact is not None and contact.state is ContactState.QUEUED:
-            self._publish(stream.skill, stream.channel)
-            local = site.status(stream.skill, stream.channel)
-            decision = self.center.best_site(now, local, contact_id, stream.priority.value)
-            if decision.site != stream.site:
-                remote = self.sites[decision.site].status(stream.skill, stream.channel)
-                if self.center.remote_accepts(remote, local.ewt_s[stream.priority.value],
-                                              stream.priority.value):
-                    self._interflow(record, stream.site, decision.site, now)
+        # As the router does (cluster/host.py `_arrive`): the arrival, Best Service Routing
+        # of the contact if it queued, then pulls by the agents all that made ready.
+        arrival = ev.ContactArrived(now, contact_id, stream.skill, stream.priority,
+                                    stream.service_objective_s, stream.channel)
+        if self.world is not None:
+            self.world.append((stream.site, dataclasses.replace(arrival)))
+        results = self.handle(stream.site, arrival)
+        if self.bsr:
+            results.extend(self.cross_site.balance_arrival(stream.site, contact_id, now))
+            self.cross_site.pull_after(results, now)
         if given is not None:
             if given.patience_s is not None:
                 self._schedule(now + given.patience_s, _ABANDON, contact_id)
@@ -201,7 +185,7 @@ class Simulation:
         if contact is None or contact.state is not ContactState.OFFERED:
             return
         record = self.records[contact_id]
-        self._handle(site_name, ev.OfferAccepted(now, contact_id))
+        self._step(site_name, ev.OfferAccepted(now, contact_id))
         record.answer_time = self._offered_at.pop(contact_id, now)
         record.served_site = site_name
         record.agent_id = contact.agent_id
@@ -216,20 +200,17 @@ class Simulation:
             return
         contact = self.sites[record.site].contacts.get(contact_id)
         if contact is not None and contact.state in (ContactState.QUEUED, ContactState.OFFERED):
-            self._handle(record.site, ev.ContactAbandoned(now, contact_id))
+            self._step(record.site, ev.ContactAbandoned(now, contact_id))
 
     # ---- the run ----------------------------------------------------------------------------------
     def run(self, progress=None) -> SimulationResult:
         """Run to the end of traffic and drain; `progress(simulated_s)` is called now and then."""
         started = wallclock.perf_counter()
         self._serial = [0] * len(self.scenario.traffic)
-        self._channel_of_skill = {}
-        for stream in self.scenario.traffic:
-            self._channel_of_skill.setdefault(stream.skill, stream.channel)
         for name, site in self.sites.items():
             for agent_id in site.agents:
-                self._handle(name, ev.AgentLoggedIn(0.0, agent_id))
-                self._handle(name, ev.AgentReady(0.0, agent_id))
+                self._step(name, ev.AgentLoggedIn(0.0, agent_id))
+                self._step(name, ev.AgentReady(0.0, agent_id))
         if self.arrivals is not None:
             for arrival in self.arrivals:
                 self._schedule(arrival.time_s, _ARRIVAL, arrival.stream, arrival)
@@ -251,13 +232,13 @@ class Simulation:
             elif kind == _END:
                 contact = self.sites[a].contacts.get(b)
                 if contact is not None and contact.state is ContactState.CONNECTED:
-                    self._handle(a, ev.ContactEnded(now, b))
+                    self._step(a, ev.ContactEnded(now, b))
             elif kind == _ABANDON:
                 self._abandon(a, now)
             else:
                 if self._tick_at.get(a) == now:
                     del self._tick_at[a]
-                self._handle(a, ev.Tick(now))
+                self._step(a, ev.Tick(now))
             steps += 1
             if progress is not None and steps % 20000 == 0:
                 progress(min(now, self.scenario.duration_s))
