@@ -264,7 +264,8 @@ class SiteActor:
     def _arrival_of(contact, now) -> ev.ContactArrived:
         """The event that makes `contact` arrive at another site with everything it has."""
         return ev.ContactArrived(now, contact.contact_id, contact.skill, contact.priority,
-                                 contact.service_objective_s, contact.channel, contact.data)
+                                 contact.service_objective_s, contact.channel, contact.data,
+                                 contact.origin)
 
     @_committing
     def survey(self, now: float, keys=(), contact_ids=(), agent_ids=()) -> Survey:
