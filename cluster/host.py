@@ -40,6 +40,7 @@ from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput
 from sites.model import AgentState, ContactState, SiteConfig
+from sites.recent import RecentMap
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
 
@@ -373,7 +374,7 @@ class CoreHost:
         self.link_stall_timeout_s = link_stall_timeout_s
         self.max_timer_s = max_timer_s
         self._contacts: dict[str, ContactEntry] = {}        # live, cluster-wide
-        self._finished: dict[str, tuple] = {}                # contact id -> (final state, site)
+        self._finished = RecentMap()        # contact id -> (final state, site), the most recent
         self._final_pairs: dict[tuple, tuple] = {}           # (state value, site) -> value
         self._agent_subs: dict[tuple, list] = {}            # (site, agent id) -> [Subscription]
         self._routing_subs: list[Subscription] = []

@@ -210,8 +210,6 @@ class RayHost(CoreHost):
         self.rounds = 0
         self.ray_calls = 0
         self.ray_seconds = 0.0
-        if store is not None and not owns_handles:
-            self._load_mirrors()        # adopted standbys hold no site yet: recover_directory
 
     def _load_mirrors(self) -> None:
         """Read each site's skills and agents back from its actor (blocking)."""

@@ -562,6 +562,12 @@ class ServeSession:
             store = SiteStore(self.db_url)
         try:
             host = RayHost(config, store=store)
+            if store is not None:
+                # The actors recovered their sites from the store: the host's directory,
+                # mirrors, links and clock come from them (a restarted server went on at
+                # time 0 and every event was refused as going backwards).
+                host.recover_directory()
+                host._arm_timer()           # the recovered sites' deadlines
         except Exception as error:
             if store is not None:
                 raise_if_unrecoverable(self.db_url, error)

@@ -45,6 +45,7 @@ from sites.model import (
     enum_lookup,
     parse_enum,
 )
+from sites.recent import RecentMap
 from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
 
 _VOICE = Channel.VOICE.value
@@ -77,7 +78,8 @@ class SiteState:
         self.agents: dict[str, Agent] = {}
         self._agent_by_index: list[Agent] = []
         self.contacts: dict[str, Contact] = {}          # not yet final
-        self.finished: dict[str, ContactState] = {}      # contact id -> its one final state
+        # contact id -> its one final state, for the most recent contacts (sites/recent.py)
+        self.finished: RecentMap = RecentMap()
         self._contact_by_handle: dict[int, Contact] = {}
         self._offer_timers: list = []    # heap of (deadline, order, contact id); stale entries skipped
         self._wrap_up_timers: list = []  # heap of (deadline, order, agent id, contact id)
@@ -914,8 +916,8 @@ class SiteState:
             state._round_robin[(agent_index, skill_index)] = number
         state._round_robin_clock = count(snapshot["round_robin_next"])
 
-        state.finished = {contact_id: ContactState(final)
-                          for contact_id, final in snapshot["finished"]}
+        state.finished = RecentMap(items=((contact_id, ContactState(final))
+                                          for contact_id, final in snapshot["finished"]))
         state._offer_timers = [tuple(timer) for timer in snapshot["offer_timers"]]
         state._wrap_up_timers = [tuple(timer) for timer in snapshot["wrap_up_timers"]]
         state._widen_timers = list(snapshot["widen_timers"])

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from sites.errors import InvalidInput
 from sites.model import check_number
+from sites.recent import RecentMap
 from sites.statistics import SkillStatus
 
 
@@ -62,7 +63,7 @@ class VirtualCenter:
     def __init__(self, config: BsrConfig):
         self.config = config
         self._statuses: dict = {}     # (skill, channel) -> {site: newest SkillStatus}
-        self._hops: dict = {}         # contact id -> times interflowed
+        self._hops = RecentMap()      # contact id -> times interflowed (the most recent)
 
     def publish(self, status: SkillStatus) -> None:
         by_site = self._statuses.setdefault((status.skill, status.channel), {})
