@@ -97,7 +97,18 @@ setup(
     ],
     extras_require={
         # grpcio-tools is pinned: tests/unit/test_protos.py regenerates the code and compares.
-        "test": ["pytest>=8", "hypothesis>=6.100", "grpcio-tools==1.85.1"],
+        # import-linter: the layer rules in .importlinter (tests/unit/test_layers.py).
+        "test": ["pytest>=8", "hypothesis>=6.100", "grpcio-tools==1.85.1",
+                 "import-linter>=2.1,<3"],
     },
-    entry_points={"console_scripts": ["vcc=cluster.cli:main"]},
+    entry_points={
+        "console_scripts": ["vcc=cluster.cli:main"],
+        # `vcc` subcommands of the tools above the cluster (cluster/cli.py loads them).
+        "vcc.commands": [
+            "demo = loadtests.demo:add_demo_parser",
+            "loadtest = loadtests.live:add_loadtest_parser",
+            "simulate = loadtests.simulate_command:add_simulate_parser",
+            "trace = loadtests.trace:add_trace_parser",
+        ],
+    },
 )

@@ -3,71 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-
-
-def _simulate(args) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from loadtests.report import render_report
-    from loadtests.scenario import ScenarioError, load_scenario
-    from loadtests.simulator import Simulation
-
-    try:
-        scenario = load_scenario(args.scenario)
-    except ScenarioError as error:
-        print(f"vcc simulate: {error}", file=sys.stderr)
-        return 2
-    persistence = None
-    if args.db:
-        from cluster.store.db import StoreUrlError
-
-        try:
-            persistence = _simulation_store(args.db)
-        except StoreUrlError as error:
-            print(f"vcc simulate: --db: {error}", file=sys.stderr)
-            return 2
-    simulation = Simulation(scenario, seed=args.seed)
-    if persistence is not None:
-        from loadtests.recorded import attach_simulation
-
-        attach_simulation(simulation, persistence)
-    stderr = Console(stderr=True)
-    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-                  TimeRemainingColumn(), console=stderr, transient=True,
-                  disable=args.no_progress or not stderr.is_terminal) as progress:
-        task = progress.add_task("simulate", total=scenario.duration_s)
-        result = simulation.run(progress=lambda simulated: progress.update(task, completed=simulated))
-    if persistence is not None:
-        for name, state in simulation.sites.items():
-            persistence.recorder.close_intervals(name, state.now)
-        persistence.flush_now()
-        persistence.journal.close()
-        persistence.journal.engine.dispose()
-    if args.json:
-        print(json.dumps(result.report, indent=None, sort_keys=True))
-    else:
-        render_report(result.report, Console())
-    return 0 if result.report["contacts"]["lost"] == 0 else 1
-
-
-def _simulation_store(url: str):
-    """A Persistence (journal, records) on a migrated database, for `vcc simulate --db`."""
-    from cluster.store.db import StoreUrlError, open_engine
-    from cluster.store.journal import Journal, journal_sites
-    from cluster.store.migrate import upgrade
-    from cluster.store.persistence import Persistence
-    from cluster.store.records import Recorder
-
-    engine = open_engine(url)
-    upgrade(engine)
-    if journal_sites(engine):
-        engine.dispose()
-        # Simulated time starts at 0 again: mixing two runs would make nonsense reports.
-        raise StoreUrlError(f"{url!r} holds a journal already; use a new database")
-    return Persistence(Journal(engine), Recorder())
+from importlib.metadata import entry_points
 
 
 def _serve(args) -> int:
@@ -161,10 +98,10 @@ def _serve(args) -> int:
         print("vcc serve: --address joins a Ray cluster: it needs --runtime ray", file=sys.stderr)
         return 2
     if runtime == "ray":
-        from cluster import ray_runtime     # before anything imports Ray: loopback
+        from cluster import serve_session   # before anything imports Ray: loopback
 
-        ray_session = ray_runtime.ServeSession(args.ray_address, args.db)
-        ray_start_error = ray_runtime.RayStartError
+        ray_session = serve_session.ServeSession(args.ray_address, args.db)
+        ray_start_error = serve_session.RayStartError
     else:
         ray_session, ray_start_error = None, ()      # `except ()` catches nothing
 
@@ -248,17 +185,6 @@ def _port(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcc", description="vcc: the virtual contact center routing cluster")
     commands = parser.add_subparsers(dest="command", required=True)
-    simulate = commands.add_parser(
-        "simulate", help="run a scenario through the routing core in simulated time")
-    simulate.add_argument("scenario", help="scenario YAML file (SPEC §5)")
-    simulate.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    simulate.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    simulate.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    simulate.add_argument("--db", metavar="URL", default=None,
-                          help="also write the journal, contact records and agent intervals "
-                               "of the simulated day to this new database, for `vcc report` "
-                               "(times: simulated seconds from 0)")
-    simulate.set_defaults(run=_simulate)
 
     serve = commands.add_parser("serve", help="run the gRPC API over the routing core (on Ray "
                                               "site actors by default)")
@@ -329,10 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(commands)
     from cluster.status import add_status_parser; add_status_parser(commands)       # noqa: E702
     from cluster.status import add_rebalance_parser; add_rebalance_parser(commands)  # noqa: E702
-    from loadtests.demo import add_demo_parser
-    add_demo_parser(commands)
-    from loadtests.trace import add_trace_parser; add_trace_parser(commands)       # noqa: E702
-    from loadtests.live import add_loadtest_parser; add_loadtest_parser(commands)  # noqa: E702
+    # Commands of the tools above the cluster (simulate, demo, trace, loadtest) register
+    # themselves (setup.py, group `vcc.commands`): the cluster never imports them.
+    for entry in sorted(entry_points(group="vcc.commands"), key=lambda entry: entry.name):
+        entry.load()(commands)
     return parser
 
 

@@ -262,7 +262,7 @@ class LeaderGate:
         health = self.health
         if health is None:
             return
-        from cluster.server import SERVICE_NAMES
+        from cluster.services import SERVICE_NAMES
 
         status = (health_pb2.HealthCheckResponse.SERVING if serving
                   else health_pb2.HealthCheckResponse.NOT_SERVING)

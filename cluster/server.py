@@ -25,6 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from cluster.admission import AdmissionInterceptor, Budgets
 from cluster.config import load_config
 from cluster.host import CoreHost
+from cluster.services import SERVICE_NAMES
 from cluster.servicers import (
     AdminServicer,
     AgentControlServicer,
@@ -32,20 +33,13 @@ from cluster.servicers import (
     RoutingServicer,
 )
 from vcc.v1 import (
-    admin_pb2,
     admin_pb2_grpc,
-    agent_control_pb2,
     agent_control_pb2_grpc,
-    call_control_pb2,
     call_control_pb2_grpc,
-    routing_pb2,
     routing_pb2_grpc,
 )
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
-SERVICE_NAMES = tuple(module.DESCRIPTOR.services_by_name[name].full_name for module, name in (
-    (call_control_pb2, "CallControl"), (agent_control_pb2, "AgentControl"),
-    (routing_pb2, "Routing"), (admin_pb2, "Admin")))
 
 log = logging.getLogger(__name__)
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from cluster.runtime.cross_site import CrossSite
 from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import Scenario
+from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, OfferContact
 from sites.model import AgentState, ContactState
@@ -40,16 +41,6 @@ from sites.virtual_center import VirtualCenter
 
 # Event kinds in the simulation's own heap; ties in time run in scheduling order.
 _ARRIVAL, _ANSWER, _END, _ABANDON, _TICK = range(5)
-
-
-@dataclass(frozen=True, slots=True)
-class Arrival:
-    """One given contact: arrives at `time_s` as a contact of `scenario.traffic[stream]`."""
-    time_s: float
-    stream: int
-    contact_id: str
-    handle_time_s: float
-    patience_s: float | None        # None: never abandons
 
 
 @dataclass
@@ -68,7 +59,6 @@ class Simulation:
         self.seed = scenario.seed if seed is None else seed
         if arrivals is None and getattr(scenario, "profile", None) is not None:
             # Non-homogeneous arrivals: one generator for traces and simulation.
-            from loadtests.trace import arrivals_of, generate_trace
             arrivals = arrivals_of(scenario, generate_trace(scenario, self.seed))
         self.arrivals = arrivals
         self.rng = random.Random(self.seed)

@@ -61,6 +61,17 @@ SUFFIXES = (".csv", ".jsonl")
 
 
 @dataclass(frozen=True, slots=True)
+class Arrival:
+    """One given contact for the simulator (loadtests/simulator.py): arrives at `time_s` as
+    a contact of `scenario.traffic[stream]`."""
+    time_s: float
+    stream: int
+    contact_id: str
+    handle_time_s: float
+    patience_s: float | None        # None: never abandons
+
+
+@dataclass(frozen=True, slots=True)
 class TraceContact:
     arrival_s: float
     contact_id: str
@@ -339,10 +350,9 @@ def class_key(site, skill, priority: Priority, service_objective_s: float, chann
 
 
 def arrivals_of(scenario: Scenario, contacts, objective=None) -> list:
-    """`simulator.Arrival`s of `contacts`, each tied to the scenario's traffic entry of its
+    """`Arrival`s of `contacts`, each tied to the scenario's traffic entry of its
     class (site, skill, priority, objective, channel); `objective(contact)` resolves a
     contact without one (default: the scenario's own defaults)."""
-    from loadtests.simulator import Arrival
 
     streams = {}
     for number, stream in enumerate(scenario.traffic):
