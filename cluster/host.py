@@ -197,6 +197,10 @@ class Subscription:
         return items
 
 
+MAX_ACTION_SEQ = 2 ** 63 - 1     # the store's integers are signed 64-bit
+APPLIED_SEQS_KEPT = 65_536      # per link
+
+
 class LinkStream:
     """The state of one connected Connect stream of a PBX link."""
 
@@ -232,6 +236,9 @@ class PbxLink:
         self.replay_window = replay_window
         self.stream_limit = stream_limit
         self.applied_event_seq = 0      # newest event applied: a re-sent copy is skipped
+        # The seqs of the most recent events taken (applied or refused), to tell a re-send
+        # from an event whose number goes backwards (one this link skipped).
+        self._applied_seqs = RecentMap(APPLIED_SEQS_KEPT)
         self.committed_event_seq = 0    # newest acknowledged: applied and, with a store, durable
         self.next_action_seq = 1
         self.acked_action_seq = 0
@@ -249,6 +256,18 @@ class PbxLink:
     @property
     def last_action_seq(self) -> int:
         return self.next_action_seq - 1
+
+    def note_applied(self, seq: int) -> None:
+        self._applied_seqs[seq] = True
+
+    def was_applied(self, seq: int) -> bool:
+        """Is event `seq` (<= applied_event_seq) one this link took? Every seq this process
+        took is noted before applied_event_seq moves; past the most recent
+        APPLIED_SEQS_KEPT, an older one is taken for a re-send (it cannot be told)."""
+        if seq in self._applied_seqs:
+            return True
+        return (len(self._applied_seqs) >= APPLIED_SEQS_KEPT
+                and seq < next(iter(self._applied_seqs)))
 
     def push(self, item) -> None:
         seq = self.next_action_seq
@@ -276,6 +295,11 @@ class PbxLink:
 
     def check_resume(self, last_action_seq: int) -> tuple[str, str, str] | None:
         """Why a stream resuming after `last_action_seq` cannot be served, or None."""
+        if last_action_seq > MAX_ACTION_SEQ:
+            # The store numbers a resumed link after it (a 63-bit integer column): past
+            # that it failed UNKNOWN in the database and the link was dead for good.
+            return ("INVALID_ARGUMENT", "hello.last_action_seq",
+                    f"must be at most {MAX_ACTION_SEQ}; got {last_action_seq}")
         if last_action_seq > self.last_action_seq and self.may_rebase and not self.attached_once:
             return None         # numbered by an earlier process: `attach` renumbers after it
         if last_action_seq > self.last_action_seq:

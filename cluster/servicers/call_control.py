@@ -181,7 +181,19 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                     EventRejected(0, "", f"events[{number}].seq", "must be >= 1")])
                 continue
             if seq <= newest:
-                continue        # applied already (re-sent after a reconnect)
+                if link.was_applied(seq):
+                    continue        # applied already (re-sent after a reconnect)
+                # A number this link skipped, not a re-send: a PBX bug. Refused and not
+                # acknowledged, so the PBX cannot take the event for applied (issue 15).
+                await self._flush(link, stream, run, meta)
+                run, meta = [], []
+                await self._wait_for_room(link, stream)
+                await self._after_commit(link, stream, None, [EventRejected(
+                    seq, _contact_id(event), f"events[{number}].seq",
+                    f"goes backwards: {seq} is below {newest}, the newest event of link "
+                    f"{link.link_id!r}, and is not one it applied")])
+                continue
+            link.note_applied(seq)
             try:
                 site, core_event, prefix = translate(event)
             except RequestError as error:
