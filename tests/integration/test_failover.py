@@ -4,6 +4,8 @@ and a real etcd; a PBX link and agents keep contacts flowing through whichever o
 - SIGKILL the leader: the standby leads within TTL + 2 s, and every contact sent reaches
   exactly one final state, offered to one agent only (the PBX follows the leader and
   resumes its link; the new leader recovers the contacts and their link from the journal).
+- A standby replaced by a fresh gateway, and the leader SIGKILLed soon after the fresh one
+  answers (the drill's pattern, issue 15): the fresh one leads within TTL + 2 s, twice.
 - SIGSTOP the leader past its TTL, then SIGCONT: it steps down, and the journal holds no
   entry with its token after the new leader's first entry.
 - etcd stopped for 10 s: the leader stops routing (Health NOT_SERVING, vcc calls
@@ -55,6 +57,10 @@ class Rig:
     endpoint: str           # what the gateways were given as --etcd
     prefix: str
     etcd: object            # EtcdServer or EtcdCluster
+    config: str = ""        # what a replacement gateway is started with
+    db_url: str = ""
+    log_dir: str = ""
+    runtime: str = "inprocess"
 
 
 @contextlib.contextmanager
@@ -73,7 +79,9 @@ def rig(tmp_path, etcd, runtime: str = "inprocess"):
         for name, port in zip(("gw1", "gw2"), free_ports(2)):
             gateways.append(Gateway(name, port, config, db_url, endpoint, prefix, TTL_S,
                                     str(tmp_path), runtime=runtime))
-        yield Rig(gateways, engine, endpoint, prefix, etcd)
+        # Gateways a test starts later go into the same list: killed here too.
+        yield Rig(gateways, engine, endpoint, prefix, etcd, config, db_url, str(tmp_path),
+                  runtime)
     finally:
         for gateway in gateways:
             gateway.cleanup()
@@ -273,6 +281,59 @@ def test_sigkill_of_the_ray_leader_loses_no_contact(ray_cluster):
     assert claimed, "the new leader claimed no site"
     assert all(row.fencing_token == standby.leading_term() for row in rows
                if row.site in claimed and row.seq > claimed[row.site]), "old token after claim"
+
+
+def health_status(address: str, timeout: float = 0.5):
+    """The gateway's overall Health status, or None if it does not answer (not listening
+    yet)."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            return health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout).status
+    except grpc.RpcError:
+        return None
+
+
+def test_a_standby_started_just_before_the_leader_is_sigkilled_leads_within_ttl_plus_2s(
+        cluster):
+    """Issue 15: in the drill, each killed gateway is replaced by a new one, which is the
+    standby at the next kill. Twice: the standby is replaced by a fresh gateway on its port,
+    and the leader is SIGKILLed 0.5 s (then 2 s) after the fresh one answers (Health
+    NOT_SERVING: a standby); the fresh one serves within TTL + 2 s of the kill, and then it
+    is the leader killed in the next round."""
+    from grpc_health.v1 import health_pb2
+
+    gateways = cluster.gateways
+    leader = wait_for(lambda: leader_of(gateways), 20)
+    assert leader is not None, diagnostics(gateways)
+    free_port = None        # the port of the leader killed in the round before
+    for number, after_s in ((3, 0.5), (4, 2.0)):
+        standbys = [g for g in gateways if g is not leader and g.process.poll() is None]
+        for old in standbys:
+            old.signal(signal.SIGKILL)
+            old.process.wait(5)
+        port = standbys[0].port if standbys else free_port
+        fresh = Gateway(f"gw{number}", port, cluster.config, cluster.db_url,
+                        cluster.endpoint, cluster.prefix, TTL_S, cluster.log_dir,
+                        runtime=cluster.runtime)
+        gateways.append(fresh)
+        standing_by = wait_for(lambda: health_status(fresh.address)
+                               == health_pb2.HealthCheckResponse.NOT_SERVING, 30)
+        assert standing_by, diagnostics(gateways)
+        time.sleep(after_s)
+        old_term = leader.leading_term()
+        killed_at = time.monotonic()
+        leader.signal(signal.SIGKILL)
+        leader.process.wait(5)
+        leads = wait_for(lambda: serving(fresh.address, 0.5), TTL_S + 10, step=0.02)
+        took = time.monotonic() - killed_at
+        print(f"{fresh.name}, a standby for {after_s} s: serves {took:.2f} s after the kill")
+        assert leads, diagnostics(gateways)
+        assert took <= TTL_S + 2, (took, diagnostics(gateways))
+        assert fresh.leading_term() > old_term
+        leader, free_port = fresh, leader.port
 
 
 def test_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
