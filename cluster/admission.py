@@ -66,6 +66,7 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
         self.running = {"unary": 0, "pbx": 0, "stream": 0}
         self.streams_by_peer: dict[str, int] = {}
         self.refused = {"unary": 0, "pbx": 0, "stream": 0}
+        self._handlers: dict = {}       # method -> (its handler, the wrapped one): built once
 
     def _limit(self, kind: str) -> int:
         return {"unary": self.budgets.unary, "pbx": self.budgets.pbx_links,
@@ -101,13 +102,18 @@ class AdmissionInterceptor(grpc.aio.ServerInterceptor):
         if handler is None:
             return None
         method = handler_call_details.method
+        cached = self._handlers.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
         if method == PBX_METHOD:
             kind = "pbx"
         elif handler.request_streaming or handler.response_streaming:
             kind = "stream"
         else:
             kind = "unary"
-        return _wrapped(handler, self, kind, method)
+        wrapped = _wrapped(handler, self, kind, method)
+        self._handlers[method] = (handler, wrapped)
+        return wrapped
 
 
 def _wrapped(handler: grpc.RpcMethodHandler, admission: AdmissionInterceptor, kind: str,
