@@ -31,6 +31,20 @@ def _serve(args) -> int:
     except ValueError as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
+    from sqlalchemy.exc import SQLAlchemyError as sqlalchemy_error
+
+    from cluster.arguments import database_problem, files_problem, host_problem, listen_problem
+
+    # Bad arguments stop here, before anything runs: one line, exit code 2 (issue 15).
+    problem = files_problem((("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key),
+                             ("--tls-client-ca", args.tls_client_ca),
+                             ("--token-file", args.token_file), ("--etcd-ca", args.etcd_ca),
+                             ("--etcd-cert", args.etcd_cert), ("--etcd-key", args.etcd_key)))
+    if problem is None and host_problem(args.host):
+        problem = f"--host: {host_problem(args.host)}"
+    if problem:
+        print(f"vcc serve: {problem}", file=sys.stderr)
+        return 2
     try:
         credentials = (server_credentials(args.tls_cert, args.tls_key, args.tls_client_ca)
                        if args.tls_cert or args.tls_key or args.tls_client_ca else None)
@@ -65,6 +79,15 @@ def _serve(args) -> int:
         interceptors.append(TracingInterceptor(provider))
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
+    problem = listen_problem(args.host, args.port)
+    if problem is None and args.db:
+        problem = database_problem(args.db)
+        problem = problem and f"--db: {problem}"
+    if problem:
+        print(f"vcc serve: {problem}", file=sys.stderr)
+        if provider is not None:
+            provider.shutdown()
+        return 2
     address = f"[{args.host}]:{args.port}" if ":" in args.host else f"{args.host}:{args.port}"
     # The Ray runtime by default (site actors journal to --db themselves); inprocess: the
     # sites' cores in this process, journaled by it.
@@ -142,6 +165,19 @@ def _serve(args) -> int:
     except ray_start_error as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 1
+    except RuntimeError as error:
+        if "Failed to bind" not in str(error):
+            raise
+        # Checked above; another process took the address since.
+        print(f"vcc serve: --host/--port: cannot listen on {address}", file=sys.stderr)
+        return 2
+    except sqlalchemy_error as error:
+        from cluster.arguments import shown_url
+
+        first = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+        print(f"vcc serve: --db {shown_url(args.db)}: {type(error).__name__}: "
+              f"{first[0][:200]}", file=sys.stderr)
+        return 1
     finally:
         if ray_session is not None:
             ray_session.stop()
@@ -154,7 +190,12 @@ def _store_repair(args) -> int:
     from cluster.store.db import StoreUrlError
     from cluster.store.repair import repair_store
     from cluster.store.snapshots import RecoveryError
+    from cluster.arguments import database_problem
 
+    problem = database_problem(args.db, create=False)     # a repair never creates a store
+    if problem:
+        print(f"vcc store repair: --db: {problem}", file=sys.stderr)
+        return 2
     try:
         repair = repair_store(args.db)
     except StoreUrlError as error:

@@ -28,6 +28,7 @@ import time
 import grpc
 from grpc_health.v1 import health_pb2_grpc
 
+from cluster.api_limits import MAX_MESSAGE_BYTES
 from vcc.v1 import (admin_pb2_grpc, agent_control_pb2_grpc, call_control_pb2,
                     call_control_pb2_grpc, routing_pb2_grpc)
 
@@ -159,6 +160,27 @@ class VccClient:
         return PbxLink(self.calls, link_id, client=self, **kwargs)
 
 
+# Bytes a repeated field adds around each element at most: its tag and a length prefix.
+_ELEMENT_OVERHEAD = 6
+
+
+def batches(events, max_count: int, max_bytes: int = MAX_MESSAGE_BYTES):
+    """`events` (numbered PbxEvents) in order, cut into lists of at most `max_count` events
+    and at most `max_bytes` serialized (an arrival carries up to 16 KiB of attached data:
+    256 of them pass gRPC's default 4 MiB receive limit, and the router would refuse the
+    message). An event larger than `max_bytes` goes alone."""
+    batch, size = [], 0
+    for event in events:
+        cost = event.ByteSize() + _ELEMENT_OVERHEAD
+        if batch and (len(batch) >= max_count or size + cost > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += cost
+    if batch:
+        yield batch
+
+
 class PbxLink:
     """One PBX link: numbered, batched events out; actions in; resumable.
 
@@ -169,6 +191,10 @@ class PbxLink:
     are sent again (it applies each once), and the router re-sends the actions this link has
     not acknowledged (each is yielded once: ones already yielded are dropped).
 
+    A message carries at most `max_batch` events and `max_message_bytes` (1 MiB by default,
+    cluster/api_limits.py: well under the router's 4 MiB receive limit); more are sent in
+    several messages.
+
     Acknowledgements free actions from the router's replay window: the link tells the router
     (a `hello` on the stream) every `ack_every` handled actions, an action counting as
     handled once the consumer asks for the message after the one that carried it; a
@@ -176,13 +202,15 @@ class PbxLink:
     """
 
     def __init__(self, stub, link_id: str, *, max_batch: int = 256, max_unacked: int = 100_000,
-                 ack_every: int = 1024, client: VccClient | None = None):
+                 ack_every: int = 1024, client: VccClient | None = None,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES):
         self._stub = stub
         self._client = client               # leader-aware: its current `calls` stub is used
         self.resent_through = 0             # the newest event seq re-sent by a reconnect
         self.resumes = 0
         self.link_id = link_id
         self.max_batch = max_batch
+        self.max_message_bytes = max_message_bytes
         self.max_unacked = max_unacked
         self._next_seq = 1
         self._pending: list = []                                 # numbered, not yet sent
@@ -217,10 +245,8 @@ class PbxLink:
             self.resent_through = max(self.resent_through, self._unacked[-1].seq)
         # Re-sent in batches like new events: one message with everything unacknowledged
         # could exceed the router's message size limit.
-        unacked = list(self._unacked)
-        for start in range(0, len(unacked), self.max_batch):
-            await outbox.put(call_control_pb2.PbxMessage(
-                events=unacked[start:start + self.max_batch]))
+        for batch in list(batches(self._unacked, self.max_batch, self.max_message_bytes)):
+            await outbox.put(call_control_pb2.PbxMessage(events=batch))
 
     def _hello(self):
         self._acknowledged_action_seq = self.last_action_seq
@@ -260,7 +286,8 @@ class PbxLink:
         if self._outbox is None:
             raise RuntimeError("PbxLink.connect() first")
         while self._pending:
-            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            batch = next(batches(self._pending, self.max_batch, self.max_message_bytes))
+            del self._pending[:len(batch)]
             self._unacked.extend(batch)
             await self._outbox.put(call_control_pb2.PbxMessage(events=batch))
 

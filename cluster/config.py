@@ -18,6 +18,9 @@ routing: {multisite: bsr, adjust_by: 10, max_status_age_s: 10, hop_limit: 1}
 Every skill exists at every site. A scenario file is a valid configuration: its
 `duration_s`, `seed` and `traffic` describe load, not the center, and are ignored here.
 An invalid file raises `ConfigFileError` naming the file, line and key; nothing starts.
+Sizes are bounded as in scenario files (README, "Scenario files"): at most 100,000 agents
+per group and 1,000,000 in all; site and skill names and agent ids fit the API's limits
+(cluster/api_limits.py).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ import dataclasses
 import pathlib
 from dataclasses import dataclass, field
 
-from cluster.yaml_reader import ConfigFileError, Reader, parse_yaml, read_text
+from cluster.api_limits import MAX_ID, MAX_NAME
+from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
 from sites.virtual_center import BsrConfig
@@ -45,6 +49,8 @@ _AGENT_KEYS = {"count", "ids", "skills", "channels", "wrap_up_s", "call_selectio
 _ROUTING_KEYS = {"multisite", "adjust_by", "max_status_age_s", "hop_limit"}
 _CHANNELS = tuple(channel.name.lower() for channel in Channel)
 _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
+MAX_GROUP_AGENTS = 100_000          # agents of one group (count or ids)
+MAX_AGENTS = 1_000_000              # agents of the whole configuration
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,8 @@ def _skill(name, reader: Reader) -> SkillConfig:
         return SkillConfig(name, **fields)
     except InvalidInput as error:
         key = error.field.rsplit(".", 1)[-1]
-        reader.fail(key if key in fields else next(iter(fields), "queueing"), error.problem)
+        reader.fail(key if key in fields else next(iter(fields), "queueing"),
+                    cut(error.problem, 200))
 
 
 def _service_objectives(reader: Reader) -> dict:
@@ -78,10 +85,24 @@ def _names(reader: Reader, key) -> list:
     value = reader.mapping.get(key)
     if not isinstance(value, list) or not value:
         reader.fail(key, "must be a non-empty list of agent ids")
+    if len(value) > MAX_GROUP_AGENTS:
+        reader.fail(key, f"at most {MAX_GROUP_AGENTS:,} agents in a group; got {len(value):,}")
     for agent_id in value:
         if not isinstance(agent_id, str) or not agent_id:
-            reader.fail(key, f"agent ids must be non-empty strings; got {agent_id!r}")
+            reader.fail(key, f"agent ids must be non-empty strings; got {brief(agent_id)}")
+        if len(agent_id) > MAX_ID:
+            reader.fail(key, f"an agent id has at most {MAX_ID} characters; got "
+                             f"{brief(agent_id)} ({len(agent_id):,})")
     return value
+
+
+def _check_name(reader: Reader, name, what: str) -> None:
+    """A skill or site name (a key of `skills` or `sites`): a non-empty string that fits
+    the API and the store."""
+    if not isinstance(name, str) or not name:
+        reader.fail(name, f"a {what} name must be a non-empty string")
+    if len(name) > MAX_NAME:
+        reader.fail(name, f"a {what} name has at most {MAX_NAME} characters; got {len(name):,}")
 
 
 def _agent_group(path, site, number, value, line, skills) -> tuple:
@@ -91,18 +112,18 @@ def _agent_group(path, site, number, value, line, skills) -> tuple:
         group.fail("count", "give exactly one of count (agents named "
                             f"{site}-g{number}-<n>) or ids")
     if "count" in group.mapping:
-        ids = [f"{site}-g{number}-{n}" for n in range(group.integer("count", minimum=1))]
+        ids = [f"{site}-g{number}-{n}"
+               for n in range(group.integer("count", minimum=1, maximum=MAX_GROUP_AGENTS))]
     else:
         ids = _names(group, "ids")
-    levels = group.child("skills", set(group.mapping["skills"] or {})
-                         if isinstance(group.mapping["skills"], dict) else set())
+    levels = group.child("skills", None)
     if not levels.mapping:
         group.fail("skills", "must give at least one skill")
     for skill, level in levels.mapping.items():
         if skill not in skills:
             levels.fail(skill, f"unknown skill (defined: {', '.join(skills)})")
         if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 16:
-            levels.fail(skill, f"level must be an integer 1..16; got {level!r}")
+            levels.fail(skill, f"level must be an integer 1..16; got {brief(level)}")
     channels = {"voice": 1}
     if "channels" in group.mapping:
         channel_reader = group.child("channels", set(_CHANNELS))
@@ -115,7 +136,7 @@ def _agent_group(path, site, number, value, line, skills) -> tuple:
                                   default="greatest_need")
     blocks = group.mapping.get("voice_blocks_others", True)
     if not isinstance(blocks, bool):
-        group.fail("voice_blocks_others", f"must be true or false; got {blocks!r}")
+        group.fail("voice_blocks_others", f"must be true or false; got {brief(blocks)}")
     return [AgentConfig(agent_id, dict(levels.mapping), channels=dict(channels),
                         call_selection=call_selection, wrap_up_s=wrap_up_s,
                         voice_blocks_others=blocks)
@@ -125,12 +146,10 @@ def _agent_group(path, site, number, value, line, skills) -> tuple:
 def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
     top = Reader(path, parse_yaml(text, path), "", 1, _TOP_KEYS, required=("skills", "sites"))
 
-    skills_value = top.mapping["skills"]
-    skills_reader = top.child("skills", set(skills_value) if isinstance(skills_value, dict) else set())
+    skills_reader = top.child("skills", None)
     skills, objectives = {}, {}
     for name in skills_reader.mapping:
-        if not isinstance(name, str) or not name:
-            skills_reader.fail(name, "a skill name must be a non-empty string")
+        _check_name(skills_reader, name, "skill")
         reader = skills_reader.child(name, _SKILL_KEYS) if skills_reader.mapping[name] is not None \
             else Reader(path, {}, skills_reader.key(name), skills_reader.line_of(name), set())
         objectives[name] = _service_objectives(reader)
@@ -139,12 +158,11 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
     if not skills:
         top.fail("skills", "must define at least one skill")
 
-    sites_value = top.mapping["sites"]
-    sites_reader = top.child("sites", set(sites_value) if isinstance(sites_value, dict) else set())
+    sites_reader = top.child("sites", None)
     sites = {}
+    agents_total = 0
     for site in sites_reader.mapping:
-        if not isinstance(site, str) or not site:
-            sites_reader.fail(site, "a site name must be a non-empty string")
+        _check_name(sites_reader, site, "site")
         site_value = sites_reader.mapping[site]
         site_reader = sites_reader.child(site, _SITE_KEYS) if site_value is not None \
             else Reader(path, {}, sites_reader.key(site), sites_reader.line_of(site), set())
@@ -155,6 +173,10 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
         for number, group_value in enumerate(groups):
             group_agents, group = _agent_group(path, site, number, group_value,
                                                site_reader.line_of("agents"), skills)
+            agents_total += len(group_agents)
+            if agents_total > MAX_AGENTS:
+                group.fail("ids" if "ids" in group.mapping else "count",
+                           f"more than {MAX_AGENTS:,} agents in the configuration")
             for agent in group_agents:
                 if agent.agent_id in seen:
                     group.fail("ids" if "ids" in group.mapping else "count",
@@ -167,7 +189,7 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
                 auto_pause_after_misses=site_reader.mapping.get("auto_pause_after_misses", 3),
                 statistics_window_s=site_reader.mapping.get("statistics_window_s", 900.0))
         except InvalidInput as error:
-            site_reader.fail(error.field, error.problem)
+            site_reader.fail(error.field, cut(error.problem, 200))
     if not sites:
         top.fail("sites", "must define at least one site")
 

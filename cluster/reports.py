@@ -38,6 +38,11 @@ from cluster.store.sqlfuncs import floor_, greatest, least
 
 BY = ("skill", "site", "class", "agent")
 MAX_INTERVALS = 100_000           # a report is read by people: more rows than this is a mistake
+MAX_INTERVAL_S = 366 * 86400.0    # --interval: a year (a leap one) at most
+# --from/--to: seconds (the core's clock) or ISO times, within the years 1..9999 (what
+# datetime can show; beyond, Python's time functions overflow).
+MIN_TIME_S = -62_135_596_800.0    # 0001-01-01T00:00:00Z
+MAX_TIME_S = 253_402_300_799.0    # 9999-12-31T23:59:59Z
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _EPOCH_LIKE = 1e8                 # times above this are wall clock (epoch seconds), shown as ISO
 
@@ -58,13 +63,22 @@ class ReportError(ValueError):
 # ---- argument parsing ---------------------------------------------------------------------------
 def parse_interval(text: str) -> float:
     """'15m', '1h', '1d', '900s' or '900' -> seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", str(text))
+    text = str(text)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if not match:
-        raise argparse.ArgumentTypeError(f"must be a duration like 15m, 1h, 1d or 900s; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a duration like 15m, 1h, 1d or 900s; "
+                                         f"got {_brief(text)}")
     seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
     if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"must be longer than 0; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be longer than 0; got {_brief(text)}")
+    if not seconds <= MAX_INTERVAL_S:       # inf too: 10**400 seconds
+        raise argparse.ArgumentTypeError(f"at most 366d ({MAX_INTERVAL_S:,.0f} s); "
+                                         f"got {_brief(text)}")
     return seconds
+
+
+def _brief(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
 
 
 def parse_time(text: str) -> float:
@@ -75,22 +89,34 @@ def parse_time(text: str) -> float:
     except ValueError:
         pass
     else:
-        if not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"must be a finite number of seconds; got {text!r}")
+        if not (math.isfinite(value) and MIN_TIME_S <= value <= MAX_TIME_S):
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number of seconds within the years 1..9999 "
+                f"({MIN_TIME_S:,.0f} .. {MAX_TIME_S:,.0f}); got {_brief(text)}")
         return value
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"must be seconds or an ISO time like 2026-03-02T08:00; got {text!r}") from None
+            f"must be seconds or an ISO time like 2026-03-02T08:00; got {_brief(text)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    try:
+        seconds = moment.timestamp()
+    except (OverflowError, ValueError):     # 0001-01-01 with a negative offset
+        seconds = math.inf
+    if not MIN_TIME_S <= seconds <= MAX_TIME_S:
+        raise argparse.ArgumentTypeError(f"must be within the years 1..9999 UTC; "
+                                         f"got {_brief(text)}")
+    return seconds
 
 
 def format_time(seconds: float) -> str:
     if seconds >= _EPOCH_LIKE:
-        return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        try:
+            return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        except (OverflowError, ValueError, OSError):    # past the year 9999
+            pass
     return f"{seconds:g}"
 
 
@@ -107,6 +133,12 @@ class ReportQuery:
             raise ReportError("--by", f"must be one of {', '.join(BY)}; got {self.by!r}")
         if not (math.isfinite(self.interval_s) and self.interval_s > 0):
             raise ReportError("--interval", f"must be longer than 0; got {self.interval_s!r}")
+        if self.interval_s > MAX_INTERVAL_S:
+            raise ReportError("--interval", f"at most 366d ({MAX_INTERVAL_S:,.0f} s); got "
+                                            f"{self.interval_s:g} s")
+        for option, value in (("--from", self.start), ("--to", self.end)):
+            if not (math.isfinite(value) and MIN_TIME_S <= value <= MAX_TIME_S + MAX_INTERVAL_S):
+                raise ReportError(option, f"must be within the years 1..9999; got {value!r}")
         if not self.end > self.start:
             raise ReportError("--to", f"must be after --from ({format_time(self.end)} is not "
                                       f"after {format_time(self.start)})")
@@ -510,39 +542,35 @@ def _fail(problem: str) -> int:
     return 2
 
 
-def _missing_sqlite_file(url: str) -> str | None:
-    """The file a SQLite URL names, if it does not exist (SQLite would create it empty)."""
-    try:
-        parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
-        return None
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return None if os.path.exists(parsed.database) else parsed.database
-
-
 def run_report(args, console=None) -> int:
     """Exit code 0 with the report printed; 2 with `vcc report: <argument>: <problem>`."""
-    missing = _missing_sqlite_file(args.db)
-    if missing is not None:     # a report reads; it must not leave an empty database behind
-        return _fail(f"--db: no such database file {missing!r}")
+    if args.png and os.path.splitext(args.png)[1].lower() not in ("", ".png"):
+        return _fail(f"--png: the chart is a PNG file (name.png); got {_brief(args.png)}")
+    from cluster.arguments import DB_CONNECT_TIMEOUT_S, database_problem, shown_url
+
+    # A report reads; it must not leave an empty database behind (create=False).
+    problem = database_problem(args.db, create=False)
+    if problem is not None:
+        return _fail(f"--db: {problem}")
+    shown = shown_url(args.db)      # never the password
     try:
-        engine = open_engine(args.db)
+        engine = open_engine(args.db, **({"connect_args": {"connect_timeout": DB_CONNECT_TIMEOUT_S}}
+                                          if args.db.startswith("postgresql") else {}))
     except StoreUrlError as error:
         return _fail(f"--db: {error}")
     try:
         try:
             tables = set(sa.inspect(engine).get_table_names())
         except sa.exc.SQLAlchemyError as error:
-            return _fail(f"--db: cannot open {args.db!r}: {error.__class__.__name__}: "
-                         f"{str(error).splitlines()[0]}")
+            return _fail(f"--db: cannot open {shown}: {error.__class__.__name__}: "
+                         f"{str(error).splitlines()[0][:200]}")
         if not {"contact_records", "agent_state_intervals"} <= tables:
-            return _fail(f"--db: {args.db!r} holds no vcc store (no contact records table)")
+            return _fail(f"--db: {shown} holds no vcc store (no contact records table)")
         start, end = args.start, args.end
         if start is None or end is None:
             found = time_range(engine)
             if found is None:
-                return _fail(f"--db: {args.db!r} has no contact records; nothing to report")
+                return _fail(f"--db: {shown} has no contact records; nothing to report")
             if start is None:
                 start = math.floor(found[0] / args.interval) * args.interval
             if end is None:
@@ -562,8 +590,9 @@ def run_report(args, console=None) -> int:
             if path:
                 try:
                     writer(report, path)
-                except OSError as error:
-                    return _fail(f"{option}: cannot write {path!r}: {error.strerror or error}")
+                except (OSError, ValueError) as error:
+                    return _fail(f"{option}: cannot write {path!r}: "
+                                 f"{getattr(error, 'strerror', None) or error}")
         return 0
     finally:
         engine.dispose()

@@ -245,8 +245,14 @@ def etcd_leader(endpoints: str, prefix: str, ca=None, cert=None, key=None,
 
 
 def _etcd_status(args) -> dict | int:
+    from cluster.arguments import files_problem
     from cluster.leadership.etcd import EtcdConfigError
 
+    problem = files_problem((("--etcd-ca", args.etcd_ca), ("--etcd-cert", args.etcd_cert),
+                             ("--etcd-key", args.etcd_key)))
+    if problem:
+        print(f"vcc status: {problem}", file=sys.stderr)
+        return 2
     try:
         return etcd_leader(args.etcd, args.etcd_prefix, args.etcd_ca, args.etcd_cert,
                            args.etcd_key)
@@ -393,6 +399,9 @@ def add_rebalance_parser(commands) -> None:
     rebalance = commands.add_parser(
         "rebalance", help="spread the running server's site actors over the alive Ray nodes "
                           "(after `ray start --address ...` added one); no contact is lost")
-    rebalance.add_argument("--timeout", type=float, default=120.0,
+    from cluster.arguments import number
+
+    rebalance.add_argument("--timeout", type=number(0.0, 86_400.0, exclusive_minimum=True),
+                           default=120.0,
                            help="seconds to wait for every site actor to be in place (120)")
     rebalance.set_defaults(run=_rebalance)

@@ -13,7 +13,7 @@ a refused or invalid request (UNAUTHENTICATED, INVALID_ARGUMENT, ...) is the cli
 leaves the status unset. The code itself is always in `rpc.grpc.status_code`.
 
 Anything here that can carry caller data (attribute values, status descriptions, exception
-messages and stack traces) goes through `mask_card_numbers` first.
+messages and stack traces) goes through `mask_for_logs` first (card numbers, phone numbers).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from cluster.masking import mask_card_numbers
+from cluster.masking import mask_for_logs
 
 EXPORTERS = ("none", "console", "otlp")
 TRACER_NAME = "vcc"
@@ -88,25 +88,25 @@ def configure_tracing(exporter: str = "none", endpoint: str | None = None,
 # --- masking of what reaches a span ------------------------------------------------------------
 
 def _attribute_value(value: Any):
-    """An OTel attribute value with card-number-like runs masked; None = leave the attribute out."""
+    """An OTel attribute value with card and phone numbers masked; None = leave it out."""
     if value is None:
         return None
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)):
         text = str(value)
-        masked = mask_card_numbers(text)
+        masked = mask_for_logs(text)
         return value if masked == text else masked
     if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
-        return tuple(mask_card_numbers(item) for item in value)
-    return mask_card_numbers(value if isinstance(value, str) else str(value))
+        return tuple(mask_for_logs(item) for item in value)
+    return mask_for_logs(value if isinstance(value, str) else str(value))
 
 
 def _record_exception(span: trace.Span, error: BaseException) -> None:
     """The OTel exception event, with message and stack trace masked."""
     span.record_exception(error, attributes={
-        "exception.message": mask_card_numbers(str(error)),
-        "exception.stacktrace": mask_card_numbers("".join(traceback.format_exception(error))),
+        "exception.message": mask_for_logs(str(error)),
+        "exception.stacktrace": mask_for_logs("".join(traceback.format_exception(error))),
     })
 
 
@@ -159,7 +159,7 @@ class _ActiveRoutingSpan(RoutingSpan):
             if isinstance(error, Exception):
                 _record_exception(self.span, error)
                 self.span.set_status(Status(
-                    StatusCode.ERROR, mask_card_numbers(f"{type(error).__name__}: {error}")))
+                    StatusCode.ERROR, mask_for_logs(f"{type(error).__name__}: {error}")))
         finally:
             otel_context.detach(self._token)
             self.span.end()
@@ -169,7 +169,7 @@ class _ActiveRoutingSpan(RoutingSpan):
 def routing_span(name: str, contact_id: str, **attributes) -> RoutingSpan:
     """A context manager around one routing decision: a span `name`, child of the current span
     (the RPC's), with `vcc.contact_id` and `vcc.<key>` for each keyword (site, skill, decision,
-    ...; a dotted key is kept as given). Every value passes through mask_card_numbers."""
+    ...; a dotted key is kept as given). Every value passes through mask_for_logs."""
     tracer = _tracer
     if tracer is None:
         return _NO_ROUTING_SPAN
@@ -207,7 +207,7 @@ def _finish(span: trace.Span, context: grpc.aio.ServicerContext, error: BaseExce
         _record_exception(span, error)
         details = details or f"{type(error).__name__}: {error}"
     if code in SERVER_ERROR_CODES:
-        description = f"{code.name}: {mask_card_numbers(details)}" if details else code.name
+        description = f"{code.name}: {mask_for_logs(details)}" if details else code.name
         span.set_status(Status(StatusCode.ERROR, description))
     span.end()
 

@@ -124,8 +124,12 @@ def add_demo_parser(commands) -> None:
     demo = commands.add_parser(
         "demo", help="start the embedded cluster, replay a sample day through the gRPC API, "
                      "print the service report, stop")
-    demo.add_argument("--speed", type=float, default=None,
-                      help=f"replay speed (default: the sample in ~{TARGET_WALL_S:.0f} s)")
+    from cluster.arguments import number
+    from loadtests.live import MAX_SPEED, MIN_SPEED
+
+    demo.add_argument("--speed", type=number(MIN_SPEED, MAX_SPEED), default=None,
+                      help=f"replay speed (default: the sample in ~{TARGET_WALL_S:.0f} s; "
+                           f"{MIN_SPEED:g}..{MAX_SPEED:,g})")
     demo.add_argument("--runtime", choices=("ray", "inprocess"), default="ray",
                       help="where the site cores run (default: ray, as vcc serve)")
     demo.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

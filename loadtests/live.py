@@ -89,6 +89,8 @@ from sites.model import ContactState, Priority, SkillConfig
 from vcc.v1 import (admin_pb2, agent_control_pb2, call_control_pb2, common_pb2, routing_pb2)
 
 RPC_TIMEOUT_S = 10.0
+MIN_SPEED, MAX_SPEED = 0.01, 100_000.0     # --speed: a replay is bounded in wall time
+MAX_DRAIN_S = 3600.0                        # --drain: wall seconds
 SETUP_CONCURRENCY = 16
 TICK_S = 0.005                 # the PBX looks at least every 5 ms (progress, the end) ...
 WAKE_EARLY_S = 0.0002          # ... and wakes for each due event (an arrival, a hang-up):
@@ -747,8 +749,11 @@ async def run_loadtest(target: str, trace_or_scenario, *, speed: float = 1.0,
                        cleanup_s: float = 10.0, compare_sim: bool = False, config=None,
                        token: str | None = None) -> dict:
     """Replay against the server at `target`; the report (see the module docstring)."""
-    if not speed > 0:
-        raise LoadtestError(f"speed must be > 0; got {speed!r}")
+    if not (isinstance(speed, (int, float)) and MIN_SPEED <= speed <= MAX_SPEED):
+        raise LoadtestError(f"speed must be {MIN_SPEED:g}..{MAX_SPEED:,g}; got {speed!r}")
+    if drain_s is not None and not (isinstance(drain_s, (int, float))
+                                    and 0 <= drain_s <= MAX_DRAIN_S):
+        raise LoadtestError(f"drain must be 0..{MAX_DRAIN_S:,g} s; got {drain_s!r}")
     if max_contacts is not None and max_contacts < 1:
         raise LoadtestError(f"max_contacts must be >= 1; got {max_contacts!r}")
     all_contacts, scenario_path = load_contacts(trace_or_scenario, seed)
@@ -1102,17 +1107,20 @@ def render_loadtest(figures: dict, console) -> None:
 
 def add_loadtest_parser(commands) -> None:
     """`vcc loadtest` (cluster/cli.py calls this)."""
+    from cluster.arguments import number
+
     loadtest = commands.add_parser(
         "loadtest", help="replay a trace or scenario against a live cluster over gRPC")
     loadtest.add_argument("input", help="trace (.csv, .jsonl) or scenario YAML (SPEC §5)")
     loadtest.add_argument("--target", required=True, help="HOST:PORT of the vcc server")
-    loadtest.add_argument("--speed", type=float, default=1.0,
-                          help="replay this many times faster than the trace (1)")
-    loadtest.add_argument("--duration", type=float, default=None,
+    loadtest.add_argument("--speed", type=number(MIN_SPEED, MAX_SPEED), default=1.0,
+                          help=f"replay this many times faster than the trace (1; "
+                               f"{MIN_SPEED:g}..{MAX_SPEED:,g})")
+    loadtest.add_argument("--duration", type=number(0.0, exclusive_minimum=True), default=None,
                           help="replay only arrivals before this trace time, in seconds")
-    loadtest.add_argument("--max-contacts", type=int, default=None,
+    loadtest.add_argument("--max-contacts", type=number(1, integer=True), default=None,
                           help="replay at most this many contacts")
-    loadtest.add_argument("--drain", type=float, default=None,
+    loadtest.add_argument("--drain", type=number(0.0, MAX_DRAIN_S), default=None,
                           help="wall seconds after the last arrival before live contacts are "
                                "ended (default: 10 + 2 x longest handle time / speed, <= 300)")
     loadtest.add_argument("--seed", type=int, default=None,

@@ -3,6 +3,10 @@
 The file is the contract of `vcc simulate` and `vcc loadtest`. Every key SPEC §5 names is
 kept; additions are documented in README ("Scenario files"). Nothing runs on an invalid
 file: `load_scenario` raises `ScenarioError` naming the file, line and key.
+
+Sizes are bounded (README, "Scenario files"; issue 15: 10^11 agents, 10^12 calls an hour or
+a `duration_s` of 10^15 ran until killed): no real center comes near these, and within them a
+run is bounded in time and memory (the simulator keeps ~0.5 KB per contact, ~2 KB per agent).
 """
 
 from __future__ import annotations
@@ -12,13 +16,24 @@ import os
 import random
 from dataclasses import dataclass
 
-from cluster.yaml_reader import ConfigFileError, Reader, parse_yaml, read_text
+from cluster.api_limits import MAX_NAME
+from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
 from sites.virtual_center import BsrConfig
 
 # The line-tracking YAML reader is shared with the cluster configuration (cluster/config.py).
 ScenarioError = ConfigFileError
+
+DAY_S = 86_400.0
+MAX_DURATION_S = 31 * DAY_S             # duration_s: a month of traffic
+MAX_GROUP_AGENTS = 100_000              # agents of one group (count)
+MAX_AGENTS = 1_000_000                  # agents of the whole scenario
+MAX_RATE_PER_HOUR = 10_000_000          # one traffic entry
+MAX_CONTACTS = 10_000_000               # expected arrivals of a run (every entry, at peak profile)
+MAX_SECONDS = 31 * DAY_S                # a distribution's mean_s, an empirical value
+MAX_SIGMA = 10.0                        # lognormal shape (sigma ** 2 overflows past ~1e154)
+MAX_EMPIRICAL_BYTES = 16 * 1024 * 1024  # an empirical distribution's file
 
 
 @dataclass(frozen=True)
@@ -117,18 +132,24 @@ def _skill(path, name, reader: Reader) -> SkillConfig:
         return SkillConfig(name, **fields)
     except InvalidInput as error:
         key = error.field.rsplit(".", 1)[-1]
-        reader.fail(key if key in fields else next(iter(fields), "queueing"), error.problem)
+        reader.fail(key if key in fields else next(iter(fields), "queueing"),
+                    cut(error.problem, 200))
 
 
 def _empirical_values(dist: Reader) -> tuple:
     """Seconds from the file named by `file` (relative to the scenario): one number per
-    line; blank lines and `#` comments skipped. A bad line is reported with its own line."""
+    line; blank lines and `#` comments skipped. A bad line is reported with its own line
+    number, never its content (the file may be anything: `file: /etc/passwd`)."""
     name = dist.mapping["file"]
     if not isinstance(name, str) or not name:
-        dist.fail("file", f"must name a file of seconds, one per line; got {name!r}")
+        dist.fail("file", f"must name a file of seconds, one per line; got {brief(name)}")
     path = os.path.join(os.path.dirname(dist.path), name)
+    try:
+        text = read_text(path, limit=MAX_EMPIRICAL_BYTES)
+    except ConfigFileError as error:
+        dist.fail("file", f"{path}: {error.problem}")
     values = []
-    for number, line in enumerate(read_text(path).splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -136,9 +157,10 @@ def _empirical_values(dist: Reader) -> tuple:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
             raise ScenarioError(path, number, dist.key("file"),
-                                f"must be a number of seconds >= 0; got {text!r}")
+                                f"not a number of seconds 0..{MAX_SECONDS:,.0f} (the file "
+                                "must hold one per line; its content is not shown)")
         values.append(value)
     if not values or not any(values):
         dist.fail("file", f"{path} holds no positive number of seconds")
@@ -160,8 +182,8 @@ def _distribution(reader: Reader, key) -> Distribution:
         dist.fail("file", f"only empirical takes a file, not {kind}")
     if "mean_s" not in dist.mapping:
         dist.fail("mean_s", "required key is missing")
-    mean = dist.number("mean_s", exclusive=True)
-    sigma = dist.number("sigma", default=1.0 if kind == "lognormal" else 0.0)
+    mean = dist.number("mean_s", exclusive=True, maximum=MAX_SECONDS)
+    sigma = dist.number("sigma", default=1.0 if kind == "lognormal" else 0.0, maximum=MAX_SIGMA)
     if kind != "lognormal" and "sigma" in dist.mapping:
         dist.fail("sigma", f"only lognormal takes sigma, not {kind}")
     return Distribution(kind, mean, sigma)
@@ -172,20 +194,23 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     top = Reader(path, document, "", 1,
                  {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile"},
                  required=("duration_s", "skills", "sites", "traffic"))
-    duration = top.number("duration_s", exclusive=True)
+    duration = top.number("duration_s", exclusive=True, maximum=MAX_DURATION_S)
     seed = top.integer("seed", default=0)
 
-    skills_reader = top.child("skills", set(top.mapping["skills"] or {}))
+    skills_reader = top.child("skills", None)
     skills = {}
     for name in skills_reader.mapping:
+        _check_name(skills_reader, name, "a skill")
         reader = skills_reader.child(name, _SKILL_KEYS)
         skills[name] = _skill(path, name, reader)
     if not skills:
         top.fail("skills", "must define at least one skill")
 
-    sites_reader = top.child("sites", set(top.mapping["sites"] or {}))
+    sites_reader = top.child("sites", None)
     sites = {}
+    agents_total = 0
     for site in sites_reader.mapping:
+        _check_name(sites_reader, site, "a site")
         site_reader = sites_reader.child(site, {"agents"}, required=("agents",))
         groups_value = site_reader.mapping["agents"]
         if not isinstance(groups_value, list) or not groups_value:
@@ -194,14 +219,17 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         for number, group_value in enumerate(groups_value):
             group = Reader(path, group_value, f"sites.{site}.agents[{number}]",
                             site_reader.line_of("agents"), _AGENT_KEYS, required=("count", "skills"))
-            count = group.integer("count", minimum=1)
-            levels = group.child("skills", set(group.mapping["skills"] or {}))
+            count = group.integer("count", minimum=1, maximum=MAX_GROUP_AGENTS)
+            agents_total += count
+            if agents_total > MAX_AGENTS:
+                group.fail("count", f"more than {MAX_AGENTS:,} agents in the scenario")
+            levels = group.child("skills", None)
             for skill in levels.mapping:
                 if skill not in skills:
                     levels.fail(skill, f"unknown skill (defined: {', '.join(skills)})")
                 level = levels.mapping[skill]
                 if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 16:
-                    levels.fail(skill, f"level must be an integer 1..16; got {level!r}")
+                    levels.fail(skill, f"level must be an integer 1..16; got {brief(level)}")
             if not levels.mapping:
                 group.fail("skills", "must give at least one skill")
             channels = {"voice": 1}
@@ -235,12 +263,12 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     for number, stream_value in enumerate(traffic_value):
         stream = Reader(path, stream_value, f"traffic[{number}]", top.line_of("traffic"),
                          _TRAFFIC_KEYS, required=("site", "skill", "rate_per_hour", "handle_time"))
-        site = stream.mapping["site"]
+        site = stream.name("site", MAX_NAME, "site name")
         if site not in sites:
-            stream.fail("site", f"unknown site {site!r} (defined: {', '.join(sites)})")
-        skill = stream.mapping["skill"]
+            stream.fail("site", f"unknown site {brief(site)} (defined: {', '.join(sites)})")
+        skill = stream.name("skill", MAX_NAME, "skill name")
         if skill not in skills:
-            stream.fail("skill", f"unknown skill {skill!r} (defined: {', '.join(skills)})")
+            stream.fail("skill", f"unknown skill {brief(skill)} (defined: {', '.join(skills)})")
         servers = [name for name, groups in sites.items()
                    if any(skill in group.skills for group in groups)]
         if multisite == "local" and site not in servers:
@@ -249,27 +277,46 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         if not servers:
             stream.fail("skill", f"no agent at any site has skill {skill!r}")
         traffic.append(TrafficStream(
-            site, skill, stream.number("rate_per_hour", exclusive=True),
+            site, skill, stream.number("rate_per_hour", exclusive=True,
+                                       maximum=MAX_RATE_PER_HOUR),
             Priority[stream.choice("priority", _PRIORITIES, default="medium").upper()],
             stream.number("service_objective_s", default=skills[skill].sl_threshold_s,
                           exclusive=True),
             Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
             _distribution(stream, "handle_time"),
             _distribution(stream, "patience") if "patience" in stream.mapping else None))
+    profile = _profile(top) if "profile" in top.mapping else None
+    # The work of a run: arrivals are drawn at the profile's peak rate (and thinned).
+    peak = max(profile.weights) if profile is not None else 1.0
+    expected = sum(stream.rate_per_hour for stream in traffic) * peak * duration / 3600.0
+    if expected > MAX_CONTACTS:
+        top.fail("traffic", f"about {expected:,.0f} contacts expected (rate_per_hour x "
+                            f"duration_s{' x peak profile weight' if profile else ''}); at "
+                            f"most {MAX_CONTACTS:,} in one run: shorten duration_s or split "
+                            "the scenario")
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
-                    _profile(top) if "profile" in top.mapping else None)
+                    profile)
+
+
+def _check_name(reader: Reader, name, what: str) -> None:
+    """A skill or site name (a key of `skills` or `sites`): a non-empty string that fits
+    the API and the store (cluster/api_limits.py)."""
+    if not isinstance(name, str) or not name:
+        reader.fail(name, f"{what} name must be a non-empty string")
+    if len(name) > MAX_NAME:
+        reader.fail(name, f"{what} name has at most {MAX_NAME} characters; got {len(name):,}")
 
 
 def _profile(top: Reader) -> Profile:
     reader = top.child("profile", {"interval_s", "weights"}, required=("interval_s", "weights"))
-    interval = reader.number("interval_s", exclusive=True)
+    interval = reader.number("interval_s", exclusive=True, maximum=MAX_DURATION_S)
     weights = reader.mapping["weights"]
     if not isinstance(weights, list) or not weights:
         reader.fail("weights", "must be a non-empty list of rate multipliers")
     for weight in weights:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) \
                 or not math.isfinite(weight) or weight < 0:
-            reader.fail("weights", f"each weight must be a number >= 0; got {weight!r}")
+            reader.fail("weights", f"each weight must be a number >= 0; got {brief(weight)}")
     if not any(weights):
         reader.fail("weights", "at least one weight must be > 0")
     return Profile(interval, tuple(float(weight) for weight in weights))

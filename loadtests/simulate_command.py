@@ -39,12 +39,24 @@ def _simulate(args) -> int:
         return 2
     persistence = None
     if args.db:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from cluster.arguments import database_problem, shown_url
         from cluster.store.db import StoreUrlError
 
+        problem = database_problem(args.db)
+        if problem:
+            print(f"vcc simulate: --db: {problem}", file=sys.stderr)
+            return 2
         try:
             persistence = _simulation_store(args.db)
         except StoreUrlError as error:
             print(f"vcc simulate: --db: {error}", file=sys.stderr)
+            return 2
+        except SQLAlchemyError as error:     # e.g. a database of another application
+            first = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]
+            print(f"vcc simulate: --db: cannot use {shown_url(args.db)}: "
+                  f"{type(error).__name__}: {first[0][:200]}", file=sys.stderr)
             return 2
     simulation = Simulation(scenario, seed=args.seed)
     if persistence is not None:

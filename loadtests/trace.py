@@ -40,11 +40,13 @@ import json
 import math
 import pathlib
 import random
+import re
 import sys
 from dataclasses import dataclass, field
 
+from cluster.api_limits import MAX_ID
 from cluster.masking import mask_card_numbers
-from cluster.yaml_reader import ConfigFileError, Reader, parse_yaml, read_text
+from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from loadtests.scenario import Distribution, Scenario, TrafficStream, load_scenario
 from sites.model import Channel, Priority
 
@@ -54,10 +56,14 @@ TraceError = ConfigFileError
 COLUMNS = ("arrival_s", "contact_id", "ani", "site", "dnis", "skill", "priority",
            "service_objective_s", "channel", "handle_time_s", "patience_s", "data")
 REQUIRED = ("arrival_s", "contact_id", "site", "skill", "priority", "channel", "handle_time_s")
-MAX_NAME = 256                     # the API's limit on ids and names (cluster/servicers/convert)
+MAX_NAME = MAX_ID                  # the API's limit on ids (cluster/api_limits.py)
 _PRIORITIES = {priority.name.lower(): priority for priority in Priority}
+_COLUMN_LIKE = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,39}")
 _CHANNELS = {channel.name.lower(): channel for channel in Channel}
 SUFFIXES = (".csv", ".jsonl")
+# A trace or CDR file is read whole: at most this big (~9 million contacts; the simulator's
+# bound is 10 million). Anything else (/dev/zero, a FIFO) is refused before it is read.
+MAX_TRACE_BYTES = 1024 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,7 @@ class _Row:
                 self.fail(column, "required; empty")
             return ""
         if not isinstance(value, str):
-            self.fail(column, f"must be a string; got {value!r}")
+            self.fail(column, f"must be a string; got {brief(value)}")
         if name and len(value) > MAX_NAME:
             self.fail(column, f"at most {MAX_NAME} characters; got {len(value)}")
         return value
@@ -132,22 +138,22 @@ class _Row:
             return None
         if self.from_json:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                self.fail(column, f"must be a number; got {value!r}")
+                self.fail(column, f"must be a number; got {brief(value)}")
             number = float(value)
         else:
             try:
                 number = float(value)
             except ValueError:
-                self.fail(column, f"must be a number; got {value!r}")
+                self.fail(column, f"must be a number; got {brief(value)}")
         if not math.isfinite(number) or number < 0 or (positive and number == 0):
             self.fail(column, f"must be a finite number {'>' if positive else '>='} 0; "
-                              f"got {value!r}")
+                              f"got {brief(value)}")
         return number
 
     def choice(self, column, options: dict):
         value = self.text(column, required=True)
         if value.lower() not in options:
-            self.fail(column, f"must be one of {', '.join(options)}; got {value!r}")
+            self.fail(column, f"must be one of {', '.join(options)}; got {brief(value)}")
         return options[value.lower()]
 
     def data(self) -> dict:
@@ -160,12 +166,12 @@ class _Row:
             except ValueError as error:
                 self.fail("data", f"must be a JSON object; {error}")
         if not isinstance(value, dict):
-            self.fail("data", f"must be a JSON object of strings; got {value!r}")
+            self.fail("data", f"must be a JSON object of strings; got {brief(value)}")
         for key, item in value.items():
             if not key or len(key) > MAX_NAME:
-                self.fail("data", f"keys are 1..{MAX_NAME} characters; got {key!r}")
+                self.fail("data", f"keys are 1..{MAX_NAME} characters; got {brief(key)}")
             if not isinstance(item, str):
-                self.fail("data", f"values must be strings; {key!r} is {item!r}")
+                self.fail("data", f"values must be strings; {brief(key)} is {brief(item)}")
         return {key: mask_card_numbers(item) for key, item in value.items()}
 
 
@@ -196,9 +202,12 @@ def _rows(path: str, text: str, kind: str):
             raise TraceError(path, 1, "(header)", "empty file; the header names the columns "
                                                   f"({', '.join(COLUMNS)})") from None
         header = [name.strip() for name in header]
-        for name in header:
+        for number, name in enumerate(header, 1):
             if name not in COLUMNS:
-                raise TraceError(path, 1, name or "(header)",
+                # Named only if it looks like a column name: the file may be anything
+                # (`vcc trace check /etc/passwd.csv` must not print its first line).
+                shown = name if _COLUMN_LIKE.fullmatch(name) else f"(header field {number})"
+                raise TraceError(path, 1, shown,
                                  f"unknown column (columns: {', '.join(COLUMNS)})")
         if len(set(header)) != len(header):
             raise TraceError(path, 1, "(header)", "a column is named twice")
@@ -261,7 +270,7 @@ def read_trace(path) -> list:
     """The contacts of a trace file, in arrival order; TraceError on the first bad row."""
     path = str(path)
     kind = trace_format(path)
-    return parse_trace(read_text(path), path, kind)
+    return parse_trace(read_text(path, limit=MAX_TRACE_BYTES), path, kind)
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -473,16 +482,17 @@ def load_mapping(path) -> CdrMapping:
     columns_reader = top.child("columns", set(_MAP_COLUMNS), required=("arrival", "handle_time_s"))
     for key, value in columns_reader.mapping.items():
         if not isinstance(value, str) or not value:
-            columns_reader.fail(key, f"must name a CDR column; got {value!r}")
+            columns_reader.fail(key, f"must name a CDR column; got {brief(value)}")
     time_format = top.mapping.get("time_format", "seconds")
     if not isinstance(time_format, str) or not time_format:
-        top.fail("time_format", f"seconds, epoch, iso or a strptime format; got {time_format!r}")
+        top.fail("time_format",
+                 f"seconds, epoch, iso or a strptime format; got {brief(time_format)}")
     defaults = {}
     if "defaults" in top.mapping:
         reader = top.child("defaults", {"site", "skill", "priority", "channel", "dnis"})
         for key, value in reader.mapping.items():
             if not isinstance(value, str) or not value:
-                reader.fail(key, f"must be a non-empty string; got {value!r}")
+                reader.fail(key, f"must be a non-empty string; got {brief(value)}")
         defaults = dict(reader.mapping)
     for key in ("site", "skill"):
         if key not in columns_reader.mapping and key not in defaults:
@@ -496,7 +506,7 @@ def load_mapping(path) -> CdrMapping:
             values[key] = {str(raw): str(value) for raw, value in table.items()}
     data = top.mapping.get("data", [])
     if not isinstance(data, list) or not all(isinstance(item, str) and item for item in data):
-        top.fail("data", f"must be a list of CDR column names; got {data!r}")
+        top.fail("data", f"must be a list of CDR column names; got {brief(data)}")
     return CdrMapping(path, dict(columns_reader.mapping), time_format, defaults, values,
                       list(data))
 
@@ -517,14 +527,18 @@ def import_cdr(cdr_path, mapping: CdrMapping) -> list:
     """Trace contacts of a CDR CSV (with a header) under `mapping`; a bad row raises
     TraceError naming the CDR file, line and column."""
     cdr_path = str(cdr_path)
-    text = read_text(cdr_path)
+    text = read_text(cdr_path, limit=MAX_TRACE_BYTES)
     reader = csv.DictReader(text.splitlines(keepends=True))
     header = reader.fieldnames or []
     wanted = [(f"columns.{name}", column) for name, column in mapping.columns.items()]
     for key, column in wanted + [("data", column) for column in mapping.data]:
         if column not in header:
-            raise TraceError(mapping.path, None, key, f"column {column!r} is not in "
-                                                      f"{cdr_path}'s header ({', '.join(header)})")
+            # The header's names only if they look like column names: the CDR file may be
+            # anything, and its first line is not to be printed.
+            names = ", ".join(name for name in header if _COLUMN_LIKE.fullmatch(name))
+            raise TraceError(mapping.path, None, key, f"column {brief(column)} is not in "
+                                                      f"{cdr_path}'s header "
+                                                      f"({cut(names, 200) or 'no column names'})")
     rows = []
     for values in reader:
         line = reader.line_num
@@ -544,8 +558,8 @@ def import_cdr(cdr_path, mapping: CdrMapping) -> list:
             arrival = _parse_time(raw["arrival"], mapping.time_format)
         except (ValueError, OverflowError) as error:
             raise TraceError(cdr_path, line, mapping.columns["arrival"],
-                             f"arrival time {raw['arrival']!r} ({mapping.time_format}): "
-                             f"{error}") from None
+                             f"arrival time {brief(raw['arrival'])} "
+                             f"({brief(mapping.time_format)}): {cut(str(error), 120)}") from None
         fields["data"] = json.dumps({column: values.get(column) or ""
                                      for column in mapping.data})
         fields["arrival_s"] = str(arrival)

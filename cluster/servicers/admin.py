@@ -56,7 +56,7 @@ def _core_field(error: InvalidInput) -> str:
 
 # ---- skills -------------------------------------------------------------------------------------
 def _skill_config(request, existing) -> SkillConfig:
-    name = convert.name(request.name, "name")
+    name = convert.name(request.name, "name", limit=convert.MAX_NAME)
     widen_level = request.widen_level or _MAX_LEVEL
     if not 1 <= widen_level <= _MAX_LEVEL:
         raise invalid("widen_level", f"must be 1..{_MAX_LEVEL} (0: {_MAX_LEVEL}); got {widen_level}")
@@ -191,7 +191,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     @unary()
     async def PutSite(self, request, context):
-        name = convert.name(request.name, "name")
+        name = convert.name(request.name, "name", limit=convert.MAX_NAME)
         await self.host.put_site(name)
         return admin_pb2.Site(name=name)
 

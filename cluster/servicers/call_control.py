@@ -5,14 +5,19 @@ Protocol (see protos/vcc/v1/call_control.proto):
   carry `hello` again with the same link id to acknowledge actions, which frees them from
   the link's replay window;
 - events carry per-link strictly increasing seq numbers; one with a seq already applied is
-  skipped (a re-send after a reconnect); every RouterMessage says up to which seq events
-  are applied (`acked_event_seq`) — with a store, committed to it, so a crash after the
-  acknowledgement loses none of them;
+  skipped (a re-send after a reconnect), while one whose seq goes backwards to a number the
+  link never took is refused with an error naming `events[i].seq` (the acknowledgement does
+  not move for it); every RouterMessage says up to which seq events are applied
+  (`acked_event_seq`) — with a store, committed to it, so a crash after the acknowledgement
+  loses none of them;
 - a refused event becomes an `error` action naming the field (nothing changed); the stream
   goes on. It may follow actions of later events of the same message;
 - actions are numbered per link and kept until acknowledged: a PBX reconnecting with the
   same link id gets every action after its `last_action_seq` again, and keeps its contacts
   (a dropped link abandons nothing: contacts stay queued or connected);
+- a RouterMessage carries at most `max_actions_per_message` actions (512) and at most
+  MAX_MESSAGE_BYTES (1 MiB, cluster/api_limits.py): well under gRPC's default 4 MiB receive
+  limit, whatever attached data the offers of a resumed link's replay carry;
 - backpressure: while half the stream limit of actions waits to be written, the router
   reads no more events (HTTP/2 flow control then slows the PBX down). A PBX that does not
   read for the host's `link_stall_timeout_s` meanwhile, or whose link overflows the limit
@@ -28,6 +33,7 @@ from functools import partial
 
 import grpc
 
+from cluster.api_limits import MAX_MESSAGE_BYTES
 from cluster.host import EventRejected, HostClosed
 from cluster.request_guard import UndecodableRequest
 from cluster.servicers import convert
@@ -62,7 +68,7 @@ def _translate(event) -> tuple[str | None, object, str]:
         site, arrival = convert.contact_arrival(event.arrived, "arrived.")
         return site, arrival, "arrived."
     contact_id = getattr(event, which)
-    if not contact_id or len(contact_id) > convert.MAX_NAME:
+    if not contact_id or len(contact_id) > convert.MAX_ID or not contact_id.isprintable():
         convert.name(contact_id, which)          # raises, naming the field
     return None, _CONTACT_EVENTS[which](0.0, contact_id), which
 
@@ -75,9 +81,11 @@ def _error_field(prefix: str, field: str) -> str:
 
 
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
-    def __init__(self, host, *, max_actions_per_message: int = 512, hello_timeout_s: float = 5.0):
+    def __init__(self, host, *, max_actions_per_message: int = 512,
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0):
         self.host = host
         self.max_actions_per_message = max_actions_per_message
+        self.max_message_bytes = max_message_bytes
         self.hello_timeout_s = hello_timeout_s
 
     async def Connect(self, request_iterator, context):
@@ -288,8 +296,9 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             acked = link.committed_event_seq
             if batch or acked != stream.acked_event_seq_sent:
                 stream.acked_event_seq_sent = acked
-                if not await writer.write(convert.router_message(acked, batch)):
-                    return
+                for message in convert.router_messages(acked, batch, self.max_message_bytes):
+                    if not await writer.write(message):
+                        return
                 stream.drained.set()
                 continue
             if stream.half_closed:
@@ -342,7 +351,7 @@ class _StreamStopped(Exception):
 def _contact_id(event) -> str:
     which = event.WhichOneof("event")
     if which == "arrived":
-        return event.arrived.contact_id[:convert.MAX_NAME]
+        return event.arrived.contact_id[:convert.MAX_ID]
     if which is None:
         return ""
-    return getattr(event, which)[:convert.MAX_NAME]
+    return getattr(event, which)[:convert.MAX_ID]

@@ -1,16 +1,26 @@
 """Translation between the vcc.v1 messages and the core's events and actions (no logic).
 
-Input helpers validate what protobuf cannot: required names, bounded lengths, enum values
-inside the known range (proto3 enums are open: any int arrives), finite numbers. Each names
-the request field it checked.
+Input helpers validate what protobuf cannot: required names, bounded lengths and sizes (the
+limits of cluster/api_limits.py, documented in README "The gRPC API"), printable ids and
+names, enum values inside the known range (proto3 enums are open: any int arrives), finite
+numbers. Each names the request field it checked. Every RPC's ids, names, contacts and reason
+codes pass through here, so the limits hold for all of them in one place.
 """
 
 from __future__ import annotations
 
 import math
 
+from cluster.api_limits import (
+    MAX_DATA_BYTES,
+    MAX_DATA_KEYS,
+    MAX_ID,
+    MAX_MESSAGE_BYTES,
+    MAX_NAME,
+    MAX_PHONE,
+)
 from cluster.host import EventRejected, Interflowed
-from cluster.masking import mask_data
+from cluster.masking import mask_card_numbers, mask_data
 from cluster.servicers.errors import invalid
 from sites import events as ev
 from sites.actions import (
@@ -23,8 +33,6 @@ from sites.actions import (
 )
 from sites.model import AgentState, Channel, ContactState, Priority
 from vcc.v1 import call_control_pb2, common_pb2, routing_pb2
-
-MAX_NAME = 256          # ids and names: a PBX call id or agent login, not a document
 
 PRIORITY_IN = {common_pb2.PRIORITY_UNSPECIFIED: Priority.MEDIUM}
 PRIORITY_IN.update({common_pb2.Priority.Value(f"PRIORITY_{p.name}"): p for p in Priority})
@@ -42,19 +50,36 @@ _CONTACT_STATE_OUT_BY_VALUE = {s._value_: number for s, number in CONTACT_STATE_
 
 
 # ---- input ---------------------------------------------------------------------------------------
-def name(value: str, field: str, *, required: bool = True) -> str:
+def name(value: str, field: str, *, required: bool = True, limit: int = MAX_ID) -> str:
+    """An id or a name: at most `limit` characters (ids MAX_ID; site and skill names, when
+    created, MAX_NAME), printable (no control characters, NUL, line breaks or invisible
+    format characters: they would reach logs, records and other systems as they are)."""
     if not value:
         if required:
             raise invalid(field, "required")
         return value
-    if len(value) > MAX_NAME:
-        raise invalid(field, f"at most {MAX_NAME} characters; got {len(value)}")
+    if len(value) > limit:
+        raise invalid(field, f"at most {limit} characters; got {len(value)}")
+    if not value.isprintable():
+        raise invalid(field, _not_printable(value))
     return value
 
 
+def _not_printable(value: str) -> str:
+    position, char = next((i, c) for i, c in enumerate(value) if not c.isprintable())
+    return (f"must be printable: no control, format or separator characters but the space "
+            f"(character {position} is U+{ord(char):04X})")
+
+
 def text(value: str, field: str) -> str:
-    """Free text such as a reason code: may be empty, bounded like a name."""
-    return name(value, field, required=False)
+    """A reason code: may be empty, bounded like a site or skill name, printable; card
+    numbers in it are masked as it enters (SPEC §9), like attached data."""
+    return mask_card_numbers(name(value, field, required=False, limit=MAX_NAME))
+
+
+def phone(value: str, field: str) -> str:
+    """ANI or DNIS: may be empty, at most MAX_PHONE characters, printable."""
+    return name(value, field, required=False, limit=MAX_PHONE)
 
 
 def priority(value: int, field: str) -> Priority:
@@ -77,10 +102,12 @@ def finite(value: float, field: str, *, minimum: float = 0.0) -> float:
     return value
 
 
-def attached_data(spec) -> dict:
-    """The contact's attached data, with ANI, DNIS and customer id for the screen pop."""
-    # Most contacts carry none: converting an empty protobuf map costs ~3 µs, skipped.
-    data = dict(spec.data) if len(spec.data) else {}
+def attached_data(spec, data: dict | None = None) -> dict:
+    """The contact's attached data (`data`: `spec.data` as a dict, if already made), with
+    ANI, DNIS and customer id for the screen pop."""
+    if data is None:
+        # Most contacts carry none: converting an empty protobuf map costs ~3 µs, skipped.
+        data = dict(spec.data) if len(spec.data) else {}
     for key in ("ani", "dnis", "customer_id"):
         value = getattr(spec, key)
         if value:
@@ -90,13 +117,34 @@ def attached_data(spec) -> dict:
     return mask_data(data) if data else data
 
 
+def _data(spec, field: str) -> dict:
+    """`spec.data` as a dict, within MAX_DATA_KEYS entries and MAX_DATA_BYTES of keys and
+    values (UTF-8)."""
+    data = dict(spec.data)
+    if len(data) > MAX_DATA_KEYS:
+        raise invalid(field, f"at most {MAX_DATA_KEYS} keys; got {len(data)}")
+    size = 0
+    for key, value in data.items():
+        if len(key) > MAX_ID:
+            raise invalid(field, f"keys are at most {MAX_ID} characters; got {len(key)}")
+        size += len(key) + len(value)
+    # A character is at most 4 bytes in UTF-8: count bytes only when it could matter.
+    if size * 4 > MAX_DATA_BYTES:
+        size = sum(len(key.encode()) + len(value.encode()) for key, value in data.items())
+        if size > MAX_DATA_BYTES:
+            raise invalid(field, f"at most {MAX_DATA_BYTES} bytes of keys and values (UTF-8); "
+                                 f"got {size}")
+    return data
+
+
 def contact_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
     """(entry site, ContactArrived) of a ContactSpec; field names start with `prefix`."""
     contact_id, site, skill = spec.contact_id, spec.site, spec.skill
     # Fast path for the valid case (a PBX sends thousands a second); on a problem the
     # checks run one by one, in field order, so the first bad field is the one named.
     if not (contact_id and site and skill) or max(
-            len(contact_id), len(site), len(skill)) > MAX_NAME:
+            len(contact_id), len(site), len(skill)) > MAX_ID or not (
+            contact_id.isprintable() and site.isprintable() and skill.isprintable()):
         name(contact_id, prefix + "contact_id")
         name(site, prefix + "site")
         name(skill, prefix + "skill")
@@ -111,12 +159,14 @@ def contact_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
         if not math.isfinite(objective) or objective < 0:
             raise invalid(prefix + "service_objective_s",
                           f"must be a finite number > 0 (0: the skill's); got {objective!r}")
-    if len(spec.data):
-        for key in spec.data:
-            if len(key) > MAX_NAME:
-                raise invalid(prefix + "data", f"keys are at most {MAX_NAME} characters")
+    ani, dnis, customer_id = spec.ani, spec.dnis, spec.customer_id
+    if ani or dnis or customer_id:
+        phone(ani, prefix + "ani")
+        phone(dnis, prefix + "dnis")
+        name(customer_id, prefix + "customer_id", required=False)
+    data = _data(spec, prefix + "data") if len(spec.data) else {}
     return site, ev.ContactArrived(0.0, contact_id, skill, level, objective or None, kind,
-                                   attached_data(spec))
+                                   attached_data(spec, data))
 
 
 # ---- output --------------------------------------------------------------------------------------
@@ -248,3 +298,27 @@ def router_message(acked_event_seq: int, batch) -> call_control_pb2.RouterMessag
             field, payload_message = payload(item)
             getattr(add(seq=seq), _ROUTER_FIELD.get(field, field)).CopyFrom(payload_message)
     return message
+
+
+# Bytes a repeated field adds around each element at most: its tag and a length prefix.
+_ELEMENT_OVERHEAD = 6
+
+
+def router_messages(acked_event_seq: int, batch, max_bytes: int = MAX_MESSAGE_BYTES) -> list:
+    """`batch` as RouterMessages of at most `max_bytes` each (and in order): offers carry
+    attached data, so a batch of hundreds (a resumed link's replay) can grow past the PBX's
+    gRPC receive limit (4 MiB by default), and then the link could never resume. One action
+    larger than `max_bytes` goes alone (with the API's limits one is at most ~20 KiB)."""
+    message = router_message(acked_event_seq, batch)
+    if len(batch) <= 1 or message.ByteSize() <= max_bytes:
+        return [message]
+    messages, start, size = [], 0, 0
+    room = max_bytes - call_control_pb2.RouterMessage(acked_event_seq=acked_event_seq).ByteSize()
+    for index, action in enumerate(message.actions):
+        cost = action.ByteSize() + _ELEMENT_OVERHEAD
+        if index > start and size + cost > room:
+            messages.append(router_message(acked_event_seq, batch[start:index]))
+            start, size = index, 0
+        size += cost
+    messages.append(router_message(acked_event_seq, batch[start:]))
+    return messages

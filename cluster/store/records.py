@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cluster.masking import mask_card_numbers
+from cluster.masking import mask_card_numbers, mask_phone_number
 from cluster.store.models import AgentStateInterval, ContactRecord
 from sites import events as ev
 from sites.actions import (
@@ -42,10 +42,27 @@ INTERVALS = AgentStateInterval.__table__
 _ANSWER_EVENTS = (ev.OfferAccepted, ev.ContactConnected)
 
 
-def _text(value, limit):
+# Column widths (cluster/store/models.py): a longer value would make PostgreSQL refuse the
+# write, and a refused write stops the router. The API keeps within them (cluster/api_limits.py);
+# these cut what an older journal may hold.
+_PHONE_CHARS = 64
+_ID_CHARS = 128
+_REASON_CHARS = 64
+
+
+def _text(value, limit, mask=mask_card_numbers):
+    """What a record keeps of a caller's text: masked (SPEC §9), then cut to the column."""
     if value is None:
         return None
-    return mask_card_numbers(str(value))[:limit]
+    return mask(str(value))[:limit]
+
+
+def _data_fields(record, data) -> None:
+    """ANI keeps only its last 4 digits (a caller's number is personal data, and the records
+    are read by people); DNIS is the center's own number; a customer id may be a card."""
+    record.ani = _text(data.get("ani"), _PHONE_CHARS, mask_phone_number)
+    record.dnis = _text(data.get("dnis"), _PHONE_CHARS)
+    record.customer_id = _text(data.get("customer_id"), _ID_CHARS)
 
 
 class OpenRecord:
@@ -197,10 +214,7 @@ class Recorder:
             record.service_objective_s = (
                 contact.service_objective_s if contact is not None
                 else float(event.service_objective_s or skill.sl_threshold_s))
-            data = event.data or {}
-            record.ani = _text(data.get("ani"), 64)
-            record.dnis = _text(data.get("dnis"), 64)
-            record.customer_id = _text(data.get("customer_id"), 128)
+            _data_fields(record, event.data or {})
         record.arrivals.append([state.name, event.time])
         record.site = state.name
 
@@ -208,9 +222,7 @@ class Recorder:
         key = (site, action.agent_id)
         current = self._intervals.pop(key, None)
         if current is not None and time > current[2]:
-            self._finished_intervals.append({
-                "site": site, "agent_id": action.agent_id, "state": current[0],
-                "reason": current[1], "start_time": current[2], "end_time": time})
+            self._finished_intervals.append(_interval_row(site, action.agent_id, *current, time))
         if action.state is not AgentState.LOGGED_OUT:
             self._intervals[key] = [action.state.value, action.reason or "", time]
 
@@ -229,9 +241,8 @@ class Recorder:
         for key in [key for key in self._intervals if key[0] == site]:
             state, reason, start = self._intervals.pop(key)
             if time > start:
-                self._finished_intervals.append({
-                    "site": site, "agent_id": key[1], "state": state, "reason": reason,
-                    "start_time": start, "end_time": time})
+                self._finished_intervals.append(_interval_row(site, key[1], state, reason, start,
+                                                              time))
 
     # ---- snapshots -----------------------------------------------------------------------------
     def dump(self, site: str) -> dict:
@@ -278,10 +289,15 @@ class Recorder:
             record.end_time = contact.end_time
             if contact.answer_time is not None:
                 record.agent_id, record.served_site = contact.agent_id, state.name
-            data = contact.data or {}
-            record.ani = _text(data.get("ani"), 64)
-            record.dnis = _text(data.get("dnis"), 64)
-            record.customer_id = _text(data.get("customer_id"), 128)
+            _data_fields(record, contact.data or {})
+
+
+def _interval_row(site, agent_id, state, reason, start, end) -> dict:
+    # Reason codes are masked as they enter (cluster/servicers/convert.py); once more here for
+    # a journal or snapshot written before that, and cut to the column.
+    return {"site": site, "agent_id": agent_id, "state": state,
+            "reason": _text(reason, _REASON_CHARS) if reason else "",
+            "start_time": start, "end_time": end}
 
 
 def _name(value) -> str:

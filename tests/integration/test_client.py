@@ -259,3 +259,54 @@ def test_pbx_link_resumes_after_close_stream_without_losing_or_repeating(cluster
     for contact_id in ("r1", "r2", "r3"):
         assert cluster.host.final_state(contact_id)[0].value == "completed"
     assert link.unacknowledged == 0
+
+
+def test_pbx_link_keeps_its_messages_under_the_byte_budget(cluster):
+    """Issue 15 item 3: `PbxLink` sent 256 events per message whatever their size; 256
+    arrivals carrying 16 KiB of attached data each (the most a contact may carry) passed
+    the router's 4 MiB receive limit, and the router refused the message (the link could
+    not go on). Now a message holds at most MAX_MESSAGE_BYTES (1 MiB), on a first send and
+    on the re-send after a reconnect."""
+    from cluster.api_limits import MAX_DATA_BYTES, MAX_MESSAGE_BYTES
+
+    sizes, applied = [], []
+
+    async def scenario():
+        async with VccClient(f"127.0.0.1:{cluster.port}") as vcc:
+            link = vcc.pbx_link("pbx-heavy")
+            await link.connect()
+            outbox = link._outbox
+            put = outbox.put
+
+            async def measured(message):
+                sizes.append(message.ByteSize())
+                await put(message)
+            outbox.put = measured
+            notes = "n" * (MAX_DATA_BYTES - len("notes"))
+            events = []
+            for number in range(300):
+                event = arrived(f"heavy-{number}")
+                event.arrived.data["notes"] = notes
+                events.append(event)
+            link.send(*events)
+            await link.flush()
+            # The stream breaks before anything went out: reconnecting re-sends all 300.
+            link.close_stream()
+            assert link.unacknowledged == 300
+            apply_batch = cluster.host.apply_batch
+
+            def spy(batch, **options):
+                applied.append(len(batch))
+                return apply_batch(batch, **options)
+            cluster.host.apply_batch = spy
+            await link.reconnect()
+            reader = Reader(link)
+            await reader.until(lambda r: link.acked_event_seq >= 300, max_messages=400)
+            await reader.close()
+            link.close_stream()
+            return link
+    link = cluster.run(scenario(), timeout=60)
+    assert link.unacknowledged == 0
+    assert len(sizes) >= 5 and max(sizes) <= MAX_MESSAGE_BYTES, sizes
+    # The router applies each message's events as one batch: 1 MiB holds 63 such arrivals.
+    assert sum(applied) == 300 and max(applied) <= MAX_MESSAGE_BYTES // MAX_DATA_BYTES, applied

@@ -1,5 +1,6 @@
 """Every kind of bad input to every unary RPC: INVALID_ARGUMENT whose details start with the
-request field at fault, and nothing changed (SPEC §9)."""
+request field at fault, and nothing changed (SPEC §9). The size limits (cluster/api_limits.py)
+are reached exactly without a refusal."""
 
 from __future__ import annotations
 
@@ -63,6 +64,55 @@ CASES = [
      "contact.service_objective_s", "finite"),
     ("routing", "RouteContact", R.RouteContactRequest(contact=spec(data={"k" * 300: "v"})),
      "contact.data", "keys"),
+    # Issue 15 item 5: sizes and printable ids, names and phone numbers.
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(contact_id="c" * 129)),
+     "contact.contact_id", "at most 128 characters"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(contact_id="c\x001")),
+     "contact.contact_id", "printable"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(contact_id="c\n1")),
+     "contact.contact_id", "U+000A"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(site="east\x1b")),
+     "contact.site", "printable"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(skill="bill\u200bing")),
+     "contact.skill", "printable"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(ani="1" * 33)),
+     "contact.ani", "at most 32 characters"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(ani="+1555\x00")),
+     "contact.ani", "printable"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(dnis="8" * 33)),
+     "contact.dnis", "at most 32 characters"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(customer_id="k" * 129)),
+     "contact.customer_id", "at most 128 characters"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(customer_id="k\x07")),
+     "contact.customer_id", "printable"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(
+        data={f"k{n}": "v" for n in range(65)})), "contact.data", "at most 64 keys"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(data={"notes": "n" * 16_380})),
+     "contact.data", "at most 16384 bytes"),
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(data={"notes": "é" * 8_190})),
+     "contact.data", "got 16385"),           # 2 bytes a character in UTF-8
+    ("routing", "RouteContact", R.RouteContactRequest(contact=spec(
+        data={f"k{n}": "v" * 500 for n in range(40)})), "contact.data", "bytes"),
+    ("routing", "AbandonContact", R.AbandonContactRequest(contact_id="q" * 129), "contact_id",
+     "at most 128"),
+    ("routing", "GetEwt", R.GetEwtRequest(site="ea\tst", skill="billing"), "site", "printable"),
+    ("agents", "Login", A.AgentRequest(site="east", agent_id="e" * 129), "agent_id",
+     "at most 128"),
+    ("agents", "Login", A.AgentRequest(site="east", agent_id="e1\x00"), "agent_id", "printable"),
+    ("agents", "SetState", A.SetStateRequest(site="east", agent_id="e3", reason="r" * 65,
+                                             state=common_pb2.AGENT_STATE_NOT_READY), "reason",
+     "at most 64"),
+    ("agents", "SetState", A.SetStateRequest(site="east", agent_id="e3", reason="lunch\r\n",
+                                             state=common_pb2.AGENT_STATE_NOT_READY), "reason",
+     "printable"),
+    ("agents", "RespondToOffer", A.OfferResponse(site="east", agent_id="e3", contact_id="c1\x00"),
+     "contact_id", "printable"),
+    ("admin", "PutSite", M.Site(name="n" * 65), "name", "at most 64"),
+    ("admin", "PutSite", M.Site(name="north\x00"), "name", "printable"),
+    ("admin", "PutSkill", skill(name="s" * 65), "name", "at most 64"),
+    ("admin", "PutAgent", agent(agent_id="a" * 129), "agent_id", "at most 128"),
+    ("admin", "PutAgent", agent(agent_id="a\u2028b"), "agent_id", "printable"),
+    ("admin", "GetAgent", M.GetRequest(site="east", name="e1\x7f"), "name", "printable"),
     ("routing", "AbandonContact", R.AbandonContactRequest(), "contact_id", "required"),
     ("routing", "AbandonContact", R.AbandonContactRequest(contact_id="nope"), "contact_id",
      "unknown contact"),
@@ -191,3 +241,31 @@ def test_bad_input_is_invalid_argument_naming_the_field_and_changes_nothing(
     assert details.startswith(f"{field}: "), details
     assert words in details, details
     assert cluster.fingerprint() == before
+
+
+def test_input_at_the_limits_is_taken(cluster):
+    """Issue 15 item 5: the limits are inclusive (128-character ids, 32-character ANI and
+    DNIS, 64 data keys, 16 KiB of keys and values in UTF-8; 64-character site and skill
+    names and reason codes), and attached data comes back whole in the offer."""
+    data = {f"k{n:02d}": "v" * 200 for n in range(63)}
+    data["notes"] = "é" * ((16 * 1024 - sum(len(k) + len(v) for k, v in data.items())
+                           - len("notes")) // 2)
+    assert sum(len(k.encode()) + len(v.encode()) for k, v in data.items()) == 16 * 1024
+    contact_id, customer_id = "c" * 128, "k" * 128
+    ani, dnis = "sip:" + "a" * 28, "tel:" + "d" * 28       # (no long digit runs: masked)
+
+    async def scenario():
+        await cluster.admin.PutSite(M.Site(name="s" * 64), timeout=T)
+        await cluster.admin.PutSkill(skill(name="b" * 64), timeout=T)
+        await cluster.admin.PutAgent(agent(agent_id="a" * 128), timeout=T)
+        await cluster.agents.Login(A.AgentRequest(site="east", agent_id="a" * 128), timeout=T)
+        await cluster.agents.SetState(A.SetStateRequest(
+            site="east", agent_id="a" * 128, state=common_pb2.AGENT_STATE_NOT_READY,
+            reason="r" * 64), timeout=T)
+        await cluster.login_ready("east", "e1")
+        return await cluster.route(contact_id, "east", "billing", ani=ani, dnis=dnis,
+                                   customer_id=customer_id, data=data)
+    reply = cluster.run(scenario())
+    assert reply.offer.contact_id == contact_id and reply.offer.agent_id == "e1"
+    assert dict(reply.offer.data) == {**data, "ani": ani, "dnis": dnis,
+                                      "customer_id": customer_id}

@@ -201,10 +201,39 @@ def test_refused_events_are_reported_and_change_nothing(cluster):
     cluster.run(scenario())
 
 
+def test_events_past_the_size_limits_are_refused_naming_the_field(cluster):
+    """Issue 15 item 5: the PBX stream's arrivals and contact events are held to the same
+    limits as RouteContact (cluster/api_limits.py); the refused ones change nothing."""
+    async def scenario():
+        pbx = Pbx(cluster, "pbx-limits").open(events=[arrived(1, "ok")])
+        await pbx.read_until_acked(1)
+        before = cluster.fingerprint(links=False)
+        pbx.send(arrived(2, "c" * 129),
+                 arrived(3, "c\x00"),
+                 arrived(4, "c4", ani="5" * 33),
+                 arrived(5, "c5", dnis="\x1b[31m"),
+                 arrived(6, "c6", customer_id="k" * 129),
+                 arrived(7, "c7", data={f"k{n}": "" for n in range(65)}),
+                 arrived(8, "c8", data={"notes": "n" * 16_380}),
+                 contact_event(9, "answered", "ok\n"),
+                 contact_event(10, "ended", "o" * 129))
+        actions = await pbx.read_until_acked(10)
+        errors = [(a.error.event_seq, a.error.field) for a in actions if a.HasField("error")]
+        assert errors == [(2, "arrived.contact_id"), (3, "arrived.contact_id"),
+                          (4, "arrived.ani"), (5, "arrived.dnis"), (6, "arrived.customer_id"),
+                          (7, "arrived.data"), (8, "arrived.data"), (9, "answered"),
+                          (10, "ended")]
+        assert all(a.HasField("error") for a in actions)
+        assert cluster.fingerprint(links=False) == before
+        pbx.drop()
+    cluster.run(scenario())
+
+
 @pytest.mark.parametrize("first,field", [
     (cc.PbxMessage(), "hello"),
     (cc.PbxMessage(hello=cc.PbxHello(link_id="")), "hello.link_id"),
-    (cc.PbxMessage(hello=cc.PbxHello(link_id="x" * 300)), "hello.link_id"),
+    (cc.PbxMessage(hello=cc.PbxHello(link_id="x" * 129)), "hello.link_id"),
+    (cc.PbxMessage(hello=cc.PbxHello(link_id="pbx\x00")), "hello.link_id"),
     (cc.PbxMessage(hello=cc.PbxHello(link_id="fresh", last_action_seq=5)), "hello.last_action_seq"),
 ])
 def test_a_bad_hello_ends_the_stream_with_invalid_argument(cluster, first, field):
@@ -361,3 +390,94 @@ def test_a_hello_beyond_the_store_s_integers_is_refused():
     code, field, details = link.check_resume(2 ** 64 - 1)
     assert (code, field) == ("INVALID_ARGUMENT", "hello.last_action_seq")
     assert link.check_resume(2 ** 63 - 1) is None          # the largest the store can hold
+
+
+MANY_AGENTS = """\
+skills:
+  billing: {sl_threshold_s: 20}
+sites:
+  east:
+    agents:
+      - {count: 300, skills: {billing: 1}}
+"""
+
+
+def test_a_resumed_link_s_replay_of_big_offers_comes_in_messages_under_the_byte_budget(
+        make_cluster):
+    """Issue 15 item 3: the router packed up to 512 actions per message and offers carry
+    their attached data, so the replay a resumed link gets (here 300 offers of 15 KB, 4.5
+    MB) passed the PBX's 4 MiB gRPC receive limit: every resume failed, for good. Now a
+    RouterMessage holds at most MAX_MESSAGE_BYTES (1 MiB)."""
+    from cluster.api_limits import MAX_MESSAGE_BYTES
+    from sites import events as ev
+
+    with make_cluster(MANY_AGENTS) as cluster:
+        async def scenario():
+            for number in range(300):
+                agent_id = f"east-g0-{number}"
+                await cluster.host.submit("east", [ev.AgentLoggedIn(0.0, agent_id),
+                                                   ev.AgentReady(0.0, agent_id)])
+            calls = [arrived(seq, f"big-{seq}", data={"notes": "n" * 15_000})
+                     for seq in range(1, 301)]
+            pbx = Pbx(cluster, "pbx-big").open(events=calls[:50])
+            for start in range(50, 300, 50):
+                pbx.send(*calls[start:start + 50])
+            link = cluster.host.link("pbx-big")
+            for _ in range(500):            # the router applies all 300 (the PBX reads nothing)
+                if link.applied_event_seq == 300 and link.last_action_seq >= 300:
+                    break
+                await asyncio.sleep(0.01)
+            assert link.last_action_seq == 300
+            pbx.drop()
+            again = Pbx(cluster, "pbx-big").open(last_action_seq=0)
+            offers, sizes = [], []
+            for _ in range(50):
+                message = await again.read()
+                sizes.append(message.ByteSize())
+                offers += [a.route_to_agent for a in message.actions
+                           if a.HasField("route_to_agent")]
+                if len(offers) == 300:
+                    break
+            again.drop()
+            return offers, sizes
+        offers, sizes = cluster.run(scenario(), timeout=60)
+    assert sorted(offer.contact_id for offer in offers) == sorted(
+        f"big-{seq}" for seq in range(1, 301))
+    assert all(len(offer.data["notes"]) == 15_000 for offer in offers)
+    assert max(sizes) <= MAX_MESSAGE_BYTES and len(sizes) >= 5, sizes
+
+
+def test_a_hello_past_the_store_s_integers_changes_nothing_on_a_server_with_a_store(tmp_path):
+    """Issue 15 item 4, end to end: on a server journaling to a store, a first message
+    saying hello with last_action_seq 2**64 - 1 and carrying an arrival failed UNKNOWN
+    ("Value out of range": the next action's number does not fit) after applying the
+    arrival, which was never acknowledged, and every later resume failed the same way. Now
+    the hello is refused naming the field before anything is applied, and the link can
+    resume with a sane hello."""
+    from cluster.durable import close_durable_host
+    from tests.integration.test_grpc_fuzz_store import StoredCluster
+
+    cluster = StoredCluster(f"sqlite:///{tmp_path}/hello.db").start()
+    try:
+        async def scenario():
+            await cluster.login_ready("east", "e1")
+            bad = Pbx(cluster, "pbx-huge").open(last_action_seq=2 ** 64 - 1,
+                                                events=[arrived(1, "huge-1")])
+            code, details = await bad.status()
+            live = cluster.host.live_contacts()
+            good = Pbx(cluster, "pbx-huge").open(last_action_seq=0,
+                                                 events=[arrived(1, "huge-1")])
+            actions = await good.read_until_acked(1)
+            good.drop()
+            await cluster.finish_everything()
+            await cluster.channel.close()
+            await cluster.server.stop(0)
+            await close_durable_host(cluster.host)
+            return code, details, live, actions
+        code, details, live, actions = cluster.run(scenario())
+    finally:
+        cluster.runner.close()
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert details.startswith("hello.last_action_seq: ") and str(2 ** 63 - 1) in details
+    assert live == []
+    assert [(a.seq, a.route_to_agent.contact_id) for a in actions] == [(1, "huge-1")]

@@ -94,12 +94,13 @@ def test_streams_and_unary_calls_have_budgets_of_their_own(make_cluster):
 
 
 async def _flood_agent_states(cluster, agent_id, rounds=300):
-    """Many state changes with long reason codes (bounded), yielding so the streams write."""
+    """Many state changes with the longest reason codes (64 characters), yielding so the
+    streams write."""
     await cluster.agents.Login(cluster.agent_request("east", agent_id), timeout=T)
     for number in range(rounds):
         state = common_pb2.AGENT_STATE_READY if number % 2 else common_pb2.AGENT_STATE_NOT_READY
         await cluster.agents.SetState(agent_control_pb2.SetStateRequest(
-            site="east", agent_id=agent_id, state=state, reason=f"{number:03d}" + "r" * 200),
+            site="east", agent_id=agent_id, state=state, reason=f"{number:03d}" + "r" * 61),
             timeout=T)
 
 

@@ -177,8 +177,11 @@ def test_bad_input_is_refused_before_anything_is_sent(server, tmp_path):
     unknown = [dataclasses.replace(contacts[0], site="north")] + contacts[1:]
     with pytest.raises(LoadtestError, match=r"site: 'north' is not a site of the server"):
         run(run_loadtest(server, unknown, speed=SPEED))
-    with pytest.raises(LoadtestError, match="speed must be > 0"):
-        run(run_loadtest(server, contacts, speed=0))
+    for speed in (0, float("nan"), float("inf"), 1e-300):      # a replay that would never end
+        with pytest.raises(LoadtestError, match=r"speed must be 0\.01\.\.100,000"):
+            run(run_loadtest(server, contacts, speed=speed))
+    with pytest.raises(LoadtestError, match=r"drain must be 0\.\.3,600 s"):
+        run(run_loadtest(server, contacts, speed=SPEED, drain_s=float("inf")))
     with pytest.raises(LoadtestError, match="no contacts to replay"):
         run(run_loadtest(server, contacts, speed=SPEED, duration_s=0.0))
 

@@ -200,7 +200,7 @@ def test_card_numbers_and_identities_in_records():
     for event in events:
         recorder.observe(site, event, site.handle(event))
     (row,), intervals = recorder.take()
-    assert row["ani"] == "411111******1111"
+    assert row["ani"] == "************1111"          # a phone number field: last 4 digits
     assert row["dnis"] == "+18005550100"
     assert row["customer_id"] == "card 5500-00**-****-0004"
     assert (row["arrival_time"], row["offer_time"], row["answer_time"], row["end_time"],
@@ -210,6 +210,31 @@ def test_card_numbers_and_identities_in_records():
     assert [(i["state"], i["reason"], i["start_time"], i["end_time"]) for i in intervals] == [
         ("not_ready", "logged_in", 0.0, 2.0), ("reserved", "", 2.0, 3.0), ("busy", "", 3.0, 9.0),
         ("wrap_up", "", 9.0, 12.0), ("ready", "", 12.0, 20.0)]
+
+
+def test_ani_keeps_only_its_last_4_digits_and_reasons_are_masked_and_cut():
+    """Issue 15 item 6: ANI was in clear in contact records (the proto says it is masked),
+    and a card number in a not-ready reason too; a reason longer than the column (64)
+    made PostgreSQL refuse the write, which stops the router (older journals hold such)."""
+    site = SiteState(SiteConfig("east", skills=(SkillConfig("billing"),),
+                                agents=(AgentConfig("a1", {"billing": 1}),)))
+    recorder = Recorder()
+    events = [ev.AgentLoggedIn(0.0, "a1"),
+              ev.AgentNotReady(1.0, "a1", "card 4111.1111.1111.1111"),
+              ev.AgentNotReady(2.0, "a1", "r" * 100),
+              ev.ContactArrived(3.0, "c1", "billing", "top", None, "voice",
+                                {"ani": "+1 555 123 4567"}),
+              ev.ContactArrived(3.0, "c2", "billing", "top", None, "voice",
+                                {"ani": "sip:5551234567@pbx.example"}),
+              ev.ContactAbandoned(4.0, "c1"), ev.ContactAbandoned(4.0, "c2"),
+              ev.AgentLoggedOut(5.0, "a1")]
+    for event in events:
+        recorder.observe(site, event, site.handle(event))
+    records, intervals = recorder.take()
+    assert sorted((row["contact_id"], row["ani"]) for row in records) == [
+        ("c1", "+* *** *** 4567"), ("c2", "sip:******4567@pbx.example")]
+    reasons = [interval["reason"] for interval in intervals if interval["state"] == "not_ready"]
+    assert reasons == ["logged_in", "card 4111.11**.****.1111", "r" * 64]
 
 
 def test_entry_site_does_not_depend_on_replay_order():

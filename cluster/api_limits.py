@@ -1,0 +1,26 @@
+"""The size limits of the vcc.v1 API (README, "The gRPC API"), in one place for both sides.
+
+The server refuses a request field past its limit with INVALID_ARGUMENT naming the field
+and changes nothing (cluster/servicers/convert.py); the Python client (cluster/client.py)
+keeps the CallControl messages it sends under MAX_MESSAGE_BYTES, as the server does with
+the ones it sends. No imports: the client, the servicers and the load tests share it.
+
+Why these numbers (issue 15: 40 contacts carrying 3.9 MB of attached data added 178 MiB
+to the router's memory and 156 MB to its SQLite store; a replay batch of offers grew past
+gRPC's 4 MiB receive limit and the PBX link could never resume):
+- ids from the outside world (contact, agent, link and customer ids) fit the store's
+  128-character columns; site and skill names and reason codes its 64-character ones
+  (PostgreSQL refuses longer values, and a refused write stops the router);
+- ANI and DNIS are phone numbers or short SIP user parts;
+- attached data is a screen pop, not a document;
+- one CallControl message stays well under gRPC's default 4 MiB receive limit on either
+  side, whatever the batch: one event or action is at most about 20 KiB with the limits
+  above, so a message holds at least 50 of them.
+"""
+
+MAX_ID = 128                  # characters: contact, agent, link and customer ids
+MAX_NAME = 64                 # characters: site and skill names, reason codes
+MAX_PHONE = 32                # characters: ANI, DNIS
+MAX_DATA_KEYS = 64            # attached data entries per contact
+MAX_DATA_BYTES = 16 * 1024    # attached data per contact: keys and values, UTF-8 bytes
+MAX_MESSAGE_BYTES = 1 << 20   # one CallControl message (PbxMessage or RouterMessage)
