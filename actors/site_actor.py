@@ -29,23 +29,17 @@ from __future__ import annotations
 
 import functools
 import math
-import traceback
 from dataclasses import dataclass, field
 
 from sites import events as ev
 from sites.actions import OfferContact
 from sites.errors import InvalidInput
 from sites.model import AgentState, Channel, ContactState, SiteConfig, parse_enum
+# RoundResult, Survey, CoreFailure, EventNotApplied: what a round's calls answer (re-exported).
+from sites.rounds import (CoreFailure, EventNotApplied, RoundResult,  # noqa: F401
+                          SiteRounds, Survey)
 from sites.state import SiteState
 from sites.statistics import SkillStatistics, SkillStatus
-
-
-class CoreFailure(RuntimeError):
-    """An event hit a bug in the core (not bad input); its traceback is in the message."""
-
-
-class EventNotApplied(RuntimeError):
-    """An event of a batch left unapplied because an earlier event of it hit a core bug."""
 
 
 class ActorUnavailable(Exception):
@@ -91,27 +85,6 @@ class AdminRefused(Exception):
 _SCHEDULER_SKILL_FIELDS = ("queueing", "agent_selection", "widen_level", "widen_after_s")
 
 
-@dataclass(slots=True)
-class RoundResult:
-    """What a gateway round returns besides the actions: what the gateway keeps to decide
-    without asking again (when to tick, whether a pull is worth a survey)."""
-    results: list                 # per event (handle_batch) or per arrival (accept_interflows)
-    next_deadline: float | None
-    queued: dict                  # skill -> queued contacts now
-
-
-@dataclass(slots=True)
-class Survey:
-    """One Best Service Routing look at a site, as of `now` (its clock brought there first)."""
-    actions: list                 # of the Tick that brought the clock to now ([] if none)
-    statuses: dict                # (skill, Channel) -> SkillStatus
-    best: dict                    # (skill, Channel) -> ContactArrived of the next contact, or None
-    contacts: dict                # contact id -> ContactArrived if still queued here, else None
-    agents: dict                  # agent id -> AgentState (absent: unknown here)
-    next_deadline: float | None
-    queued: dict                  # skill -> queued contacts now
-
-
 @dataclass(frozen=True, slots=True)
 class SiteDirectory:
     live: dict              # contact id -> (skill, origin: the PBX link it came from, or None)
@@ -152,7 +125,7 @@ def _committing(method):
     return committing
 
 
-class SiteActor:
+class SiteActor(SiteRounds):
     """One `SiteState` and the calls a gateway or the virtual center makes on it.
 
     Invariant: `self.state` is changed only through `SiteState.handle` (by `handle_batch`,
@@ -198,30 +171,12 @@ class SiteActor:
             raise ValueError(f"snapshot of site {state.name!r} loaded into {self.site!r}")
         self.state = self._opened.replace(state) if self._opened is not None else state
 
-    # ---- the write path ---------------------------------------------------------------------
-    @_committing
-    def handle_batch(self, events) -> list:
-        """Apply `events` in order; one result per event: its list of actions, or the
-        `InvalidInput` that refused it (which changed nothing).
-
-        A bug in the core (any other exception) must not swallow the actions of the events
-        applied before it: that event's result is a `CoreFailure`, and the events after it
-        are not applied (`EventNotApplied`), like CoreHost.submit stops at a bug.
-        """
-        handle = self.state.handle
-        results = []
-        for number, event in enumerate(events):
-            try:
-                results.append(handle(event))
-            except InvalidInput as error:
-                results.append(error)
-            except Exception:
-                results.append(CoreFailure(f"{type(event).__name__} at site {self.site!r}: "
-                                           f"{traceback.format_exc()}"))
-                skipped = EventNotApplied(f"an earlier event of the batch (#{number}) failed")
-                results.extend(skipped for _ in range(len(events) - number - 1))
-                break
-        return results
+    # ---- the write path: SiteRounds' calls, committed before they return --------------------
+    handle_batch = _committing(SiteRounds.handle_batch)
+    handle_round = _committing(SiteRounds.handle_round)
+    tick_due = _committing(SiteRounds.tick_due)
+    survey = _committing(SiteRounds.survey)
+    accept_interflows = _committing(SiteRounds.accept_interflows)
 
     @_committing
     def tick(self, now: float) -> list:
@@ -235,94 +190,14 @@ class SiteActor:
         """The earliest time a `tick` may change something, or None."""
         return self.state.next_deadline()
 
-    # ---- the gateway's rounds (cluster/ray_host.py): one call each, with what it caches ----
-    def _queued(self) -> dict:
-        queued_total = self.state.queued_total
-        return {skill: queued_total(skill) for skill in self.state.skills}
-
-    @_committing
-    def handle_round(self, events) -> RoundResult:
-        """`handle_batch`, plus the next deadline and the queue lengths afterwards."""
-        results = self.handle_batch(events)
-        return RoundResult(results, self.state.next_deadline(), self._queued())
-
-    @_committing
-    def tick_due(self, now: float) -> RoundResult:
-        """A Tick at `now` if a deadline is due by then (results: its actions, or [])."""
-        deadline = self.state.next_deadline()
-        actions = self.state.handle(ev.Tick(now)) if (
-            deadline is not None and deadline <= now) else []
-        return RoundResult(actions, self.state.next_deadline(), self._queued())
-
-    def _advance(self, now: float) -> list:
-        """Bring the site's clock to `now` so that what it publishes is fresh (CoreHost._advance)."""
-        if self.state.now < now:
-            return self.state.handle(ev.Tick(now))
-        return []
-
-    @staticmethod
-    def _arrival_of(contact, now) -> ev.ContactArrived:
-        """The event that makes `contact` arrive at another site with everything it has."""
-        return ev.ContactArrived(now, contact.contact_id, contact.skill, contact.priority,
-                                 contact.service_objective_s, contact.channel, contact.data,
-                                 contact.origin)
-
-    @_committing
-    def survey(self, now: float, keys=(), contact_ids=(), agent_ids=()) -> Survey:
-        """Clock to `now`, then the statuses and next queued contact of each (skill, channel)
-        of `keys` this site has, which of `contact_ids` are still queued here (with their
-        details, to interflow them), and the states of `agent_ids`."""
-        state = self.state
-        actions = self._advance(now)
-        statuses, best = {}, {}
-        for skill, channel in keys:
-            if skill not in state.skills:
-                continue
-            channel = parse_enum(Channel, channel, "channel")
-            statuses[(skill, channel)] = state.status(skill, channel)
-            contact = state.best_queued_contact(skill, channel, now)
-            best[(skill, channel)] = None if contact is None else self._arrival_of(contact, now)
-        contacts = {}
-        for contact_id in contact_ids:
-            contact = state.contacts.get(contact_id)
-            contacts[contact_id] = (self._arrival_of(contact, now) if contact is not None
-                                    and contact.state is ContactState.QUEUED else None)
-        agents = {agent_id: state.agents[agent_id].state for agent_id in agent_ids
-                  if agent_id in state.agents}
-        return Survey(actions, statuses, best, contacts, agents, state.next_deadline(),
-                      self._queued())
-
-    @_committing
-    def accept_interflows(self, arrivals) -> RoundResult:
-        """Look-ahead acceptance of contacts moving here: per arrival its actions, or None
-        when this site refuses it (CoreHost._interflow's rules: a full queue with nobody
-        available, or an arrival the core refuses, e.g. the contact was here before)."""
-        state = self.state
-        results = []
-        for arrival in arrivals:
-            skill = state.skills.get(arrival.skill)
-            if skill is None:
-                results.append(None)
-                continue
-            if (skill.max_queue_length is not None
-                    and state.status(arrival.skill, arrival.channel).available == 0
-                    and state.queued_total(arrival.skill) >= skill.max_queue_length):
-                results.append(None)     # better queued where it is than rejected here
-                continue
-            try:
-                results.append(state.handle(arrival))
-            except InvalidInput:
-                results.append(None)
-        return RoundResult(results, state.next_deadline(), self._queued())
-
     @_committing
     def statistics_at(self, skill: str, now: float) -> tuple:
         """(actions of bringing the clock to `now`, `SkillStatistics` then, RoundResult of
         the bookkeeping) — CoreHost.statistics reads a skill as of now."""
         skill = self._skill(skill)
-        actions = self._advance(now)
+        actions = self.advance(now)
         return actions, self.state.statistics(skill), RoundResult(
-            [], self.state.next_deadline(), self._queued())
+            [], self.state.next_deadline(), self.queued())
 
     # ---- administration (CoreHost's rules, applied where the site lives) ----------------------
     def _check_skill_unused(self, name, field) -> None:
@@ -490,7 +365,7 @@ class SiteActor:
         return SiteDirectory(
             {contact_id: (contact.skill, getattr(contact, "origin", None))
              for contact_id, contact in state.contacts.items()},
-            dict(state.finished), state.next_deadline(), self._queued(),
+            dict(state.finished), state.next_deadline(), self.queued(),
             {contact_id: OfferContact(contact_id, contact.agent_id, contact.skill,
                                       contact.channel, contact.offer_deadline, contact.data)
              for contact_id, contact in state.contacts.items()

@@ -35,7 +35,8 @@ from collections import deque
 from dataclasses import dataclass
 from itertools import repeat
 
-from cluster.runtime.cross_site import CrossSite
+from cluster.runtime.local_sites import LocalSites
+from cluster.runtime.rounds import Item, Rounds
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput
@@ -52,11 +53,6 @@ _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNot
                  ev.WrapUpDone)
 # Skill fields that live in the scheduler: changing one re-creates the skill.
 _SCHEDULER_SKILL_FIELDS = ("queueing", "agent_selection", "widen_level", "widen_after_s")
-
-
-def _became_ready(item) -> bool:
-    action = item.action
-    return type(action) is AgentStateChanged and action.state is AgentState.READY
 
 
 # ---- what crosses the interface ---------------------------------------------------------------
@@ -389,10 +385,11 @@ class CoreHost:
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
-        # Best Service Routing between this host's sites: the one implementation, shared
-        # with the simulator (cluster/runtime/cross_site.py).
-        self.cross_site = CrossSite(self.sites, self.center, self, enabled=self.bsr,
-                                    hop_limit=self.hop_limit)
+        # Events reach the sites, and Best Service Routing runs between them, in rounds:
+        # the one implementation, shared with the Ray runtime and the simulator
+        # (cluster/runtime/rounds.py), here over this process's sites.
+        self.protocol = Rounds(LocalSites(self.sites), self, self.center, bsr=self.bsr,
+                               hop_limit=self.hop_limit)
         self.stream_queue_limit = stream_queue_limit
         self.link_replay_window = max(link_replay_window, stream_queue_limit)
         self.link_stall_timeout_s = link_stall_timeout_s
@@ -462,26 +459,23 @@ class CoreHost:
         return results
 
     def _submit(self, pairs, link_id) -> list:
+        """One round of `pairs` (see cluster/runtime/rounds.py); one EventResult each."""
         if self.closed:
             raise HostClosed()
         now = self.now()
-        results = []
+        items = [Item(None, site, event, link_id) for site, event in pairs]
         fanned = []
-        apply = self._apply
         try:
-            for site, event in pairs:
-                try:
-                    routed = apply(site, event, now, link_id)
-                except InvalidInput as error:
-                    results.append(EventResult([], error))
-                    fanned.extend(self._final_again(event, link_id, now))
-                    continue
-                results.append(EventResult(routed))
-                fanned.extend(routed)
+            self.protocol.run(items, now, fanned)
         finally:
             # Whatever was applied is announced, even if a later event hit a bug.
             self._fan_out(fanned)
             self._arm_timer()
+        results = []
+        for item in items:
+            if item.failed is not None:
+                raise item.failed           # a bug in the core: the caller sees it
+            results.append(EventResult(item.out, item.error))
         return results
 
     async def tick(self) -> list:
@@ -495,23 +489,6 @@ class CoreHost:
         if self.persistence is not None:
             await self._durable()
         return routed
-
-    def _apply(self, site_name, event, now, link_id) -> list:
-        event.time = now
-        kind = type(event)
-        if kind is ev.ContactArrived:
-            return self._arrive(site_name, event, now, link_id)
-        if kind in _CONTACT_EVENTS:
-            site_name = self._site_of_contact(site_name, event.contact_id)
-            state = self.sites[site_name]
-        elif kind in _AGENT_EVENTS:
-            state = self._site(site_name)
-        else:
-            raise InvalidInput("event", f"cannot submit {kind.__name__}")
-        out = self._convert(site_name, state.handle(event), now)
-        if self.bsr:
-            out.extend(self.cross_site.pull_after(out, now))
-        return out
 
     def _final_again(self, event, link_id, now) -> list:
         """A PBX link re-sent an event about a contact that has already finished: tell the
@@ -563,20 +540,39 @@ class CoreHost:
         if link_id is not None:
             event.origin = link_id      # journaled with the contact: ownership survives a failover
 
-    def _arrive(self, site_name, event, now, link_id) -> list:
-        state = self._site(site_name)
-        self._admit_arrival(site_name, event, link_id)
-        contact_id = event.contact_id
-        actions = state.handle(event)
-        self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name, event.skill,
-                                                  link_id)
-        out = self._convert(site_name, actions, now)
-        out.extend(self.cross_site.balance_arrival(site_name, contact_id, now))
-        out.extend(self.cross_site.pull_after(out, now))
-        return out
+    # ---- RoundHost (cluster/runtime/rounds.py) -------------------------------------------
+    def prepare(self, item, now) -> str:
+        """Stamp the event and check at the gateway what the sites cannot: the site it goes
+        to (a contact event goes where its contact is now), arrivals' ids, the link that
+        owns them. An arrival enters the directory now, so that later events of the round
+        find it; it leaves again if its site refuses it (`refused`)."""
+        event, site_name = item.event, item.site
+        event.time = now
+        kind = type(event)
+        if kind is ev.ContactArrived:
+            self._site(site_name)
+            self._admit_arrival(site_name, event, item.link_id)
+            contact_id = event.contact_id
+            self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name,
+                                                      event.skill, item.link_id)
+            item.arrival_id = contact_id
+            return site_name
+        if kind in _CONTACT_EVENTS:
+            return self._site_of_contact(site_name, event.contact_id)
+        if kind in _AGENT_EVENTS:
+            self._site(site_name)
+            return site_name
+        raise InvalidInput("event", f"cannot submit {kind.__name__}")
 
-    def _handle(self, site_name, event, now) -> list:
-        return self._convert(site_name, self.sites[site_name].handle(event), now)
+    def refused(self, item, now) -> list:
+        """An event refused (item.error) or not applied: its arrival leaves the directory;
+        a PBX re-sending an event of a finished contact hears its final state again."""
+        if item.arrival_id is not None:
+            self._contacts.pop(item.arrival_id, None)
+            item.arrival_id = None
+        if item.error is None:
+            return []
+        return self._final_again(item.event, item.link_id, now)
 
     def _convert(self, site_name, actions, now) -> list:
         """Core actions as `Routed`, keeping the contact directory in step."""
@@ -610,41 +606,22 @@ class CoreHost:
             pair = self._final_pairs[key] = (final_state, site_name)
         return pair
 
-    # ---- Best Service Routing -------------------------------------------------------------
-    # ---- SiteHost (cluster/runtime/cross_site.py) ------------------------------------------
-    def handle(self, site_name, event, now) -> list:
-        return self._handle(site_name, event, now)
+    convert = _convert      # RoundHost: the host's results of a site's actions
 
-    def convert(self, site_name, actions, now) -> list:
-        return self._convert(site_name, actions, now)
-
-    def moved(self, contact_id, from_site, to_site, now) -> list:
-        entry = self._contacts[contact_id]
+    def moved(self, contact_id, from_site, to_site, now) -> list | None:
+        """RoundHost: a contact went to another site (None: not in the directory)."""
+        entry = self._contacts.get(contact_id)
+        if entry is None:
+            return None
         entry.site = to_site
         return [Routed(from_site, now, Interflowed(contact_id, from_site, to_site),
                        entry.skill, entry.link_id)]
 
-    @staticmethod
-    def ready_agents(routed) -> list:
-        # Inline: this runs for every event, and most events make nobody ready.
-        for item in routed:
-            action = item.action
-            if type(action) is AgentStateChanged and action.state is AgentState.READY:
-                break
-        else:
-            return []
-        return [(item.site, item.action.agent_id) for item in routed if _became_ready(item)]
-
     # ---- timers --------------------------------------------------------------------------------
     def _tick_due(self, now) -> list:
-        out = []
-        for name, state in list(self.sites.items()):
-            deadline = state.next_deadline()
-            if deadline is not None and deadline <= now:
-                routed = self._handle(name, ev.Tick(now), now)
-                routed.extend(self.cross_site.pull_after(routed, now))
-                out.extend(routed)
-        return out
+        fanned = []
+        self.protocol.tick(now, fanned)
+        return fanned
 
     def _earliest_deadline(self) -> float | None:
         """The earliest time a Tick may change something at some site, or None."""
@@ -797,8 +774,9 @@ class CoreHost:
         if not isinstance(skill, str) or skill not in state.skills:
             raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
         now = self.now()
-        routed = self.cross_site.advance(site, now)
-        routed.extend(self.cross_site.pull_after(routed, now))
+        routed = []
+        if state.now < now:     # fresh statistics: the site's clock brought to now
+            self.protocol.after(site, state.handle(ev.Tick(now)), now, routed)
         self._fan_out(routed)
         self._arm_timer()
         return state.statistics(skill)

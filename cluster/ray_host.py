@@ -82,29 +82,24 @@ import time as _time
 from collections import deque
 
 from actors.handles import SiteHandle, site_actor_name
-from actors.site_actor import ActorUnavailable, AdminRefused, CoreFailure, EventNotApplied
+from actors.site_actor import ActorUnavailable, AdminRefused
 from cluster.host import (
-    _AGENT_EVENTS,
-    _CONTACT_EVENTS,
     ContactEntry,
     ContactView,
     CoreHost,
     EventResult,
     HostClosed,
-    Interflowed,
     NotFound,
     PreconditionFailed,
     Routed,
 )
-from sites import events as ev
-from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
+from cluster.runtime.ray_sites import RaySites
+from cluster.runtime.rounds import Item, Rounds
 from sites.errors import InvalidInput
-from sites.model import AgentState, Channel, ContactState, Priority, SiteConfig, parse_enum
+from sites.model import ContactState, SiteConfig
 
 log = logging.getLogger(__name__)
 
-MAX_PULL_ROUNDS = 8          # pull steps after one round of events (CoreHost: a worklist)
-_DECIDED = (ContactQueued, OfferContact, ContactFinished)
 
 
 class SiteUnavailable(HostClosed):
@@ -126,32 +121,6 @@ class _Job:
         self.pairs = pairs
         self.link_id = link_id
         self.future = future
-
-
-class _Item:
-    """One event of a round."""
-    __slots__ = ("job", "site", "event", "link_id", "result", "failed", "arrival_id")
-
-    def __init__(self, job, site, event, link_id):
-        self.job = job
-        self.site = site            # where it goes (resolved), or as submitted
-        self.event = event
-        self.link_id = link_id
-        self.result = None          # EventResult
-        self.failed = None          # ActorUnavailable / core failure: the job raises it
-        self.arrival_id = None      # contact id of an arrival registered for this round
-
-
-def _holder() -> _Item:
-    """An item that owns follow-up actions not caused by a submitted event (timer ticks)."""
-    item = _Item(None, None, None, None)
-    item.result = EventResult([])
-    return item
-
-
-def _ready_agents(routed) -> list:
-    return [(item.site, item.action.agent_id) for item in routed
-            if type(item.action) is AgentStateChanged and item.action.state is AgentState.READY]
 
 
 class RayHost(CoreHost):
@@ -208,6 +177,8 @@ class RayHost(CoreHost):
         self._drain_scheduled = False
         # Figures for benchmarks: rounds run and how long they waited on the actors.
         self.rounds = 0
+        self.protocol = Rounds(RaySites(self), self, self.center, bsr=self.bsr,
+                               hop_limit=self.hop_limit)
         self.ray_calls = 0
         self.ray_seconds = 0.0
 
@@ -299,7 +270,7 @@ class RayHost(CoreHost):
         while self._jobs:           # bounded: each round takes at least one job
             for done, items in self._run_waiting():
                 if done is job:
-                    results = [item.result for item in items]
+                    results = [_result(item) for item in items]
                     failure = next((item.failed for item in items if item.failed), None)
         if failure is not None:
             raise SiteUnavailable(failure) if isinstance(failure, ActorUnavailable) else failure
@@ -348,7 +319,7 @@ class RayHost(CoreHost):
                 if job.future is not None and not job.future.done():
                     job.future.set_exception(HostClosed())
             return []
-        items = [_Item(job, site, event, job.link_id) for job in jobs for site, event in job.pairs]
+        items = [Item(job, site, event, job.link_id) for job in jobs for site, event in job.pairs]
         try:
             self._run_round(items)
         except Exception as error:      # a bug: the callers see it
@@ -361,7 +332,7 @@ class RayHost(CoreHost):
             return []
         by_job: dict = {}
         for item in items:
-            by_job.setdefault(id(item.job), []).append(item)
+            by_job.setdefault(id(item.owner), []).append(item)
         out = []
         for job in jobs:
             mine = by_job.get(id(job), [])
@@ -373,7 +344,7 @@ class RayHost(CoreHost):
                 job.future.set_exception(SiteUnavailable(failure) if isinstance(
                     failure, ActorUnavailable) else failure)
             else:
-                job.future.set_result([item.result for item in mine])
+                job.future.set_result([_result(item) for item in mine])
         return out
 
     def _resync_stale(self) -> None:
@@ -392,85 +363,12 @@ class RayHost(CoreHost):
         now = self.now()
         fanned = []
         try:
-            self._round(items, now, fanned)
+            self.protocol.run(items, now, fanned)
         finally:
             # Whatever was applied is announced, even if a follow-up failed.
             self._fan_out(fanned)
             self._arm_timer()
             self.rounds += 1
-
-    def _round(self, items, now, fanned) -> None:
-        per_site: dict[str, list] = {}
-        for item in items:
-            try:
-                item.site = self._prepare(item, now)
-            except InvalidInput as error:
-                item.result = EventResult([], error)
-                fanned.extend(self._final_again(item.event, item.link_id, now))
-                continue
-            per_site.setdefault(item.site, []).append(item)
-        answers = self._gather({site: self.handles[site].send(
-            "handle_round", [item.event for item in site_items])
-            for site, site_items in per_site.items()})
-        outcomes = {}
-        for site, answer in answers.items():
-            if isinstance(answer, Exception):
-                for item in per_site[site]:
-                    item.failed = answer
-                    self._forget_arrival(item)
-                continue
-            self._note(site, answer)
-            for item, outcome in zip(per_site[site], answer.results):
-                outcomes[id(item)] = outcome
-        balance, pulls = [], []
-        for item in items:
-            if item.result is not None or item.failed is not None:
-                continue
-            outcome = outcomes[id(item)]
-            if isinstance(outcome, InvalidInput):
-                self._forget_arrival(item)
-                item.result = EventResult([], outcome)
-                continue
-            if isinstance(outcome, (CoreFailure, EventNotApplied)):
-                log.error("site %s: %s", item.site, outcome)
-                self._forget_arrival(item)
-                item.failed = outcome
-                continue
-            routed = self._convert(item.site, outcome, now)
-            item.result = EventResult(routed)
-            fanned.extend(routed)
-            if item.arrival_id is not None and _ended_queued(item.arrival_id, outcome):
-                balance.append(item)
-            if self.bsr:
-                pulls.extend((item, site, agent) for site, agent in _ready_agents(routed))
-        if not self.bsr or len(self.handles) < 2:
-            return
-        if balance:
-            pulls.extend(self._balance(balance, now, fanned))
-        if pulls:
-            self._pull(pulls, now, fanned)
-
-    def _prepare(self, item, now) -> str:
-        """Stamp the event and check at the gateway what CoreHost checks before the core:
-        the site it goes to (a contact event goes where its contact is now), arrivals'
-        ids and default service objectives. An arrival enters the directory now, so that
-        later events of the round find it; it leaves again if its site refuses it."""
-        event, site_name = item.event, item.site
-        event.time = now
-        kind = type(event)
-        if kind is ev.ContactArrived:
-            self._site(site_name)
-            self._admit_arrival(site_name, event, item.link_id)
-            contact_id = event.contact_id
-            self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name,
-                                                      event.skill, item.link_id)
-            item.arrival_id = contact_id
-            return site_name
-        if kind in _CONTACT_EVENTS:
-            return self._site_of_contact(site_name, event.contact_id)
-        if kind in _AGENT_EVENTS:
-            return self._site(site_name)
-        raise InvalidInput("event", f"cannot submit {kind.__name__}")
 
     def _resync(self, site) -> None:
         """Bring the directory in step with a site actor that was restarted and rebuilt from
@@ -523,17 +421,22 @@ class RayHost(CoreHost):
             # (the Interflowed itself was announced then); the directory keeps it where it
             # went. If this call fails, the site is stale again and the next resync retries.
             now = self.now()
-            released = self._release({site: moved}, now)
+            released = self.protocol.release({site: moved}, now)
             self._fan_out(self._convert(
                 site, [action for actions in released.values() for action in actions], now))
         log.info("site %s resynced after a restart: %d live, %d listed again, %d found "
                  "finished, %d never committed, %d of %d interflowed elsewhere released",
                  site, len(view.live), added, finished, dropped, len(released), len(moved))
 
-    def _forget_arrival(self, item) -> None:
+    def refused(self, item, now) -> list:
+        """An event refused (item.error) or not applied: its arrival leaves the directory;
+        a PBX re-sending an event of a finished contact hears its final state again."""
         if item.arrival_id is not None:
             self._contacts.pop(item.arrival_id, None)
             item.arrival_id = None
+        if item.error is None:
+            return []
+        return self._final_again(item.event, item.link_id, now)
 
     def _site(self, site_name) -> str:
         if not isinstance(site_name, str) or site_name not in self.handles:
@@ -546,206 +449,6 @@ class RayHost(CoreHost):
         if config is None:
             raise InvalidInput("agent_id", f"unknown agent {agent_id!r} at site {site!r}")
         return config
-
-    # ---- Best Service Routing -------------------------------------------------------------
-    def _survey(self, now, keys_by_site, contacts_by_site=None, agents_by_site=None,
-                fanned=None, owner=None) -> dict:
-        """One `survey` call per site; the successful ones (fanned out, statuses published)."""
-        contacts_by_site = contacts_by_site or {}
-        agents_by_site = agents_by_site or {}
-        answers = self._gather({
-            site: self.handles[site].send("survey", now, sorted(keys, key=_key_order),
-                                          list(contacts_by_site.get(site, ())),
-                                          list(agents_by_site.get(site, ())))
-            for site, keys in keys_by_site.items()})
-        surveys = {}
-        for site in sorted(answers):
-            survey = answers[site]
-            if isinstance(survey, Exception):
-                log.warning("BSR survey of site %s failed: %s", site, survey)
-                continue
-            self._note(site, survey)
-            surveys[site] = survey
-            if survey.actions:
-                routed = self._convert(site, survey.actions, now)
-                fanned.extend(routed)
-                if owner is not None:
-                    owner.result.actions.extend(routed)
-            for status in survey.statuses.values():
-                self.center.publish(status)
-        return surveys
-
-    def _balance(self, items, now, fanned) -> list:
-        """Arrivals that ended queued go to a better site if it accepts (CoreHost's
-        `_balance_arrival`, for a whole round at once). Returns ready agents to pull for."""
-        wanted = []                 # (item, skill, channel, priority)
-        for item in items:
-            event = item.event
-            channel = parse_enum(Channel, event.channel, "channel")
-            priority = parse_enum(Priority, event.priority, "priority").value
-            wanted.append((item, event.skill, channel, priority))
-        keys_by_site: dict[str, set] = {}
-        for _, skill, channel, _ in wanted:
-            for site, skills in self._site_skills.items():
-                if skill in skills:
-                    keys_by_site.setdefault(site, set()).add((skill, channel))
-        contacts_by_site: dict[str, list] = {}
-        for item, *_ in wanted:
-            contacts_by_site.setdefault(item.site, []).append(item.arrival_id)
-            keys_by_site.setdefault(item.site, set())
-        surveys = self._survey(now, keys_by_site, contacts_by_site, fanned=fanned,
-                               owner=items[0])
-        plans = []
-        for item, skill, channel, priority in wanted:
-            survey = surveys.get(item.site)
-            if survey is None:
-                continue
-            arrival = survey.contacts.get(item.arrival_id)
-            local = survey.statuses.get((skill, channel))
-            if arrival is None or local is None:
-                continue        # served meanwhile (a Tick of the survey), or not queued
-            decision = self.center.best_site(now, local, item.arrival_id, priority)
-            target = surveys.get(decision.site)
-            if decision.site == item.site or target is None:
-                continue
-            remote = target.statuses.get((skill, channel))
-            if remote is None or not self.center.remote_accepts(
-                    remote, local.ewt_s[priority], priority):
-                continue
-            plans.append((item, arrival, item.site, decision.site))
-            if remote.available > 0:
-                # The next decision of this round sees one agent fewer there (see (2)).
-                remote = dataclasses.replace(remote, available=remote.available - 1)
-                target.statuses[(skill, channel)] = remote
-                self.center.publish(remote)
-        return self._interflow(plans, now, fanned)
-
-    def _pull(self, pending, now, fanned) -> None:
-        """Agents who became ready pull waiting contacts from other sites (CoreHost's
-        `_pull_after`), in steps; see the module docstring (4)."""
-        for _ in range(MAX_PULL_ROUNDS):
-            wants = []                  # (owner item, site, agent, skill, channel)
-            for owner, site, agent_id in pending:
-                config = self._agent_configs.get(site, {}).get(agent_id)
-                if config is None:
-                    continue
-                for skill in config.skills:
-                    if not self._queued_elsewhere(site, skill):
-                        continue
-                    for channel in config.channels:
-                        wants.append((owner, site, agent_id, skill,
-                                      parse_enum(Channel, channel, "channel")))
-            if not wants:
-                return
-            keys_by_site: dict[str, set] = {}
-            agents_by_site: dict[str, list] = {}
-            for _, site, agent_id, skill, channel in wants:
-                agents_by_site.setdefault(site, []).append(agent_id)
-                for other, skills in self._site_skills.items():
-                    if skill in skills:
-                        keys_by_site.setdefault(other, set()).add((skill, channel))
-            before = len(fanned)
-            surveys = self._survey(now, keys_by_site, agents_by_site=agents_by_site,
-                                   fanned=fanned, owner=wants[0][0])
-            pending = [(wants[0][0], site, agent) for site, agent in
-                       _ready_agents(fanned[before:])]
-            plans, taken, served = [], set(), set()
-            for owner, site, agent_id, skill, channel in wants:
-                survey = surveys.get(site)
-                if (site, agent_id) in served or survey is None or (
-                        survey.agents.get(agent_id) is not AgentState.READY):
-                    continue
-                source = self.center.site_to_pull_from(now, site, skill, channel)
-                source_survey = surveys.get(source)
-                if source_survey is None:
-                    continue
-                arrival = source_survey.best.get((skill, channel))
-                if arrival is None or arrival.contact_id in taken or (
-                        self.center.hops(arrival.contact_id) >= self.hop_limit):
-                    continue
-                taken.add(arrival.contact_id)
-                served.add((site, agent_id))
-                plans.append((owner, arrival, source, site))
-            pending += self._interflow(plans, now, fanned)
-            if not pending:
-                return
-        log.warning("pulls still pending after %d steps; the next round or tick goes on",
-                    MAX_PULL_ROUNDS)
-
-    def _interflow(self, plans, now, fanned) -> list:
-        """Move queued contacts: each target accepts first (look-ahead), then the sources
-        let them go (CoreHost's `_interflow`). Returns the agents made ready on the way."""
-        if not plans:
-            return []
-        by_target: dict[str, list] = {}
-        for plan in plans:
-            by_target.setdefault(plan[3], []).append(plan)
-        accepted_answers = self._gather({
-            target: self.handles[target].send("accept_interflows", [plan[1] for plan in group])
-            for target, group in by_target.items()})
-        target_actions = {}
-        for target, answer in accepted_answers.items():
-            if isinstance(answer, Exception):
-                log.warning("interflows to %s not made: %s", target, answer)
-                continue
-            self._note(target, answer)
-            for plan, actions in zip(by_target[target], answer.results):
-                if actions is not None:
-                    target_actions[id(plan)] = actions
-        moving = [plan for plan in plans if id(plan) in target_actions]
-        releases: dict[str, list] = {}
-        for plan in moving:
-            self.center.note_interflow(plan[1].contact_id)
-            releases.setdefault(plan[2], []).append((plan[1].contact_id, plan[3]))
-        released = self._release(releases, now)
-        ready = []
-        for plan in moving:
-            owner, arrival, source, target = plan
-            contact_id = arrival.contact_id
-            out = self._convert(source, released.get(contact_id, []), now)
-            entry = self._contacts.get(contact_id)
-            if entry is None:
-                continue
-            entry.site = target
-            out.append(Routed(source, now, Interflowed(contact_id, source, target),
-                              entry.skill, entry.link_id))
-            out.extend(self._convert(target, target_actions[id(plan)], now))
-            owner.result.actions.extend(out)
-            fanned.extend(out)
-            ready.extend((owner, site, agent) for site, agent in _ready_agents(out))
-        return ready
-
-    def _release(self, releases, now) -> dict:
-        """The second step of an interflow: each source site lets its contacts go
-        (`ContactInterflowed`, one `handle_round` per source, all submitted before any is
-        collected). `releases`: {source: [(contact id, the site it went to)]}. Returns
-        {contact id: the source's actions} for each contact released. A source that failed
-        (gone or restarting) is marked stale by `_gather`: the target has the contact and it
-        goes on there; with a store, `_resync` releases the source's recovered copy."""
-        answers = self._gather({
-            source: self.handles[source].send(
-                "handle_round",
-                [ev.ContactInterflowed(now, contact_id, target) for contact_id, target in group])
-            for source, group in releases.items()})
-        released = {}
-        for source, answer in answers.items():
-            if isinstance(answer, Exception):
-                log.warning("site %s did not release interflowed contacts: %s", source, answer)
-                continue
-            self._note(source, answer)
-            for (contact_id, _), outcome in zip(releases[source], answer.results):
-                if isinstance(outcome, Exception):
-                    log.error("site %s refused ContactInterflowed(%s): %s", source,
-                              contact_id, outcome)
-                else:
-                    released[contact_id] = outcome
-        return released
-
-    def _queued_elsewhere(self, site_name, skill) -> bool:
-        for name, queued in self._queued.items():
-            if name != site_name and queued.get(skill):
-                return True
-        return False
 
     # ---- timers --------------------------------------------------------------------------------
     def _earliest_deadline(self) -> float | None:
@@ -765,27 +468,9 @@ class RayHost(CoreHost):
         self._drain()           # submits that wait come first, as they were made first
         self._resync_stale()
         now = self.now()
-        # With a store, a site still out of step (its actor restarting) is ticked once it
-        # is resynced (without one there is nothing to resync from).
-        waiting = self._stale if self.store is not None else ()
-        due = [site for site, at in self._deadlines.items() if at <= now and site not in waiting]
         fanned = []
         try:
-            answers = self._gather({site: self.handles[site].send("tick_due", now)
-                                    for site in sorted(due)})
-            pulls = []
-            holder = _holder()
-            for site in sorted(answers):
-                answer = answers[site]
-                if isinstance(answer, Exception):
-                    log.warning("tick at site %s failed: %s", site, answer)
-                    continue
-                self._note(site, answer)
-                routed = self._convert(site, answer.results, now)
-                fanned.extend(routed)
-                pulls.extend((holder, s, a) for s, a in _ready_agents(routed))
-            if pulls and self.bsr and len(self.handles) >= 2:
-                self._pull(pulls, now, fanned)
+            self.protocol.tick(now, fanned)
         finally:
             self._fan_out(fanned)
             self._arm_timer()
@@ -830,13 +515,7 @@ class RayHost(CoreHost):
         try:
             actions, statistics, bookkeeping = self._ask(site, "statistics_at", skill, now)
             self._note(site, bookkeeping)
-            routed = self._convert(site, actions, now)
-            fanned.extend(routed)
-            if self.bsr and len(self.handles) >= 2:
-                holder = _holder()
-                pulls = [(holder, s, a) for s, a in _ready_agents(routed)]
-                if pulls:
-                    self._pull(pulls, now, fanned)
+            self.protocol.after(site, actions, now, fanned)
         finally:
             self._fan_out(fanned)
             self._arm_timer()
@@ -1074,7 +753,7 @@ class RayHost(CoreHost):
                 if final is not ContactState.INTERFLOWED:
                     self._finished[contact_id] = self._final(final, site)
         if releases:
-            released = self._release(releases, self._now)
+            released = self.protocol.release(releases, self._now)
             log.warning("recovery: %d contact(s) were live at two sites (an interflow cut "
                         "short by the previous leader); released %d: %s", len(released_at),
                         len(released), sorted(released))
@@ -1117,6 +796,10 @@ class RayHost(CoreHost):
         assert not (live & set(self._finished)), "a contact both live and finished"
 
 
+def _result(item) -> EventResult:
+    return EventResult(item.out, item.error)
+
+
 def _halves_to_release(views) -> dict:
     """{site: [(contact id, the site keeping it)]} for every contact live at more than one
     of `views` ({site: SiteDirectory}): the copy offered to an agent is kept (the other is
@@ -1154,17 +837,3 @@ def _refused_as_stale(error) -> bool:
             and "refused" in str(cause):
         return True
     return "cluster.store.journal.StaleLeaderError:" in str(error)
-
-
-def _key_order(key) -> tuple:
-    skill, channel = key
-    return skill, channel.value
-
-
-def _ended_queued(contact_id, actions) -> bool:
-    """Did an arrival's actions leave the contact queued (its last decision)?"""
-    last = None
-    for action in actions:
-        if type(action) in _DECIDED and action.contact_id == contact_id:
-            last = action
-    return type(last) is ContactQueued

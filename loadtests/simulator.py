@@ -29,13 +29,14 @@ import random
 import time as wallclock
 from dataclasses import dataclass, field
 
-from cluster.runtime.cross_site import CrossSite
+from cluster.runtime.local_sites import LocalSites
+from cluster.runtime.rounds import Item, Rounds
 from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import Scenario
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
 from sites import events as ev
-from sites.actions import AgentStateChanged, ContactFinished, OfferContact
-from sites.model import AgentState, ContactState
+from sites.actions import ContactFinished, OfferContact
+from sites.model import ContactState
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
 
@@ -66,9 +67,10 @@ class Simulation:
                       for name, config in scenario.site_configs().items()}
         self.bsr = scenario.multisite == "bsr" and len(self.sites) > 1
         self.center = VirtualCenter(scenario.bsr)
-        # The router's own Best Service Routing, on this world's sites.
-        self.cross_site = CrossSite(self.sites, self.center, self, enabled=self.bsr,
-                                    hop_limit=scenario.bsr.hop_limit)
+        # The router's own rounds and Best Service Routing, on this world's sites: each
+        # world event is a round of its own, as a router applies a lone event.
+        self.protocol = Rounds(LocalSites(self.sites), self, self.center, bsr=self.bsr,
+                               hop_limit=scenario.bsr.hop_limit)
         self.records: dict[str, ContactRecord] = {}
         self._heap: list = []
         self._order = 0
@@ -96,10 +98,14 @@ class Simulation:
             self._tick_at[site_name] = deadline
             self._schedule(deadline, _TICK, site_name)
 
-    # ---- feeding the core (the SiteHost of cluster/runtime/cross_site.py) -------------------
-    def handle(self, site_name, event, now=None) -> list:
-        self.events += 1
-        return self.convert(site_name, self.sites[site_name].handle(event), event.time)
+    # ---- feeding the core: the RoundHost of cluster/runtime/rounds.py -----------------------
+    def prepare(self, item, now) -> str:
+        if type(item.event) is ev.ContactArrived:
+            item.arrival_id = item.event.contact_id
+        return item.site
+
+    def refused(self, item, now) -> list:
+        return []           # raised by `_step`: the world only sends events the core takes
 
     def convert(self, site_name, actions, now) -> list:
         for action in actions:
@@ -117,26 +123,22 @@ class Simulation:
                     record.final_state = action.final_state
                     record.end_time = now
         self._schedule_tick(site_name)
-        return [(site_name, actions)]
+        return []
 
     def moved(self, contact_id, from_site, to_site, now) -> list:
         self.records[contact_id].site = to_site
         return []
 
-    @staticmethod
-    def ready_agents(results) -> list:
-        return [(site_name, action.agent_id) for site_name, actions in results
-                for action in actions
-                if type(action) is AgentStateChanged and action.state is AgentState.READY]
-
     def _step(self, site_name, event) -> None:
-        """A world event at a site; agents it made ready pull from other sites (as the
-        router does after every event)."""
+        """A world event at a site, as one round: the event, Best Service Routing of an
+        arrival that queued, and pulls by the agents all that made ready."""
         if self.world is not None:
             self.world.append((site_name, dataclasses.replace(event)))
-        results = self.handle(site_name, event)
-        if self.bsr:
-            self.cross_site.pull_after(results, event.time)
+        self.events += 1
+        item = Item(None, site_name, event)
+        self.protocol.run([item], event.time, [])
+        if item.error is not None or item.failed is not None:
+            raise item.error or item.failed
 
     # ---- world events -----------------------------------------------------------------------------
     def _arrive(self, stream_number, now, given: Arrival | None = None):
@@ -150,16 +152,8 @@ class Simulation:
         if given is not None:
             record.talk_s = given.handle_time_s
         self.records[contact_id] = record
-        # As the router does (cluster/host.py `_arrive`): the arrival, Best Service Routing
-        # of the contact if it queued, then pulls by the agents all that made ready.
-        arrival = ev.ContactArrived(now, contact_id, stream.skill, stream.priority,
-                                    stream.service_objective_s, stream.channel)
-        if self.world is not None:
-            self.world.append((stream.site, dataclasses.replace(arrival)))
-        results = self.handle(stream.site, arrival)
-        if self.bsr:
-            results.extend(self.cross_site.balance_arrival(stream.site, contact_id, now))
-            self.cross_site.pull_after(results, now)
+        self._step(stream.site, ev.ContactArrived(now, contact_id, stream.skill, stream.priority,
+                                                  stream.service_objective_s, stream.channel))
         if given is not None:
             if given.patience_s is not None:
                 self._schedule(now + given.patience_s, _ABANDON, contact_id)

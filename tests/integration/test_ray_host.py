@@ -366,6 +366,33 @@ def test_bsr_every_contact_ends_once(runner):
     assert all(core_finished[cid] == 1 for cid in core_seen)
 
 
+def test_the_simulator_and_the_ray_runtime_decide_the_same(runner, embedded_ray):
+    """Issue 16 item 2: one recorded world (three sites under BSR: interflows on arrival,
+    pulls, abandons, missed offers) through the simulator and through the Ray runtime, one
+    round per event: every contact ends the same way (final state, serving site, agent,
+    answer time, moves). tests/unit/test_replay.py does the same for the in-process one."""
+    from tests.unit.test_replay import SCENARIO, Clock, assert_same, outcomes_of_simulation
+    from tests.unit.test_replay import replay as replay_world
+    from tests.unit.test_replay import replay_config
+
+    scenario = parse_scenario(SCENARIO, "replay.yaml")
+    simulation = Simulation(scenario, record_world=True)
+    simulation.run()
+    expected = outcomes_of_simulation(simulation)
+    assert sum(outcome[4] for outcome in expected.values()) >= 20      # interflows and pulls
+    clock = Clock()
+    host = RayHost(replay_config(scenario), clock=clock, named=False)
+    try:
+        got, refused = runner(replay_world(scenario, simulation.world, host, clock),
+                              timeout=300)
+        runner(host.check())
+    finally:
+        runner(host.close())
+        host.kill_actors()
+    assert refused == 0
+    assert_same(expected, got)
+
+
 # ---- the gRPC API over RayHost ---------------------------------------------------------------
 async def _route(stub, contact_id, site="east"):
     return await stub.RouteContact(routing_pb2.RouteContactRequest(contact=common_pb2.ContactSpec(

@@ -1,4 +1,4 @@
-"""The simulator and the in-process router decide the same (issue 16 item 2, first part).
+"""The simulator and the in-process router decide the same (issue 16 item 2).
 
 A simulated hour of three sites under Best Service Routing (one overloaded: interflows on
 arrival and pulls by idle agents; callers who abandon) records every world event it fed the
@@ -7,7 +7,9 @@ times. The same sequence is then replayed through a CoreHost (the runtime `vcc s
 --runtime inprocess` runs) on a clock that reads the recorded times. Every event the
 simulator's core accepted must be accepted, and every contact must end the same way: final
 state, the site and agent that answered it, when it was answered, how many times it moved.
-(The Ray runtime joins this test when it moves onto cluster/runtime/cross_site.py.)
+The Ray runtime replays the same sequence in tests/integration/test_ray_host.py
+(`test_the_simulator_and_the_ray_runtime_decide_the_same`), with this module's `replay`.
+All three run the same rounds (cluster/runtime/rounds.py): one round per world event.
 """
 
 from __future__ import annotations
@@ -69,12 +71,21 @@ def outcomes_of_simulation(simulation) -> dict:
             for record in simulation.records.values()}
 
 
-async def replay(scenario, world) -> tuple[dict, int]:
-    """Outcomes per contact of the world events replayed through a CoreHost."""
-    config = ClusterConfig("replay", scenario.skills, {}, scenario.site_configs(),
-                           scenario.multisite, scenario.bsr)
-    clock = Clock()
-    host = CoreHost(config, clock=clock)
+def replay_config(scenario) -> ClusterConfig:
+    return ClusterConfig("replay", scenario.skills, {}, scenario.site_configs(),
+                         scenario.multisite, scenario.bsr)
+
+
+async def replay(scenario, world, host=None, clock=None) -> tuple[dict, int]:
+    """Outcomes per contact of the world events replayed through a host (default: a new
+    CoreHost; else `host` on `clock`, which the replay sets to each event's time). Time
+    moves only with the world: every Tick the simulator made is replayed, so the host's
+    own timer is kept off (it would tick at whatever moment the event loop got to it)."""
+    created = host is None
+    if created:
+        clock = Clock()
+        host = CoreHost(replay_config(scenario), clock=clock)
+    host._arm_timer = lambda: None
     record = host.subscribe_routing(limit=10 ** 9)
     offered, answered, finished, moves = {}, {}, {}, {}
     refused = 0
@@ -103,7 +114,8 @@ async def replay(scenario, world) -> tuple[dict, int]:
     for contact_id, final_state in finished.items():
         (site, agent), answered_at = answered.get(contact_id, ((None, None), None))
         outcomes[contact_id] = (final_state, site, agent, answered_at, moves.get(contact_id, 0))
-    await host.close()
+    if created:
+        await host.close()
     return outcomes, refused
 
 
@@ -120,6 +132,10 @@ def test_the_simulator_and_the_in_process_router_decide_the_same():
 
     got, refused = asyncio.run(replay(scenario, simulation.world))
     assert refused == 0
+    assert_same(expected, got)
+
+
+def assert_same(expected: dict, got: dict) -> None:
     differing = {contact_id: (expected[contact_id], got.get(contact_id))
                  for contact_id in expected if got.get(contact_id) != expected[contact_id]}
     assert not differing, f"{len(differing)} of {len(expected)} differ, e.g. " \
