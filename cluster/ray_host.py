@@ -19,44 +19,15 @@ synchronous `apply_batch` (results at once, acknowledgements after `committed()`
 awaited round in flight could not be finished from inside it. Timer ticks, statistics reads
 that advance a clock, administration writes and site moves are blocking rounds too; plain
 reads (agent state, skills, contact views) are awaited. Each round's events are stamped
-with one host time. Best Service Routing follow-ups run inside the same round as further
-steps, each again one call per site concerned:
-- balance: arrivals that ended queued are surveyed (each site having the skill brings its
-  clock to now and returns its status: one `survey` call per site), decided in arrival
-  order by the `VirtualCenter`, then interflowed with look-ahead: the target accepts first
-  (`accept_interflows`, one call per target), then the source gets `ContactInterflowed`
-  (one `handle_round` per source); a refused contact stays where it was;
-- pull: agents who became ready, where a contact of one of their skills waits at another
-  site (known from the queue lengths every call returns, so usually no call is made), get
-  a survey step, then the same two interflow steps; repeated for agents made ready by
-  those steps, at most `MAX_PULL_ROUNDS` times.
+with one host time. The round itself, Best Service Routing follow-ups included, is
+`cluster.runtime.rounds.Rounds`, the one every runtime runs, here over the site actors
+(`cluster.runtime.ray_sites.RaySites`: each of its questions is one call per site actor
+concerned, all submitted before any answer is collected). So the Ray runtime decides what
+the in-process runtime and the simulator decide for the same rounds
+(tests/integration/test_ray_host.py replays the simulator's recorded BSR world through it);
+under load its rounds are larger (whatever waits), which only moves round boundaries.
 The price of blocking: while a round waits on Ray the gateway serves no other request (a
-site actor that hangs blocks it for up to `call_timeout_s`). Measured on the 2-core
-machine (loadtests/cluster_bench.py): 2,100 PBX lifecycles/s for 60 s, p99 route 11 ms.
-
-Where decisions may differ from CoreHost (and where they may not):
-- one site, or several with `multisite: local`: identical. Each actor applies exactly the
-  events CoreHost would apply to that site, in the same order and at the same times (only
-  timer Ticks, which CoreHost also applies, are added), so the actions are the same;
-  tests/integration/test_ray_host.py replays a recorded sequence through both to show it.
-- several sites with BSR, because follow-ups run per round instead of per event:
-  (1) an arrival is balanced after every event of its round was applied, not right after
-      itself: an event later in the same round (e.g. an agent becoming ready at the entry
-      site) is already visible when the decision is made; CoreHost would have decided
-      before it;
-  (2) every arrival of a round is decided on the statuses of one survey. After each
-      accepted interflow the target's cached status counts one available agent less, but
-      its EWT is not recomputed, so two contacts may go to a site whose EWT only the first
-      one would still have beaten;
-  (3) a survey brings to now the clock of every site having the surveyed skills (CoreHost
-      first checks whether anything waits elsewhere), so due timers may fire a little
-      earlier than with CoreHost;
-  (4) a pulling agent takes at most one contact per pull step and a contact is pulled by
-      one agent per step (CoreHost goes on through the agent's other skills and channels
-      at once). In every case each contact still ends in exactly one final state.
-- results: follow-up actions are reported in the result of the event that caused them
-  (the arrival, or the event that made the agent ready), as with CoreHost; they are fanned
-  out after the round's own actions, in the order they were applied.
+site actor that hangs blocks it for up to `call_timeout_s`).
 
 Failures: a site actor that is restarting or dead (or does not answer within
 `call_timeout_s`, which the gateway then waits at most) fails the submissions that had

@@ -1,3 +1,5 @@
 """The runtime: what turns core events into routing across sites (ARCHITECTURE.md, "The
-shape"). `cross_site` holds the one implementation of the cross-site decisions (Best
-Service Routing on arrival, pulls, interflow) for sites held in this process."""
+shape"). `rounds` is the one implementation of a round (events to the sites that own them,
+then Best Service Routing between them: balance on arrival, pulls, interflow); it asks the
+sites through a backend: `local_sites` (SiteStates in this process: the in-process runtime
+and the simulator) or `ray_sites` (Ray site actors)."""
