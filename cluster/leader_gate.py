@@ -136,9 +136,10 @@ class LeaderGate:
     # ---- what the server asks -----------------------------------------------------------------
     def serving(self) -> bool:
         """Leading by the clock, with a host open for this very term."""
-        host = self.host
-        return (host is not None and not host.closed and self.leadership.is_leader()
-                and self.leadership.token == self.token)
+        host, token = self.host, self.token
+        # One read of the leadership (`token` is None unless it leads right now).
+        return (host is not None and not host.closed and token is not None
+                and self.leadership.token == token)
 
     def leader_address(self) -> str:
         leader = self.leadership.leader()
@@ -186,8 +187,13 @@ class LeaderGate:
 
     async def _step(self) -> None:
         leadership = self.leadership
+        # ONE read: this node's token if it leads at this instant, else None. Checking
+        # `is_leader()` and then reading `token` can straddle the term's deadline or a change
+        # of term (the leadership may run on a thread of its own) and see True, then None:
+        # a host opened with a None token would write unfenced.
+        token = leadership.token
         if self.host is not None:
-            if not leadership.is_leader() or leadership.token != self.token:
+            if token is None or token != self.token:
                 await self._step_down(f"term {self.token} ended")
             elif self.host.closed:
                 # The store failed (a refused stale write, a lost database): this term can
@@ -196,12 +202,16 @@ class LeaderGate:
                 await self._step_down(f"term {self.token}: the host stopped")
                 await leadership.resign()
                 await leadership.campaign()
-        elif leadership.is_leader():
-            await self._take_over(leadership.token)
+        elif token is not None:
+            await self._take_over(token)
 
     async def _take_over(self, token: int) -> None:
         from cluster.store.journal import JournalError, StaleLeaderError
 
+        if token is None:
+            # Never: a host without a token journals writes no fence can refuse.
+            log.error("leader gate: refusing to open a host without a fencing token")
+            return
         began = time.monotonic()
         for attempt in range(1, self.open_attempts + 1):
             if self.leadership.token != token:

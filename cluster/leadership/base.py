@@ -90,22 +90,48 @@ class Leadership(abc.ABC):
         self.clock = clock
         self._listeners: list[Listener] = []
         self._leader: LeaderInfo | None = None
-        self._token: int | None = None          # this node's term, while it leads
-        self._deadline = float("-inf")          # monotonic; leading only before it
+        # This node's term while it leads (token) and the monotonic time it ends unless
+        # renewed (deadline), as ONE tuple: the backend (maybe on a thread of its own,
+        # cluster/leadership/threaded.py) replaces it whole, and readers take it in one read,
+        # so no reader ever pairs one term's token with another's deadline.
+        self._term: tuple[int | None, float] = (None, float("-inf"))
         # Loop-bound on first use (Python >= 3.10), so a backend may be built before the loop.
         self._changed = asyncio.Condition()
 
     # ---- what it knows ---------------------------------------------------------------------
+    @property
+    def _token(self) -> int | None:
+        return self._term[0]
+
+    @_token.setter
+    def _token(self, token: int | None) -> None:
+        self._term = (token, self._term[1])
+
+    @property
+    def _deadline(self) -> float:
+        return self._term[1]
+
+    @_deadline.setter
+    def _deadline(self, deadline: float) -> None:
+        self._term = (self._term[0], deadline)
+
+    def _leading_token(self) -> int | None:
+        token, deadline = self._term            # one read: token and deadline of one term
+        return token if token is not None and self.clock() < deadline else None
+
     def is_leader(self) -> bool:
         """True while this node holds a term and its deadline has not passed. Checked
         against the clock each time, so it turns False on time even if the event loop was
         stalled (a paused process) and nothing has run since."""
-        return self._token is not None and self.clock() < self._deadline
+        return self._leading_token() is not None
 
     @property
     def token(self) -> int | None:
-        """This node's fencing token while it leads, else None."""
-        return self._token if self.is_leader() else None
+        """This node's fencing token while it leads, else None: the leadership check and the
+        token in one read (one reading of the term and of the clock). A caller that must act
+        as leader reads this once and uses that value; `is_leader()` then `token` may
+        straddle the deadline (True, then None)."""
+        return self._leading_token()
 
     @property
     def term(self) -> int | None:
@@ -114,11 +140,12 @@ class Leadership(abc.ABC):
     @property
     def deadline(self) -> float:
         """The monotonic time this node's current term ends unless renewed."""
-        return self._deadline
+        return self._term[1]
 
     def leader(self) -> LeaderInfo | None:
         """The leader as last seen (this node itself while it leads)."""
-        if self._token is not None and not self.is_leader():
+        token, deadline = self._term
+        if token is not None and not self.clock() < deadline:
             return None       # our own term lapsed: do not advertise ourselves
         return self._leader
 

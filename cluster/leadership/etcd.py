@@ -313,8 +313,8 @@ class EtcdLeadership(Leadership):
 
     async def _lead(self, token: int, lease_id: int, granted_ttl: int, sent: float) -> None:
         margin, interval = self.config.safety_margin_s, self.config.renew_interval_s
-        self._token, self._lease_id = token, lease_id
-        self._deadline, self._renewed_at = sent + granted_ttl - margin, sent
+        self._lease_id, self._renewed_at = lease_id, sent
+        self._term = (token, sent + granted_ttl - margin)      # token and deadline at once
         if not self.is_leader():
             await self._end_term("won too late: the campaign took longer than the lease's "
                                  "safe time")
@@ -353,7 +353,7 @@ class EtcdLeadership(Leadership):
                 # stays over (a term never resumes under the same token).
                 await self._end_term("the renewal was answered after the deadline")
                 return
-            self._deadline, self._renewed_at = sent + reply.TTL - margin, sent
+            self._term, self._renewed_at = (token, sent + reply.TTL - margin), sent
             next_renewal = sent + interval
             await self._check_key_is_mine(token)
 
@@ -375,7 +375,7 @@ class EtcdLeadership(Leadership):
         if token is None:
             return
         deadline, renewed_at = self._deadline, self._renewed_at
-        self._token, self._deadline = None, float("-inf")
+        self._term = (None, float("-inf"))
         if self._lease_id is not None:
             self._stale_leases.append(self._lease_id)
             self._lease_id = None

@@ -21,9 +21,8 @@ class InProcessLeadership(Leadership):
         if self._closed:
             raise RuntimeError("leadership is closed")
         if self._token is None:
-            self._token = IN_PROCESS_TOKEN
             # Nothing can take the term away in one process: no deadline.
-            self._deadline = float("inf")
+            self._term = (IN_PROCESS_TOKEN, float("inf"))
             me = LeaderInfo(self.node_id, self.address, IN_PROCESS_TOKEN)
             self._set_leader(me)
             self._emit(LeadershipChange(ChangeKind.GAINED, me, IN_PROCESS_TOKEN,
@@ -36,7 +35,7 @@ class InProcessLeadership(Leadership):
     async def resign(self) -> None:
         if self._token is None:
             return
-        token, self._token, self._deadline = self._token, None, float("-inf")
+        token, self._term = self._token, (None, float("-inf"))
         self._set_leader(None)
         self._emit(LeadershipChange(ChangeKind.LOST, None, token, "resigned", self.clock()))
 

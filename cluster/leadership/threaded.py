@@ -13,18 +13,55 @@ forwards the Leadership interface: reads (`is_leader`, `token`, `leader`) go str
 the backend (plain attributes checked against the monotonic clock), coroutines run on the
 backend's loop and are awaited from the caller's, and listeners are called on the loop that
 subscribed them, as the interface promises.
+
+Nothing here makes the caller's loop wait for the backend's thread (issue 15): a busy or
+stuck leadership thread must never stall a gateway's loop. `on_change` subscribes locally
+(one forwarder was subscribed to the backend when it was built) and each change is handed
+to the subscriber's loop with `call_soon_threadsafe`, which never blocks and keeps the
+order the backend emitted them in (one thread posts, the loop runs its callbacks FIFO).
+Listeners only wake the gate; what decides whether this node may write is the token, read
+straight from the backend (`token` is None as soon as the term ends, whatever is queued).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import threading
 from typing import Callable
 
-from cluster.leadership.base import Leadership, LeaderInfo
+from cluster.leadership.base import Leadership, LeaderInfo, LeadershipChange
+
+log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 10.0
+
+
+class _Subscriber:
+    """A listener and the loop it is called on."""
+
+    __slots__ = ("loop", "listener", "active")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, listener):
+        self.loop, self.listener, self.active = loop, listener, True
+
+    def post(self, change: LeadershipChange) -> None:
+        """On the backend's thread: queue the call on the subscriber's loop (never waits)."""
+        if not self.active:
+            return
+        try:
+            self.loop.call_soon_threadsafe(self._deliver, change)
+        except RuntimeError:        # that loop is closed: nobody is listening any more
+            self.active = False
+
+    def _deliver(self, change: LeadershipChange) -> None:
+        if not self.active:         # unsubscribed after the change was queued
+            return
+        try:
+            self.listener(change)
+        except Exception:   # noqa: BLE001 - one bad listener must not stop the others
+            log.exception("leadership listener failed on %s", change.kind.value)
 
 
 class ThreadedLeadership:
@@ -35,9 +72,23 @@ class ThreadedLeadership:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
                                         name="vcc-leadership")
         self._thread.start()
-        self.inner: Leadership = self._call_soon(factory).result(START_TIMEOUT_S)
+        self._subscribers: tuple[_Subscriber, ...] = ()
+        self._subscribers_lock = threading.Lock()
+        self.inner: Leadership = self._call_soon(lambda: self._build(factory)).result(
+            START_TIMEOUT_S)
         self.node_id = self.inner.node_id
         self.address = self.inner.address
+
+    def _build(self, factory) -> Leadership:
+        """On the backend's thread: the backend, with the one forwarder every subscriber of
+        this wrapper is reached through (so subscribing later needs no call to it)."""
+        inner = factory()
+        inner.on_change(self._forward)
+        return inner
+
+    def _forward(self, change: LeadershipChange) -> None:
+        for subscriber in self._subscribers:        # a tuple, replaced whole: no lock needed
+            subscriber.post(change)
 
     def _call_soon(self, function):
         """Run `function()` on the backend's loop; a concurrent future of its result."""
@@ -75,14 +126,17 @@ class ThreadedLeadership:
 
     # ---- listeners: called on the subscriber's loop ----------------------------------------------
     def on_change(self, listener) -> Callable[[], None]:
-        caller = asyncio.get_running_loop()
+        """Call `listener(change)` on the calling loop for every change from now on, in
+        order. Returns at once (it used to wait, up to 10 s, for the backend's thread)."""
+        subscriber = _Subscriber(asyncio.get_running_loop(), listener)
+        with self._subscribers_lock:
+            self._subscribers = self._subscribers + (subscriber,)
 
-        def forward(change):
-            if not caller.is_closed():
-                caller.call_soon_threadsafe(listener, change)
-        unsubscribe = self._call_soon(lambda: self.inner.on_change(forward)).result(
-            START_TIMEOUT_S)
-        return lambda: self._loop.is_closed() or self._loop.call_soon_threadsafe(unsubscribe)
+        def unsubscribe() -> None:
+            subscriber.active = False
+            with self._subscribers_lock:
+                self._subscribers = tuple(s for s in self._subscribers if s is not subscriber)
+        return unsubscribe
 
     # ---- coroutines: run on the backend's loop ----------------------------------------------------
     async def campaign(self, timeout: float | None = None) -> bool:

@@ -81,7 +81,9 @@ class ClaimBlocked(JournalError):
 
 # What a leader's database sessions are called (PostgreSQL application_name): a new leader
 # whose claim is blocked by an older leader's open transaction (a paused process holds its
-# locks until it runs again) terminates those sessions, so a pause cannot stall a takeover.
+# locks until it runs again) terminates those sessions, so a pause cannot stall a takeover;
+# only those that write this store's journal or fences, never another store's or
+# application's sessions in a shared database (`Journal._terminate_older_writers`).
 LEADER_SESSION_PREFIX = "vcc-leader-"
 
 
@@ -380,24 +382,50 @@ class Journal:
                 self._lock_timeout_ms = None
 
     def _terminate_older_writers(self, token: int) -> int:
-        """Terminate the sessions of leaders older than `token` that are inside a
-        transaction (PostgreSQL; needs pg_signal_backend or the same role)."""
+        """Terminate the sessions of this store's leaders older than `token` that are writing
+        it (PostgreSQL; needs pg_signal_backend or the same role); how many were ended.
+
+        Only this store's own writers, never "every older vcc leader in the database": the
+        database may be shared with other applications and with other vcc clusters (their
+        own schema, or their own search_path), whose leaders' sessions carry the same kind
+        of name and tokens from their own etcd, unrelated to ours; ending those would break
+        a cluster that has nothing to do with this claim (issue 15). A session is ended only
+        if all of this holds, checked in one statement (so a pid cannot be reused in between):
+        - it is in this database and named as a leader of an older term (application_name
+          `vcc-leader-<token>`, `leader_session_options`): never a newer leader, never a
+          session that does not say it is a vcc leader;
+        - it holds, granted, a lock stronger than a reader's (AccessShareLock) on this
+          store's own `journal` or `site_fences` table, resolved here through this engine's
+          search_path exactly as the claim resolves them: that is what makes it one of
+          this store's writers, and the only kind of session that can hold the locks the
+          claim waits for (the fence row, a journal key). A name alone is only a claim
+          anyone can make; the lock is a fact about this store's tables. Relation locks
+          are held until the transaction ends, so this also means "inside a transaction".
+        """
         if self.engine.dialect.name != "postgresql":
             return 0
-        terminated = 0
+        prefix = LEADER_SESSION_PREFIX
         with self.engine.connect() as connection:
-            rows = connection.execute(sa.text(
-                "SELECT pid, application_name FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND xact_start IS NOT NULL AND application_name LIKE :prefix"),
-                {"prefix": LEADER_SESSION_PREFIX + "%"}).all()
-            for pid, name in rows:
-                suffix = name[len(LEADER_SESSION_PREFIX):]
-                if suffix.isdigit() and int(suffix) < token:
-                    terminated += bool(connection.execute(
-                        sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar())
+            ended = connection.execute(sa.text(
+                "SELECT activity.pid, pg_terminate_backend(activity.pid) "
+                "FROM pg_stat_activity AS activity "
+                "WHERE activity.datname = current_database() "
+                "AND activity.pid <> pg_backend_pid() "
+                "AND left(activity.application_name, :length) = :prefix "
+                "AND CASE WHEN substr(activity.application_name, :length + 1) "
+                "              ~ '^[0-9]{1,18}$' "
+                "         THEN substr(activity.application_name, :length + 1)::bigint < :token "
+                "         ELSE false END "
+                "AND EXISTS (SELECT 1 FROM pg_locks AS lock "
+                "            WHERE lock.pid = activity.pid AND lock.granted "
+                "            AND lock.mode <> 'AccessShareLock' "
+                "            AND lock.database = (SELECT oid FROM pg_database "
+                "                                 WHERE datname = current_database()) "
+                "            AND lock.relation IN (to_regclass(:journal), to_regclass(:fences)))"),
+                {"length": len(prefix), "prefix": prefix, "token": token,
+                 "journal": JOURNAL.name, "fences": FENCES.name}).all()
             connection.commit()
-        return terminated
+        return sum(1 for _pid, done in ended if done)
 
     def commit_now(self) -> None:
         """Write whatever `add_rows` queued, now (no event loop)."""

@@ -182,6 +182,52 @@ def test_a_new_leaders_claim_ends_a_paused_leaders_open_transaction(engine):
     assert [tuple(row) for row in rows] == [(1, 3, "LeaderClaim")]
 
 
+def test_a_blocked_claim_ends_only_its_own_stores_older_writers(engine):
+    """The database may be shared: another vcc store (its own schema here; its own tables
+    whatever the way), whose older leader's sessions carry the same kind of name, and other
+    applications. A blocked claim ends only the older leader sessions that write THIS
+    store's journal or fences (the ones that can hold its lock); the others go on and
+    commit."""
+    from cluster.store.journal import LEADER_SESSION_PREFIX, ClaimBlocked, Journal
+
+    other_schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
+    other = open_engine(URL, schema=other_schema)
+    opened = []
+
+    def paused_writer(store, application_name, statement):
+        writer = sa.create_engine(store.url, poolclass=sa.pool.NullPool, connect_args={
+            "application_name": application_name, "options": _search_path(store)})
+        connection = writer.connect()
+        opened.append((writer, connection))
+        connection.execute(sa.text(statement))       # not committed: its locks are held
+        return connection
+
+    insert = ("INSERT INTO journal (site, seq, fencing_token, event_type, payload, time) "
+              "VALUES ('east', 1, 2, 'Tick', '{}', 0)")
+    try:
+        upgrade(other)
+        ours = paused_writer(engine, f"{LEADER_SESSION_PREFIX}2", insert)
+        theirs = paused_writer(other, f"{LEADER_SESSION_PREFIX}2", insert)
+        application = paused_writer(other, "billing-app",
+                                    "CREATE TABLE billing_invoices (id integer)")
+        with pytest.raises(ClaimBlocked, match="terminated 1 older leader session"):
+            Journal(engine, fencing_token=3).claim_now(["east"], 3, lock_timeout_s=0.5)
+        with pytest.raises(sa.exc.OperationalError):
+            ours.execute(sa.text("SELECT 1"))        # ended
+        for survivor in (theirs, application):
+            survivor.execute(sa.text("SELECT 1"))
+            survivor.commit()
+        with other.connect() as connection:         # the other store's write went through
+            assert connection.execute(sa.text("SELECT count(*) FROM journal")).scalar() == 1
+        Journal(engine, fencing_token=3).claim_now(["east"], 3, lock_timeout_s=0.5)
+    finally:
+        for writer, connection in opened:
+            with contextlib.suppress(Exception):
+                connection.close()
+            writer.dispose()
+        drop_schema(other, other_schema)
+
+
 def test_a_write_waits_for_a_claim_in_flight_and_is_refused(engine):
     fencing_checks.check_a_write_waits_for_a_claim_in_flight_and_is_refused(engine)
 

@@ -240,6 +240,60 @@ def test_a_threaded_leadership_renews_while_the_servers_loop_is_blocked():
     assert loops and all(loops)
 
 
+def test_a_threaded_leadership_subscribes_without_waiting_for_its_thread():
+    """`on_change` runs on the server's loop (LeaderGate.run): it must not wait for the
+    leadership's thread, which may be busy (here: stuck in a call until released), or the
+    whole gateway stalls with it. Changes then reach the listener on the subscriber's loop,
+    in the order the backend made them; after unsubscribing, none."""
+    from cluster.leadership.threaded import ThreadedLeadership
+
+    async def scenario():
+        leadership = ThreadedLeadership(lambda: InProcessLeadership("solo"))
+        stuck, release, unstuck = threading.Event(), threading.Event(), threading.Event()
+
+        def hold_the_thread():
+            stuck.set()
+            release.wait(3.0)               # bounded: a failing run ends after 3 s
+            unstuck.set()
+        leadership._loop.call_soon_threadsafe(hold_the_thread)
+        assert stuck.wait(5.0)
+        caller = asyncio.get_running_loop()
+        seen, on_caller = [], []
+
+        def listener(change):
+            seen.append((change.kind, change.token))
+            on_caller.append(asyncio.get_running_loop() is caller)
+        try:
+            unsubscribe = leadership.on_change(listener)
+            # Returned while the leadership's thread was still held: it did not wait for it.
+            assert not unstuck.is_set(), "on_change waited for the leadership's thread"
+        finally:
+            release.set()
+        # What the backend emits, in its order, as seen on its own thread.
+        made = []
+        leadership.inner.on_change(lambda change: made.append((change.kind, change.token)))
+        for _ in range(3):
+            assert await leadership.campaign() is True
+            assert leadership.token == 1
+            await leadership.resign()
+            assert leadership.token is None     # at once: no listener needed for that
+        for _ in range(200):                    # bounded: at most 2 s
+            if len(seen) >= len(made):
+                break
+            await asyncio.sleep(0.01)
+        unsubscribe()
+        delivered, made_before = len(seen), list(made)
+        await leadership.campaign()
+        await asyncio.sleep(0.05)
+        after_unsubscribe = seen[delivered:]
+        await leadership.close()
+        return seen[:delivered], made_before, on_caller, after_unsubscribe
+    seen, made, on_caller, after_unsubscribe = run(scenario())
+    assert len(made) == 12 and seen == made
+    assert on_caller and all(on_caller)
+    assert after_unsubscribe == []
+
+
 # ---- fencing in the journal (SQLite) -------------------------------------------------------------
 def tokens_of(engine, site):
     with engine.connect() as connection:
