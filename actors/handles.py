@@ -98,8 +98,8 @@ def _actor_options(name, node_id, max_restarts, num_cpus) -> dict:
 
 
 class PendingCall:
-    """A call already submitted to an actor, whose result a caller that may block (a
-    gateway round, see cluster/ray_host.py) collects with `result`."""
+    """A call already submitted to an actor, whose result a caller collects with `wait`
+    (awaited: a gateway round, see cluster/ray_host.py) or `result` (blocking: startup)."""
     __slots__ = ("actor", "ref")
 
     def __init__(self, actor: str, ref):
@@ -114,6 +114,17 @@ class PendingCall:
         except RayActorError as error:
             raise ActorUnavailable(self.actor, str(error).splitlines()[0]) from None
         except GetTimeoutError:
+            raise ActorUnavailable(self.actor, f"no answer within {timeout_s:g} s") from None
+        except RayTaskError as error:
+            _translate(self.actor, error)
+
+    async def wait(self, timeout_s: float):
+        """`result` awaited: the event loop goes on meanwhile (a gateway round)."""
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(self.ref.future()), timeout_s)
+        except RayActorError as error:
+            raise ActorUnavailable(self.actor, str(error).splitlines()[0]) from None
+        except asyncio.TimeoutError:
             raise ActorUnavailable(self.actor, f"no answer within {timeout_s:g} s") from None
         except RayTaskError as error:
             _translate(self.actor, error)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from itertools import repeat
 
 from cluster.runtime.local_sites import LocalSites
-from cluster.runtime.rounds import Item, Rounds
+from cluster.runtime.rounds import Item, Rounds, run_now
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput
@@ -124,6 +124,16 @@ class NotFound(HostError):
 
 class PreconditionFailed(HostError):
     """The request is valid but the live state forbids it now (gRPC FAILED_PRECONDITION)."""
+
+
+class Overloaded(InvalidInput):
+    """A new contact refused at once because too many events wait for the sites (gRPC
+    RESOURCE_EXHAUSTED: the PBX applies its own overflow). Changes nothing, like any
+    refusal; the Ray runtime's bounded queue raises it (cluster/ray_host.py)."""
+
+    def __init__(self, limit: int):
+        super().__init__("contact_id", f"overloaded: {limit:,} events wait for the sites; new "
+                                       "contacts are refused until the router catches up")
 
 
 class HostClosed(Exception):
@@ -466,7 +476,7 @@ class CoreHost:
         items = [Item(None, site, event, link_id) for site, event in pairs]
         fanned = []
         try:
-            self.protocol.run(items, now, fanned)
+            run_now(self.protocol.run(items, now, fanned))
         finally:
             # Whatever was applied is announced, even if a later event hit a bug.
             self._fan_out(fanned)
@@ -620,7 +630,7 @@ class CoreHost:
     # ---- timers --------------------------------------------------------------------------------
     def _tick_due(self, now) -> list:
         fanned = []
-        self.protocol.tick(now, fanned)
+        run_now(self.protocol.tick(now, fanned))
         return fanned
 
     def _earliest_deadline(self) -> float | None:
@@ -776,7 +786,7 @@ class CoreHost:
         now = self.now()
         routed = []
         if state.now < now:     # fresh statistics: the site's clock brought to now
-            self.protocol.after(site, state.handle(ev.Tick(now)), now, routed)
+            run_now(self.protocol.after(site, state.handle(ev.Tick(now)), now, routed))
         self._fan_out(routed)
         self._arm_timer()
         return state.statistics(skill)

@@ -61,11 +61,13 @@ from cluster.host import (
     EventResult,
     HostClosed,
     NotFound,
+    Overloaded,
     PreconditionFailed,
     Routed,
 )
 from cluster.runtime.ray_sites import RaySites
-from cluster.runtime.rounds import Item, Rounds
+from cluster.runtime.rounds import Item, Rounds, run_now
+from sites.events import ContactArrived
 from sites.errors import InvalidInput
 from sites.model import ContactState, SiteConfig
 
@@ -84,14 +86,21 @@ class SiteUnavailable(HostClosed):
 
 
 class _Job:
-    """One `submit` call waiting for a round (future: its results), or an `apply_batch`
-    (future None: the caller takes the results from the items)."""
-    __slots__ = ("pairs", "link_id", "future")
+    """A `submit` / `apply_batch` waiting for a round (`pairs`; future: its results), or a
+    `task` run in order with the rounds (future: its result)."""
+    __slots__ = ("pairs", "link_id", "future", "task", "overloaded")
 
-    def __init__(self, pairs, link_id, future):
+    def __init__(self, pairs, link_id, future, task=None):
         self.pairs = pairs
         self.link_id = link_id
         self.future = future
+        self.task = task
+        self.overloaded = ()        # indexes of arrivals refused: the queue was full
+
+
+def _fail(job, error) -> None:
+    if not job.future.done():
+        job.future.set_exception(error)
 
 
 class RayHost(CoreHost):
@@ -100,7 +109,7 @@ class RayHost(CoreHost):
     def __init__(self, config, *, clock=None, handles=None, named: bool = True,
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
                  batch_window_s: float = 0.001, store=None, owns_handles: bool = False,
-                 **options):
+                 max_waiting_events: int = 16384, **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
         already started with these sites' configurations (default: one per site, spread over
         the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
@@ -108,6 +117,8 @@ class RayHost(CoreHost):
         (for `vcc status`; a second host in the same Ray namespace needs named=False).
         `call_timeout_s`: the longest a round waits for a site actor (then: unavailable).
         `batch_window_s`: how long a `submit` waits for others to join its round.
+        `max_waiting_events`: events that may wait for a round; past it a new arrival is
+        refused at once (`Overloaded`: RESOURCE_EXHAUSTED), other events still wait.
         `store`: a `cluster.store.site_store.SiteStore` (its database already migrated): every
         site actor journals its site there, commits before it answers, and a restarted actor
         recovers its site from it; the host then brings its directory in step (`_resync`).
@@ -144,11 +155,15 @@ class RayHost(CoreHost):
         self.max_round_events = max_round_events
         self.call_timeout_s = call_timeout_s
         self.batch_window_s = batch_window_s
+        self.max_waiting_events = max_waiting_events
         self._jobs: deque = deque()
-        self._drain_scheduled = False
+        self._waiting_events = 0
+        self._drainer: asyncio.Task | None = None
+        self._tick_pending = False
         # Figures for benchmarks: rounds run and how long they waited on the actors.
         self.rounds = 0
-        self.protocol = Rounds(RaySites(self), self, self.center, bsr=self.bsr,
+        self._ray_sites = RaySites(self)
+        self.protocol = Rounds(self._ray_sites, self, self.center, bsr=self.bsr,
                                hop_limit=self.hop_limit)
         self.ray_calls = 0
         self.ray_seconds = 0.0
@@ -164,7 +179,8 @@ class RayHost(CoreHost):
 
     # ---- plumbing ---------------------------------------------------------------------------
     def _gather(self, calls: dict) -> dict:
-        """{key: PendingCall} (all already submitted) -> {key: result or the exception}."""
+        """{key: PendingCall} (all already submitted) -> {key: result or the exception},
+        blocking (startup and recovery only: before the host serves)."""
         if not calls:
             return {}
         started = _time.perf_counter()
@@ -173,14 +189,38 @@ class RayHost(CoreHost):
             try:
                 outcomes[key] = call.result(self.call_timeout_s)
             except Exception as error:
-                outcomes[key] = error
-                if isinstance(error, ActorUnavailable) and key in self.handles:
-                    self._stale.add(key)
-                elif _refused_as_stale(error):
-                    outcomes[key] = self._fenced(key, error)
+                outcomes[key] = self._failed_call(key, error)
         self.ray_seconds += _time.perf_counter() - started
         self.ray_calls += len(calls)
         return outcomes
+
+    async def _gather_async(self, calls: dict) -> dict:
+        """`_gather` awaited: the gateway serves other requests meanwhile."""
+        if not calls:
+            return {}
+        started = _time.perf_counter()
+        keys = list(calls)
+        timeout = self.call_timeout_s
+        answers = await asyncio.gather(*(calls[key].wait(timeout) for key in keys),
+                                       return_exceptions=True)
+        outcomes = {}
+        for key, answer in zip(keys, answers):
+            if isinstance(answer, asyncio.CancelledError):
+                raise answer
+            outcomes[key] = self._failed_call(key, answer) if isinstance(
+                answer, Exception) else answer
+        self.ray_seconds += _time.perf_counter() - started
+        self.ray_calls += len(calls)
+        return outcomes
+
+    def _failed_call(self, key, error) -> Exception:
+        """What a round sees of a failed call; a site whose actor failed is resynced before
+        it is used again."""
+        if isinstance(error, ActorUnavailable) and key in self.handles:
+            self._stale.add(key)
+        elif _refused_as_stale(error):
+            return self._fenced(key, error)
+        return error
 
     def _note(self, site, round_result) -> None:
         """Keep what a call said about the site's next deadline and queue lengths."""
@@ -192,19 +232,29 @@ class RayHost(CoreHost):
         self._queued[site] = round_result.queued
 
     def _ask(self, site, method, *args):
-        """One blocking call on a site's actor, errors as the servicers expect them."""
+        """One blocking call on a site's actor (startup, recovery, `move_site`)."""
         try:
             return self.handles[site].send(method, *args).result(self.call_timeout_s)
-        except ActorUnavailable as error:
-            self._stale.add(site)
-            raise SiteUnavailable(error) from None
-        except AdminRefused as error:
-            raise (NotFound if error.kind == "not_found" else PreconditionFailed)(
-                error.field, error.problem) from None
         except Exception as error:
-            if _refused_as_stale(error):
-                raise self._fenced(site, error) from None
-            raise
+            raise self._ask_error(site, error) from None
+
+    async def _ask_async(self, site, method, *args):
+        """One awaited call on a site's actor, errors as the servicers expect them."""
+        try:
+            return await self.handles[site].send(method, *args).wait(self.call_timeout_s)
+        except Exception as error:
+            raise self._ask_error(site, error) from None
+
+    def _ask_error(self, site, error) -> Exception:
+        if isinstance(error, ActorUnavailable):
+            self._stale.add(site)
+            return SiteUnavailable(error)
+        if isinstance(error, AdminRefused):
+            return (NotFound if error.kind == "not_found" else PreconditionFailed)(
+                error.field, error.problem)
+        if _refused_as_stale(error):
+            return self._fenced(site, error)
+        return error
 
     def _fenced(self, site, error) -> HostClosed:
         """A site actor's commit was refused: the journal holds a newer leader's token
@@ -224,30 +274,20 @@ class RayHost(CoreHost):
             raise SiteUnavailable(error) from None
 
     # ---- the write path -----------------------------------------------------------------------
+    # Every write goes through one queue of jobs, run in order by one task (`_drain`):
+    # events (batched into rounds), and tasks that must be ordered with them (ticks,
+    # statistics reads that advance a site's clock, administration writes). A round awaits
+    # the site actors, so the gateway's event loop serves other requests meanwhile.
     async def submit(self, site, events, *, link_id=None) -> list:
         return await self._enqueue([(site, event) for event in events], link_id)
 
     async def submit_batch(self, batch, *, link_id=None) -> list:
         return await self._enqueue(list(batch), link_id)
 
-    def apply_batch(self, batch, *, link_id=None) -> list:
-        """`submit_batch` with the results at once (the PBX servicer's path): submits that
-        wait are applied first, in order, then this batch, in one blocking round."""
-        if self.closed:
-            raise HostClosed()
-        job = _Job(list(batch), link_id, None)
-        self._jobs.append(job)
-        failure, results = None, None
-        while self._jobs:           # bounded: each round takes at least one job
-            for done, items in self._run_waiting():
-                if done is job:
-                    results = [_result(item) for item in items]
-                    failure = next((item.failed for item in items if item.failed), None)
-        if failure is not None:
-            raise SiteUnavailable(failure) if isinstance(failure, ActorUnavailable) else failure
-        if results is None:
-            raise HostClosed()      # closed before its round ran
-        return results
+    def apply_batch(self, batch, *, link_id=None):
+        """The PBX servicer's path: an awaitable of the results (a future), the batch queued
+        for a round in the order of the calls."""
+        return self._queue(list(batch), link_id)
 
     def committed(self):
         # Nothing to wait for: with a store, each site actor committed before it answered,
@@ -255,60 +295,96 @@ class RayHost(CoreHost):
         return None
 
     def _submit(self, pairs, link_id):          # CoreHost's synchronous path: not used here
-        return self.apply_batch(pairs, link_id=link_id)
+        raise TypeError("RayHost applies events in awaited rounds: use submit / apply_batch")
 
     async def _enqueue(self, pairs, link_id) -> list:
+        return await self._queue(pairs, link_id)
+
+    def _queue(self, pairs, link_id) -> asyncio.Future:
         if self.closed:
             raise HostClosed()
-        loop = asyncio.get_running_loop()
-        future = loop.create_future()
-        self._jobs.append(_Job(pairs, link_id, future))
-        if not self._drain_scheduled:
-            # Not now: submits made meanwhile join the same round. A round blocks the loop
-            # for a Ray round trip, so without a short window concurrent callers would each
-            # get a round of their own (measured: 32 RouteContact callers, ~500 calls/s).
-            self._drain_scheduled = True
-            loop.call_later(self.batch_window_s, self._drain)
+        future = asyncio.get_running_loop().create_future()
+        job = _Job(pairs, link_id, future)
+        if self._waiting_events + len(pairs) > self.max_waiting_events:
+            # Past the bound new contacts are refused now (the PBX applies its own
+            # overflow), rather than waiting seconds behind the queue; events of contacts
+            # already here still wait: they end what exists.
+            job.overloaded = {index for index, (_, event) in enumerate(pairs)
+                              if type(event) is ContactArrived}
+        self._waiting_events += len(pairs)
+        self._jobs.append(job)
+        self._start_drain()
+        return future
+
+    async def _serialized(self, task):
+        """Run `task` (an async callable) in order with the rounds; its result."""
+        if self.closed:
+            raise HostClosed()
+        future = asyncio.get_running_loop().create_future()
+        self._jobs.append(_Job(None, None, future, task))
+        self._start_drain()
         return await future
 
-    def _drain(self) -> None:
-        self._drain_scheduled = False
-        while self._jobs:               # bounded: each round takes at least one job
-            self._run_waiting()
+    def _start_drain(self) -> None:
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
 
-    def _run_waiting(self) -> list:
-        """One round over the jobs waiting (at most `max_round_events` events, at least one
-        job); resolves submit futures; [(job, its items)]."""
+    async def _drain(self) -> None:
+        # Not at once: submits made meanwhile join the first round (later ones gather
+        # while a round waits on the actors).
+        await asyncio.sleep(self.batch_window_s)
+        while self._jobs:               # bounded: each pass takes at least one job
+            job = self._jobs[0]
+            if job.task is None:
+                await self._run_waiting()
+                continue
+            self._jobs.popleft()
+            if self.closed:
+                _fail(job, HostClosed())
+                continue
+            try:
+                result = await job.task()
+            except Exception as error:
+                _fail(job, error)
+            else:
+                if not job.future.done():
+                    job.future.set_result(result)
+
+    async def _run_waiting(self) -> None:
+        """One round over the event jobs waiting (at most `max_round_events` events, at
+        least one job); resolves their futures."""
         jobs, events = [], 0
-        while self._jobs and (not jobs or events + len(self._jobs[0].pairs)
-                              <= self.max_round_events):
-            job = self._jobs.popleft()
+        queue = self._jobs
+        while queue and queue[0].task is None and (
+                not jobs or events + len(queue[0].pairs) <= self.max_round_events):
+            job = queue.popleft()
             jobs.append(job)
             events += len(job.pairs)
+        self._waiting_events -= events
         if self.closed:
             for job in jobs:
-                if job.future is not None and not job.future.done():
-                    job.future.set_exception(HostClosed())
-            return []
-        items = [Item(job, site, event, job.link_id) for job in jobs for site, event in job.pairs]
+                _fail(job, HostClosed())
+            return
+        items = []
+        for job in jobs:
+            for index, (site, event) in enumerate(job.pairs):
+                item = Item(job, site, event, job.link_id)
+                if index in job.overloaded:
+                    item.error = Overloaded(self.max_waiting_events)
+                items.append(item)
         try:
-            self._run_round(items)
+            await self._run_round(items)
         except Exception as error:      # a bug: the callers see it
             log.exception("round failed")
             for job in jobs:
-                if job.future is not None and not job.future.done():
-                    job.future.set_exception(error)
-            if any(job.future is None for job in jobs):
-                raise                   # an apply_batch caller waits for it
-            return []
+                _fail(job, error)
+            return
         by_job: dict = {}
         for item in items:
             by_job.setdefault(id(item.owner), []).append(item)
-        out = []
         for job in jobs:
             mine = by_job.get(id(job), [])
-            out.append((job, mine))
-            if job.future is None or job.future.done():
+            if job.future.done():
                 continue
             failure = next((item.failed for item in mine if item.failed is not None), None)
             if failure is not None:
@@ -316,32 +392,36 @@ class RayHost(CoreHost):
                     failure, ActorUnavailable) else failure)
             else:
                 job.future.set_result([_result(item) for item in mine])
-        return out
 
-    def _resync_stale(self) -> None:
+    async def _resync_stale(self) -> None:
         """Resync every site whose actor failed a call, before a round or a tick uses it: a
         restarted site may hold a copy of a contact that was interflowed away, which must
         be released before anything could offer it (`_resync`)."""
         if self._stale and self.store is not None:
             for site in sorted(self._stale):
                 try:
-                    self._resync(site)
+                    await self._resync(site)
                 except SiteUnavailable:
                     pass            # still restarting: its events fail in this round
 
-    def _run_round(self, items) -> None:
-        self._resync_stale()
+    async def _run_round(self, items) -> None:
+        await self._resync_stale()
         now = self.now()
         fanned = []
         try:
-            self.protocol.run(items, now, fanned)
+            await self.protocol.run(items, now, fanned)
         finally:
             # Whatever was applied is announced, even if a follow-up failed.
             self._fan_out(fanned)
             self._arm_timer()
             self.rounds += 1
 
-    def _resync(self, site) -> None:
+    def prepare(self, item, now) -> str:
+        if item.error is not None:      # refused before the round: overloaded
+            raise item.error
+        return super().prepare(item, now)
+
+    async def _resync(self, site) -> None:
         """Bring the directory in step with a site actor that was restarted and rebuilt from
         the store. A call that failed may or may not have been applied (and committed)
         before the actor died: what the site has now is the truth. A contact the site holds
@@ -354,8 +434,8 @@ class RayHost(CoreHost):
         if self.store is not None:
             # A standby actor restarted by Ray holds no site until it is given the store
             # again (actors/site_actor.py); any other actor has it already (no-op).
-            self._ask(site, "adopt", self.store)
-        view = self._ask(site, "directory")
+            await self._ask_async(site, "adopt", self.store)
+        view = await self._ask_async(site, "directory")
         self._stale.discard(site)
         self._note(site, view)
         dropped = finished = 0
@@ -392,7 +472,7 @@ class RayHost(CoreHost):
             # (the Interflowed itself was announced then); the directory keeps it where it
             # went. If this call fails, the site is stale again and the next resync retries.
             now = self.now()
-            released = self.protocol.release({site: moved}, now)
+            released = await self.protocol.release({site: moved}, now)
             self._fan_out(self._convert(
                 site, [action for actions in released.values() for action in actions], now))
         log.info("site %s resynced after a restart: %d live, %d listed again, %d found "
@@ -427,21 +507,28 @@ class RayHost(CoreHost):
         return min(self._deadlines.values()) if self._deadlines else None
 
     def _timer_fired(self) -> None:
-        self._tick_now()
+        if not self._tick_pending:      # one tick waits at most: it ticks whatever is due
+            self._tick_pending = True
+            self._jobs.append(_Job(None, None, asyncio.get_running_loop().create_future(),
+                                   self._tick_job))
+            self._start_drain()
+
+    def _arm_timer(self) -> None:
+        if not self._tick_pending:      # the waiting tick re-arms the timer when it ran
+            super()._arm_timer()
 
     async def tick(self) -> list:
-        """A Tick now at every site with a due deadline, with BSR pulls after it."""
-        if self.closed:
-            raise HostClosed()
-        return self._tick_now()
+        """A Tick now at every site with a due deadline, with BSR pulls after it (after
+        the rounds queued before it)."""
+        return await self._serialized(self._tick_job)
 
-    def _tick_now(self) -> list:
-        self._drain()           # submits that wait come first, as they were made first
-        self._resync_stale()
+    async def _tick_job(self) -> list:
+        self._tick_pending = False
+        await self._resync_stale()
         now = self.now()
         fanned = []
         try:
-            self.protocol.tick(now, fanned)
+            await self.protocol.tick(now, fanned)
         finally:
             self._fan_out(fanned)
             self._arm_timer()
@@ -478,15 +565,16 @@ class RayHost(CoreHost):
         self._site(site)
         if not isinstance(skill, str) or skill not in self._site_skills[site]:
             raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
-        if self.closed:
-            raise HostClosed()
-        self._drain()
+        return await self._serialized(lambda: self._statistics_job(site, skill))
+
+    async def _statistics_job(self, site, skill):
         now = self.now()
         fanned = []
         try:
-            actions, statistics, bookkeeping = self._ask(site, "statistics_at", skill, now)
+            actions, statistics, bookkeeping = await self._ask_async(
+                site, "statistics_at", skill, now)
             self._note(site, bookkeeping)
-            self.protocol.after(site, actions, now, fanned)
+            await self.protocol.after(site, actions, now, fanned)
         finally:
             self._fan_out(fanned)
             self._arm_timer()
@@ -516,25 +604,27 @@ class RayHost(CoreHost):
         self._site(site)
         return await self._read(site, self.handles[site].agents_view())
 
+    # Writes run in order with the rounds (`_serialized`): a round never sees half a change.
     async def put_site(self, name) -> bool:
-        self._drain()
-        if name in self.handles:
-            return False
-        handle = SiteHandle.create(SiteConfig(name),
-                                   name=site_actor_name(name) if self._named else None,
-                                   store=self.store)
-        self.handles[name] = handle
-        self._owned.add(name)
-        self._site_skills[name] = set()
-        self._agent_configs[name] = {}
-        self._queued[name] = {}
-        try:
-            self._ask(name, "info")        # started and answering
-        except SiteUnavailable:
-            self._forget_site(name)
-            handle.kill(restart=False)
-            raise
-        return True
+        async def put() -> bool:
+            if name in self.handles:
+                return False
+            handle = SiteHandle.create(SiteConfig(name),
+                                       name=site_actor_name(name) if self._named else None,
+                                       store=self.store)
+            self.handles[name] = handle
+            self._owned.add(name)
+            self._site_skills[name] = set()
+            self._agent_configs[name] = {}
+            self._queued[name] = {}
+            try:
+                await self._ask_async(name, "info")        # started and answering
+            except SiteUnavailable:
+                self._forget_site(name)
+                handle.kill(restart=False)
+                raise
+            return True
+        return await self._serialized(put)
 
     def _forget_site(self, name) -> None:
         self.handles.pop(name, None)
@@ -544,46 +634,52 @@ class RayHost(CoreHost):
         self._deadlines.pop(name, None)
 
     async def delete_site(self, name) -> None:
-        self._drain()
-        handle = self.handles.get(name)
-        if handle is None:
-            raise NotFound("name", f"no site {name!r}")
-        if self.store is not None:
-            # As CoreHost: the journal has no tombstone for a site yet, so the next start
-            # would recover it.
-            raise PreconditionFailed("name", "sites cannot be deleted while the store is on; "
-                                             "remove the site from the configuration file")
-        self._ask(name, "check_removable")
-        self._forget_site(name)
-        handle.kill(restart=False)
-        self._close_agent_streams(lambda key: key[0] == name)
+        async def delete() -> None:
+            handle = self.handles.get(name)
+            if handle is None:
+                raise NotFound("name", f"no site {name!r}")
+            if self.store is not None:
+                # As CoreHost: the journal has no tombstone for a site yet, so the next
+                # start would recover it.
+                raise PreconditionFailed("name", "sites cannot be deleted while the store is "
+                                                 "on; remove the site from the configuration "
+                                                 "file")
+            await self._ask_async(name, "check_removable")
+            self._forget_site(name)
+            handle.kill(restart=False)
+            self._close_agent_streams(lambda key: key[0] == name)
+        await self._serialized(delete)
 
     async def put_skill(self, site, config) -> bool:
-        self._drain()
-        self._site(site)
-        new = self._ask(site, "put_skill", config)
-        self._site_skills[site].add(config.name)
-        return new
+        async def put() -> bool:
+            self._site(site)
+            new = await self._ask_async(site, "put_skill", config)
+            self._site_skills[site].add(config.name)
+            return new
+        return await self._serialized(put)
 
     async def delete_skill(self, site, name) -> None:
-        self._drain()
-        self._site(site)
-        self._ask(site, "delete_skill", name)
-        self._site_skills[site].discard(name)
+        async def delete() -> None:
+            self._site(site)
+            await self._ask_async(site, "delete_skill", name)
+            self._site_skills[site].discard(name)
+        await self._serialized(delete)
 
     async def put_agent(self, site, config) -> bool:
-        self._drain()
-        self._site(site)
-        new = self._ask(site, "put_agent", config)
-        self._agent_configs[site][config.agent_id] = config
-        return new
+        async def put() -> bool:
+            self._site(site)
+            new = await self._ask_async(site, "put_agent", config)
+            self._agent_configs[site][config.agent_id] = config
+            return new
+        return await self._serialized(put)
 
     async def delete_agent(self, site, agent_id) -> None:
-        self._drain()
-        self._site(site)
-        self._ask(site, "delete_agent", agent_id)
-        self._agent_configs[site].pop(agent_id, None)
-        self._close_agent_streams(lambda key: key == (site, agent_id))
+        async def delete() -> None:
+            self._site(site)
+            await self._ask_async(site, "delete_agent", agent_id)
+            self._agent_configs[site].pop(agent_id, None)
+            self._close_agent_streams(lambda key: key == (site, agent_id))
+        await self._serialized(delete)
 
     # ---- moving a site (vcc rebalance) ----------------------------------------------------------
     async def rebalance(self, nodes=None) -> list:
@@ -600,21 +696,25 @@ class RayHost(CoreHost):
                 continue        # deleted meanwhile
             where = (await self._read(site, self.handles[site].info())).node_id
             if where != target:
-                self.move_site(site, target)
+                await self._serialized(self._move_job(site, target))
                 moves.append((site, where, target))
         return moves
+
+    def _move_job(self, site, node_id):
+        async def move() -> None:
+            self.move_site(site, node_id)
+        return move
 
     def move_site(self, site, node_id, *, timeout_s: float = 60.0) -> None:
         """Move a site's actor to `node_id` without losing an event.
 
-        One blocking step (no round can run meanwhile; the gateway waits, typically about
-        a second): snapshot the old actor, kill it, start the new one on the node under the
+        One blocking step, run in order with the rounds (`rebalance`; no round can run
+        meanwhile; the gateway waits, typically about a second): snapshot the old actor, kill it, start the new one on the node under the
         same Ray name with the site's current configuration (what a later restart rebuilds
         from), load the snapshot into it, switch the host over. If the new actor does not
         answer within `timeout_s` (e.g. the node went away), it is started on any alive node
         with the same snapshot instead: the site is never left without its state.
         """
-        self._drain()
         self._site(site)
         old = self.handles[site]
         snapshot = self._ask(site, "snapshot")
@@ -661,10 +761,12 @@ class RayHost(CoreHost):
         log.info("ray host: %d rounds, %d site actor calls, %.3f s waiting on site actors",
                  self.rounds, self.ray_calls, self.ray_seconds)
         await super().close()
+        drainer = self._drainer
+        if drainer is not None and not drainer.done():
+            # A round in flight finishes (bounded by the call timeout); queued jobs fail.
+            await asyncio.wait([drainer], timeout=self.call_timeout_s)
         while self._jobs:
-            job = self._jobs.popleft()
-            if job.future is not None and not job.future.done():
-                job.future.set_exception(HostClosed())
+            _fail(self._jobs.popleft(), HostClosed())
 
     def link(self, link_id: str):
         created = link_id not in self._links
@@ -724,7 +826,11 @@ class RayHost(CoreHost):
                 if final is not ContactState.INTERFLOWED:
                     self._finished[contact_id] = self._final(final, site)
         if releases:
-            released = self.protocol.release(releases, self._now)
+            self._ray_sites.blocking = True         # before serving: no event loop needed
+            try:
+                released = run_now(self.protocol.release(releases, self._now))
+            finally:
+                self._ray_sites.blocking = False
             log.warning("recovery: %d contact(s) were live at two sites (an interflow cut "
                         "short by the previous leader); released %d: %s", len(released_at),
                         len(released), sorted(released))

@@ -30,7 +30,7 @@ import time as wallclock
 from dataclasses import dataclass, field
 
 from cluster.runtime.local_sites import LocalSites
-from cluster.runtime.rounds import Item, Rounds
+from cluster.runtime.rounds import Item, Rounds, run_now
 from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import Scenario
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
@@ -136,7 +136,7 @@ class Simulation:
             self.world.append((site_name, dataclasses.replace(event)))
         self.events += 1
         item = Item(None, site_name, event)
-        self.protocol.run([item], event.time, [])
+        run_now(self.protocol.run([item], event.time, []))
         if item.error is not None or item.failed is not None:
             raise item.error or item.failed
 

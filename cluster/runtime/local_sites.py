@@ -6,6 +6,8 @@ site actor answers with, so both backends give the same answers. Reads that the 
 keeps from earlier answers (queue lengths, deadlines, skills) are read from the sites
 directly here: they are exact and cost nothing.
 
+The round's questions are coroutines (the Ray backend's wait for the actors) that never
+wait here: `cluster.runtime.rounds.run_now` runs a round over local sites to its end at once.
 A call that raises here is a bug (refusals are results): it propagates to the round's
 caller, as a core bug does in the in-process runtime.
 """
@@ -36,26 +38,26 @@ class LocalSites:
     def count(self) -> int:
         return len(self.states)
 
-    def handle_rounds(self, events_by_site: dict) -> dict:
+    async def handle_rounds(self, events_by_site: dict) -> dict:
         # Only `results` is read from these answers: no queue lengths to gather.
         return {site: RoundResult(self._site(site).handle_batch(events), None, None)
                 for site, events in events_by_site.items()}
 
-    def handle_one(self, site: str, event):
+    async def handle_one(self, site: str, event):
         """One event at one site: its actions, or the InvalidInput that refused it."""
         try:
             return self.states[site].handle(event)
         except InvalidInput as error:
             return error
 
-    def surveys(self, requests: dict) -> dict:
+    async def surveys(self, requests: dict) -> dict:
         return {site: self._site(site).survey(*arguments) for site, arguments in requests.items()}
 
-    def accept_interflows(self, arrivals_by_site: dict) -> dict:
+    async def accept_interflows(self, arrivals_by_site: dict) -> dict:
         return {site: self._site(site).accept_interflows(arrivals)
                 for site, arrivals in arrivals_by_site.items()}
 
-    def ticks_due(self, now: float) -> dict:
+    async def ticks_due(self, now: float) -> dict:
         answers = {}
         for name, state in list(self.states.items()):
             deadline = state.next_deadline()

@@ -2,8 +2,9 @@
 `cluster.runtime.rounds.Rounds` (the in-process one is cluster/runtime/local_sites.py).
 
 Each question of a round is one call per site actor concerned, all submitted before any
-answer is collected (so the actors work concurrently), through the host's `_gather`, which
-turns a failed call into its exception (the site is then resynced before it is used again,
+answer is awaited (so the actors work concurrently, and the gateway's event loop serves
+other requests meanwhile), through the host's `_gather_async`, which turns a failed call
+into its exception (the site is then resynced before it is used again,
 cluster/ray_host.py). The actor answers with `sites.rounds.SiteRounds`, like a local site.
 
 What the round reads without a call comes from the actors' earlier answers, kept here by
@@ -17,11 +18,15 @@ from __future__ import annotations
 class RaySites:
     def __init__(self, host):
         self.host = host            # a RayHost: handles, _gather, _note and the mirrors
+        # Before the host serves (recovery), a round may block: it then runs with
+        # `cluster.runtime.rounds.run_now`, without an event loop of its own.
+        self.blocking = False
 
-    def _calls(self, method: str, arguments_by_site: dict) -> dict:
+    async def _calls(self, method: str, arguments_by_site: dict) -> dict:
         host = self.host
-        answers = host._gather({site: host.handles[site].send(method, *arguments)
-                                for site, arguments in arguments_by_site.items()})
+        calls = {site: host.handles[site].send(method, *arguments)
+                 for site, arguments in arguments_by_site.items()}
+        answers = host._gather(calls) if self.blocking else await host._gather_async(calls)
         for site, answer in answers.items():
             if not isinstance(answer, Exception):
                 host._note(site, answer)
@@ -31,30 +36,30 @@ class RaySites:
     def count(self) -> int:
         return len(self.host.handles)
 
-    def handle_rounds(self, events_by_site: dict) -> dict:
-        return self._calls("handle_round", {site: (events,)
+    async def handle_rounds(self, events_by_site: dict) -> dict:
+        return await self._calls("handle_round", {site: (events,)
                                             for site, events in events_by_site.items()})
 
-    def handle_one(self, site: str, event):
+    async def handle_one(self, site: str, event):
         """One event at one site: its actions, why it was refused, or why the site failed."""
-        answer = self.handle_rounds({site: [event]})[site]
+        answer = (await self.handle_rounds({site: [event]}))[site]
         return answer if isinstance(answer, Exception) else answer.results[0]
 
-    def surveys(self, requests: dict) -> dict:
-        return self._calls("survey", requests)
+    async def surveys(self, requests: dict) -> dict:
+        return await self._calls("survey", requests)
 
-    def accept_interflows(self, arrivals_by_site: dict) -> dict:
-        return self._calls("accept_interflows", {site: (arrivals,)
+    async def accept_interflows(self, arrivals_by_site: dict) -> dict:
+        return await self._calls("accept_interflows", {site: (arrivals,)
                                                  for site, arrivals in arrivals_by_site.items()})
 
-    def ticks_due(self, now: float) -> dict:
+    async def ticks_due(self, now: float) -> dict:
         host = self.host
         # With a store, a site still out of step (its actor restarting) is ticked once it
         # is resynced (without one there is nothing to resync from).
         waiting = host._stale if host.store is not None else ()
         due = sorted(site for site, at in host._deadlines.items()
                      if at <= now and site not in waiting)
-        return self._calls("tick_due", {site: (now,) for site in due})
+        return await self._calls("tick_due", {site: (now,) for site in due})
 
     def with_skill(self, skill: str) -> list:
         return [site for site, skills in self.host._site_skills.items() if skill in skills]

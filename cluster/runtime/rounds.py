@@ -103,6 +103,18 @@ def ended_queued(contact_id, actions) -> bool:
     return type(last) is ContactQueued
 
 
+def run_now(coroutine):
+    """Run a round over sites in this process to its end, here and now: it never waits (the
+    local backend answers at once), so the caller needs no event loop and nothing else runs
+    in between, as with any synchronous call."""
+    try:
+        coroutine.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coroutine.close()
+    raise RuntimeError("a round over local sites waited for something")
+
+
 def _key_order(key) -> tuple:
     skill, channel = key
     return skill, channel.value
@@ -124,15 +136,15 @@ class Rounds:
         return self.bsr and self.sites.count() >= 2
 
     # ---- a round of events --------------------------------------------------------------------
-    def run(self, items: list, now: float, fanned: list) -> None:
+    async def run(self, items: list, now: float, fanned: list) -> None:
         """Apply `items` (in order per site) and their follow-ups; every host result goes to
         its item's `out` and, in the order applied, to `fanned`."""
         self.count += 1
         host = self.host
         if len(items) == 1:
-            self._apply_one(items[0], now, fanned)
+            await self._apply_one(items[0], now, fanned)
         else:
-            self._apply(items, now, fanned)
+            await self._apply(items, now, fanned)
         balance, pulls = [], []
         cross_site = self.bsr and self.sites.count() >= 2
         convert = host.convert
@@ -161,11 +173,11 @@ class Rounds:
         if not cross_site:
             return
         if balance:
-            pulls.extend(self._balance(balance, now, fanned))
+            pulls.extend(await self._balance(balance, now, fanned))
         if pulls:
-            self.pull(pulls, now, fanned)
+            await self.pull(pulls, now, fanned)
 
-    def _apply(self, items, now, fanned) -> None:
+    async def _apply(self, items, now, fanned) -> None:
         """Each site its events of the round, in order: one call per site."""
         host = self.host
         per_site: dict[str, list] = {}
@@ -181,7 +193,7 @@ class Rounds:
                 per_site[site] = [item]
             else:
                 group.append(item)
-        answers = self.sites.handle_rounds(
+        answers = await self.sites.handle_rounds(
             {site: [item.event for item in group] for site, group in per_site.items()})
         for site, answer in answers.items():
             if isinstance(answer, Exception):
@@ -192,7 +204,7 @@ class Rounds:
             for item, outcome in zip(per_site[site], answer.results):
                 item.outcome = outcome
 
-    def _apply_one(self, item, now, fanned) -> None:
+    async def _apply_one(self, item, now, fanned) -> None:
         """`_apply` for a round of one event (the simulator's every event, a lone request),
         without the grouping."""
         host = self.host
@@ -202,7 +214,7 @@ class Rounds:
             item.error = error
             fanned.extend(host.refused(item, now))
             return
-        outcome = self.sites.handle_one(site, item.event)
+        outcome = await self.sites.handle_one(site, item.event)
         if isinstance(outcome, Exception) and not isinstance(
                 outcome, (InvalidInput, CoreFailure, EventNotApplied)):
             item.failed = outcome           # the site is unavailable
@@ -210,9 +222,9 @@ class Rounds:
             return
         item.outcome = outcome
 
-    def tick(self, now: float, fanned: list) -> None:
+    async def tick(self, now: float, fanned: list) -> None:
         """A Tick now at every site with a due deadline, with pulls after it."""
-        answers = self.sites.ticks_due(now)
+        answers = await self.sites.ticks_due(now)
         pulls = []
         owner = holder()
         for site in sorted(answers):
@@ -224,24 +236,24 @@ class Rounds:
             fanned.extend(routed)
             pulls.extend((owner, s, a) for s, a in ready_agents(site, answer.results))
         if pulls and self._cross_site():
-            self.pull(pulls, now, fanned)
+            await self.pull(pulls, now, fanned)
 
-    def after(self, site: str, actions: list, now: float, fanned: list) -> None:
+    async def after(self, site: str, actions: list, now: float, fanned: list) -> None:
         """Actions a site produced outside a round (a statistics read that advanced its
         clock): converted, and agents they made ready pull."""
         fanned.extend(self.host.convert(site, actions, now))
         pulls = [(holder(), s, a) for s, a in ready_agents(site, actions)]
         if pulls and self._cross_site():
-            self.pull(pulls, now, fanned)
+            await self.pull(pulls, now, fanned)
 
     # ---- surveys ------------------------------------------------------------------------------
-    def _survey(self, now, keys_by_site, contacts_by_site=None, agents_by_site=None,
+    async def _survey(self, now, keys_by_site, contacts_by_site=None, agents_by_site=None,
                 fanned=None, owner=None) -> tuple[dict, list]:
         """One survey per site: ({site: Survey} of those that answered, statuses published;
         the agents their Ticks made ready)."""
         contacts_by_site = contacts_by_site or {}
         agents_by_site = agents_by_site or {}
-        answers = self.sites.surveys({
+        answers = await self.sites.surveys({
             site: (now, sorted(keys, key=_key_order), list(contacts_by_site.get(site, ())),
                    list(agents_by_site.get(site, ())))
             for site, keys in keys_by_site.items()})
@@ -263,7 +275,7 @@ class Rounds:
         return surveys, ready
 
     # ---- balance ------------------------------------------------------------------------------
-    def _balance(self, items, now, fanned) -> list:
+    async def _balance(self, items, now, fanned) -> list:
         """Arrivals that ended queued go to a better site if it accepts. Returns the agents
         made ready on the way, to pull for."""
         wanted = []                 # (item, skill, channel, priority)
@@ -280,7 +292,7 @@ class Rounds:
         for item, *_ in wanted:
             contacts_by_site.setdefault(item.site, []).append(item.arrival_id)
             keys_by_site.setdefault(item.site, set())
-        surveys, ready = self._survey(now, keys_by_site, contacts_by_site, fanned=fanned,
+        surveys, ready = await self._survey(now, keys_by_site, contacts_by_site, fanned=fanned,
                                       owner=items[0])
         plans = []
         for item, skill, channel, priority in wanted:
@@ -306,11 +318,11 @@ class Rounds:
                 target.statuses[(skill, channel)] = remote
                 self.center.publish(remote)
         owner = items[0]
-        return [(owner, site, agent) for site, agent in ready] + self.interflow(
+        return [(owner, site, agent) for site, agent in ready] + await self.interflow(
             plans, now, fanned)
 
     # ---- pull ---------------------------------------------------------------------------------
-    def pull(self, pending, now, fanned) -> None:
+    async def pull(self, pending, now, fanned) -> None:
         """Agents who became ready ([(owner item, site, agent id)]) pull waiting contacts from
         other sites, in steps."""
         sites = self.sites
@@ -335,7 +347,7 @@ class Rounds:
                 for other in sites.with_skill(skill):
                     keys_by_site.setdefault(other, set()).add((skill, channel))
             first = wants[0][0]
-            surveys, ready = self._survey(now, keys_by_site, agents_by_site=agents_by_site,
+            surveys, ready = await self._survey(now, keys_by_site, agents_by_site=agents_by_site,
                                           fanned=fanned, owner=first)
             pending = [(first, site, agent) for site, agent in ready]
             plans, taken, served = [], set(), set()
@@ -355,14 +367,14 @@ class Rounds:
                 taken.add(arrival.contact_id)
                 served.add((site, agent_id))
                 plans.append((owner, arrival, source, site))
-            pending += self.interflow(plans, now, fanned)
+            pending += await self.interflow(plans, now, fanned)
             if not pending:
                 return
         log.warning("pulls still pending after %d steps; the next round or tick goes on",
                     MAX_PULL_STEPS)
 
     # ---- a move -------------------------------------------------------------------------------
-    def interflow(self, plans, now, fanned) -> list:
+    async def interflow(self, plans, now, fanned) -> list:
         """Move queued contacts ([(owner, its ContactArrived, source, target)]): each target
         accepts first (look-ahead), then the sources let them go. Returns the agents made
         ready on the way."""
@@ -371,7 +383,7 @@ class Rounds:
         by_target: dict[str, list] = {}
         for plan in plans:
             by_target.setdefault(plan[3], []).append(plan)
-        accepted_answers = self.sites.accept_interflows(
+        accepted_answers = await self.sites.accept_interflows(
             {target: [plan[1] for plan in group] for target, group in by_target.items()})
         target_actions = {}
         for target, answer in accepted_answers.items():
@@ -386,7 +398,7 @@ class Rounds:
         for plan in moving:
             self.center.note_interflow(plan[1].contact_id)
             releases.setdefault(plan[2], []).append((plan[1].contact_id, plan[3]))
-        released = self.release(releases, now)
+        released = await self.release(releases, now)
         ready = []
         host = self.host
         for plan in moving:
@@ -406,14 +418,14 @@ class Rounds:
                          + ready_agents(target, target_actions[id(plan)]))
         return ready
 
-    def release(self, releases, now) -> dict:
+    async def release(self, releases, now) -> dict:
         """The second step of an interflow: each source site lets its contacts go
         (`ContactInterflowed`, one call per source). `releases`: {source: [(contact id,
         the site it went to)]}. Returns {contact id: the source's actions} for each contact
         released. A source that failed (gone or restarting): the target has the contact
         and it goes on there; the Ray backend releases the source's recovered copy when it
         resyncs that site."""
-        answers = self.sites.handle_rounds({
+        answers = await self.sites.handle_rounds({
             source: [ev.ContactInterflowed(now, contact_id, target)
                      for contact_id, target in group]
             for source, group in releases.items()})

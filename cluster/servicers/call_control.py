@@ -228,6 +228,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         if link.unsent >= link.stream_limit // 2 or stream.stopped.is_set():
             await self._wait_for_room(link, stream)
         results = self.host.apply_batch(run, link_id=link.link_id)
+        if type(results) is not list:       # the Ray runtime: an awaited round
+            results = await results
         rejections = []
         for (site, core_event), (seq, prefix), result in zip(run, meta, results):
             if result.error is not None:

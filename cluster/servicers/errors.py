@@ -14,7 +14,7 @@ import functools
 import grpc
 
 from actors.site_actor import ActorUnavailable
-from cluster.host import HostClosed, NotFound, PreconditionFailed
+from cluster.host import HostClosed, NotFound, Overloaded, PreconditionFailed
 from sites.errors import InvalidInput
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -48,6 +48,8 @@ def request_field(field: str, fields) -> str:
 def status_of(error: Exception, fields=None) -> tuple[grpc.StatusCode, str]:
     if isinstance(error, RequestError):
         return error.code, str(error)
+    if isinstance(error, Overloaded):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED, error.problem
     if isinstance(error, InvalidInput):
         return INVALID, f"{request_field(error.field, fields)}: {error.problem}"
     if isinstance(error, NotFound):
@@ -88,5 +90,8 @@ def unary(fields=None):
 def raise_first_error(results, fields=None) -> None:
     """Raise the error of the first refused event in a host `submit` result."""
     for result in results:
-        if result.error is not None:
-            raise invalid(request_field(result.error.field, fields), result.error.problem)
+        error = result.error
+        if error is not None:
+            code = grpc.StatusCode.RESOURCE_EXHAUSTED if isinstance(error, Overloaded) \
+                else INVALID
+            raise RequestError(code, request_field(error.field, fields), error.problem)

@@ -631,10 +631,10 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
     clock = FakeClock(0.0)
     host = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
     record = host.subscribe_routing(limit=10 ** 6)
-    release = host._release
+    release = host.protocol.release
     window = []         # the releases made with east's actor killed just before
 
-    def release_with_the_source_killed(releases, now):
+    async def release_with_the_source_killed(releases, now):
         if releases and not window:
             # Between the two steps: west has accepted; east dies before its release.
             east = host.handles["east"]
@@ -645,16 +645,16 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
                 time.sleep(0.005)
             assert _process_gone(pid), "east's actor was not killed"
             window.append({source: list(group) for source, group in releases.items()})
-        return release(releases, now)
+        return await release(releases, now)
 
-    host._release = release_with_the_source_killed
+    host.protocol.release = release_with_the_source_killed
     resync = host._resync
     east_restarting = []        # while set: east's resync fails as if it were still restarting
 
-    def held_resync(site):
+    async def held_resync(site):
         if site == "east" and east_restarting:
             raise SiteUnavailable(ActorUnavailable(site, "still restarting (held by the test)"))
-        return resync(site)
+        return await resync(site)
 
     host._resync = held_resync
 
@@ -675,7 +675,7 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
                     Interflowed, OfferContact]
         assert host._contacts["c1"].site == "west"
         # Hold east's resync until the test has seen its recovered copy: a timer tick also
-        # resyncs stale sites (RayHost._tick_now), and could do it before the look below.
+        # resyncs stale sites (RayHost._tick_job), and could do it before the look below.
         east_restarting.append(True)
         if ends_at_target_first:
             clock.advance(1.0)
@@ -748,7 +748,10 @@ def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tm
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
     old = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
-    old._release = lambda releases, now: {}       # the old leader dies before the release
+    async def dies_before_the_release(releases, now):
+        return {}
+
+    old.protocol.release = dies_before_the_release      # the old leader dies before it
 
     def directory(site):
         return old.handles[site].send("directory").result(20)
