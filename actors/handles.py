@@ -35,7 +35,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noq
 
 import native  # noqa: E402
 from actors.site_actor import (  # noqa: E402,F401
-    ActorUnavailable, AdminRefused, SiteActor, SiteNotAdopted)
+    ActorUnavailable, SiteActor, SiteNotAdopted)
 from actors.virtual_center_actor import VirtualCenterActor  # noqa: E402
 from sites.errors import InvalidInput  # noqa: E402
 from sites.model import Channel  # noqa: E402
@@ -132,7 +132,7 @@ class PendingCall:
 
 def _translate(actor: str, error: RayTaskError):
     """Raise what a caller should see of an error the actor raised."""
-    if isinstance(error.cause, (InvalidInput, AdminRefused)):
+    if isinstance(error.cause, InvalidInput):      # NotFound, PreconditionFailed too
         raise error.cause from None
     if isinstance(error.cause, SiteNotAdopted):
         # A standby restarted by Ray holds no site: unavailable until adopted again.

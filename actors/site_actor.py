@@ -31,6 +31,7 @@ import functools
 import math
 from dataclasses import dataclass, field
 
+from sites import admin
 from sites import events as ev
 from sites.actions import OfferContact
 from sites.errors import InvalidInput
@@ -68,21 +69,6 @@ class SiteNotAdopted(Exception):
     def __str__(self) -> str:
         return f"site actor {self.site!r} is a standby: no store adopted yet"
 
-
-class AdminRefused(Exception):
-    """An administration call the live site refuses: `kind` is "not_found" (the named skill
-    or agent does not exist) or "precondition" (valid, but the live state forbids it now).
-    Plain picklable data (args) so that it crosses the actor boundary whole."""
-
-    def __init__(self, kind: str, field: str, problem: str):
-        super().__init__(kind, field, problem)
-        self.kind = kind
-        self.field = field
-        self.problem = problem
-
-
-# Skill fields that live in the scheduler: changing one re-creates the skill (as CoreHost).
-_SCHEDULER_SKILL_FIELDS = ("queueing", "agent_selection", "widen_level", "widen_after_s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,82 +185,25 @@ class SiteActor(SiteRounds):
         return actions, self.state.statistics(skill), RoundResult(
             [], self.state.next_deadline(), self.queued())
 
-    # ---- administration (CoreHost's rules, applied where the site lives) ----------------------
-    def _check_skill_unused(self, name, field) -> None:
-        state = self.state
-        users = [agent_id for agent_id, agent in state.agents.items()
-                 if name in agent.config.skills]
-        if users:
-            raise AdminRefused("precondition", field,
-                               f"{len(users)} agent(s) at site {self.site!r} have skill "
-                               f"{name!r}, e.g. {users[0]!r}")
-        live = sum(1 for contact in state.contacts.values() if contact.skill == name)
-        if live:
-            raise AdminRefused("precondition", field, f"{live} contact(s) of skill {name!r} "
-                                                      f"are in progress at site {self.site!r}")
-
+    # ---- administration: the rules of sites/admin.py, applied where the site lives ---------
     @_committing
     def put_skill(self, config) -> bool:
-        """Create or change a skill; True if it is new (CoreHost.put_skill)."""
-        state = self.state
-        current = state.skills.get(config.name)
-        if current is None:
-            state.add_skill(config)
-            return True
-        changed = [name for name in _SCHEDULER_SKILL_FIELDS
-                   if getattr(config, name) != getattr(current, name)]
-        if changed:
-            self._check_skill_unused(config.name, changed[0])
-            state.remove_skill(config.name)
-            state.add_skill(config)
-        else:
-            state.update_skill(config)
-        return False
+        return admin.put_skill(self.state, config)
 
     @_committing
     def delete_skill(self, name: str) -> None:
-        if name not in self.state.skills:
-            raise AdminRefused("not_found", "name", f"no skill {name!r} at site {self.site!r}")
-        self._check_skill_unused(name, "name")
-        self.state.remove_skill(name)
+        admin.delete_skill(self.state, name)
 
     @_committing
     def put_agent(self, config) -> bool:
-        """Create an agent, or reconfigure a logged-out one; True if it is new."""
-        state = self.state
-        agent = state.agents.get(config.agent_id)
-        if agent is None:
-            state.add_agent(config)
-            return True
-        if agent.state is not AgentState.LOGGED_OUT:
-            raise AdminRefused("precondition", "agent_id",
-                               f"agent {config.agent_id!r} is logged in ({agent.state.value}); "
-                               "log it out first")
-        state.replace_agent(config)
-        return False
+        return admin.put_agent(self.state, config)
 
     @_committing
     def delete_agent(self, agent_id: str) -> None:
-        agent = self.state.agents.get(agent_id)
-        if agent is None:
-            raise AdminRefused("not_found", "name", f"no agent {agent_id!r} at site {self.site!r}")
-        if agent.state is not AgentState.LOGGED_OUT:
-            raise AdminRefused("precondition", "name", f"agent {agent_id!r} is logged in "
-                                                       f"({agent.state.value}); log it out first")
-        self.state.remove_agent(agent_id)
+        admin.delete_agent(self.state, agent_id)
 
     def check_removable(self) -> None:
-        """AdminRefused unless the site may be deleted: nobody logged in, no contact."""
-        state = self.state
-        logged_in = [agent_id for agent_id, agent in state.agents.items()
-                     if agent.state is not AgentState.LOGGED_OUT]
-        if logged_in:
-            raise AdminRefused("precondition", "name",
-                               f"site {self.site!r} has {len(logged_in)} logged-in agent(s), "
-                               f"e.g. {logged_in[0]!r}")
-        if state.contacts:
-            raise AdminRefused("precondition", "name", f"site {self.site!r} has "
-                                                       f"{len(state.contacts)} contact(s) in progress")
+        admin.check_removable(self.state)
 
     # ---- what the virtual center and the gateways read ----------------------------------------
     def _skill(self, skill) -> str:

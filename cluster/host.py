@@ -31,16 +31,29 @@ import asyncio
 import logging
 import math
 import time as _time
-from collections import deque
-from dataclasses import dataclass
 from itertools import repeat
 
+# What crosses the interface, the streams' queues and PBX links: imported from here too.
+from cluster.host_interface import (  # noqa: F401
+    ContactEntry,
+    ContactView,
+    EventRejected,
+    EventResult,
+    HostClosed,
+    Interflowed,
+    NotLeader,
+    Overloaded,
+    Routed,
+)
+from cluster.links import APPLIED_SEQS_KEPT, MAX_ACTION_SEQ, LinkStream, PbxLink  # noqa: F401
 from cluster.runtime.local_sites import LocalSites
 from cluster.runtime.rounds import Item, Rounds, run_now
+from cluster.subscriptions import Subscription  # noqa: F401
+from sites import admin
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
-from sites.errors import InvalidInput
-from sites.model import AgentState, ContactState, SiteConfig
+from sites.errors import InvalidInput, NotFound, PreconditionFailed  # noqa: F401 (API)
+from sites.model import ContactState, SiteConfig
 from sites.recent import RecentMap
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
@@ -51,315 +64,6 @@ _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.O
                    ev.ContactEnded, ev.ContactAbandoned)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
                  ev.WrapUpDone)
-# Skill fields that live in the scheduler: changing one re-creates the skill.
-_SCHEDULER_SKILL_FIELDS = ("queueing", "agent_selection", "widen_level", "widen_after_s")
-
-
-# ---- what crosses the interface ---------------------------------------------------------------
-@dataclass(slots=True)
-class Interflowed:
-    """Best Service Routing moved a queued contact to another site (the host's own action;
-    the core's ContactFinished(interflowed) at the old site is replaced by it)."""
-    contact_id: str
-    from_site: str
-    to_site: str
-
-
-@dataclass(slots=True)
-class EventRejected:
-    """A PBX event the router refused; nothing changed (sent on the link like an action)."""
-    event_seq: int
-    contact_id: str
-    field: str
-    problem: str
-
-
-@dataclass(slots=True)
-class Routed:
-    """One action with where and when it happened, the skill it concerns (None for agent
-    state) and the PBX link that owns the contact (None: not from a PBX)."""
-    site: str
-    time: float
-    action: object
-    skill: str | None = None
-    link_id: str | None = None
-
-
-@dataclass(slots=True)
-class EventResult:
-    """What one submitted event did: its actions, or the error that left everything as it was."""
-    actions: list
-    error: InvalidInput | None = None
-
-
-@dataclass(slots=True)
-class ContactEntry:
-    contact_id: str
-    site: str                       # where it is now
-    entry_site: str                 # where it arrived
-    skill: str
-    link_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class ContactView:
-    contact_id: str
-    site: str
-    entry_site: str
-    skill: str
-    state: ContactState
-    agent_id: str | None
-
-
-class HostError(Exception):
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
-
-
-class NotFound(HostError):
-    """The named site, skill or agent does not exist (gRPC NOT_FOUND)."""
-
-
-class PreconditionFailed(HostError):
-    """The request is valid but the live state forbids it now (gRPC FAILED_PRECONDITION)."""
-
-
-class Overloaded(InvalidInput):
-    """A new contact refused at once because too many events wait for the sites (gRPC
-    RESOURCE_EXHAUSTED: the PBX applies its own overflow). Changes nothing, like any
-    refusal; the Ray runtime's bounded queue raises it (cluster/ray_host.py)."""
-
-    def __init__(self, limit: int):
-        super().__init__("contact_id", f"overloaded: {limit:,} events wait for the sites; new "
-                                       "contacts are refused until the router catches up")
-
-
-class HostClosed(Exception):
-    """The host is shutting down (gRPC UNAVAILABLE)."""
-
-
-class NotLeader(HostClosed):
-    """This process is a standby: another one leads (gRPC UNAVAILABLE, naming the leader's
-    address so that clients go there; cluster/leader_gate.py)."""
-
-    def __init__(self, leader_address: str = ""):
-        self.leader_address = leader_address
-        super().__init__(f"not the leader; the leader is at {leader_address}" if leader_address
-                         else "not the leader; no leader is known yet, retry shortly")
-
-
-# ---- bounded fan-out queues ----------------------------------------------------------------------
-class Subscription:
-    """A bounded queue of `Routed` items for one stream.
-
-    Invariant: at most `limit` items wait; one more fails the subscription (it is emptied
-    and `stopped` is set) rather than growing, and the stream ends with RESOURCE_EXHAUSTED.
-    """
-
-    def __init__(self, limit: int, accepts=None):
-        self.limit = limit
-        self.accepts = accepts            # predicate on Routed; None: everything
-        self.agent_key = None             # (site, agent id) of an agent stream
-        self.overflowed = False
-        self.closed = False
-        self._items: deque = deque()
-        self._ready = asyncio.Event()
-        self.stopped = asyncio.Event()    # overflowed or closed: the stream must end
-
-    def push(self, item) -> None:
-        if self.overflowed or self.closed:
-            return
-        if len(self._items) >= self.limit:
-            self.overflowed = True
-            self._items.clear()
-            self.stopped.set()
-            self._ready.set()
-            return
-        self._items.append(item)
-        self._ready.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self.stopped.set()
-        self._ready.set()
-
-    def drain(self) -> list:
-        """Every waiting item, without waiting (in-process consumers such as tests)."""
-        items = list(self._items)
-        self._items.clear()
-        return items
-
-    async def next_batch(self) -> list:
-        """Every waiting item (at least one), or [] once overflowed or closed."""
-        while not self._items and not self.stopped.is_set():
-            self._ready.clear()
-            await self._ready.wait()
-        if self.stopped.is_set():
-            return []
-        items = list(self._items)
-        self._items.clear()
-        return items
-
-
-MAX_ACTION_SEQ = 2 ** 63 - 1     # the store's integers are signed 64-bit
-APPLIED_SEQS_KEPT = 65_536      # per link
-
-
-class LinkStream:
-    """The state of one connected Connect stream of a PBX link."""
-
-    def __init__(self):
-        self.wakeup = asyncio.Event()
-        self.stopped = asyncio.Event()
-        self.failure: tuple[str, str] | None = None     # (gRPC status name, details)
-        self.acked_event_seq_sent = -1
-        self.half_closed = False         # the PBX sent its last message
-        self.drained = asyncio.Event()   # set after each write: the backlog shrank
-        self.awaiting_commit: deque = deque()   # commit rounds this stream's acks wait for
-
-    def fail(self, status: str, details: str) -> None:
-        if self.failure is None:
-            self.failure = (status, details)
-        self.stopped.set()
-        self.wakeup.set()
-        self.drained.set()
-
-
-class PbxLink:
-    """One PBX link's numbered outbound actions and applied inbound events, kept across
-    reconnects so that a PBX resuming with the same link id loses nothing.
-
-    Invariant: `_sent` and `_unsent` hold, in seq order and without gaps, every action with
-    seq > `acked_action_seq`, except the oldest ones dropped when more than `replay_window`
-    were unacknowledged (`dropped_through` is the newest dropped seq). `_sent` were written
-    to a stream and may be lost with it; a resuming stream gets them again.
-    """
-
-    def __init__(self, link_id: str, replay_window: int, stream_limit: int):
-        self.link_id = link_id
-        self.replay_window = replay_window
-        self.stream_limit = stream_limit
-        self.applied_event_seq = 0      # newest event applied: a re-sent copy is skipped
-        # The seqs of the most recent events taken (applied or refused), to tell a re-send
-        # from an event whose number goes backwards (one this link skipped).
-        self._applied_seqs = RecentMap(APPLIED_SEQS_KEPT)
-        self.committed_event_seq = 0    # newest acknowledged: applied and, with a store, durable
-        self.next_action_seq = 1
-        self.acked_action_seq = 0
-        self.dropped_through = 0
-        self._sent: deque = deque()
-        self._unsent: deque = deque()
-        self.stream: LinkStream | None = None
-        # False until a stream attaches: a link this process built (a new leader, a
-        # restart) may meet a PBX that already handled actions of an earlier process.
-        self.attached_once = False
-        # Only a host with a store can have had an earlier process: without one, a resume
-        # ahead of the link is a PBX bug and is refused.
-        self.may_rebase = False
-
-    @property
-    def last_action_seq(self) -> int:
-        return self.next_action_seq - 1
-
-    def note_applied(self, seq: int) -> None:
-        self._applied_seqs[seq] = True
-
-    def was_applied(self, seq: int) -> bool:
-        """Is event `seq` (<= applied_event_seq) one this link took? Every seq this process
-        took is noted before applied_event_seq moves; past the most recent
-        APPLIED_SEQS_KEPT, an older one is taken for a re-send (it cannot be told)."""
-        if seq in self._applied_seqs:
-            return True
-        return (len(self._applied_seqs) >= APPLIED_SEQS_KEPT
-                and seq < next(iter(self._applied_seqs)))
-
-    def push(self, item) -> None:
-        seq = self.next_action_seq
-        self.next_action_seq += 1
-        self._unsent.append((seq, item))
-        while len(self._sent) + len(self._unsent) > self.replay_window:
-            dropped = self._sent.popleft() if self._sent else self._unsent.popleft()
-            self.dropped_through = dropped[0]
-        stream = self.stream
-        if stream is not None:
-            if len(self._unsent) > self.stream_limit:
-                stream.fail("RESOURCE_EXHAUSTED",
-                            f"link {self.link_id!r} is more than {self.stream_limit} actions "
-                            "behind; reconnect to resume")
-            stream.wakeup.set()
-
-    def ack(self, last_action_seq: int) -> None:
-        """The PBX handled every action up to `last_action_seq`."""
-        if last_action_seq <= self.acked_action_seq:
-            return
-        self.acked_action_seq = last_action_seq
-        for queue in (self._sent, self._unsent):
-            while queue and queue[0][0] <= last_action_seq:
-                queue.popleft()
-
-    def check_resume(self, last_action_seq: int) -> tuple[str, str, str] | None:
-        """Why a stream resuming after `last_action_seq` cannot be served, or None."""
-        if last_action_seq > MAX_ACTION_SEQ:
-            # The store numbers a resumed link after it (a 63-bit integer column): past
-            # that it failed UNKNOWN in the database and the link was dead for good.
-            return ("INVALID_ARGUMENT", "hello.last_action_seq",
-                    f"must be at most {MAX_ACTION_SEQ}; got {last_action_seq}")
-        if last_action_seq > self.last_action_seq and self.may_rebase and not self.attached_once:
-            return None         # numbered by an earlier process: `attach` renumbers after it
-        if last_action_seq > self.last_action_seq:
-            return ("INVALID_ARGUMENT", "hello.last_action_seq",
-                    f"{last_action_seq} is ahead of the last action sent on link "
-                    f"{self.link_id!r} ({self.last_action_seq})")
-        if last_action_seq < self.dropped_through:
-            return ("DATA_LOSS", "hello.last_action_seq",
-                    f"actions up to {self.dropped_through} were dropped (more than "
-                    f"{self.replay_window} unacknowledged); resume with last_action_seq >= "
-                    f"{self.dropped_through} to accept the gap")
-        return None
-
-    def attach(self, last_action_seq: int) -> LinkStream:
-        """A new stream takes the link over and gets every unacknowledged action again."""
-        if self.may_rebase and not self.attached_once and last_action_seq > self.last_action_seq:
-            self._rebase(last_action_seq)
-        self.attached_once = True
-        self.ack(last_action_seq)
-        if self.stream is not None:
-            self.stream.fail("ABORTED", f"link {self.link_id!r} was taken over by a newer stream")
-        self._unsent.extendleft(reversed(self._sent))
-        self._sent.clear()
-        self.stream = LinkStream()
-        return self.stream
-
-    def _rebase(self, last_action_seq: int) -> None:
-        """Renumber the waiting actions right after `last_action_seq`: the PBX handled that
-        many actions of an earlier router process (before a failover or a restart), so
-        this link goes on from there, without a gap or a number used twice."""
-        assert not self._sent, "a link that never attached has written nothing"
-        pending = [item for _, item in self._unsent]
-        self._unsent = deque((last_action_seq + 1 + number, item)
-                             for number, item in enumerate(pending))
-        self.acked_action_seq = self.dropped_through = last_action_seq
-        self.next_action_seq = last_action_seq + 1 + len(pending)
-
-    def detach(self, stream: LinkStream) -> None:
-        if self.stream is stream:
-            self.stream = None
-
-    def take(self, limit: int) -> list:
-        """Up to `limit` (seq, item) pairs not yet written to the current stream."""
-        batch = []
-        unsent, sent = self._unsent, self._sent
-        while unsent and len(batch) < limit:
-            pair = unsent.popleft()
-            sent.append(pair)
-            batch.append(pair)
-        return batch
-
-    @property
-    def unsent(self) -> int:
-        return len(self._unsent)
 
 
 # ---- the host ------------------------------------------------------------------------------------
@@ -838,79 +542,28 @@ class CoreHost:
             # The journal has no tombstone for a site yet: recovery would bring it back.
             raise PreconditionFailed("name", "sites cannot be deleted while the store is on; "
                                              "remove the site from the configuration file")
-        logged_in = [agent_id for agent_id, agent in state.agents.items()
-                     if agent.state is not AgentState.LOGGED_OUT]
-        if logged_in:
-            raise PreconditionFailed("name", f"site {name!r} has {len(logged_in)} logged-in "
-                                             f"agent(s), e.g. {logged_in[0]!r}")
-        if state.contacts:
-            raise PreconditionFailed("name", f"site {name!r} has {len(state.contacts)} "
-                                             "contact(s) in progress")
+        admin.check_removable(state)
         del self.sites[name]
         self._close_agent_streams(lambda key: key[0] == name)
 
     async def put_skill(self, site: str, config) -> bool:
-        """Create or change a skill; True if it is new. Fields the scheduler holds (queueing,
-        selection, widening) change only while no agent has the skill and no contact uses it."""
-        state = self._site(site)
-        current = state.skills.get(config.name)
-        if current is None:
-            state.add_skill(config)
-        else:
-            changed = [name for name in _SCHEDULER_SKILL_FIELDS
-                       if getattr(config, name) != getattr(current, name)]
-            if changed:
-                self._check_skill_unused(state, config.name, changed[0])
-                state.remove_skill(config.name)
-                state.add_skill(config)
-            else:
-                state.update_skill(config)
+        """Create or change a skill; True if it is new (the rules: sites/admin.py)."""
+        new = admin.put_skill(self._site(site), config)
         await self._journal_admin()
-        return current is None
-
-    def _check_skill_unused(self, state, name, field) -> None:
-        users = [agent_id for agent_id, agent in state.agents.items()
-                 if name in agent.config.skills]
-        if users:
-            raise PreconditionFailed(field, f"{len(users)} agent(s) at site {state.name!r} have "
-                                            f"skill {name!r}, e.g. {users[0]!r}")
-        live = sum(1 for contact in state.contacts.values() if contact.skill == name)
-        if live:
-            raise PreconditionFailed(field, f"{live} contact(s) of skill {name!r} are in "
-                                            f"progress at site {state.name!r}")
+        return new
 
     async def delete_skill(self, site: str, name: str) -> None:
-        state = self._site(site)
-        if name not in state.skills:
-            raise NotFound("name", f"no skill {name!r} at site {site!r}")
-        self._check_skill_unused(state, name, "name")
-        state.remove_skill(name)
+        admin.delete_skill(self._site(site), name)
         await self._journal_admin()
 
     async def put_agent(self, site: str, config) -> bool:
         """Create an agent, or reconfigure a logged-out one; True if it is new."""
-        state = self._site(site)
-        agent = state.agents.get(config.agent_id)
-        if agent is None:
-            state.add_agent(config)
-            await self._journal_admin()
-            return True
-        if agent.state is not AgentState.LOGGED_OUT:
-            raise PreconditionFailed("agent_id", f"agent {config.agent_id!r} is logged in "
-                                                 f"({agent.state.value}); log it out first")
-        state.replace_agent(config)
+        new = admin.put_agent(self._site(site), config)
         await self._journal_admin()
-        return False
+        return new
 
     async def delete_agent(self, site: str, agent_id: str) -> None:
-        state = self._site(site)
-        agent = state.agents.get(agent_id)
-        if agent is None:
-            raise NotFound("name", f"no agent {agent_id!r} at site {site!r}")
-        if agent.state is not AgentState.LOGGED_OUT:
-            raise PreconditionFailed("name", f"agent {agent_id!r} is logged in "
-                                             f"({agent.state.value}); log it out first")
-        state.remove_agent(agent_id)
+        admin.delete_agent(self._site(site), agent_id)
         self._close_agent_streams(lambda key: key == (site, agent_id))
         await self._journal_admin()
 

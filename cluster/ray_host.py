@@ -53,7 +53,7 @@ import time as _time
 from collections import deque
 
 from actors.handles import SiteHandle, site_actor_name
-from actors.site_actor import ActorUnavailable, AdminRefused
+from actors.site_actor import ActorUnavailable
 from cluster.host import (
     ContactEntry,
     ContactView,
@@ -249,9 +249,6 @@ class RayHost(CoreHost):
         if isinstance(error, ActorUnavailable):
             self._stale.add(site)
             return SiteUnavailable(error)
-        if isinstance(error, AdminRefused):
-            return (NotFound if error.kind == "not_found" else PreconditionFailed)(
-                error.field, error.problem)
         if _refused_as_stale(error):
             return self._fenced(site, error)
         return error

@@ -16,3 +16,15 @@ class InvalidInput(ValueError):
         # args hold only the joined message; rebuild from the parts so the error survives
         # pickling across a Ray actor boundary with its field intact.
         return type(self), (self.field, self.problem)
+
+
+# Refusals of an administrative change, by why: still an InvalidInput (nothing changed, the
+# field is named), so that one type reaches the gateway, which maps each kind to its gRPC
+# status in one place (cluster/servicers/errors.py).
+class NotFound(InvalidInput):
+    """The named skill, agent or site does not exist (gRPC NOT_FOUND)."""
+
+
+class PreconditionFailed(InvalidInput):
+    """Valid, but the live state forbids it now, e.g. an agent still logged in (gRPC
+    FAILED_PRECONDITION)."""

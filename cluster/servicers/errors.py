@@ -14,8 +14,8 @@ import functools
 import grpc
 
 from actors.site_actor import ActorUnavailable
-from cluster.host import HostClosed, NotFound, Overloaded, PreconditionFailed
-from sites.errors import InvalidInput
+from cluster.host import HostClosed, Overloaded
+from sites.errors import InvalidInput, NotFound, PreconditionFailed
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 # Trailing metadata of an UNAVAILABLE from a standby: the leader's host:port.
@@ -45,17 +45,18 @@ def request_field(field: str, fields) -> str:
     return field
 
 
+# The one mapping of the core's and the gateway's refusals (all InvalidInput) to statuses.
+_REFUSAL_CODES = {NotFound: grpc.StatusCode.NOT_FOUND,
+                  PreconditionFailed: grpc.StatusCode.FAILED_PRECONDITION,
+                  Overloaded: grpc.StatusCode.RESOURCE_EXHAUSTED}
+
+
 def status_of(error: Exception, fields=None) -> tuple[grpc.StatusCode, str]:
     if isinstance(error, RequestError):
         return error.code, str(error)
-    if isinstance(error, Overloaded):
-        return grpc.StatusCode.RESOURCE_EXHAUSTED, error.problem
     if isinstance(error, InvalidInput):
-        return INVALID, f"{request_field(error.field, fields)}: {error.problem}"
-    if isinstance(error, NotFound):
-        return grpc.StatusCode.NOT_FOUND, f"{error.field}: {error.problem}"
-    if isinstance(error, PreconditionFailed):
-        return grpc.StatusCode.FAILED_PRECONDITION, f"{error.field}: {error.problem}"
+        return _REFUSAL_CODES.get(type(error), INVALID), \
+            f"{request_field(error.field, fields)}: {error.problem}"
     if isinstance(error, ActorUnavailable):
         # A site actor is restarting or gone (the Ray runtime): the caller may retry.
         return grpc.StatusCode.UNAVAILABLE, str(error)
@@ -66,7 +67,7 @@ def status_of(error: Exception, fields=None) -> tuple[grpc.StatusCode, str]:
     raise error
 
 
-_EXPECTED = (RequestError, InvalidInput, NotFound, PreconditionFailed, HostClosed,
+_EXPECTED = (RequestError, InvalidInput, HostClosed,
              ActorUnavailable)
 
 
@@ -92,6 +93,5 @@ def raise_first_error(results, fields=None) -> None:
     for result in results:
         error = result.error
         if error is not None:
-            code = grpc.StatusCode.RESOURCE_EXHAUSTED if isinstance(error, Overloaded) \
-                else INVALID
-            raise RequestError(code, request_field(error.field, fields), error.problem)
+            raise RequestError(_REFUSAL_CODES.get(type(error), INVALID),
+                               request_field(error.field, fields), error.problem)

@@ -1,0 +1,89 @@
+"""What crosses between a host (cluster/host.py, cluster/ray_host.py) and the servicers:
+routed actions and results as plain data, and the errors a host raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sites.errors import InvalidInput
+from sites.model import ContactState
+
+
+# ---- what crosses the interface ---------------------------------------------------------------
+@dataclass(slots=True)
+class Interflowed:
+    """Best Service Routing moved a queued contact to another site (the host's own action;
+    the core's ContactFinished(interflowed) at the old site is replaced by it)."""
+    contact_id: str
+    from_site: str
+    to_site: str
+
+
+@dataclass(slots=True)
+class EventRejected:
+    """A PBX event the router refused; nothing changed (sent on the link like an action)."""
+    event_seq: int
+    contact_id: str
+    field: str
+    problem: str
+
+
+@dataclass(slots=True)
+class Routed:
+    """One action with where and when it happened, the skill it concerns (None for agent
+    state) and the PBX link that owns the contact (None: not from a PBX)."""
+    site: str
+    time: float
+    action: object
+    skill: str | None = None
+    link_id: str | None = None
+
+
+@dataclass(slots=True)
+class EventResult:
+    """What one submitted event did: its actions, or the error that left everything as it was."""
+    actions: list
+    error: InvalidInput | None = None
+
+
+@dataclass(slots=True)
+class ContactEntry:
+    contact_id: str
+    site: str                       # where it is now
+    entry_site: str                 # where it arrived
+    skill: str
+    link_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    contact_id: str
+    site: str
+    entry_site: str
+    skill: str
+    state: ContactState
+    agent_id: str | None
+
+
+class Overloaded(InvalidInput):
+    """A new contact refused at once because too many events wait for the sites (gRPC
+    RESOURCE_EXHAUSTED: the PBX applies its own overflow). Changes nothing, like any
+    refusal; the Ray runtime's bounded queue raises it (cluster/ray_host.py)."""
+
+    def __init__(self, limit: int):
+        super().__init__("contact_id", f"overloaded: {limit:,} events wait for the sites; new "
+                                       "contacts are refused until the router catches up")
+
+
+class HostClosed(Exception):
+    """The host is shutting down (gRPC UNAVAILABLE)."""
+
+
+class NotLeader(HostClosed):
+    """This process is a standby: another one leads (gRPC UNAVAILABLE, naming the leader's
+    address so that clients go there; cluster/leader_gate.py)."""
+
+    def __init__(self, leader_address: str = ""):
+        self.leader_address = leader_address
+        super().__init__(f"not the leader; the leader is at {leader_address}" if leader_address
+                         else "not the leader; no leader is known yet, retry shortly")
