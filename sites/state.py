@@ -407,7 +407,8 @@ class SiteState:
         agent.missed_offers = 0
         # The caller's wait: from its first arrival in the center (an interflowed contact
         # waited at its entry site too).
-        self._counters[contact.skill].note_answer(event.time, event.time - contact.first_arrival)
+        self._counters[contact.skill].note_answer(event.time,
+                                                  event.time - contact.first_arrival)
         self._refresh_agent(agent, event.time, actions)
         self._dispatch_agent(agent, event.time, actions)
 
