@@ -161,8 +161,20 @@ class SiteActor(SiteRounds):
     handle_batch = _committing(SiteRounds.handle_batch)
     handle_round = _committing(SiteRounds.handle_round)
     tick_due = _committing(SiteRounds.tick_due)
-    survey = _committing(SiteRounds.survey)
     accept_interflows = _committing(SiteRounds.accept_interflows)
+
+    @_committing
+    def survey(self, now: float, keys=(), contact_ids=(), agent_ids=()) -> Survey:
+        """`SiteRounds.survey`; with a store, each contact it offers to move (to balance,
+        or for a pull) carries its contact record so far (`ContactArrived.record`): this
+        actor records its site alone, and the site the contact moves to goes on with it."""
+        survey = SiteRounds.survey(self, now, keys, contact_ids, agent_ids)
+        carried = getattr(self._opened, "carried", None)
+        if carried is not None:
+            for arrival in (*survey.contacts.values(), *survey.best.values()):
+                if arrival is not None:
+                    arrival.record = carried(arrival.contact_id)
+        return survey
 
     @_committing
     def tick(self, now: float) -> list:

@@ -48,6 +48,15 @@ class ContactArrived:
     # Who owns the contact outside the core (the host's PBX link id); opaque to the core,
     # kept on the contact so that a router recovered from the journal knows it too.
     origin: str | None = None
+    # A contact interflowed from another site (sites/rounds.py `arrival_of`) keeps where and
+    # when it first arrived in the center; None: here, at `time`. Its service level, speed
+    # of answer and wait count from `first_arrival` (SPEC §2: the caller's wait).
+    entry_site: str | None = None
+    first_arrival: float | None = None
+    # The contact's record so far, when the site it left keeps contact records of its own
+    # (a Ray site actor: cluster/store/records.py). Opaque to the core; journaled with the
+    # arrival, so that the record goes on here, also after a recovery.
+    record: dict | None = None
 
 
 @dataclass(slots=True)

@@ -242,10 +242,11 @@ class Contact:
     """One contact's live record while it is not final."""
     __slots__ = ("contact_id", "skill", "priority", "service_objective_s", "channel",
                  "channel_code", "data", "arrival_time", "state", "handle", "agent_id",
-                 "offer_deadline", "answer_time", "end_time", "origin")
+                 "offer_deadline", "answer_time", "end_time", "origin", "entry_site",
+                 "first_arrival")
 
     def __init__(self, contact_id, skill, priority, service_objective_s, channel, data,
-                 arrival_time):
+                 arrival_time, entry_site=None, first_arrival=None):
         self.contact_id = contact_id
         self.skill = skill                      # SkillConfig name
         self.priority = priority
@@ -253,7 +254,11 @@ class Contact:
         self.channel = channel
         self.channel_code = channel.value
         self.data = data
-        self.arrival_time = arrival_time
+        self.arrival_time = arrival_time        # here: its place in this site's queue
+        # Where and when it first arrived in the center (another site, for a contact
+        # interflowed here): its wait for service level and speed of answer counts from then.
+        self.entry_site = entry_site
+        self.first_arrival = arrival_time if first_arrival is None else first_arrival
         self.state = ContactState.QUEUED
         self.handle = native.NO_CONTACT         # scheduler handle while queued or offered
         self.agent_id = None

@@ -52,10 +52,12 @@ class Survey:
 
 def arrival_of(contact, now: float) -> ev.ContactArrived:
     """The event that makes `contact` arrive at another site with everything it has: its
-    priority, objective, channel, attached data and the PBX link that owns it (`origin`)."""
+    priority, objective, channel, attached data (ANI, DNIS and customer id among them), the
+    PBX link that owns it (`origin`), and where and when it first arrived in the center
+    (`entry_site`, `first_arrival`: its service level and speed of answer count from then)."""
     return ev.ContactArrived(now, contact.contact_id, contact.skill, contact.priority,
                              contact.service_objective_s, contact.channel, contact.data,
-                             contact.origin)
+                             contact.origin, contact.entry_site, contact.first_arrival)
 
 
 def accepts_interflow(state: SiteState, arrival) -> bool:

@@ -78,6 +78,9 @@ class SiteState:
         self.agents: dict[str, Agent] = {}
         self._agent_by_index: list[Agent] = []
         self.contacts: dict[str, Contact] = {}          # not yet final
+        # Live contacts that first arrived before they arrived here (interflowed in after a
+        # wait elsewhere): the longest wait of `statistics` counts from their first arrival.
+        self._moved_in: dict[str, Contact] = {}
         # contact id -> its one final state, for the most recent contacts (sites/recent.py)
         self.finished: RecentMap = RecentMap()
         self._contact_by_handle: dict[int, Contact] = {}
@@ -335,6 +338,18 @@ class SiteState:
                                              0, exclusive=True)
         if not isinstance(event.data, dict):
             raise InvalidInput("data", f"must be a mapping; got {type(event.data).__name__}")
+        entry_site, first_arrival = event.entry_site, event.first_arrival
+        if entry_site is None:
+            entry_site = self.name
+        elif not isinstance(entry_site, str) or not entry_site:
+            raise InvalidInput("entry_site", f"must be a non-empty string; got {entry_site!r}")
+        if first_arrival is None:
+            first_arrival = event.time
+        else:
+            first_arrival = check_number(first_arrival, "first_arrival")
+            if first_arrival > event.time:
+                raise InvalidInput("first_arrival", f"must not be after the arrival here "
+                                                    f"({event.time!r}); got {first_arrival!r}")
         skill_index = self._skill_index[skill.name]
         scheduler = self.scheduler
         agent_index = scheduler.best_agent(skill_index, channel.value)
@@ -346,6 +361,14 @@ class SiteState:
             actions.append(ContactRejected(contact_id, "queue_full"))
             actions.append(ContactFinished(contact_id, ContactState.REJECTED, None))
             return
+        # The queue place is taken at this site's arrival time, also for a contact
+        # interflowed here after a wait elsewhere (only its service level, speed of answer
+        # and longest wait count from its first arrival). Best Service Routing moved it on
+        # this site's EWT for a contact entering now at its priority, i.e. behind the
+        # contacts already waiting here (or to an agent free here), so the EWT it was moved
+        # on holds; and the scheduler's classes are FIFO by arrival (DQP ranks class heads
+        # by wait/SO; widening and the oldest arrival read the heads), which an earlier
+        # time put at a tail would break. The cost: DQP ranks it by its wait here.
         try:
             handle = scheduler.enqueue(skill_index, channel.value, priority.value,
                                        service_objective, event.time)
@@ -355,10 +378,12 @@ class SiteState:
         if service_objective not in classes:
             classes[service_objective] = None
         contact = Contact(contact_id, skill.name, priority, service_objective, channel,
-                          event.data, event.time)
+                          event.data, event.time, entry_site, first_arrival)
         contact.handle = handle
         contact.origin = event.origin
         self.contacts[contact_id] = contact
+        if first_arrival < event.time:
+            self._moved_in[contact_id] = contact
         self._contact_by_handle[handle] = contact
         if agent_index != native.NO_AGENT:
             scheduler.detach(handle)
@@ -380,7 +405,10 @@ class SiteState:
         agent.offer = None
         agent.load[contact.channel_code] += 1
         agent.missed_offers = 0
-        self._counters[contact.skill].note_answer(event.time, event.time - contact.arrival_time)
+        # The caller's wait: from its first arrival in the center (an interflowed contact
+        # waited at its entry site too).
+        self._counters[contact.skill].note_answer(event.time,
+                                                  event.time - contact.first_arrival)
         self._refresh_agent(agent, event.time, actions)
         self._dispatch_agent(agent, event.time, actions)
 
@@ -565,6 +593,8 @@ class SiteState:
         contact.state = final_state
         contact.end_time = contact.end_time if contact.end_time is not None else now
         del self.contacts[contact.contact_id]
+        if self._moved_in:
+            self._moved_in.pop(contact.contact_id, None)
         self.finished[contact.contact_id] = final_state
         actions.append(ContactFinished(contact.contact_id, final_state, contact.agent_id))
 
@@ -672,6 +702,8 @@ class SiteState:
         for waiting in queued:
             ahead += waiting
             ewt.append(expected_wait(ahead + 1, available, serving, aht))
+        # By arrival here, as the queue orders them (an agent that pulls from the site takes
+        # its head); `statistics` reports the longest wait since the first arrival.
         oldest = scheduler.oldest_arrival(index) if ahead else None
         return SkillStatus(self.name, skill_name, channel, self.now, self._staffed[index],
                            available, tuple(ewt), sum(queued), oldest)
@@ -707,6 +739,13 @@ class SiteState:
             ahead += queued[priority.value]
             ewt.append(self._ewt(index, ahead + 1, ready, now))
         oldest = self.scheduler.oldest_arrival(index)
+        if oldest is not None and self._moved_in:
+            # The queue has the time each contact arrived here; a contact interflowed in
+            # waited since its first arrival.
+            for contact in self._moved_in.values():
+                if (contact.skill == skill_name and contact.state is ContactState.QUEUED
+                        and contact.first_arrival < oldest):
+                    oldest = contact.first_arrival
         answered, abandoned, asa, sl, sl2, aht = self._counters[skill_name].snapshot(now)
         return SkillStatistics(
             skill=skill_name, staffed=self._staffed[index], serving=self._serving[index],
@@ -768,6 +807,11 @@ class SiteState:
             else:
                 assert agent.offer is None and not any(agent.load) and not agent.wrap_ups
         assert staffed == self._staffed and serving == self._serving
+        assert self._moved_in.keys() == {contact_id for contact_id, contact
+                                         in self.contacts.items()
+                                         if contact.first_arrival < contact.arrival_time}
+        assert all(self._moved_in[contact_id] is self.contacts[contact_id]
+                   for contact_id in self._moved_in)
 
 
     # ---- snapshots (cluster/store: a site is its last snapshot + the journal after it) ------
@@ -892,8 +936,10 @@ class SiteState:
                     scheduler.remove(scheduler.enqueue(index, 0, 0, service_objective, 0.0))
         placed = []
         for record in snapshot["contacts"]:
-            contact = _contact_from_dict(record)
+            contact = _contact_from_dict(record, state.name)
             state.contacts[contact.contact_id] = contact
+            if contact.first_arrival < contact.arrival_time:
+                state._moved_in[contact.contact_id] = contact
             if record["queue"] is not None:
                 placed.append((record["queue"], contact))
         placed.sort(key=lambda item: item[0])
@@ -950,13 +996,17 @@ def _contact_to_dict(contact: Contact, queue_rank) -> dict:
             "arrival_time": contact.arrival_time, "state": contact.state.value,
             "agent_id": contact.agent_id, "offer_deadline": contact.offer_deadline,
             "answer_time": contact.answer_time, "end_time": contact.end_time,
-            "queue": queue_rank, "origin": contact.origin}
+            "queue": queue_rank, "origin": contact.origin, "entry_site": contact.entry_site,
+            "first_arrival": contact.first_arrival}
 
 
-def _contact_from_dict(record: dict) -> Contact:
+def _contact_from_dict(record: dict, site: str) -> Contact:
+    # entry_site, first_arrival: absent from snapshots written before them (the contact
+    # then arrived here first, as far as anyone knows).
     contact = Contact(record["contact_id"], record["skill"],
                       _PRIORITY_LOOKUP[record["priority"]], record["service_objective_s"],
-                      _CHANNEL_LOOKUP[record["channel"]], record["data"], record["arrival_time"])
+                      _CHANNEL_LOOKUP[record["channel"]], record["data"], record["arrival_time"],
+                      record.get("entry_site") or site, record.get("first_arrival"))
     contact.state = ContactState(record["state"])
     contact.agent_id = record["agent_id"]
     contact.offer_deadline = record["offer_deadline"]

@@ -71,6 +71,12 @@ _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls) if f.name != "time
            for cls in ev.EVENT_TYPES}
 
 
+# ContactArrived fields most arrivals leave at None: the PBX link that owns the contact, and
+# what a contact interflowed from another site brings (where and when it first arrived,
+# its contact record so far).
+_OPTIONAL_ARRIVAL_FIELDS = ("origin", "entry_site", "first_arrival", "record")
+
+
 class UnknownEntry(ValueError):
     """A journal row this version cannot read (written by a newer vcc, or damaged)."""
 
@@ -92,8 +98,11 @@ def encode(entry) -> tuple[str, dict, float | None]:
     payload = {name: _plain(getattr(entry, name)) for name in names}
     if cls is ev.ContactArrived:
         payload["data"] = mask_data(entry.data) if entry.data else {}
-        if payload["origin"] is None:
-            del payload["origin"]           # most rows: no key rather than a null
+        # Most rows: no key rather than a null. An entry without one (also every entry
+        # written before entry_site, first_arrival and record existed) decodes to None.
+        for name in _OPTIONAL_ARRIVAL_FIELDS:
+            if payload[name] is None:
+                del payload[name]
 
     return cls.__name__, payload, entry.time
 

@@ -7,10 +7,20 @@ hands out finished rows with `take()`. Records are derived data: the journal is 
 and replaying it through a Recorder derives the same rows again (the writers keep the row
 already there).
 
-An interflowed contact keeps one record across sites. Where it entered is worked out from
-its arrivals and interflows together rather than from their order, because a recovery that
-replays several sites' journals merges them by time, and an arrival and its interflow
-happen at the same instant.
+An interflowed contact keeps one record across sites: it starts where and when the contact
+first arrived in the center, lists its arrival at each site, and judges the service level
+from that first arrival. Where it entered is worked out from its arrivals and interflows
+together rather than from their order, because a recovery that replays several sites'
+journals merges them by time, and an arrival and its interflow happen at the same instant.
+
+A Recorder sees either every site of a process (the in-process runtime, the simulator, a
+recovery or repair of the whole store: it follows a contact from site to site), or one
+site alone (`alone=True`: a Ray site actor, cluster/store/site_store.py). Alone, it hands a
+contact's record to the site the contact moves to (`carry`: the actor puts it on the
+interflowed arrival, `ContactArrived.record`, which that site journals), takes up the
+record an arrival brings, and forgets the record of a contact that left. An arrival
+without one (a journal of the other runtime) still brings where and when the contact
+first arrived (`entry_site`, `first_arrival`), and the record starts there.
 
 Snapshots carry the open records (`dump(site)`: every open record that touched the site,
 with `seen`, the last journal entry of each site it has taken in). After a crash the sites
@@ -114,6 +124,23 @@ class OpenRecord:
     def dump(self) -> dict:
         return {name: getattr(self, name) for name in self.__slots__}
 
+    # What travels with a contact to another site (`Recorder.carry`): its life so far.
+    # ANI, DNIS and customer id come again with its attached data; the service objective
+    # with the contact.
+    CARRIED = ("arrivals", "targets", "offers", "offer_time", "queue_position",
+               "ewt_predicted_s", "queued", "sl_threshold_s")
+
+    def carried(self) -> dict:
+        return _copied({name: getattr(self, name) for name in self.CARRIED})
+
+    def take_up(self, carried: dict) -> None:
+        """Go on from the record another site `carried` (unknown keys are ignored, missing
+        ones stay as they are). Copied: the arrival that brought it is journaled later, as
+        it came."""
+        for name, value in _copied(carried).items():
+            if name in self.CARRIED:
+                setattr(self, name, value)
+
     @classmethod
     def load(cls, fields: dict) -> "OpenRecord":
         record = cls(fields["contact_id"])
@@ -125,7 +152,9 @@ class OpenRecord:
 class Recorder:
     """Turns (state, event, actions) into contact records and agent state intervals."""
 
-    def __init__(self):
+    def __init__(self, *, alone: bool = False):
+        # alone: this Recorder sees one site only (a Ray site actor; module docstring).
+        self.alone = alone
         self._open: dict[str, OpenRecord] = {}
         self._intervals: dict[tuple, list] = {}     # (site, agent) -> [state, reason, start]
         self._records: list[dict] = []
@@ -168,7 +197,11 @@ class Recorder:
                 if record.answer_time is not None and record.end_time is None:
                     record.end_time = time
             elif kind is ev.ContactInterflowed:
-                record.targets.append(event.to_site)
+                # Counted once: the arrival there may have counted it already (a record
+                # that arrived without this site's part, `_arrived`). The move before this
+                # one went to this site, so a last target equal to to_site is this move.
+                if record.targets[-1:] != [event.to_site]:
+                    record.targets.append(event.to_site)
         for action in actions:
             action_kind = type(action)
             if action_kind is AgentStateChanged:
@@ -191,10 +224,13 @@ class Recorder:
                     record.queued = True
                     record.queue_position = action.position
                     record.ewt_predicted_s = action.ewt_s
-            elif action_kind is ContactFinished and (
-                    action.final_state is not ContactState.INTERFLOWED):
-                del self._open[action.contact_id]
-                self._records.append(record.row(action.final_state, site, time))
+            elif action_kind is ContactFinished:
+                if action.final_state is not ContactState.INTERFLOWED:
+                    del self._open[action.contact_id]
+                    self._records.append(record.row(action.final_state, site, time))
+                elif self.alone:
+                    # It went on with its record (`carry`): the site it went to has it now.
+                    del self._open[action.contact_id]
         if seq is not None:
             for contact_id, verdict in applies.items():
                 record = self._open.get(contact_id)
@@ -215,6 +251,8 @@ class Recorder:
                 contact.service_objective_s if contact is not None
                 else float(event.service_objective_s or skill.sl_threshold_s))
             _data_fields(record, event.data or {})
+            _moved_in(record, state.name, event.entry_site, event.first_arrival,
+                      event.time, event.record)
         record.arrivals.append([state.name, event.time])
         record.site = state.name
 
@@ -235,6 +273,13 @@ class Recorder:
 
     def open_contacts(self) -> int:
         return len(self._open)
+
+    def carry(self, contact_id: str) -> dict | None:
+        """What goes with a contact leaving for another site: its record so far (None if
+        there is none here). For a Recorder `alone`; one that sees every site keeps the
+        record itself."""
+        record = self._open.get(contact_id)
+        return None if record is None else record.carried()
 
     def close_intervals(self, site: str, time: float) -> None:
         """End the open intervals of a site's agents at `time` (the site stops)."""
@@ -283,6 +328,8 @@ class Recorder:
             record.priority = contact.priority.name.lower()
             record.service_objective_s = contact.service_objective_s
             record.sl_threshold_s = state.skills[contact.skill].sl_threshold_s
+            _moved_in(record, state.name, contact.entry_site, contact.first_arrival,
+                      contact.arrival_time, None)
             record.arrivals.append([state.name, contact.arrival_time])
             record.site = state.name
             record.answer_time = contact.answer_time
@@ -290,6 +337,29 @@ class Recorder:
             if contact.answer_time is not None:
                 record.agent_id, record.served_site = contact.agent_id, state.name
             _data_fields(record, contact.data or {})
+
+
+def _copied(fields: dict) -> dict:
+    """`fields` with its lists copied: arrivals ([site, time] pairs) and targets."""
+    out = dict(fields)
+    if "arrivals" in out:
+        out["arrivals"] = [list(arrival) for arrival in out["arrivals"]]
+    if "targets" in out:
+        out["targets"] = list(out["targets"])
+    return out
+
+
+def _moved_in(record: OpenRecord, site: str, entry_site, first_arrival, time,
+              carried) -> None:
+    """A new record of a contact arriving at `site`: if it comes from another site, what
+    it lived there (`carried`: the record the other site kept; else at least where and when
+    it entered), and this arrival counted as a move."""
+    if isinstance(carried, dict):
+        record.take_up(carried)
+    elif entry_site is not None and entry_site != site:
+        record.arrivals.append([entry_site, time if first_arrival is None else first_arrival])
+    if record.arrivals and record.targets[-1:] != [site]:
+        record.targets.append(site)
 
 
 def _interval_row(site, agent_id, state, reason, start, end) -> dict:

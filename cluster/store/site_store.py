@@ -9,6 +9,7 @@ an interface (ARCHITECTURE.md, Ray Serve's habit), and the actor only calls:
     opened = store.open(config)   # .state: the SiteState, recovered or new, journaled
     opened.commit()               # everything applied so far is durable when it returns
     opened.replace(state)         # a site moved in from a snapshot
+    opened.carried(contact_id)    # the contact record that goes with a contact moving away
     opened.close()
     store.warm()                  # a standby's warm-up (imports, a first connection)
 
@@ -53,16 +54,17 @@ class SiteStore:
 class OpenSiteStore:
     """One site's journal, contact records and snapshots, in the actor's process.
 
-    Contact records: each actor derives the records of the contacts it saw. A contact
-    interflowed between sites of the Ray runtime is recorded by the site that finished it,
-    from its arrival there (the in-process router keeps one record across sites)."""
+    Contact records: each actor derives the records of its site's contacts (`Recorder`
+    alone). A contact interflowed to another site takes its record along (`carried`, put
+    on the arrival there and journaled with it), so it has one record, from where and when
+    it first arrived, as on the in-process runtime."""
 
     def __init__(self, spec: SiteStore, config: SiteConfig):
         self.engine = open_engine(spec.url, schema=spec.schema,
                                   **leader_session_options(spec.url, spec.fencing_token))
         self.journal = Journal(self.engine, fencing_token=spec.fencing_token,
                                snapshot_every=spec.snapshot_every)
-        self.recorder = Recorder()
+        self.recorder = Recorder(alone=True)
         self.persistence = Persistence(self.journal, self.recorder)
         self.replayed = None            # journal entries replayed on open (None: new site)
         if latest_snapshot(self.engine, config.name) is not None:
@@ -75,6 +77,10 @@ class OpenSiteStore:
 
     def commit(self) -> None:
         self.persistence.flush_now()
+
+    def carried(self, contact_id: str) -> dict | None:
+        """The record so far of a contact about to move to another site (None: none)."""
+        return self.recorder.carry(contact_id)
 
     def replace(self, state: SiteState) -> SiteState:
         """Journal `state` from now on instead of the current one, starting with a snapshot

@@ -202,11 +202,14 @@ class SiteMachine(RuleBasedStateMachine):
     @rule(skill=st.sampled_from(SKILLS + ("nosuch",)),
           priority=st.sampled_from(["top", "high", "medium", "low"]),
           so=st.sampled_from(SERVICE_OBJECTIVES), channel=st.sampled_from(["voice", "chat"]),
-          dt=st.sampled_from([0.0, 0.5, 2.0]))
-    def arrive(self, skill, priority, so, channel, dt):
+          dt=st.sampled_from([0.0, 0.5, 2.0]), waited=st.sampled_from([None, None, 0.0, 7.5]))
+    def arrive(self, skill, priority, so, channel, dt, waited=None):
         self.time += dt
+        # waited: interflowed here from another site after that wait there.
+        moved = {} if waited is None else {"entry_site": "elsewhere",
+                                           "first_arrival": self.time - waited}
         self.apply(ev.ContactArrived(self.time, f"c{len(self.arrived)}", skill, priority, so,
-                                     channel))
+                                     channel, **moved))
 
     @rule(data=st.data(), kind=st.sampled_from([
         ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.OfferTimedOut,

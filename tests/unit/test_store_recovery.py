@@ -149,8 +149,13 @@ class RecoveryMachine(RuleBasedStateMachine):
     def arrive(self, data, priority, so, channel, dt):
         self.time += dt
         skill = data.draw(st.sampled_from(sorted(self.live.skills) + ["nosuch"]))
+        # Interflowed here after a wait at another site, or not.
+        waited = data.draw(st.sampled_from([None, None, 0.0, 4.0]))
+        moved = {} if waited is None else {"entry_site": "west",
+                                           "first_arrival": self.time - waited}
         self.apply(ev.ContactArrived(self.time, f"c{self.arrived}", skill, priority, so, channel,
-                                     {"ani": "+15550001", "account": str(self.arrived)}))
+                                     {"ani": "+15550001", "account": str(self.arrived)},
+                                     **moved))
         self.arrived += 1
 
     @rule(data=st.data(), kind=st.sampled_from([
