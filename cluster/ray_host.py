@@ -88,7 +88,7 @@ class SiteUnavailable(HostClosed):
 class _Job:
     """A `submit` / `apply_batch` waiting for a round (`pairs`; future: its results), or a
     `task` run in order with the rounds (future: its result)."""
-    __slots__ = ("pairs", "link_id", "future", "task", "overloaded")
+    __slots__ = ("pairs", "link_id", "future", "task", "overloaded", "items", "late")
 
     def __init__(self, pairs, link_id, future, task=None):
         self.pairs = pairs
@@ -96,11 +96,25 @@ class _Job:
         self.future = future
         self.task = task
         self.overloaded = ()        # indexes of arrivals refused: the queue was full
+        self.items = ()             # its round's items
+        self.late = 0               # of them, how many wait for a late site
 
 
 def _fail(job, error) -> None:
     if not job.future.done():
         job.future.set_exception(error)
+
+
+def _resolve(job) -> None:
+    """A job's round (and its late sites) done: its results, or the first failure."""
+    if job.future.done():
+        return
+    failure = next((item.failed for item in job.items if item.failed is not None), None)
+    if failure is not None:
+        job.future.set_exception(SiteUnavailable(failure) if isinstance(
+            failure, ActorUnavailable) else failure)
+    else:
+        job.future.set_result([_result(item) for item in job.items])
 
 
 class RayHost(CoreHost):
@@ -109,7 +123,8 @@ class RayHost(CoreHost):
     def __init__(self, config, *, clock=None, handles=None, named: bool = True,
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
                  batch_window_s: float = 0.001, store=None, owns_handles: bool = False,
-                 max_waiting_events: int = 16384, **options):
+                 max_waiting_events: int = 16384, late_after_s: float | None = 0.05,
+                 **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
         already started with these sites' configurations (default: one per site, spread over
         the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
@@ -119,6 +134,8 @@ class RayHost(CoreHost):
         `batch_window_s`: how long a `submit` waits for others to join its round.
         `max_waiting_events`: events that may wait for a round; past it a new arrival is
         refused at once (`Overloaded`: RESOURCE_EXHAUSTED), other events still wait.
+        `late_after_s`: the longest a round waits for a site's answer before it goes on
+        without it (the site is late: cluster/runtime/ray_sites.py; `patience`).
         `store`: a `cluster.store.site_store.SiteStore` (its database already migrated): every
         site actor journals its site there, commits before it answers, and a restarted actor
         recovers its site from it; the host then brings its directory in step (`_resync`).
@@ -156,6 +173,9 @@ class RayHost(CoreHost):
         self.call_timeout_s = call_timeout_s
         self.batch_window_s = batch_window_s
         self.max_waiting_events = max_waiting_events
+        self.late_after_s = late_after_s
+        self._answer_time = (late_after_s or 0.05) / 4   # smoothed: how long sites take to answer
+        self._late: dict[str, deque] = {}       # site -> its outstanding late answers
         self._jobs: deque = deque()
         self._waiting_events = 0
         self._drainer: asyncio.Task | None = None
@@ -364,11 +384,13 @@ class RayHost(CoreHost):
             return
         items = []
         for job in jobs:
+            job.items = []
             for index, (site, event) in enumerate(job.pairs):
                 item = Item(job, site, event, job.link_id)
                 if index in job.overloaded:
                     item.error = Overloaded(self.max_waiting_events)
                 items.append(item)
+                job.items.append(item)
         try:
             await self._run_round(items)
         except Exception as error:      # a bug: the callers see it
@@ -376,19 +398,104 @@ class RayHost(CoreHost):
             for job in jobs:
                 _fail(job, error)
             return
-        by_job: dict = {}
-        for item in items:
-            by_job.setdefault(id(item.owner), []).append(item)
         for job in jobs:
-            mine = by_job.get(id(job), [])
-            if job.future.done():
-                continue
-            failure = next((item.failed for item in mine if item.failed is not None), None)
-            if failure is not None:
-                job.future.set_exception(SiteUnavailable(failure) if isinstance(
-                    failure, ActorUnavailable) else failure)
+            if not job.late:            # else: once its late site has answered (`later`)
+                _resolve(job)
+
+    # ---- late sites (cluster/runtime/ray_sites.py) ----------------------------------------
+    def _answer_of(self, site, call) -> asyncio.Task:
+        """A task with the call's answer, or the exception it failed with (never raised)."""
+        async def answer():
+            try:
+                return await call.wait(self.call_timeout_s)
+            except Exception as error:
+                return self._failed_call(site, error)
+        return asyncio.get_running_loop().create_task(answer())
+
+    def patience(self) -> float | None:
+        """How long a round waits for a site before it goes on without it: four times the
+        recent answer time (a smoothed average), within 10 ms .. `late_after_s` (None:
+        as long as a call may take, `call_timeout_s`; no site is ever late)."""
+        if self.late_after_s is None:
+            return None
+        return min(self.late_after_s, max(0.010, 4.0 * self._answer_time))
+
+    def _answered_in(self, seconds: float) -> None:
+        self._answer_time += 0.1 * (seconds - self._answer_time)
+
+    def later(self, site, items, late) -> None:
+        """RoundHost: settle `items` when their late site answers (in order with its other
+        late answers); their callers wait until then, the other sites do not."""
+        for item in items:
+            item.owner.late += 1
+        self._chain(site, late.call, lambda answer: self._settle_late(site, items, answer))
+
+    def later_actions(self, site, task) -> None:
+        """A late survey or tick: its actions are settled when it answers."""
+        def settle(answer) -> None:
+            if isinstance(answer, Exception):
+                log.warning("site %s: a late call failed: %s", site, answer)
+                return
+            self._note(site, answer)
+            actions = answer.actions if hasattr(answer, "actions") else answer.results
+            self._after_late(site, actions)
+        self._chain(site, task, settle)
+
+    def _chain(self, site, task, settle) -> None:
+        chain = self._late.get(site)
+        if chain is None:
+            chain = self._late[site] = deque()
+            log.warning("site %s is late (no answer within %.3f s): rounds go on without it",
+                        site, self.patience())
+            asyncio.get_running_loop().create_task(self._catch_up(site, chain))
+        chain.append((task, settle))
+
+    async def _catch_up(self, site, chain) -> None:
+        """Settle a late site's answers in the order its calls were made; it takes part in
+        rounds again once none is outstanding."""
+        try:
+            while chain:            # bounded: each call answers or fails within its timeout
+                task, settle = chain[0]
+                answer = await task
+                chain.popleft()
+                try:
+                    settle(answer)
+                except Exception:
+                    log.exception("settling a late answer of site %s failed", site)
+        finally:
+            if self._late.get(site) is chain:
+                del self._late[site]
+            log.info("site %s caught up", site)
+
+    def _settle_late(self, site, items, answer) -> None:
+        now = self.now()
+        fanned = []
+        try:
+            if isinstance(answer, Exception):
+                for item in items:
+                    item.failed = answer
+                    self.refused(item, now)
             else:
-                job.future.set_result([_result(item) for item in mine])
+                self._note(site, answer)
+                for item, outcome in zip(items, answer.results):
+                    self.protocol.settle(item, outcome, now, fanned)
+        finally:
+            self._fan_out(fanned)
+            self._arm_timer()
+            for item in items:
+                job = item.owner
+                job.late -= 1
+                if not job.late:
+                    _resolve(job)
+
+    def _after_late(self, site, actions) -> None:
+        now = self.now()
+        fanned = []
+        try:
+            fanned.extend(self.convert(site, actions, now))
+        finally:
+            self._fan_out(fanned)
+            self._arm_timer()
 
     async def _resync_stale(self) -> None:
         """Resync every site whose actor failed a call, before a round or a tick uses it: a
@@ -564,7 +671,15 @@ class RayHost(CoreHost):
             raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
         return await self._serialized(lambda: self._statistics_job(site, skill))
 
+    def _answering(self, site) -> None:
+        """A call that would wait behind a late site's outstanding ones fails fast instead
+        (UNAVAILABLE: retry), so that it does not hold up the rounds of every other site."""
+        if site in self._late:
+            raise SiteUnavailable(ActorUnavailable(site, "has not answered for a while "
+                                                         "(late); retry"))
+
     async def _statistics_job(self, site, skill):
+        self._answering(site)
         now = self.now()
         fanned = []
         try:
@@ -650,6 +765,7 @@ class RayHost(CoreHost):
     async def put_skill(self, site, config) -> bool:
         async def put() -> bool:
             self._site(site)
+            self._answering(site)
             new = await self._ask_async(site, "put_skill", config)
             self._site_skills[site].add(config.name)
             return new
@@ -658,6 +774,7 @@ class RayHost(CoreHost):
     async def delete_skill(self, site, name) -> None:
         async def delete() -> None:
             self._site(site)
+            self._answering(site)
             await self._ask_async(site, "delete_skill", name)
             self._site_skills[site].discard(name)
         await self._serialized(delete)
@@ -665,6 +782,7 @@ class RayHost(CoreHost):
     async def put_agent(self, site, config) -> bool:
         async def put() -> bool:
             self._site(site)
+            self._answering(site)
             new = await self._ask_async(site, "put_agent", config)
             self._agent_configs[site][config.agent_id] = config
             return new
@@ -673,6 +791,7 @@ class RayHost(CoreHost):
     async def delete_agent(self, site, agent_id) -> None:
         async def delete() -> None:
             self._site(site)
+            self._answering(site)
             await self._ask_async(site, "delete_agent", agent_id)
             self._agent_configs[site].pop(agent_id, None)
             self._close_agent_streams(lambda key: key == (site, agent_id))

@@ -6,7 +6,7 @@ site actor answers with, so both backends give the same answers. Reads that the 
 keeps from earlier answers (queue lengths, deadlines, skills) are read from the sites
 directly here: they are exact and cost nothing.
 
-The round's questions are coroutines (the Ray backend's wait for the actors) that never
+A local site is never late (`cluster.runtime.rounds.Late`). The round's questions are coroutines (the Ray backend's wait for the actors) that never
 wait here: `cluster.runtime.rounds.run_now` runs a round over local sites to its end at once.
 A call that raises here is a bug (refusals are results): it propagates to the round's
 caller, as a core bug does in the in-process runtime.
@@ -38,12 +38,12 @@ class LocalSites:
     def count(self) -> int:
         return len(self.states)
 
-    async def handle_rounds(self, events_by_site: dict) -> dict:
+    async def handle_rounds(self, events_by_site: dict, may_be_late: bool = False) -> dict:
         # Only `results` is read from these answers: no queue lengths to gather.
         return {site: RoundResult(self._site(site).handle_batch(events), None, None)
                 for site, events in events_by_site.items()}
 
-    async def handle_one(self, site: str, event):
+    async def handle_one(self, site: str, event, may_be_late: bool = False):
         """One event at one site: its actions, or the InvalidInput that refused it."""
         try:
             return self.states[site].handle(event)

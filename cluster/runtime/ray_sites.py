@@ -3,9 +3,18 @@
 
 Each question of a round is one call per site actor concerned, all submitted before any
 answer is awaited (so the actors work concurrently, and the gateway's event loop serves
-other requests meanwhile), through the host's `_gather_async`, which turns a failed call
-into its exception (the site is then resynced before it is used again,
-cluster/ray_host.py). The actor answers with `sites.rounds.SiteRounds`, like a local site.
+other requests meanwhile). The actor answers with `sites.rounds.SiteRounds`, like a local
+site.
+
+A slow site delays only itself. A round waits for a site's answer at most four times as
+long as sites have lately taken to answer (at least 10 ms, at most `RayHost.late_after_s`);
+then the site is `Late`: the round goes on, and the host settles that
+site's events when its answer comes, in order, `RayHost.later`); while a site has answers
+outstanding, later rounds do not wait for it at all, and it takes no part in Best Service
+Routing (no survey, no tick, no interflow) until it has caught up. A survey or a tick that
+comes late is settled the same way (its actions are never lost). The two steps of an
+interflow (the target accepts, the source lets go) are awaited in full: they go only to
+sites that have just answered a survey, and the directory must know where the contact is.
 
 What the round reads without a call comes from the actors' earlier answers, kept here by
 the host (`RayHost._note`): each site's next deadline and queue lengths; the skills and
@@ -14,19 +23,55 @@ agents of each site are the host's mirrors, kept by its Admin writes.
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+from cluster.runtime.rounds import Late
+
 
 class RaySites:
     def __init__(self, host):
-        self.host = host            # a RayHost: handles, _gather, _note and the mirrors
+        self.host = host            # a RayHost: handles, _gather, _note, late sites, mirrors
         # Before the host serves (recovery), a round may block: it then runs with
         # `cluster.runtime.rounds.run_now`, without an event loop of its own.
         self.blocking = False
 
-    async def _calls(self, method: str, arguments_by_site: dict) -> dict:
+    def _available(self, site: str) -> bool:
+        """May a round ask this site a cross-site question now?"""
+        host = self.host
+        return site in host.handles and site not in host._late and site not in host._stale
+
+    async def _calls(self, method: str, arguments_by_site: dict, *,
+                     patience: float | None = None, settle_late=None) -> dict:
+        """{site: answer, the exception, or Late}. With `patience`, a site that has not
+        answered by then is Late and its answer goes to `settle_late(site, call)` when it
+        comes; a site already late is not waited for at all."""
         host = self.host
         calls = {site: host.handles[site].send(method, *arguments)
                  for site, arguments in arguments_by_site.items()}
-        answers = host._gather(calls) if self.blocking else await host._gather_async(calls)
+        if self.blocking:
+            answers = host._gather(calls)
+        elif patience is None or settle_late is None:
+            answers = await host._gather_async(calls)
+        else:
+            answers = {}
+            waiting = {}
+            for site, call in calls.items():
+                task = host._answer_of(site, call)
+                if site in host._late:
+                    answers[site] = settle_late(site, task)       # in order, after the others
+                else:
+                    waiting[site] = task
+            if waiting:
+                started = time.perf_counter()
+                done, _ = await asyncio.wait(waiting.values(), timeout=patience)
+                if len(done) == len(waiting):
+                    host._answered_in(time.perf_counter() - started)
+            for site, task in waiting.items():
+                if task.done():
+                    answers[site] = task.result()
+                else:
+                    answers[site] = settle_late(site, task)
         for site, answer in answers.items():
             if not isinstance(answer, Exception):
                 host._note(site, answer)
@@ -36,39 +81,59 @@ class RaySites:
     def count(self) -> int:
         return len(self.host.handles)
 
-    async def handle_rounds(self, events_by_site: dict) -> dict:
-        return await self._calls("handle_round", {site: (events,)
-                                            for site, events in events_by_site.items()})
+    async def handle_rounds(self, events_by_site: dict, may_be_late: bool = False) -> dict:
+        arguments = {site: (events,) for site, events in events_by_site.items()}
+        if not may_be_late or self.host.late_after_s is None:
+            return await self._calls("handle_round", arguments)
+        return await self._calls("handle_round", arguments, patience=self.host.patience(),
+                                 settle_late=self._late_events)
 
-    async def handle_one(self, site: str, event):
-        """One event at one site: its actions, why it was refused, or why the site failed."""
-        answer = (await self.handle_rounds({site: [event]}))[site]
+    def _late_events(self, site, task) -> Late:
+        # The round hands the events' items to the host with this (`RoundHost.later`).
+        return Late(site, task)
+
+    async def handle_one(self, site: str, event, may_be_late: bool = False):
+        """One event at one site: its actions, why it was refused, why the site failed, or
+        Late."""
+        answer = (await self.handle_rounds({site: [event]}, may_be_late))[site]
         return answer if isinstance(answer, Exception) else answer.results[0]
 
     async def surveys(self, requests: dict) -> dict:
-        return await self._calls("survey", requests)
+        requests = {site: arguments for site, arguments in requests.items()
+                    if self._available(site)}
+        return await self._calls("survey", requests, patience=self.host.patience(),
+                                 settle_late=self._late_actions)
+
+    def _late_actions(self, site, task) -> Late:
+        """A survey or a tick that came late: its actions are settled when it answers."""
+        self.host.later_actions(site, task)
+        return Late(site, task)
 
     async def accept_interflows(self, arrivals_by_site: dict) -> dict:
         return await self._calls("accept_interflows", {site: (arrivals,)
-                                                 for site, arrivals in arrivals_by_site.items()})
+                                                       for site, arrivals in
+                                                       arrivals_by_site.items()})
 
     async def ticks_due(self, now: float) -> dict:
         host = self.host
         # With a store, a site still out of step (its actor restarting) is ticked once it
-        # is resynced (without one there is nothing to resync from).
+        # is resynced (without one there is nothing to resync from); a late site once it
+        # has caught up.
         waiting = host._stale if host.store is not None else ()
         due = sorted(site for site, at in host._deadlines.items()
-                     if at <= now and site not in waiting)
-        return await self._calls("tick_due", {site: (now,) for site in due})
+                     if at <= now and site not in waiting and site not in host._late)
+        return await self._calls("tick_due", {site: (now,) for site in due},
+                                 patience=host.patience(), settle_late=self._late_actions)
 
     def with_skill(self, skill: str) -> list:
-        return [site for site, skills in self.host._site_skills.items() if skill in skills]
+        return [site for site, skills in self.host._site_skills.items()
+                if skill in skills and self._available(site)]
 
     def agent_config(self, site: str, agent_id: str):
         return self.host._agent_configs.get(site, {}).get(agent_id)
 
     def queued_elsewhere(self, site: str, skill: str) -> bool:
         for name, queued in self.host._queued.items():
-            if name != site and queued.get(skill):
+            if name != site and queued.get(skill) and self._available(name):
                 return True
         return False

@@ -66,6 +66,18 @@ class Item:
         self.outcome = None         # what its site answered: its actions, or why not
 
 
+class Late(Exception):
+    """A site that did not answer in time (the Ray backend: a stopped or overloaded actor):
+    the round goes on without it. Its answer is still coming: the host settles its items
+    when it arrives (`RoundHost.later`), so nothing it did is lost; meanwhile the site
+    takes no part in Best Service Routing."""
+
+    def __init__(self, site: str, call):
+        super().__init__(f"site {site!r} is late")
+        self.site = site
+        self.call = call            # what the backend awaits for its answer
+
+
 def holder() -> Item:
     """An item that owns follow-up actions not caused by a submitted event (timer ticks)."""
     return Item(None, None, None)
@@ -86,6 +98,10 @@ class RoundHost(Protocol):
 
     def moved(self, contact_id: str, from_site: str, to_site: str, now: float) -> list | None:
         """A contact went to another site: the host's results (None: the host lost it)."""
+
+    def later(self, site: str, items: list, late: "Late") -> None:
+        """`items` went to a site that did not answer in time: settle them when it does
+        (`Rounds.settle`). Only a backend that can be late calls it (Ray's)."""
 
 
 def ready_agents(site: str, actions) -> list:
@@ -140,31 +156,19 @@ class Rounds:
         """Apply `items` (in order per site) and their follow-ups; every host result goes to
         its item's `out` and, in the order applied, to `fanned`."""
         self.count += 1
-        host = self.host
         if len(items) == 1:
             await self._apply_one(items[0], now, fanned)
         else:
             await self._apply(items, now, fanned)
         balance, pulls = [], []
         cross_site = self.bsr and self.sites.count() >= 2
-        convert = host.convert
         for item in items:
             outcome = item.outcome
             if outcome is None:
-                continue            # refused before its site saw it, or its site failed
+                continue            # refused before its site saw it, its site failed or is late
             item.outcome = None
-            if type(outcome) is not list:
-                if isinstance(outcome, InvalidInput):
-                    item.error = outcome
-                    fanned.extend(host.refused(item, now))
-                else:               # CoreFailure, EventNotApplied: a bug in the core
-                    log.error("site %s: %s", item.site, outcome)
-                    item.failed = outcome
-                    host.refused(item, now)
-                continue
-            routed = item.out = convert(item.site, outcome, now)
-            fanned.extend(routed)
-            if not cross_site:
+            routed = self.settle(item, outcome, now, fanned)
+            if routed is None or not cross_site:
                 continue
             if item.arrival_id is not None and ended_queued(item.arrival_id, outcome):
                 balance.append(item)
@@ -176,6 +180,23 @@ class Rounds:
             pulls.extend(await self._balance(balance, now, fanned))
         if pulls:
             await self.pull(pulls, now, fanned)
+
+    def settle(self, item, outcome, now: float, fanned: list):
+        """What the item's site answered: its actions converted (returned, and in `fanned`),
+        or its refusal, or a bug in the core (None)."""
+        host = self.host
+        if type(outcome) is not list:
+            if isinstance(outcome, InvalidInput):
+                item.error = outcome
+                fanned.extend(host.refused(item, now))
+            else:                   # CoreFailure, EventNotApplied: a bug in the core
+                log.error("site %s: %s", item.site, outcome)
+                item.failed = outcome
+                host.refused(item, now)
+            return None
+        routed = item.out = host.convert(item.site, outcome, now)
+        fanned.extend(routed)
+        return routed
 
     async def _apply(self, items, now, fanned) -> None:
         """Each site its events of the round, in order: one call per site."""
@@ -194,8 +215,12 @@ class Rounds:
             else:
                 group.append(item)
         answers = await self.sites.handle_rounds(
-            {site: [item.event for item in group] for site, group in per_site.items()})
+            {site: [item.event for item in group] for site, group in per_site.items()},
+            may_be_late=True)
         for site, answer in answers.items():
+            if isinstance(answer, Late):
+                host.later(site, per_site[site], answer)
+                continue
             if isinstance(answer, Exception):
                 for item in per_site[site]:
                     item.failed = answer
@@ -214,7 +239,10 @@ class Rounds:
             item.error = error
             fanned.extend(host.refused(item, now))
             return
-        outcome = await self.sites.handle_one(site, item.event)
+        outcome = await self.sites.handle_one(site, item.event, may_be_late=True)
+        if isinstance(outcome, Late):
+            host.later(site, [item], outcome)
+            return
         if isinstance(outcome, Exception) and not isinstance(
                 outcome, (InvalidInput, CoreFailure, EventNotApplied)):
             item.failed = outcome           # the site is unavailable

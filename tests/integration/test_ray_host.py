@@ -381,7 +381,10 @@ def test_the_simulator_and_the_ray_runtime_decide_the_same(runner, embedded_ray)
     expected = outcomes_of_simulation(simulation)
     assert sum(outcome[4] for outcome in expected.values()) >= 20      # interflows and pulls
     clock = Clock()
-    host = RayHost(replay_config(scenario), clock=clock, named=False)
+    # Every site answers every round here (late_after_s=None): a late site (one that has
+    # not answered within a few ms, cluster/runtime/ray_sites.py) sits out Best Service
+    # Routing for a moment, which would make decisions depend on this machine's load.
+    host = RayHost(replay_config(scenario), clock=clock, named=False, late_after_s=None)
     try:
         got, refused = runner(replay_world(scenario, simulation.world, host, clock),
                               timeout=300)
@@ -881,3 +884,88 @@ def test_rebalance_moves_a_site_to_a_new_node_with_its_state(runner, local_clust
     assert after == before          # the whole site, bit for bit (SiteState.snapshot)
     assert finals == {"c1": 1, "c2": 1}
     assert host.final_state("c1")[0] is ContactState.COMPLETED
+
+
+STOPPED_SITE = """\
+skills:
+  billing: {sl_threshold_s: 20}
+sites:
+  east:
+    agents:
+      - {count: 20, skills: {billing: 1}}
+  west:
+    agents:
+      - {count: 20, skills: {billing: 1}}
+routing: {multisite: bsr, adjust_by: 10}
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "kill") or not os.path.isdir("/proc"),
+                    reason="stops the actor's process with SIGSTOP")
+@pytest.mark.usefixtures("embedded_ray")
+def test_a_stopped_site_actor_delays_only_its_own_site(runner):
+    """Issue 16 item 5: east's actor process is stopped (SIGSTOP) for 3 s while both sites
+    take contacts (each one routed to an agent, answered, ended). West's contacts keep
+    their route latency (p99 <= 50 ms, the runtime's target) meanwhile; east's, sent while
+    it is stopped, complete once it runs again; every contact ends exactly once."""
+    import signal
+
+    config = parse_config(STOPPED_SITE, "stopped.yaml")
+    host = RayHost(config, named=False, call_timeout_s=30.0)
+    record = host.subscribe_routing(limit=10 ** 6)
+    east_pid = host.handles["east"].send("info").result(20).pid
+
+    async def lifecycle(site, contact_id, latencies):
+        started = time.perf_counter()
+        (result,) = await host.submit(site, [ev.ContactArrived(0.0, contact_id, "billing")])
+        latencies.append(time.perf_counter() - started)
+        assert result.error is None, result.error
+        offered = [routed for routed in result.actions
+                   if type(routed.action) is OfferContact
+                   and routed.action.contact_id == contact_id]
+        assert offered, f"{contact_id} was not offered at once: {result.actions}"
+        await host.submit(None, [ev.OfferAccepted(0.0, contact_id)])
+        await host.submit(None, [ev.ContactEnded(0.0, contact_id)])
+
+    async def scenario():
+        for site in ("east", "west"):
+            agents = [agent.agent_id for agent in config.sites[site].agents]
+            await host.submit(site, [event for agent in agents for event in (
+                ev.AgentLoggedIn(0.0, agent), ev.AgentReady(0.0, agent))])
+        west, east = [], []
+        # Warm up both sites (first calls start their workers' code paths).
+        await asyncio.gather(*(lifecycle(site, f"warm-{site}-{n}", [])
+                               for site in ("east", "west") for n in range(5)))
+        os.kill(east_pid, signal.SIGSTOP)
+        try:
+            stopped_at = time.perf_counter()
+            east_pending = [asyncio.ensure_future(lifecycle("east", f"e-{n}", east))
+                            for n in range(10)]
+            n = 0
+            while time.perf_counter() - stopped_at < 3.0:       # bounded: 3 s
+                await lifecycle("west", f"w-{n}", west)
+                n += 1
+                await asyncio.sleep(0.02)
+            assert not any(task.done() for task in east_pending), "east answered while stopped"
+        finally:
+            os.kill(east_pid, signal.SIGCONT)
+        await asyncio.wait_for(asyncio.gather(*east_pending), 60)
+        return west, east
+
+    try:
+        west, east = runner(scenario(), timeout=120)
+        runner(host.check())
+    finally:
+        runner(host.close())
+        host.kill_actors()
+    assert len(west) >= 50, len(west)
+    west.sort()
+    p99 = west[min(len(west) - 1, int(len(west) * 0.99))]
+    assert p99 <= 0.050, f"west's route p99 {p99 * 1000:.1f} ms while east was stopped " \
+                         f"(max {west[-1] * 1000:.1f} ms)"
+    assert len(east) == 10 and min(east) >= 2.5, east     # they waited for east to run again
+    finished = collections.Counter(routed.action.contact_id for routed in record.drain()
+                                   if type(routed.action) is ContactFinished)
+    expected = {f"w-{n}" for n in range(len(west))} | {f"e-{n}" for n in range(10)}
+    assert expected <= set(finished) and all(finished[c] == 1 for c in expected)
+    assert not host.live_contacts()
