@@ -969,3 +969,46 @@ def test_a_stopped_site_actor_delays_only_its_own_site(runner):
     expected = {f"w-{n}" for n in range(len(west))} | {f"e-{n}" for n in range(10)}
     assert expected <= set(finished) and all(finished[c] == 1 for c in expected)
     assert not host.live_contacts()
+
+
+@pytest.mark.usefixtures("embedded_ray")
+def test_past_the_queue_bound_new_contacts_are_refused_at_once(runner):
+    """Issue 16 item 5: at most `max_waiting_events` events wait for a round; past that a
+    new contact is refused at once (Overloaded: RESOURCE_EXHAUSTED over gRPC) and changes
+    nothing, while events of contacts already in the router still wait their turn."""
+    import grpc
+
+    from cluster.host import Overloaded
+    from cluster.servicers.errors import raise_first_error, status_of
+
+    config = parse_config(STOPPED_SITE, "bound.yaml")
+    host = RayHost(config, named=False, max_waiting_events=4)
+
+    async def scenario():
+        await host.submit("west", [ev.ContactArrived(0.0, "first", "billing")])
+        # Ten submits made before the next round starts: four fit, six arrivals are refused;
+        # the abandon of a contact already here is applied whatever the bound.
+        submits = [host.submit("west", [ev.ContactArrived(0.0, f"c{n}", "billing")])
+                   for n in range(10)]
+        submits.append(host.submit(None, [ev.ContactAbandoned(0.0, "first")]))
+        return await asyncio.gather(*submits)
+
+    try:
+        results = runner(scenario(), timeout=60)
+        runner(host.check())
+    finally:
+        runner(host.close())
+        host.kill_actors()
+    refused = [n for n, (result,) in enumerate(results[:10])
+               if isinstance(result.error, Overloaded)]
+    assert refused == list(range(4, 10)), [r[0].error for r in results]
+    assert all(results[n][0].error is None for n in range(4))
+    assert results[10][0].error is None                 # the abandon was applied
+    assert host.final_state("first")[0] is ContactState.ABANDONED
+    assert set(host.live_contacts()) == {f"c{n}" for n in range(4)}   # nothing else changed
+    code, details = status_of(results[5][0].error)
+    assert code is grpc.StatusCode.RESOURCE_EXHAUSTED and "overloaded" in details
+    with pytest.raises(Exception) as raised:
+        raise_first_error(results[5], "contact.")
+    assert raised.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert raised.value.field == "contact.contact_id"
