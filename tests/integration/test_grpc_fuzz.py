@@ -192,3 +192,47 @@ async def pbx_exchange(cluster, events, ack) -> tuple:
     except grpc.aio.AioRpcError as error:
         return error.code(), error.details()
     return grpc.StatusCode.OK, ""
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/status"),
+                    reason="reads the resident set from /proc")
+def test_oversized_requests_leave_the_servers_memory_bounded(make_cluster):
+    """Issue 15: 40 contacts carrying 3.9 MB of attached data once added 178 MiB to the
+    router. 200 contacts of 512 KiB each (100 MiB in all) are now refused, naming the field,
+    and the server (in this process) keeps none of it."""
+    import gc
+
+    with make_cluster() as cluster:
+        cluster.run(_prepare(cluster))
+        big = "x" * (512 * 1024)
+
+        async def offer_all() -> list:
+            codes = []
+            for n in range(200):
+                try:
+                    await cluster.routing.RouteContact(routing_pb2.RouteContactRequest(
+                        contact=cluster.contact(f"big{n}", "east", "billing", data={"note": big})),
+                        timeout=RPC_TIMEOUT_S)
+                except grpc.aio.AioRpcError as error:
+                    codes.append((error.code(), error.details()))
+                else:
+                    codes.append((grpc.StatusCode.OK, ""))
+            return codes
+
+        gc.collect()
+        before = _resident_bytes()
+        codes = cluster.run(offer_all())
+        gc.collect()
+        growth = _resident_bytes() - before
+        assert all(code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("contact.data")
+                   for code, details in codes), codes[:3]
+        assert not [cid for cid in cluster.host.live_contacts() if cid.startswith("big")]
+        assert growth < 32 * 2 ** 20, f"resident set grew {growth / 2 ** 20:.1f} MiB"
