@@ -7,7 +7,7 @@ other requests meanwhile). The actor answers with `sites.rounds.SiteRounds`, lik
 site.
 
 A slow site delays only itself. A round waits for a site's answer at most four times as
-long as sites have lately taken to answer (at least 10 ms, at most `RayHost.late_after_s`);
+long as sites have lately taken to answer (at least 20 ms, at most `RayHost.late_after_s`);
 then the site is `Late`: the round goes on, and the host settles that
 site's events when its answer comes, in order, `RayHost.later`); while a site has answers
 outstanding, later rounds do not wait for it at all, and it takes no part in Best Service

@@ -209,7 +209,9 @@ def test_replay_gives_the_same_decisions_as_core_host(runner, text):
     expected = runner(replay(core, core_clock, steps, concurrently=False))
 
     ray_clock = FakeClock(0.0)
-    host = RayHost(config, clock=ray_clock, named=False)
+    # Every site answers every round (late_after_s=None): a late site's events are settled
+    # when it answers, which moves its actions in the fan-out (cluster/runtime/ray_sites.py).
+    host = RayHost(config, clock=ray_clock, named=False, late_after_s=None)
     try:
         got = runner(replay(host, ray_clock, steps, concurrently=True), timeout=120)
         runner(host.check())
