@@ -74,8 +74,8 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
     def __init__(self, config, *, clock=None, handles=None, named: bool = True,
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
                  batch_window_s: float = 0.001, store=None, owns_handles: bool = False,
-                 max_waiting_events: int = 16384, late_after_s: float | None = 0.05,
-                 **options):
+                 max_waiting_events: int = 16384, max_queue_delay_s: float = 0.03,
+                 late_after_s: float | None = 0.05, **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
         already started with these sites' configurations (default: one per site, spread over
         the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
@@ -83,8 +83,9 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         (for `vcc status`; a second host in the same Ray namespace needs named=False).
         `call_timeout_s`: the longest a round waits for a site actor (then: unavailable).
         `batch_window_s`: how long a `submit` waits for others to join its round.
-        `max_waiting_events`: events that may wait for a round; past it a new arrival is
-        refused at once (`Overloaded`: RESOURCE_EXHAUSTED), other events still wait.
+        `max_waiting_events`: events that may wait for a round, and `max_queue_delay_s`:
+        how long the oldest of them may have waited; past either a new arrival is refused
+        at once (`Overloaded`: RESOURCE_EXHAUSTED), other events still wait.
         `late_after_s`: the longest a round waits for a site's answer before it goes on
         without it (the site is late: cluster/runtime/ray_sites.py; `patience`).
         `store`: a `cluster.store.site_store.SiteStore` (its database already migrated): every
@@ -124,6 +125,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         self.call_timeout_s = call_timeout_s
         self.batch_window_s = batch_window_s
         self.max_waiting_events = max_waiting_events
+        self.max_queue_delay_s = max_queue_delay_s
         self.late_after_s = late_after_s
         self._answer_time = (late_after_s or 0.05) / 4   # smoothed: how long sites take to answer
         self._late: dict[str, deque] = {}       # site -> its outstanding late answers
@@ -264,10 +266,13 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
             raise HostClosed()
         future = asyncio.get_running_loop().create_future()
         job = _Job(pairs, link_id, future)
-        if self._waiting_events + len(pairs) > self.max_waiting_events:
-            # Past the bound new contacts are refused now (the PBX applies its own
-            # overflow), rather than waiting seconds behind the queue; events of contacts
-            # already here still wait: they end what exists.
+        now = job.queued_at
+        jobs = self._jobs
+        if self._waiting_events + len(pairs) > self.max_waiting_events or (
+                jobs and now - jobs[0].queued_at > self.max_queue_delay_s):
+            # Overloaded: new contacts are refused now (the PBX applies its own overflow)
+            # rather than waiting behind the queue, so that those accepted keep their
+            # latency; events of contacts already here still wait: they end what exists.
             job.overloaded = {index for index, (_, event) in enumerate(pairs)
                               if type(event) is ContactArrived}
         self._waiting_events += len(pairs)

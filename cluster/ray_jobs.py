@@ -3,6 +3,8 @@ and the error a request of a site that is unavailable ends with."""
 
 from __future__ import annotations
 
+import asyncio
+
 from actors.site_actor import ActorUnavailable
 from cluster.host import EventResult, HostClosed
 
@@ -20,7 +22,8 @@ class SiteUnavailable(HostClosed):
 class _Job:
     """A `submit` / `apply_batch` waiting for a round (`pairs`; future: its results), or a
     `task` run in order with the rounds (future: its result)."""
-    __slots__ = ("pairs", "link_id", "future", "task", "overloaded", "items", "late")
+    __slots__ = ("pairs", "link_id", "future", "task", "overloaded", "items", "late",
+                 "queued_at")
 
     def __init__(self, pairs, link_id, future, task=None):
         self.pairs = pairs
@@ -30,6 +33,7 @@ class _Job:
         self.overloaded = ()        # indexes of arrivals refused: the queue was full
         self.items = ()             # its round's items
         self.late = 0               # of them, how many wait for a late site
+        self.queued_at = asyncio.get_running_loop().time()     # when it was queued
 
 
 def _fail(job, error) -> None:

@@ -200,6 +200,10 @@ def main(argv=None) -> int:
                         f"{fmt(inprocess['route_p50_ms'], 2)} ms, p99 "
                         f"{fmt(inprocess['route_p99_ms'], 2)} ms, "
                         f"{fmt(inprocess['lifecycles_per_s'], 0)} lifecycles/s")
+        if ray.get("refused_overloaded"):
+            report.line(f"  refused at once as overloaded (RESOURCE_EXHAUSTED): "
+                        f"{ray['refused_overloaded']:,} of {ray['contacts']:,} arrivals; the "
+                        "route latencies are those of the contacts accepted")
         lost = ray["unfinished"] + ray["finished_more_than_once"]
         report.check(ray["lifecycles_per_s"] is not None
                      and ray["lifecycles_per_s"] >= TARGET_LIFECYCLES_PER_S

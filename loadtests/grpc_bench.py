@@ -509,6 +509,7 @@ async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: f
     latencies: list = []
     to_answer: list = []                 # offered, not yet answered
     finals: dict = {}                    # contact id -> its (first) final state
+    refused: set = set()                 # arrivals refused because the router is overloaded
     twice = 0                            # final states reported for a contact already final
     completed_at: list = []
     kinds = collections.Counter()
@@ -543,7 +544,12 @@ async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: f
                             if action.finished.final_state == common_pb2.CONTACT_STATE_COMPLETED:
                                 completed_at.append(now)
                     elif kind == "error":
-                        errors["event_error"] += 1
+                        if "overloaded" in action.error.message:
+                            # Refused at once (RESOURCE_EXHAUSTED): it never entered.
+                            refused.add(action.error.contact_id)
+                            errors["overloaded"] += 1
+                        else:
+                            errors["event_error"] += 1
         except grpc.aio.AioRpcError as error:
             stream_status["code"] = error.code().name
         else:
@@ -592,7 +598,8 @@ async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: f
         offered_wall = time.perf_counter() - started
         # Drain: keep answering and ending until every contact finished (bounded in time).
         drain_until = time.perf_counter() + drain_timeout_s
-        while (len(finals) < sent or to_end or to_answer) and time.perf_counter() < drain_until \
+        while (len(finals) + len(refused) < sent or to_end or to_answer) \
+                and time.perf_counter() < drain_until \
                 and not receiver.done():
             events = []
             send_follow_ups(events)
@@ -602,7 +609,7 @@ async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: f
                 messages["out"] += 1
                 messages["events_out"] += len(events)
             await asyncio.sleep(tick_s)
-        unfinished_after_drain = [c for c in sent_at if c not in finals]
+        unfinished_after_drain = [c for c in sent_at if c not in finals and c not in refused]
         # Whatever is still live is ended (abandons it if queued or ringing) so that the
         # server is left clean; it still counts as a failure of the run.
         if unfinished_after_drain and not receiver.done():
@@ -632,7 +639,8 @@ async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: f
             "messages_out": messages["out"], "events_out": messages["events_out"],
             "messages_in": messages["in"], "actions_in": messages["actions_in"],
             "actions": dict(kinds), "unfinished_after_drain": len(unfinished_after_drain),
-            "unfinished": sum(1 for c in sent_at if c not in finals),
+            "unfinished": sum(1 for c in sent_at if c not in finals and c not in refused),
+            "refused_overloaded": len(refused),
             "finished_more_than_once": twice,
             "errors": dict(errors)}
 
