@@ -45,7 +45,7 @@ from cluster.host_interface import (  # noqa: F401
     Overloaded,
     Routed,
 )
-from cluster.links import APPLIED_SEQS_KEPT, MAX_ACTION_SEQ, LinkStream, PbxLink  # noqa: F401
+from cluster.runtime.links import APPLIED_SEQS_KEPT, MAX_ACTION_SEQ, LinkStream, PbxLink  # noqa: F401
 from cluster.runtime.local_sites import LocalSites
 from cluster.runtime.rounds import Item, Rounds, run_now
 from cluster.subscriptions import Subscription  # noqa: F401
