@@ -3,11 +3,14 @@ and of Best Service Routing between sites (issue 16), for every runtime.
 
 A round takes a batch of events stamped with one time, hands each site its events in order
 (one call per site, all sites' calls made before any answer is used), then asks the
-cross-site questions through the `Sites` backend (cluster/runtime/sites.py): sites in this
-process (the in-process runtime, the simulator) or Ray site actors (cluster/ray_host.py).
-What the sites answer is the same class either way (`sites.rounds.SiteRounds`), so the
-same events in the same rounds give the same decisions on every runtime
-(tests/unit/test_replay.py, tests/integration/test_replay_ray.py).
+cross-site questions through a backend: sites in this process (cluster/runtime/local_sites.py:
+the in-process runtime, the simulator) or Ray site actors (cluster/runtime/ray_sites.py).
+The backend's answers are computed by the same class either way (`sites.rounds.SiteRounds`),
+so the same events in the same rounds give the same decisions on every runtime
+(tests/unit/test_replay.py; tests/integration/test_ray_host.py,
+`test_the_simulator_and_the_ray_runtime_decide_the_same`). The questions are coroutines: the
+Ray backend awaits its actors (and may find a site `Late`), the local one answers at once
+(`run_now`).
 
 Best Service Routing follow-ups, each one call per site concerned:
 - balance: arrivals of the round that ended queued are surveyed (each site having the skill
@@ -23,7 +26,7 @@ arrival of a round is decided on the statuses of one survey (after each accepted
 the target's status counts one available agent less); a survey brings to now the clock of
 every site having the surveyed skills; a pulling agent takes at most one contact per pull
 step and a contact is pulled by one agent per step. A round of one event (the simulator,
-a lone RouteContact) decides exactly as an event-by-event router would.
+a lone RouteContact) decides as an event-by-event router would.
 
 What a host does with the sites' actions (the router's directory, PBX links and streams;
 the simulator's world) comes in as a `RoundHost`. Deterministic: time comes in with every
