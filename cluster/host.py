@@ -217,7 +217,7 @@ class CoreHost:
             return []
         final_state, site = finished
         return [Routed(site, now, ContactFinished(event.contact_id, final_state, None),
-                       None, link_id)]
+                       None, link_id, link_only=True)]
 
     def _site(self, site_name) -> SiteState:
         state = self.sites.get(site_name) if isinstance(site_name, str) else None
@@ -398,6 +398,8 @@ class CoreHost:
                 link = links.get(item.link_id)
                 if link is not None:
                     link.push(item)
+                if item.link_only:
+                    continue
             if agent_subs:          # no desktop follows an agent: no key to build per action
                 agent_id = getattr(item.action, "agent_id", None)
                 if agent_id is not None:

@@ -31,12 +31,15 @@ class EventRejected:
 @dataclass(slots=True)
 class Routed:
     """One action with where and when it happened, the skill it concerns (None for agent
-    state) and the PBX link that owns the contact (None: not from a PBX)."""
+    state) and the PBX link that owns the contact (None: not from a PBX). `link_only`: a
+    final state said again to the link alone (`CoreHost._final_again`); the streams that
+    follow agents and routing saw it once already."""
     site: str
     time: float
     action: object
     skill: str | None = None
     link_id: str | None = None
+    link_only: bool = False
 
 
 @dataclass(slots=True)

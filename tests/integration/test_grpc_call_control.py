@@ -481,3 +481,24 @@ def test_a_hello_past_the_store_s_integers_changes_nothing_on_a_server_with_a_st
     assert details.startswith("hello.last_action_seq: ") and str(2 ** 63 - 1) in details
     assert live == []
     assert [(a.seq, a.route_to_agent.contact_id) for a in actions] == [(1, "huge-1")]
+
+
+def test_an_event_after_the_end_in_the_same_message_finishes_the_contact_once():
+    """Found by the fuzz suite: [arrived q1, abandoned q1, ended q1] in one message. The
+    `ended` is refused (q1 is finished) and the link is told q1's final state again, but
+    the streams that follow routing see q1 finish once: it finished once."""
+    from tests.integration.conftest import running_cluster
+    from tests.integration.test_grpc_fuzz import pbx_exchange
+
+    from sites.model import ContactState
+
+    event = cc.PbxEvent
+    events = [event(seq=1, arrived=common_pb2.ContactSpec(contact_id="q1", site="east",
+                                                          skill="billing")),
+              event(seq=2, abandoned="q1"), event(seq=3, ended="q1")]
+    with running_cluster() as cluster:
+        code, _ = cluster.run(pbx_exchange(cluster, events, None))
+        assert code == grpc.StatusCode.OK
+        cluster.drain_record()
+        assert cluster.finished["q1"] == 1
+        assert cluster.host.final_state("q1")[0] is ContactState.ABANDONED
