@@ -74,10 +74,12 @@ class ServeSession:
 
     def start(self) -> None:
         import signal
+        import time
 
         # Until serve installs its own handlers: SIGTERM must still clean Ray up.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         self.started = True        # from here on `stop` has something to undo
+        began = time.monotonic()
         try:
             if self.ray_address:
                 connect(self.ray_address)
@@ -87,6 +89,8 @@ class ServeSession:
         except Exception as error:
             what = f"join {self.ray_address}" if self.ray_address else "start embedded Ray"
             raise RayStartError(f"cannot {what}: {error}") from error
+        log.info("vcc: %s Ray in %.2f s", "joined" if self.ray_address else "started embedded",
+                 time.monotonic() - began)
 
     # ---- `vcc serve --runtime ray --etcd`: one RayHost per term (cluster/leader_gate.py) ----
     def leader_hosts(self, config) -> tuple:
@@ -98,14 +102,19 @@ class ServeSession:
         return self.open_leader_host, self.close_leader_host
 
     def _start_standbys(self) -> None:
+        import time
+
         from cluster.store.site_store import SiteStore
 
         with self._standby_lock:
             if self._stopping or self._standbys:
                 return
             config = self._leader_config
+            began = time.monotonic()
             self._standbys = place_site_actors(config.sites, named=False,
                                                standby=SiteStore(self.db_url))
+            log.info("vcc: %d standby site actor(s) ready in %.2f s", len(self._standbys),
+                     time.monotonic() - began)
 
     def _rewarm_later(self) -> None:
         """Start the next term's standbys in the background (a deposed leader may lead
