@@ -160,6 +160,15 @@ class Gateway:
         with open(self.log_path, "rb") as handle:
             return b"\n".join(handle.read().splitlines()[-lines:]).decode(errors="replace")
 
+    def start_phases(self) -> str:
+        """What its start spent on Ray, as its log says (Ray runtime; '' otherwise)."""
+        text = self._log_bytes()
+        ray = re.search(rb"started embedded Ray in ([\d.]+) s", text)
+        actors = re.search(rb"standby site actor\(s\) ready in ([\d.]+) s", text)
+        parts = [f"{what} {float(found.group(1)):.1f} s" for what, found in
+                 (("Ray", ray), ("standby actors", actors)) if found]
+        return f" (of which {', '.join(parts)})" if parts else ""
+
     def signal(self, signum) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signum)
@@ -631,7 +640,8 @@ def drill(args) -> int:
         if replacements:
             print("start to ready standby of each replacement gateway: " + ", ".join(
                 f"{g.name} " + ("not seen ready" if g.standby_after is None
-                                else f"{g.standby_after:.2f} s") for g in replacements))
+                                else f"{g.standby_after:.2f} s{g.start_phases()}")
+                for g in replacements))
             ready = [g.standby_after for g in replacements if g.standby_after is not None]
             if ready:
                 print(f"start to ready standby over {len(ready)} replacements: p50 "
