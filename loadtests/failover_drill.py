@@ -146,7 +146,7 @@ class Gateway:
         the seconds from its start until it was a ready standby (`standby_after`: see
         `watch_standby`, started here if it was not), or None if it was not one within the
         wait, died, or names another leader."""
-        if getattr(self, "_watched", None) is None:
+        if self._watched is None:
             self.watch_standby(timeout)
         self._watched.wait(timeout)
         if self.standby_after is None:
@@ -204,11 +204,11 @@ def serving(address: str, timeout: float = 1.0) -> bool:
 
 def standing_by(address: str, leader: str | None, timeout: float = 1.0) -> bool:
     """The gateway at `address` is a ready standby behind `leader` (host:port; None: any
-    leader): it listens
-    (it does so only once its runtime is up: for the Ray runtime, after its embedded Ray and
-    its standby site actors answered), Health says NOT_SERVING, and a vcc call is refused
-    UNAVAILABLE naming `leader` (trailing metadata `vcc-leader`): its leadership loop read
-    the leader key from etcd, i.e. it campaigns and watches the key (cluster/leader_gate.py)."""
+    leader): it listens (it does so only once its runtime is up: for the Ray runtime, after
+    its embedded Ray and its standby site actors answered), Health says NOT_SERVING, and a
+    vcc call is refused UNAVAILABLE naming `leader` (trailing metadata `vcc-leader`): its
+    leadership loop read the leader key from etcd, i.e. it campaigns and watches the key
+    (cluster/leader_gate.py)."""
     import grpc
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -611,7 +611,8 @@ def drill(args) -> int:
             # The last replacement's start too (no kill waits for it).
             current = await asyncio.to_thread(wait_until, leader, args.ttl * 2 + 15)
             if current is not None and not failures:
-                await standbys_ready(current, "after the last")
+                if not await standbys_ready(current, "after the last"):
+                    failures += 1
             stop.set()
             await asyncio.wait_for(runner, 60)
 
@@ -623,8 +624,8 @@ def drill(args) -> int:
             standbys = ", ".join(f"{name} ready {after:.2f} s after its start"
                                  for name, after, _ in record["standbys"])
             print(f"  kill {record['kill']}: without a leader "
-                  f"{record.get('takeover_s', float('nan')):.3f} s (standby {standbys}); in flight "
-                  f"{figures['sent']}: lost {figures['lost']}, duplicated "
+                  f"{record.get('takeover_s', float('nan')):.3f} s (standby {standbys}); "
+                  f"in flight {figures['sent']}: lost {figures['lost']}, duplicated "
                   f"{figures['duplicated']}, stuck {figures['stuck']}")
         seconds = max(time.monotonic() - min(traffic.sent.values()), 1e-9) \
             if traffic.sent else 0.0
@@ -636,7 +637,7 @@ def drill(args) -> int:
         if traffic.sent:
             print(f"offered rate: {total['sent'] / seconds:.0f} contacts/s over {seconds:.0f} s "
                   "(arrivals held back while no leader answers are sent after the takeover)")
-        replacements = [g for g in gateways[args.gateways:]]
+        replacements = gateways[args.gateways:]
         if replacements:
             print("start to ready standby of each replacement gateway: " + ", ".join(
                 f"{g.name} " + ("not seen ready" if g.standby_after is None
