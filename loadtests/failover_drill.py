@@ -573,7 +573,10 @@ def drill(args) -> int:
                 if not await standbys_ready(current, kill):
                     failures += 1
                     break
-                if not await asyncio.to_thread(serving, current.address, 0.5):
+                # Still the leader (a Health check can time out while a new leader catches
+                # up: a few tries, bounded).
+                if not await asyncio.to_thread(
+                        wait_until, lambda: serving(current.address, 1.0), 10, 0.1):
                     print(f"kill {kill}: {current.name} stopped leading while the drill waited "
                           "for the standbys; stop", flush=True)
                     failures += 1
