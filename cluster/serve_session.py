@@ -74,10 +74,12 @@ class ServeSession:
 
     def start(self) -> None:
         import signal
+        import time
 
         # Until serve installs its own handlers: SIGTERM must still clean Ray up.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
         self.started = True        # from here on `stop` has something to undo
+        began = time.monotonic()
         try:
             if self.ray_address:
                 connect(self.ray_address)
@@ -87,6 +89,8 @@ class ServeSession:
         except Exception as error:
             what = f"join {self.ray_address}" if self.ray_address else "start embedded Ray"
             raise RayStartError(f"cannot {what}: {error}") from error
+        log.info("vcc: %s Ray in %.2f s", "joined" if self.ray_address else "started embedded",
+                 time.monotonic() - began)
 
     # ---- `vcc serve --runtime ray --etcd`: one RayHost per term (cluster/leader_gate.py) ----
     def leader_hosts(self, config) -> tuple:
@@ -98,14 +102,19 @@ class ServeSession:
         return self.open_leader_host, self.close_leader_host
 
     def _start_standbys(self) -> None:
+        import time
+
         from cluster.store.site_store import SiteStore
 
         with self._standby_lock:
             if self._stopping or self._standbys:
                 return
             config = self._leader_config
+            began = time.monotonic()
             self._standbys = place_site_actors(config.sites, named=False,
                                                standby=SiteStore(self.db_url))
+            log.info("vcc: %d standby site actor(s) ready in %.2f s", len(self._standbys),
+                     time.monotonic() - began)
 
     def _rewarm_later(self) -> None:
         """Start the next term's standbys in the background (a deposed leader may lead
@@ -160,6 +169,7 @@ class ServeSession:
         try:
             upgrade(engine)
             known = journal_sites(engine)
+            checked = time.perf_counter()
             journal = Journal(engine, fencing_token=token)
             try:
                 journal.claim_now(sorted(set(config.sites) | set(known)), token)
@@ -167,6 +177,7 @@ class ServeSession:
                 journal.close()
         finally:
             engine.dispose()
+        claimed = time.perf_counter()
         store = SiteStore(url, fencing_token=token, snapshot_every=snapshot_every)
         config = with_journal_sites(config, known)
         with self._standby_lock:
@@ -184,12 +195,20 @@ class ServeSession:
                 handle.kill(restart=False)
             host = RayHost(config, store=store, named=False)
         try:
+            placed = time.perf_counter()
             host.adopt_store()
+            adopted = time.perf_counter()
             live = host.recover_directory()
         except BaseException as error:
             host.kill_actors()
             raise_if_unrecoverable(url, error)
             raise
+        done = time.perf_counter()
+        # Where a takeover's time goes (the gate logs the total when it serves).
+        log.info("vcc: term %d opened in %.3f s: schema and sites %.3f s, claim %.3f s, "
+                 "actors %.3f s, actors recovered their sites %.3f s, directory %.3f s",
+                 token, done - began, checked - began, claimed - checked, placed - claimed,
+                 adopted - placed, done - adopted)
         self.sites = list(host.handles)
         return host, Recovery({site: live[site] for site in known if site in live},
                               [site for site in config.sites if site not in known],

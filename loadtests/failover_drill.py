@@ -4,19 +4,27 @@ Starts an etcd on 127.0.0.1 (or uses `--endpoints`, loopback only), a fresh sche
 PostgreSQL of `--db`, and `--gateways` `vcc serve --etcd --db` processes on one journal
 (cluster/leader_gate.py). A PBX link and agents (`Traffic`) keep `--rate` contacts/s
 flowing through whichever gateway leads, following it across failovers (cluster/client.py).
-Then `--kills` times: waits for the leader (Health SERVING), SIGKILLs it, measures the
-time until another gateway serves (the time without a leader, on this machine's monotonic
-clock: lease expiry + the new leader's recovery and claim), and starts a fresh gateway on
-the dead one's port. After the last kill the traffic stops and drains; it prints, per kill,
-the contacts that were in flight at the kill and how many of them were lost (never heard
-of again), duplicated (offered to two agents, or final in two different states) or stuck (known but never
-final), then the totals and p50/p99/max of the time without a leader. Exit status 1 if
-p99 exceeds `--max-p99` (issue 8: 5 s with TTL 3 s), a kill saw no takeover, or any
-contact was lost, duplicated or stuck.
+Then `--kills` times: waits for the leader (Health SERVING) and for every other gateway to
+be a ready standby (`standing_by`: it listens, which the Ray runtime does only once its
+embedded Ray and standby site actors are up, and refuses a vcc call naming the leader: it
+campaigns and watches the leader key), SIGKILLs the leader, measures the time until another
+gateway serves (the time without a leader, on this machine's monotonic clock: lease expiry
++ the new leader's recovery and claim), and starts a fresh gateway on the dead one's port.
+A takeover is the loss of a leader while a standby is ready: the drill measures that, and
+separately each replacement's time from its start to a ready standby (the time a cluster
+that just lost a gateway has no standby). After the last kill the traffic stops and
+drains; it prints, per kill, the time without a leader, the standby's start-to-standby
+time, the contacts that were in flight at the kill and how many of them were lost (never
+heard of again), duplicated (offered to two agents, or final in two different states) or
+stuck (known but never final), then the totals, p50/p99/max of the time without a leader
+and p50/max of the start-to-standby times. Exit status 1 if p99 exceeds `--max-p99`
+(issue 8: 5 s with TTL 3 s), a kill saw no takeover, a replacement was not a ready
+standby within `--standby-wait`, or any contact was lost, duplicated or stuck.
 
-Bounded: at most `--kills` kills, each waiting at most TTL + 10 s for a takeover; the
-traffic runs for a bounded time and drains for at most 30 s; every process it started
-(etcd, gateways) is killed and the schema dropped on the way out.
+Bounded: at most `--kills` kills, each waiting at most `--standby-wait` s for the standbys
+and TTL + 10 s for a takeover; the traffic runs for a bounded time and drains for at most
+30 s; every process it started (etcd, gateways) is killed and the schema dropped on the way
+out.
 """
 
 from __future__ import annotations
@@ -66,6 +74,9 @@ class Gateway:
         self.address = f"127.0.0.1:{port}"
         self.log_path = os.path.join(log_dir, f"{name}.log")
         self._log = open(self.log_path, "ab")
+        self.started_at = time.monotonic()
+        self.standby_after: float | None = None    # seconds from start to a ready standby
+        self._watched = None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cluster.cli", "serve", "--runtime", runtime,
              "--config", config, "--db", db_url, "--host", "127.0.0.1", "--port", str(port),
@@ -111,9 +122,52 @@ class Gateway:
         return [float(at) for at in re.findall(rb"stepping down \([^\n]*\) at monotonic "
                                                rb"([\d.]+)", self._log_bytes())]
 
+    def watch_standby(self, timeout: float, step: float = 0.1) -> None:
+        """Poll in the background, from now on and for at most `timeout` s, until this
+        gateway is a ready standby (`standing_by`, behind whichever leader); then
+        `standby_after` holds the seconds from its start to the first poll that saw it so
+        (the polls are `step` apart: up to that much late)."""
+        import threading
+
+        def watch():
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None:
+                if standing_by(self.address, None, 0.5):
+                    self.standby_after = time.monotonic() - self.started_at
+                    break
+                time.sleep(step)
+            self._watched.set()
+
+        self._watched = threading.Event()
+        threading.Thread(target=watch, name=f"standby-{self.name}", daemon=True).start()
+
+    def wait_standby(self, leader: "Gateway", timeout: float):
+        """Wait (at most `timeout` s) until this gateway is a ready standby behind `leader`;
+        the seconds from its start until it was a ready standby (`standby_after`: see
+        `watch_standby`, started here if it was not), or None if it was not one within the
+        wait, died, or names another leader."""
+        if self._watched is None:
+            self.watch_standby(timeout)
+        self._watched.wait(timeout)
+        if self.standby_after is None:
+            return None
+        # Behind `leader` now (a standby learns of a new leader from etcd's watch at once).
+        if wait_until(lambda: standing_by(self.address, leader.address, 0.5), 5, 0.05):
+            return self.standby_after
+        return None
+
     def log_tail(self, lines: int = 30) -> str:
         with open(self.log_path, "rb") as handle:
             return b"\n".join(handle.read().splitlines()[-lines:]).decode(errors="replace")
+
+    def start_phases(self) -> str:
+        """What its start spent on Ray, as its log says (Ray runtime; '' otherwise)."""
+        text = self._log_bytes()
+        ray = re.search(rb"started embedded Ray in ([\d.]+) s", text)
+        actors = re.search(rb"standby site actor\(s\) ready in ([\d.]+) s", text)
+        parts = [f"{what} {float(found.group(1)):.1f} s" for what, found in
+                 (("Ray", ray), ("standby actors", actors)) if found]
+        return f" (of which {', '.join(parts)})" if parts else ""
 
     def signal(self, signum) -> None:
         if self.process.poll() is None:
@@ -144,6 +198,37 @@ def serving(address: str, timeout: float = 1.0) -> bool:
             reply = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=""), timeout=timeout)
         return reply.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
+
+
+def standing_by(address: str, leader: str | None, timeout: float = 1.0) -> bool:
+    """The gateway at `address` is a ready standby behind `leader` (host:port; None: any
+    leader): it listens (it does so only once its runtime is up: for the Ray runtime, after
+    its embedded Ray and its standby site actors answered), Health says NOT_SERVING, and a
+    vcc call is refused UNAVAILABLE naming `leader` (trailing metadata `vcc-leader`): its
+    leadership loop read the leader key from etcd, i.e. it campaigns and watches the key
+    (cluster/leader_gate.py)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    from cluster.client import leader_hint
+    from vcc.v1 import admin_pb2, admin_pb2_grpc
+
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+            if reply.status != health_pb2.HealthCheckResponse.NOT_SERVING:
+                return False
+            try:
+                admin_pb2_grpc.AdminStub(channel).ListSites(admin_pb2.ListRequest(),
+                                                            timeout=timeout)
+            except grpc.RpcError as refusal:
+                named = leader_hint(refusal)
+                return (refusal.code() == grpc.StatusCode.UNAVAILABLE and bool(named)
+                        and (leader is None or named == leader))
+            return False            # it answered: it serves
     except grpc.RpcError:
         return False
 
@@ -416,6 +501,7 @@ def drill(args) -> int:
             serial += 1
             gateway = Gateway(f"gw{serial}", port, config, db_url, ",".join(endpoints), prefix,
                               args.ttl, directory.name, runtime=args.runtime)
+            gateway.watch_standby(args.standby_wait + 60)     # its start-to-standby time
             gateways.append(gateway)
             return gateway
 
@@ -429,17 +515,42 @@ def drill(args) -> int:
             leading = [g for g in live if g.process.poll() is None and serving(g.address, 0.5)]
             return leading[0] if len(leading) == 1 else None
 
-        if wait_until(leader, 30) is None:
-            print("no gateway leads within 30 s")
+        first = wait_until(leader, 60)
+        if first is None:
+            print("no gateway leads within 60 s")
             return 1
+        for gateway in live:
+            if gateway is not first and gateway.wait_standby(first, args.standby_wait) is None:
+                print(f"{gateway.name} is not a ready standby {args.standby_wait:.0f} s after "
+                      f"it started:\n{gateway.log_tail()}")
+                return 1
+        print("started: " + ", ".join(
+            f"{g.name} " + ("leads" if g is first else
+                            f"a ready standby {g.standby_after:.2f} s after its start")
+            for g in live), flush=True)
         traffic = Traffic([f"127.0.0.1:{port}" for port in ports], agents=args.agents,
                           rate=args.rate, hold_s=args.hold)
+
+        async def standbys_ready(current, kill) -> bool:
+            """Every live gateway but the leader `current` is a ready standby (bounded)."""
+            for gateway in [g for g in live if g is not current]:
+                waiting = time.monotonic()
+                after = await asyncio.to_thread(gateway.wait_standby, current,
+                                                args.standby_wait)
+                if after is None:
+                    print(f"kill {kill}: {gateway.name} is not a ready standby "
+                          f"{time.monotonic() - gateway.started_at:.1f} s after its start "
+                          f"(waited {time.monotonic() - waiting:.1f} s); stop:\n"
+                          f"{gateway.log_tail()}", flush=True)
+                    return False
+            return True
 
         async def run():
             nonlocal failures
             stop = asyncio.Event()
             runner = asyncio.ensure_future(traffic.run(
-                stop, drain_s=30, max_s=args.kills * (args.interval + args.ttl + 15) + 60))
+                stop, drain_s=30, max_s=args.kills * (args.interval + args.ttl + 15
+                                                      + args.standby_wait) + 60))
             # The first kill comes `interval` after arrivals start (logging in and readying
             # the agents, one call each, takes seconds before that).
             flowing = asyncio.ensure_future(traffic.flowing.wait())
@@ -457,6 +568,20 @@ def drill(args) -> int:
                     print(f"kill {kill}: no leader within {args.ttl * 2 + 15:.0f} s; stop")
                     failures += 1
                     break
+                # A takeover is the loss of a leader while a standby is ready: the kill waits
+                # for the replacement started after the previous kill (bounded).
+                if not await standbys_ready(current, kill):
+                    failures += 1
+                    break
+                # Still the leader (a Health check can time out while a new leader catches
+                # up: a few tries, bounded).
+                if not await asyncio.to_thread(
+                        wait_until, lambda: serving(current.address, 1.0), 10, 0.1):
+                    print(f"kill {kill}: {current.name} stopped leading while the drill waited "
+                          "for the standbys; stop", flush=True)
+                    failures += 1
+                    break
+                standbys = [g for g in live if g is not current]
                 term = current.leading_term()
                 in_flight = traffic.in_flight()
                 killed_at = time.monotonic()
@@ -465,21 +590,32 @@ def drill(args) -> int:
                 live.remove(current)
                 new = await asyncio.to_thread(wait_until, leader, args.ttl + 10, 0.01)
                 record = {"kill": kill, "term": term, "in_flight": in_flight,
-                          "sent_before": len(traffic.sent)}
+                          "sent_before": len(traffic.sent),
+                          "standbys": [(g.name, g.standby_after,
+                                        killed_at - g.started_at - g.standby_after)
+                                       for g in standbys]}
+                ready = "; ".join(f"{name} a ready standby {after:.2f} s after its start, "
+                                  f"{before:.1f} s before the kill"
+                                  for name, after, before in record["standbys"])
                 if new is None:
-                    print(f"kill {kill}: {current.name} (term {term}) killed; NO gateway "
-                          f"serves within {args.ttl + 10:.0f} s", flush=True)
+                    print(f"kill {kill}: {current.name} (term {term}) killed ({ready}); NO "
+                          f"gateway serves within {args.ttl + 10:.0f} s", flush=True)
                     failures += 1
                 else:
                     record["takeover_s"] = time.monotonic() - killed_at
                     takeovers.append(record["takeover_s"])
                     print(f"kill {kill}: {current.name} (term {term}) killed with "
-                          f"{len(in_flight)} contacts in flight; {new.name} serves (term "
-                          f"{new.leading_term()}) after {record['takeover_s']:.3f} s without a "
-                          "leader", flush=True)
+                          f"{len(in_flight)} contacts in flight ({ready}); {new.name} serves "
+                          f"(term {new.leading_term()}) after {record['takeover_s']:.3f} s "
+                          "without a leader", flush=True)
                 kills.append(record)
                 live.append(spawn(current.port))        # the same address: clients know it
                 await asyncio.sleep(args.interval)
+            # The last replacement's start too (no kill waits for it).
+            current = await asyncio.to_thread(wait_until, leader, args.ttl * 2 + 15)
+            if current is not None and not failures:
+                if not await standbys_ready(current, "after the last"):
+                    failures += 1
             stop.set()
             await asyncio.wait_for(runner, 60)
 
@@ -488,9 +624,11 @@ def drill(args) -> int:
         print("per kill (contacts in flight at the kill, after the drain):")
         for record in kills:
             figures = traffic.figures(record["in_flight"])
+            standbys = ", ".join(f"{name} ready {after:.2f} s after its start"
+                                 for name, after, _ in record["standbys"])
             print(f"  kill {record['kill']}: without a leader "
-                  f"{record.get('takeover_s', float('nan')):.3f} s; in flight "
-                  f"{figures['sent']}: lost {figures['lost']}, duplicated "
+                  f"{record.get('takeover_s', float('nan')):.3f} s (standby {standbys}); "
+                  f"in flight {figures['sent']}: lost {figures['lost']}, duplicated "
                   f"{figures['duplicated']}, stuck {figures['stuck']}")
         seconds = max(time.monotonic() - min(traffic.sent.values()), 1e-9) \
             if traffic.sent else 0.0
@@ -502,6 +640,16 @@ def drill(args) -> int:
         if traffic.sent:
             print(f"offered rate: {total['sent'] / seconds:.0f} contacts/s over {seconds:.0f} s "
                   "(arrivals held back while no leader answers are sent after the takeover)")
+        replacements = gateways[args.gateways:]
+        if replacements:
+            print("start to ready standby of each replacement gateway: " + ", ".join(
+                f"{g.name} " + ("not seen ready" if g.standby_after is None
+                                else f"{g.standby_after:.2f} s{g.start_phases()}")
+                for g in replacements))
+            ready = [g.standby_after for g in replacements if g.standby_after is not None]
+            if ready:
+                print(f"start to ready standby over {len(ready)} replacements: p50 "
+                      f"{percentile(ready, 0.5):.2f} s, max {max(ready):.2f} s")
         if takeovers:
             print(f"time without a leader over {len(takeovers)} kills: "
                   f"p50 {percentile(takeovers, 0.5):.3f} s, "
@@ -546,6 +694,9 @@ def main(argv=None) -> int:
     parser.add_argument("--endpoints", help="etcd host:port[,...] on loopback; default: "
                                             "start one")
     parser.add_argument("--max-p99", type=float, default=5.0)
+    parser.add_argument("--standby-wait", type=float, default=90.0,
+                        help="seconds a kill waits at most for the replacement started after "
+                             "the previous kill to be a ready standby (default 90)")
     parser.add_argument("--keep-logs", metavar="DIR", default=None,
                         help="copy the gateways' logs into DIR at the end (default: drop them)")
     parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess",
@@ -556,6 +707,8 @@ def main(argv=None) -> int:
         parser.error("--kills must be 1..1000 and --gateways 2..10")
     if not 0 < args.rate <= 5000 or not 1 <= args.agents <= 5000:
         parser.error("--rate must be in (0, 5000] and --agents 1..5000")
+    if not 1 <= args.standby_wait <= 600:
+        parser.error("--standby-wait must be 1..600 seconds")
     return drill(args)
 
 

@@ -18,6 +18,17 @@ from outside, and snapshots use `SiteState.snapshot()` / `SiteState.restore()`.
 """
 
 from cluster.store.db import DEFAULT_URL, open_engine
-from cluster.store.migrate import current_revision, head_revision, upgrade
+
+_MIGRATE_NAMES = ("current_revision", "head_revision", "upgrade")
+
+
+def __getattr__(name):
+    # `migrate` (Alembic, ~0.13 s of imports) only when asked for: a standby site actor
+    # imports this package and never migrates (its gateway did), and it starts sooner.
+    if name in _MIGRATE_NAMES:
+        from cluster.store import migrate
+
+        return getattr(migrate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["DEFAULT_URL", "current_revision", "head_revision", "open_engine", "upgrade"]
