@@ -507,4 +507,4 @@ def parse_override(value, tz: zoneinfo.ZoneInfo, field_name: str) -> Override:
 
 
 __all__ = ["Calendar", "DAYS", "DEFAULT_START", "DEFAULT_START_EPOCH", "Override", "WallClock",
-           "parse_start"]
+           "local_instant", "parse_start"]

@@ -334,7 +334,7 @@ def reference(zone, centre, weekly, holidays, overrides):
     tz = zoneinfo.ZoneInfo(zone)
     origin = dt.datetime(centre.year, centre.month, centre.day, tzinfo=UTC).timestamp()
     first = origin - 3 * 86400
-    minutes = [first + 60 * m for m in range(9 * 1440)]
+    minutes = [first + 60 * m for m in range(11 * 1440)]     # covers every day's 24:00
     walls = [dt.datetime.fromtimestamp(t, tz).replace(tzinfo=None) for t in minutes]
     rising, top = [], None
     for wall in walls:                       # the clock's running maximum is sorted
