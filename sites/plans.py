@@ -508,7 +508,8 @@ def _plan(name: str, spec, context: _Context) -> Plan:
     for where, variable, values in context.variables:
         if variable not in collected:
             _fail(where, f"unknown prompt variable {variable!r}: no collect step of plan "
-                         f"{name!r} has into: {variable}{_defined(collected)}")
+                         f"{name!r} has into: {variable} (collected: "
+                         f"{', '.join(sorted(collected)) or 'nothing'})")
         longest = max(collected[variable])
         for value in values:
             if len(value) > longest:
