@@ -30,16 +30,20 @@ import pathlib
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_ID, MAX_NAME
+from cluster.plan_config import read_plan_config
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
+from sites.plans import PlanConfig
 from sites.virtual_center import BsrConfig
 
 DEFAULT_CONFIG = pathlib.Path(__file__).with_name("configs") / "two_sites.yaml"
 
-# A scenario file (SPEC §5) is a configuration too: its traffic keys are accepted and left to
-# the simulator and the load-test client.
-_TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic", "profile"}
+# A scenario file (SPEC §5) is a configuration too: its traffic keys (and `start`, the
+# simulated clock's origin) are accepted and left to the simulator and the load-test client.
+# The routing-plan keys (SPEC §10) are the center's: read and checked here as well.
+_TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic", "profile", "start",
+             "calendars", "entry_points", "services", "plans"}
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
                "service_objectives"}
@@ -61,6 +65,7 @@ class ClusterConfig:
     sites: dict                     # name -> SiteConfig (skills and agents included)
     multisite: str                  # "local" | "bsr"
     bsr: BsrConfig = field(default_factory=BsrConfig)
+    plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10 (empty: none given)
 
 
 def _skill(name, reader: Reader) -> SkillConfig:
@@ -199,7 +204,8 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
     bsr = BsrConfig(routing.number("adjust_by", default=0.0),
                     routing.number("max_status_age_s", default=10.0, exclusive=True),
                     routing.integer("hop_limit", default=1))
-    return ClusterConfig(path, skills, objectives, sites, multisite, bsr)
+    plans = read_plan_config(top, skills, sites)
+    return ClusterConfig(path, skills, objectives, sites, multisite, bsr, plans)
 
 
 def load_config(path=None) -> ClusterConfig:

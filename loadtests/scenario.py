@@ -14,12 +14,15 @@ from __future__ import annotations
 import math
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_NAME
+from cluster.plan_config import read_plan_config, read_start
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
+from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
+from sites.plans import Collect, PlanConfig
 from sites.virtual_center import BsrConfig
 
 # The line-tracking YAML reader is shared with the cluster configuration (cluster/config.py).
@@ -58,15 +61,32 @@ class Distribution:
 
 
 @dataclass(frozen=True)
+class CallerModel:
+    """How simulated callers answer a routing plan (SPEC §10): `digits` ((VAR, ((value,
+    share), ...)), ...): what a caller keys at a `collect ... into: VAR` (shares sum to at
+    most 1; the rest key nothing and the collect times out); the share of callers who accept
+    a callback offer; and of those in a `self_service` step who are done rather than asking
+    for an agent."""
+    digits: tuple = ()
+    accepts_callback: float = 0.0
+    self_service_completes: float = 1.0
+
+
+@dataclass(frozen=True)
 class TrafficStream:
+    """Contacts arriving at `site`: either for `skill` at `priority` (the caller names them),
+    or dialling `dnis`, whose routing plan decides (skill, priority and objective None)."""
     site: str
-    skill: str
+    skill: str | None
     rate_per_hour: float
-    priority: Priority
-    service_objective_s: float
+    priority: Priority | None
+    service_objective_s: float | None
     channel: Channel
     handle_time: Distribution       # talk time; wrap-up comes from the agents' wrap_up_s
     patience: Distribution | None   # None: never abandons
+    dnis: str | None = None
+    caller: CallerModel | None = None   # with dnis: the caller model (defaults if omitted)
+    line: int | None = field(default=None, compare=False)     # in the scenario file
 
 
 @dataclass(frozen=True)
@@ -99,6 +119,9 @@ class Scenario:
     bsr: BsrConfig
     traffic: tuple
     profile: Profile | None = None  # None: every stream at its constant rate
+    # POSIX time of simulated time 0 (`start:`; sites.calendars.WallClock maps the two).
+    start_epoch: float = DEFAULT_START_EPOCH
+    plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10's four keys
 
     def site_configs(self) -> dict:
         """One SiteConfig per site; agents are named site-g<group>-<n>."""
@@ -120,7 +143,8 @@ _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "of
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s"}
 _AGENT_KEYS = {"count", "skills", "channels", "wrap_up_s", "call_selection"}
 _TRAFFIC_KEYS = {"site", "skill", "rate_per_hour", "priority", "service_objective_s", "channel",
-                 "handle_time", "patience"}
+                 "handle_time", "patience", "dnis", "caller"}
+_CALLER_KEYS = {"digits", "accepts_callback", "self_service_completes"}
 _DIST_KEYS = {"dist", "mean_s", "sigma", "file"}
 _CHANNELS = tuple(channel.name.lower() for channel in Channel)
 _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
@@ -192,7 +216,8 @@ def _distribution(reader: Reader, key) -> Distribution:
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     document = parse_yaml(text, path)
     top = Reader(path, document, "", 1,
-                 {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile"},
+                 {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile",
+                  "start", "calendars", "entry_points", "services", "plans"},
                  required=("duration_s", "skills", "sites", "traffic"))
     duration = top.number("duration_s", exclusive=True, maximum=MAX_DURATION_S)
     seed = top.integer("seed", default=0)
@@ -256,16 +281,27 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                     routing.number("max_status_age_s", default=10.0, exclusive=True),
                     routing.integer("hop_limit", default=1))
 
+    start_epoch = read_start(top, DEFAULT_START_EPOCH)
+    plans = read_plan_config(top, skills, sites)
+
     traffic_value = top.mapping["traffic"]
     if not isinstance(traffic_value, list) or not traffic_value:
         top.fail("traffic", "must be a non-empty list of streams")
     traffic = []
     for number, stream_value in enumerate(traffic_value):
         stream = Reader(path, stream_value, f"traffic[{number}]", top.line_of("traffic"),
-                         _TRAFFIC_KEYS, required=("site", "skill", "rate_per_hour", "handle_time"))
+                         _TRAFFIC_KEYS, required=("site", "rate_per_hour", "handle_time"))
         site = stream.name("site", MAX_NAME, "site name")
         if site not in sites:
             stream.fail("site", f"unknown site {brief(site)} (defined: {', '.join(sites)})")
+        if "dnis" in stream.mapping:
+            traffic.append(_dnis_stream(stream, site, plans))
+            continue
+        if "skill" not in stream.mapping:
+            stream.fail("skill", "required key is missing (or give dnis: a dialled number, "
+                                 "whose routing plan decides)")
+        if "caller" in stream.mapping:
+            stream.fail("caller", "a caller model answers a routing plan: only with dnis")
         skill = stream.name("skill", MAX_NAME, "skill name")
         if skill not in skills:
             stream.fail("skill", f"unknown skill {brief(skill)} (defined: {', '.join(skills)})")
@@ -284,7 +320,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                           exclusive=True),
             Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
             _distribution(stream, "handle_time"),
-            _distribution(stream, "patience") if "patience" in stream.mapping else None))
+            _distribution(stream, "patience") if "patience" in stream.mapping else None,
+            line=stream.line))
     profile = _profile(top) if "profile" in top.mapping else None
     # The work of a run: arrivals are drawn at the profile's peak rate (and thinned).
     peak = max(profile.weights) if profile is not None else 1.0
@@ -295,7 +332,82 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                             f"most {MAX_CONTACTS:,} in one run: shorten duration_s or split "
                             "the scenario")
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
-                    profile)
+                    profile, start_epoch, plans)
+
+
+def _dnis_stream(stream: Reader, site: str, plans: PlanConfig) -> TrafficStream:
+    """A traffic row that dials `dnis`: the plan decides skill, priority and objective."""
+    for key in ("skill", "priority", "service_objective_s"):
+        if key in stream.mapping:
+            stream.fail(key, "a row with dnis leaves skill, priority and service objective to "
+                             "the routing plan")
+    dnis = stream.mapping["dnis"]
+    if isinstance(dnis, (int, float)) and not isinstance(dnis, bool):
+        stream.fail("dnis", f'a dialled number must be quoted text, e.g. "{dnis}" (YAML reads '
+                            "it as a number and drops leading zeros)")
+    if not isinstance(dnis, str) or dnis not in plans.entry_points:
+        stream.fail("dnis", f"unknown entry point {brief(dnis)} (entry_points: "
+                            f"{', '.join(plans.entry_points) or 'none defined'})")
+    return TrafficStream(
+        site, None, stream.number("rate_per_hour", exclusive=True, maximum=MAX_RATE_PER_HOUR),
+        None, None, Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
+        _distribution(stream, "handle_time"),
+        _distribution(stream, "patience") if "patience" in stream.mapping else None,
+        dnis, _caller(stream, _collected(plans, dnis)), line=stream.line)
+
+
+def _collected(plans: PlanConfig, dnis: str) -> dict:
+    """VAR -> max_digits of the collect steps of every plan `dnis`'s service may run."""
+    service = plans.services[plans.entry_points[dnis].service]
+    found = {}
+    for entry in service.schedule:
+        for step in plans.plans[entry.plan].steps:
+            if isinstance(step.action, Collect):
+                found[step.action.into] = max(found.get(step.action.into, 0),
+                                              step.action.max_digits)
+    return found
+
+
+def _caller(stream: Reader, collected: dict) -> CallerModel:
+    if "caller" not in stream.mapping:
+        return CallerModel()
+    caller = stream.child("caller", _CALLER_KEYS)
+    digits = []
+    if "digits" in caller.mapping:
+        variables = caller.child("digits", None)
+        for variable in variables.mapping:
+            if variable not in collected:
+                variables.fail(variable, f"no plan of dnis {stream.mapping['dnis']!r} collects "
+                                         f"into {brief(variable)} (collected: "
+                                         f"{', '.join(collected) or 'nothing'})")
+            shares = variables.child(variable, None)
+            pairs = []
+            for value in shares.mapping:
+                if not isinstance(value, str):
+                    shares.fail(value, f'digits are quoted text, e.g. "{value}": {value} (YAML '
+                                       "reads it as a number and 01 as 1)")
+                if not value or len(value) > collected[variable] \
+                        or any(ch not in "0123456789*#" for ch in value):
+                    shares.fail(value, f"digits are 1 to {collected[variable]} (max_digits) of "
+                                       "0-9, * and #")
+                pairs.append((value, shares.number(value, maximum=1.0)))
+            if sum(share for _, share in pairs) > 1.0 + 1e-9:
+                variables.fail(variable, "the shares add up to more than 1 (the rest of the "
+                                         "callers key nothing)")
+            digits.append((variable, tuple(pairs)))
+    return CallerModel(tuple(digits),
+                       caller.number("accepts_callback", default=0.0, maximum=1.0),
+                       caller.number("self_service_completes", default=1.0, maximum=1.0))
+
+
+def refuse_plan_traffic(scenario: Scenario, runner: str = "the simulator") -> None:
+    """ScenarioError at the first traffic row that dials a `dnis`: the routing-plan
+    interpreter does not run in `runner` yet (issue 17)."""
+    for number, stream in enumerate(scenario.traffic):
+        if stream.dnis is not None:
+            raise ScenarioError(scenario.path, stream.line, f"traffic[{number}].dnis",
+                                f"routing plans are not yet run by {runner}: give skill and "
+                                "priority instead of dnis for now")
 
 
 def _check_name(reader: Reader, name, what: str) -> None:

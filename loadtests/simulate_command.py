@@ -29,11 +29,12 @@ def _simulate(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from loadtests.report import render_report
-    from loadtests.scenario import ScenarioError, load_scenario
+    from loadtests.scenario import ScenarioError, load_scenario, refuse_plan_traffic
     from loadtests.simulator import Simulation
 
     try:
         scenario = load_scenario(args.scenario)
+        refuse_plan_traffic(scenario, "vcc simulate")
     except ScenarioError as error:
         print(f"vcc simulate: {error}", file=sys.stderr)
         return 2

@@ -47,7 +47,8 @@ from dataclasses import dataclass, field
 from cluster.api_limits import MAX_ID
 from cluster.masking import mask_card_numbers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
-from loadtests.scenario import Distribution, Scenario, TrafficStream, load_scenario
+from loadtests.scenario import (Distribution, Scenario, TrafficStream, load_scenario,
+                                refuse_plan_traffic)
 from sites.model import Channel, Priority
 
 # A bad trace row reads like a bad YAML key: `file:line: column: problem`.
@@ -322,7 +323,10 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> list:
     Arrivals of an entry are a Poisson process of rate rate_per_hour x profile weight: with
     a profile, candidates at the peak rate are kept with probability weight/peak (thinning,
     which leaves a non-homogeneous Poisson process). Ids are c000001... in arrival order.
+    A scenario whose traffic dials a `dnis` is refused (ScenarioError): plans do not run
+    in traces yet.
     """
+    refuse_plan_traffic(scenario, "vcc trace and vcc loadtest")
     rng = random.Random(scenario.seed if seed is None else seed)
     profile = scenario.profile
     peak = max(profile.weights) if profile is not None else 1.0
