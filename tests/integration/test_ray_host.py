@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import math
 import copy
 import os
 import random
@@ -943,11 +944,14 @@ def test_a_stopped_site_actor_delays_only_its_own_site(runner):
             stopped_at = time.perf_counter()
             east_pending = [asyncio.ensure_future(lifecycle("east", f"e-{n}", east))
                             for n in range(10)]
-            n = 0
+            # West's contacts arrive every 10 ms (open loop, as a PBX sends them): about
+            # 300 of them, so that p99 is a percentile and not the one slowest contact.
+            west_tasks = []
             while time.perf_counter() - stopped_at < 3.0:       # bounded: 3 s
-                await lifecycle("west", f"w-{n}", west)
-                n += 1
-                await asyncio.sleep(0.02)
+                west_tasks.append(asyncio.ensure_future(
+                    lifecycle("west", f"w-{len(west_tasks)}", west)))
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(asyncio.gather(*west_tasks), 30)
             assert not any(task.done() for task in east_pending), "east answered while stopped"
         finally:
             os.kill(east_pid, signal.SIGCONT)
@@ -960,9 +964,9 @@ def test_a_stopped_site_actor_delays_only_its_own_site(runner):
     finally:
         runner(host.close())
         host.kill_actors()
-    assert len(west) >= 50, len(west)
+    assert len(west) >= 150, len(west)
     west.sort()
-    p99 = west[min(len(west) - 1, int(len(west) * 0.99))]
+    p99 = west[math.ceil(len(west) * 0.99) - 1]
     assert p99 <= 0.050, f"west's route p99 {p99 * 1000:.1f} ms while east was stopped " \
                          f"(max {west[-1] * 1000:.1f} ms)"
     assert len(east) == 10 and min(east) >= 2.5, east     # they waited for east to run again
