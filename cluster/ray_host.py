@@ -73,7 +73,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
 
     def __init__(self, config, *, clock=None, handles=None, named: bool = True,
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
-                 batch_window_s: float = 0.001, store=None, owns_handles: bool = False,
+                 batch_window_s: float = 0.0, store=None, owns_handles: bool = False,
                  max_waiting_events: int = 16384, max_queue_delay_s: float = 0.03,
                  late_after_s: float | None = 0.05, **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
@@ -82,7 +82,9 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         initialised). `named`: register the actors it creates as `site_actor_name(site)`
         (for `vcc status`; a second host in the same Ray namespace needs named=False).
         `call_timeout_s`: the longest a round waits for a site actor (then: unavailable).
-        `batch_window_s`: how long a `submit` waits for others to join its round.
+        `batch_window_s`: how long a `submit` waits for others to join its round when no
+        round is under way (0: one turn of the event loop; while a round waits on the
+        actors, submits gather for the next one anyway).
         `max_waiting_events`: events that may wait for a round, and `max_queue_delay_s`:
         how long the oldest of them may have waited; past either a new arrival is refused
         at once (`Overloaded`: RESOURCE_EXHAUSTED), other events still wait.

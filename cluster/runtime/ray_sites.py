@@ -65,8 +65,11 @@ class RaySites:
             if waiting:
                 started = time.perf_counter()
                 done, _ = await asyncio.wait(waiting.values(), timeout=patience)
+                waited = time.perf_counter() - started
+                host.ray_seconds += waited
                 if len(done) == len(waiting):
-                    host._answered_in(time.perf_counter() - started)
+                    host._answered_in(waited)
+            host.ray_calls += len(calls)
             for site, task in waiting.items():
                 if task.done():
                     answers[site] = task.result()
