@@ -368,16 +368,6 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
             raise item.error
         return super().prepare(item, now)
 
-    def refused(self, item, now) -> list:
-        """An event refused (item.error) or not applied: its arrival leaves the directory;
-        a PBX re-sending an event of a finished contact hears its final state again."""
-        if item.arrival_id is not None:
-            self._contacts.pop(item.arrival_id, None)
-            item.arrival_id = None
-        if item.error is None:
-            return []
-        return self._final_again(item.event, item.link_id, now)
-
     def _site(self, site_name) -> str:
         if not isinstance(site_name, str) or site_name not in self.handles:
             raise InvalidInput("site", f"unknown site {site_name!r}")
