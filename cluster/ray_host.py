@@ -242,10 +242,10 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
     # statistics reads that advance a site's clock, administration writes). A round awaits
     # the site actors, so the gateway's event loop serves other requests meanwhile.
     async def submit(self, site, events, *, link_id=None) -> list:
-        return await self._enqueue([(site, event) for event in events], link_id)
+        return await self._queue([(site, event) for event in events], link_id)
 
     async def submit_batch(self, batch, *, link_id=None) -> list:
-        return await self._enqueue(list(batch), link_id)
+        return await self._queue(list(batch), link_id)
 
     def apply_batch(self, batch, *, link_id=None):
         """The PBX servicer's path: an awaitable of the results (a future), the batch queued
@@ -259,9 +259,6 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
 
     def _submit(self, pairs, link_id):          # CoreHost's synchronous path: not used here
         raise TypeError("RayHost applies events in awaited rounds: use submit / apply_batch")
-
-    async def _enqueue(self, pairs, link_id) -> list:
-        return await self._queue(pairs, link_id)
 
     def _queue(self, pairs, link_id) -> asyncio.Future:
         if self.closed:
