@@ -480,6 +480,22 @@ cdef class Scheduler:
             self._note_linked(link, queue)
         self._set_state(handle, QUEUED)
 
+    def set_priority(self, int handle, int priority):
+        """Move a queued or detached contact to another priority, placed by its waiting time.
+
+        A routing plan raises or lowers a waiting contact (SPEC §10 `priority`). It keeps
+        its arrival and sequence, so among the new priority's contacts it stands where its
+        wait puts it, never at the tail. A detached (offered) contact goes back there if
+        its offer is withdrawn."""
+        cdef int state = self._state(handle)
+        _check_channel_priority(0, priority)
+        if state == QUEUED:
+            self._unlink(handle)
+            self._set_state(handle, DETACHED)
+        self._links[handle].priority = priority
+        if state == QUEUED:
+            self.requeue(handle)
+
     def is_queued(self, int handle):
         return 0 <= handle < <int>self._links.size() and self._state_of(handle) == QUEUED
 

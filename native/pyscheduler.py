@@ -244,6 +244,19 @@ class Scheduler:
         record.counts[priority] += 1
         self._state_of[handle] = _QUEUED
 
+    def set_priority(self, handle, priority):
+        """Move a queued or detached contact to another priority, placed by its waiting time
+        (its sequence is kept, so `requeue` puts it among the new priority's contacts where
+        its wait puts it)."""
+        state = self._state(handle)
+        _check_channel_priority(0, priority)
+        if state == _QUEUED:
+            self._unlink(handle)
+            self._state_of[handle] = _DETACHED
+        self._priority_of[handle] = priority
+        if state == _QUEUED:
+            self.requeue(handle)
+
     def is_queued(self, handle):
         return 0 <= handle < len(self._state_of) and self._state_of[handle] == _QUEUED
 

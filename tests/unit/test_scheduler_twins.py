@@ -276,6 +276,14 @@ class SchedulerMachine(RuleBasedStateMachine):
             self.ok("requeue", handle)
             self.contacts[handle].queued = True
 
+    @rule(data=st.data(), priority=st.integers(0, 3))
+    def set_priority(self, data, priority):
+        """A plan's `priority` step: queued or offered, the contact keeps its sequence."""
+        handle = self.pick(data, None)
+        if handle is not None:
+            self.ok("set_priority", handle, priority)
+            self.contacts[handle].priority = priority
+
     @rule(op=st.sampled_from(["remove", "detach", "requeue"]), data=st.data())
     def handle_op_any(self, op, data):
         """Any handle number, live or not: the reference says whether it must work."""
