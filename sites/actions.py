@@ -20,6 +20,9 @@ class OfferContact:
     channel: Channel
     deadline: float
     data: dict
+    # A callback (SPEC §10): the caller hung up keeping the place; once the agent accepts,
+    # the PBX dials the caller's number (it has it: the core never holds phone numbers).
+    callback: bool = False
 
 
 @dataclass(slots=True)
@@ -59,3 +62,26 @@ class ContactFinished:
     contact_id: str
     final_state: ContactState
     agent_id: str | None
+
+
+@dataclass(slots=True)
+class IvrTreatment:
+    """What the PBX's IVR does now with a contact in its routing plan (SPEC §10).
+
+    `kind`: announce (play `prompt` for `seconds`), collect (play `prompt`, collect up to
+    `max_digits` digits within `seconds`, report them as DigitsCollected), wait (`treatment`
+    music, ringback or silence for `seconds`), self_service (`prompt`, up to `seconds`;
+    report SelfServiceEnded), callback_offer (ask the caller; report CallbackChosen within
+    `seconds`), route_out (transfer to `target`: a number, or a site when `to` is "site"),
+    busy, voicemail, disconnect (after `prompt` if any). `reason` says why a plan ended a
+    contact on its own (the loop guard).
+    """
+    contact_id: str
+    kind: str
+    prompt: str | None = None
+    seconds: float | None = None
+    max_digits: int | None = None
+    treatment: str | None = None
+    to: str | None = None
+    target: str | None = None
+    reason: str | None = None

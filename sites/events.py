@@ -57,6 +57,13 @@ class ContactArrived:
     # (a Ray site actor: cluster/store/records.py). Opaque to the core; journaled with the
     # arrival, so that the record goes on here, also after a recovery.
     record: dict | None = None
+    # A contact that dialled an entry point (SPEC §10) arrives with `skill` None: its
+    # service's routing plan decides. Never the caller's number: `ani_prefix` is the longest
+    # of the configuration's `ani_prefix` values the number starts with (PlanConfig.
+    # ani_prefix_of), all that plan conditions need, so that no phone number reaches the
+    # core, its journal or its snapshots.
+    dnis: str | None = None
+    ani_prefix: str | None = None
 
 
 @dataclass(slots=True)
@@ -115,6 +122,40 @@ class ContactInterflowed:
 
 
 @dataclass(slots=True)
+class DigitsCollected:
+    """The caller keyed `digits` at a plan's `collect` step (the PBX's IVR, or the
+    simulator's caller model); "" when the caller keyed nothing before the timeout."""
+    time: float
+    contact_id: str
+    digits: str
+
+
+@dataclass(slots=True)
+class PromptFinished:
+    """The PBX finished playing an `announce` step's prompt (before its seconds ran out)."""
+    time: float
+    contact_id: str
+
+
+@dataclass(slots=True)
+class SelfServiceEnded:
+    """The IVR's self-service step ended: `completed` the caller was served there;
+    otherwise the caller asked for an agent and the plan goes on."""
+    time: float
+    contact_id: str
+    completed: bool
+
+
+@dataclass(slots=True)
+class CallbackChosen:
+    """The caller's answer to a plan's callback offer: `accepted` the caller hangs up and
+    keeps the place; an agent is offered the callback at its turn."""
+    time: float
+    contact_id: str
+    accepted: bool
+
+
+@dataclass(slots=True)
 class Tick:
     """Time passes: expire offers and wrap-ups, widen skills whose contacts waited enough."""
     time: float
@@ -122,4 +163,5 @@ class Tick:
 
 EVENT_TYPES = (AgentLoggedIn, AgentLoggedOut, AgentReady, AgentNotReady, ContactArrived,
                OfferAccepted, ContactConnected, OfferRejected, OfferTimedOut, ContactEnded,
-               ContactAbandoned, ContactInterflowed, WrapUpDone, Tick)
+               ContactAbandoned, ContactInterflowed, WrapUpDone, DigitsCollected,
+               PromptFinished, SelfServiceEnded, CallbackChosen, Tick)

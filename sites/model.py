@@ -72,10 +72,20 @@ class ContactState(Enum):
     ABANDONED = "abandoned"
     INTERFLOWED = "interflowed"
     REJECTED = "rejected"
+    # A contact running its routing plan (SPEC §10) before it is queued in any skill.
+    IN_IVR = "in_ivr"
+    # Final states a routing plan reaches (SPEC §10).
+    SELF_SERVED = "self_served"
+    ROUTED_OUT = "routed_out"
+    BUSY = "busy"
+    VOICEMAIL = "voicemail"
+    DISCONNECTED = "disconnected"
 
 
 FINAL_STATES = frozenset({ContactState.COMPLETED, ContactState.ABANDONED,
-                          ContactState.INTERFLOWED, ContactState.REJECTED})
+                          ContactState.INTERFLOWED, ContactState.REJECTED,
+                          ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactState.BUSY,
+                          ContactState.VOICEMAIL, ContactState.DISCONNECTED})
 
 
 def parse_enum(enum_type, value, field_name):
@@ -243,7 +253,7 @@ class Contact:
     __slots__ = ("contact_id", "skill", "priority", "service_objective_s", "channel",
                  "channel_code", "data", "arrival_time", "state", "handle", "agent_id",
                  "offer_deadline", "answer_time", "end_time", "origin", "entry_site",
-                 "first_arrival")
+                 "first_arrival", "plan_run", "also_queued", "callback")
 
     def __init__(self, contact_id, skill, priority, service_objective_s, channel, data,
                  arrival_time, entry_site=None, first_arrival=None):
@@ -266,3 +276,8 @@ class Contact:
         self.answer_time = None
         self.end_time = None
         self.origin = None                      # ContactArrived.origin (opaque to the core)
+        self.plan_run = None                    # sites.plan_runner.PlanRun while in a plan
+        # Handles of the other skills a plan queued it in (handle -> skill name): the
+        # first agent of any of them answers it (SPEC §10: up to 3 skills at once).
+        self.also_queued = None
+        self.callback = False                   # the caller accepted a callback and hung up

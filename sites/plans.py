@@ -302,9 +302,23 @@ class PlanConfig:
     entry_points: dict = field(default_factory=dict)    # dnis -> EntryPoint
     services: dict = field(default_factory=dict)        # name -> Service
     plans: dict = field(default_factory=dict)           # name -> Plan
+    # Every `ani_prefix` value of every plan, longest first (`ani_prefix_of`).
+    ani_prefixes: tuple = ()
 
     def __bool__(self) -> bool:
         return bool(self.calendars or self.entry_points or self.services or self.plans)
+
+    def ani_prefix_of(self, ani: str | None) -> str:
+        """The longest `ani_prefix` value of these plans that `ani` starts with ("" if none).
+
+        It is all that `ani_prefix` conditions need: a number starts with a configured
+        prefix P exactly when this longest match starts with P. The host computes it at the
+        edge and the core never sees the caller's number (no phone number in its journal)."""
+        if ani:
+            for prefix in self.ani_prefixes:
+                if ani.startswith(prefix):
+                    return prefix
+        return ""
 
     def plan_for(self, dnis: str, epoch: float) -> Plan | None:
         """The plan a contact dialling `dnis` starts at POSIX time `epoch`; None: no such
@@ -361,7 +375,8 @@ def parse_plan_config(document: dict, skills, sites=None, tiers=None) -> PlanCon
         if service not in services:
             _fail(path + ("service",), f"unknown service {service!r}{_defined(services)}")
         entry_points[dnis] = EntryPoint(dnis, service)
-    return PlanConfig(calendars, entry_points, services, plans)
+    return PlanConfig(calendars, entry_points, services, plans,
+                      tuple(sorted(context.ani_prefixes, key=lambda p: (-len(p), p))))
 
 
 class _Context:
@@ -369,6 +384,7 @@ class _Context:
         self.skills, self.calendars, self.entry_points = skills, calendars, entry_points
         self.sites, self.tiers = sites, tiers
         self.variables = []           # (path, VAR, values) of digits conditions in this plan
+        self.ani_prefixes = set()     # every ani_prefix value of every plan
 
 
 def _fail(path, problem):
@@ -676,7 +692,9 @@ def _condition(spec, path, context: _Context):
         if not isinstance(prefixes, list) or not prefixes:
             _fail(here, f"must be a list of number prefixes, e.g. [\"+49\", \"0800\"]; got "
                         f"{_show(value)}")
-        return AniPrefix(tuple(_phone(prefix, here, "a prefix") for prefix in prefixes))
+        condition = AniPrefix(tuple(_phone(prefix, here, "a prefix") for prefix in prefixes))
+        context.ani_prefixes.update(condition.prefixes)
+        return condition
     if kind == "ani_in":
         return AniIn(_name(value, here, "table"))
     if kind == "digits":

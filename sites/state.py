@@ -45,6 +45,7 @@ from sites.model import (
     enum_lookup,
     parse_enum,
 )
+from sites.plan_runner import PlanRun, PlanRunner
 from sites.recent import RecentMap
 from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
 
@@ -96,6 +97,7 @@ class SiteState:
         self._selection_keys: list[tuple] = []  # per agent index
         self._round_robin: dict = {}            # (agent index, skill index) -> assignment number
         self._round_robin_clock = count(1)
+        self.plans = PlanRunner(self)           # routing plans (SPEC §10): sites/plan_runner.py
         self._handlers = {
             ev.AgentLoggedIn: self._agent_logged_in,
             ev.AgentLoggedOut: self._agent_logged_out,
@@ -110,6 +112,10 @@ class SiteState:
             ev.ContactAbandoned: self._contact_abandoned,
             ev.ContactInterflowed: self._contact_interflowed,
             ev.WrapUpDone: self._wrap_up_done,
+            ev.DigitsCollected: self.plans.digits_collected,
+            ev.PromptFinished: self.plans.prompt_finished,
+            ev.SelfServiceEnded: self.plans.self_service_ended,
+            ev.CallbackChosen: self.plans.callback_chosen,
             ev.Tick: self._tick,
         }
         for skill in config.skills:
@@ -320,36 +326,18 @@ class SiteState:
             raise InvalidInput("contact_id", f"must be a non-empty string; got {contact_id!r}")
         if contact_id in self.contacts or contact_id in self.finished:
             raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
+        if event.skill is None and event.dnis is not None:
+            self.plans.arrive(event, actions)       # the dialled number's plan decides
+            return
         skill = self.skills.get(event.skill) if isinstance(event.skill, str) else None
         if skill is None:
             raise InvalidInput("skill", f"unknown skill {event.skill!r}")
-        priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
-            event.priority, (str, Priority)) else None
-        if priority is None:
-            priority = parse_enum(Priority, event.priority, "priority")
-        channel = _CHANNEL_LOOKUP.get(event.channel) if isinstance(
-            event.channel, (str, Channel)) else None
-        if channel is None:
-            channel = parse_enum(Channel, event.channel, "channel")
+        priority, channel, entry_site, first_arrival = self._arrival_fields(event)
         if event.service_objective_s is None:
             service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s)
         else:
             service_objective = check_number(event.service_objective_s, "service_objective_s",
                                              0, exclusive=True)
-        if not isinstance(event.data, dict):
-            raise InvalidInput("data", f"must be a mapping; got {type(event.data).__name__}")
-        entry_site, first_arrival = event.entry_site, event.first_arrival
-        if entry_site is None:
-            entry_site = self.name
-        elif not isinstance(entry_site, str) or not entry_site:
-            raise InvalidInput("entry_site", f"must be a non-empty string; got {entry_site!r}")
-        if first_arrival is None:
-            first_arrival = event.time
-        else:
-            first_arrival = check_number(first_arrival, "first_arrival")
-            if first_arrival > event.time:
-                raise InvalidInput("first_arrival", f"must not be after the arrival here "
-                                                    f"({event.time!r}); got {first_arrival!r}")
         skill_index = self._skill_index[skill.name]
         scheduler = self.scheduler
         agent_index = scheduler.best_agent(skill_index, channel.value)
@@ -393,12 +381,154 @@ class SiteState:
                 heapq.heappush(self._widen_timers, event.time + skill.widen_after_s)
             actions.append(self._queue_treatment(contact, event.time))
 
+    def _arrival_fields(self, event) -> tuple:
+        """(priority, channel, entry site, first arrival) of an arrival, validated."""
+        priority = _PRIORITY_LOOKUP.get(event.priority) if isinstance(
+            event.priority, (str, Priority)) else None
+        if priority is None:
+            priority = parse_enum(Priority, event.priority, "priority")
+        channel = _CHANNEL_LOOKUP.get(event.channel) if isinstance(
+            event.channel, (str, Channel)) else None
+        if channel is None:
+            channel = parse_enum(Channel, event.channel, "channel")
+        if not isinstance(event.data, dict):
+            raise InvalidInput("data", f"must be a mapping; got {type(event.data).__name__}")
+        entry_site, first_arrival = event.entry_site, event.first_arrival
+        if entry_site is None:
+            entry_site = self.name
+        elif not isinstance(entry_site, str) or not entry_site:
+            raise InvalidInput("entry_site", f"must be a non-empty string; got {entry_site!r}")
+        if first_arrival is None:
+            first_arrival = event.time
+        else:
+            first_arrival = check_number(first_arrival, "first_arrival")
+            if first_arrival > event.time:
+                raise InvalidInput("first_arrival", f"must not be after the arrival here "
+                                                    f"({event.time!r}); got {first_arrival!r}")
+        return priority, channel, entry_site, first_arrival
+
+    # ---- routing-plan contacts (the interpreter is sites/plan_runner.py) -------------------
+    def _new_plan_contact(self, event) -> Contact:
+        """Register a contact that dialled an entry point, in the IVR, in no queue yet."""
+        priority, channel, entry_site, _ = self._arrival_fields(event)
+        # Its wait for an agent (service level, speed of answer) starts when a plan queues
+        # it, not at the call's arrival in the IVR: first_arrival is set then.
+        contact = Contact(event.contact_id, None, priority, None, channel, event.data,
+                          event.time, entry_site, event.time)
+        contact.state = ContactState.IN_IVR
+        contact.origin = event.origin
+        self.contacts[contact.contact_id] = contact
+        return contact
+
+    def _queued_in(self, contact: Contact, skill_name: str) -> bool:
+        return contact.skill == skill_name and contact.handle != native.NO_CONTACT or bool(
+            contact.also_queued and skill_name in contact.also_queued.values())
+
+    @staticmethod
+    def _skill_count(contact: Contact) -> int:
+        if contact.handle == native.NO_CONTACT:
+            return 0
+        return 1 + (len(contact.also_queued) if contact.also_queued else 0)
+
+    def _queue_in_skill(self, contact, skill, priority, service_objective, now, actions):
+        """A plan's `queue` step: wait in `skill` too (or first), or be offered at once.
+
+        Nothing happens when the skill's queue is full with nobody available, or when it
+        would be the skill's 17th service objective class: the plan goes on (its next step
+        may queue a backup skill)."""
+        scheduler = self.scheduler
+        skill_index = self._skill_index[skill.name]
+        if service_objective is None:
+            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s)
+        agent_index = scheduler.best_agent(skill_index, contact.channel_code)
+        if agent_index == native.NO_AGENT and skill.widen_after_s == 0:
+            agent_index = scheduler.best_agent(skill_index, contact.channel_code, True)
+        if (agent_index == native.NO_AGENT and skill.max_queue_length is not None
+                and scheduler.queued_total(skill_index) >= skill.max_queue_length):
+            return
+        try:
+            handle = scheduler.enqueue(skill_index, contact.channel_code, priority.value,
+                                       service_objective, now)
+        except ValueError:          # a 17th service objective class on this skill
+            return
+        classes = self._so_classes[skill_index]
+        if service_objective not in classes:
+            classes[service_objective] = None
+        self._contact_by_handle[handle] = contact
+        if contact.handle == native.NO_CONTACT:         # its first skill
+            contact.skill, contact.priority = skill.name, priority
+            contact.service_objective_s = service_objective
+            contact.handle = handle
+            contact.arrival_time = contact.first_arrival = now
+            contact.state = ContactState.QUEUED
+        else:
+            if contact.also_queued is None:
+                contact.also_queued = {}
+            contact.also_queued[handle] = skill.name
+        if agent_index != native.NO_AGENT:
+            scheduler.detach(handle)
+            self._offer(contact, self._agent_by_index[agent_index], now, actions)
+            return
+        if skill.widen_after_s > 0 and skill.widen_level < native.MAX_LEVEL:
+            heapq.heappush(self._widen_timers, now + skill.widen_after_s)
+        actions.append(self._queue_treatment_in(contact.contact_id, skill.name, priority, now))
+
+    def _set_contact_priority(self, contact, priority, now, actions) -> None:
+        """A plan's `priority` step: every queue it waits in, placed by its waiting time."""
+        scheduler = self.scheduler
+        scheduler.set_priority(contact.handle, priority.value)
+        for handle in contact.also_queued or ():
+            scheduler.set_priority(handle, priority.value)
+        contact.priority = priority
+        actions.append(self._queue_treatment(contact, now))
+
+    def _own_ewt(self, contact, now):
+        """A queued contact's EWT: the shortest over the skills it waits in (the first
+        agent of any answers it); None when not queued or nobody can serve it."""
+        if contact.state is not ContactState.QUEUED:
+            return None
+        best = None
+        for handle in (contact.handle, *(contact.also_queued or ())):
+            skill, _, priority, *_ = self.scheduler.contact_info(handle)
+            ewt = self._queue_treatment_in(contact.contact_id, self._skill_names[skill],
+                                           _PRIORITIES[priority], now).ewt_s
+            if ewt is not None and (best is None or ewt < best):
+                best = ewt
+        return best
+
+    def _take_from_other_queues(self, contact) -> None:
+        """An agent is being offered a contact that waits in several skills: the handle it
+        was taken by becomes the contact's skill; the others leave their queues, keeping
+        their places (detached) in case the offer fails."""
+        scheduler = self.scheduler
+        others = contact.also_queued
+        if scheduler.is_queued(contact.handle):         # taken through another skill
+            taken = next(handle for handle in others if not scheduler.is_queued(handle))
+            skill, _, priority, service_objective, *_ = scheduler.contact_info(taken)
+            del others[taken]
+            others[contact.handle] = contact.skill
+            contact.handle = taken
+            contact.skill = self._skill_names[skill]
+            contact.priority = _PRIORITIES[priority]
+            contact.service_objective_s = service_objective
+        for handle in others:
+            if scheduler.is_queued(handle):
+                scheduler.detach(handle)
+
+    def movable(self, contact: Contact) -> bool:
+        """May Best Service Routing move this queued contact to another site? Not one in a
+        routing plan, waiting in several skills or holding a callback: its plan, places and
+        promise live here (a known limit: README, "Routing plans")."""
+        return contact.plan_run is None and not contact.also_queued and not contact.callback
+
     def _offer_accepted(self, event, actions):
         contact = self._contact(event.contact_id, ContactState.OFFERED, ContactState.CONNECTED)
         if contact.state is ContactState.CONNECTED:
             return      # the second of OfferAccepted / ContactConnected
         agent = self.agents[contact.agent_id]
         self._forget_handle(contact)
+        if contact.plan_run is not None:
+            self.plans.answered(contact)
         contact.state = ContactState.CONNECTED
         contact.answer_time = event.time
         contact.offer_deadline = None
@@ -419,7 +549,9 @@ class SiteState:
 
     def _contact_ended(self, event, actions):
         contact = self._contact(event.contact_id, ContactState.QUEUED, ContactState.OFFERED,
-                                ContactState.CONNECTED)
+                                ContactState.CONNECTED, ContactState.IN_IVR)
+        if contact.callback and contact.state is ContactState.QUEUED:
+            return      # the leg the caller hung up when accepting the callback: expected
         if contact.state is not ContactState.CONNECTED:
             self._abandon(contact, event.time, actions)
             return
@@ -440,7 +572,8 @@ class SiteState:
         self._dispatch_agent(agent, event.time, actions)
 
     def _contact_abandoned(self, event, actions):
-        contact = self._contact(event.contact_id, ContactState.QUEUED, ContactState.OFFERED)
+        contact = self._contact(event.contact_id, ContactState.QUEUED, ContactState.OFFERED,
+                                ContactState.IN_IVR)
         self._abandon(contact, event.time, actions)
 
     def _contact_interflowed(self, event, actions):
@@ -480,6 +613,8 @@ class SiteState:
         while widen_timers and widen_timers[0] <= now:
             heapq.heappop(widen_timers)
         self._widen(now, actions)
+        if self.plans.timers:
+            self.plans.tick(now, actions)
 
     def next_deadline(self) -> float | None:
         """The earliest time a Tick may change something (offer or wrap-up timeout, widening).
@@ -489,6 +624,8 @@ class SiteState:
         deadlines = [heap[0][0] for heap in (self._offer_timers, self._wrap_up_timers) if heap]
         if self._widen_timers:
             deadlines.append(self._widen_timers[0])
+        if self.plans.timers:
+            deadlines.append(self.plans.timers[0][0])
         return min(deadlines) if deadlines else None
 
     def _widen(self, now, actions):
@@ -514,6 +651,8 @@ class SiteState:
 
     # ---- transitions shared by several events ----------------------------------------------
     def _offer(self, contact: Contact, agent: Agent, now: float, actions: list) -> None:
+        if contact.also_queued:
+            self._take_from_other_queues(contact)
         skill = self.skills[contact.skill]
         contact.state = ContactState.OFFERED
         contact.agent_id = agent.config.agent_id
@@ -525,12 +664,15 @@ class SiteState:
             self.scheduler.note_assignment(agent.index, skill_index)
             self._round_robin[(agent.index, skill_index)] = next(self._round_robin_clock)
         actions.append(OfferContact(contact.contact_id, agent.config.agent_id, skill.name,
-                                    contact.channel, deadline, contact.data))
+                                    contact.channel, deadline, contact.data, contact.callback))
         self._refresh_agent(agent, now, actions)
 
     def _withdraw_offer(self, contact, agent, now, actions, reason, missed):
-        """Take an open offer back: the contact returns to its original queue position."""
+        """Take an open offer back: the contact returns to its original queue position
+        (in every skill it waits in)."""
         self.scheduler.requeue(contact.handle)
+        for handle in contact.also_queued or ():
+            self.scheduler.requeue(handle)
         contact.state = ContactState.QUEUED
         contact.agent_id = None
         contact.offer_deadline = None
@@ -549,6 +691,8 @@ class SiteState:
         self._place_queued(contact, now, actions)
         self._refresh_agent(agent, now, actions)
         self._dispatch_agent(agent, now, actions)
+        if contact.plan_run is not None:
+            self.plans.offer_ended(contact, now, actions)
 
     def _place_queued(self, contact, now, actions):
         """Offer a requeued contact to an available agent, or give it queue treatment.
@@ -571,17 +715,24 @@ class SiteState:
                 return
 
     def _abandon(self, contact, now, actions):
+        self._leave(contact, ContactState.ABANDONED, now, actions)
+        if contact.skill is not None:           # None: hung up in the IVR, before any queue
+            self._counters[contact.skill].note_abandon(now)
+
+    def _leave(self, contact, final_state, now, actions):
+        """A contact nobody served ends (abandoned, or its plan ended it): an open offer is
+        revoked and its agent freed for the next contact."""
         if contact.state is ContactState.OFFERED:
             agent = self.agents[contact.agent_id]
             agent.offer = None
             contact.agent_id = None     # nobody served it
-            actions.append(OfferRevoked(contact.contact_id, agent.config.agent_id, "abandoned"))
-            self._finish(contact, ContactState.ABANDONED, now, actions)
+            reason = "abandoned" if final_state is ContactState.ABANDONED else final_state.value
+            actions.append(OfferRevoked(contact.contact_id, agent.config.agent_id, reason))
+            self._finish(contact, final_state, now, actions)
             self._refresh_agent(agent, now, actions)
             self._dispatch_agent(agent, now, actions)
         else:
-            self._finish(contact, ContactState.ABANDONED, now, actions)
-        self._counters[contact.skill].note_abandon(now)
+            self._finish(contact, final_state, now, actions)
 
     def _complete(self, contact, agent, now, actions):
         agent.wrap_ups.pop(contact.contact_id, None)
@@ -590,6 +741,8 @@ class SiteState:
 
     def _finish(self, contact, final_state, now, actions):
         self._forget_handle(contact)
+        if contact.plan_run is not None:
+            self.plans.release(contact)
         contact.state = final_state
         contact.end_time = contact.end_time if contact.end_time is not None else now
         del self.contacts[contact.contact_id]
@@ -603,12 +756,20 @@ class SiteState:
             self.scheduler.remove(contact.handle)
             del self._contact_by_handle[contact.handle]
             contact.handle = native.NO_CONTACT
+        if contact.also_queued:
+            for handle in contact.also_queued:
+                self.scheduler.remove(handle)
+                del self._contact_by_handle[handle]
+            contact.also_queued = None
 
     def _queue_treatment(self, contact, now) -> ContactQueued:
-        skill_index = self._skill_index[contact.skill]
+        return self._queue_treatment_in(contact.contact_id, contact.skill, contact.priority, now)
+
+    def _queue_treatment_in(self, contact_id, skill_name, priority, now) -> ContactQueued:
+        skill_index = self._skill_index[skill_name]
         place = sum(self.scheduler.queued_count(skill_index, p)
-                    for p in range(contact.priority.value + 1))
-        return ContactQueued(contact.contact_id, contact.skill, contact.priority, place,
+                    for p in range(priority.value + 1))
+        return ContactQueued(contact_id, skill_name, priority, place,
                              self._ewt(skill_index, place, 0, now))
 
     def _ewt(self, skill_index, place, available, now):
@@ -717,7 +878,8 @@ class SiteState:
         for priority in range(len(_PRIORITIES)):
             handle = self.scheduler.head(index, channel.value, priority, now)
             if handle != native.NO_CONTACT:
-                return self._contact_by_handle[handle]
+                contact = self._contact_by_handle[handle]
+                return contact if self.movable(contact) else None
         return None
 
     # ---- real-time statistics ------------------------------------------------------------------
@@ -767,11 +929,18 @@ class SiteState:
         for contact in self.contacts.values():
             state = contact.state
             assert state not in FINAL_STATES, contact.contact_id
+            others = contact.also_queued or {}
+            assert len(others) < 3, "waits in more than 3 skills"
             if state is ContactState.QUEUED:
                 assert scheduler.is_queued(contact.handle), contact.contact_id
+                assert all(scheduler.is_queued(handle) for handle in others)
                 assert contact.agent_id is None
+            elif state is ContactState.IN_IVR:
+                assert contact.plan_run is not None and contact.handle == native.NO_CONTACT
+                assert not others and contact.agent_id is None
             elif state is ContactState.OFFERED:
                 assert contact.handle != native.NO_CONTACT and not scheduler.is_queued(contact.handle)
+                assert not any(scheduler.is_queued(handle) for handle in others)
                 agent = self.agents[contact.agent_id]
                 assert agent.offer == contact.contact_id
                 assert contact.skill in agent.config.skills, "offer to an agent lacking the skill"
@@ -786,7 +955,19 @@ class SiteState:
             if contact.handle != native.NO_CONTACT:
                 handles += 1
                 assert self._contact_by_handle[contact.handle] is contact
+            for handle, skill_name in others.items():
+                handles += 1
+                assert self._contact_by_handle[handle] is contact
+                assert self._skill_names[scheduler.contact_info(handle)[0]] == skill_name
+            if contact.plan_run is not None:    # answered: its plan is over
+                assert state in (ContactState.IN_IVR, ContactState.QUEUED, ContactState.OFFERED)
+            assert not (contact.callback and contact.plan_run is not None)
         assert handles == len(self._contact_by_handle) == scheduler.contact_count()
+        lines: dict = {}
+        for contact in self.contacts.values():
+            if contact.plan_run is not None and contact.plan_run.holds_line:
+                lines[contact.plan_run.service] = lines.get(contact.plan_run.service, 0) + 1
+        assert lines == {service: used for service, used in self.plans.lines.items() if used}
         staffed = [0] * len(self._skill_names)
         serving = [0] * len(self._skill_names)
         for agent_id, agent in self.agents.items():
@@ -824,10 +1005,13 @@ class SiteState:
         rank in arrival-sequence order (`queue`), which is all the queues' order depends on.
         """
         scheduler = self.scheduler
-        placed = [contact for contact in self.contacts.values()
-                  if contact.handle != native.NO_CONTACT]
-        placed.sort(key=lambda contact: scheduler.contact_info(contact.handle)[5])
-        rank = {contact.contact_id: place for place, contact in enumerate(placed)}
+        handles = []
+        for contact in self.contacts.values():
+            if contact.handle != native.NO_CONTACT:
+                handles.append(contact.handle)
+                handles.extend(contact.also_queued or ())
+        handles.sort(key=lambda handle: scheduler.contact_info(handle)[5])
+        rank = {handle: place for place, handle in enumerate(handles)}
         # Reading a counter consumes a number: put an equal counter back.
         next_order = next(self._timer_order)
         self._timer_order = count(next_order)
@@ -854,14 +1038,41 @@ class SiteState:
             "round_robin": sorted(([agent, skill, number] for (agent, skill), number
                                    in self._round_robin.items()), key=lambda item: item[2]),
             "round_robin_next": next_assignment,
-            "contacts": [_contact_to_dict(contact, rank.get(contact.contact_id))
+            "contacts": [self._contact_record(contact, rank)
                          for contact in self.contacts.values()],
             "finished": [[contact_id, final.value] for contact_id, final in self.finished.items()],
             "offer_timers": [list(timer) for timer in self._offer_timers],
             "wrap_up_timers": [list(timer) for timer in self._wrap_up_timers],
             "widen_timers": list(self._widen_timers),
             "timer_order": next_order,
+            **self._plans_snapshot(),
         }
+
+    def _contact_record(self, contact: Contact, rank: dict) -> dict:
+        record = _contact_to_dict(contact, rank.get(contact.handle))
+        if contact.handle != native.NO_CONTACT:
+            # The place key of its queue entry (a contact answered through another skill
+            # than its first took that skill's entry, queued at another time).
+            record["queue_arrival"] = self.scheduler.contact_info(contact.handle)[4]
+        if contact.also_queued:
+            record["also_queued"] = sorted(
+                [rank[handle], skill_name, *self.scheduler.contact_info(handle)[2:5]]
+                for handle, skill_name in contact.also_queued.items())
+        if contact.plan_run is not None:
+            record["plan_run"] = contact.plan_run.to_dict()
+        if contact.callback:
+            record["callback"] = True
+        return record
+
+    def _plans_snapshot(self) -> dict:
+        plans = self.plans
+        if not plans.timers and not any(plans.lines.values()):
+            return {}
+        next_order = next(plans._order)
+        plans._order = count(next_order)
+        return {"plan_timers": [list(timer) for timer in plans.timers],
+                "plan_timer_order": next_order,
+                "plan_lines": {service: used for service, used in plans.lines.items() if used}}
 
     def _agent_to_dict(self, agent: Agent) -> dict:
         # The scheduler's (skill index, level) pairs in the order the agent was registered;
@@ -878,10 +1089,14 @@ class SiteState:
         return record
 
     @classmethod
-    def restore(cls, snapshot: dict, scheduler_factory=None) -> "SiteState":
+    def restore(cls, snapshot: dict, scheduler_factory=None, plans=None,
+                clock=None) -> "SiteState":
         """The state `snapshot()` described, on a new scheduler built through its public API
         (skills and agents in their index order, SO classes, queued contacts in arrival
-        order, availability and round-robin bookkeeping)."""
+        order, availability and round-robin bookkeeping).
+
+        `plans` (a PlanConfig) and `clock` (a WallClock): the routing plans the site runs;
+        a contact in a plan goes on with the plan of its name in `plans`."""
         if snapshot.get("format") != SNAPSHOT_FORMAT:
             raise ValueError(f"unknown site snapshot format {snapshot.get('format')!r}")
         site = snapshot["site"]
@@ -890,6 +1105,8 @@ class SiteState:
         settings = dict(auto_pause_after_misses=site["auto_pause_after_misses"],
                         statistics_window_s=site["statistics_window_s"])
         state = cls(SiteConfig(site["name"], **settings), scheduler_factory=scheduler_factory)
+        if plans is not None:
+            state.plans.use(plans, clock)
         state.config = SiteConfig(site["name"], tuple(skills.values()),
                                   tuple(slot_configs[index] for _, index in snapshot["live_agents"]),
                                   **settings)
@@ -934,23 +1151,39 @@ class SiteState:
             if skill is not None and skill.queueing is Queueing.DQP:
                 for service_objective in classes:
                     scheduler.remove(scheduler.enqueue(index, 0, 0, service_objective, 0.0))
-        placed = []
+        placed = []         # (rank, contact, None: its first skill | [skill, priority, SO, arrival])
         for record in snapshot["contacts"]:
             contact = _contact_from_dict(record, state.name)
             state.contacts[contact.contact_id] = contact
             if contact.first_arrival < contact.arrival_time:
                 state._moved_in[contact.contact_id] = contact
             if record["queue"] is not None:
-                placed.append((record["queue"], contact))
+                placed.append((record["queue"], contact,
+                               None if "queue_arrival" not in record else [
+                                   contact.skill, contact.priority.value,
+                                   contact.service_objective_s, record["queue_arrival"]]))
+            for rank, skill_name, *key in record.get("also_queued", ()):
+                placed.append((rank, contact, [skill_name, *key], True))
+            if "plan_run" in record:
+                contact.plan_run = PlanRun.from_dict(record["plan_run"], state.plans.config)
+            contact.callback = record.get("callback", False)
         placed.sort(key=lambda item: item[0])
-        for _, contact in placed:
-            handle = scheduler.enqueue(state._skill_index[contact.skill], contact.channel_code,
-                                       contact.priority.value, contact.service_objective_s,
-                                       contact.arrival_time)
+        for _, contact, key, *other in placed:
+            if key is None:
+                key = [contact.skill, contact.priority.value, contact.service_objective_s,
+                       contact.arrival_time]
+            skill_name, priority, service_objective, arrival = key
+            handle = scheduler.enqueue(state._skill_index[skill_name], contact.channel_code,
+                                       priority, service_objective, arrival)
             if contact.state is ContactState.OFFERED:
                 scheduler.detach(handle)
-            contact.handle = handle
             state._contact_by_handle[handle] = contact
+            if other:
+                if contact.also_queued is None:
+                    contact.also_queued = {}
+                contact.also_queued[handle] = skill_name
+            else:
+                contact.handle = handle
 
         for agent in state._agent_by_index:
             if agent.channels_mask:
@@ -968,6 +1201,9 @@ class SiteState:
         state._wrap_up_timers = [tuple(timer) for timer in snapshot["wrap_up_timers"]]
         state._widen_timers = list(snapshot["widen_timers"])
         state._timer_order = count(snapshot["timer_order"])
+        state.plans.timers = [tuple(timer) for timer in snapshot.get("plan_timers", ())]
+        state.plans._order = count(snapshot.get("plan_timer_order", 0))
+        state.plans.lines = dict(snapshot.get("plan_lines", {}))
         state.now = -math.inf if snapshot["now"] is None else snapshot["now"]
         return state
 

@@ -46,6 +46,12 @@ class ContactState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONTACT_STATE_ABANDONED: _ClassVar[ContactState]
     CONTACT_STATE_INTERFLOWED: _ClassVar[ContactState]
     CONTACT_STATE_REJECTED: _ClassVar[ContactState]
+    CONTACT_STATE_IN_IVR: _ClassVar[ContactState]
+    CONTACT_STATE_SELF_SERVED: _ClassVar[ContactState]
+    CONTACT_STATE_ROUTED_OUT: _ClassVar[ContactState]
+    CONTACT_STATE_BUSY: _ClassVar[ContactState]
+    CONTACT_STATE_VOICEMAIL: _ClassVar[ContactState]
+    CONTACT_STATE_DISCONNECTED: _ClassVar[ContactState]
 PRIORITY_UNSPECIFIED: Priority
 PRIORITY_TOP: Priority
 PRIORITY_HIGH: Priority
@@ -74,6 +80,12 @@ CONTACT_STATE_COMPLETED: ContactState
 CONTACT_STATE_ABANDONED: ContactState
 CONTACT_STATE_INTERFLOWED: ContactState
 CONTACT_STATE_REJECTED: ContactState
+CONTACT_STATE_IN_IVR: ContactState
+CONTACT_STATE_SELF_SERVED: ContactState
+CONTACT_STATE_ROUTED_OUT: ContactState
+CONTACT_STATE_BUSY: ContactState
+CONTACT_STATE_VOICEMAIL: ContactState
+CONTACT_STATE_DISCONNECTED: ContactState
 
 class ContactSpec(_message.Message):
     __slots__ = ("contact_id", "site", "skill", "priority", "service_objective_s", "channel", "ani", "dnis", "customer_id", "data")

@@ -1,0 +1,415 @@
+"""The routing-plan interpreter (SPEC §10): runs a contact's plan inside its site's core.
+
+A contact that dialled an entry point arrives without a skill; its service (chosen by the
+dialled number) picks a plan by calendar, and the plan's steps run in order, driven by the
+same events and deadlines as everything else in the core:
+
+- `announce`, `wait`, `self_service`, `collect` and `callback` take time: the interpreter
+  tells the PBX what to do (`IvrTreatment`), sets a deadline, and goes on when it passes
+  (on a `Tick`) or when the PBX reports earlier (`PromptFinished`, `DigitsCollected`,
+  `SelfServiceEnded`, `CallbackChosen`);
+- `queue` puts the contact in a skill's queue (up to 3 at once; the first agent of any
+  answers it, and it leaves the others in the same decision); `priority` moves it, placed
+  by its waiting time; `goto` jumps; `route_to`, `busy`, `voicemail`, `disconnect` and a
+  completed `self_service` end it in their own final state;
+- conditions read what the site publishes to Best Service Routing (staffed, available,
+  queued, oldest wait, EWT, rolling ASA), the calendars at the core's time (through the
+  site's `WallClock`), the digits collected so far and the caller's number prefix.
+
+While an agent is being offered the contact the plan pauses (a deadline that passes
+meanwhile is kept due and runs if the offer fails); once an agent answers, the plan is over.
+At most `MAX_STEPS_RUN` steps run per contact (the loop guard): past it the contact is
+disconnected and the `IvrTreatment` says why.
+
+Each contact keeps the `Plan` object it started (plans are immutable), so a configuration
+changed meanwhile applies to new contacts only. `SiteState` owns one `PlanRunner` and calls
+it from its event handlers; the runner changes queues only through the site's own
+transitions (`_queue_in_skill`, `_finish`, ...), so the site's invariants hold.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from itertools import count
+
+from sites.actions import IvrTreatment
+from sites.calendars import DEFAULT_START_EPOCH, WallClock
+from sites.errors import InvalidInput
+from sites.model import Contact, ContactState, Priority
+from sites.plans import (
+    MAX_STEPS_RUN,
+    AllOf,
+    AniIn,
+    AniPrefix,
+    Announce,
+    AnyOf,
+    Busy,
+    Callback,
+    CalendarOpen,
+    Collect,
+    CustomerTier,
+    Digits,
+    Disconnect,
+    Goto,
+    Not,
+    PlanConfig,
+    Queue,
+    RouteTo,
+    SelfService,
+    SetPriority,
+    SkillState,
+    Voicemail,
+    Wait,
+)
+
+MAX_SKILLS_AT_ONCE = 3            # SPEC §10: a contact waits in up to 3 skills at once
+CALLBACK_ANSWER_S = 15.0          # how long a callback offer waits for the caller's answer
+_DIGIT_CHARACTERS = frozenset("0123456789*#")
+
+# What a paused run waits for: the step kind whose deadline is set.
+_TIMED = ("announce", "collect", "wait", "self_service", "callback_offer")
+
+
+class PlanRun:
+    """One contact's progress through its plan."""
+    __slots__ = ("service", "plan", "index", "steps_run", "variables", "waiting",
+                 "deadline", "collect_into", "collect_max", "ani_prefix", "holds_line", "due")
+
+    def __init__(self, service: str, plan, ani_prefix: str):
+        self.service = service
+        self.plan = plan
+        self.index = 0                  # the next step to run
+        self.steps_run = 0
+        self.variables: dict[str, str] = {}
+        self.waiting: str | None = None     # the timed step under way (_TIMED), or None
+        self.deadline: float | None = None
+        self.collect_into: str | None = None
+        self.collect_max = 0
+        self.ani_prefix = ani_prefix
+        self.holds_line = True          # an IVR port of its service (SPEC §10 max_lines)
+        self.due = False                # a deadline passed while an agent was offered it
+
+    def to_dict(self) -> dict:
+        return {"service": self.service, "plan": self.plan.name, "index": self.index,
+                "steps_run": self.steps_run, "variables": dict(self.variables),
+                "waiting": self.waiting, "deadline": self.deadline,
+                "collect_into": self.collect_into, "collect_max": self.collect_max,
+                "ani_prefix": self.ani_prefix, "holds_line": self.holds_line, "due": self.due}
+
+    @classmethod
+    def from_dict(cls, record: dict, config: PlanConfig) -> "PlanRun":
+        plan = config.plans.get(record["plan"])
+        if plan is None:
+            raise ValueError(f"the snapshot's contact runs plan {record['plan']!r}, which the "
+                             "configuration no longer has")
+        run = cls(record["service"], plan, record["ani_prefix"])
+        for name in ("index", "steps_run", "waiting", "deadline", "collect_into",
+                     "collect_max", "holds_line", "due"):
+            setattr(run, name, record[name])
+        run.variables = dict(record["variables"])
+        return run
+
+
+class PlanRunner:
+    """The routing plans of one site (`site`: its SiteState)."""
+
+    def __init__(self, site):
+        self.site = site
+        self.config = PlanConfig()
+        self.clock = WallClock(DEFAULT_START_EPOCH)
+        self.lines: dict[str, int] = {}             # service -> IVR ports in use here
+        self.timers: list = []          # heap of (deadline, order, contact id); stale skipped
+        self._order = count()
+
+    def use(self, config: PlanConfig, clock: WallClock | None = None) -> None:
+        """Plans for contacts arriving from now on (those in a plan keep theirs)."""
+        self.config = config
+        if clock is not None:
+            self.clock = clock
+
+    # ---- arrival ---------------------------------------------------------------------------
+    def arrive(self, event, actions) -> None:
+        """A contact that dialled `event.dnis` (already checked: new id, no skill)."""
+        site = self.site
+        dnis = event.dnis
+        if not isinstance(dnis, str) or not dnis:
+            raise InvalidInput("dnis", f"a contact without a skill needs the dialled number "
+                                       f"(dnis); got {dnis!r}")
+        entry = self.config.entry_points.get(dnis)
+        if entry is None:
+            raise InvalidInput("dnis", f"no entry point {dnis!r} (entry_points: "
+                                       f"{', '.join(sorted(self.config.entry_points)) or 'none'})")
+        ani_prefix = event.ani_prefix or ""
+        if not isinstance(ani_prefix, str):
+            raise InvalidInput("ani_prefix", f"must be text; got {ani_prefix!r}")
+        contact = site._new_plan_contact(event)         # validates channel, data, ...
+        service = self.config.services[entry.service]
+        now = event.time
+        in_use = self.lines.get(service.name, 0)
+        if in_use >= service.max_lines:
+            actions.append(IvrTreatment(contact.contact_id, "busy",
+                                        reason=f"max_lines {service.max_lines} in use"))
+            site._finish(contact, ContactState.BUSY, now, actions)
+            return
+        self.lines[service.name] = in_use + 1
+        plan = self.config.plans[service.plan_at(self.config.calendars, self.clock.epoch(now))]
+        contact.plan_run = PlanRun(service.name, plan, ani_prefix)
+        self.run(contact, now, actions)
+
+    # ---- the interpreter ---------------------------------------------------------------------
+    def run(self, contact: Contact, now: float, actions: list) -> None:
+        """Run steps until one takes time, the contact is offered or ends, or the plan ends."""
+        run = contact.plan_run
+        steps = run.plan.steps
+        site = self.site
+        while True:
+            if contact.state is not ContactState.QUEUED and contact.state is not \
+                    ContactState.IN_IVR:
+                return                  # offered (paused) or finished by the last step
+            if run.index >= len(steps):
+                if contact.state is ContactState.IN_IVR:
+                    actions.append(IvrTreatment(contact.contact_id, "disconnect",
+                                                reason="end of plan"))
+                    self._end(contact, ContactState.DISCONNECTED, now, actions)
+                return                  # queued: it stays queued (SPEC §10)
+            if run.steps_run >= MAX_STEPS_RUN:
+                actions.append(IvrTreatment(
+                    contact.contact_id, "disconnect",
+                    reason=f"loop guard: plan {run.plan.name!r} ran {MAX_STEPS_RUN} steps"))
+                self._end(contact, ContactState.DISCONNECTED, now, actions)
+                return
+            step = steps[run.index]
+            run.index += 1
+            run.steps_run += 1
+            if step.condition is not None and not self.holds(step.condition, contact, now):
+                continue
+            action = step.action
+            kind = type(action)
+            if kind is Goto:
+                run.index = run.plan.labels[action.label]
+            elif kind is Queue:
+                skill = site.skills.get(action.skill)
+                if skill is None or site._queued_in(contact, action.skill) or \
+                        site._skill_count(contact) >= MAX_SKILLS_AT_ONCE:
+                    continue            # not at this site, already there, or 3 skills already
+                site._queue_in_skill(contact, skill, action.priority,
+                                     action.service_objective_s, now, actions)
+            elif kind is SetPriority:
+                if contact.state is ContactState.QUEUED:
+                    site._set_contact_priority(contact, action.priority, now, actions)
+            elif kind is Announce:
+                self._wait_for(contact, "announce", now + action.seconds)
+                actions.append(IvrTreatment(contact.contact_id, "announce", action.prompt,
+                                            action.seconds))
+                return
+            elif kind is Wait:
+                self._wait_for(contact, "wait", now + action.seconds)
+                actions.append(IvrTreatment(contact.contact_id, "wait",
+                                            seconds=action.seconds, treatment=action.treatment))
+                return
+            elif kind is Collect:
+                self._wait_for(contact, "collect", now + action.timeout_s)
+                run.collect_into, run.collect_max = action.into, action.max_digits
+                actions.append(IvrTreatment(contact.contact_id, "collect", action.prompt,
+                                            action.timeout_s, max_digits=action.max_digits))
+                return
+            elif kind is SelfService:
+                self._wait_for(contact, "self_service", now + action.seconds)
+                actions.append(IvrTreatment(contact.contact_id, "self_service", action.prompt,
+                                            action.seconds))
+                return
+            elif kind is Callback:
+                if contact.state is not ContactState.QUEUED:
+                    continue            # nothing to keep a place in
+                self._wait_for(contact, "callback_offer", now + CALLBACK_ANSWER_S)
+                actions.append(IvrTreatment(contact.contact_id, "callback_offer",
+                                            seconds=CALLBACK_ANSWER_S))
+                return
+            elif kind is RouteTo:
+                actions.append(IvrTreatment(contact.contact_id, "route_out", to=action.to,
+                                            target=action.target))
+                self._end(contact, ContactState.ROUTED_OUT, now, actions)
+                return
+            elif kind is Busy:
+                actions.append(IvrTreatment(contact.contact_id, "busy"))
+                self._end(contact, ContactState.BUSY, now, actions)
+                return
+            elif kind is Voicemail:
+                actions.append(IvrTreatment(contact.contact_id, "voicemail"))
+                self._end(contact, ContactState.VOICEMAIL, now, actions)
+                return
+            elif kind is Disconnect:
+                actions.append(IvrTreatment(contact.contact_id, "disconnect", action.prompt))
+                self._end(contact, ContactState.DISCONNECTED, now, actions)
+                return
+            else:                       # a new Action kind the interpreter does not know
+                raise AssertionError(f"no interpreter for plan step {kind.__name__}")
+
+    def _wait_for(self, contact: Contact, kind: str, deadline: float) -> None:
+        run = contact.plan_run
+        run.waiting, run.deadline = kind, deadline
+        heapq.heappush(self.timers, (deadline, next(self._order), contact.contact_id))
+
+    def _go_on(self, contact: Contact, now: float, actions: list) -> None:
+        """The timed step under way is over: the next steps run (or wait for the offer)."""
+        run = contact.plan_run
+        run.waiting = run.deadline = None
+        run.collect_into = None
+        if contact.state is ContactState.OFFERED:
+            run.due = True
+        else:
+            self.run(contact, now, actions)
+
+    def _end(self, contact: Contact, final: ContactState, now: float, actions: list) -> None:
+        self.release(contact)
+        self.site._leave(contact, final, now, actions)
+
+    def release(self, contact: Contact) -> None:
+        """The contact leaves its plan (answered, hung up, ended): its IVR port is free."""
+        run = contact.plan_run
+        if run is None:
+            return
+        if run.holds_line:
+            run.holds_line = False
+            self.lines[run.service] -= 1
+        run.waiting = run.deadline = None
+
+    # ---- time and reports from the PBX ------------------------------------------------------
+    def next_deadline(self) -> float | None:
+        return self.timers[0][0] if self.timers else None
+
+    def tick(self, now: float, actions: list) -> None:
+        timers = self.timers
+        contacts = self.site.contacts
+        while timers and timers[0][0] <= now:
+            deadline, _, contact_id = heapq.heappop(timers)
+            contact = contacts.get(contact_id)
+            if contact is None or contact.plan_run is None \
+                    or contact.plan_run.deadline != deadline:
+                continue                # finished, answered, or moved on by the PBX
+            run = contact.plan_run
+            waiting = run.waiting
+            if contact.state is ContactState.OFFERED:
+                # An agent is ringing: the step is over, the plan waits for the offer.
+                run.waiting = run.deadline = run.collect_into = None
+                run.due = True
+                continue
+            if waiting == "self_service":
+                # Its time ran out with the caller still in self-service: served there.
+                self._end(contact, ContactState.SELF_SERVED, now, actions)
+                continue
+            if waiting == "collect":
+                run.variables[run.collect_into] = ""        # keyed nothing in time
+            self._go_on(contact, now, actions)
+
+    def offer_ended(self, contact: Contact, now: float, actions: list) -> None:
+        """An offer of a plan contact was withdrawn: a deadline that passed meanwhile runs."""
+        run = contact.plan_run
+        if run is not None and run.due and contact.state is ContactState.QUEUED:
+            run.due = False
+            self.run(contact, now, actions)
+
+    def answered(self, contact: Contact) -> None:
+        """An agent took the contact: its plan is over."""
+        self.release(contact)
+        contact.plan_run = None
+
+    def _waiting(self, event, kind: str) -> Contact:
+        contact = self.site._contact(event.contact_id)
+        run = contact.plan_run
+        if run is None or run.waiting != kind:
+            doing = "not in a routing plan" if run is None else (
+                f"at no {kind} step (now: {run.waiting or 'no timed step'})")
+            raise InvalidInput("contact_id", f"contact {event.contact_id!r} is {doing}")
+        return contact
+
+    def digits_collected(self, event, actions) -> None:
+        contact = self._waiting(event, "collect")
+        digits = event.digits
+        run = contact.plan_run
+        if not isinstance(digits, str) or len(digits) > run.collect_max or not set(
+                digits) <= _DIGIT_CHARACTERS:
+            raise InvalidInput("digits", f"must be up to {run.collect_max} of 0-9, * and #; "
+                                         f"got {digits!r}")
+        run.variables[run.collect_into] = digits
+        self._go_on(contact, event.time, actions)
+
+    def prompt_finished(self, event, actions) -> None:
+        contact = self._waiting(event, "announce")
+        self._go_on(contact, event.time, actions)
+
+    def self_service_ended(self, event, actions) -> None:
+        contact = self._waiting(event, "self_service")
+        if not isinstance(event.completed, bool):
+            raise InvalidInput("completed", f"must be true or false; got {event.completed!r}")
+        if event.completed:
+            self._end(contact, ContactState.SELF_SERVED, event.time, actions)
+        else:
+            self._go_on(contact, event.time, actions)
+
+    def callback_chosen(self, event, actions) -> None:
+        contact = self._waiting(event, "callback_offer")
+        if not isinstance(event.accepted, bool):
+            raise InvalidInput("accepted", f"must be true or false; got {event.accepted!r}")
+        if not event.accepted or contact.state is ContactState.OFFERED:
+            # Declined; or an agent is ringing already: the caller stays on the line.
+            self._go_on(contact, event.time, actions)
+            return
+        # The caller hangs up: the place is kept, the plan is over, the port is free.
+        contact.callback = True
+        self.answered(contact)
+
+    # ---- conditions ----------------------------------------------------------------------------
+    def holds(self, condition, contact: Contact, now: float) -> bool:
+        kind = type(condition)
+        if kind is SkillState:
+            return condition.holds(self.measure(condition, contact, now))
+        if kind is Digits:
+            variables = contact.plan_run.variables
+            return all(variables.get(name) in values for name, values in condition.values)
+        if kind is CalendarOpen:
+            return self.config.calendars[condition.calendar].is_open(self.clock.epoch(now))
+        if kind is AniPrefix:
+            matched = contact.plan_run.ani_prefix
+            return any(matched.startswith(prefix) for prefix in condition.prefixes)
+        if kind is AllOf:
+            return all(self.holds(part, contact, now) for part in condition.conditions)
+        if kind is AnyOf:
+            return any(self.holds(part, contact, now) for part in condition.conditions)
+        if kind is Not:
+            return not self.holds(condition.condition, contact, now)
+        if kind is AniIn or kind is CustomerTier:
+            # Named number lists and customer tiers come with the customer store (SPEC §7);
+            # until then no caller is in a list or has a tier.
+            return False
+        raise AssertionError(f"no evaluator for condition {kind.__name__}")
+
+    def measure(self, condition: SkillState, contact: Contact, now: float):
+        """The figure a skill-state condition compares (None: unknown, read as infinite)."""
+        site = self.site
+        name = condition.measure
+        if condition.skill is None:             # `ewt` alone: this contact's own
+            return site._own_ewt(contact, now)
+        skill = site.skills.get(condition.skill)
+        if skill is None:                       # not at this site: nobody, nothing
+            return None if name == "ewt" else 0.0
+        priority = condition.priority
+        if name == "staffed":
+            return site._staffed[site._skill_index[condition.skill]]
+        if name == "available":
+            return site.status(condition.skill).available
+        if name == "queued":
+            index = site._skill_index[condition.skill]
+            top = Priority.LOW.value if priority is None else priority.value
+            return sum(site.scheduler.queued_count(index, p) for p in range(top + 1))
+        if name == "oldest_wait":
+            oldest = site.scheduler.oldest_arrival(site._skill_index[condition.skill])
+            return 0.0 if oldest is None else max(0.0, now - oldest)
+        if name == "ewt":
+            at = contact.priority if priority is None else priority
+            return site.status(condition.skill).ewt_s[at.value]
+        if name == "rolling_asa":
+            asa = site._counters[condition.skill].snapshot(now)[2]
+            return 0.0 if asa is None or not math.isfinite(asa) else asa
+        raise AssertionError(f"no measure {name!r}")
