@@ -24,10 +24,24 @@ class ContactRecord:
     agent_id: str | None = None
     talk_s: float | None = None
     interflows: int = 0
+    # A contact that dialled a number (SPEC §10): where its plan queued it first, and when
+    # (its wait for an agent counts from then); whether it took a callback; whether it hung
+    # up in the IVR, before any queue.
+    queue_time: float | None = None
+    skill: str | None = None
+    priority: object = None
+    service_objective_s: float | None = None
+    callback: bool = False
+    abandoned_in_ivr: bool = False
 
     @property
     def entry_site(self) -> str:
         return self.stream.site
+
+    @property
+    def wait_from(self) -> float:
+        """When its wait for an agent began: arrival, or the plan's first queue step."""
+        return self.arrival_time if self.queue_time is None else self.queue_time
 
 
 class _Tally:
@@ -49,7 +63,7 @@ class _Tally:
         elif record.final_state is ContactState.ABANDONED:
             self.abandoned += 1
         if record.answer_time is not None:
-            wait = record.answer_time - record.arrival_time
+            wait = record.answer_time - record.wait_from
             self.answered += 1
             self.wait_sum += wait
             self.within += wait <= threshold_s
@@ -71,23 +85,43 @@ class _Tally:
         }
 
 
-def build_report(scenario, records, agent_occupancy: dict) -> dict:
-    """The JSON-able report; `agent_occupancy` maps site -> [occupancy of each agent]."""
+# Final states a routing plan reaches (SPEC §10): counted in `contacts` by their names.
+PLAN_FINAL_STATES = (ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactState.BUSY,
+                     ContactState.VOICEMAIL, ContactState.DISCONNECTED)
+
+
+def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None) -> dict:
+    """The JSON-able report; `agent_occupancy` maps site -> [occupancy of each agent];
+    `max_lines_in_use`: service -> the most IVR ports in use at once (routing plans)."""
     total = _Tally()
-    by_skill, by_site, by_class = {}, {}, {}
+    by_skill, by_site, by_class, by_service = {}, {}, {}, {}
+    finals = dict.fromkeys(PLAN_FINAL_STATES, 0)
     for record in records:
         stream = record.stream
-        threshold = scenario.skills[stream.skill].sl_threshold_s
+        if record.final_state in finals:
+            finals[record.final_state] += 1
+        if stream.dnis is not None:
+            service = scenario.plans.entry_points[stream.dnis].service
+            by_service.setdefault(service, _ServiceTally()).add(record)
+        skill = stream.skill if stream.dnis is None else record.skill
+        if skill is None:               # its plan never queued it: in no skill's figures
+            total.add(record, 0.0)
+            by_site.setdefault(record.entry_site, _Tally()).add(record, 0.0)
+            continue
+        threshold = scenario.skills[skill].sl_threshold_s
         total.add(record, threshold)
-        by_skill.setdefault(stream.skill, _Tally()).add(record, threshold)
+        by_skill.setdefault(skill, _Tally()).add(record, threshold)
         by_site.setdefault(record.entry_site, _Tally()).add(record, threshold)
-        class_key = f"{stream.skill}/{stream.priority.name.lower()}/{stream.service_objective_s:g}"
+        priority, objective = (stream.priority, stream.service_objective_s) if (
+            stream.dnis is None) else (record.priority, record.service_objective_s)
+        class_key = f"{skill}/{priority.name.lower()}/{objective:g}"
         by_class.setdefault(class_key, _Tally()).add(record, threshold)
     overall = total.row()
-    return {
+    report = {
         "contacts": {"offered": total.offered, "answered": total.answered,
                      "abandoned": total.abandoned, "interflowed": total.interflowed,
-                     "lost": total.lost},
+                     "lost": total.lost,
+                     **{state.value: number for state, number in finals.items()}},
         "service": overall,
         "by_skill": {key: tally.row() for key, tally in sorted(by_skill.items())},
         "by_site": {key: tally.row() for key, tally in sorted(by_site.items())},
@@ -97,6 +131,39 @@ def build_report(scenario, records, agent_occupancy: dict) -> dict:
                           if values else None}
                    for site, values in sorted(agent_occupancy.items())},
     }
+    if by_service:
+        lines = max_lines_in_use or {}
+        report["by_service"] = {name: tally.row(lines.get(name, 0))
+                                for name, tally in sorted(by_service.items())}
+    return report
+
+
+class _ServiceTally:
+    """SPEC §10 `by_service`: what became of the callers of one service."""
+    __slots__ = ("offered", "self_served", "to_agent", "answered", "abandoned_ivr",
+                 "abandoned_queue", "busy", "callbacks")
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, 0)
+
+    def add(self, record: ContactRecord) -> None:
+        self.offered += 1
+        final = record.final_state
+        self.self_served += final is ContactState.SELF_SERVED
+        self.to_agent += record.queue_time is not None
+        self.answered += record.answer_time is not None
+        if final is ContactState.ABANDONED:
+            if record.abandoned_in_ivr:
+                self.abandoned_ivr += 1
+            else:
+                self.abandoned_queue += 1
+        self.busy += final is ContactState.BUSY
+        self.callbacks += record.callback
+
+    def row(self, max_lines_in_use: int) -> dict:
+        return {**{name: getattr(self, name) for name in self.__slots__},
+                "max_lines_in_use": max_lines_in_use}
 
 
 def render_report(report: dict, console) -> None:
@@ -117,6 +184,17 @@ def render_report(report: dict, console) -> None:
         for name, row in report[key].items():
             table.add_row(name, *(_cell(row[field]) for field in (
                 "offered", "answered", "abandoned", "asa_s", "sl_pct", "sl2_pct", "aht_s")))
+        console.print(table)
+    services = report.get("by_service")
+    if services:
+        table = Table(title="by service (routing plans)", title_justify="left")
+        table.add_column("service", no_wrap=True)
+        columns = ("offered", "self_served", "to_agent", "answered", "abandoned_ivr",
+                   "abandoned_queue", "busy", "callbacks", "max_lines_in_use")
+        for column in columns:
+            table.add_column(column.replace("_", " "), justify="right")
+        for name, row in services.items():
+            table.add_row(name, *(_cell(row[column]) for column in columns))
         console.print(table)
     table = Table(title="agents", title_justify="left")
     table.add_column("site")

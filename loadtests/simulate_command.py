@@ -34,7 +34,12 @@ def _simulate(args) -> int:
 
     try:
         scenario = load_scenario(args.scenario)
-        refuse_plan_traffic(scenario, "vcc simulate")
+        # Plans run in the simulator; not yet in traces (a `profile` plays one) nor in the
+        # contact records of --db.
+        if args.db:
+            refuse_plan_traffic(scenario, "vcc simulate --db")
+        elif scenario.profile is not None:
+            refuse_plan_traffic(scenario, "vcc simulate with a profile")
     except ScenarioError as error:
         print(f"vcc simulate: {error}", file=sys.stderr)
         return 2

@@ -35,13 +35,19 @@ from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import Scenario
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
 from sites import events as ev
-from sites.actions import ContactFinished, OfferContact
+from sites.actions import ContactFinished, ContactQueued, IvrTreatment, OfferContact
+from sites.calendars import WallClock
 from sites.model import ContactState
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
 
 # Event kinds in the simulation's own heap; ties in time run in scheduling order.
-_ARRIVAL, _ANSWER, _END, _ABANDON, _TICK = range(5)
+_ARRIVAL, _ANSWER, _END, _ABANDON, _TICK, _CALLER = range(6)
+# A caller in a routing plan answers a step this long after it starts (keys digits, says
+# yes or no to a callback); one asking for an agent in self-service does so at this share
+# of the step's time.
+_KEYING_S = 2.0
+_ASKS_AGENT_AT = 0.5
 
 
 @dataclass
@@ -65,6 +71,13 @@ class Simulation:
         self.rng = random.Random(self.seed)
         self.sites = {name: SiteState(config, scheduler_factory=scheduler_factory)
                       for name, config in scenario.site_configs().items()}
+        plans = getattr(scenario, "plans", None)
+        if plans:
+            clock = WallClock(scenario.start_epoch)      # calendars see the scenario's start
+            for site in self.sites.values():
+                site.plans.use(plans, clock)
+        # service -> the most IVR ports in use at once at any site (SPEC §10 by_service)
+        self.max_lines_in_use: dict[str, int] = {}
         self.bsr = scenario.multisite == "bsr" and len(self.sites) > 1
         self.center = VirtualCenter(scenario.bsr)
         # The router's own rounds and Best Service Routing, on this world's sites: each
@@ -111,6 +124,9 @@ class Simulation:
         for action in actions:
             kind = type(action)
             if kind is OfferContact:
+                record = self.records[action.contact_id]
+                if record.stream.dnis is not None:
+                    self._plan_queued(record, site_name, action.contact_id, action.skill, now)
                 if self.answer_delay_s:
                     self._offered_at[action.contact_id] = now
                 self._schedule(now + self.answer_delay_s, _ANSWER, site_name,
@@ -122,9 +138,66 @@ class Simulation:
                 else:
                     record.final_state = action.final_state
                     record.end_time = now
+            elif kind is ContactQueued:
+                record = self.records[action.contact_id]
+                if record.queue_time is None and record.stream.dnis is not None:
+                    self._plan_queued(record, site_name, action.contact_id, action.skill, now)
+            elif kind is IvrTreatment:
+                self._caller_answers(site_name, action, now)
         self._schedule_tick(site_name)
         return []
 
+    def _plan_queued(self, record, site_name, contact_id, skill, now) -> None:
+        """A plan queued its contact (or an agent got it at once): its wait for an agent
+        counts from its first queue step; its skill, priority and objective are those of
+        its latest offer (the skill that answered, of up to three)."""
+        if record.queue_time is None:
+            record.queue_time = now
+        contact = self.sites[site_name].contacts[contact_id]
+        record.skill, record.priority = skill, contact.priority
+        record.service_objective_s = contact.service_objective_s
+
+    def _caller_answers(self, site_name, action, now) -> None:
+        """The caller model (SPEC §10 `caller:`) answers a plan step the PBX plays."""
+        record = self.records[action.contact_id]
+        caller = record.stream.caller
+        if caller is None:
+            return
+        rng = self.rng
+        contact_id = action.contact_id
+        if action.kind == "collect":
+            draw, keyed = rng.random(), ""
+            for variable, shares in caller.digits:
+                if variable == action.variable:
+                    for value, share in shares:
+                        if draw < share:
+                            keyed = value
+                            break
+                        draw -= share
+            if keyed and _KEYING_S < action.seconds:
+                self._schedule(now + _KEYING_S, _CALLER, site_name,
+                               ev.DigitsCollected(now + _KEYING_S, contact_id, keyed))
+        elif action.kind == "self_service":
+            if rng.random() >= caller.self_service_completes:
+                at = now + _ASKS_AGENT_AT * action.seconds
+                self._schedule(at, _CALLER, site_name,
+                               ev.SelfServiceEnded(at, contact_id, False))
+        elif action.kind == "callback_offer":
+            accepted = rng.random() < caller.accepts_callback
+            at = now + min(_KEYING_S, action.seconds / 2)
+            self._schedule(at, _CALLER, site_name, ev.CallbackChosen(at, contact_id, accepted))
+
+    _WAITING_FOR = {ev.DigitsCollected: "collect", ev.SelfServiceEnded: "self_service",
+                    ev.CallbackChosen: "callback_offer"}
+
+    def _caller_event(self, site_name, event) -> None:
+        contact = self.sites[site_name].contacts.get(event.contact_id)
+        run = contact.plan_run if contact is not None else None
+        if run is None or run.waiting != self._WAITING_FOR[type(event)]:
+            return                  # answered, hung up or moved on meanwhile
+        self._step(site_name, event)
+        if contact.callback:
+            self.records[event.contact_id].callback = True
     def moved(self, contact_id, from_site, to_site, now) -> list:
         self.records[contact_id].site = to_site
         return []
@@ -152,8 +225,12 @@ class Simulation:
         if given is not None:
             record.talk_s = given.handle_time_s
         self.records[contact_id] = record
-        self._step(stream.site, ev.ContactArrived(now, contact_id, stream.skill, stream.priority,
-                                                  stream.service_objective_s, stream.channel))
+        if stream.dnis is None:
+            self._step(stream.site, ev.ContactArrived(
+                now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
+                stream.channel))
+        else:
+            self._dial(stream, contact_id, now)
         if given is not None:
             if given.patience_s is not None:
                 self._schedule(now + given.patience_s, _ABANDON, contact_id)
@@ -163,6 +240,16 @@ class Simulation:
         gap = self.rng.expovariate(stream.rate_per_hour / 3600.0)
         if now + gap < self.scenario.duration_s:
             self._schedule(now + gap, _ARRIVAL, stream_number)
+
+    def _dial(self, stream, contact_id, now) -> None:
+        """A caller dials the stream's number: the plan of its service decides."""
+        self._step(stream.site, ev.ContactArrived(now, contact_id, None, channel=stream.channel,
+                                                  dnis=stream.dnis))
+        plans = self.scenario.plans
+        service = plans.entry_points[stream.dnis].service
+        in_use = self.sites[stream.site].plans.lines.get(service, 0)
+        if in_use > self.max_lines_in_use.get(service, 0):
+            self.max_lines_in_use[service] = in_use
 
     def _answer(self, site_name, contact_id, now):
         contact = self.sites[site_name].contacts.get(contact_id)
@@ -183,7 +270,11 @@ class Simulation:
         if record.final_state is not None:
             return
         contact = self.sites[record.site].contacts.get(contact_id)
-        if contact is not None and contact.state in (ContactState.QUEUED, ContactState.OFFERED):
+        if contact is not None and not contact.callback and contact.state in (
+                ContactState.QUEUED, ContactState.OFFERED, ContactState.IN_IVR):
+            # Patience counts from the call's arrival, time in the IVR included; a caller
+            # who took a callback has hung up already.
+            record.abandoned_in_ivr = contact.state is ContactState.IN_IVR
             self._step(record.site, ev.ContactAbandoned(now, contact_id))
 
     # ---- the run ----------------------------------------------------------------------------------
@@ -219,6 +310,8 @@ class Simulation:
                     self._step(a, ev.ContactEnded(now, b))
             elif kind == _ABANDON:
                 self._abandon(a, now)
+            elif kind == _CALLER:
+                self._caller_event(a, b)
             else:
                 if self._tick_at.get(a) == now:
                     del self._tick_at[a]
@@ -232,7 +325,7 @@ class Simulation:
         agents = {name: [site.agent_occupancy(agent_id) for agent_id in site.agents]
                   for name, site in self.sites.items()}
         records = list(self.records.values())
-        report = build_report(self.scenario, records, agents)
+        report = build_report(self.scenario, records, agents, self.max_lines_in_use)
         report["run"] = {"seed": self.seed, "simulated_s": self.scenario.duration_s,
                          "wall_s": round(wall, 3), "core_events": self.events,
                          "contacts_per_wall_s": round(len(records) / wall) if wall else None,

@@ -81,6 +81,7 @@ class IvrTreatment:
     prompt: str | None = None
     seconds: float | None = None
     max_digits: int | None = None
+    variable: str | None = None           # collect: the plan variable the digits go into
     treatment: str | None = None
     to: str | None = None
     target: str | None = None

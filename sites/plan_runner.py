@@ -212,7 +212,8 @@ class PlanRunner:
                 self._wait_for(contact, "collect", now + action.timeout_s)
                 run.collect_into, run.collect_max = action.into, action.max_digits
                 actions.append(IvrTreatment(contact.contact_id, "collect", action.prompt,
-                                            action.timeout_s, max_digits=action.max_digits))
+                                            action.timeout_s, max_digits=action.max_digits,
+                                            variable=action.into))
                 return
             elif kind is SelfService:
                 self._wait_for(contact, "self_service", now + action.seconds)

@@ -146,7 +146,8 @@ class SiteRounds:
         for contact_id in contact_ids:
             contact = state.contacts.get(contact_id)
             contacts[contact_id] = (arrival_of(contact, now) if contact is not None
-                                    and contact.state is ContactState.QUEUED else None)
+                                    and contact.state is ContactState.QUEUED
+                                    and state.movable(contact) else None)
         agents = {agent_id: state.agents[agent_id].state for agent_id in agent_ids
                   if agent_id in state.agents}
         return Survey(actions, statuses, best, contacts, agents, state.next_deadline(),

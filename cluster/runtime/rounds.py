@@ -312,9 +312,13 @@ class Rounds:
         wanted = []                 # (item, skill, channel, priority)
         for item in items:
             event = item.event
+            if event.skill is None:
+                continue            # its routing plan queues it here (not moved: README)
             channel = parse_enum(Channel, event.channel, "channel")
             priority = parse_enum(Priority, event.priority, "priority").value
             wanted.append((item, event.skill, channel, priority))
+        if not wanted:
+            return []
         keys_by_site: dict[str, set] = {}
         for _, skill, channel, _ in wanted:
             for site in self.sites.with_skill(skill):
