@@ -152,7 +152,7 @@ class SiteActor(SiteRounds):
         gateway's directory has moved on since)."""
         if self._awaiting_store:
             raise SiteNotAdopted(self.site)
-        state = SiteState.restore(snapshot)
+        state = SiteState.restore(snapshot, plans=self.config.plans)
         if state.name != self.site:
             raise ValueError(f"snapshot of site {state.name!r} loaded into {self.site!r}")
         self.state = self._opened.replace(state) if self._opened is not None else state
@@ -308,7 +308,8 @@ class SiteActor(SiteRounds):
              for contact_id, contact in state.contacts.items()},
             dict(state.finished), state.next_deadline(), self.queued(),
             {contact_id: OfferContact(contact_id, contact.agent_id, contact.skill,
-                                      contact.channel, contact.offer_deadline, contact.data)
+                                      contact.channel, contact.offer_deadline, contact.data,
+                                      contact.callback)
              for contact_id, contact in state.contacts.items()
              if contact.state is ContactState.OFFERED})
 

@@ -205,6 +205,8 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
                     routing.number("max_status_age_s", default=10.0, exclusive=True),
                     routing.integer("hop_limit", default=1))
     plans = read_plan_config(top, skills, sites)
+    if plans:       # every site runs the center's plans (a site lacking a skill skips it)
+        sites = {name: dataclasses.replace(site, plans=plans) for name, site in sites.items()}
     return ClusterConfig(path, skills, objectives, sites, multisite, bsr, plans)
 
 

@@ -54,6 +54,8 @@ from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput, NotFound, PreconditionFailed  # noqa: F401 (API)
 from sites.model import ContactState, SiteConfig
+from sites.calendars import WallClock
+from sites.plans import PlanConfig
 from sites.recent import RecentMap
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
@@ -61,7 +63,10 @@ from sites.virtual_center import VirtualCenter
 log = logging.getLogger(__name__)
 
 _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.OfferTimedOut,
-                   ev.ContactEnded, ev.ContactAbandoned)
+                   ev.ContactEnded, ev.ContactAbandoned,
+                   # what the PBX's IVR reports of a contact in its routing plan (SPEC §10)
+                   ev.DigitsCollected, ev.PromptFinished, ev.SelfServiceEnded,
+                   ev.CallbackChosen)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
                  ev.WrapUpDone)
 
@@ -96,6 +101,11 @@ class CoreHost:
         self.sites: dict[str, SiteState] = dict(sites) if sites is not None else {
             name: SiteState(site_config, scheduler_factory=scheduler_factory)
             for name, site_config in config.sites.items()}
+        # Routing plans (SPEC §10): calendars read the wall-clock time of the host's time.
+        self.plans = getattr(config, "plans", None) or PlanConfig()
+        self.wall_clock = WallClock(_time.time() - start_time)
+        for state in self.sites.values():
+            state.plans.use(self.plans, self.wall_clock)
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
@@ -253,6 +263,10 @@ class CoreHost:
             raise InvalidInput("contact_id", f"duplicate contact id {contact_id!r}")
         if link_id is not None:
             event.origin = link_id      # journaled with the contact: ownership survives a failover
+        if event.skill is None and isinstance(event.data, dict):
+            # A dialled number's plan may test the caller's number prefix: the longest
+            # configured prefix it starts with is all it needs (PlanConfig.ani_prefix_of).
+            event.ani_prefix = self.plans.ani_prefix_of(event.data.get("ani"))
 
     # ---- RoundHost (cluster/runtime/rounds.py) -------------------------------------------
     def prepare(self, item, now) -> str:
@@ -305,8 +319,12 @@ class CoreHost:
                     continue        # not final for the cluster: `_interflow` says where it went
                 contacts.pop(action.contact_id, None)
                 self._finished[action.contact_id] = self._final(action.final_state, site_name)
-            skill = action.skill if kind is OfferContact or kind is ContactQueued else (
-                entry.skill if entry is not None else None)
+            if kind is OfferContact or kind is ContactQueued:
+                skill = action.skill
+                if entry is not None and entry.skill != skill:
+                    entry.skill = skill     # a plan queued it, or it was answered elsewhere
+            else:
+                skill = entry.skill if entry is not None else None
             append(Routed(site_name, now, action, skill, link_id))
         return out
 
@@ -656,7 +674,8 @@ class CoreHost:
                 if contact.state is ContactState.OFFERED:
                     link.push(Routed(name, now, OfferContact(
                         contact_id, contact.agent_id, contact.skill, contact.channel,
-                        contact.offer_deadline, contact.data), contact.skill, origin))
+                        contact.offer_deadline, contact.data, contact.callback),
+                        contact.skill, origin))
             for contact_id, final in state.finished.items():
                 if final is not ContactState.INTERFLOWED:
                     self._finished[contact_id] = self._final(final, name)

@@ -211,6 +211,11 @@ class SiteConfig:
     agents: tuple = ()                # AgentConfig, ...
     auto_pause_after_misses: int = 3  # K missed offers in a row put the agent not ready
     statistics_window_s: float = 900.0   # rolling window of ASA, SL and AHT
+    # The center's routing plans (sites.plans.PlanConfig; SPEC §10), and the POSIX time of
+    # the core's time 0 (calendars; None: sites.calendars.DEFAULT_START_EPOCH). Not part of
+    # the site's identity: a host may give the same site new plans.
+    plans: object = field(default=None, compare=False, repr=False)
+    wall_start: float | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if isinstance(self.auto_pause_after_misses, bool) or not isinstance(

@@ -45,6 +45,7 @@ from sites.model import (
     enum_lookup,
     parse_enum,
 )
+from sites.calendars import WallClock
 from sites.plan_runner import PlanRun, PlanRunner
 from sites.recent import RecentMap
 from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
@@ -98,6 +99,9 @@ class SiteState:
         self._round_robin: dict = {}            # (agent index, skill index) -> assignment number
         self._round_robin_clock = count(1)
         self.plans = PlanRunner(self)           # routing plans (SPEC §10): sites/plan_runner.py
+        if config.plans is not None:
+            self.plans.use(config.plans, None if config.wall_start is None
+                           else WallClock(config.wall_start))
         self._handlers = {
             ev.AgentLoggedIn: self._agent_logged_in,
             ev.AgentLoggedOut: self._agent_logged_out,

@@ -47,7 +47,13 @@ from vcc.v1 import call_control_pb2_grpc
 _CONTACT_EVENTS = {"answered": ev.ContactConnected, "rejected": ev.OfferRejected,
                    "offer_timed_out": ev.OfferTimedOut, "ended": ev.ContactEnded,
                    "abandoned": ev.ContactAbandoned}
-_EVENT_FIELDS = ("arrived",) + tuple(_CONTACT_EVENTS)
+# What the IVR reports of a contact in its routing plan: (message field, core event, and
+# the names of the message's fields after contact_id, in the core event's order).
+_IVR_EVENTS = {"digits_collected": (ev.DigitsCollected, "digits"),
+               "self_service_ended": (ev.SelfServiceEnded, "completed"),
+               "callback_chosen": (ev.CallbackChosen, "accepted")}
+_CONTACT_EVENTS["prompt_finished"] = ev.PromptFinished
+_EVENT_FIELDS = ("arrived",) + tuple(_CONTACT_EVENTS) + tuple(_IVR_EVENTS)
 # Events applied in one host batch at most: backpressure is checked between batches. An
 # event makes at most a few actions for its link (queued, interflow, offer), so runs of an
 # eighth of the stream limit, started below half of it, stay under it.
@@ -67,6 +73,15 @@ def _translate(event) -> tuple[str | None, object, str]:
     if which == "arrived":
         site, arrival = convert.contact_arrival(event.arrived, "arrived.")
         return site, arrival, "arrived."
+    ivr = _IVR_EVENTS.get(which)
+    if ivr is not None:
+        cls, field = ivr
+        message = getattr(event, which)
+        convert.name(message.contact_id, f"{which}.contact_id")
+        value = getattr(message, field)
+        if field == "digits":
+            convert.name(value, f"{which}.digits", required=False, limit=convert.MAX_PHONE)
+        return None, cls(0.0, message.contact_id, value), which + "."
     contact_id = getattr(event, which)
     if not contact_id or len(contact_id) > convert.MAX_ID or not contact_id.isprintable():
         convert.name(contact_id, which)          # raises, naming the field

@@ -28,6 +28,7 @@ from sites.actions import (
     ContactFinished,
     ContactQueued,
     ContactRejected,
+    IvrTreatment,
     OfferContact,
     OfferRevoked,
 )
@@ -140,6 +141,8 @@ def _data(spec, field: str) -> dict:
 def contact_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
     """(entry site, ContactArrived) of a ContactSpec; field names start with `prefix`."""
     contact_id, site, skill = spec.contact_id, spec.site, spec.skill
+    if not skill and spec.dnis:
+        return _dialled_arrival(spec, prefix)
     # Fast path for the valid case (a PBX sends thousands a second); on a problem the
     # checks run one by one, in field order, so the first bad field is the one named.
     if not (contact_id and site and skill) or max(
@@ -169,14 +172,37 @@ def contact_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
                                    attached_data(spec, data))
 
 
+def _dialled_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
+    """A contact with a dialled number and no skill: its routing plan decides skill,
+    priority and objective (README, "Routing plans"), so it may not give them."""
+    contact_id = name(spec.contact_id, prefix + "contact_id")
+    site = name(spec.site, prefix + "site")
+    if spec.priority != common_pb2.PRIORITY_UNSPECIFIED:
+        raise invalid(prefix + "priority", "a contact with a dialled number and no skill "
+                                           "leaves the priority to its routing plan")
+    if spec.service_objective_s != 0:
+        raise invalid(prefix + "service_objective_s", "a contact with a dialled number and "
+                                                      "no skill leaves it to its routing plan")
+    kind = CHANNEL_IN.get(spec.channel)
+    if kind is None:
+        kind = channel(spec.channel, prefix + "channel")
+    phone(spec.ani, prefix + "ani")
+    dnis = phone(spec.dnis, prefix + "dnis")
+    name(spec.customer_id, prefix + "customer_id", required=False)
+    data = _data(spec, prefix + "data") if len(spec.data) else {}
+    return site, ev.ContactArrived(0.0, contact_id, None, channel=kind,
+                                   data=attached_data(spec, data), dnis=dnis)
+
+
 # ---- output --------------------------------------------------------------------------------------
 _DECISIONS = (OfferContact, ContactQueued, ContactRejected)
 
 
 def decision(contact_id: str, routed_actions) -> tuple:
     """(Routed offer/queued/rejected, Routed Interflowed or None) of a contact's arrival.
-    The last decision wins: after an interflow it is the new site's."""
-    made, moved = None, None
+    The last decision wins: after an interflow it is the new site's. A dialled number's
+    contact may have none yet: its plan's first IVR treatment is the decision then."""
+    made, moved, ivr = None, None, None
     for routed in routed_actions:
         action = routed.action
         if getattr(action, "contact_id", None) != contact_id:
@@ -185,7 +211,9 @@ def decision(contact_id: str, routed_actions) -> tuple:
             made = routed
         elif type(action) is Interflowed:
             moved = routed
-    return made, moved
+        elif type(action) is IvrTreatment and ivr is None:
+            ivr = routed
+    return made or ivr, moved
 
 
 def offer(site: str, action: OfferContact, into=None) -> common_pb2.Offer:
@@ -200,6 +228,17 @@ def offer(site: str, action: OfferContact, into=None) -> common_pb2.Offer:
     message.offer_deadline_s = action.deadline
     if action.data:
         message.data.update({str(k): str(v) for k, v in action.data.items()})
+    if action.callback:
+        message.callback = True
+    return message
+
+
+def ivr_treatment(site: str, action: IvrTreatment) -> common_pb2.IvrTreatment:
+    message = common_pb2.IvrTreatment(contact_id=action.contact_id, site=site, kind=action.kind)
+    for field in ("prompt", "seconds", "max_digits", "treatment", "to", "target", "reason"):
+        value = getattr(action, field)
+        if value is not None:
+            setattr(message, field, value)
     return message
 
 
@@ -240,7 +279,7 @@ def offer_revoked(site: str, action: OfferRevoked) -> common_pb2.OfferRevoked:
 # The routing-event kinds (Routing.StreamEvents filters) and the oneof field of each.
 KIND = {OfferContact: "offer", ContactQueued: "queued", Interflowed: "interflow",
         ContactRejected: "rejected", ContactFinished: "finished",
-        OfferRevoked: "offer_revoked", AgentStateChanged: "agent_state"}
+        OfferRevoked: "offer_revoked", AgentStateChanged: "agent_state", IvrTreatment: "ivr"}
 KINDS = frozenset(KIND.values())
 
 
@@ -262,6 +301,8 @@ def payload(routed):
         return "offer_revoked", offer_revoked(site, action)
     if kind is AgentStateChanged:
         return "agent_state", agent_state(site, action.agent_id, action.state, action.reason)
+    if kind is IvrTreatment:
+        return "ivr", ivr_treatment(site, action)
     raise TypeError(f"no message for {kind.__name__}")
 
 

@@ -10,7 +10,7 @@ from cluster.servicers.errors import invalid, raise_first_error, status_of, unar
 from cluster.servicers.streams import OVERFLOW_DETAILS, Writer
 from cluster.tracing import routing_span
 from sites import events as ev
-from sites.actions import AgentStateChanged, ContactQueued, OfferContact
+from sites.actions import AgentStateChanged, ContactQueued, IvrTreatment, OfferContact
 from vcc.v1 import common_pb2, routing_pb2, routing_pb2_grpc
 
 
@@ -44,6 +44,8 @@ class RoutingServicer(routing_pb2_grpc.RoutingServicer):
             convert.offer(decision.site, action, into=reply.offer)
         elif kind is ContactQueued:
             reply.queued.CopyFrom(convert.queue_treatment(decision.site, action))
+        elif kind is IvrTreatment:
+            reply.ivr.CopyFrom(convert.ivr_treatment(decision.site, action))
         else:
             reply.rejected.CopyFrom(convert.rejection(action))
         if interflow is not None:

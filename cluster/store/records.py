@@ -108,9 +108,12 @@ class OpenRecord:
         return {
             "contact_id": self.contact_id, "ani": self.ani, "dnis": self.dnis,
             "customer_id": self.customer_id, "entry_site": entry_site,
-            "served_site": self.served_site, "final_site": final_site, "skill": self.skill,
-            "priority": self.priority, "service_objective_s": self.service_objective_s,
-            "sl_threshold_s": self.sl_threshold_s, "channel": self.channel,
+            "served_site": self.served_site, "final_site": final_site,
+            # A dialled number's contact its plan never queued (self-served, busy, hung up
+            # in the IVR...) has no skill: "" and 0 in these columns.
+            "skill": self.skill or "", "priority": self.priority or "",
+            "service_objective_s": self.service_objective_s or 0.0,
+            "sl_threshold_s": self.sl_threshold_s or 0.0, "channel": self.channel,
             "arrival_time": arrival_time, "offer_time": self.offer_time,
             "answer_time": self.answer_time,
             "end_time": self.end_time if self.end_time is not None or not completed else time,
@@ -215,6 +218,9 @@ class Recorder:
                 continue
             if not fresh(action.contact_id):
                 continue
+            if record.skill is None and (action_kind is OfferContact
+                                         or action_kind is ContactQueued):
+                _planned(record, state, action)
             if action_kind is OfferContact:
                 record.offers += 1
                 if record.offer_time is None:
@@ -241,15 +247,17 @@ class Recorder:
         record = self._open.get(event.contact_id)
         if record is None:
             record = self._open[event.contact_id] = OpenRecord(event.contact_id)
-            skill = state.skills[event.skill]
             contact = state.contacts.get(event.contact_id)
-            record.skill = skill.name
-            record.priority = _name(event.priority)
             record.channel = _name(event.channel)
-            record.sl_threshold_s = skill.sl_threshold_s
-            record.service_objective_s = (
-                contact.service_objective_s if contact is not None
-                else float(event.service_objective_s or skill.sl_threshold_s))
+            if event.skill is not None:
+                skill = state.skills[event.skill]
+                record.skill = skill.name
+                record.priority = _name(event.priority)
+                record.sl_threshold_s = skill.sl_threshold_s
+                record.service_objective_s = (
+                    contact.service_objective_s if contact is not None
+                    else float(event.service_objective_s or skill.sl_threshold_s))
+            # else: a dialled number's plan chooses skill and priority when it queues it
             _data_fields(record, event.data or {})
             _moved_in(record, state.name, event.entry_site, event.first_arrival,
                       event.time, event.record)
@@ -368,6 +376,19 @@ def _interval_row(site, agent_id, state, reason, start, end) -> dict:
     return {"site": site, "agent_id": agent_id, "state": state,
             "reason": _text(reason, _REASON_CHARS) if reason else "",
             "start_time": start, "end_time": end}
+
+
+def _planned(record, state, action) -> None:
+    """A dialled number's plan queued its contact (or an agent got it at once): its record
+    takes the skill, priority and objective it was first queued with."""
+    record.skill = action.skill
+    skill = state.skills.get(action.skill)
+    if skill is not None:
+        record.sl_threshold_s = skill.sl_threshold_s
+    contact = state.contacts.get(action.contact_id)
+    if contact is not None:
+        record.priority = contact.priority.name.lower()
+        record.service_objective_s = contact.service_objective_s
 
 
 def _name(value) -> str:

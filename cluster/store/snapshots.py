@@ -78,7 +78,11 @@ def _start(engine, site, initial, scheduler_factory) -> Recovered:
     found = latest_snapshot(engine, site)
     if found is not None:
         seq, document = found
-        state = SiteState.restore(document["site"], scheduler_factory=scheduler_factory)
+        # Contacts in a routing plan go on with the plan of their name in the configuration
+        # the site starts with.
+        plans = initial.plans if isinstance(initial, SiteConfig) else None
+        state = SiteState.restore(document["site"], scheduler_factory=scheduler_factory,
+                                  plans=plans)
         return Recovered(state, seq, seq, 0, document.get("recorder"))
     if initial is None:
         raise RecoveryError(f"site {site!r}: no snapshot and no initial configuration")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from vcc.v1 import common_pb2 as vcc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vcc/v1/call_control.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\"4\n\x08PbxHello\x12\x0f\n\x07link_id\x18\x01 \x01(\t\x12\x17\n\x0flast_action_seq\x18\x02 \x01(\x04\"\xb1\x01\n\x08PbxEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x07\x61rrived\x18\x02 \x01(\x0b\x32\x13.vcc.v1.ContactSpecH\x00\x12\x12\n\x08\x61nswered\x18\x03 \x01(\tH\x00\x12\x12\n\x08rejected\x18\x04 \x01(\tH\x00\x12\x19\n\x0foffer_timed_out\x18\x05 \x01(\tH\x00\x12\x0f\n\x05\x65nded\x18\x06 \x01(\tH\x00\x12\x13\n\tabandoned\x18\x07 \x01(\tH\x00\x42\x07\n\x05\x65vent\"O\n\nPbxMessage\x12\x1f\n\x05hello\x18\x01 \x01(\x0b\x32\x10.vcc.v1.PbxHello\x12 \n\x06\x65vents\x18\x02 \x03(\x0b\x32\x10.vcc.v1.PbxEvent\"\xc6\x02\n\x0cRouterAction\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x0eroute_to_agent\x18\x02 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x03 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12&\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowH\x00\x12#\n\x06reject\x18\x05 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12+\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12-\n\roffer_revoked\x18\x07 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12#\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.vcc.v1.EventErrorH\x00\x42\x08\n\x06\x61\x63tion\"S\n\nEventError\x12\x11\n\tevent_seq\x18\x01 \x01(\x04\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"O\n\rRouterMessage\x12\x17\n\x0f\x61\x63ked_event_seq\x18\x01 \x01(\x04\x12%\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x14.vcc.v1.RouterAction2G\n\x0b\x43\x61llControl\x12\x38\n\x07\x43onnect\x12\x12.vcc.v1.PbxMessage\x1a\x15.vcc.v1.RouterMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vcc/v1/call_control.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\"4\n\x08PbxHello\x12\x0f\n\x07link_id\x18\x01 \x01(\t\x12\x17\n\x0flast_action_seq\x18\x02 \x01(\x04\"\xed\x02\n\x08PbxEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x07\x61rrived\x18\x02 \x01(\x0b\x32\x13.vcc.v1.ContactSpecH\x00\x12\x12\n\x08\x61nswered\x18\x03 \x01(\tH\x00\x12\x12\n\x08rejected\x18\x04 \x01(\tH\x00\x12\x19\n\x0foffer_timed_out\x18\x05 \x01(\tH\x00\x12\x0f\n\x05\x65nded\x18\x06 \x01(\tH\x00\x12\x13\n\tabandoned\x18\x07 \x01(\tH\x00\x12\x33\n\x10\x64igits_collected\x18\x08 \x01(\x0b\x32\x17.vcc.v1.CollectedDigitsH\x00\x12\x19\n\x0fprompt_finished\x18\t \x01(\tH\x00\x12\x37\n\x12self_service_ended\x18\n \x01(\x0b\x32\x19.vcc.v1.SelfServiceResultH\x00\x12\x31\n\x0f\x63\x61llback_chosen\x18\x0b \x01(\x0b\x32\x16.vcc.v1.CallbackAnswerH\x00\x42\x07\n\x05\x65vent\"5\n\x0f\x43ollectedDigits\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\":\n\x11SelfServiceResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x11\n\tcompleted\x18\x02 \x01(\x08\"6\n\x0e\x43\x61llbackAnswer\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"O\n\nPbxMessage\x12\x1f\n\x05hello\x18\x01 \x01(\x0b\x32\x10.vcc.v1.PbxHello\x12 \n\x06\x65vents\x18\x02 \x03(\x0b\x32\x10.vcc.v1.PbxEvent\"\xeb\x02\n\x0cRouterAction\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x0eroute_to_agent\x18\x02 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x03 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12&\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowH\x00\x12#\n\x06reject\x18\x05 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12+\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12-\n\roffer_revoked\x18\x07 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12#\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.vcc.v1.EventErrorH\x00\x12#\n\x03ivr\x18\t \x01(\x0b\x32\x14.vcc.v1.IvrTreatmentH\x00\x42\x08\n\x06\x61\x63tion\"S\n\nEventError\x12\x11\n\tevent_seq\x18\x01 \x01(\x04\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"O\n\rRouterMessage\x12\x17\n\x0f\x61\x63ked_event_seq\x18\x01 \x01(\x04\x12%\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x14.vcc.v1.RouterAction2G\n\x0b\x43\x61llControl\x12\x38\n\x07\x43onnect\x12\x12.vcc.v1.PbxMessage\x1a\x15.vcc.v1.RouterMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,15 +35,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PBXHELLO']._serialized_start=58
   _globals['_PBXHELLO']._serialized_end=110
   _globals['_PBXEVENT']._serialized_start=113
-  _globals['_PBXEVENT']._serialized_end=290
-  _globals['_PBXMESSAGE']._serialized_start=292
-  _globals['_PBXMESSAGE']._serialized_end=371
-  _globals['_ROUTERACTION']._serialized_start=374
-  _globals['_ROUTERACTION']._serialized_end=700
-  _globals['_EVENTERROR']._serialized_start=702
-  _globals['_EVENTERROR']._serialized_end=785
-  _globals['_ROUTERMESSAGE']._serialized_start=787
-  _globals['_ROUTERMESSAGE']._serialized_end=866
-  _globals['_CALLCONTROL']._serialized_start=868
-  _globals['_CALLCONTROL']._serialized_end=939
+  _globals['_PBXEVENT']._serialized_end=478
+  _globals['_COLLECTEDDIGITS']._serialized_start=480
+  _globals['_COLLECTEDDIGITS']._serialized_end=533
+  _globals['_SELFSERVICERESULT']._serialized_start=535
+  _globals['_SELFSERVICERESULT']._serialized_end=593
+  _globals['_CALLBACKANSWER']._serialized_start=595
+  _globals['_CALLBACKANSWER']._serialized_end=649
+  _globals['_PBXMESSAGE']._serialized_start=651
+  _globals['_PBXMESSAGE']._serialized_end=730
+  _globals['_ROUTERACTION']._serialized_start=733
+  _globals['_ROUTERACTION']._serialized_end=1096
+  _globals['_EVENTERROR']._serialized_start=1098
+  _globals['_EVENTERROR']._serialized_end=1181
+  _globals['_ROUTERMESSAGE']._serialized_start=1183
+  _globals['_ROUTERMESSAGE']._serialized_end=1262
+  _globals['_CALLCONTROL']._serialized_start=1264
+  _globals['_CALLCONTROL']._serialized_end=1335
 # @@protoc_insertion_point(module_scope)

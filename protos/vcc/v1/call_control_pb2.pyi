@@ -16,7 +16,7 @@ class PbxHello(_message.Message):
     def __init__(self, link_id: _Optional[str] = ..., last_action_seq: _Optional[int] = ...) -> None: ...
 
 class PbxEvent(_message.Message):
-    __slots__ = ("seq", "arrived", "answered", "rejected", "offer_timed_out", "ended", "abandoned")
+    __slots__ = ("seq", "arrived", "answered", "rejected", "offer_timed_out", "ended", "abandoned", "digits_collected", "prompt_finished", "self_service_ended", "callback_chosen")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ARRIVED_FIELD_NUMBER: _ClassVar[int]
     ANSWERED_FIELD_NUMBER: _ClassVar[int]
@@ -24,6 +24,10 @@ class PbxEvent(_message.Message):
     OFFER_TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
     ENDED_FIELD_NUMBER: _ClassVar[int]
     ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    DIGITS_COLLECTED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FINISHED_FIELD_NUMBER: _ClassVar[int]
+    SELF_SERVICE_ENDED_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_CHOSEN_FIELD_NUMBER: _ClassVar[int]
     seq: int
     arrived: _common_pb2.ContactSpec
     answered: str
@@ -31,7 +35,35 @@ class PbxEvent(_message.Message):
     offer_timed_out: str
     ended: str
     abandoned: str
-    def __init__(self, seq: _Optional[int] = ..., arrived: _Optional[_Union[_common_pb2.ContactSpec, _Mapping]] = ..., answered: _Optional[str] = ..., rejected: _Optional[str] = ..., offer_timed_out: _Optional[str] = ..., ended: _Optional[str] = ..., abandoned: _Optional[str] = ...) -> None: ...
+    digits_collected: CollectedDigits
+    prompt_finished: str
+    self_service_ended: SelfServiceResult
+    callback_chosen: CallbackAnswer
+    def __init__(self, seq: _Optional[int] = ..., arrived: _Optional[_Union[_common_pb2.ContactSpec, _Mapping]] = ..., answered: _Optional[str] = ..., rejected: _Optional[str] = ..., offer_timed_out: _Optional[str] = ..., ended: _Optional[str] = ..., abandoned: _Optional[str] = ..., digits_collected: _Optional[_Union[CollectedDigits, _Mapping]] = ..., prompt_finished: _Optional[str] = ..., self_service_ended: _Optional[_Union[SelfServiceResult, _Mapping]] = ..., callback_chosen: _Optional[_Union[CallbackAnswer, _Mapping]] = ...) -> None: ...
+
+class CollectedDigits(_message.Message):
+    __slots__ = ("contact_id", "digits")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    DIGITS_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    digits: str
+    def __init__(self, contact_id: _Optional[str] = ..., digits: _Optional[str] = ...) -> None: ...
+
+class SelfServiceResult(_message.Message):
+    __slots__ = ("contact_id", "completed")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    completed: bool
+    def __init__(self, contact_id: _Optional[str] = ..., completed: _Optional[bool] = ...) -> None: ...
+
+class CallbackAnswer(_message.Message):
+    __slots__ = ("contact_id", "accepted")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    accepted: bool
+    def __init__(self, contact_id: _Optional[str] = ..., accepted: _Optional[bool] = ...) -> None: ...
 
 class PbxMessage(_message.Message):
     __slots__ = ("hello", "events")
@@ -42,7 +74,7 @@ class PbxMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[PbxHello, _Mapping]] = ..., events: _Optional[_Iterable[_Union[PbxEvent, _Mapping]]] = ...) -> None: ...
 
 class RouterAction(_message.Message):
-    __slots__ = ("seq", "route_to_agent", "queued", "interflow", "reject", "finished", "offer_revoked", "error")
+    __slots__ = ("seq", "route_to_agent", "queued", "interflow", "reject", "finished", "offer_revoked", "error", "ivr")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     ROUTE_TO_AGENT_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +83,7 @@ class RouterAction(_message.Message):
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     OFFER_REVOKED_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    IVR_FIELD_NUMBER: _ClassVar[int]
     seq: int
     route_to_agent: _common_pb2.Offer
     queued: _common_pb2.QueueTreatment
@@ -59,7 +92,8 @@ class RouterAction(_message.Message):
     finished: _common_pb2.ContactFinished
     offer_revoked: _common_pb2.OfferRevoked
     error: EventError
-    def __init__(self, seq: _Optional[int] = ..., route_to_agent: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ..., reject: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., finished: _Optional[_Union[_common_pb2.ContactFinished, _Mapping]] = ..., offer_revoked: _Optional[_Union[_common_pb2.OfferRevoked, _Mapping]] = ..., error: _Optional[_Union[EventError, _Mapping]] = ...) -> None: ...
+    ivr: _common_pb2.IvrTreatment
+    def __init__(self, seq: _Optional[int] = ..., route_to_agent: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ..., reject: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., finished: _Optional[_Union[_common_pb2.ContactFinished, _Mapping]] = ..., offer_revoked: _Optional[_Union[_common_pb2.OfferRevoked, _Mapping]] = ..., error: _Optional[_Union[EventError, _Mapping]] = ..., ivr: _Optional[_Union[_common_pb2.IvrTreatment, _Mapping]] = ...) -> None: ...
 
 class EventError(_message.Message):
     __slots__ = ("event_seq", "contact_id", "field", "message")

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13vcc/v1/common.proto\x12\x06vcc.v1\"\xab\x02\n\x0b\x43ontactSpec\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\r\n\x05skill\x18\x03 \x01(\t\x12\"\n\x08priority\x18\x04 \x01(\x0e\x32\x10.vcc.v1.Priority\x12\x1b\n\x13service_objective_s\x18\x05 \x01(\x01\x12 \n\x07\x63hannel\x18\x06 \x01(\x0e\x32\x0f.vcc.v1.Channel\x12\x0b\n\x03\x61ni\x18\x07 \x01(\t\x12\x0c\n\x04\x64nis\x18\x08 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\t \x01(\t\x12+\n\x04\x64\x61ta\x18\n \x03(\x0b\x32\x1d.vcc.v1.ContactSpec.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xda\x01\n\x05Offer\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\r\n\x05skill\x18\x04 \x01(\t\x12 \n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x0f.vcc.v1.Channel\x12\x18\n\x10offer_deadline_s\x18\x06 \x01(\x01\x12%\n\x04\x64\x61ta\x18\x07 \x03(\x0b\x32\x17.vcc.v1.Offer.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"f\n\x0eQueueTreatment\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x11\n\tewt_known\x18\x04 \x01(\x08\x12\r\n\x05\x65wt_s\x18\x05 \x01(\x01\"/\n\tRejection\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"C\n\tInterflow\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x11\n\tfrom_site\x18\x02 \x01(\t\x12\x0f\n\x07to_site\x18\x03 \x01(\t\"^\n\x0f\x43ontactFinished\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12)\n\x0b\x66inal_state\x18\x02 \x01(\x0e\x32\x14.vcc.v1.ContactState\x12\x0c\n\x04site\x18\x03 \x01(\t\"e\n\x10\x41gentStateChange\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.vcc.v1.AgentState\x12\x0e\n\x06reason\x18\x04 \x01(\t\"R\n\x0cOfferRevoked\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t*p\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_TOP\x10\x01\x12\x11\n\rPRIORITY_HIGH\x10\x02\x12\x13\n\x0fPRIORITY_MEDIUM\x10\x03\x12\x10\n\x0cPRIORITY_LOW\x10\x04*\x97\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_VOICE\x10\x01\x12\x10\n\x0c\x43HANNEL_CHAT\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x04\x12\x14\n\x10\x43HANNEL_CALLBACK\x10\x05\x12\x14\n\x10\x43HANNEL_OUTBOUND\x10\x06*\xc0\x01\n\nAgentState\x12\x1b\n\x17\x41GENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41GENT_STATE_LOGGED_OUT\x10\x01\x12\x15\n\x11\x41GENT_STATE_READY\x10\x02\x12\x19\n\x15\x41GENT_STATE_NOT_READY\x10\x03\x12\x18\n\x14\x41GENT_STATE_RESERVED\x10\x04\x12\x14\n\x10\x41GENT_STATE_BUSY\x10\x05\x12\x17\n\x13\x41GENT_STATE_WRAP_UP\x10\x06*\xbb\x03\n\x0c\x43ontactState\x12\x1d\n\x19\x43ONTACT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONTACT_STATE_QUEUED\x10\x01\x12\x19\n\x15\x43ONTACT_STATE_OFFERED\x10\x02\x12\x1b\n\x17\x43ONTACT_STATE_CONNECTED\x10\x03\x12\x19\n\x15\x43ONTACT_STATE_WRAP_UP\x10\x04\x12\x1b\n\x17\x43ONTACT_STATE_COMPLETED\x10\x05\x12\x1b\n\x17\x43ONTACT_STATE_ABANDONED\x10\x06\x12\x1d\n\x19\x43ONTACT_STATE_INTERFLOWED\x10\x07\x12\x1a\n\x16\x43ONTACT_STATE_REJECTED\x10\x08\x12\x18\n\x14\x43ONTACT_STATE_IN_IVR\x10\t\x12\x1d\n\x19\x43ONTACT_STATE_SELF_SERVED\x10\n\x12\x1c\n\x18\x43ONTACT_STATE_ROUTED_OUT\x10\x0b\x12\x16\n\x12\x43ONTACT_STATE_BUSY\x10\x0c\x12\x1b\n\x17\x43ONTACT_STATE_VOICEMAIL\x10\r\x12\x1e\n\x1a\x43ONTACT_STATE_DISCONNECTED\x10\x0e\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13vcc/v1/common.proto\x12\x06vcc.v1\"\xab\x02\n\x0b\x43ontactSpec\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\r\n\x05skill\x18\x03 \x01(\t\x12\"\n\x08priority\x18\x04 \x01(\x0e\x32\x10.vcc.v1.Priority\x12\x1b\n\x13service_objective_s\x18\x05 \x01(\x01\x12 \n\x07\x63hannel\x18\x06 \x01(\x0e\x32\x0f.vcc.v1.Channel\x12\x0b\n\x03\x61ni\x18\x07 \x01(\t\x12\x0c\n\x04\x64nis\x18\x08 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\t \x01(\t\x12+\n\x04\x64\x61ta\x18\n \x03(\x0b\x32\x1d.vcc.v1.ContactSpec.DataEntry\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xec\x01\n\x05Offer\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\r\n\x05skill\x18\x04 \x01(\t\x12 \n\x07\x63hannel\x18\x05 \x01(\x0e\x32\x0f.vcc.v1.Channel\x12\x18\n\x10offer_deadline_s\x18\x06 \x01(\x01\x12%\n\x04\x64\x61ta\x18\x07 \x03(\x0b\x32\x17.vcc.v1.Offer.DataEntry\x12\x10\n\x08\x63\x61llback\x18\x08 \x01(\x08\x1a+\n\tDataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xb2\x01\n\x0cIvrTreatment\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x0e\n\x06prompt\x18\x04 \x01(\t\x12\x0f\n\x07seconds\x18\x05 \x01(\x01\x12\x12\n\nmax_digits\x18\x06 \x01(\x05\x12\x11\n\ttreatment\x18\x07 \x01(\t\x12\n\n\x02to\x18\x08 \x01(\t\x12\x0e\n\x06target\x18\t \x01(\t\x12\x0e\n\x06reason\x18\n \x01(\t\"f\n\x0eQueueTreatment\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12\x10\n\x08position\x18\x03 \x01(\x05\x12\x11\n\tewt_known\x18\x04 \x01(\x08\x12\r\n\x05\x65wt_s\x18\x05 \x01(\x01\"/\n\tRejection\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"C\n\tInterflow\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x11\n\tfrom_site\x18\x02 \x01(\t\x12\x0f\n\x07to_site\x18\x03 \x01(\t\"^\n\x0f\x43ontactFinished\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12)\n\x0b\x66inal_state\x18\x02 \x01(\x0e\x32\x14.vcc.v1.ContactState\x12\x0c\n\x04site\x18\x03 \x01(\t\"e\n\x10\x41gentStateChange\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0c\n\x04site\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.vcc.v1.AgentState\x12\x0e\n\x06reason\x18\x04 \x01(\t\"R\n\x0cOfferRevoked\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x0e\n\x06reason\x18\x04 \x01(\t*p\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x10\n\x0cPRIORITY_TOP\x10\x01\x12\x11\n\rPRIORITY_HIGH\x10\x02\x12\x13\n\x0fPRIORITY_MEDIUM\x10\x03\x12\x10\n\x0cPRIORITY_LOW\x10\x04*\x97\x01\n\x07\x43hannel\x12\x17\n\x13\x43HANNEL_UNSPECIFIED\x10\x00\x12\x11\n\rCHANNEL_VOICE\x10\x01\x12\x10\n\x0c\x43HANNEL_CHAT\x10\x02\x12\x11\n\rCHANNEL_EMAIL\x10\x03\x12\x0f\n\x0b\x43HANNEL_SMS\x10\x04\x12\x14\n\x10\x43HANNEL_CALLBACK\x10\x05\x12\x14\n\x10\x43HANNEL_OUTBOUND\x10\x06*\xc0\x01\n\nAgentState\x12\x1b\n\x17\x41GENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41GENT_STATE_LOGGED_OUT\x10\x01\x12\x15\n\x11\x41GENT_STATE_READY\x10\x02\x12\x19\n\x15\x41GENT_STATE_NOT_READY\x10\x03\x12\x18\n\x14\x41GENT_STATE_RESERVED\x10\x04\x12\x14\n\x10\x41GENT_STATE_BUSY\x10\x05\x12\x17\n\x13\x41GENT_STATE_WRAP_UP\x10\x06*\xbb\x03\n\x0c\x43ontactState\x12\x1d\n\x19\x43ONTACT_STATE_UNSPECIFIED\x10\x00\x12\x18\n\x14\x43ONTACT_STATE_QUEUED\x10\x01\x12\x19\n\x15\x43ONTACT_STATE_OFFERED\x10\x02\x12\x1b\n\x17\x43ONTACT_STATE_CONNECTED\x10\x03\x12\x19\n\x15\x43ONTACT_STATE_WRAP_UP\x10\x04\x12\x1b\n\x17\x43ONTACT_STATE_COMPLETED\x10\x05\x12\x1b\n\x17\x43ONTACT_STATE_ABANDONED\x10\x06\x12\x1d\n\x19\x43ONTACT_STATE_INTERFLOWED\x10\x07\x12\x1a\n\x16\x43ONTACT_STATE_REJECTED\x10\x08\x12\x18\n\x14\x43ONTACT_STATE_IN_IVR\x10\t\x12\x1d\n\x19\x43ONTACT_STATE_SELF_SERVED\x10\n\x12\x1c\n\x18\x43ONTACT_STATE_ROUTED_OUT\x10\x0b\x12\x16\n\x12\x43ONTACT_STATE_BUSY\x10\x0c\x12\x1b\n\x17\x43ONTACT_STATE_VOICEMAIL\x10\r\x12\x1e\n\x1a\x43ONTACT_STATE_DISCONNECTED\x10\x0e\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +35,34 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTACTSPEC_DATAENTRY']._serialized_options = b'8\001'
   _globals['_OFFER_DATAENTRY']._loaded_options = None
   _globals['_OFFER_DATAENTRY']._serialized_options = b'8\001'
-  _globals['_PRIORITY']._serialized_start=1059
-  _globals['_PRIORITY']._serialized_end=1171
-  _globals['_CHANNEL']._serialized_start=1174
-  _globals['_CHANNEL']._serialized_end=1325
-  _globals['_AGENTSTATE']._serialized_start=1328
-  _globals['_AGENTSTATE']._serialized_end=1520
-  _globals['_CONTACTSTATE']._serialized_start=1523
-  _globals['_CONTACTSTATE']._serialized_end=1966
+  _globals['_PRIORITY']._serialized_start=1258
+  _globals['_PRIORITY']._serialized_end=1370
+  _globals['_CHANNEL']._serialized_start=1373
+  _globals['_CHANNEL']._serialized_end=1524
+  _globals['_AGENTSTATE']._serialized_start=1527
+  _globals['_AGENTSTATE']._serialized_end=1719
+  _globals['_CONTACTSTATE']._serialized_start=1722
+  _globals['_CONTACTSTATE']._serialized_end=2165
   _globals['_CONTACTSPEC']._serialized_start=32
   _globals['_CONTACTSPEC']._serialized_end=331
   _globals['_CONTACTSPEC_DATAENTRY']._serialized_start=288
   _globals['_CONTACTSPEC_DATAENTRY']._serialized_end=331
   _globals['_OFFER']._serialized_start=334
-  _globals['_OFFER']._serialized_end=552
+  _globals['_OFFER']._serialized_end=570
   _globals['_OFFER_DATAENTRY']._serialized_start=288
   _globals['_OFFER_DATAENTRY']._serialized_end=331
-  _globals['_QUEUETREATMENT']._serialized_start=554
-  _globals['_QUEUETREATMENT']._serialized_end=656
-  _globals['_REJECTION']._serialized_start=658
-  _globals['_REJECTION']._serialized_end=705
-  _globals['_INTERFLOW']._serialized_start=707
-  _globals['_INTERFLOW']._serialized_end=774
-  _globals['_CONTACTFINISHED']._serialized_start=776
-  _globals['_CONTACTFINISHED']._serialized_end=870
-  _globals['_AGENTSTATECHANGE']._serialized_start=872
-  _globals['_AGENTSTATECHANGE']._serialized_end=973
-  _globals['_OFFERREVOKED']._serialized_start=975
-  _globals['_OFFERREVOKED']._serialized_end=1057
+  _globals['_IVRTREATMENT']._serialized_start=573
+  _globals['_IVRTREATMENT']._serialized_end=751
+  _globals['_QUEUETREATMENT']._serialized_start=753
+  _globals['_QUEUETREATMENT']._serialized_end=855
+  _globals['_REJECTION']._serialized_start=857
+  _globals['_REJECTION']._serialized_end=904
+  _globals['_INTERFLOW']._serialized_start=906
+  _globals['_INTERFLOW']._serialized_end=973
+  _globals['_CONTACTFINISHED']._serialized_start=975
+  _globals['_CONTACTFINISHED']._serialized_end=1069
+  _globals['_AGENTSTATECHANGE']._serialized_start=1071
+  _globals['_AGENTSTATECHANGE']._serialized_end=1172
+  _globals['_OFFERREVOKED']._serialized_start=1174
+  _globals['_OFFERREVOKED']._serialized_end=1256
 # @@protoc_insertion_point(module_scope)

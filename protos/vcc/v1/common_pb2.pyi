@@ -119,7 +119,7 @@ class ContactSpec(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., service_objective_s: _Optional[float] = ..., channel: _Optional[_Union[Channel, str]] = ..., ani: _Optional[str] = ..., dnis: _Optional[str] = ..., customer_id: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Offer(_message.Message):
-    __slots__ = ("contact_id", "agent_id", "site", "skill", "channel", "offer_deadline_s", "data")
+    __slots__ = ("contact_id", "agent_id", "site", "skill", "channel", "offer_deadline_s", "data", "callback")
     class DataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -134,6 +134,7 @@ class Offer(_message.Message):
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     OFFER_DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    CALLBACK_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     agent_id: str
     site: str
@@ -141,7 +142,32 @@ class Offer(_message.Message):
     channel: Channel
     offer_deadline_s: float
     data: _containers.ScalarMap[str, str]
-    def __init__(self, contact_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., offer_deadline_s: _Optional[float] = ..., data: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    callback: bool
+    def __init__(self, contact_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., offer_deadline_s: _Optional[float] = ..., data: _Optional[_Mapping[str, str]] = ..., callback: _Optional[bool] = ...) -> None: ...
+
+class IvrTreatment(_message.Message):
+    __slots__ = ("contact_id", "site", "kind", "prompt", "seconds", "max_digits", "treatment", "to", "target", "reason")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_DIGITS_FIELD_NUMBER: _ClassVar[int]
+    TREATMENT_FIELD_NUMBER: _ClassVar[int]
+    TO_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    site: str
+    kind: str
+    prompt: str
+    seconds: float
+    max_digits: int
+    treatment: str
+    to: str
+    target: str
+    reason: str
+    def __init__(self, contact_id: _Optional[str] = ..., site: _Optional[str] = ..., kind: _Optional[str] = ..., prompt: _Optional[str] = ..., seconds: _Optional[float] = ..., max_digits: _Optional[int] = ..., treatment: _Optional[str] = ..., to: _Optional[str] = ..., target: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class QueueTreatment(_message.Message):
     __slots__ = ("contact_id", "site", "position", "ewt_known", "ewt_s")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from vcc.v1 import common_pb2 as vcc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vcc/v1/routing.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\";\n\x13RouteContactRequest\x12$\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x13.vcc.v1.ContactSpec\"\xb6\x01\n\x11RouteContactReply\x12\x1e\n\x05offer\x18\x01 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x02 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12$\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowB\n\n\x08\x64\x65\x63ision\"9\n\x15\x41\x62\x61ndonContactRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\"@\n\x13\x41\x62\x61ndonContactReply\x12)\n\x0b\x66inal_state\x18\x01 \x01(\x0e\x32\x14.vcc.v1.ContactState\"P\n\rGetEwtRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\r\n\x05skill\x18\x02 \x01(\t\x12\"\n\x08priority\x18\x03 \x01(\x0e\x32\x10.vcc.v1.Priority\"/\n\x0bGetEwtReply\x12\x11\n\tewt_known\x18\x01 \x01(\x08\x12\r\n\x05\x65wt_s\x18\x02 \x01(\x01\"3\n\x14GetStatisticsRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\r\n\x05skill\x18\x02 \x01(\t\"\x83\x02\n\x0fSkillStatistics\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\r\n\x05skill\x18\x02 \x01(\t\x12\x0f\n\x07staffed\x18\x03 \x01(\x05\x12\r\n\x05ready\x18\x04 \x01(\x05\x12\x0e\n\x06queued\x18\x05 \x03(\x05\x12\x19\n\x11oldest_wait_known\x18\x06 \x01(\x08\x12\x15\n\roldest_wait_s\x18\x07 \x01(\x01\x12\r\n\x05\x65wt_s\x18\x08 \x03(\x01\x12\x10\n\x08\x61nswered\x18\t \x01(\x05\x12\x11\n\tabandoned\x18\n \x01(\x05\x12\r\n\x05\x61sa_s\x18\x0b \x01(\x01\x12\x0e\n\x06sl_pct\x18\x0c \x01(\x01\x12\x0f\n\x07sl2_pct\x18\r \x01(\x01\x12\r\n\x05\x61ht_s\x18\x0e \x01(\x01\"=\n\x12GetStatisticsReply\x12\'\n\x06skills\x18\x01 \x03(\x0b\x32\x17.vcc.v1.SkillStatistics\"C\n\x13StreamEventsRequest\x12\r\n\x05sites\x18\x01 \x03(\t\x12\x0e\n\x06skills\x18\x02 \x03(\t\x12\r\n\x05kinds\x18\x03 \x03(\t\"\xcd\x02\n\x0cRoutingEvent\x12\x0e\n\x06time_s\x18\x01 \x01(\x01\x12\x1e\n\x05offer\x18\x02 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x03 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12&\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowH\x00\x12%\n\x08rejected\x18\x05 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12+\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12-\n\roffer_revoked\x18\x07 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12/\n\x0b\x61gent_state\x18\x08 \x01(\x0b\x32\x18.vcc.v1.AgentStateChangeH\x00\x42\x07\n\x05\x65vent2\xe5\x02\n\x07Routing\x12\x46\n\x0cRouteContact\x12\x1b.vcc.v1.RouteContactRequest\x1a\x19.vcc.v1.RouteContactReply\x12L\n\x0e\x41\x62\x61ndonContact\x12\x1d.vcc.v1.AbandonContactRequest\x1a\x1b.vcc.v1.AbandonContactReply\x12\x34\n\x06GetEwt\x12\x15.vcc.v1.GetEwtRequest\x1a\x13.vcc.v1.GetEwtReply\x12I\n\rGetStatistics\x12\x1c.vcc.v1.GetStatisticsRequest\x1a\x1a.vcc.v1.GetStatisticsReply\x12\x43\n\x0cStreamEvents\x12\x1b.vcc.v1.StreamEventsRequest\x1a\x14.vcc.v1.RoutingEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vcc/v1/routing.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\";\n\x13RouteContactRequest\x12$\n\x07\x63ontact\x18\x01 \x01(\x0b\x32\x13.vcc.v1.ContactSpec\"\xdb\x01\n\x11RouteContactReply\x12\x1e\n\x05offer\x18\x01 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x02 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12%\n\x08rejected\x18\x03 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12#\n\x03ivr\x18\x05 \x01(\x0b\x32\x14.vcc.v1.IvrTreatmentH\x00\x12$\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowB\n\n\x08\x64\x65\x63ision\"9\n\x15\x41\x62\x61ndonContactRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x12\n\ncontact_id\x18\x02 \x01(\t\"@\n\x13\x41\x62\x61ndonContactReply\x12)\n\x0b\x66inal_state\x18\x01 \x01(\x0e\x32\x14.vcc.v1.ContactState\"P\n\rGetEwtRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\r\n\x05skill\x18\x02 \x01(\t\x12\"\n\x08priority\x18\x03 \x01(\x0e\x32\x10.vcc.v1.Priority\"/\n\x0bGetEwtReply\x12\x11\n\tewt_known\x18\x01 \x01(\x08\x12\r\n\x05\x65wt_s\x18\x02 \x01(\x01\"3\n\x14GetStatisticsRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\r\n\x05skill\x18\x02 \x01(\t\"\x83\x02\n\x0fSkillStatistics\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\r\n\x05skill\x18\x02 \x01(\t\x12\x0f\n\x07staffed\x18\x03 \x01(\x05\x12\r\n\x05ready\x18\x04 \x01(\x05\x12\x0e\n\x06queued\x18\x05 \x03(\x05\x12\x19\n\x11oldest_wait_known\x18\x06 \x01(\x08\x12\x15\n\roldest_wait_s\x18\x07 \x01(\x01\x12\r\n\x05\x65wt_s\x18\x08 \x03(\x01\x12\x10\n\x08\x61nswered\x18\t \x01(\x05\x12\x11\n\tabandoned\x18\n \x01(\x05\x12\r\n\x05\x61sa_s\x18\x0b \x01(\x01\x12\x0e\n\x06sl_pct\x18\x0c \x01(\x01\x12\x0f\n\x07sl2_pct\x18\r \x01(\x01\x12\r\n\x05\x61ht_s\x18\x0e \x01(\x01\"=\n\x12GetStatisticsReply\x12\'\n\x06skills\x18\x01 \x03(\x0b\x32\x17.vcc.v1.SkillStatistics\"C\n\x13StreamEventsRequest\x12\r\n\x05sites\x18\x01 \x03(\t\x12\x0e\n\x06skills\x18\x02 \x03(\t\x12\r\n\x05kinds\x18\x03 \x03(\t\"\xf2\x02\n\x0cRoutingEvent\x12\x0e\n\x06time_s\x18\x01 \x01(\x01\x12\x1e\n\x05offer\x18\x02 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x03 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12&\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowH\x00\x12%\n\x08rejected\x18\x05 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12+\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12-\n\roffer_revoked\x18\x07 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12/\n\x0b\x61gent_state\x18\x08 \x01(\x0b\x32\x18.vcc.v1.AgentStateChangeH\x00\x12#\n\x03ivr\x18\t \x01(\x0b\x32\x14.vcc.v1.IvrTreatmentH\x00\x42\x07\n\x05\x65vent2\xe5\x02\n\x07Routing\x12\x46\n\x0cRouteContact\x12\x1b.vcc.v1.RouteContactRequest\x1a\x19.vcc.v1.RouteContactReply\x12L\n\x0e\x41\x62\x61ndonContact\x12\x1d.vcc.v1.AbandonContactRequest\x1a\x1b.vcc.v1.AbandonContactReply\x12\x34\n\x06GetEwt\x12\x15.vcc.v1.GetEwtRequest\x1a\x13.vcc.v1.GetEwtReply\x12I\n\rGetStatistics\x12\x1c.vcc.v1.GetStatisticsRequest\x1a\x1a.vcc.v1.GetStatisticsReply\x12\x43\n\x0cStreamEvents\x12\x1b.vcc.v1.StreamEventsRequest\x1a\x14.vcc.v1.RoutingEvent0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,25 +35,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ROUTECONTACTREQUEST']._serialized_start=53
   _globals['_ROUTECONTACTREQUEST']._serialized_end=112
   _globals['_ROUTECONTACTREPLY']._serialized_start=115
-  _globals['_ROUTECONTACTREPLY']._serialized_end=297
-  _globals['_ABANDONCONTACTREQUEST']._serialized_start=299
-  _globals['_ABANDONCONTACTREQUEST']._serialized_end=356
-  _globals['_ABANDONCONTACTREPLY']._serialized_start=358
-  _globals['_ABANDONCONTACTREPLY']._serialized_end=422
-  _globals['_GETEWTREQUEST']._serialized_start=424
-  _globals['_GETEWTREQUEST']._serialized_end=504
-  _globals['_GETEWTREPLY']._serialized_start=506
-  _globals['_GETEWTREPLY']._serialized_end=553
-  _globals['_GETSTATISTICSREQUEST']._serialized_start=555
-  _globals['_GETSTATISTICSREQUEST']._serialized_end=606
-  _globals['_SKILLSTATISTICS']._serialized_start=609
-  _globals['_SKILLSTATISTICS']._serialized_end=868
-  _globals['_GETSTATISTICSREPLY']._serialized_start=870
-  _globals['_GETSTATISTICSREPLY']._serialized_end=931
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=933
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=1000
-  _globals['_ROUTINGEVENT']._serialized_start=1003
-  _globals['_ROUTINGEVENT']._serialized_end=1336
-  _globals['_ROUTING']._serialized_start=1339
-  _globals['_ROUTING']._serialized_end=1696
+  _globals['_ROUTECONTACTREPLY']._serialized_end=334
+  _globals['_ABANDONCONTACTREQUEST']._serialized_start=336
+  _globals['_ABANDONCONTACTREQUEST']._serialized_end=393
+  _globals['_ABANDONCONTACTREPLY']._serialized_start=395
+  _globals['_ABANDONCONTACTREPLY']._serialized_end=459
+  _globals['_GETEWTREQUEST']._serialized_start=461
+  _globals['_GETEWTREQUEST']._serialized_end=541
+  _globals['_GETEWTREPLY']._serialized_start=543
+  _globals['_GETEWTREPLY']._serialized_end=590
+  _globals['_GETSTATISTICSREQUEST']._serialized_start=592
+  _globals['_GETSTATISTICSREQUEST']._serialized_end=643
+  _globals['_SKILLSTATISTICS']._serialized_start=646
+  _globals['_SKILLSTATISTICS']._serialized_end=905
+  _globals['_GETSTATISTICSREPLY']._serialized_start=907
+  _globals['_GETSTATISTICSREPLY']._serialized_end=968
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=970
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1037
+  _globals['_ROUTINGEVENT']._serialized_start=1040
+  _globals['_ROUTINGEVENT']._serialized_end=1410
+  _globals['_ROUTING']._serialized_start=1413
+  _globals['_ROUTING']._serialized_end=1770
 # @@protoc_insertion_point(module_scope)

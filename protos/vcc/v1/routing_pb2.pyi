@@ -14,16 +14,18 @@ class RouteContactRequest(_message.Message):
     def __init__(self, contact: _Optional[_Union[_common_pb2.ContactSpec, _Mapping]] = ...) -> None: ...
 
 class RouteContactReply(_message.Message):
-    __slots__ = ("offer", "queued", "rejected", "interflow")
+    __slots__ = ("offer", "queued", "rejected", "ivr", "interflow")
     OFFER_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
+    IVR_FIELD_NUMBER: _ClassVar[int]
     INTERFLOW_FIELD_NUMBER: _ClassVar[int]
     offer: _common_pb2.Offer
     queued: _common_pb2.QueueTreatment
     rejected: _common_pb2.Rejection
+    ivr: _common_pb2.IvrTreatment
     interflow: _common_pb2.Interflow
-    def __init__(self, offer: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., rejected: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ...) -> None: ...
+    def __init__(self, offer: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., rejected: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., ivr: _Optional[_Union[_common_pb2.IvrTreatment, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ...) -> None: ...
 
 class AbandonContactRequest(_message.Message):
     __slots__ = ("site", "contact_id")
@@ -114,7 +116,7 @@ class StreamEventsRequest(_message.Message):
     def __init__(self, sites: _Optional[_Iterable[str]] = ..., skills: _Optional[_Iterable[str]] = ..., kinds: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RoutingEvent(_message.Message):
-    __slots__ = ("time_s", "offer", "queued", "interflow", "rejected", "finished", "offer_revoked", "agent_state")
+    __slots__ = ("time_s", "offer", "queued", "interflow", "rejected", "finished", "offer_revoked", "agent_state", "ivr")
     TIME_S_FIELD_NUMBER: _ClassVar[int]
     OFFER_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +125,7 @@ class RoutingEvent(_message.Message):
     FINISHED_FIELD_NUMBER: _ClassVar[int]
     OFFER_REVOKED_FIELD_NUMBER: _ClassVar[int]
     AGENT_STATE_FIELD_NUMBER: _ClassVar[int]
+    IVR_FIELD_NUMBER: _ClassVar[int]
     time_s: float
     offer: _common_pb2.Offer
     queued: _common_pb2.QueueTreatment
@@ -131,4 +134,5 @@ class RoutingEvent(_message.Message):
     finished: _common_pb2.ContactFinished
     offer_revoked: _common_pb2.OfferRevoked
     agent_state: _common_pb2.AgentStateChange
-    def __init__(self, time_s: _Optional[float] = ..., offer: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ..., rejected: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., finished: _Optional[_Union[_common_pb2.ContactFinished, _Mapping]] = ..., offer_revoked: _Optional[_Union[_common_pb2.OfferRevoked, _Mapping]] = ..., agent_state: _Optional[_Union[_common_pb2.AgentStateChange, _Mapping]] = ...) -> None: ...
+    ivr: _common_pb2.IvrTreatment
+    def __init__(self, time_s: _Optional[float] = ..., offer: _Optional[_Union[_common_pb2.Offer, _Mapping]] = ..., queued: _Optional[_Union[_common_pb2.QueueTreatment, _Mapping]] = ..., interflow: _Optional[_Union[_common_pb2.Interflow, _Mapping]] = ..., rejected: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., finished: _Optional[_Union[_common_pb2.ContactFinished, _Mapping]] = ..., offer_revoked: _Optional[_Union[_common_pb2.OfferRevoked, _Mapping]] = ..., agent_state: _Optional[_Union[_common_pb2.AgentStateChange, _Mapping]] = ..., ivr: _Optional[_Union[_common_pb2.IvrTreatment, _Mapping]] = ...) -> None: ...
