@@ -78,7 +78,8 @@ class CoreHost:
     def __init__(self, config, *, clock=_time.monotonic, scheduler_factory=None,
                  stream_queue_limit: int = 4096, link_replay_window: int = 65536,
                  link_stall_timeout_s: float = 10.0, max_timer_s: float = 1.0,
-                 sites: dict | None = None, persistence=None, start_time: float = 0.0):
+                 sites: dict | None = None, persistence=None, start_time: float = 0.0,
+                 wall_clock: WallClock | None = None):
         """`config` is a `cluster.config.ClusterConfig`; `clock` a monotonic source in seconds.
 
         Limits: at most `stream_queue_limit` items wait for any one stream;
@@ -93,6 +94,8 @@ class CoreHost:
         calls return (so a PBX gets its acknowledgement), only once the journal has committed
         the events behind them. `start_time` is the host's time at start (a recovered host
         goes on from the newest time its sites have seen: the core refuses time going back).
+        `wall_clock` maps the host's time to POSIX time for the plans' calendars (default:
+        the host's start is now); a replay of a simulated day gives the scenario's start.
         """
         self._clock = clock
         self._origin = clock() - start_time
@@ -103,7 +106,7 @@ class CoreHost:
             for name, site_config in config.sites.items()}
         # Routing plans (SPEC §10): calendars read the wall-clock time of the host's time.
         self.plans = getattr(config, "plans", None) or PlanConfig()
-        self.wall_clock = WallClock(_time.time() - start_time)
+        self.wall_clock = wall_clock or WallClock(_time.time() - start_time)
         for state in self.sites.values():
             state.plans.use(self.plans, self.wall_clock)
         self.bsr = config.multisite == "bsr"

@@ -102,8 +102,9 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         if clock is not None:
             options["clock"] = clock
         super().__init__(empty, **options)
-        # The actors' calendars read the wall-clock time of this gateway's time.
-        site_configs = {name: dataclasses.replace(site, wall_start=self.wall_clock.start_epoch)
+        # The actors run the center's routing plans, their calendars on this gateway's time.
+        site_configs = {name: dataclasses.replace(site, wall_start=self.wall_clock.start_epoch,
+                                                  plans=self.plans if self.plans else site.plans)
                         for name, site in site_configs.items()}
         self._named = named
         self.store = store

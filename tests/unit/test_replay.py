@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from pathlib import Path
 
 import pytest
 
 from cluster.config import ClusterConfig
 from cluster.host import CoreHost
-from loadtests.scenario import parse_scenario
+from loadtests.scenario import load_scenario, parse_scenario
 from loadtests.simulator import Simulation
 from sites import events as ev
 from sites.actions import ContactFinished, OfferContact
+from sites.calendars import WallClock
 from sites.model import ContactState
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "loadtests" / "examples"
 
 SCENARIO = """\
 duration_s: 3600
@@ -57,6 +61,11 @@ traffic:
 """
 
 
+# Events the host routes to wherever their contact is (no site given).
+_CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactEnded, ev.ContactAbandoned, ev.DigitsCollected,
+                   ev.PromptFinished, ev.SelfServiceEnded, ev.CallbackChosen)
+
+
 class Clock:
     def __init__(self):
         self.now = 0.0
@@ -73,7 +82,7 @@ def outcomes_of_simulation(simulation) -> dict:
 
 def replay_config(scenario) -> ClusterConfig:
     return ClusterConfig("replay", scenario.skills, {}, scenario.site_configs(),
-                         scenario.multisite, scenario.bsr)
+                         scenario.multisite, scenario.bsr, scenario.plans)
 
 
 async def replay(scenario, world, host=None, clock=None) -> tuple[dict, int]:
@@ -84,7 +93,8 @@ async def replay(scenario, world, host=None, clock=None) -> tuple[dict, int]:
     created = host is None
     if created:
         clock = Clock()
-        host = CoreHost(replay_config(scenario), clock=clock)
+        host = CoreHost(replay_config(scenario), clock=clock,
+                        wall_clock=WallClock(scenario.start_epoch))
     host._arm_timer = lambda: None
     record = host.subscribe_routing(limit=10 ** 9)
     offered, answered, finished, moves = {}, {}, {}, {}
@@ -95,8 +105,7 @@ async def replay(scenario, world, host=None, clock=None) -> tuple[dict, int]:
             await host.tick()
         else:
             contact_id = getattr(event, "contact_id", None)
-            target = None if type(event) in (ev.OfferAccepted, ev.ContactEnded,
-                                             ev.ContactAbandoned) else site
+            target = None if type(event) in _CONTACT_EVENTS else site
             (result,) = await host.submit(target, [dataclasses.replace(event)])
             if result.error is not None:
                 refused += 1
@@ -150,3 +159,19 @@ def test_replay_holds_for_other_days(seed):
     got, refused = asyncio.run(replay(scenario, simulation.world))
     assert refused == 0
     assert got == outcomes_of_simulation(simulation)
+
+
+def test_the_simulator_and_the_in_process_router_run_routing_plans_the_same():
+    """The example center: menus, a backup skill, callbacks, self-service, the office
+    closing half-way (issue 17: plans run identically wherever the core runs)."""
+    scenario = load_scenario(str(EXAMPLES / "ivr_center.yaml"))
+    simulation = Simulation(scenario, record_world=True)
+    simulation.run()
+    expected = outcomes_of_simulation(simulation)
+    states = [outcome[0] for outcome in expected.values()]
+    assert states.count(ContactState.SELF_SERVED) >= 20 and states.count(
+        ContactState.COMPLETED) >= 50 and None not in states
+    assert sum(record.callback for record in simulation.records.values()) >= 3
+    got, refused = asyncio.run(replay(scenario, simulation.world))
+    assert refused == 0
+    assert_same(expected, got)

@@ -1,0 +1,61 @@
+"""Routing plans on the Ray runtime (issue 17: plans run in the core, so every runtime runs
+them identically): the example center's simulated hour — menus, a backup skill, callbacks,
+self-service, the office closing half-way — replayed through site actors, one round per
+event, ends every contact as the simulator did."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster import ray_runtime
+from cluster.ray_host import RayHost
+from loadtests.scenario import load_scenario
+from loadtests.simulator import Simulation
+from sites.calendars import WallClock
+from tests.unit.test_replay import Clock, assert_same, outcomes_of_simulation, replay_config
+from tests.unit.test_replay import replay as replay_world
+
+pytestmark = pytest.mark.integration
+EXAMPLE = Path(__file__).resolve().parents[2] / "loadtests" / "examples" / "ivr_center.yaml"
+
+
+@pytest.fixture(scope="module")
+def embedded_ray():
+    started = time.perf_counter()
+    cluster = ray_runtime.start_local_cluster(worker_nodes=0, num_cpus_per_node=2)
+    print(f"\nRay up in {time.perf_counter() - started:.1f} s at {cluster.address}")
+    try:
+        yield cluster
+    finally:
+        ray_runtime.shutdown()
+
+
+def test_the_simulator_and_the_ray_runtime_run_routing_plans_the_same(embedded_ray):
+    scenario = load_scenario(str(EXAMPLE))
+    simulation = Simulation(scenario, record_world=True)
+    simulation.run()
+    expected = outcomes_of_simulation(simulation)
+    assert sum(record.callback for record in simulation.records.values()) >= 3
+    clock = Clock()
+    # Every site answers every round (late_after_s=None), as in test_ray_host's replay.
+    host = RayHost(replay_config(scenario), clock=clock, named=False, late_after_s=None,
+                   wall_clock=WallClock(scenario.start_epoch))
+
+    async def go():
+        try:
+            outcome = await replay_world(scenario, simulation.world, host, clock)
+            await host.check()
+            return outcome
+        finally:
+            await host.close()
+
+    try:
+        got, refused = asyncio.run(asyncio.wait_for(go(), 300))
+    finally:
+        host.kill_actors()
+    assert refused == 0
+    assert_same(expected, got)
