@@ -81,6 +81,9 @@ def _translate(event) -> tuple[str | None, object, str]:
         value = getattr(message, field)
         if field == "digits":
             convert.name(value, f"{which}.digits", required=False, limit=convert.MAX_PHONE)
+            # A caller may key a card number: masked as it enters, like attached data (SPEC
+            # §9), so the core, its journal and snapshots never hold it.
+            value = convert.mask_card_numbers(value)
         return None, cls(0.0, message.contact_id, value), which + "."
     contact_id = getattr(event, which)
     if not contact_id or len(contact_id) > convert.MAX_ID or not contact_id.isprintable():
@@ -367,8 +370,8 @@ class _StreamStopped(Exception):
 
 def _contact_id(event) -> str:
     which = event.WhichOneof("event")
-    if which == "arrived":
-        return event.arrived.contact_id[:convert.MAX_ID]
     if which is None:
         return ""
+    if which == "arrived" or which in _IVR_EVENTS:      # a message with a contact_id
+        return getattr(event, which).contact_id[:convert.MAX_ID]
     return getattr(event, which)[:convert.MAX_ID]
