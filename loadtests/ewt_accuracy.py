@@ -130,7 +130,8 @@ def _print_table(figures: dict) -> None:
     table = Table(title="EWT accuracy over answered queued contacts (seeds pooled)",
                   title_justify="left")
     for column in ("scenario", "contacts", "mean wait s", "EWT RMSE s", "place-only RMSE s",
-                   "ratio", f"<= {RATIO_TARGET}", "bias s", "bias %", f"|bias| <= {BIAS_TARGET_PCT:g} %"):
+                   "ratio", f"<= {RATIO_TARGET:.2f}", "bias s", "bias %",
+                   f"|bias| <= {BIAS_TARGET_PCT:g} %"):
         table.add_column(column, justify="right")
     for name, row in figures.items():
         table.add_row(name, f"{row['answered_queued']:,}", f"{row['mean_wait_s']:.1f}",
@@ -139,6 +140,8 @@ def _print_table(figures: dict) -> None:
                       f"{row['bias_s']:+.1f}", f"{row['bias_pct']:+.2f}",
                       "PASS" if row["bias_ok"] else "MISS")
     console = Console()
+    if not console.is_terminal:     # a file or a pipe: no 80-column squeeze
+        console = Console(width=160)
     console.print(table)
     console.print("place-only RMSE: the mean wait at each place in the queue, fitted on these "
                   "same contacts, the best any predictor knowing only the place can do on them. "
