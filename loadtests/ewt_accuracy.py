@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import pathlib
 import sys
-from collections import defaultdict
 from dataclasses import dataclass
 
+from loadtests.report import BIAS_TARGET_PCT, RATIO_TARGET, ewt_figures
 from loadtests.scenario import load_scenario
 from loadtests.simulator import Simulation
 from sites.actions import ContactQueued
@@ -30,8 +29,6 @@ from sites.actions import ContactQueued
 EXAMPLES = pathlib.Path(__file__).parent / "examples"
 SCENARIOS = {"M/M/c": EXAMPLES / "ewt_mmc.yaml", "Erlang A": EXAMPLES / "ewt_erlang_a.yaml"}
 DEFAULT_SEEDS = (1, 2, 3, 4, 5, 6, 7, 8)
-RATIO_TARGET = 1.10          # our RMSE / the place-only benchmark's RMSE
-BIAS_TARGET_PCT = 5.0        # |mean error| as % of the mean wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,60 +41,38 @@ class QueuedAnswer:
 
 
 def queued_answers(scenario, seed: int, scheduler_factory=None) -> list[QueuedAnswer]:
-    """Run the scenario once; every answered contact whose first treatment queued it."""
+    """Run the scenario once; every answered contact whose first treatment queued it with
+    an EWT (the simulator's records keep place and EWT; the serving agents are read here)."""
     simulation = Simulation(scenario, seed=seed, scheduler_factory=scheduler_factory)
-    announced = {}      # contact id -> (ewt, place, serving) at its first ContactQueued
+    serving_when_queued = {}
     for state in simulation.sites.values():
         handle = state.handle
 
-        # The simulator's sites apply every event through `handle` (as recorded.py relies
-        # on too): watching its actions sees each announcement as the caller heard it.
-        def handle_and_watch(event, handle=handle, state=state):
+        # Every event reaches a site through `handle` (recorded.py relies on it too).
+        def handle_and_count_serving(event, handle=handle, state=state):
             actions = handle(event)
             for action in actions:
-                if type(action) is ContactQueued and action.contact_id not in announced:
-                    serving = state.statistics(action.skill).serving
-                    announced[action.contact_id] = (action.ewt_s, action.position, serving)
+                if type(action) is ContactQueued and action.contact_id not in serving_when_queued:
+                    serving_when_queued[action.contact_id] = state.statistics(action.skill).serving
             return actions
 
-        state.handle = handle_and_watch
+        state.handle = handle_and_count_serving
     result = simulation.run()
-    samples = []
-    for record in result.records:
-        seen = announced.get(record.contact_id)
-        if record.answer_time is None or seen is None or seen[0] is None:
-            continue        # not answered, never queued, or nobody served (no EWT announced)
-        ewt, place, serving = seen
-        samples.append(QueuedAnswer(record.answer_time - record.arrival_time, ewt, place, serving))
-    return samples
+    return [QueuedAnswer(record.answer_time - record.arrival_time, record.ewt_s,
+                         record.queue_place, serving_when_queued[record.contact_id])
+            for record in result.records
+            if record.answer_time is not None and record.ewt_s is not None]
 
 
 def accuracy(samples: list[QueuedAnswer]) -> dict:
     """Our RMSE, the place-only benchmark's, their ratio and the bias, with the verdicts."""
-    count = len(samples)
-    if count == 0:
+    if not samples:
         raise ValueError("no answered queued contacts to score")
-    mean_wait = sum(sample.wait_s for sample in samples) / count
-    errors = [sample.wait_s - sample.ewt_s for sample in samples]
-    rmse = math.sqrt(sum(error * error for error in errors) / count)
-    bias = sum(errors) / count
-    waits_by_place = defaultdict(list)
-    for sample in samples:
-        waits_by_place[sample.place].append(sample.wait_s)
-    squared = 0.0
-    for waits in waits_by_place.values():
-        place_mean = sum(waits) / len(waits)
-        squared += sum((wait - place_mean) ** 2 for wait in waits)
-    place_only_rmse = math.sqrt(squared / count)
-    ratio = rmse / place_only_rmse if place_only_rmse > 0 else math.inf
-    bias_pct = 100.0 * bias / mean_wait if mean_wait > 0 else math.inf
-    return {"answered_queued": count, "mean_wait_s": round(mean_wait, 3),
-            "mean_place": round(sum(sample.place for sample in samples) / count, 3),
-            "mean_serving": round(sum(sample.serving for sample in samples) / count, 3),
-            "ewt_rmse_s": round(rmse, 3), "place_only_rmse_s": round(place_only_rmse, 3),
-            "rmse_ratio": round(ratio, 4), "bias_s": round(bias, 3),
-            "bias_pct": round(bias_pct, 2),
-            "ratio_ok": ratio <= RATIO_TARGET, "bias_ok": abs(bias_pct) <= BIAS_TARGET_PCT}
+    figures = ewt_figures([(sample.wait_s, sample.ewt_s, sample.place) for sample in samples])
+    count = len(samples)
+    figures["mean_place"] = round(sum(sample.place for sample in samples) / count, 3)
+    figures["mean_serving"] = round(sum(sample.serving for sample in samples) / count, 3)
+    return figures
 
 
 def measure(seeds=DEFAULT_SEEDS, scenarios=None, duration_s: float | None = None,

@@ -35,7 +35,7 @@ from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import Scenario
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
 from sites import events as ev
-from sites.actions import ContactFinished, OfferContact
+from sites.actions import ContactFinished, ContactQueued, OfferContact
 from sites.model import ContactState
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
@@ -122,6 +122,11 @@ class Simulation:
                 else:
                     record.final_state = action.final_state
                     record.end_time = now
+            elif kind is ContactQueued:
+                record = self.records[action.contact_id]
+                if record.queue_place is None:      # what the caller heard first (SPEC §8)
+                    record.queue_place = action.position
+                    record.ewt_s = action.ewt_s
         self._schedule_tick(site_name)
         return []
 
