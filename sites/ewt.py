@@ -41,7 +41,8 @@ def expected_wait(place: int, available: int, serving: int, aht_s: float,
     waiting_for = place - available
     if waiting_for <= 0:
         return 0.0
-    if abandon_rate_per_s <= 0.0:
+    if abandon_rate_per_s <= 0.0 or aht_s <= 0.0:
+        # (an AHT of 0 -- contacts ended as soon as answered -- is service at once: 0 s)
         return waiting_for * aht_s / serving
     # sum_{m=1..k} 1 / (c·mu + m·theta) = (1 / theta) · sum_{m=1..k} 1 / (c·mu / theta + m)
     offset = serving / (aht_s * abandon_rate_per_s)

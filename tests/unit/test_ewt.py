@@ -38,6 +38,8 @@ def test_nothing_to_wait_for_or_nobody_to_wait_for():
     assert expected_wait(2, 2, 3, 100.0, 0.01) == 0.0
     assert expected_wait(2, 5, 3, 100.0) == 0.0
     assert expected_wait(1, 0, 0, 100.0, 0.01) is None
+    # handled contacts that took 0 s (answered and ended at once): served at once
+    assert expected_wait(3, 0, 2, 0.0, 0.01) == 0.0
 
 
 def test_with_abandonment_those_ahead_may_hang_up_and_the_caller_is_one_who_stayed():
