@@ -16,7 +16,11 @@ Definitions (SPEC §2):
 - AHT = mean (talk + wrap-up) of completed contacts; wrap-up = their mean wrap-up time;
 - occupancy = (busy + wrap-up time) / logged-in time; agents count for every skill they have;
 - EWT error = actual wait - EWT announced at the first queue treatment, over answered contacts
-  that were queued with a known EWT (mean, and mean of its absolute value).
+  that were queued with a known EWT (mean, and mean of its absolute value); its RMSE, the
+  RMSE of the best predictor that knows only the place in the queue (the mean wait of those
+  contacts at each place, fitted on them), the ratio of the two and the mean error as a
+  percentage of their mean wait (SPEC §8's EWT targets: ratio <= 1.10, |bias| <= 5 %). The
+  place-only figure needs wait sums per place: a second GROUP BY adds the place.
 """
 
 from __future__ import annotations
@@ -162,6 +166,11 @@ class Sums:
     ewt_count: int = 0
     ewt_error_sum: float = 0.0
     ewt_abs_error_sum: float = 0.0
+    ewt_sq_error_sum: float = 0.0
+    ewt_wait_sum: float = 0.0
+    # place in the queue -> [contacts, wait sum, wait² sum]: the place-only benchmark is
+    # fitted per place over whatever range is added up, so these cannot be pre-reduced.
+    ewt_by_place: dict = field(default_factory=dict)
     logged_in_s: float = 0.0
     working_s: float = 0.0
     not_ready_s: dict = field(default_factory=dict)    # reason -> seconds
@@ -169,8 +178,13 @@ class Sums:
     def add(self, other: "Sums") -> None:
         for name in ("offered", "answered", "abandoned", "within", "wait_sum", "handled",
                      "handle_sum", "wrap_sum", "ewt_count", "ewt_error_sum", "ewt_abs_error_sum",
-                     "logged_in_s", "working_s"):
+                     "ewt_sq_error_sum", "ewt_wait_sum", "logged_in_s", "working_s"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        for place, (count, wait_sum, wait_sq_sum) in other.ewt_by_place.items():
+            mine = self.ewt_by_place.setdefault(place, [0, 0.0, 0.0])
+            mine[0] += count
+            mine[1] += wait_sum
+            mine[2] += wait_sq_sum
         for reason, seconds in other.not_ready_s.items():
             self.not_ready_s[reason] = self.not_ready_s.get(reason, 0.0) + seconds
 
@@ -190,7 +204,23 @@ class Sums:
             "not_ready_by_reason_s": dict(sorted(self.not_ready_s.items())),
             "ewt_error_s": ratio(self.ewt_error_sum, self.ewt_count),
             "ewt_abs_error_s": ratio(self.ewt_abs_error_sum, self.ewt_count),
+            **self._ewt_accuracy(),
         }
+
+    def _ewt_accuracy(self) -> dict:
+        if not self.ewt_count:
+            return dict.fromkeys(("ewt_rmse_s", "ewt_place_only_rmse_s", "ewt_rmse_ratio",
+                                  "ewt_bias_pct"))
+        rmse = math.sqrt(max(self.ewt_sq_error_sum, 0.0) / self.ewt_count)
+        # Residual sum of squares around each place's mean wait; max() guards the rounding
+        # of sum(w²) - sum(w)²/n when a place's waits are all equal.
+        residual = sum(max(wait_sq_sum - wait_sum * wait_sum / count, 0.0)
+                       for count, wait_sum, wait_sq_sum in self.ewt_by_place.values())
+        place_only = math.sqrt(residual / self.ewt_count)
+        return {"ewt_rmse_s": rmse, "ewt_place_only_rmse_s": place_only,
+                "ewt_rmse_ratio": rmse / place_only if place_only > 0 else None,
+                "ewt_bias_pct": (100.0 * self.ewt_error_sum / self.ewt_wait_sum
+                                 if self.ewt_wait_sum > 0 else None)}
 
 
 @dataclass
@@ -264,10 +294,18 @@ def _contact_sums(connection, query: ReportQuery, by: str, bucketed: bool) -> di
         sa.func.sum(sa.case((predicted, 1), else_=0)).label("ewt_count"),
         sa.func.sum(sa.case((predicted, error))).label("ewt_error_sum"),
         sa.func.sum(sa.case((predicted, sa.func.abs(error)))).label("ewt_abs_error_sum"),
+        sa.func.sum(sa.case((predicted, error * error))).label("ewt_sq_error_sum"),
+        sa.func.sum(sa.case((predicted, wait))).label("ewt_wait_sum"),
     ).where(R.arrival_time >= query.start, R.arrival_time < query.end)
+    by_place = (sa.select(*keys, R.queue_position.label("place"), sa.func.count().label("n"),
+                          sa.func.sum(wait).label("wait_sum"),
+                          sa.func.sum(wait * wait).label("wait_sq_sum"))
+                .where(R.arrival_time >= query.start, R.arrival_time < query.end, predicted))
     if by == "agent":
         statement = statement.where(R.agent_id.isnot(None))
+        by_place = by_place.where(R.agent_id.isnot(None))
     statement = statement.group_by(*keys)
+    by_place = by_place.group_by(*keys, R.queue_position)
     out = {}
     for row in connection.execute(statement):
         mapping = row._mapping
@@ -279,7 +317,15 @@ def _contact_sums(connection, query: ReportQuery, by: str, bucketed: bool) -> di
             wait_sum=mapping["wait_sum"] or 0.0, handled=mapping["handled"] or 0,
             handle_sum=mapping["handle_sum"] or 0.0, wrap_sum=mapping["wrap_sum"] or 0.0,
             ewt_count=mapping["ewt_count"] or 0, ewt_error_sum=mapping["ewt_error_sum"] or 0.0,
-            ewt_abs_error_sum=mapping["ewt_abs_error_sum"] or 0.0)
+            ewt_abs_error_sum=mapping["ewt_abs_error_sum"] or 0.0,
+            ewt_sq_error_sum=mapping["ewt_sq_error_sum"] or 0.0,
+            ewt_wait_sum=mapping["ewt_wait_sum"] or 0.0)
+    for row in connection.execute(by_place):
+        mapping = row._mapping
+        bucket = int(mapping["bucket"]) if bucketed else None
+        label = _group_label(by, [mapping[f"g{n}"] for n in range(len(groups))])
+        out[(bucket, label)].ewt_by_place[mapping["place"]] = [
+            mapping["n"], mapping["wait_sum"] or 0.0, mapping["wait_sq_sum"] or 0.0]
     return out
 
 
@@ -387,10 +433,12 @@ def _cell(value, digits=1) -> str:
     return f"{value:,.{digits}f}"
 
 
-_COLUMNS = (("offered", "offered"), ("answered", "answered"), ("abandoned", "aband."),
-            ("sl_pct", "SL %"), ("sl2_pct", "SL2 %"), ("asa_s", "ASA s"), ("aht_s", "AHT s"),
-            ("wrap_up_s", "wrap s"), ("occupancy_pct", "occ. %"), ("not_ready_s", "NR s"),
-            ("ewt_error_s", "EWT err s"))
+# (figure, header, decimals); "vs place": EWT RMSE / the place-only predictor's (<= 1.10)
+_COLUMNS = (("offered", "offered", 1), ("answered", "answered", 1), ("abandoned", "aband.", 1),
+            ("sl_pct", "SL %", 1), ("sl2_pct", "SL2 %", 1), ("asa_s", "ASA s", 1),
+            ("aht_s", "AHT s", 1), ("wrap_up_s", "wrap s", 1), ("occupancy_pct", "occ. %", 1),
+            ("not_ready_s", "NR s", 1), ("ewt_error_s", "EWT err s", 1),
+            ("ewt_rmse_s", "EWT RMSE s", 1), ("ewt_rmse_ratio", "vs place", 2))
 
 
 def _text_table(title: str, headers: list, rows: list, left: int) -> str:
@@ -410,11 +458,11 @@ def _text_table(title: str, headers: list, rows: list, left: int) -> str:
 def render(report: Report, console) -> None:
     """The report as text tables: per interval, totals per group, not-ready time by reason."""
     query = report.query
-    headers = [header for _, header in _COLUMNS]
+    headers = [header for _, header, _ in _COLUMNS]
 
     def cells(label, group, sums):
         figures = sums.figures()
-        return [label, group] + [_cell(figures[name]) for name, _ in _COLUMNS]
+        return [label, group] + [_cell(figures[name], digits) for name, _, digits in _COLUMNS]
 
     span = f"{format_time(query.start)} .. {format_time(query.end)}"
     text = [_text_table(f"by {query.by}, {_duration(query.interval_s)} intervals, {span}",

@@ -6,6 +6,8 @@ interflowed contact's wait includes its time at the entry site.
 
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from dataclasses import dataclass
 
 from sites.model import ContactState
@@ -33,6 +35,8 @@ class ContactRecord:
     service_objective_s: float | None = None
     callback: bool = False
     abandoned_in_ivr: bool = False
+    queue_place: int | None = None      # at its first queue treatment, with the EWT announced
+    ewt_s: float | None = None
 
     @property
     def entry_site(self) -> str:
@@ -126,6 +130,9 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
         "by_skill": {key: tally.row() for key, tally in sorted(by_skill.items())},
         "by_site": {key: tally.row() for key, tally in sorted(by_site.items())},
         "by_class": {key: tally.row() for key, tally in sorted(by_class.items())},
+        "ewt": ewt_figures([(record.answer_time - record.wait_from, record.ewt_s,
+                             record.queue_place) for record in records
+                            if record.answer_time is not None and record.ewt_s is not None]),
         "agents": {site: {"count": len(values),
                           "occupancy_pct": round(100.0 * sum(values) / len(values), 2)
                           if values else None}
@@ -166,6 +173,40 @@ class _ServiceTally:
                 "max_lines_in_use": max_lines_in_use}
 
 
+RATIO_TARGET = 1.10          # EWT RMSE / the place-only benchmark's RMSE (SPEC §8)
+BIAS_TARGET_PCT = 5.0        # |mean error| as % of the mean wait
+
+
+def ewt_figures(samples) -> dict | None:
+    """EWT accuracy over answered queued contacts, given as (wait, EWT, place) triples:
+    RMSE of wait - EWT, the RMSE of the best predictor knowing only the place (each place's
+    mean wait, fitted on these same contacts: no function of the place does better on
+    them), the ratio, the bias (mean error, also as % of the mean wait) and the verdicts.
+    None without such contacts."""
+    count = len(samples)
+    if count == 0:
+        return None
+    mean_wait = sum(wait for wait, _, _ in samples) / count
+    errors = [wait - ewt for wait, ewt, _ in samples]
+    rmse = math.sqrt(sum(error * error for error in errors) / count)
+    bias = sum(errors) / count
+    waits_by_place = defaultdict(list)
+    for wait, _, place in samples:
+        waits_by_place[place].append(wait)
+    squared = 0.0
+    for waits in waits_by_place.values():
+        place_mean = sum(waits) / len(waits)
+        squared += sum((wait - place_mean) ** 2 for wait in waits)
+    place_only_rmse = math.sqrt(squared / count)
+    ratio = rmse / place_only_rmse if place_only_rmse > 0 else math.inf
+    bias_pct = 100.0 * bias / mean_wait if mean_wait > 0 else math.inf
+    return {"answered_queued": count, "mean_wait_s": round(mean_wait, 3),
+            "ewt_rmse_s": round(rmse, 3), "place_only_rmse_s": round(place_only_rmse, 3),
+            "rmse_ratio": round(ratio, 4), "bias_s": round(bias, 3),
+            "bias_pct": round(bias_pct, 2),
+            "ratio_ok": ratio <= RATIO_TARGET, "bias_ok": abs(bias_pct) <= BIAS_TARGET_PCT}
+
+
 def render_report(report: dict, console) -> None:
     """Readable tables of a report on a rich Console."""
     from rich.table import Table
@@ -203,6 +244,12 @@ def render_report(report: dict, console) -> None:
     for site, row in report["agents"].items():
         table.add_row(site, _cell(row["count"]), _cell(row["occupancy_pct"]))
     console.print(table)
+    ewt = report.get("ewt")
+    if ewt:
+        console.print(
+            f"EWT over {ewt['answered_queued']:,} answered queued contacts: RMSE "
+            f"{ewt['ewt_rmse_s']:,.1f} s = {ewt['rmse_ratio']:.3f} x the place-only "
+            f"predictor's, bias {ewt['bias_s']:+,.1f} s ({ewt['bias_pct']:+.2f} % of the mean wait)")
     run = report.get("run")
     if run:
         console.print(

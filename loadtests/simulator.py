@@ -140,6 +140,9 @@ class Simulation:
                     record.end_time = now
             elif kind is ContactQueued:
                 record = self.records[action.contact_id]
+                if record.queue_place is None:      # what the caller heard first (SPEC §8)
+                    record.queue_place = action.position
+                    record.ewt_s = action.ewt_s
                 if record.queue_time is None and record.stream.dnis is not None:
                     self._plan_queued(record, site_name, action.contact_id, action.skill, now)
             elif kind is IvrTreatment:

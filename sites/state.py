@@ -26,7 +26,7 @@ from sites.actions import (
     OfferRevoked,
 )
 from sites.errors import InvalidInput
-from sites.ewt import expected_wait
+from sites.ewt import ServiceEstimates, expected_wait
 from sites.model import (
     FINAL_STATES,
     Agent,
@@ -74,6 +74,9 @@ class SiteState:
         self._skill_index: dict[str, int] = {}
         self._skill_names: list[str] = []
         self._counters: dict[str, RollingSkillCounters] = {}
+        # What the EWT learns per skill (handle time, abandonment), with a longer memory
+        # than the statistics window: a 15-minute AHT made the EWT noisy (issue 17).
+        self._estimates: dict[str, ServiceEstimates] = {}
         # Invariant: staffed[i] = logged-in agents with skill i; serving[i] = those in ready mode.
         self._staffed: list[int] = []
         self._serving: list[int] = []
@@ -138,6 +141,7 @@ class SiteState:
         self._skill_names.append(skill.name)
         self._counters[skill.name] = RollingSkillCounters(self.config.statistics_window_s,
                                                           skill.sl_threshold_s)
+        self._estimates[skill.name] = ServiceEstimates()
         self._staffed.append(0)
         self._serving.append(0)
         self._so_classes.append({})
@@ -210,6 +214,7 @@ class SiteState:
         del self.skills[name]
         del self._skill_index[name]
         del self._counters[name]
+        del self._estimates[name]
 
     # ---- the one entry point ---------------------------------------------------------
     def handle(self, event) -> list:
@@ -541,8 +546,9 @@ class SiteState:
         agent.missed_offers = 0
         # The caller's wait: from its first arrival in the center (an interflowed contact
         # waited at its entry site too).
-        self._counters[contact.skill].note_answer(event.time,
-                                                  event.time - contact.first_arrival)
+        waited = event.time - contact.first_arrival
+        self._counters[contact.skill].note_answer(event.time, waited)
+        self._estimates[contact.skill].note_left_queue(waited, abandoned=False)
         self._refresh_agent(agent, event.time, actions)
         self._dispatch_agent(agent, event.time, actions)
 
@@ -722,6 +728,8 @@ class SiteState:
         self._leave(contact, ContactState.ABANDONED, now, actions)
         if contact.skill is not None:           # None: hung up in the IVR, before any queue
             self._counters[contact.skill].note_abandon(now)
+            self._estimates[contact.skill].note_left_queue(now - contact.first_arrival,
+                                                           abandoned=True)
 
     def _leave(self, contact, final_state, now, actions):
         """A contact nobody served ends (abandoned, or its plan ended it): an open offer is
@@ -741,6 +749,7 @@ class SiteState:
     def _complete(self, contact, agent, now, actions):
         agent.wrap_ups.pop(contact.contact_id, None)
         self._counters[contact.skill].note_handled(now, now - contact.answer_time)
+        self._estimates[contact.skill].note_handled(now - contact.answer_time)
         self._finish(contact, ContactState.COMPLETED, now, actions)
 
     def _finish(self, contact, final_state, now, actions):
@@ -774,14 +783,16 @@ class SiteState:
         place = sum(self.scheduler.queued_count(skill_index, p)
                     for p in range(priority.value + 1))
         return ContactQueued(contact_id, skill_name, priority, place,
-                             self._ewt(skill_index, place, 0, now))
+                             self._ewt(skill_index, place, 0))
 
-    def _ewt(self, skill_index, place, available, now):
+    def _ewt(self, skill_index, place, available):
         name = self._skill_names[skill_index]
-        aht = self._counters[name].aht(now)
+        estimates = self._estimates[name]
+        aht = estimates.aht()
         if aht is None:
             aht = self.skills[name].aht_estimate_s
-        return expected_wait(place, available, self._serving[skill_index], aht)
+        return expected_wait(place, available, self._serving[skill_index], aht,
+                             estimates.abandon_rate_per_s())
 
     # ---- agent availability ------------------------------------------------------------------
     def _channels_mask(self, agent: Agent) -> int:
@@ -860,13 +871,11 @@ class SiteState:
         if self.skills[skill_name].widen_after_s == 0:
             available += scheduler.available_count(index, channel.value, True)
         queued = [scheduler.queued_count(index, p) for p in range(len(_PRIORITIES))]
-        aht = self._counters[skill_name].aht(self.now) or self.skills[skill_name].aht_estimate_s
-        serving = self._serving[index]
         ewt = []
         ahead = 0
         for waiting in queued:
             ahead += waiting
-            ewt.append(expected_wait(ahead + 1, available, serving, aht))
+            ewt.append(self._ewt(index, ahead + 1, available))
         # By arrival here, as the queue orders them (an agent that pulls from the site takes
         # its head); `statistics` reports the longest wait since the first arrival.
         oldest = scheduler.oldest_arrival(index) if ahead else None
@@ -903,7 +912,7 @@ class SiteState:
         ahead = 0
         for priority in _PRIORITIES:
             ahead += queued[priority.value]
-            ewt.append(self._ewt(index, ahead + 1, ready, now))
+            ewt.append(self._ewt(index, ahead + 1, ready))
         oldest = self.scheduler.oldest_arrival(index)
         if oldest is not None and self._moved_in:
             # The queue has the time each contact arrived here; a contact interflowed in
@@ -1033,6 +1042,8 @@ class SiteState:
                        for name, skill in self.skills.items()],
             "counters": {name: _counters_to_dict(counters)
                          for name, counters in self._counters.items()},
+            "service_estimates": {name: estimates.to_list()
+                                  for name, estimates in self._estimates.items()},
             "staffed": list(self._staffed),
             "serving": list(self._serving),
             "so_classes": [list(classes) for classes in self._so_classes],
@@ -1130,7 +1141,14 @@ class SiteState:
         for index, skill in skills.items():
             state.skills[skill.name] = skill
             state._skill_index[skill.name] = index
-            state._counters[skill.name] = _counters_from_dict(snapshot["counters"][skill.name])
+            counters = state._counters[skill.name] = _counters_from_dict(
+                snapshot["counters"][skill.name])
+            estimates = snapshot.get("service_estimates", {}).get(skill.name)
+            # Absent from snapshots written before the EWT learned on its own: start from
+            # the handle times the statistics window still holds, abandonment unknown.
+            state._estimates[skill.name] = (
+                ServiceEstimates(*estimates) if estimates is not None
+                else ServiceEstimates(counters._handle_sum, float(len(counters._handles))))
 
         for index, (record, agent_config) in enumerate(zip(snapshot["agents"], slot_configs)):
             pairs = [(skill, level) for skill, level in record["skills"]]

@@ -140,6 +140,11 @@ def asc(agent, state, reason=""):
     return AgentStateChanged(agent, state, reason)
 
 
+def waits_in_line(place, service_rate, abandon_rate):
+    """The EWT of an answered caller at `place`, term by term (sites/ewt.py's formula)."""
+    return sum(1 / (service_rate + m * abandon_rate) for m in range(1, place + 1))
+
+
 def queued(contact, position, ewt, priority=MEDIUM, skill="billing"):
     return ContactQueued(contact, skill, priority, position, ewt)
 
@@ -580,7 +585,10 @@ def test_max_queue_length_rejects_overflow(scheduler_factory):
     assert site.state.finished == {"c4": REJECTED}
     assert "c4" not in site.state.contacts
     site.abandon(5, "c2")
-    assert site.arrive(6, "c5") == [queued("c5", 2, 360.0)]
+    # c2 hung up after 3 s of waiting: abandonment rate 1 / (3 s + the 600 s prior), which
+    # shortens the wait of place 2 below 2 x 180 s (sites/ewt.py)
+    [announced] = site.arrive(6, "c5")
+    assert announced == queued("c5", 2, pytest.approx(waits_in_line(2, 1 / 180, 1 / 603)))
 
 
 # ---- statistics ------------------------------------------------------------------------------
@@ -616,8 +624,13 @@ def test_statistics_hand_computed(scheduler_factory):
     assert stats.sl_pct == pytest.approx(100 / 3)
     assert stats.sl2_pct == pytest.approx(25.0)
     assert stats.aht_s == 60.0
-    # ewt per priority for one more contact: places 2, 2, 3, 3 at aht 60 with 2 serving
-    assert stats.ewt_s == (60.0, 60.0, 90.0, 90.0)
+    # ewt per priority for one more contact: places 2, 2, 3, 3 at aht 60 with 2 serving;
+    # one abandon in 10 + 30 + 4 + 43 s waited (+ the 600 s prior) shortens the line; each
+    # later contact that left the queue decays the earlier ones by 1 - 1/1000
+    keep = 1 - 1 / 1000
+    rate = keep / ((((10 * keep) + 30) * keep + 4) * keep + 43 + 600)
+    assert stats.ewt_s == pytest.approx(tuple(waits_in_line(place, 2 / 60, rate)
+                                              for place in (2, 2, 3, 3)))
 
 
 def test_statistics_window_expires(scheduler_factory):

@@ -103,7 +103,7 @@ def reference(engine, query: ReportQuery) -> dict:
     def cell(start, group):
         return cells.setdefault((start, group), {
             "offered": 0, "answered": 0, "abandoned": 0, "within": 0, "waits": [],
-            "handles": [], "wraps": [], "errors": [], "time": {}})
+            "handles": [], "wraps": [], "errors": [], "predicted": [], "time": {}})
 
     def groups_of_record(record):
         return {"skill": [record["skill"]], "site": [record["entry_site"]],
@@ -128,6 +128,7 @@ def reference(engine, query: ReportQuery) -> dict:
                     figures["within"] += wait <= record["sl_threshold_s"]
                     if record["ewt_predicted_s"] is not None:
                         figures["errors"].append(wait - record["ewt_predicted_s"])
+                        figures["predicted"].append((record["queue_position"], wait))
                     if record["final_state"] == "completed":
                         figures["handles"].append(record["wrap_up_end_time"] - record["answer_time"])
                         figures["wraps"].append(record["wrap_up_end_time"] - record["end_time"])
@@ -170,8 +171,28 @@ def reference(engine, query: ReportQuery) -> dict:
             "not_ready_by_reason_s": dict(sorted(not_ready.items())),
             "ewt_error_s": mean(figures["errors"]),
             "ewt_abs_error_s": mean([abs(error) for error in figures["errors"]]),
+            **ewt_accuracy(figures["errors"], figures["predicted"]),
         }
     return out
+
+
+def ewt_accuracy(errors, predicted):
+    """RMSE of the EWT, of the mean wait per place (fitted on the same contacts), their
+    ratio and the bias as % of the mean wait, straight from the definitions."""
+    if not errors:
+        return dict.fromkeys(("ewt_rmse_s", "ewt_place_only_rmse_s", "ewt_rmse_ratio",
+                              "ewt_bias_pct"))
+    rmse = math.sqrt(sum(error * error for error in errors) / len(errors))
+    by_place = {}
+    for place, wait in predicted:
+        by_place.setdefault(place, []).append(wait)
+    residual = sum((wait - sum(waits) / len(waits)) ** 2
+                   for waits in by_place.values() for wait in waits)
+    place_only = math.sqrt(residual / len(errors))
+    waits = [wait for _, wait in predicted]
+    return {"ewt_rmse_s": rmse, "ewt_place_only_rmse_s": place_only,
+            "ewt_rmse_ratio": rmse / place_only if place_only > 0 else None,
+            "ewt_bias_pct": 100.0 * sum(errors) / sum(waits) if sum(waits) > 0 else None}
 
 
 def assert_same(actual: dict, expected: dict, where):
