@@ -203,6 +203,14 @@ class SiteActor(SiteRounds):
         return admin.put_skill(self.state, config)
 
     @_committing
+    def put_plans(self, change: dict) -> None:
+        self.state.put_plans(change)
+
+    def plans_change(self) -> dict | None:
+        """The last plans Admin put here (None: the configuration's)."""
+        return self.state.plans.change
+
+    @_committing
     def delete_skill(self, name: str) -> None:
         admin.delete_skill(self.state, name)
 

@@ -54,8 +54,9 @@ from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, OfferContact
 from sites.errors import InvalidInput, NotFound, PreconditionFailed  # noqa: F401 (API)
 from sites.model import ContactState, SiteConfig
+from cluster import plan_admin
 from sites.calendars import WallClock
-from sites.plans import PlanConfig
+from sites.plans import PlanConfig, parse_plan_config
 from sites.recent import RecentMap
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
@@ -107,8 +108,16 @@ class CoreHost:
         # Routing plans (SPEC §10): calendars read the wall-clock time of the host's time.
         self.plans = getattr(config, "plans", None) or PlanConfig()
         self.wall_clock = wall_clock or WallClock(_time.time() - start_time)
+        # Sites recovered from the store may hold plans Admin put in an earlier run: those
+        # are newer than the configuration file's.
+        change = next((state.plans.change for state in self.sites.values()
+                       if state.plans.change is not None), None)
+        if change is not None:
+            self.plans = parse_plan_config(change["document"], change["skills"],
+                                           change.get("sites"))
         for state in self.sites.values():
             state.plans.use(self.plans, self.wall_clock)
+            state.plans.change = change
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
@@ -589,6 +598,25 @@ class CoreHost:
         admin.delete_agent(self._site(site), agent_id)
         self._close_agent_streams(lambda key: key == (site, agent_id))
         await self._journal_admin()
+
+    # ---- routing plans (the document edits: cluster/plan_admin.py) ------------------------------
+    def plan_document(self) -> dict:
+        """The center's routing plans in force, as plain JSON values."""
+        return self.plans.source
+
+    def center_skills(self) -> set:
+        """Every skill name of the center (what a plan may queue in)."""
+        return {name for state in self.sites.values() for name in state.skills}
+
+    async def put_plans(self, document: dict) -> dict:
+        """The center's routing plans from now on, checked whole first (PlanError naming
+        the key; nothing changes); journaled at every site. The document in force."""
+        config, change = plan_admin.checked_change(document, self.center_skills(), self.sites)
+        for state in self.sites.values():
+            state.put_plans(change)
+        self.plans = config
+        await self._journal_admin()
+        return config.source
 
     def _close_agent_streams(self, matches) -> None:
         for key in [key for key in self._agent_subs if matches(key)]:

@@ -7,6 +7,7 @@ import logging
 import time as _time
 
 from actors.handles import SiteHandle, site_actor_name
+from cluster import plan_admin
 from actors.site_actor import ActorUnavailable
 from cluster.host import NotFound, PreconditionFailed
 from cluster.ray_jobs import SiteUnavailable
@@ -90,6 +91,23 @@ class RayAdministration:
             new = await self._ask_async(site, "put_skill", config)
             self._site_skills[site].add(config.name)
             return new
+        return await self._serialized(put)
+
+    def center_skills(self) -> set:
+        return {name for skills in self._site_skills.values() for name in skills}
+
+    async def put_plans(self, document: dict) -> dict:
+        """As CoreHost.put_plans, at every site actor. Every site must be answering first
+        (a late or recovering one fails the call fast, UNAVAILABLE, and nothing changes)."""
+        async def put() -> dict:
+            config, change = plan_admin.checked_change(document, self.center_skills(),
+                                                       self.handles)
+            for site in self.handles:
+                self._answering(site)
+            for site in sorted(self.handles):
+                await self._ask_async(site, "put_plans", change)
+            self.plans = config
+            return config.source
         return await self._serialized(put)
 
     async def delete_skill(self, site, name) -> None:

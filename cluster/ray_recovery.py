@@ -9,6 +9,7 @@ from cluster.host import ContactEntry, Routed
 from cluster.ray_jobs import SiteUnavailable
 from cluster.runtime.rounds import run_now
 from sites.model import ContactState
+from sites.plans import parse_plan_config
 
 log = logging.getLogger("cluster.ray_host")
 
@@ -18,12 +19,17 @@ class Recovery:
 
     def _load_mirrors(self) -> None:
         """Read each site's skills and agents back from its actor (blocking)."""
-        calls = {site: (handle.send("skill_configs"), handle.send("agents_view"))
+        calls = {site: (handle.send("skill_configs"), handle.send("agents_view"),
+                        handle.send("plans_change"))
                  for site, handle in sorted(self.handles.items())}
-        for site, (skills, agents) in calls.items():
+        for site, (skills, agents, plans) in calls.items():
             self._site_skills[site] = set(skills.result(self.call_timeout_s))
             self._agent_configs[site] = {config.agent_id: config
                                          for config, _ in agents.result(self.call_timeout_s)}
+            change = plans.result(self.call_timeout_s)
+            if change is not None:      # plans Admin put in an earlier run: newer than the file's
+                self.plans = parse_plan_config(change["document"], change["skills"],
+                                               change.get("sites"))
 
     async def _resync_stale(self) -> None:
         """Resync every site whose actor failed a call, before a round or a tick uses it: a

@@ -117,6 +117,7 @@ class PlanRunner:
     def __init__(self, site):
         self.site = site
         self.config = PlanConfig()
+        self.change = None              # the last Admin change of the plans (SiteState.put_plans)
         self.clock = WallClock(DEFAULT_START_EPOCH)
         self.lines: dict[str, int] = {}             # service -> IVR ports in use here
         self.timers: list = []          # heap of (deadline, order, contact id); stale skipped

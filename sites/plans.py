@@ -18,6 +18,7 @@ this module only says what a valid plan is.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
@@ -304,6 +305,9 @@ class PlanConfig:
     plans: dict = field(default_factory=dict)           # name -> Plan
     # Every `ani_prefix` value of every plan, longest first (`ani_prefix_of`).
     ani_prefixes: tuple = ()
+    # The four keys as plain JSON values (dates as ISO text): what Admin shows and edits,
+    # what the journal and snapshots keep; parsing it again gives an equal configuration.
+    source: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.calendars or self.entry_points or self.services or self.plans)
@@ -376,7 +380,19 @@ def parse_plan_config(document: dict, skills, sites=None, tiers=None) -> PlanCon
             _fail(path + ("service",), f"unknown service {service!r}{_defined(services)}")
         entry_points[dnis] = EntryPoint(dnis, service)
     return PlanConfig(calendars, entry_points, services, plans,
-                      tuple(sorted(context.ani_prefixes, key=lambda p: (-len(p), p))))
+                      tuple(sorted(context.ani_prefixes, key=lambda p: (-len(p), p))),
+                      {key: plain(document[key]) for key in KEYS if key in document})
+
+
+def plain(value):
+    """`value` as JSON values: dates and times as ISO 8601 text, mappings with text keys."""
+    if isinstance(value, dict):
+        return {_key(key): plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
 
 
 class _Context:

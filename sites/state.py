@@ -47,6 +47,7 @@ from sites.model import (
 )
 from sites.calendars import WallClock
 from sites.plan_runner import PlanRun, PlanRunner
+from sites.plans import parse_plan_config
 from sites.recent import RecentMap
 from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
 
@@ -200,6 +201,15 @@ class SiteState:
                                    "cannot change while the skill exists")
         self.skills[config.name] = config
         self._counters[config.name].sl_threshold_s = config.sl_threshold_s
+
+    def put_plans(self, change: dict) -> None:
+        """The center's routing plans from now on (Admin; SPEC §10). `change`: {"document":
+        the four keys as plain values, "skills": the center's skill names, "sites": its
+        site names}; checked whole (PlanError naming the key) before anything changes. A
+        contact already in a plan finishes the version it started."""
+        config = parse_plan_config(change["document"], change["skills"], change.get("sites"))
+        self.plans.use(config)
+        self.plans.change = change
 
     def remove_skill(self, name: str) -> None:
         """Forget a skill that no agent has and no live contact uses."""
@@ -1081,11 +1091,13 @@ class SiteState:
 
     def _plans_snapshot(self) -> dict:
         plans = self.plans
+        # Plans Admin put replace the configuration file's: a snapshot keeps them.
+        kept = {"plans_change": plans.change} if plans.change is not None else {}
         if not plans.timers and not any(plans.lines.values()):
-            return {}
+            return kept
         next_order = next(plans._order)
         plans._order = count(next_order)
-        return {"plan_timers": [list(timer) for timer in plans.timers],
+        return {**kept, "plan_timers": [list(timer) for timer in plans.timers],
                 "plan_timer_order": next_order,
                 "plan_lines": {service: used for service, used in plans.lines.items() if used}}
 
@@ -1122,6 +1134,8 @@ class SiteState:
         state = cls(SiteConfig(site["name"], **settings), scheduler_factory=scheduler_factory)
         if plans is not None:
             state.plans.use(plans, clock)
+        if "plans_change" in snapshot:          # Admin's plans, newer than `plans`
+            state.put_plans(snapshot["plans_change"])
         state.config = SiteConfig(site["name"], tuple(skills.values()),
                                   tuple(slot_configs[index] for _, index in snapshot["live_agents"]),
                                   **settings)

@@ -12,6 +12,7 @@ import math
 from cluster.host import NotFound
 from cluster.servicers import convert
 from cluster.servicers.errors import invalid, unary
+from cluster.servicers.plan_admin import PlanAdministration
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, AgentSelection, CallSelection, Queueing, SkillConfig
 from vcc.v1 import admin_pb2, admin_pb2_grpc, common_pb2
@@ -163,7 +164,7 @@ def _agent_message(site, config: AgentConfig, state) -> admin_pb2.Agent:
         wrap_up_s=config.wrap_up_s or 0.0, state=convert.AGENT_STATE_OUT[state])
 
 
-class AdminServicer(admin_pb2_grpc.AdminServicer):
+class AdminServicer(PlanAdministration, admin_pb2_grpc.AdminServicer):
     def __init__(self, host):
         self.host = host
 
@@ -257,3 +258,4 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         site = convert.name(request.site, "site")
         await self.host.delete_agent(site, convert.name(request.name, "name"))
         return admin_pb2.DeleteReply(deleted=True)
+

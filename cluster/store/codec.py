@@ -52,6 +52,10 @@ class ConfigChange:
     def remove_agent(cls, agent_id: str) -> "ConfigChange":
         return cls("RemoveAgent", {"agent_id": agent_id})
 
+    @classmethod
+    def put_plans(cls, change: dict) -> "ConfigChange":
+        return cls("PutPlans", change)
+
 
 _CONFIG_APPLY = {
     "AddSkill": lambda state, payload: state.add_skill(SkillConfig(**payload)),
@@ -60,6 +64,7 @@ _CONFIG_APPLY = {
     "AddAgent": lambda state, payload: state.add_agent(AgentConfig(**payload)),
     "ReplaceAgent": lambda state, payload: state.replace_agent(AgentConfig(**payload)),
     "RemoveAgent": lambda state, payload: state.remove_agent(payload["agent_id"]),
+    "PutPlans": lambda state, payload: state.put_plans(payload),
     # A new leader's first entry for the site (Journal.claim_now): it changes no state; it
     # is there so that the site's newest fencing token is the new leader's from then on.
     "LeaderClaim": lambda state, payload: None,

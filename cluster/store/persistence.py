@@ -25,6 +25,7 @@ _CONFIG_METHODS = {
     "add_skill": ConfigChange.add_skill, "update_skill": ConfigChange.update_skill,
     "remove_skill": ConfigChange.remove_skill, "add_agent": ConfigChange.add_agent,
     "replace_agent": ConfigChange.replace_agent, "remove_agent": ConfigChange.remove_agent,
+    "put_plans": ConfigChange.put_plans,
 }
 
 

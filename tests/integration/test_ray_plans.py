@@ -59,3 +59,44 @@ def test_the_simulator_and_the_ray_runtime_run_routing_plans_the_same(embedded_r
         host.kill_actors()
     assert refused == 0
     assert_same(expected, got)
+
+
+def test_admin_plans_reach_every_site_actor(embedded_ray):
+    """Issue 17 item 5 on the Ray runtime: a document put through the gateway is checked
+    whole, then every site actor runs it; a bad one changes nothing."""
+    from cluster.config import parse_config
+    from sites import events as ev
+    from sites.actions import IvrTreatment
+    from sites.plans import PlanError
+
+    config = parse_config(EXAMPLE.read_text(), str(EXAMPLE))
+    host = RayHost(config, named=False)
+
+    async def go():
+        try:
+            document = dict(host.plan_document())
+            bad = dict(document, plans={**document["plans"], "sales_open": [
+                {"queue": {"skill": "nope", "priority": "low"}}]})
+            with pytest.raises(PlanError) as error:
+                await host.put_plans(bad)
+            assert error.value.field == "plans.sales_open[0].queue.skill"
+            document["plans"] = {**document["plans"], "sales_open": [
+                {"announce": {"prompt": "changed", "seconds": 3}}, {"disconnect": {}}]}
+            assert (await host.put_plans(document)) == document
+            held = await host.handles["east"].send("plans_change").wait(10)
+            assert held["document"] == document          # the actor runs the new version
+            (result,) = await host.submit("east", [ev.ContactArrived(
+                0.0, "r1", None, dnis="8005550199")])
+            treatments = [r.action for r in result.actions if type(r.action) is IvrTreatment]
+            # The office may be closed now (the calendar reads this machine's clock): the
+            # closed-hours plan, unchanged, answers then.
+            assert treatments[0].prompt in ("changed", "closed_message")
+            await host.submit(None, [ev.ContactAbandoned(0.0, "r1")])
+            await host.check()
+        finally:
+            await host.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 120))
+    finally:
+        host.kill_actors()

@@ -121,3 +121,40 @@ def test_contacts_in_plans_and_callbacks_come_back_after_a_crash(tmp_path, snaps
         await close_durable_host(host)
 
     run(second_life())
+
+
+@pytest.mark.parametrize("snapshot_every", [1_000_000, 2], ids=["journal", "snapshot"])
+def test_plans_admin_put_come_back_after_a_crash(tmp_path, snapshot_every):
+    """Issue 17 item 5: Admin's plans are journaled (and snapshotted) with the events; a
+    restarted router runs them, not the configuration file's."""
+    url = f"sqlite:///{tmp_path}/store.db"
+    clock = FakeClock()
+    config = parse_config(CENTER, "center.yaml")
+    new_plan = [{"announce": {"prompt": "new_welcome", "seconds": 5}},
+                {"queue": {"skill": "billing", "priority": "high"}}]
+
+    async def first_life():
+        host, _ = await open_durable_host(config, url, clock=clock,
+                                          snapshot_every=snapshot_every)
+        document = dict(host.plan_document())
+        document["plans"] = {**document["plans"], "main": new_plan}
+        assert (await host.put_plans(document))["plans"]["main"] == new_plan
+        for number in range(3):          # entries after the change (a snapshot may follow)
+            await host.submit("east", [ev.AgentLoggedIn(0, "e1"), ev.AgentLoggedOut(0, "e1")])
+        return document
+
+    document = run(first_life())
+
+    async def second_life():
+        clock.now += 1
+        host, _ = await open_durable_host(config, url, clock=clock,
+                                          snapshot_every=snapshot_every)
+        assert host.plan_document() == document
+        results = await host.submit("east", [ev.ContactArrived(0, "c9", None, dnis="100")])
+        (treatment,) = [a for a in actions_of(results) if type(a) is IvrTreatment]
+        assert treatment.prompt == "new_welcome"
+        await host.submit(None, [ev.ContactAbandoned(0, "c9")])
+        host.validate()
+        await close_durable_host(host)
+
+    run(second_life())

@@ -94,6 +94,41 @@ class AdminStub:
                 request_serializer=vcc_dot_v1_dot_admin__pb2.GetRequest.SerializeToString,
                 response_deserializer=vcc_dot_v1_dot_admin__pb2.DeleteReply.FromString,
                 _registered_method=True)
+        self.GetPlans = channel.unary_unary(
+                '/vcc.v1.Admin/GetPlans',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.GetPlansRequest.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+                _registered_method=True)
+        self.PutPlans = channel.unary_unary(
+                '/vcc.v1.Admin/PutPlans',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+                _registered_method=True)
+        self.ListPlanItems = channel.unary_unary(
+                '/vcc.v1.Admin/ListPlanItems',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.PlanItemKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.ListPlanItemsReply.FromString,
+                _registered_method=True)
+        self.GetPlanItem = channel.unary_unary(
+                '/vcc.v1.Admin/GetPlanItem',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.PlanItemKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanItem.FromString,
+                _registered_method=True)
+        self.PutPlanItem = channel.unary_unary(
+                '/vcc.v1.Admin/PutPlanItem',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.PlanItem.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+                _registered_method=True)
+        self.DeletePlanItem = channel.unary_unary(
+                '/vcc.v1.Admin/DeletePlanItem',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.PlanItemKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+                _registered_method=True)
+        self.OverrideCalendar = channel.unary_unary(
+                '/vcc.v1.Admin/OverrideCalendar',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CalendarOverride.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -171,6 +206,57 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPlans(self, request, context):
+        """Routing plans (README, "Routing plans"): one document of the four keys calendars,
+        entry_points, services and plans, as JSON. Every change is checked whole against the
+        center's skills and sites (INVALID_ARGUMENT naming the key, e.g.
+        `json.plans.care[3].queue.skill`; nothing changes), then journaled at every site;
+        contacts already in a plan finish the version they started. Replies: the document now
+        in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutPlans(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlanItems(self, request, context):
+        """names of one kind
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlanItem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PutPlanItem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePlanItem(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def OverrideCalendar(self, request, context):
+        """A dated override of a calendar: an emergency close (or an extra opening) from `start`
+        (empty: now) to `end`, ISO 8601 with a UTC offset or the calendar's local time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +319,41 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.DeleteAgent,
                     request_deserializer=vcc_dot_v1_dot_admin__pb2.GetRequest.FromString,
                     response_serializer=vcc_dot_v1_dot_admin__pb2.DeleteReply.SerializeToString,
+            ),
+            'GetPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlans,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.GetPlansRequest.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+            ),
+            'PutPlans': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutPlans,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+            ),
+            'ListPlanItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlanItems,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.PlanItemKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.ListPlanItemsReply.SerializeToString,
+            ),
+            'GetPlanItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlanItem,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.PlanItemKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.PlanItem.SerializeToString,
+            ),
+            'PutPlanItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutPlanItem,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.PlanItem.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+            ),
+            'DeletePlanItem': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePlanItem,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.PlanItemKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+            ),
+            'OverrideCalendar': grpc.unary_unary_rpc_method_handler(
+                    servicer.OverrideCalendar,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CalendarOverride.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +680,195 @@ class Admin:
             '/vcc.v1.Admin/DeleteAgent',
             vcc_dot_v1_dot_admin__pb2.GetRequest.SerializeToString,
             vcc_dot_v1_dot_admin__pb2.DeleteReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/GetPlans',
+            vcc_dot_v1_dot_admin__pb2.GetPlansRequest.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutPlans(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/PutPlans',
+            vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlanItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/ListPlanItems',
+            vcc_dot_v1_dot_admin__pb2.PlanItemKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.ListPlanItemsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlanItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/GetPlanItem',
+            vcc_dot_v1_dot_admin__pb2.PlanItemKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.PlanItem.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutPlanItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/PutPlanItem',
+            vcc_dot_v1_dot_admin__pb2.PlanItem.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePlanItem(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/DeletePlanItem',
+            vcc_dot_v1_dot_admin__pb2.PlanItemKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OverrideCalendar(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/OverrideCalendar',
+            vcc_dot_v1_dot_admin__pb2.CalendarOverride.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
             options,
             channel_credentials,
             insecure,
