@@ -165,9 +165,12 @@ class PlanRunner:
         steps = run.plan.steps
         site = self.site
         while True:
-            if contact.state is not ContactState.QUEUED and contact.state is not \
-                    ContactState.IN_IVR:
-                return                  # offered (paused) or finished by the last step
+            state = contact.state
+            if state is ContactState.OFFERED:
+                run.due = True          # paused: it goes on if the offer fails
+                return
+            if state is not ContactState.QUEUED and state is not ContactState.IN_IVR:
+                return                  # finished by the last step
             if run.index >= len(steps):
                 if contact.state is ContactState.IN_IVR:
                     actions.append(IvrTreatment(contact.contact_id, "disconnect",

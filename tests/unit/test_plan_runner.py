@@ -471,3 +471,15 @@ plans:
         apply(ev.Tick(time))
     assert state.contacts == {}
     assert set(finished) == set(arrived)                 # each exactly once (checked above)
+
+
+def test_a_plan_goes_on_when_the_offer_it_got_at_once_fails():
+    """Queued and offered in the same step, the plan pauses; the agent lets it ring out:
+    the contact is back in the queue and its plan goes on with the next step."""
+    state = site_with(CALLBACK, [("b1", {"billing": 1})])
+    ready(state, "b1")
+    actions = dial(state, "c1")
+    assert offers(actions) == [("c1", "b1")] and kinds(actions) == []
+    actions = handle(state, ev.AgentNotReady(1.0, "b1", "break"))
+    assert state.contacts["c1"].state is ContactState.QUEUED
+    assert kinds(actions) == ["callback_offer"]           # nobody staffed ready: EWT unknown
