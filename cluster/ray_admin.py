@@ -21,7 +21,7 @@ class RayAdministration:
 
     async def skill(self, site, name) -> tuple:
         self._site(site)
-        configs = await self._read(site, self.handles[site].skill_configs())
+        configs = await self._read(site, "skill_configs")
         config = configs.get(name)
         if config is None:
             raise NotFound("name", f"no skill {name!r} at site {site!r}")
@@ -29,14 +29,14 @@ class RayAdministration:
 
     async def agent(self, site, agent_id) -> tuple:
         self._site(site)
-        view = await self._read(site, self.handles[site].agent_view(agent_id))
+        view = await self._read(site, "agent_view", agent_id)
         if view is None:
             raise NotFound("name", f"no agent {agent_id!r} at site {site!r}")
         return view[0], view[1]
 
     async def agents_of(self, site) -> list:
         self._site(site)
-        return await self._read(site, self.handles[site].agents_view())
+        return await self._read(site, "agents_view")
 
     # Writes run in order with the rounds (`_serialized`): a round never sees half a change.
     async def put_site(self, name) -> bool:
@@ -66,6 +66,7 @@ class RayAdministration:
         for mirror in (self._site_skills, self._agent_configs, self._queued):
             mirror.pop(name, None)
         self._deadlines.pop(name, None)
+        self._stale.discard(name)   # a site gone is not recovered
 
     async def delete_site(self, name) -> None:
         async def delete() -> None:
@@ -149,7 +150,7 @@ class RayAdministration:
         for site, target in plan.items():
             if site not in self.handles:
                 continue        # deleted meanwhile
-            where = (await self._read(site, self.handles[site].info())).node_id
+            where = (await self._read(site, "info")).node_id
             if where != target:
                 await self._serialized(self._move_job(site, target))
                 moves.append((site, where, target))

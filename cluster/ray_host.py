@@ -33,15 +33,18 @@ Failures: a site actor that is restarting or dead (or does not answer within
 `call_timeout_s`, which the gateway then waits at most) fails the submissions that had
 events for it with `SiteUnavailable` (gRPC UNAVAILABLE; PBX links are told to reconnect),
 after everything applied elsewhere was announced. An event in flight when the actor died
-may or may not have been applied. With a store (`vcc serve --db`, the embedded default
-of `vcc demo`), every actor commits before it answers and a restarted actor rebuilds its
-site from the journal; before the next round touches it, the host brings its directory in
-step with what the site holds (`_resync`). Without a store, a restarted actor is rebuilt
-from its configuration only: its agents are logged out and its contacts are gone; the
-directory still lists them at that site, events for them are refused by the restarted site
-(unknown contact), and they never reach a final state through the router. Admin changes
-made since startup are lost at that site too (the gateway's mirror of agents and skills
-keeps them, so it may disagree with the site until they are made again).
+may or may not have been applied. From then on the site is being recovered (in the
+background, cluster/ray_recovery.py): its requests fail fast with `SiteUnavailable` and it
+sits out Best Service Routing, while the other sites' rounds go on. With a store (`vcc serve
+--db`, the embedded default of `vcc demo`), every actor commits before it answers and a
+restarted actor rebuilds its site from the journal; the host then brings its directory in
+step with what the site holds (`_resync`) before the site serves again. Without a store, a
+restarted actor is rebuilt from its configuration only (the site serves again once its actor
+answers): its agents are logged out and its contacts are gone; the directory still lists
+them at that site, events for them are refused by the restarted site (unknown contact), and
+they never reach a final state through the router. Admin changes made since startup are
+lost at that site too (the gateway's mirror of agents and skills keeps them, so it may
+disagree with the site until they are made again).
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
                  max_round_events: int = 4096, call_timeout_s: float = 30.0,
                  batch_window_s: float = 0.0, store=None, owns_handles: bool = False,
                  max_waiting_events: int = 16384, max_queue_delay_s: float = 0.03,
-                 late_after_s: float | None = 0.05, **options):
+                 late_after_s: float | None = 0.05, recovery_timeout_s: float = 120.0,
+                 **options):
         """`config`: a `cluster.config.ClusterConfig`. `handles`: {site: SiteHandle} of actors
         already started with these sites' configurations (default: one per site, spread over
         the alive Ray nodes by `cluster.ray_runtime.place_site_actors`; Ray must be
@@ -90,6 +94,8 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         at once (`Overloaded`: RESOURCE_EXHAUSTED), other events still wait.
         `late_after_s`: the longest a round waits for a site's answer before it goes on
         without it (the site is late: cluster/runtime/ray_sites.py; `patience`).
+        `recovery_timeout_s`: how long one background recovery of a failed site actor tries
+        (cluster/ray_recovery.py); its next request starts another.
         `store`: a `cluster.store.site_store.SiteStore` (its database already migrated): every
         site actor journals its site there, commits before it answers, and a restarted actor
         recovers its site from it; the host then brings its directory in step (`_resync`).
@@ -108,7 +114,9 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
                         for name, site in site_configs.items()}
         self._named = named
         self.store = store
-        self._stale: set = set()    # sites whose actor failed a call: resync before use
+        self._stale: set = set()    # sites whose actor failed a call: being resynced
+        self._resyncs: dict = {}    # site -> its background recovery task
+        self.recovery_timeout_s = recovery_timeout_s
         self._owned = set()         # sites whose actors this host created (and kills)
         if handles is None:
             from cluster import ray_runtime
@@ -187,7 +195,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         """What a round sees of a failed call; a site whose actor failed is resynced before
         it is used again."""
         if isinstance(error, ActorUnavailable) and key in self.handles:
-            self._stale.add(key)
+            self._mark_stale(key)
         elif _refused_as_stale(error):
             return self._fenced(key, error)
         return error
@@ -217,7 +225,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
 
     def _ask_error(self, site, error) -> Exception:
         if isinstance(error, ActorUnavailable):
-            self._stale.add(site)
+            self._mark_stale(site)
             return SiteUnavailable(error)
         if _refused_as_stale(error):
             return self._fenced(site, error)
@@ -233,11 +241,16 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
             self._store_failed(error, None)
         return HostClosed()
 
-    async def _read(self, site, call):
-        """An awaited read (changes nothing, so it may overlap rounds)."""
+    async def _read(self, site, method, *args):
+        """An awaited read of the site's actor `method` (changes nothing, so it may overlap
+        rounds); fails fast while the site is being recovered."""
+        recovering = self._recovering(site)
+        if recovering is not None:
+            raise SiteUnavailable(recovering)
         try:
-            return await call
+            return await getattr(self.handles[site], method)(*args)
         except ActorUnavailable as error:
+            self._mark_stale(site)
             raise SiteUnavailable(error) from None
 
     # ---- the write path -----------------------------------------------------------------------
@@ -353,7 +366,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
                 _resolve(job)
 
     async def _run_round(self, items) -> None:
-        await self._resync_stale()
+        self._resync_stale()        # in the background: a stale site's events fail fast
         now = self.now()
         fanned = []
         try:
@@ -404,7 +417,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
 
     async def _tick_job(self) -> list:
         self._tick_pending = False
-        await self._resync_stale()
+        self._resync_stale()        # in the background: stale sites are not ticked
         now = self.now()
         fanned = []
         try:
@@ -420,7 +433,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
 
     async def agent_state(self, site, agent_id) -> tuple:
         self._agent(site, agent_id)
-        view = await self._read(site, self.handles[site].agent_view(agent_id))
+        view = await self._read(site, "agent_view", agent_id)
         if view is None:
             raise InvalidInput("agent_id", f"unknown agent {agent_id!r} at site {site!r}")
         return view[1], view[2]
@@ -436,7 +449,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         entry = self._contacts.get(contact_id)
         if entry is None:
             return None
-        view = await self._read(entry.site, self.handles[entry.site].contact_view(contact_id))
+        view = await self._read(entry.site, "contact_view", contact_id)
         if view is None:
             return None
         return ContactView(contact_id, entry.site, entry.entry_site, entry.skill, view[0], view[1])
@@ -477,6 +490,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
             await asyncio.wait([drainer], timeout=self.call_timeout_s)
         while self._jobs:
             _fail(self._jobs.popleft(), HostClosed())
+        await self._stop_recoveries()
 
     def link(self, link_id: str):
         created = link_id not in self._links

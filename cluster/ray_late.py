@@ -112,8 +112,12 @@ class LateSites:
             self._arm_timer()
 
     def _answering(self, site) -> None:
-        """A call that would wait behind a late site's outstanding ones fails fast instead
-        (UNAVAILABLE: retry), so that it does not hold up the rounds of every other site."""
+        """A call that would wait behind a late site's outstanding ones, or for a site actor
+        being recovered (cluster/ray_recovery.py), fails fast instead (UNAVAILABLE: retry),
+        so that it does not hold up the rounds of every other site."""
+        recovering = self._recovering(site)
+        if recovering is not None:
+            raise SiteUnavailable(recovering)
         if site in self._late:
             raise SiteUnavailable(ActorUnavailable(site, "has not answered for a while "
                                                          "(late); retry"))

@@ -1,12 +1,20 @@
 """How a RayHost comes back in step with its site actors: a new leader's directory from what
-the recovered sites hold, and a restarted actor's site resynced before it is used again."""
+the recovered sites hold, and a restarted actor's site resynced before it is used again.
+
+A site whose actor failed a call (it died and Ray restarts it, or it did not answer within
+`call_timeout_s`) is `_stale`: it is resynced in the background, one task per site
+(`_recover`), while every request for it fails fast with SiteUnavailable (gRPC UNAVAILABLE:
+the caller retries) and it sits out Best Service Routing and ticks, as a late site does
+(cluster/ray_late.py). Why in the background: waiting for a restarting actor takes seconds,
+and a round that waited for it would hold up every other site's contacts meanwhile."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from cluster.host import ContactEntry, Routed
-from cluster.ray_jobs import SiteUnavailable
+from actors.site_actor import ActorUnavailable
+from cluster.host import ContactEntry, HostClosed, Routed
 from cluster.runtime.rounds import run_now
 from sites.model import ContactState
 from sites.plans import parse_plan_config
@@ -31,16 +39,65 @@ class Recovery:
                 self.plans = parse_plan_config(change["document"], change["skills"],
                                                change.get("sites"))
 
-    async def _resync_stale(self) -> None:
-        """Resync every site whose actor failed a call, before a round or a tick uses it: a
-        restarted site may hold a copy of a contact that was interflowed away, which must
-        be released before anything could offer it (`_resync`)."""
-        if self._stale and self.store is not None:
-            for site in sorted(self._stale):
-                try:
-                    await self._resync(site)
-                except SiteUnavailable:
-                    pass            # still restarting: its events fail in this round
+    def _mark_stale(self, site) -> None:
+        """The site's actor failed a call: out of service until it is resynced."""
+        self._stale.add(site)
+        self._recover_in_background(site)
+
+    def _resync_stale(self) -> None:
+        """Make sure every stale site is being resynced (a site marked stale where no event
+        loop ran, or whose recovery gave up, gets a new try); never waits for it."""
+        for site in sorted(self._stale):
+            self._recover_in_background(site)
+
+    def _recovering(self, site) -> ActorUnavailable | None:
+        """If `site` is being recovered, what its requests fail with now (instead of waiting
+        for its actor to come back, or reaching it before its directory is in step)."""
+        if site not in self._stale:
+            return None
+        self._recover_in_background(site)
+        return ActorUnavailable(site, "is being recovered (its actor failed; restarting or "
+                                      "not answering); retry")
+
+    def _recover_in_background(self, site) -> None:
+        task = self._resyncs.get(site)
+        if (task is not None and not task.done()) or self.closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:        # blocking startup code: the first round starts it
+            return
+        self._resyncs[site] = loop.create_task(self._recover(site))
+
+    async def _recover(self, site) -> None:
+        """Try to resync `site` until it is in step again, pausing between tries, for at most
+        `recovery_timeout_s` (each try is bounded by `call_timeout_s`). A site still stale
+        then keeps failing fast; its next request or round starts a new recovery."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.recovery_timeout_s
+        pause = 0.05
+        while site in self._stale and not self.closed:
+            try:
+                await self._resync(site)
+            except HostClosed:      # SiteUnavailable: still restarting; or the host stopped
+                pass
+            except Exception:       # a bug: keep the site out of service, say why
+                log.exception("resyncing site %s failed", site)
+            if site not in self._stale or self.closed:
+                break
+            if loop.time() + pause > deadline:
+                log.warning("site %s not recovered within %.0f s: its requests fail fast "
+                            "until a later try succeeds", site, self.recovery_timeout_s)
+                return
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, 1.0)
+
+    async def _stop_recoveries(self) -> None:
+        tasks = [task for task in self._resyncs.values() if not task.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._resyncs.clear()
 
     async def _resync(self, site) -> None:
         """Bring the directory in step with a site actor that was restarted and rebuilt from
@@ -51,12 +108,27 @@ class Recovery:
         that brought it was not acknowledged, so its PBX sends it again. A contact the site
         holds live that the directory has at (or finished at) another site was interflowed
         there: the site is told `ContactInterflowed` again (`_release`) and the directory
-        keeps it where it went."""
-        if self.store is not None:
-            # A standby actor restarted by Ray holds no site until it is given the store
-            # again (actors/site_actor.py); any other actor has it already (no-op).
-            await self._ask_async(site, "adopt", self.store)
+        keeps it where it went.
+
+        Without a store there is nothing to resync from: the site is back once its actor
+        answers (rebuilt from its configuration; see cluster/ray_host.py on what is lost).
+
+        The actor is asked here, outside the rounds (it may take seconds to restart); the
+        directory is brought in step in order with the rounds (`_serialized`), as no round
+        may see it half done. Nothing reaches the site in between (it is stale), so what it
+        said is still what it holds."""
+        if self.store is None:
+            await self._ask_async(site, "info")
+            self._stale.discard(site)
+            return
+        # A standby actor restarted by Ray holds no site until it is given the store
+        # again (actors/site_actor.py); any other actor has it already (no-op).
+        await self._ask_async(site, "adopt", self.store)
         view = await self._ask_async(site, "directory")
+        await self._serialized(lambda: self._in_step(site, view))
+
+    async def _in_step(self, site, view) -> None:
+        """`_resync`'s second half: the directory in step with `view` (the site's directory)."""
         self._stale.discard(site)
         self._note(site, view)
         dropped = finished = 0

@@ -498,11 +498,14 @@ class FinishedFollower:
 
 # ---- 2. CallControl stream -----------------------------------------------------------------------
 async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: float,
-                       drain_timeout_s: float, samples: list | None = None) -> dict:
+                       drain_timeout_s: float, samples: list | None = None, *,
+                       link_id: str = "grpc-bench-pbx", prefix: str = "a") -> dict:
+    """One PBX link (`link_id`) offering `rate` arrivals/s (contact ids `prefix` + a number:
+    several links at once need distinct ones)."""
     total = int(rate * duration_s)
     # Every event of the run may be unacknowledged at once if the router falls far behind:
     # the run is bounded by `total`, so the link's own bound must not cut it short.
-    link = vcc.pbx_link("grpc-bench-pbx", max_batch=8192, ack_every=1024,
+    link = vcc.pbx_link(link_id, max_batch=8192, ack_every=1024,
                         max_unacked=3 * total + 1024)
     await link.connect()
     sent_at: dict = {}                   # contact id -> perf_counter when its arrival went out
@@ -578,7 +581,7 @@ async def stream_phase(vcc: VccClient, rate: float, duration_s: float, tick_s: f
             due = min(total, int((now - started) * rate) + 1)
             events = []
             send_follow_ups(events)
-            arrivals = [f"a{index}" for index in range(sent, due)]
+            arrivals = [f"{prefix}{index}" for index in range(sent, due)]
             events.extend(pbx_event(arrived=spec(contact_id=contact_id, site=SITES[index % 2],
                                                  skill=STREAM_SKILL))
                           for index, contact_id in enumerate(arrivals, sent))

@@ -6,7 +6,9 @@ answer is awaited (so the actors work concurrently, and the gateway's event loop
 other requests meanwhile). The actor answers with `sites.rounds.SiteRounds`, like a local
 site.
 
-A slow site delays only itself. A round waits for a site's answer at most four times as
+A slow site delays only itself, and so does a failed one: a site whose actor failed a call is
+being recovered (cluster/ray_recovery.py); its events fail at once and it takes no part in
+Best Service Routing until it is back. A round waits for a site's answer at most four times as
 long as sites have lately taken to answer (at least 20 ms, at most `RayHost.late_after_s`);
 then the site is `Late`: the round goes on, and the host settles that
 site's events when its answer comes, in order, `RayHost.later`); while a site has answers
@@ -85,11 +87,24 @@ class RaySites:
         return len(self.host.handles)
 
     async def handle_rounds(self, events_by_site: dict, may_be_late: bool = False) -> dict:
-        arguments = {site: (events,) for site, events in events_by_site.items()}
-        if not may_be_late or self.host.late_after_s is None:
-            return await self._calls("handle_round", arguments)
-        return await self._calls("handle_round", arguments, patience=self.host.patience(),
-                                 settle_late=self._late_events)
+        # A site being recovered (its actor failed a call) gets nothing: its events fail at
+        # once (their callers retry), rather than wait for its actor to come back.
+        host = self.host
+        refused = {}
+        arguments = {}
+        for site, events in events_by_site.items():
+            recovering = host._recovering(site)
+            if recovering is None:
+                arguments[site] = (events,)
+            else:
+                refused[site] = recovering
+        if not may_be_late or host.late_after_s is None:
+            answers = await self._calls("handle_round", arguments)
+        else:
+            answers = await self._calls("handle_round", arguments, patience=host.patience(),
+                                        settle_late=self._late_events)
+        answers.update(refused)
+        return answers
 
     def _late_events(self, site, task) -> Late:
         # The round hands the events' items to the host with this (`RoundHost.later`).
@@ -119,12 +134,10 @@ class RaySites:
 
     async def ticks_due(self, now: float) -> dict:
         host = self.host
-        # With a store, a site still out of step (its actor restarting) is ticked once it
-        # is resynced (without one there is nothing to resync from); a late site once it
-        # has caught up.
-        waiting = host._stale if host.store is not None else ()
+        # A site being recovered (its actor failed a call) is ticked once it is back; a late
+        # site once it has caught up.
         due = sorted(site for site, at in host._deadlines.items()
-                     if at <= now and site not in waiting and site not in host._late)
+                     if at <= now and site not in host._stale and site not in host._late)
         return await self._calls("tick_due", {site: (now,) for site in due},
                                  patience=host.patience(), settle_late=self._late_actions)
 

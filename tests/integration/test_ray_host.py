@@ -9,7 +9,9 @@
   exactly one final state, announced once;
 - the gRPC API over `build_server(RayHost(...))`: a routed contact gets an offer;
 - a site actor killed (it restarts): calls for that site get UNAVAILABLE while it is down,
-  then the host works again — see `test_killed_site_actor_*` for what is lost.
+  then the host works again — see `test_killed_site_actor_*` for what is lost;
+- while a killed site actor restarts, its site's requests fail fast (SiteUnavailable) and
+  the other site's submissions go through at once; it then serves with its journaled state.
 
 - `RayHost.rebalance` after a node joins: a site actor moves to it with its contacts and
   agents, and routing goes on (no event lost).
@@ -556,6 +558,7 @@ def test_a_journaled_site_actor_killed_comes_back_with_its_contacts(runner, tmp_
                 assert refused.value.code() is grpc.StatusCode.UNAVAILABLE
                 assert "standby" in refused.value.details(), refused.value.details()
                 assert host.final_state("c1") is None
+                await _until_recovered(host, "west")
             else:
                 assert await host.handles["west"].live_contacts() == before
             # The router ends c1 (w1 was never logged out) and w1 then takes c2.
@@ -605,6 +608,14 @@ async def _until_restarted(handle, timeout_s: float = 60.0) -> None:
             pass
         await asyncio.sleep(0.05)
     assert (await handle.info()).restarted
+
+
+async def _until_recovered(host, site, timeout_s: float = 30.0) -> None:
+    """Wait (bounded) until the host has resynced `site` (its background recovery)."""
+    deadline = time.monotonic() + timeout_s
+    while site in host._stale and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert site not in host._stale, f"{site} not recovered within {timeout_s} s"
 
 
 def _process_gone(pid: int) -> bool:
@@ -670,6 +681,10 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
     async def scenario():
         await host.submit("west", [ev.AgentLoggedIn(0.0, "w1"), ev.AgentReady(0.0, "w1")])
         await host.submit("east", [ev.AgentLoggedIn(0.0, "e1")])
+        # Hold east's resync until the test has seen its recovered copy: east is resynced in
+        # the background from the moment its release fails, and could be before the look
+        # below.
+        east_restarting.append(True)
         clock.advance(1.0)
         results = await host.submit("east", [ev.ContactArrived(0.0, "c1", "billing")])
         assert results[0].error is None
@@ -680,9 +695,6 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
                 if getattr(routed.action, "contact_id", None) == "c1"][-2:] == [
                     Interflowed, OfferContact]
         assert host._contacts["c1"].site == "west"
-        # Hold east's resync until the test has seen its recovered copy: a timer tick also
-        # resyncs stale sites (RayHost._tick_job), and could do it before the look below.
-        east_restarting.append(True)
         if ends_at_target_first:
             clock.advance(1.0)
             await host.submit(None, [ev.OfferAccepted(0.0, "c1")])
@@ -692,13 +704,14 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
         await _until_restarted(host.handles["east"])
         # East recovered c1 from its journal, still queued: the copy the resync must release.
         assert "c1" in directory("east").live
+        # Until it is resynced east's events fail fast; then e1 becomes ready there.
+        with pytest.raises(SiteUnavailable):
+            await host.submit("east", [ev.AgentReady(0.0, "e1")])
         east_restarting.clear()
-
-        # The next round touching east resyncs it first; e1 then becomes ready there.
+        await _until_recovered(host, "east")
         clock.advance(1.0)
         results = await host.submit("east", [ev.AgentReady(0.0, "e1")])
         assert results[0].error is None
-        assert "east" not in host._stale
         east_view, west_view = directory("east"), directory("west")
         assert "c1" not in east_view.live, "east still holds c1 after its resync"
         assert east_view.finished.get("c1") is ContactState.INTERFLOWED
@@ -831,6 +844,136 @@ def test_unavailable_site_fails_only_its_submissions(runner):
     finally:
         runner(host.close())
         host.kill_actors()
+
+
+@pytest.mark.usefixtures("embedded_ray")
+def test_a_restarting_site_actor_fails_fast_and_never_stalls_other_sites(runner, tmp_path):
+    """Issue 16 item 5: west's actor is killed and Ray restarts it (with a store, so it
+    rebuilds west from the journal). Once the host has seen it dead and until west is
+    resynced, west's submissions and statistics fail fast with SiteUnavailable (gRPC
+    UNAVAILABLE), while east's rounds go on: each east submission, made together with a
+    west one, completes within 1 s (before, every round waited for west's resync, i.e. for
+    its restart). The restarted actor takes 2 s to open its store (as recovering a long
+    journal does), so that a stall would show. West then serves again with what it held: w1
+    still logged in, wq still queued. Every accepted contact ends exactly once; a refused
+    one never entered the router."""
+    import dataclasses
+
+    from cluster.store.site_store import SiteStore
+    from sites.model import AgentState
+
+    @dataclasses.dataclass(frozen=True)
+    class SlowToReopen(SiteStore):
+        """Defined here, so Ray sends it to the actor by value."""
+        reopen_delay_s: float = 2.0
+
+        def open(self, config):
+            import ray
+            if ray.get_runtime_context().was_current_actor_reconstructed:
+                time.sleep(self.reopen_delay_s)
+            return super().open(config)
+
+    url = _migrated_sqlite(tmp_path)
+    config = parse_config(TWO_SITES, "test.yaml")
+    host = RayHost(config, named=False, store=SlowToReopen(url), call_timeout_s=20.0)
+    record = host.subscribe_routing(limit=10 ** 6)
+
+    async def timed(awaitable):
+        """(its result or the SiteUnavailable it failed with, seconds it took)."""
+        started = time.perf_counter()
+        try:
+            outcome = await awaitable
+        except SiteUnavailable as error:
+            outcome = error
+        return outcome, time.perf_counter() - started
+
+    async def scenario():
+        # Nobody is ready at either site: nothing moves between them, wq stays queued.
+        await host.submit("west", [ev.AgentLoggedIn(0.0, "w1"),
+                                   ev.ContactArrived(0.0, "wq", "billing")])
+        await host.submit("east", [ev.AgentLoggedIn(0.0, "e1")])
+        west = host.handles["west"]
+        pid = (await west.info()).pid
+
+        west.kill(restart=True)
+        # ray.kill is asynchronous: read west's statistics until the host sees its actor
+        # dead (a call fails), at most 30 s. A call made once Ray knows the actor is
+        # restarting waits for the restart instead, hence the polling from the kill on.
+        deadline = time.monotonic() + 30
+        seen_dead = None
+        while seen_dead is None and time.monotonic() < deadline:     # bounded: 30 s
+            outcome, _ = await timed(host.statistics("west", "billing"))
+            if isinstance(outcome, SiteUnavailable):
+                seen_dead = outcome
+            else:
+                await asyncio.sleep(0.01)
+        assert seen_dead is not None and seen_dead.site == "west", "west was never seen dead"
+        assert _process_gone(pid)
+
+        # Until west is back: east's submissions go through at once, west's fail fast.
+        accepted, refused, slowest_east = [], [], 0.0
+        deadline = time.monotonic() + 60
+        for n in range(600):                                # bounded: 600 tries, 60 s
+            if time.monotonic() > deadline:
+                break
+            (east, east_s), (west_outcome, west_s), (stats, stats_s) = await asyncio.gather(
+                timed(host.submit("east", [ev.ContactArrived(0.0, f"e-{n}", "billing")])),
+                timed(host.submit("west", [ev.ContactArrived(0.0, f"w-{n}", "billing")])),
+                timed(host.statistics("west", "billing")))
+            assert not isinstance(east, Exception) and east[0].error is None, east
+            accepted.append(f"e-{n}")
+            slowest_east = max(slowest_east, east_s)
+            assert east_s < 1.0, f"east's submission took {east_s:.2f} s while west restarted"
+            if isinstance(west_outcome, SiteUnavailable):
+                assert west_outcome.site == "west"
+                assert west_s < 1.0, f"west's refusal took {west_s:.2f} s"
+                assert f"w-{n}" not in host.live_contacts() and host.final_state(f"w-{n}") is None
+                refused.append(f"w-{n}")
+            else:
+                assert west_outcome[0].error is None, west_outcome
+                accepted.append(f"w-{n}")
+                break           # west is back
+            if isinstance(stats, SiteUnavailable):
+                assert stats_s < 1.0, f"west's statistics failed after {stats_s:.2f} s"
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("600 tries and west never came back")
+        assert accepted[-1].startswith("w-"), f"west not back within 60 s ({len(refused)} " \
+                                              f"refused)"
+        assert refused, "no west submission was refused while its actor restarted"
+        assert "west" not in host._stale
+        print(f"\nwest refused {len(refused)} submissions fast; east's slowest "
+              f"{slowest_east * 1000:.0f} ms")
+
+        # West serves with what it held before the kill (rebuilt from the journal).
+        assert (await west.info()).restarted
+        state, _ = await host.agent_state("west", "w1")
+        assert state is AgentState.NOT_READY, state
+        view = await host.contact_view("wq")
+        assert view is not None and (view.site, view.state) == ("west", ContactState.QUEUED)
+        await host.check()
+
+        # Every contact accepted ends once: each is abandoned where it is now.
+        for contact_id in host.live_contacts():
+            (result,) = await host.submit(None, [ev.ContactAbandoned(0.0, contact_id)])
+            assert result.error is None, (contact_id, result.error)
+        assert host.live_contacts() == []
+        await host.check()
+        return accepted + ["wq"], refused
+
+    try:
+        accepted, refused = runner(scenario(), timeout=150)
+    finally:
+        runner(host.close())
+        host.kill_actors()
+    routed = record.drain()
+    finished = collections.Counter(item.action.contact_id for item in routed
+                                   if type(item.action) is ContactFinished)
+    assert finished == collections.Counter(accepted), finished
+    assert all(host.final_state(contact_id)[0] is ContactState.ABANDONED
+               for contact_id in accepted)
+    mentioned = {getattr(item.action, "contact_id", None) for item in routed}
+    assert not mentioned & set(refused), mentioned & set(refused)
 
 
 # ---- moving site actors to a new node ----------------------------------------------------------
