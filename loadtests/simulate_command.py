@@ -34,11 +34,9 @@ def _simulate(args) -> int:
 
     try:
         scenario = load_scenario(args.scenario)
-        # Plans run in the simulator; not yet in traces (a `profile` plays one) nor in the
-        # contact records of --db.
-        if args.db:
-            refuse_plan_traffic(scenario, "vcc simulate --db")
-        elif scenario.profile is not None:
+        # Plans run in the simulator and in the contact records of --db (the same
+        # Recorder as a router's); not yet in traces (a `profile` plays one).
+        if scenario.profile is not None:
             refuse_plan_traffic(scenario, "vcc simulate with a profile")
     except ScenarioError as error:
         print(f"vcc simulate: {error}", file=sys.stderr)

@@ -161,6 +161,14 @@ class ContactRecord(Base):
     offers: Mapped[int] = mapped_column(sa.Integer, default=0)      # missed ones included
     queue_position: Mapped[int | None] = mapped_column(sa.Integer)  # first queue treatment
     ewt_predicted_s: Mapped[float | None] = mapped_column(Seconds)  # None: unknown/unbounded
+    # A contact that dialled a number (SPEC §10; revision 0003): when its plan first queued
+    # it or offered it at once, since its wait for an agent counts from then, not from the
+    # IVR (NULL: a plain contact, whose wait counts from arrival_time; or a plan never
+    # queued it, skill ""); whether the caller took a callback; the service of the number.
+    queue_time: Mapped[float | None] = mapped_column(Seconds)
+    callback: Mapped[bool] = mapped_column(sa.Boolean, default=False,
+                                           server_default=sa.false())
+    service: Mapped[str | None] = mapped_column(Name)
 
 
 class AgentStateInterval(Base):

@@ -67,11 +67,13 @@ def _text(value, limit, mask=mask_card_numbers):
     return mask(str(value))[:limit]
 
 
-def _data_fields(record, data) -> None:
+def _data_fields(record, data, dnis=None) -> None:
     """ANI keeps only its last 4 digits (a caller's number is personal data, and the records
-    are read by people); DNIS is the center's own number; a customer id may be a card."""
+    are read by people); DNIS is the center's own number; a customer id may be a card.
+    `dnis`: the number a routing plan's contact dialled (the event's), when the attached
+    data does not say it (the simulator sends no data)."""
     record.ani = _text(data.get("ani"), _PHONE_CHARS, mask_phone_number)
-    record.dnis = _text(data.get("dnis"), _PHONE_CHARS)
+    record.dnis = _text(data.get("dnis") or dnis, _PHONE_CHARS)
     record.customer_id = _text(data.get("customer_id"), _ID_CHARS)
 
 
@@ -80,7 +82,8 @@ class OpenRecord:
     __slots__ = ("contact_id", "ani", "dnis", "customer_id", "skill", "priority",
                  "service_objective_s", "sl_threshold_s", "channel", "arrivals", "targets",
                  "offer_time", "answer_time", "end_time", "agent_id", "served_site", "offers",
-                 "queue_position", "ewt_predicted_s", "queued", "site", "seen")
+                 "queue_position", "ewt_predicted_s", "queued", "site", "seen",
+                 "queue_time", "callback", "service")
 
     def __init__(self, contact_id):
         self.contact_id = contact_id
@@ -96,6 +99,11 @@ class OpenRecord:
         self.queued = False
         self.site = None                # where it is now (its last arrival seen)
         self.seen = {}                  # site -> the last journal seq of it applied here
+        # A routing plan's contact (SPEC §10): when its plan first queued it or had it
+        # offered (its wait for an agent counts from then), whether the caller took a
+        # callback, and the service its dialled number belongs to.
+        self.queue_time = self.service = None
+        self.callback = False
 
     def entry(self):
         """(site, time) it entered the center: the earliest arrival, and among arrivals at
@@ -122,6 +130,8 @@ class OpenRecord:
             "final_state": final_state.value, "agent_id": self.agent_id,
             "interflows": len(self.targets), "offers": self.offers,
             "queue_position": self.queue_position, "ewt_predicted_s": self.ewt_predicted_s,
+            "queue_time": self.queue_time, "callback": bool(self.callback),
+            "service": self.service,
         }
 
     def dump(self) -> dict:
@@ -131,7 +141,8 @@ class OpenRecord:
     # ANI, DNIS and customer id come again with its attached data; the service objective
     # with the contact.
     CARRIED = ("arrivals", "targets", "offers", "offer_time", "queue_position",
-               "ewt_predicted_s", "queued", "sl_threshold_s")
+               "ewt_predicted_s", "queued", "sl_threshold_s", "queue_time", "callback",
+               "service")
 
     def carried(self) -> dict:
         return _copied({name: getattr(self, name) for name in self.CARRIED})
@@ -146,9 +157,12 @@ class OpenRecord:
 
     @classmethod
     def load(cls, fields: dict) -> "OpenRecord":
+        """From `dump()`; a field a snapshot written by an older version lacks keeps its
+        default (queue_time, callback and service came with routing plans)."""
         record = cls(fields["contact_id"])
         for name in cls.__slots__:
-            setattr(record, name, fields[name])
+            if name in fields:
+                setattr(record, name, fields[name])
         return record
 
 
@@ -199,6 +213,10 @@ class Recorder:
             elif kind is ev.ContactEnded:
                 if record.answer_time is not None and record.end_time is None:
                     record.end_time = time
+            elif kind is ev.CallbackChosen:
+                contact = state.contacts.get(contact_id)
+                if contact is not None and contact.callback:    # accepted, and kept
+                    record.callback = True
             elif kind is ev.ContactInterflowed:
                 # Counted once: the arrival there may have counted it already (a record
                 # that arrived without this site's part, `_arrived`). The move before this
@@ -220,9 +238,11 @@ class Recorder:
                 continue
             if record.skill is None and (action_kind is OfferContact
                                          or action_kind is ContactQueued):
-                _planned(record, state, action)
+                _planned(record, state, action, time)
             if action_kind is OfferContact:
                 record.offers += 1
+                if action.callback:     # also a record that missed the caller's choice
+                    record.callback = True
                 if record.offer_time is None:
                     record.offer_time = time
             elif action_kind is ContactQueued:
@@ -257,8 +277,12 @@ class Recorder:
                 record.service_objective_s = (
                     contact.service_objective_s if contact is not None
                     else float(event.service_objective_s or skill.sl_threshold_s))
-            # else: a dialled number's plan chooses skill and priority when it queues it
-            _data_fields(record, event.data or {})
+            elif event.dnis is not None:
+                # A dialled number's plan chooses skill and priority when it queues it;
+                # the number's service is known now (busy contacts end at once).
+                entry = state.plans.config.entry_points.get(event.dnis)
+                record.service = entry.service if entry is not None else None
+            _data_fields(record, event.data or {}, event.dnis)
             _moved_in(record, state.name, event.entry_site, event.first_arrival,
                       event.time, event.record)
         record.arrivals.append([state.name, event.time])
@@ -335,7 +359,16 @@ class Recorder:
             record.skill, record.channel = contact.skill, contact.channel.name.lower()
             record.priority = contact.priority.name.lower()
             record.service_objective_s = contact.service_objective_s
-            record.sl_threshold_s = state.skills[contact.skill].sl_threshold_s
+            # A contact in its plan's IVR has no skill yet (None until it is queued).
+            skill = state.skills.get(contact.skill)
+            record.sl_threshold_s = skill.sl_threshold_s if skill is not None else None
+            if contact.plan_run is not None:
+                record.service = contact.plan_run.service
+            if (contact.plan_run is not None or contact.callback) and contact.skill is not None:
+                # A plan queued it: the core's own wait for it counts from then (so does
+                # its arrival time below; the time in the IVR is not known any more).
+                record.queue_time = contact.first_arrival
+            record.callback = contact.callback
             _moved_in(record, state.name, contact.entry_site, contact.first_arrival,
                       contact.arrival_time, None)
             record.arrivals.append([state.name, contact.arrival_time])
@@ -378,10 +411,13 @@ def _interval_row(site, agent_id, state, reason, start, end) -> dict:
             "start_time": start, "end_time": end}
 
 
-def _planned(record, state, action) -> None:
+def _planned(record, state, action, time) -> None:
     """A dialled number's plan queued its contact (or an agent got it at once): its record
-    takes the skill, priority and objective it was first queued with."""
+    takes the skill, priority and objective it was first queued with, and the time, from
+    which its wait for an agent counts (SPEC §10; the core's own `first_arrival` is set
+    then too)."""
     record.skill = action.skill
+    record.queue_time = time
     skill = state.skills.get(action.skill)
     if skill is not None:
         record.sl_threshold_s = skill.sl_threshold_s

@@ -58,6 +58,10 @@ def test_migrations_match_models(bare_engine):
     schema_checks.check_migrations_match_models(bare_engine)
 
 
+def test_a_0002_store_upgrades_with_its_records(bare_engine):
+    schema_checks.check_a_0002_store_upgrades_with_its_records(bare_engine)
+
+
 def test_journal_round_trip(engine):
     journal_checks.check_round_trip(engine)
 

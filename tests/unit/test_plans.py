@@ -508,21 +508,43 @@ def test_bad_scenario_keys_name_file_line_and_key(text, key, words):
     assert words in error.problem, str(error)
 
 
-@pytest.mark.parametrize("command", [["simulate", "--db", "DB"], ["trace", "generate"]])
-def test_traffic_by_dnis_is_refused_clearly_where_plans_do_not_run_yet(tmp_path, capsys,
-                                                                      command):
-    """`vcc simulate` runs plans; traces and the contact records of --db do not yet."""
+def test_traffic_by_dnis_is_refused_clearly_where_plans_do_not_run_yet(tmp_path, capsys):
+    """`vcc simulate` runs plans (with --db too); traces do not yet."""
     path = tmp_path / "ivr.yaml"
     path.write_text(with_dnis_traffic())
-    command = [f"sqlite:///{tmp_path / 'r.db'}" if part == "DB" else part for part in command]
-    extra = ["-o", str(tmp_path / "t.csv")] if command[0] == "trace" else []
-    assert vcc([*command, str(path), *extra]) == 2
+    assert vcc(["trace", "generate", str(path), "-o", str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err
     line = 1 + CENTER.splitlines().index("traffic:") + 1
     assert re.search(rf"{re.escape(str(path))}:{line}: traffic\[0\]\.dnis: routing plans are "
-                     r"not yet run by vcc (simulate --db|trace)", err), err
+                     r"not yet run by vcc trace", err), err
     assert "Traceback" not in err
-    assert not (tmp_path / "r.db").exists() or command[0] == "trace"
+
+
+def test_simulate_db_records_the_callers_of_a_routing_plan(tmp_path, capsys):
+    """`vcc simulate --db` took `dnis:` traffic refused before; its records now say the
+    service and number of every caller (tests/unit/test_plan_reports.py checks the figures)."""
+    import sqlalchemy as sa
+
+    from cluster.store import open_engine
+    from cluster.store.models import ContactRecord
+
+    path = tmp_path / "ivr.yaml"
+    path.write_text(with_dnis_traffic(start="2026-12-07T10:00:00+01:00"))   # office open
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert vcc(["simulate", str(path), "--db", url, "--no-progress", "--json"]) == 0, \
+        capsys.readouterr().err
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(ContactRecord.__table__)).mappings().all()
+    finally:
+        engine.dispose()
+    planned = [row for row in rows if row["service"] is not None]
+    assert planned and all(row["service"] == "care" and row["dnis"] == "8005550100"
+                           for row in planned)
+    assert any(row["queue_time"] is not None for row in planned)
+    plain = [row for row in rows if row["service"] is None]      # the skill: traffic row
+    assert plain and all(row["queue_time"] is None and row["dnis"] is None for row in plain)
 
 
 def test_a_configuration_accepts_the_scenario_keys_and_keeps_the_plans():

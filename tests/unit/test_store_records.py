@@ -245,3 +245,71 @@ def test_entry_site_does_not_depend_on_replay_order():
         record.arrivals = arrivals
         record.targets = ["west"]
         assert tuple(record.entry()) == ("east", 5.0)
+
+
+PLAN_CENTER = """\
+entry_points:
+  "100": {service: care}
+services:
+  care:
+    max_lines: 1
+    schedule: [{otherwise: main}]
+plans:
+  main:
+    - announce: {prompt: welcome, seconds: 10}
+    - queue: {skill: billing, priority: high, service_objective_s: 15}
+    - callback: {}
+    - wait: {seconds: 600}
+"""
+
+
+def test_records_of_a_routing_plan_s_callers():
+    """A dialled number's contact: its record takes skill, priority and objective when the
+    plan first queues it, and that time (its wait counts from it), the callback it took and
+    its number's service; one its plan never queued keeps skill "" and no queue time."""
+    import yaml
+
+    from sites.calendars import WallClock
+    from sites.plans import parse_plan_config
+
+    site = SiteState(SiteConfig("east", skills=(SkillConfig("billing", sl_threshold_s=30),),
+                                agents=(AgentConfig("a1", {"billing": 1}),)))
+    site.plans.use(parse_plan_config(yaml.safe_load(PLAN_CENTER), {"billing"}), WallClock(0.0))
+    recorder = Recorder()
+    events = [ev.AgentLoggedIn(0.0, "a1"),
+              ev.ContactArrived(1.0, "cb", None, data={"ani": "+15551234567"}, dnis="100"),
+              ev.Tick(11.0),                                # queued in billing; offered a callback
+              ev.CallbackChosen(12.0, "cb", True),          # hangs up: its port is free
+              ev.ContactArrived(13.0, "ivr", None, dnis="100"),
+              ev.ContactArrived(14.0, "busy", None, dnis="100"),     # beyond max_lines
+              ev.ContactAbandoned(15.0, "ivr"),             # in the IVR, never queued
+              ev.AgentReady(20.0, "a1"), ev.OfferAccepted(21.0, "cb"),
+              ev.ContactEnded(50.0, "cb")]       # no wrap-up: completed
+    for event in events:
+        recorder.observe(site, event, site.handle(event))
+        site.validate()
+    rows = {row["contact_id"]: row for row in recorder.take()[0]}
+    assert recorder.open_contacts() == 0
+    cb = rows["cb"]
+    assert (cb["skill"], cb["priority"], cb["service_objective_s"], cb["sl_threshold_s"]) == (
+        "billing", "high", 15.0, 30.0)
+    assert (cb["arrival_time"], cb["queue_time"], cb["answer_time"]) == (1.0, 11.0, 21.0)
+    assert (cb["callback"], cb["service"], cb["dnis"], cb["final_state"]) == (
+        True, "care", "100", "completed")
+    assert cb["ani"] == "+*******4567"           # personal data: the last 4 digits only
+    for contact_id, final_state in (("ivr", "abandoned"), ("busy", "busy")):
+        row = rows[contact_id]
+        assert (row["skill"], row["priority"], row["queue_time"], row["callback"]) == (
+            "", "", None, False), contact_id
+        assert (row["service"], row["dnis"], row["final_state"]) == ("care", "100", final_state)
+
+
+def test_an_open_record_from_an_older_snapshot_loads():
+    """Snapshots written before routing plans' fields hold open records without them."""
+    record = OpenRecord("c1")
+    record.arrivals = [["east", 1.0]]
+    old = {name: value for name, value in record.dump().items()
+           if name not in ("queue_time", "callback", "service")}
+    loaded = OpenRecord.load(old)
+    assert (loaded.queue_time, loaded.callback, loaded.service) == (None, False, None)
+    assert loaded.row(ContactState.ABANDONED, "east", 5.0)["arrival_time"] == 1.0

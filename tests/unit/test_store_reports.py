@@ -1,5 +1,6 @@
 """`vcc report`: the figures the database computes equal a straightforward Python reference
-over the same contact records and agent intervals; bad arguments are named; CSV and PNG."""
+over the same contact records and agent intervals (callers of a routing plan among them);
+bad arguments are named; CSV and PNG."""
 
 import argparse
 import csv
@@ -11,6 +12,8 @@ import sqlalchemy as sa
 
 from cluster.reports import (
     BY,
+    BY_ENTRY,
+    OUTCOMES,
     ReportError,
     ReportQuery,
     add_report_parser,
@@ -50,6 +53,30 @@ traffic:
      handle_time: {dist: exponential, mean_s: 150}, patience: {dist: exponential, mean_s: 90}}
   - {site: west, skill: billing, rate_per_hour: 60, priority: low,
      handle_time: {dist: exponential, mean_s: 120}}
+  - {site: east, dnis: "8005550100", rate_per_hour: 60,
+     handle_time: {dist: exponential, mean_s: 120}, patience: {dist: exponential, mean_s: 60},
+     caller: {digits: {choice: {"1": 0.6, "3": 0.3, "9": 0.05}}, accepts_callback: 0.5,
+              self_service_completes: 0.5}}
+# Callers of a routing plan (SPEC §10): waits that count from the first queue step, and
+# contacts never queued (self-served, busy, disconnected, hung up in the IVR).
+entry_points:
+  "8005550100": {service: care}
+services:
+  care:
+    max_lines: 3
+    schedule: [{otherwise: menu}]
+plans:
+  menu:
+    - announce: {prompt: welcome, seconds: 8}
+    - collect: {prompt: main_menu, max_digits: 1, timeout_s: 5, into: choice}
+    - self_service: {prompt: balance, seconds: 30}
+      if: {digits: {choice: "3"}}
+    - disconnect: {}
+      if: {digits: {choice: "9"}}
+    - queue: {skill: billing, priority: medium}
+    - callback: {}
+      if: {ewt: {gt: 20}}
+    - wait: {seconds: 300, treatment: music}
 """
 
 # Not-ready stretches the simulator never makes (its agents never pause), added by hand.
@@ -103,14 +130,28 @@ def reference(engine, query: ReportQuery) -> dict:
     def cell(start, group):
         return cells.setdefault((start, group), {
             "offered": 0, "answered": 0, "abandoned": 0, "within": 0, "waits": [],
-            "handles": [], "wraps": [], "errors": [], "predicted": [], "time": {}})
+            "handles": [], "wraps": [], "errors": [], "predicted": [], "time": {},
+            "outcomes": dict.fromkeys(OUTCOMES, 0)})
 
     def groups_of_record(record):
+        if query.by in ("skill", "class") and record["skill"] == "":
+            return []           # never queued: in no skill (cluster/reports docstring)
         return {"skill": [record["skill"]], "site": [record["entry_site"]],
                 "class": [f"{record['skill']}/{record['priority']}/"
                           f"{record['service_objective_s']:g}"],
                 "agent": [f"{record['served_site']}/{record['agent_id']}"]
-                if record["agent_id"] else []}[query.by]
+                if record["agent_id"] else [],
+                "service": [record["service"] or ""], "dnis": [record["dnis"] or ""]}[query.by]
+
+    def outcomes_of(record):
+        """The OUTCOMES a record counts in, from their definitions."""
+        final, queued = record["final_state"], record["skill"] != ""
+        return {"to_agent": queued, "self_served": final == "self_served",
+                "abandoned_ivr": final == "abandoned" and not queued,
+                "abandoned_queue": final == "abandoned" and queued,
+                "busy": final == "busy", "callbacks": record["callback"],
+                "routed_out": final == "routed_out", "voicemail": final == "voicemail",
+                "disconnected": final == "disconnected"}
 
     for record in records:
         if not query.start <= record["arrival_time"] < query.end:
@@ -121,8 +162,13 @@ def reference(engine, query: ReportQuery) -> dict:
                 figures = cell(key, group)
                 figures["offered"] += 1
                 figures["abandoned"] += record["final_state"] == "abandoned"
+                for name, counts in outcomes_of(record).items():
+                    figures["outcomes"][name] += counts
                 if record["answer_time"] is not None:
-                    wait = record["answer_time"] - record["arrival_time"]
+                    # A plan's contact waits for an agent from its first queue step.
+                    began = record["queue_time"]
+                    wait = record["answer_time"] - (
+                        record["arrival_time"] if began is None else began)
                     figures["answered"] += 1
                     figures["waits"].append(wait)
                     figures["within"] += wait <= record["sl_threshold_s"]
@@ -135,7 +181,8 @@ def reference(engine, query: ReportQuery) -> dict:
 
     def groups_of_interval(row):
         return {"skill": skills.get((row["site"], row["agent_id"]), []), "site": [row["site"]],
-                "class": [], "agent": [f"{row['site']}/{row['agent_id']}"]}[query.by]
+                "class": [], "agent": [f"{row['site']}/{row['agent_id']}"],
+                "service": [], "dnis": []}[query.by]       # agents serve skills
 
     for row in intervals:
         low, high = max(row["start_time"], query.start), min(row["end_time"], query.end)
@@ -173,6 +220,10 @@ def reference(engine, query: ReportQuery) -> dict:
             "ewt_abs_error_s": mean([abs(error) for error in figures["errors"]]),
             **ewt_accuracy(figures["errors"], figures["predicted"]),
         }
+        if query.by in BY_ENTRY:
+            out[key].update(figures["outcomes"])
+            out[key]["self_served_pct"] = (100.0 * figures["outcomes"]["self_served"]
+                                           / figures["offered"])
     return out
 
 
@@ -243,6 +294,19 @@ def test_the_data_exercises_every_figure(engine):
     assert {group for group, _ in compute_report(
         engine, ReportQuery(0.0, 7200.0, 900.0, "class")).totals} >= {
         "billing/high/10", "billing/medium/40", "billing/low/20", "sales/medium/30"}
+    # The plan's callers: every outcome the reference checks occurs, plain contacts make
+    # the group "" by service, and contacts never queued are in no skill's row.
+    by_service = {group: sums.figures() for group, sums in compute_report(
+        engine, ReportQuery(0.0, 7200.0, 900.0, "service")).totals}
+    assert set(by_service) == {"", "care"}
+    care = by_service["care"]
+    assert all(care[name] for name in ("self_served", "abandoned_ivr", "abandoned_queue",
+                                       "busy", "callbacks", "disconnected"))
+    assert care["to_agent"] < care["offered"] and by_service[""]["self_served"] == 0
+    skills = {group: sums.offered for group, sums in compute_report(
+        engine, ReportQuery(0.0, 7200.0, 900.0, "skill")).totals}
+    assert set(skills) == {"billing", "sales"}
+    assert sum(skills.values()) == by_service[""]["offered"] + care["to_agent"]
 
 
 # ---- the command --------------------------------------------------------------------------------
@@ -274,10 +338,28 @@ def test_report_command_table_csv_png(engine, tmp_path, capsys):
     assert len(rows) == len(report.rows) + len(report.totals)
     assert {"sl_pct", "sl2_pct", "asa_s", "aht_s", "occupancy_pct", "not_ready_lunch_s",
             "ewt_error_s"} <= set(rows[0])
+    assert "self_served" not in rows[0]         # the callers' outcomes: by service or DNIS
     assert rows[-1]["interval"] == "total"
     with open(tmp_path / "r.png", "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
     assert os.path.getsize(tmp_path / "r.png") > 20_000
+
+
+def test_report_by_dnis_names_contacts_without_one(engine, tmp_path, capsys):
+    """Plain contacts of this data dialled no number: their group is "" in CSV, shown
+    "(none)", so that the rows add up to every contact."""
+    code, out, err = run(["--db", str(engine.url), "--by", "dnis", "--interval", "1d",
+                          "--from", "0", "--to", "86400", "--csv", str(tmp_path / "d.csv")],
+                         capsys)
+    assert code == 0, err
+    totals = out.split("totals")[1]
+    assert "(none)" in totals and "8005550100" in totals and "IVR ab." in totals
+    with open(tmp_path / "d.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["interval"] == "total"]
+    assert {row["group"] for row in rows} == {"", "8005550100"}
+    report = compute_report(engine, ReportQuery(0.0, 86400.0, 86400.0, "site"))
+    assert sum(int(row["offered"]) for row in rows) == sum(
+        sums.offered for _, sums in report.totals)
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -63,3 +63,46 @@ def test_bad_urls_say_why(url, problem):
 def test_schema_option_is_for_postgresql():
     with pytest.raises(StoreUrlError, match="schema= is for PostgreSQL"):
         open_engine("sqlite://", schema="x")
+
+
+def check_a_0002_store_upgrades_with_its_records(engine):
+    """Revision 0003 adds queue_time, callback and service to the contact records of a
+    store that has some: they stay plain contacts (no queue time, no callback, no
+    service), new rows take the new columns, and a report reads both."""
+    from cluster.reports import ReportQuery, compute_report
+    from cluster.store.models import ContactRecord
+
+    old_row = {"contact_id": "old", "entry_site": "east", "final_site": "east",
+               "skill": "billing", "priority": "medium", "service_objective_s": 20.0,
+               "sl_threshold_s": 20.0, "channel": "voice", "arrival_time": 10.0,
+               "answer_time": 25.0, "final_state": "abandoned", "interflows": 0, "offers": 1}
+    upgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(sa.table("contact_records", *[sa.column(name) for name in old_row])
+                           .insert(), [old_row])
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    records = ContactRecord.__table__
+    with engine.begin() as connection:
+        connection.execute(records.insert(), [{
+            **old_row, "contact_id": "new", "arrival_time": 100.0, "queue_time": 110.0,
+            "answer_time": 115.0, "callback": True, "service": "care", "dnis": "100"}])
+        rows = {row.contact_id: row for row in connection.execute(sa.select(records))}
+    assert (rows["old"].queue_time, rows["old"].callback, rows["old"].service) == (
+        None, False, None)
+    assert (rows["new"].queue_time, rows["new"].callback, rows["new"].service) == (
+        110.0, True, "care")
+    report = compute_report(engine, ReportQuery(0.0, 200.0, 200.0, "service"))
+    figures = {group: sums.figures() for group, sums in report.totals}
+    assert figures[""]["asa_s"] == 15.0            # the old one: from its arrival
+    assert figures["care"]["asa_s"] == 5.0         # the new one: from its queue time
+    assert figures["care"]["callbacks"] == 1 and figures[""]["callbacks"] == 0
+    downgrade(engine, "0002")
+    assert "queue_time" not in {column["name"] for column in
+                                sa.inspect(engine).get_columns("contact_records")}
+
+
+def test_a_0002_store_upgrades_with_its_records(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    check_a_0002_store_upgrades_with_its_records(engine)
+    engine.dispose()

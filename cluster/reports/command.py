@@ -1,0 +1,103 @@
+"""`vcc report` itself: its options, and the run from database URL to printed tables and
+files; every problem is one line naming the option (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import sqlalchemy as sa
+
+from cluster.reports.charts import write_png
+from cluster.reports.queries import compute_report, time_range
+from cluster.reports.render import render, write_csv
+from cluster.reports.request import (BY, ReportError, ReportQuery, brief, parse_interval,
+                                     parse_time)
+from cluster.store.db import DEFAULT_URL, StoreUrlError, open_engine
+
+
+def add_report_parser(subparsers) -> argparse.ArgumentParser:
+    """`vcc report` on an argparse subparsers object; runs `run_report` (args.run)."""
+    parser = subparsers.add_parser(
+        "report", help="interval reports from the store (SL, ASA, AHT, occupancy ...)",
+        description="Interval and daily reports (SPEC §8) computed by the database from contact "
+                    "records and agent state intervals.")
+    parser.add_argument("--db", default=DEFAULT_URL,
+                        help=f"database URL ({DEFAULT_URL}; PostgreSQL: "
+                             "postgresql+psycopg://user@host:5432/db)")
+    parser.add_argument("--from", dest="start", type=parse_time, metavar="TIME",
+                        help="first arrival time: seconds or ISO time (the first record)")
+    parser.add_argument("--to", dest="end", type=parse_time, metavar="TIME",
+                        help="end, exclusive: seconds or ISO time (just after the last record)")
+    parser.add_argument("--by", choices=BY, default="skill",
+                        help="group rows by (skill); service and dnis rows also count "
+                             "self-served callers, IVR and queue abandons, busies, callbacks")
+    parser.add_argument("--interval", type=parse_interval, default=900.0, metavar="DURATION",
+                        help="interval length: 15m, 30m, 1h, 1d, 900s ... (15m)")
+    parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
+    parser.add_argument("--png", metavar="FILE", help="also draw SL/volume and ASA charts")
+    parser.set_defaults(run=run_report)
+    return parser
+
+
+def _fail(problem: str) -> int:
+    print(f"vcc report: {problem}", file=sys.stderr)
+    return 2
+
+
+def run_report(args, console=None) -> int:
+    """Exit code 0 with the report printed; 2 with `vcc report: <argument>: <problem>`."""
+    if args.png and os.path.splitext(args.png)[1].lower() not in ("", ".png"):
+        return _fail(f"--png: the chart is a PNG file (name.png); got {brief(args.png)}")
+    from cluster.arguments import DB_CONNECT_TIMEOUT_S, database_problem, shown_url
+
+    # A report reads; it must not leave an empty database behind (create=False).
+    problem = database_problem(args.db, create=False)
+    if problem is not None:
+        return _fail(f"--db: {problem}")
+    shown = shown_url(args.db)      # never the password
+    try:
+        engine = open_engine(args.db, **({"connect_args": {"connect_timeout": DB_CONNECT_TIMEOUT_S}}
+                                          if args.db.startswith("postgresql") else {}))
+    except StoreUrlError as error:
+        return _fail(f"--db: {error}")
+    try:
+        try:
+            tables = set(sa.inspect(engine).get_table_names())
+        except sa.exc.SQLAlchemyError as error:
+            return _fail(f"--db: cannot open {shown}: {error.__class__.__name__}: "
+                         f"{str(error).splitlines()[0][:200]}")
+        if not {"contact_records", "agent_state_intervals"} <= tables:
+            return _fail(f"--db: {shown} holds no vcc store (no contact records table)")
+        start, end = args.start, args.end
+        if start is None or end is None:
+            found = time_range(engine)
+            if found is None:
+                return _fail(f"--db: {shown} has no contact records; nothing to report")
+            if start is None:
+                start = math.floor(found[0] / args.interval) * args.interval
+            if end is None:
+                end = (math.floor(found[1] / args.interval) + 1) * args.interval
+        try:
+            report = compute_report(engine, ReportQuery(start, end, args.interval, args.by),
+                                    classes=bool(args.png))
+        except ReportError as error:
+            return _fail(str(error))
+        if console is None:
+            from rich.console import Console
+            console = Console()
+            if not console.is_terminal:     # a file or a pipe: no 80-column squeeze
+                console = Console(width=200)
+        render(report, console)
+        for option, path, writer in (("--csv", args.csv, write_csv), ("--png", args.png, write_png)):
+            if path:
+                try:
+                    writer(report, path)
+                except (OSError, ValueError) as error:
+                    return _fail(f"{option}: cannot write {path!r}: "
+                                 f"{getattr(error, 'strerror', None) or error}")
+        return 0
+    finally:
+        engine.dispose()
