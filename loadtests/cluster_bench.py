@@ -128,6 +128,7 @@ def overload_figures(runs: list, latencies: list) -> dict:
             "completed": total("completed"),
             "unfinished": total("unfinished"),
             "finished_more_than_once": total("finished_more_than_once"),
+            "final_repeated": total("final_repeated"),
             "route_p50_ms": ms(percentile(latencies, 0.50)),
             "route_p99_ms": ms(percentile(latencies, 0.99)),
             "route_max_ms": ms(max(latencies) if latencies else None),
@@ -325,7 +326,8 @@ def main(argv=None) -> int:
                      f"Ray runtime: {fmt(ray['lifecycles_per_s'], 0)} lifecycles/s for "
                      f"{args.duration:g} s, p99 route {fmt(ray['route_p99_ms'], 2)} ms, "
                      f"{ray['unfinished']} without a final state, {ray['finished_more_than_once']} "
-                     f"final twice, {ray['queued']} still queued (target >= "
+                     f"with two final states ({ray.get('final_repeated', 0)} finals said again "
+                     f"for late events), {ray['queued']} still queued (target >= "
                      f"{TARGET_LIFECYCLES_PER_S:,}/s, p99 <= {TARGET_P99_MS:g} ms, 0 lost)")
     if overloaded is not None:
         report_overload(overloaded, report)
