@@ -129,6 +129,11 @@ class Calendar:
     _days: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     _constant: bool | None = field(default=None, init=False, repr=False, compare=False)
     _holiday_list: tuple = field(default=(), init=False, repr=False, compare=False)
+    # The last answer of `is_open` and the interval of time it holds for ([from, until)):
+    # plans ask the same calendar again and again within the same minutes. A pure cache:
+    # the answer for an instant never depends on what was asked before.
+    _known: list = field(default_factory=lambda: [math.inf, -math.inf, False], init=False,
+                         repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_zone", zone(self.timezone, "timezone"))
@@ -203,6 +208,15 @@ class Calendar:
     # ---- questions ----------------------------------------------------------------------------
     def is_open(self, t: float) -> bool:
         """Open at POSIX time `t`?"""
+        known = self._known
+        if known[0] <= t < known[1]:
+            return known[2]
+        state = self._open_at(t)
+        change = self.next_change(t)
+        known[0], known[1], known[2] = t, (math.inf if change is None else change), state
+        return state
+
+    def _open_at(self, t: float) -> bool:
         number = self._override_at(t)
         if number is not None:
             return self.overrides[number].open
@@ -211,7 +225,7 @@ class Calendar:
     def next_change(self, t: float) -> float | None:
         """The first instant after `t` at which `is_open` differs from `is_open(t)`; None if
         it never changes again. Always a whole second (windows start on minutes)."""
-        state = self.is_open(t)
+        state = self._open_at(t)
         at = t
         # Bounded: each step moves to the next instant where some rule starts or ends; runs of
         # steps without a change are bounded by the holidays and overrides passed, plus a
@@ -221,7 +235,7 @@ class Calendar:
             candidate = self._next_boundary(at)
             if candidate is None:
                 return None
-            if self.is_open(candidate) != state:
+            if self._open_at(candidate) != state:
                 return float(candidate)
             at = candidate
         raise AssertionError(f"calendar {self.name!r}: no change found in bounded steps")

@@ -367,28 +367,39 @@ class PlanRunner:
 
     # ---- conditions ----------------------------------------------------------------------------
     def holds(self, condition, contact: Contact, now: float) -> bool:
-        kind = type(condition)
-        if kind is SkillState:
-            return condition.holds(self.measure(condition, contact, now))
-        if kind is Digits:
-            variables = contact.plan_run.variables
-            return all(variables.get(name) in values for name, values in condition.values)
-        if kind is CalendarOpen:
-            return self.config.calendars[condition.calendar].is_open(self.clock.epoch(now))
-        if kind is AniPrefix:
-            matched = contact.plan_run.ani_prefix
-            return any(matched.startswith(prefix) for prefix in condition.prefixes)
-        if kind is AllOf:
-            return all(self.holds(part, contact, now) for part in condition.conditions)
-        if kind is AnyOf:
-            return any(self.holds(part, contact, now) for part in condition.conditions)
-        if kind is Not:
-            return not self.holds(condition.condition, contact, now)
-        if kind is AniIn or kind is CustomerTier:
-            # Named number lists and customer tiers come with the customer store (SPEC §7);
-            # until then no caller is in a list or has a tier.
-            return False
-        raise AssertionError(f"no evaluator for condition {kind.__name__}")
+        return self._evaluators[type(condition)](self, condition, contact, now)
+
+    def _skill_state(self, condition, contact, now) -> bool:
+        return condition.holds(self.measure(condition, contact, now))
+
+    def _digits(self, condition, contact, now) -> bool:
+        variables = contact.plan_run.variables
+        return all(variables.get(name) in values for name, values in condition.values)
+
+    def _calendar_open(self, condition, contact, now) -> bool:
+        return self.config.calendars[condition.calendar].is_open(self.clock.epoch(now))
+
+    def _ani_prefix(self, condition, contact, now) -> bool:
+        matched = contact.plan_run.ani_prefix
+        return any(matched.startswith(prefix) for prefix in condition.prefixes)
+
+    def _all_of(self, condition, contact, now) -> bool:
+        return all(self.holds(part, contact, now) for part in condition.conditions)
+
+    def _any_of(self, condition, contact, now) -> bool:
+        return any(self.holds(part, contact, now) for part in condition.conditions)
+
+    def _not(self, condition, contact, now) -> bool:
+        return not self.holds(condition.condition, contact, now)
+
+    def _not_known_yet(self, condition, contact, now) -> bool:
+        # Named number lists and customer tiers come with the customer store (SPEC §7);
+        # until then no caller is in a list or has a tier.
+        return False
+
+    _evaluators = {SkillState: _skill_state, Digits: _digits, CalendarOpen: _calendar_open,
+                   AniPrefix: _ani_prefix, AllOf: _all_of, AnyOf: _any_of, Not: _not,
+                   AniIn: _not_known_yet, CustomerTier: _not_known_yet}
 
     def measure(self, condition: SkillState, contact: Contact, now: float):
         """The figure a skill-state condition compares (None: unknown, read as infinite)."""
@@ -403,7 +414,8 @@ class PlanRunner:
         if name == "staffed":
             return site._staffed[site._skill_index[condition.skill]]
         if name == "available":
-            return site.status(condition.skill).available
+            return site._available(condition.skill, site._skill_index[condition.skill],
+                                   contact.channel_code)
         if name == "queued":
             index = site._skill_index[condition.skill]
             top = Priority.LOW.value if priority is None else priority.value
@@ -412,8 +424,9 @@ class PlanRunner:
             oldest = site.scheduler.oldest_arrival(site._skill_index[condition.skill])
             return 0.0 if oldest is None else max(0.0, now - oldest)
         if name == "ewt":
-            at = contact.priority if priority is None else priority
-            return site.status(condition.skill).ewt_s[at.value]
+            return site.new_contact_ewt(condition.skill,
+                                        contact.priority if priority is None else priority,
+                                        contact.channel)
         if name == "rolling_asa":
             asa = site._counters[condition.skill].snapshot(now)[2]
             return 0.0 if asa is None or not math.isfinite(asa) else asa

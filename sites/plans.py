@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import operator
 import re
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -46,6 +47,8 @@ PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 TREATMENTS = ("music", "ringback", "silence")
 MEASURES = ("staffed", "available", "queued", "oldest_wait", "ewt", "rolling_asa")
 COMPARISONS = ("gt", "ge", "lt", "le", "eq")
+_COMPARE = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le,
+            "eq": operator.eq}
 _PHONE = re.compile(r"^\+?[0-9*#]{1,32}$")
 _DIGITS = re.compile(r"^[0-9*#]{1,32}$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -127,9 +130,7 @@ class SkillState:
         """`observed <comparison> value`; an unknown figure (an EWT of None: nobody staffed)
         counts as infinite."""
         observed = math.inf if observed is None else observed
-        return {"gt": observed > self.value, "ge": observed >= self.value,
-                "lt": observed < self.value, "le": observed <= self.value,
-                "eq": observed == self.value}[self.comparison]
+        return _COMPARE[self.comparison](observed, self.value)
 
 
 @dataclass(frozen=True)

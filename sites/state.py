@@ -877,9 +877,7 @@ class SiteState:
         """This site's published status for one skill and channel (cheap: no agent scan)."""
         index = self._skill_index[skill_name]
         scheduler = self.scheduler
-        available = scheduler.available_count(index, channel.value)
-        if self.skills[skill_name].widen_after_s == 0:
-            available += scheduler.available_count(index, channel.value, True)
+        available = self._available(skill_name, index, channel.value)
         queued = [scheduler.queued_count(index, p) for p in range(len(_PRIORITIES))]
         ewt = []
         ahead = 0
@@ -891,6 +889,22 @@ class SiteState:
         oldest = scheduler.oldest_arrival(index) if ahead else None
         return SkillStatus(self.name, skill_name, channel, self.now, self._staffed[index],
                            available, tuple(ewt), sum(queued), oldest)
+
+    def _available(self, skill_name: str, index: int, channel_code: int) -> int:
+        """Agents who could take a new contact of the skill now (as `status` publishes)."""
+        scheduler = self.scheduler
+        available = scheduler.available_count(index, channel_code)
+        if self.skills[skill_name].widen_after_s == 0:
+            available += scheduler.available_count(index, channel_code, True)
+        return available
+
+    def new_contact_ewt(self, skill_name: str, priority: Priority,
+                        channel: Channel = Channel.VOICE):
+        """`status(skill, channel).ewt_s[priority]` without the other priorities' figures:
+        the EWT of a contact entering now at `priority` (a plan's `ewt` condition)."""
+        index = self._skill_index[skill_name]
+        ahead = sum(self.scheduler.queued_count(index, p) for p in range(priority.value + 1))
+        return self._ewt(index, ahead + 1, self._available(skill_name, index, channel.value))
 
     def queued_total(self, skill_name: str) -> int:
         return self.scheduler.queued_total(self._skill_index[skill_name])
