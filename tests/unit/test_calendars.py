@@ -389,3 +389,19 @@ def test_is_open_and_next_change_agree_with_a_minute_scan(setup, pick, second):
     else:
         assert found is None or found > scan[-1]
     assert cal.is_open(t + 0.5 if second < 59 else t) == states[pick]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(offsets=st.lists(st.floats(0, 40 * 86400), min_size=1, max_size=40))
+def test_the_remembered_answer_is_the_answer_whatever_the_order_of_questions(offsets):
+    """`is_open` remembers the interval its last answer holds for (plans ask again and
+    again): asked in any order, across the 2026 spring change, it answers as if asked
+    afresh."""
+    cal = calendar(weekly={"mon-fri": "08:00-18:00", "sat": "09:00-13:00"},
+                   holidays=["2026-04-03"],
+                   overrides=[{"start": "2026-03-31T12:00", "end": "2026-04-01T10:00",
+                               "state": "closed"}])
+    start = local("Europe/Berlin", 2026, 3, 20)
+    for offset in offsets:
+        t = start + offset
+        assert cal.is_open(t) == cal._open_at(t), t
