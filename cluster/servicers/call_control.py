@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from functools import partial
 
 import grpc
@@ -62,6 +63,9 @@ _MAX_RUN = 256
 # (their acknowledgement and actions wait for the commit); at most this many batches may
 # wait, so a slow store slows the PBX down instead of growing memory.
 _MAX_BATCHES_AWAITING_COMMIT = 64
+# Messages read ahead of the one being applied (so that the link's backlog is seen, not left
+# in gRPC's buffers); past this many the reader waits and flow control slows the PBX down.
+_READ_AHEAD_MESSAGES = 256
 log = logging.getLogger(__name__)
 
 
@@ -100,11 +104,17 @@ def _error_field(prefix: str, field: str) -> str:
 
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     def __init__(self, host, *, max_actions_per_message: int = 512,
-                 max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0):
+                 max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
+                 max_link_delay_s: float | None = 0.1):
+        """`max_link_delay_s`: a message that waited longer than this on its link before
+        the router got to it has its new contacts refused at once (overloaded: the PBX
+        applies its own overflow) instead of routing them late; the events of contacts
+        already here are applied as always. None: never."""
         self.host = host
         self.max_actions_per_message = max_actions_per_message
         self.max_message_bytes = max_message_bytes
         self.hello_timeout_s = hello_timeout_s
+        self.max_link_delay_s = max_link_delay_s
 
     async def Connect(self, request_iterator, context):
         messages = request_iterator.__aiter__()
@@ -152,9 +162,14 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
 
     # ---- inbound ----------------------------------------------------------------------------
     async def _read(self, first, messages, link, stream) -> None:
+        inbox = _Inbox(messages)
         try:
             await self._receive(first, link, stream)
-            async for message in messages:
+            while True:
+                got = await inbox.next()
+                if got is None:
+                    break
+                message, waited_s = got
                 if stream.stopped.is_set():
                     return
                 if message.HasField("hello"):
@@ -168,7 +183,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                                     f"ahead of the last action sent ({link.last_action_seq})")
                         return
                     link.ack(message.hello.last_action_seq)
-                await self._receive(message, link, stream)
+                shed = self.max_link_delay_s is not None and waited_s > self.max_link_delay_s
+                await self._receive(message, link, stream, shed_arrivals=shed)
             await self._all_committed(stream)
         except HostClosed:
             stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
@@ -186,12 +202,16 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             log.exception("PBX link %s: reading events failed", link.link_id)
             stream.fail("INTERNAL", "the router failed to apply events; reconnect to resume")
             return
+        finally:
+            inbox.close()
         stream.half_closed = True
         stream.wakeup.set()
 
-    async def _receive(self, message, link, stream) -> None:
+    async def _receive(self, message, link, stream, shed_arrivals=False) -> None:
         """Apply a message's events in order, as one host batch whatever their sites (runs of
-        at most `max_run` events, so that backpressure is checked between them)."""
+        at most `max_run` events, so that backpressure is checked between them). With
+        `shed_arrivals` (the message waited too long on the link) its new contacts are
+        refused as overloaded, in their place in the order, without reaching the sites."""
         run = []            # [(site or None, core event)]
         meta = []           # [(seq, field prefix)], in step with `run`
         max_run = min(_MAX_RUN, max(1, link.stream_limit // 8))
@@ -221,6 +241,11 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 continue
             link.note_applied(seq)
             try:
+                if shed_arrivals and event.WhichOneof("event") == "arrived":
+                    raise RequestError(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, "arrived.contact_id",
+                        f"overloaded: the router is more than {self.max_link_delay_s:g} s "
+                        "behind this link; new contacts are refused until it catches up")
                 site, core_event, prefix = translate(event)
             except RequestError as error:
                 await self._flush(link, stream, run, meta)
@@ -375,3 +400,53 @@ def _contact_id(event) -> str:
     if which == "arrived" or which in _IVR_EVENTS:      # a message with a contact_id
         return getattr(event, which).contact_id[:convert.MAX_ID]
     return getattr(event, which)[:convert.MAX_ID]
+
+
+class _Inbox:
+    """The link's messages, read ahead of the one being applied, each with when it came:
+    how long a message waited for the router is then known (the router refuses the new
+    contacts of one that waited too long), and a backlog is held here, bounded, rather than
+    unseen in gRPC's buffers."""
+
+    def __init__(self, messages):
+        self._messages = messages
+        self._queue: deque = deque()
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._ended = False
+        self._error: BaseException | None = None
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for message in self._messages:
+                self._queue.append((message, loop.time()))
+                self._ready.set()
+                if len(self._queue) >= _READ_AHEAD_MESSAGES:
+                    self._room.clear()
+                    await self._room.wait()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:          # handed to the applier, in order
+            self._error = error
+        self._ended = True
+        self._ready.set()
+
+    async def next(self):
+        """(message, seconds it waited) in order; None at the end of the stream; the
+        stream's error once the messages before it are taken."""
+        while not self._queue:
+            if self._ended:
+                if self._error is not None:
+                    raise self._error
+                return None
+            self._ready.clear()
+            await self._ready.wait()
+        message, came = self._queue.popleft()
+        self._room.set()
+        return message, asyncio.get_running_loop().time() - came
+
+    def close(self) -> None:
+        self._reader.cancel()

@@ -502,3 +502,54 @@ def test_an_event_after_the_end_in_the_same_message_finishes_the_contact_once():
         cluster.drain_record()
         assert cluster.finished["q1"] == 1
         assert cluster.host.final_state("q1")[0] is ContactState.ABANDONED
+
+
+def test_a_link_the_router_falls_behind_on_sheds_new_contacts_at_once(cluster):
+    """Issue 16 item 5: when the router falls behind a PBX link (here: every batch takes
+    0.3 s), a message that waited more than 0.1 s has its new contacts refused at once
+    (overloaded: the PBX applies its own overflow) instead of being routed seconds late; the
+    events of contacts already here are still applied, in order; nothing is lost."""
+    host = cluster.host
+    apply_batch = host.apply_batch
+
+    def slow_apply_batch(run, **options):
+        results = apply_batch(run, **options)
+
+        async def later():
+            await asyncio.sleep(0.3)
+            return results
+        return later()
+
+    async def scenario():
+        await cluster.login_ready("east", "e1", "e2")
+        pbx = Pbx(cluster, "pbx-slow").open(events=[arrived(1, "c1")])
+        actions = await pbx.read_until_acked(1)
+        assert [a.route_to_agent.contact_id for a in actions
+                if a.HasField("route_to_agent")] == ["c1"]
+        host.apply_batch = slow_apply_batch
+        try:
+            # Three messages at once: the first is applied (0.3 s); the next two waited
+            # longer than 0.1 s by then.
+            pbx.send(arrived(2, "c2"))
+            pbx.send(contact_event(3, "answered", "c1"), arrived(4, "c3"))
+            pbx.send(contact_event(5, "ended", "c1"))
+            actions = await pbx.read_until_acked(5)
+        finally:
+            host.apply_batch = apply_batch
+        errors = [(a.error.event_seq, a.error.field) for a in actions if a.HasField("error")]
+        assert errors == [(4, "arrived.contact_id")]
+        assert "overloaded" in [a.error.message for a in actions if a.HasField("error")][0]
+        finished = [(a.finished.contact_id, a.finished.final_state) for a in actions
+                    if a.HasField("finished")]
+        assert finished == [("c1", common_pb2.CONTACT_STATE_COMPLETED)]
+        assert host.final_state("c3") is None and "c3" not in host.live_contacts()
+        # Caught up: new contacts are routed again.
+        pbx.send(arrived(6, "c4"))
+        actions = await pbx.read_until_acked(6)
+        assert [a.route_to_agent.contact_id for a in actions
+                if a.HasField("route_to_agent")] == ["c4"]
+        pbx.send(contact_event(7, "abandoned", "c2"), contact_event(8, "abandoned", "c4"))
+        await pbx.read_until_acked(8)
+        cluster.seen_contacts.update({"c1", "c2", "c4"})
+
+    cluster.run(scenario())
