@@ -40,6 +40,9 @@ class Budgets:
     pbx_links: int = 256            # CallControl.Connect streams at once
     streams: int = 20_000           # other streams at once (agent desktops, CRM listeners)
     streams_per_peer: int = 5_000   # of those, from one address
+    # A PBX message that waited longer than this on its link has its new contacts refused
+    # at once (cluster/servicers/call_control.py); 0: never.
+    link_delay_ms: int = 50
 
     def __post_init__(self):
         for name in ("unary", "pbx_links", "streams", "streams_per_peer"):
@@ -47,6 +50,10 @@ class Budgets:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"admission budget {name} must be an integer >= 1; "
                                  f"got {value!r}")
+        value = self.link_delay_ms
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 60_000:
+            raise ValueError(f"--max-link-delay-ms must be an integer 0..60000 (0: off); "
+                             f"got {value!r}")
 
 
 def peer_host(peer: str) -> str:

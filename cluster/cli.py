@@ -27,7 +27,8 @@ def _serve(args) -> int:
     log = logging.getLogger("vcc.serve")
     try:
         budgets = Budgets(unary=args.max_concurrent_rpcs, pbx_links=args.max_pbx_links,
-                          streams=args.max_streams, streams_per_peer=args.max_streams_per_peer)
+                          streams=args.max_streams, streams_per_peer=args.max_streams_per_peer,
+                          link_delay_ms=args.max_link_delay_ms)
     except ValueError as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
@@ -255,6 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "Health.Watch, reflection (20000)")
     serve.add_argument("--max-streams-per-peer", type=int, default=5_000, metavar="N",
                        help="of those, from one client address (5000)")
+    serve.add_argument("--max-link-delay-ms", type=int, default=50, metavar="MS",
+                       help="a PBX message the router got to later than this has its new "
+                            "contacts refused at once as overloaded, for the PBX's own "
+                            "overflow (50; 0: never)")
     serve.add_argument("--db", default=None, metavar="URL",
                        help="journal every event and contact record in this database and "
                             "recover from it on start: sqlite:///vcc.db or "

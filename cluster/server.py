@@ -70,7 +70,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     server = grpc.aio.server(interceptors=list(interceptors) + [admission],
                              options=list(options))
     server.admission = admission
-    call_control_pb2_grpc.add_CallControlServicer_to_server(CallControlServicer(host), server)
+    link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
+    call_control_pb2_grpc.add_CallControlServicer_to_server(
+        CallControlServicer(host, max_link_delay_s=link_delay_s), server)
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(AgentControlServicer(host), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)

@@ -105,7 +105,7 @@ def _error_field(prefix: str, field: str) -> str:
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     def __init__(self, host, *, max_actions_per_message: int = 512,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
-                 max_link_delay_s: float | None = 0.1):
+                 max_link_delay_s: float | None = 0.05):
         """`max_link_delay_s`: a message that waited longer than this on its link before
         the router got to it has its new contacts refused at once (overloaded: the PBX
         applies its own overflow) instead of routing them late; the events of contacts
