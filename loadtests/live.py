@@ -76,6 +76,7 @@ import os
 import pathlib
 import sys
 import time
+import types
 
 import grpc
 
@@ -83,8 +84,9 @@ from cluster.client import VccClient
 from cluster.yaml_reader import ConfigFileError
 from loadtests.grpc_bench import bounded_gather, percentile
 from loadtests.report import ContactRecord, build_report, render_report
-from loadtests.trace import (TraceContact, class_key, generate_trace, objective_resolver,
-                             read_trace, trace_streams)
+from loadtests.scenario import ASKS_AGENT_AT, KEYING_S, CallerDecisions
+from loadtests.trace import (TraceContact, generate_trace, objective_resolver, read_trace,
+                             stream_key, trace_streams)
 from sites.model import ContactState, Priority, SkillConfig
 from vcc.v1 import (admin_pb2, agent_control_pb2, call_control_pb2, common_pb2, routing_pb2)
 
@@ -143,6 +145,11 @@ class Center:
         self.objectives: dict = {}      # skill -> {Priority: seconds}
         self.agents: dict = {}          # (site, agent id) -> admin_pb2.Agent
         self.sites: list = []
+        # Routing plans (Admin.GetPlans): dialled number -> service, and the variable each
+        # collect prompt fills (IvrTreatment names the prompt, the caller's answers the
+        # variable).
+        self.entry_points: dict = {}
+        self.collects: dict = {}
 
     def wrap_up_s(self, site: str, agent_id: str, skill: str) -> float:
         agent = self.agents.get((site, agent_id))
@@ -172,17 +179,32 @@ async def read_center(vcc: VccClient) -> Center:
                                             timeout=RPC_TIMEOUT_S)
         for agent in agents.agents:
             center.agents[(site, agent.agent_id)] = agent
+    plans = json.loads((await vcc.admin.GetPlans(admin_pb2.GetPlansRequest(),
+                                                 timeout=RPC_TIMEOUT_S)).json or "{}")
+    for dnis, entry in (plans.get("entry_points") or {}).items():
+        center.entry_points[dnis] = entry.get("service")
+    for steps in (plans.get("plans") or {}).values():
+        for step in steps or ():
+            collect = step.get("collect") if isinstance(step, dict) else None
+            if isinstance(collect, dict):
+                center.collects.setdefault(collect.get("prompt"), collect.get("into"))
     return center
 
 
 def check_trace(contacts, center: Center) -> None:
-    """Every contact's site and skill must exist at the server (named by trace line)."""
+    """Every contact's site and skill (a dialled contact's number) must exist at the
+    server (named by trace line)."""
     for contact in contacts:
         where = f"line {contact.line}" if contact.line else contact.contact_id
         if contact.site not in center.sites:
             raise LoadtestError(f"trace {where}: site: {contact.site!r} is not a site of the "
                                 f"server ({', '.join(center.sites)})")
-        if contact.skill not in center.skills:
+        if contact.dialled:
+            if contact.dnis not in center.entry_points:
+                raise LoadtestError(f"trace {where}: dnis: {contact.dnis!r} is not an entry "
+                                    f"point of the server's routing plans "
+                                    f"({', '.join(center.entry_points) or 'none'})")
+        elif contact.skill not in center.skills:
             raise LoadtestError(f"trace {where}: skill: {contact.skill!r} is not a skill of "
                                 f"the server ({', '.join(center.skills)})")
 
@@ -250,7 +272,7 @@ _SENT, _QUEUED, _CONNECTED, _ENDED, _FINAL = range(5)
 class _Live:
     """The client's view of one contact."""
     __slots__ = ("contact", "record", "state", "sent_at", "decided", "generation",
-                 "ended_seq", "abandon_sent", "forced")
+                 "ended_seq", "abandon_sent", "forced", "ivr_step", "callback", "holds_line")
 
     def __init__(self, contact, record):
         self.contact, self.record = contact, record
@@ -261,6 +283,9 @@ class _Live:
         self.ended_seq = 0
         self.abandon_sent = False
         self.forced = False
+        self.ivr_step = 0            # bumps with each IVR treatment (stale caller answers)
+        self.callback = False        # the caller accepted a callback: hung up, never abandons
+        self.holds_line = False      # an IVR port of its service, as the PBX sees it
 
 
 class Replay:
@@ -271,12 +296,10 @@ class Replay:
         self.link_id = link_id or f"loadtest-{os.getpid()}-{int(time.time() * 1000)}"
         objective = objective_resolver(center.skills, center.objectives)
         self.objective = objective
-        streams = {class_key(s.site, s.skill, s.priority, s.service_objective_s, s.channel): s
-                   for s in trace_streams(contacts, objective)}
+        streams = trace_streams(contacts, objective)
         self.live = {}
         for contact in contacts:
-            stream = streams[class_key(contact.site, contact.skill, contact.priority,
-                                       objective(contact), contact.channel)]
+            stream = streams[stream_key(contact, objective)]
             record = ContactRecord(contact.contact_id, stream, contact.site, contact.arrival_s)
             self.live[contact.contact_id] = _Live(contact, record)
         self.errors = collections.Counter()
@@ -289,6 +312,17 @@ class Replay:
         self._end_heap: list = []              # (wall due, generation, contact id)
         self._wrap_heap: list = []             # (wall due, contact id)
         self._abandon_heap: list = []          # (wall due, contact id)
+        # The caller's answers to IVR treatments: (wall due, order, contact id, IVR step,
+        # PbxEvent); and the seqs of those sent, whose refusal (the router's own timer or an
+        # agent got there first) is the race every PBX has, not an error.
+        self._ivr_heap: list = []
+        self._ivr_order = 0
+        self._ivr_pending: list = []
+        self._ivr_seqs: set = set()
+        self.ivr_answers = collections.Counter()   # kind -> answers sent
+        self.ivr_overtaken = 0
+        self.lines = collections.Counter()          # service -> IVR ports held now
+        self.max_lines: dict = {}                   # service -> most held at once
         self._tasks: set = set()
         self.link = None
         self.router = None                     # RouterClock: the router's decision times
@@ -297,6 +331,13 @@ class Replay:
 
     def trace_now(self, wall: float) -> float:
         return (wall - self.t0) * self.speed
+
+    def skills(self) -> set:
+        """The skills this replay drives: the trace's, or every skill of the server when a
+        contact dialled a number (its plan may queue it in any)."""
+        if any(contact.dialled for contact in self.contacts):
+            return set(self.center.skills)
+        return {contact.skill for contact in self.contacts}
 
     # ---- agents ----
     async def _call(self, rpc, request, *, benign=()):
@@ -310,7 +351,7 @@ class Replay:
     async def agents_in(self) -> list:
         """Log in and make READY every agent with a skill of the trace; the ones this run
         logged in are returned (to log out at the end)."""
-        skills = {contact.skill for contact in self.contacts}
+        skills = self.skills()
         driven = [(site, agent) for (site, _), agent in self.center.agents.items()
                   if any(level.skill in skills for level in agent.skills)]
         if not driven:
@@ -378,6 +419,9 @@ class Replay:
             kind = action.WhichOneof("action")
             if kind == "error":
                 error = action.error
+                if error.event_seq in self._ivr_seqs:
+                    self.ivr_overtaken += 1      # the step had ended meanwhile: expected
+                    continue
                 self.errors["EVENT_ERROR"] += 1
                 if len(self.event_errors) < 5:
                     self.event_errors.append(f"{error.contact_id}: {error.field}: {error.message}")
@@ -394,6 +438,14 @@ class Replay:
                 if live.state == _QUEUED:
                     self.queued -= 1
                 live.state = _CONNECTED
+                if live.contact.dialled:
+                    # Its plan queued it (or an agent was free at once): the skill that
+                    # answered; the PBX is not told the plan's priority or objective.
+                    self._release_line(live)
+                    record.skill = payload.skill
+                    record.callback = payload.callback
+                    if record.queue_time is None:
+                        record.queue_time = now
                 record.answer_time = now
                 record.served_site = payload.site
                 record.agent_id = payload.agent_id
@@ -403,6 +455,8 @@ class Replay:
                                                 live.generation, payload.contact_id))
             elif kind == "queued":
                 self._decided(live, wall)
+                if live.contact.dialled and record.queue_time is None:
+                    record.queue_time = now        # its wait for an agent counts from here
                 if live.state == _SENT:
                     live.state = _QUEUED
                     self.queued += 1
@@ -418,7 +472,11 @@ class Replay:
                     live.state = _QUEUED
                     self.queued += 1
                     record.answer_time = record.served_site = record.agent_id = None
+            elif kind == "ivr":
+                self._decided(live, wall)
+                self._caller_answers(live, payload, wall)
             elif kind == "finished":
+                self._release_line(live)
                 if live.state == _FINAL:
                     self.twice += 1
                     continue
@@ -435,8 +493,74 @@ class Replay:
             self.link.send(*answers)
             await self.link.flush()
 
+    def _caller_answers(self, live: _Live, ivr, wall: float) -> None:
+        """The trace's caller answers an IVR treatment, as the simulator's caller model
+        does (loadtests/simulator.py `_KEYING_S`, `_ASKS_AGENT_AT`), in trace time: keys its
+        digits 2 s into a collect, asks for an agent half-way through self-service, answers
+        a callback offer after min(2 s, half its time). Faster than x1 the PBX also ends, at
+        the trace's pace, the steps whose end it may report: an announce (`prompt_finished`),
+        a collect the caller keys nothing at (empty digits at its timeout) and a self-service
+        the caller completes (at its end), which the router's timers (its wall seconds)
+        would make N times longer at xN; at x1 or slower the router's timers end them. A
+        `wait` always runs on the router's timer; busy, route_out, voicemail and disconnect
+        end the contact (a `finished` follows)."""
+        live.ivr_step += 1
+        contact_id = live.contact.contact_id
+        caller = live.contact.caller or CallerDecisions()
+        kind, seconds = ivr.kind, ivr.seconds
+        pbx_ends = self.speed > 1.0
+        if kind == "announce" and pbx_ends:
+            self._answer_later(live, wall, seconds, call_control_pb2.PbxEvent(
+                prompt_finished=contact_id))
+        elif kind == "collect":
+            keyed = caller.keyed(self.center.collects.get(ivr.prompt, ""))
+            if keyed and KEYING_S < seconds:
+                self._answer_later(live, wall, KEYING_S, call_control_pb2.PbxEvent(
+                    digits_collected=call_control_pb2.CollectedDigits(
+                        contact_id=contact_id, digits=keyed)))
+            elif pbx_ends:
+                self._answer_later(live, wall, seconds, call_control_pb2.PbxEvent(
+                    digits_collected=call_control_pb2.CollectedDigits(
+                        contact_id=contact_id, digits="")))
+        elif kind == "self_service":
+            done = caller.completes_self_service
+            if done and not pbx_ends:
+                return              # the router's timer ends it as self-served
+            self._answer_later(live, wall, seconds if done else ASKS_AGENT_AT * seconds,
+                               call_control_pb2.PbxEvent(
+                                   self_service_ended=call_control_pb2.SelfServiceResult(
+                                       contact_id=contact_id, completed=done)))
+        elif kind == "callback_offer":
+            self._answer_later(live, wall, min(KEYING_S, seconds / 2),
+                               call_control_pb2.PbxEvent(
+                                   callback_chosen=call_control_pb2.CallbackAnswer(
+                                       contact_id=contact_id,
+                                       accepted=caller.accepts_callback)))
+
+    def _answer_later(self, live: _Live, wall: float, trace_s: float, event) -> None:
+        self._ivr_order += 1
+        heapq.heappush(self._ivr_heap, (wall + trace_s / self.speed, self._ivr_order,
+                                        live.contact.contact_id, live.ivr_step, event))
+
+    def _take_line(self, live: _Live) -> None:
+        service = self.center.entry_points.get(live.contact.dnis)
+        live.holds_line = True
+        self.lines[service] += 1
+        self.max_lines[service] = max(self.max_lines.get(service, 0), self.lines[service])
+
+    def _release_line(self, live: _Live) -> None:
+        if live.holds_line:
+            live.holds_line = False
+            self.lines[self.center.entry_points.get(live.contact.dnis)] -= 1
+
     # ---- the PBX stream: outbound ----
     def _arrival(self, contact: TraceContact):
+        if contact.dialled:
+            # Only the number: the router's plan for its service decides the rest.
+            return call_control_pb2.PbxEvent(arrived=common_pb2.ContactSpec(
+                contact_id=contact.contact_id, site=contact.site,
+                channel=_CHANNEL_OUT[contact.channel.name], ani=contact.ani,
+                dnis=contact.dnis, data=contact.data))
         return call_control_pb2.PbxEvent(arrived=common_pb2.ContactSpec(
             contact_id=contact.contact_id, site=contact.site, skill=contact.skill,
             priority=_PRIORITY_OUT[contact.priority],
@@ -448,10 +572,28 @@ class Replay:
         while self._abandon_heap and self._abandon_heap[0][0] <= wall:
             due, contact_id = heapq.heappop(self._abandon_heap)
             live = self.live[contact_id]
-            if live.state in (_SENT, _QUEUED) and not live.abandon_sent:
+            # A caller who took a callback hung up already, keeping the place.
+            if live.state in (_SENT, _QUEUED) and not live.abandon_sent \
+                    and not live.callback:
                 live.abandon_sent = True
+                # Patience counts from arrival, IVR included: not queued yet, in the IVR.
+                live.record.abandoned_in_ivr = live.contact.dialled \
+                    and live.record.queue_time is None
                 self.event_lateness.append(wall - due)
                 events.append(call_control_pb2.PbxEvent(abandoned=contact_id))
+        while self._ivr_heap and self._ivr_heap[0][0] <= wall:
+            due, _, contact_id, step, event = heapq.heappop(self._ivr_heap)
+            live = self.live[contact_id]
+            if live.state not in (_SENT, _QUEUED) or live.abandon_sent \
+                    or live.ivr_step != step:
+                continue            # answered, hung up, or the plan moved on meanwhile
+            self.event_lateness.append(wall - due)
+            if event.HasField("callback_chosen") and event.callback_chosen.accepted:
+                live.callback = True
+                self._release_line(live)
+            self.ivr_answers[event.WhichOneof("event")] += 1
+            events.append(event)
+            self._ivr_pending.append(event)
         while self._end_heap and self._end_heap[0][0] <= wall:
             due, generation, contact_id = heapq.heappop(self._end_heap)
             live = self.live[contact_id]
@@ -487,7 +629,7 @@ class Replay:
         contacts = self.contacts
         total = len(contacts)
         # The router's decision times: subscribed before the first arrival is sent.
-        self.router = RouterClock(self.vcc, {contact.skill for contact in contacts})
+        self.router = RouterClock(self.vcc, self.skills())
         await self.router.started()
         self.link = self.vcc.pbx_link(self.link_id, max_batch=512, max_unacked=4 * total + 1024)
         await self.link.connect()
@@ -516,11 +658,15 @@ class Replay:
                 self._due_events(wall, events, ended)
                 if events:
                     self.link.send(*events)
+                    self._ivr_seqs.update(event.seq for event in self._ivr_pending)
+                    self._ivr_pending.clear()
                     stamp = time.perf_counter()
                     for contact in arrived:
                         live = self.live[contact.contact_id]
                         live.sent_at = stamp
                         live.state = _SENT
+                        if contact.dialled:
+                            self._take_line(live)
                         live.record.arrival_time = (stamp - t0) * self.speed
                         self.lateness.append(stamp - (t0 + contact.arrival_s / self.speed))
                         if contact.patience_s is not None:
@@ -569,7 +715,7 @@ class Replay:
         due = next_tick
         if next_index < len(self.contacts):
             due = min(due, self.t0 + self.contacts[next_index].arrival_s / self.speed)
-        for heap in (self._abandon_heap, self._end_heap):
+        for heap in (self._abandon_heap, self._end_heap, self._ivr_heap):
             if heap:
                 due = min(due, heap[0][0])
         if self._wrap_heap:
@@ -653,8 +799,10 @@ class Replay:
                 missing += 1
                 timed.append(record)
                 continue
+            # From its arrival, or a dialled contact's first queue step (the router's
+            # first `queued` event is that step too).
             timed.append(dataclasses.replace(
-                record, answer_time=record.arrival_time + wait * self.speed))
+                record, answer_time=record.wait_from + wait * self.speed))
         return timed, missing
 
     def report(self, played: dict) -> dict:
@@ -666,9 +814,12 @@ class Replay:
         for site, agent in self.driven:
             work = self.agent_work.get((site, agent.agent_id), 0.0)
             occupancy[site].append(min(1.0, work / end_trace) if end_trace > 0 else 0.0)
-        center = _ReportCenter(self.center.skills)
-        report = build_report(center, records, dict(occupancy))
-        observed = build_report(center, client_records, dict(occupancy))
+        for live in sent:
+            if live.contact.dialled and live.record.answer_time is None:
+                live.record.callback = live.callback      # accepted, never called back
+        center = _ReportCenter(self.center.skills, self.center.entry_points)
+        report = build_report(center, records, dict(occupancy), self.max_lines)
+        observed = build_report(center, client_records, dict(occupancy), self.max_lines)
         wall = played["offered_wall_s"]
         requested = played["sent_span_s"] / self.speed
 
@@ -722,6 +873,10 @@ class Replay:
                 "max": None if not jitter else round(max(jitter), 3)},
             "errors": dict(self.errors),
             "event_errors": list(self.event_errors),
+            # The trace's callers' answers to IVR treatments, by event; and how many the
+            # router refused because the step had ended first (its timer, an agent).
+            "ivr_answers": dict(self.ivr_answers),
+            "ivr_answers_overtaken": self.ivr_overtaken,
             # Waits (ASA, SL) above are the router's: its arrival to its offer, x speed.
             # Below, what the PBX client saw: arrival sent to offer read, x speed (this adds
             # the round trip, multiplied by the speed, to every answered contact).
@@ -736,10 +891,14 @@ class Replay:
 
 
 class _ReportCenter:
-    """What build_report reads of a scenario: the skills' SL thresholds."""
+    """What build_report reads of a scenario: the skills' SL thresholds, and the services
+    of the dialled numbers (the server's routing plans)."""
 
-    def __init__(self, skills):
+    def __init__(self, skills, entry_points):
         self.skills = skills
+        self.plans = types.SimpleNamespace(entry_points={
+            dnis: types.SimpleNamespace(service=service)
+            for dnis, service in entry_points.items()})
 
 
 # ---- the entry point -----------------------------------------------------------------------------
@@ -760,6 +919,10 @@ async def run_loadtest(target: str, trace_or_scenario, *, speed: float = 1.0,
     contacts = select(all_contacts, duration_s, max_contacts)
     if not contacts:
         raise LoadtestError("no contacts to replay (check --duration / --max-contacts)")
+    if compare_sim and any(contact.dialled for contact in contacts):
+        raise LoadtestError("--compare-sim does not simulate dialled contacts yet (the "
+                            "trace's callers would need the simulator to follow their "
+                            "decisions): run `vcc simulate` on the scenario instead")
     if drain_s is None:
         # Long enough for the longest call and wrap-up to finish on its own, within reason.
         longest = max(contact.handle_time_s for contact in contacts)

@@ -118,7 +118,12 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
         by_site.setdefault(record.entry_site, _Tally()).add(record, threshold)
         priority, objective = (stream.priority, stream.service_objective_s) if (
             stream.dnis is None) else (record.priority, record.service_objective_s)
-        class_key = f"{skill}/{priority.name.lower()}/{objective:g}"
+        if priority is None:
+            # A live run's dialled contact: the PBX is told the skill that answered, not
+            # the priority and objective its plan gave it.
+            class_key = f"{skill}/(plan)"
+        else:
+            class_key = f"{skill}/{priority.name.lower()}/{objective:g}"
         by_class.setdefault(class_key, _Tally()).add(record, threshold)
     overall = total.row()
     report = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_NAME
@@ -22,7 +23,7 @@ from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml,
 from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
-from sites.plans import Collect, PlanConfig
+from sites.plans import MAX_DIGITS, Collect, PlanConfig
 from sites.virtual_center import BsrConfig
 
 # The line-tracking YAML reader is shared with the cluster configuration (cluster/config.py).
@@ -60,6 +61,13 @@ class Distribution:
         return rng.lognormvariate(mu, self.sigma)
 
 
+# A caller in a routing plan answers a step this long after it starts (keys digits, says
+# yes or no to a callback); one asking for an agent in self-service does so at this share
+# of the step's time. The simulator and `vcc loadtest`'s PBX both answer so.
+KEYING_S = 2.0
+ASKS_AGENT_AT = 0.5
+
+
 @dataclass(frozen=True)
 class CallerModel:
     """How simulated callers answer a routing plan (SPEC §10): `digits` ((VAR, ((value,
@@ -70,6 +78,81 @@ class CallerModel:
     digits: tuple = ()
     accepts_callback: float = 0.0
     self_service_completes: float = 1.0
+
+    # One draw per decision, in the simulator (lazily, when a step asks) and in a trace (up
+    # front, `decide`): the one place that says what a caller of this model does.
+    def keys(self, variable: str, rng: random.Random) -> str:
+        """What a caller keys at a `collect ... into: variable` ("": nothing, it times out)."""
+        draw = rng.random()
+        for name, shares in self.digits:
+            if name == variable:
+                for value, share in shares:
+                    if draw < share:
+                        return value
+                    draw -= share
+        return ""
+
+    def accepts(self, rng: random.Random) -> bool:
+        """Whether a caller takes the callback offered."""
+        return rng.random() < self.accepts_callback
+
+    def completes(self, rng: random.Random) -> bool:
+        """Whether a caller in self-service is done there (else asks for an agent)."""
+        return rng.random() < self.self_service_completes
+
+    def decide(self, rng: random.Random) -> "CallerDecisions":
+        """Everything one caller will do, drawn at once (a trace's `caller` column)."""
+        keyed = tuple((variable, self.keys(variable, rng)) for variable, _ in self.digits)
+        return CallerDecisions(keyed, self.accepts(rng), self.completes(rng))
+
+
+@dataclass(frozen=True)
+class CallerDecisions:
+    """What one caller does in a routing plan, decided before the call (a trace's `caller`
+    column; `vcc loadtest` answers the plan's IVR with it): `digits` ((VAR, keyed), ...),
+    "" keying nothing (a variable not listed keys nothing too); whether it accepts a
+    callback offer; whether it is done in self-service rather than asking for an agent.
+    The same answer every time the plan asks again. Text: `choice=2;callback=1;self_done=0`."""
+    digits: tuple = ()
+    accepts_callback: bool = False
+    completes_self_service: bool = True
+
+    def keyed(self, variable: str) -> str:
+        return dict(self.digits).get(variable, "")
+
+    def text(self) -> str:
+        return ";".join([f"{variable}={value}" for variable, value in self.digits]
+                        + [f"callback={int(self.accepts_callback)}",
+                           f"self_done={int(self.completes_self_service)}"])
+
+    @staticmethod
+    def parse(text: str) -> "CallerDecisions":
+        """The decisions of `text()`; ValueError naming the problem (never echoing more
+        than a short part of the text)."""
+        digits, flags = [], {}
+        for part in text.split(";"):
+            name, equals, value = part.strip().partition("=")
+            if not equals or not _VARIABLE.fullmatch(name):
+                raise ValueError(f"parts are NAME=VALUE separated by ';' (e.g. "
+                                 f"choice=2;callback=1;self_done=0); got {part[:40]!r}")
+            if name in flags or name in dict(digits):
+                raise ValueError(f"{name} is given twice")
+            if name in ("callback", "self_done"):
+                if value not in ("0", "1"):
+                    raise ValueError(f"{name} is 0 or 1; got {value[:40]!r}")
+                flags[name] = value == "1"
+            else:
+                if len(value) > MAX_KEYED or set(value) - set(DIGIT_KEYS):
+                    raise ValueError(f"{name}: digits are up to {MAX_KEYED} of 0-9, * and #; "
+                                     f"got {value[:40]!r}")
+                digits.append((name, value))
+        return CallerDecisions(tuple(digits), flags.get("callback", False),
+                               flags.get("self_done", True))
+
+
+DIGIT_KEYS = "0123456789*#"
+MAX_KEYED = MAX_DIGITS                  # a collect's max_digits at most (sites/plans.py)
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -387,7 +470,7 @@ def _caller(stream: Reader, collected: dict) -> CallerModel:
                     shares.fail(value, f'digits are quoted text, e.g. "{value}": {value} (YAML '
                                        "reads it as a number and 01 as 1)")
                 if not value or len(value) > collected[variable] \
-                        or any(ch not in "0123456789*#" for ch in value):
+                        or any(ch not in DIGIT_KEYS for ch in value):
                     shares.fail(value, f"digits are 1 to {collected[variable]} (max_digits) of "
                                        "0-9, * and #")
                 pairs.append((value, shares.number(value, maximum=1.0)))

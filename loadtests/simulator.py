@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from cluster.runtime.local_sites import LocalSites
 from cluster.runtime.rounds import Item, Rounds, run_now
 from loadtests.report import ContactRecord, build_report
-from loadtests.scenario import Scenario
+from loadtests.scenario import ASKS_AGENT_AT, KEYING_S, Scenario
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
 from sites import events as ev
 from sites.actions import ContactFinished, ContactQueued, IvrTreatment, OfferContact
@@ -43,11 +43,6 @@ from sites.virtual_center import VirtualCenter
 
 # Event kinds in the simulation's own heap; ties in time run in scheduling order.
 _ARRIVAL, _ANSWER, _END, _ABANDON, _TICK, _CALLER = range(6)
-# A caller in a routing plan answers a step this long after it starts (keys digits, says
-# yes or no to a callback); one asking for an agent in self-service does so at this share
-# of the step's time.
-_KEYING_S = 2.0
-_ASKS_AGENT_AT = 0.5
 
 
 @dataclass
@@ -169,25 +164,18 @@ class Simulation:
         rng = self.rng
         contact_id = action.contact_id
         if action.kind == "collect":
-            draw, keyed = rng.random(), ""
-            for variable, shares in caller.digits:
-                if variable == action.variable:
-                    for value, share in shares:
-                        if draw < share:
-                            keyed = value
-                            break
-                        draw -= share
-            if keyed and _KEYING_S < action.seconds:
-                self._schedule(now + _KEYING_S, _CALLER, site_name,
-                               ev.DigitsCollected(now + _KEYING_S, contact_id, keyed))
+            keyed = caller.keys(action.variable, rng)
+            if keyed and KEYING_S < action.seconds:
+                self._schedule(now + KEYING_S, _CALLER, site_name,
+                               ev.DigitsCollected(now + KEYING_S, contact_id, keyed))
         elif action.kind == "self_service":
-            if rng.random() >= caller.self_service_completes:
-                at = now + _ASKS_AGENT_AT * action.seconds
+            if not caller.completes(rng):
+                at = now + ASKS_AGENT_AT * action.seconds
                 self._schedule(at, _CALLER, site_name,
                                ev.SelfServiceEnded(at, contact_id, False))
         elif action.kind == "callback_offer":
-            accepted = rng.random() < caller.accepts_callback
-            at = now + min(_KEYING_S, action.seconds / 2)
+            accepted = caller.accepts(rng)
+            at = now + min(KEYING_S, action.seconds / 2)
             self._schedule(at, _CALLER, site_name, ev.CallbackChosen(at, contact_id, accepted))
 
     _WAITING_FOR = {ev.DigitsCollected: "collect", ev.SelfServiceEnded: "self_service",

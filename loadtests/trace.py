@@ -9,13 +9,19 @@ JSON Lines: one object per line with these keys):
     ani                  caller number (card-number-like digit runs are masked, SPEC §9)
     site                 entry site
     dnis                 entry point dialled (optional)
-    skill
-    priority             top | high | medium | low
+    skill                empty: a dialled contact (dnis given), whose routing plan decides
+    priority             top | high | medium | low (empty for a dialled contact)
     service_objective_s  optional: empty/null = the skill's objective for the priority
     channel              voice | chat | email | sms | callback | outbound
     handle_time_s        talk time (wrap-up comes from the agent or skill configuration)
     patience_s           optional: empty/null = never abandons
     data                 attached data, a JSON object of strings (CSV: its JSON text; optional)
+    caller               a dialled contact's caller: what it does in the plan's IVR, decided
+                         before the call (optional; loadtests.scenario.CallerDecisions):
+                         `choice=2;callback=1;self_done=0` keys 2 at a `collect ... into:
+                         choice` (`choice=`: keys nothing), accepts a callback offer, and
+                         asks for an agent in self-service. Absent: keys nothing, declines
+                         callbacks, is done in self-service. Traces without the column read.
 
 The format is chosen by the file's suffix (`.csv`, `.jsonl`). Reading is strict: a bad row
 raises `TraceError` (`file:line: column: problem`), and `vcc trace ...` exits 2 with it.
@@ -25,7 +31,10 @@ Poisson arrivals per traffic entry at `rate_per_hour`, times the scenario's intr
 `profile` weights if it has one (`profile: {interval_s: 900, weights: [0.6, 1.0, ...]}`:
 interval k has rate x weights[k mod n]; thinning keeps arrivals Poisson); the tier mix is
 the traffic entries' priorities and objectives; handle time and patience from the entries'
-distributions (exponential, lognormal, constant, empirical from a file).
+distributions (exponential, lognormal, constant, empirical from a file). A traffic entry
+that dials a `dnis` (SPEC §10) gives dialled contacts (no skill, priority or objective: the
+plan decides) whose `caller` column its `caller:` model draws (`CallerModel.decide`, the
+simulator's own model of callers).
 
 `vcc trace import CDR.csv --mapping MAP.yaml -o FILE` converts a PBX's call detail records
 (a CSV with a header) with a mapping file (see `import_cdr`).
@@ -47,15 +56,15 @@ from dataclasses import dataclass, field
 from cluster.api_limits import MAX_ID
 from cluster.masking import mask_card_numbers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
-from loadtests.scenario import (Distribution, Scenario, TrafficStream, load_scenario,
-                                refuse_plan_traffic)
+from loadtests.scenario import (CallerDecisions, Distribution, Scenario, TrafficStream,
+                                load_scenario)
 from sites.model import Channel, Priority
 
 # A bad trace row reads like a bad YAML key: `file:line: column: problem`.
 TraceError = ConfigFileError
 
 COLUMNS = ("arrival_s", "contact_id", "ani", "site", "dnis", "skill", "priority",
-           "service_objective_s", "channel", "handle_time_s", "patience_s", "data")
+           "service_objective_s", "channel", "handle_time_s", "patience_s", "data", "caller")
 REQUIRED = ("arrival_s", "contact_id", "site", "skill", "priority", "channel", "handle_time_s")
 MAX_NAME = MAX_ID                  # the API's limit on ids (cluster/api_limits.py)
 _PRIORITIES = {priority.name.lower(): priority for priority in Priority}
@@ -85,14 +94,20 @@ class TraceContact:
     ani: str
     site: str
     dnis: str
-    skill: str
-    priority: Priority
+    skill: str                              # "": dialled (dnis), the routing plan decides
+    priority: Priority | None               # None: dialled
     service_objective_s: float | None       # None: the skill's objective for the priority
     channel: Channel
     handle_time_s: float
     patience_s: float | None                # None: never abandons
     data: dict = field(default_factory=dict)
+    caller: CallerDecisions | None = None   # a dialled contact's caller (None: the defaults)
     line: int = field(default=0, compare=False)   # where it was read (0: generated)
+
+    @property
+    def dialled(self) -> bool:
+        """Arrives with only the number it dialled: its service's routing plan decides."""
+        return not self.skill
 
 
 def trace_format(path) -> str:
@@ -175,21 +190,47 @@ class _Row:
                 self.fail("data", f"values must be strings; {brief(key)} is {brief(item)}")
         return {key: mask_card_numbers(item) for key, item in value.items()}
 
+    def caller(self) -> CallerDecisions | None:
+        text = self.text("caller")
+        if not text:
+            return None
+        try:
+            return CallerDecisions.parse(text)
+        except ValueError as error:
+            self.fail("caller", str(error))
+
 
 def _contact(row: _Row) -> TraceContact:
+    dnis = mask_card_numbers(row.text("dnis"))
+    skill = row.text("skill", name=True)
+    if skill:
+        priority = row.choice("priority", _PRIORITIES)
+        if row.text("caller"):
+            row.fail("caller", "a caller's answers are for a routing plan: only on a dialled "
+                               "contact (dnis and no skill)")
+    else:
+        if not dnis:
+            row.fail("skill", "required; empty (a contact without a skill gives the dnis it "
+                              "dialled, and its routing plan decides)")
+        for column in ("priority", "service_objective_s"):
+            if row._raw(column) is not None:
+                row.fail(column, "a dialled contact (dnis, no skill) leaves skill, priority "
+                                 "and objective to its routing plan: leave it empty")
+        priority = None
     return TraceContact(
         arrival_s=row.number("arrival_s", required=True),
         contact_id=row.text("contact_id", required=True, name=True),
         ani=mask_card_numbers(row.text("ani")),
         site=row.text("site", required=True, name=True),
-        dnis=mask_card_numbers(row.text("dnis")),
-        skill=row.text("skill", required=True, name=True),
-        priority=row.choice("priority", _PRIORITIES),
+        dnis=dnis,
+        skill=skill,
+        priority=priority,
         service_objective_s=row.number("service_objective_s", positive=True),
         channel=row.choice("channel", _CHANNELS),
         handle_time_s=row.number("handle_time_s", required=True),
         patience_s=row.number("patience_s"),
         data=row.data(),
+        caller=row.caller(),
         line=row.line)
 
 
@@ -284,11 +325,12 @@ def _record(contact: TraceContact) -> dict:
     return {"arrival_s": contact.arrival_s, "contact_id": contact.contact_id,
             "ani": mask_card_numbers(contact.ani), "site": contact.site,
             "dnis": mask_card_numbers(contact.dnis), "skill": contact.skill,
-            "priority": contact.priority.name.lower(),
+            "priority": None if contact.priority is None else contact.priority.name.lower(),
             "service_objective_s": contact.service_objective_s,
             "channel": contact.channel.name.lower(), "handle_time_s": contact.handle_time_s,
             "patience_s": contact.patience_s,
-            "data": {key: mask_card_numbers(value) for key, value in contact.data.items()}}
+            "data": {key: mask_card_numbers(value) for key, value in contact.data.items()},
+            "caller": None if contact.caller is None else contact.caller.text()}
 
 
 def write_trace(path, contacts) -> None:
@@ -323,14 +365,14 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> list:
     Arrivals of an entry are a Poisson process of rate rate_per_hour x profile weight: with
     a profile, candidates at the peak rate are kept with probability weight/peak (thinning,
     which leaves a non-homogeneous Poisson process). Ids are c000001... in arrival order.
-    A scenario whose traffic dials a `dnis` is refused (ScenarioError): plans do not run
-    in traces yet.
+    An entry that dials a `dnis` gives dialled contacts, each with its caller's decisions
+    drawn from the entry's caller model after its handle time and patience (entries
+    without `dnis` draw exactly what they drew before dialled traffic existed).
     """
-    refuse_plan_traffic(scenario, "vcc trace and vcc loadtest")
     rng = random.Random(scenario.seed if seed is None else seed)
     profile = scenario.profile
     peak = max(profile.weights) if profile is not None else 1.0
-    drawn = []                                  # (arrival, stream number, handle, patience)
+    drawn = []                      # (arrival, stream number, handle, patience, caller)
     for number, stream in enumerate(scenario.traffic):
         rate = stream.rate_per_hour * peak / 3600.0
         now = 0.0
@@ -342,13 +384,20 @@ def generate_trace(scenario: Scenario, seed: int | None = None) -> list:
                 continue
             handle = stream.handle_time.sample(rng)
             patience = stream.patience.sample(rng) if stream.patience is not None else None
+            caller = stream.caller.decide(rng) if stream.dnis is not None else None
             drawn.append((_rounded(now), number, _rounded(handle),
-                          None if patience is None else _rounded(patience)))
+                          None if patience is None else _rounded(patience), caller))
     drawn.sort(key=lambda item: (item[0], item[1]))
     width = max(6, len(str(len(drawn))))
     contacts = []
-    for serial, (arrival, number, handle, patience) in enumerate(drawn, 1):
+    for serial, (arrival, number, handle, patience, caller) in enumerate(drawn, 1):
         stream = scenario.traffic[number]
+        if stream.dnis is not None:
+            contacts.append(TraceContact(
+                arrival, f"c{serial:0{width}d}", f"+1555{rng.randrange(10_000_000):07d}",
+                stream.site, stream.dnis, "", None, None, stream.channel, handle, patience,
+                {"account": f"{rng.randrange(100_000_000):08d}"}, caller))
+            continue
         contacts.append(TraceContact(
             arrival, f"c{serial:0{width}d}", f"+1555{rng.randrange(10_000_000):07d}",
             stream.site, f"{stream.site}-{stream.skill}", stream.skill, stream.priority,
@@ -397,21 +446,36 @@ class CenterScenario(Scenario):
         return dict(self.site_config_map)
 
 
-def trace_streams(contacts, objective) -> tuple:
-    """One TrafficStream per class of the trace, at its mean rate; constant distributions
-    carry the class means (the simulator uses each contact's own values)."""
+def stream_key(contact: TraceContact, objective) -> tuple:
+    """The traffic class of a contact (`trace_streams`): its class_key, or for a dialled
+    contact (whose plan picks skill, priority and objective) its site, number and channel."""
+    if contact.dialled:
+        return "dialled", contact.site, contact.dnis, contact.channel
+    return class_key(contact.site, contact.skill, contact.priority, objective(contact),
+                     contact.channel)
+
+
+def trace_streams(contacts, objective) -> dict:
+    """{stream_key: TrafficStream} of the trace's classes, at their mean rates; constant
+    distributions carry the class means (the simulator uses each contact's own values). A
+    dialled class's stream has its `dnis` and no skill, priority or objective."""
     span = max(contacts[-1].arrival_s, 1e-9)
     classes = {}
     for contact in contacts:
-        key = class_key(contact.site, contact.skill, contact.priority, objective(contact),
-                        contact.channel)
-        classes.setdefault(key, []).append(contact)
-    streams = []
-    for (site, skill, priority, so, channel), members in classes.items():
-        handle = sum(c.handle_time_s for c in members) / len(members)
-        streams.append(TrafficStream(site, skill, 3600.0 * len(members) / span, priority, so,
-                                     channel, Distribution("constant", max(handle, 1e-9)), None))
-    return tuple(streams)
+        classes.setdefault(stream_key(contact, objective), []).append(contact)
+    streams = {}
+    for key, members in classes.items():
+        handle = Distribution("constant", max(sum(c.handle_time_s for c in members)
+                                              / len(members), 1e-9))
+        rate = 3600.0 * len(members) / span
+        if key[0] == "dialled":
+            _, site, dnis, channel = key
+            streams[key] = TrafficStream(site, None, rate, None, None, channel, handle, None,
+                                         dnis=dnis)
+        else:
+            site, skill, priority, so, channel = key
+            streams[key] = TrafficStream(site, skill, rate, priority, so, channel, handle, None)
+    return streams
 
 
 def center_scenario(config, contacts, *, agents=None, duration_s=None, path=None,
@@ -428,7 +492,7 @@ def center_scenario(config, contacts, *, agents=None, duration_s=None, path=None
     span = contacts[-1].arrival_s if contacts else 0.0
     return CenterScenario(path or config.path, duration_s or max(span, 1e-9), seed,
                           dict(config.skills), {name: [] for name in sites}, config.multisite,
-                          config.bsr, trace_streams(contacts, objective),
+                          config.bsr, tuple(trace_streams(contacts, objective).values()),
                           site_config_map=sites)
 
 
@@ -596,10 +660,12 @@ def import_cdr(cdr_path, mapping: CdrMapping) -> list:
 def summary(contacts) -> str:
     span = contacts[-1].arrival_s if contacts else 0.0
     sites = sorted({contact.site for contact in contacts})
-    skills = sorted({contact.skill for contact in contacts})
+    skills = sorted({contact.skill for contact in contacts if not contact.dialled})
+    dialled = sorted({contact.dnis for contact in contacts if contact.dialled})
     rate = 3600.0 * len(contacts) / span if span > 0 else 0.0
     return (f"{len(contacts):,} contacts over {span:,.0f} s ({rate:,.0f}/hour); sites "
-            f"{', '.join(sites)}; skills {', '.join(skills)}")
+            f"{', '.join(sites)}; skills {', '.join(skills) or 'none'}"
+            + (f"; dialled numbers {', '.join(dialled)}" if dialled else ""))
 
 
 def _write(command: str, output: str, make) -> int:

@@ -211,3 +211,33 @@ def test_simulated_answer_delay_reserves_the_agent_and_waits_end_at_the_offer():
         waits[delay] = {r.contact_id: r.answer_time - r.arrival_time for r in result.records}
     assert waits[0.0] == {"c0": 0.0, "c1": pytest.approx(9.5)}
     assert waits[1.0] == {"c0": 0.0, "c1": pytest.approx(10.5)}
+
+
+def test_a_dialled_center_runs_its_plans_live_and_the_callers_answer_as_the_trace_says():
+    """The bundled demo center's dialled traffic against a real server: the PBX sends only
+    the number, answers the plan's IVR as each trace caller decided, and every contact ends
+    in one final state (plan ones too: self_served counts, not lost)."""
+    path = "loadtests/examples/ivr_demo.yaml"
+    text = open(path).read().replace("duration_s: 20", "duration_s: 60")
+    contacts = generate_trace(parse_scenario(text, path), seed=8)
+    care = [c for c in contacts if c.dnis == "8005550100"]
+    with ServerProcess(open(path).read(), startup_timeout_s=30.0) as process:
+        report = asyncio.run(run_loadtest(f"127.0.0.1:{process.port}", contacts, speed=3.0,
+                                          drain_s=30.0))
+    figures = report["contacts"]
+    finals = ("answered", "abandoned", "self_served", "routed_out", "busy", "voicemail",
+              "disconnected")
+    assert figures["lost"] == 0 and figures["offered"] == len(contacts)
+    # Answered contacts end completed; every contact is counted in exactly one final state.
+    assert sum(figures[name] for name in finals) == len(contacts), figures
+    loadtest = report["loadtest"]
+    assert loadtest["finished_more_than_once"] == 0 and loadtest["errors"] == {}, loadtest
+    services = report["by_service"]
+    assert sum(row["offered"] for row in services.values()) == len(contacts)
+    # Only callers who decided so are self-served or called back (the office open: menu 3
+    # and done; closed: the closed message, done), and some are.
+    assert 0 < services["care"]["self_served"] <= sum(c.caller.completes_self_service
+                                                       for c in care)
+    assert services["care"]["callbacks"] <= sum(c.caller.accepts_callback for c in care)
+    answers = loadtest["ivr_answers"]
+    assert answers.get("digits_collected", 0) > 0 and answers.get("self_service_ended", 0) > 0

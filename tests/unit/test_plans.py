@@ -508,21 +508,10 @@ def test_bad_scenario_keys_name_file_line_and_key(text, key, words):
     assert words in error.problem, str(error)
 
 
-def test_traffic_by_dnis_is_refused_clearly_where_plans_do_not_run_yet(tmp_path, capsys):
-    """`vcc simulate` runs plans (with --db too); traces do not yet."""
-    path = tmp_path / "ivr.yaml"
-    path.write_text(with_dnis_traffic())
-    assert vcc(["trace", "generate", str(path), "-o", str(tmp_path / "t.csv")]) == 2
-    err = capsys.readouterr().err
-    line = 1 + CENTER.splitlines().index("traffic:") + 1
-    assert re.search(rf"{re.escape(str(path))}:{line}: traffic\[0\]\.dnis: routing plans are "
-                     r"not yet run by vcc trace", err), err
-    assert "Traceback" not in err
-
-
 def test_simulate_db_records_the_callers_of_a_routing_plan(tmp_path, capsys):
     """`vcc simulate --db` took `dnis:` traffic refused before; its records now say the
-    service and number of every caller (tests/unit/test_plan_reports.py checks the figures)."""
+    service and number of every caller (tests/unit/test_plan_reports.py checks the figures).
+    A trace of the same traffic is dialled contacts (tests/unit/test_trace.py)."""
     import sqlalchemy as sa
 
     from cluster.store import open_engine
@@ -545,6 +534,7 @@ def test_simulate_db_records_the_callers_of_a_routing_plan(tmp_path, capsys):
     assert any(row["queue_time"] is not None for row in planned)
     plain = [row for row in rows if row["service"] is None]      # the skill: traffic row
     assert plain and all(row["queue_time"] is None and row["dnis"] is None for row in plain)
+    assert vcc(["trace", "generate", str(path), "-o", str(tmp_path / "t.csv")]) == 0
 
 
 def test_a_configuration_accepts_the_scenario_keys_and_keeps_the_plans():

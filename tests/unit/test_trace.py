@@ -8,6 +8,7 @@ percent fails it. The seeds are fixed, so the tests are deterministic anyway; th
 says why a pass means something.
 """
 
+import collections
 import json
 import math
 import pathlib
@@ -179,13 +180,13 @@ def test_card_numbers_are_masked_when_written_and_read(tmp_path):
     assert card not in text and "4111 11** **** 1111" in text
     (tmp_path / "raw.csv").write_text(
         ",".join(COLUMNS) + "\n"
-        f'0,c1,{card},east,,billing,medium,,voice,60,,"{{""x"":""{card}""}}"\n')
+        f'0,c1,{card},east,,billing,medium,,voice,60,,"{{""x"":""{card}""}}",\n')
     (read,) = read_trace(tmp_path / "raw.csv")
     assert read.ani == "4111 11** **** 1111" and read.data["x"] == "4111 11** **** 1111"
 
 
 HEADER = ",".join(COLUMNS)
-GOOD_ROW = "0.5,c1,+1555,east,800,billing,medium,20,voice,60,30,{}"
+GOOD_ROW = "0.5,c1,+1555,east,800,billing,medium,20,voice,60,30,{},"
 
 
 @pytest.mark.parametrize("text, line, column", [
@@ -200,6 +201,14 @@ GOOD_ROW = "0.5,c1,+1555,east,800,billing,medium,20,voice,60,30,{}"
     (HEADER + "\n" + GOOD_ROW.replace(",30,", ",nan,"), 2, "patience_s"),
     (HEADER + "\n" + GOOD_ROW.replace(",east,", ",,"), 2, "site"),
     (HEADER + "\n" + GOOD_ROW.replace("{}", '"[1]"'), 2, "data"),
+    # A dialled contact (dnis, no skill) leaves priority to its plan; caller text is strict.
+    (HEADER + "\n" + GOOD_ROW.replace(",billing,", ",,"), 2, "priority"),
+    (HEADER + "\n" + GOOD_ROW.replace(",800,billing,", ",,,"), 2, "skill"),
+    (HEADER + "\n" + GOOD_ROW.replace(",billing,medium,20,", ",,,,") + "choice=2;oops",
+     2, "caller"),
+    (HEADER + "\n" + GOOD_ROW.replace(",billing,medium,20,", ",,,,") + "callback=2",
+     2, "caller"),
+    (HEADER + "\n" + GOOD_ROW + "callback=1", 2, "caller"),
     (HEADER + "\n" + GOOD_ROW.replace("{}", '"{""a"": 1}"'), 2, "data"),
     (HEADER + "\n" + GOOD_ROW + ",extra", 2, "(row)"),
     (HEADER.replace("channel", "medium"), 1, "medium"),
@@ -335,3 +344,38 @@ def test_simulator_replays_a_trace_exactly():
             assert record.final_state.value == "completed"
     again = Simulation(scenario, arrivals=arrivals_of(scenario, contacts, objective)).run()
     assert again.report["by_class"] == result.report["by_class"]
+
+
+def test_dialled_traffic_draws_its_callers_decisions_reproducibly_by_seed(tmp_path):
+    """A `dnis:` traffic entry gives dialled contacts (no skill or priority: the plan
+    decides) with a `caller` column: the caller model's decisions, drawn per contact."""
+    from loadtests.scenario import load_scenario
+    scenario = load_scenario("loadtests/examples/ivr_center.yaml")
+    contacts = generate_trace(scenario, seed=3)
+    assert contacts == generate_trace(scenario, seed=3)
+    assert [c.caller for c in contacts] != [c.caller for c in generate_trace(scenario, seed=4)]
+    care = [c for c in contacts if c.dnis == "8005550100"]
+    sales = [c for c in contacts if c.dnis == "8005550199"]
+    assert care and sales and len(care) + len(sales) == len(contacts)
+    assert all(c.dialled and c.skill == "" and c.priority is None for c in contacts)
+    # Shares near the model's (0.6/0.2/0.15 keyed, 0.5 accept, 0.7 done) over ~300 callers.
+    keyed = collections.Counter(c.caller.keyed("choice") for c in care)
+    assert abs(keyed["1"] / len(care) - 0.6) < 0.1 and abs(keyed[""] / len(care) - 0.05) < 0.05
+    assert abs(sum(c.caller.accepts_callback for c in care) / len(care) - 0.5) < 0.1
+    assert abs(sum(c.caller.completes_self_service for c in care) / len(care) - 0.7) < 0.1
+    # The sales line has no caller model: the defaults (keys nothing, declines, is done).
+    assert {c.caller.text() for c in sales} == {"callback=0;self_done=1"}
+    write_trace(tmp_path / "d.csv", contacts)
+    header, first = (tmp_path / "d.csv").read_text().splitlines()[:2]
+    assert header.endswith(",data,caller")
+    assert first.endswith(contacts[0].caller.text()) and ",,,,voice," in first
+    assert read_trace(tmp_path / "d.csv") == contacts
+    write_trace(tmp_path / "d.jsonl", contacts)
+    assert read_trace(tmp_path / "d.jsonl") == contacts
+
+
+def test_a_trace_without_the_caller_column_still_reads():
+    old_header = HEADER.removesuffix(",caller")
+    (contact_read,) = parse_trace(old_header + "\n" + GOOD_ROW.removesuffix(",") + "\n",
+                                  "old.csv")
+    assert contact_read.caller is None and contact_read.skill == "billing"
