@@ -304,6 +304,7 @@ class Replay:
             self.live[contact.contact_id] = _Live(contact, record)
         self.errors = collections.Counter()
         self.event_errors: list = []           # the first few refused events, for the report
+        self.overflowed = 0                    # new contacts refused at once: overloaded
         self.latencies: list = []              # route latency, seconds
         self.lateness: list = []               # arrival sent - its due time, seconds
         self.event_lateness: list = []         # hang-ups, abandons, wrap-ups: sent - due
@@ -421,6 +422,19 @@ class Replay:
                 error = action.error
                 if error.event_seq in self._ivr_seqs:
                     self.ivr_overtaken += 1      # the step had ended meanwhile: expected
+                    continue
+                live = self.live.get(error.contact_id)
+                if (live is not None and error.field == "arrived.contact_id"
+                        and "overloaded" in error.message and live.state != _FINAL):
+                    # Refused at once because the router is behind: the PBX overflows the
+                    # call elsewhere. Its one final state here: rejected (not lost).
+                    self.overflowed += 1
+                    if live.state == _QUEUED:
+                        self.queued -= 1
+                    live.state = _FINAL
+                    self.final += 1
+                    live.record.final_state = ContactState.REJECTED
+                    live.record.end_time = now
                     continue
                 self.errors["EVENT_ERROR"] += 1
                 if len(self.event_errors) < 5:
@@ -873,6 +887,7 @@ class Replay:
                 "max": None if not jitter else round(max(jitter), 3)},
             "errors": dict(self.errors),
             "event_errors": list(self.event_errors),
+            "refused_overloaded": self.overflowed,
             # The trace's callers' answers to IVR treatments, by event; and how many the
             # router refused because the step had ended first (its timer, an agent).
             "ivr_answers": dict(self.ivr_answers),

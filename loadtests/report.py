@@ -99,7 +99,9 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
     `max_lines_in_use`: service -> the most IVR ports in use at once (routing plans)."""
     total = _Tally()
     by_skill, by_site, by_class, by_service = {}, {}, {}, {}
-    finals = dict.fromkeys(PLAN_FINAL_STATES, 0)
+    # Rejected: refused at once (a full queue, or the router overloaded: the PBX overflows
+    # the call), one final state like the others, not lost.
+    finals = dict.fromkeys((ContactState.REJECTED, *PLAN_FINAL_STATES), 0)
     for record in records:
         stream = record.stream
         if record.final_state in finals:
@@ -220,7 +222,10 @@ def render_report(report: dict, console) -> None:
     console.print(
         f"contacts: offered {contacts['offered']:,}  answered {contacts['answered']:,}  "
         f"abandoned {contacts['abandoned']:,}  interflowed {contacts['interflowed']:,}  "
-        f"lost {contacts['lost']:,}")
+        f"lost {contacts['lost']:,}" + "".join(
+            f"  {state.value} {contacts[state.value]:,}"
+            for state in (ContactState.REJECTED, *PLAN_FINAL_STATES)
+            if contacts.get(state.value)))
     for title, key in (("by site (entry)", "by_site"), ("by skill", "by_skill"),
                        ("by class (skill/priority/SO)", "by_class")):
         table = Table(title=title, title_justify="left")

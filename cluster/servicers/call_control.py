@@ -66,6 +66,9 @@ _MAX_BATCHES_AWAITING_COMMIT = 64
 # Messages read ahead of the one being applied (so that the link's backlog is seen, not left
 # in gRPC's buffers); past this many the reader waits and flow control slows the PBX down.
 _READ_AHEAD_MESSAGES = 256
+# A message may wait for this many recent message-apply times before its new contacts are
+# refused as overloaded (whatever `max_link_delay_s`, the floor, says).
+_PATIENCE_MESSAGES = 4
 log = logging.getLogger(__name__)
 
 
@@ -107,9 +110,10 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                  max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
                  max_link_delay_s: float | None = 0.05):
         """`max_link_delay_s`: a message that waited longer than this on its link before
-        the router got to it has its new contacts refused at once (overloaded: the PBX
-        applies its own overflow) instead of routing them late; the events of contacts
-        already here are applied as always. None: never."""
+        the router got to it (and longer than a few recent message-apply times) has its new
+        contacts refused at once (overloaded: the PBX applies its own overflow) instead of
+        routing them late; the events of contacts already here are applied as always.
+        None: never."""
         self.host = host
         self.max_actions_per_message = max_actions_per_message
         self.max_message_bytes = max_message_bytes
@@ -163,6 +167,11 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     # ---- inbound ----------------------------------------------------------------------------
     async def _read(self, first, messages, link, stream) -> None:
         inbox = _Inbox(messages)
+        loop = asyncio.get_running_loop()
+        # How long applying one message takes lately: a message that waited for a few of
+        # those is not a sign of overload (a store's commits make every message slow),
+        # one that waited much longer is.
+        apply_s = 0.0
         try:
             await self._receive(first, link, stream)
             while True:
@@ -170,6 +179,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 if got is None:
                     break
                 message, waited_s = got
+                began = loop.time()
                 if stream.stopped.is_set():
                     return
                 if message.HasField("hello"):
@@ -183,8 +193,10 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                                     f"ahead of the last action sent ({link.last_action_seq})")
                         return
                     link.ack(message.hello.last_action_seq)
-                shed = self.max_link_delay_s is not None and waited_s > self.max_link_delay_s
+                shed = self.max_link_delay_s is not None and waited_s > max(
+                    self.max_link_delay_s, _PATIENCE_MESSAGES * apply_s)
                 await self._receive(message, link, stream, shed_arrivals=shed)
+                apply_s += 0.2 * (loop.time() - began - apply_s)
             await self._all_committed(stream)
         except HostClosed:
             stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")

@@ -17,7 +17,11 @@ def test_demo_replays_the_sample_and_loses_nothing():
     total, answered, abandoned, _, lost = map(int, offered.groups())
     with open(__import__("loadtests.demo", fromlist=["SAMPLE_TRACE"]).SAMPLE_TRACE) as trace:
         assert total == sum(1 for _ in trace) - 1          # every contact of the sample
-    assert lost == 0 and answered + abandoned == total
+    # At x3000 the replay is a burst: the router may refuse new contacts at once as
+    # overloaded (the PBX overflows them); each is then final as rejected, never lost.
+    rejected = re.search(r"lost \d+\s+rejected (\d+)", out)
+    rejected = int(rejected.group(1)) if rejected else 0
+    assert lost == 0 and answered + abandoned + rejected == total
     assert "vcc demo: done; contacts lost: 0" in out
     # The router's own records made it to the store and into the report.
     assert re.search(r"total\s+billing\s+\d+", out), out[-3000:]
