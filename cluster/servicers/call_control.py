@@ -69,6 +69,10 @@ _READ_AHEAD_MESSAGES = 256
 # A message may wait for this many recent message-apply times before its new contacts are
 # refused as overloaded (whatever `max_link_delay_s`, the floor, says).
 _PATIENCE_MESSAGES = 4
+# Nothing is refused on a stream's first messages: a PBX that just (re)connected re-sends
+# what waited during a failover, and a router that just took over is cold; a backlog that
+# lasts past them is overload.
+_WARM_UP_MESSAGES = 32
 log = logging.getLogger(__name__)
 
 
@@ -172,6 +176,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         # those is not a sign of overload (a store's commits make every message slow),
         # one that waited much longer is.
         apply_s = 0.0
+        applied = 0         # messages applied on this stream (a new one is warming up)
         try:
             await self._receive(first, link, stream)
             while True:
@@ -193,10 +198,11 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                                     f"ahead of the last action sent ({link.last_action_seq})")
                         return
                     link.ack(message.hello.last_action_seq)
-                shed = self.max_link_delay_s is not None and waited_s > max(
-                    self.max_link_delay_s, _PATIENCE_MESSAGES * apply_s)
+                shed = (self.max_link_delay_s is not None and applied >= _WARM_UP_MESSAGES
+                        and waited_s > max(self.max_link_delay_s, _PATIENCE_MESSAGES * apply_s))
                 await self._receive(message, link, stream, shed_arrivals=shed)
                 apply_s += 0.2 * (loop.time() - began - apply_s)
+                applied += 1
             await self._all_committed(stream)
         except HostClosed:
             stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
