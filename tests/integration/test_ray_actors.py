@@ -181,14 +181,21 @@ def test_events_actions_and_reads_survive_pickling():
               ev.OfferAccepted(4.0, "c1"), ev.ContactConnected(4.0, "c1"),
               ev.OfferRejected(4.0, "c1"), ev.OfferTimedOut(4.0, "c1"),
               ev.ContactEnded(5.0, "c1"), ev.ContactAbandoned(5.0, "c2"),
-              ev.ContactInterflowed(5.0, "c2", "west"), ev.WrapUpDone(6.0, "e1"), ev.Tick(7.0)]
+              ev.ContactInterflowed(5.0, "c2", "west"), ev.WrapUpDone(6.0, "e1"),
+              ev.DigitsCollected(6.5, "c3", "2"), ev.PromptFinished(6.5, "c3"),
+              ev.SelfServiceEnded(6.5, "c3", False), ev.CallbackChosen(6.5, "c3", True),
+              ev.ContactArrived(6.5, "c4", None, dnis="8005550100", ani_prefix="+49"),
+              ev.Tick(7.0)]
     assert {type(event) for event in events} == set(ev.EVENT_TYPES)
     actions = [act.OfferContact("c1", "e1", "billing", Channel.VOICE, 16.0, {"account": "7"}),
                act.OfferRevoked("c1", "e1", "abandoned"),
                act.ContactQueued("c1", "billing", Priority.LOW, 3, None),
                act.ContactRejected("c1", "queue_full"),
                act.AgentStateChanged("e1", AgentState.NOT_READY, "break"),
-               act.ContactFinished("c1", ContactState.COMPLETED, "e1")]
+               act.ContactFinished("c1", ContactState.COMPLETED, "e1"),
+               act.OfferContact("c3", "e1", "billing", Channel.VOICE, 16.0, {}, True),
+               act.IvrTreatment("c3", "collect", "menu", 5.0, max_digits=1, variable="choice"),
+               act.ContactFinished("c3", ContactState.SELF_SERVED, None)]
     reads = [state.status("billing", Channel.VOICE), state.statistics("billing"),
              LiveContact("c1", "billing", ContactState.QUEUED, None, 2, Channel.VOICE, 3.0),
              VirtualCenterActor(BsrConfig()).best_site(0.0, state.status("billing"), "c1", 2),
