@@ -10,24 +10,22 @@ Rounds. A Ray call costs about a millisecond (ARCHITECTURE.md), so events are no
 call each: a round sends the events of a batch as ONE `handle_round` call per site actor,
 all sites' calls submitted before any result is collected (so they run concurrently), and
 every `submit` / `submit_batch` waiting when a round starts is taken into it (up to
-`max_round_events` events). A round is atomic, like CoreHost's core calls: it runs on the
-event loop and blocks it while it collects the actors' results (about one Ray round trip,
-~1-2 ms), so nothing interleaves with it, and every actor sees its events in exactly the
-order the gateway decided (the order of the `submit` / `apply_batch` calls, then the order
-inside each). Why blocking rather than awaiting: the PBX servicer applies a message with the
-synchronous `apply_batch` (results at once, acknowledgements after `committed()`), and an
-awaited round in flight could not be finished from inside it. Timer ticks, statistics reads
-that advance a clock, administration writes and site moves are blocking rounds too; plain
-reads (agent state, skills, contact views) are awaited. Each round's events are stamped
-with one host time. The round itself, Best Service Routing follow-ups included, is
+`max_round_events` events). Rounds are awaited, never blocking the event loop: one queue of
+jobs (cluster/ray_jobs.py: event rounds, timer ticks, statistics reads that advance a clock,
+Admin writes, site moves) is run in order by one task, so every actor sees its events in
+exactly the order the gateway decided (the order of the `submit` / `apply_batch` calls,
+then the order inside each), and the event loop serves other requests meanwhile; the PBX
+servicer awaits its batch's round. Each round's events are stamped with one host time. The
+round itself, Best Service Routing follow-ups included, is
 `cluster.runtime.rounds.Rounds`, the one every runtime runs, here over the site actors
 (`cluster.runtime.ray_sites.RaySites`: each of its questions is one call per site actor
 concerned, all submitted before any answer is collected). So the Ray runtime decides what
 the in-process runtime and the simulator decide for the same rounds
 (tests/integration/test_ray_host.py replays the simulator's recorded BSR world through it);
-under load its rounds are larger (whatever waits), which only moves round boundaries.
-The price of blocking: while a round waits on Ray the gateway serves no other request (a
-site actor that hangs blocks it for up to `call_timeout_s`).
+under load its rounds are larger (whatever waits), which only moves round boundaries. A
+slow site delays only itself: a round waits for it at most a few recent answer times, then
+goes on without it (cluster/ray_late.py). Past `max_waiting_events` or `max_queue_delay_s`
+a new contact is refused at once (`Overloaded`).
 
 Failures: a site actor that is restarting or dead (or does not answer within
 `call_timeout_s`, which the gateway then waits at most) fails the submissions that had
