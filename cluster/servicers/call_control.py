@@ -66,6 +66,7 @@ _MAX_BATCHES_AWAITING_COMMIT = 64
 # Messages read ahead of the one being applied (so that the link's backlog is seen, not left
 # in gRPC's buffers); past this many the reader waits and flow control slows the PBX down.
 _READ_AHEAD_MESSAGES = 256
+_READ_AHEAD_BYTES = 8 << 20         # and of this many bytes (a message may be up to 1 MiB)
 # A message may wait for this many recent message-apply times before its new contacts are
 # refused as overloaded (whatever `max_link_delay_s`, the floor, says).
 _PATIENCE_MESSAGES = 4
@@ -429,6 +430,7 @@ class _Inbox:
     def __init__(self, messages):
         self._messages = messages
         self._queue: deque = deque()
+        self._bytes = 0
         self._ready = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
@@ -440,9 +442,12 @@ class _Inbox:
         loop = asyncio.get_running_loop()
         try:
             async for message in self._messages:
-                self._queue.append((message, loop.time()))
+                size = message.ByteSize()
+                self._queue.append((message, loop.time(), size))
+                self._bytes += size
                 self._ready.set()
-                if len(self._queue) >= _READ_AHEAD_MESSAGES:
+                while (len(self._queue) >= _READ_AHEAD_MESSAGES
+                       or self._bytes >= _READ_AHEAD_BYTES):
                     self._room.clear()
                     await self._room.wait()
         except asyncio.CancelledError:
@@ -462,7 +467,8 @@ class _Inbox:
                 return None
             self._ready.clear()
             await self._ready.wait()
-        message, came = self._queue.popleft()
+        message, came, size = self._queue.popleft()
+        self._bytes -= size
         self._room.set()
         return message, asyncio.get_running_loop().time() - came
 
