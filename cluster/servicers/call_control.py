@@ -74,6 +74,10 @@ _PATIENCE_MESSAGES = 4
 # what waited during a failover, and a router that just took over is cold; a backlog that
 # lasts past them is overload.
 _WARM_UP_MESSAGES = 32
+# ... and only while at least this many more messages wait behind it: one late message
+# with nothing behind it is a stall of the machine, not a backlog (a quiet `vcc demo`
+# refused a contact to one before this).
+_BACKLOG_MESSAGES = 4
 log = logging.getLogger(__name__)
 
 
@@ -200,6 +204,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                         return
                     link.ack(message.hello.last_action_seq)
                 shed = (self.max_link_delay_s is not None and applied >= _WARM_UP_MESSAGES
+                        and inbox.waiting() >= _BACKLOG_MESSAGES
                         and waited_s > max(self.max_link_delay_s, _PATIENCE_MESSAGES * apply_s))
                 await self._receive(message, link, stream, shed_arrivals=shed)
                 apply_s += 0.2 * (loop.time() - began - apply_s)
@@ -471,6 +476,10 @@ class _Inbox:
         self._bytes -= size
         self._room.set()
         return message, asyncio.get_running_loop().time() - came
+
+    def waiting(self) -> int:
+        """Messages read and not yet taken."""
+        return len(self._queue)
 
     def close(self) -> None:
         self._reader.cancel()

@@ -532,10 +532,13 @@ def test_a_link_the_router_falls_behind_on_sheds_new_contacts_at_once(cluster):
                 if a.HasField("route_to_agent")] == ["c1"]
         host.apply_batch = slow_apply_batch
         try:
-            # Three messages at once: the first is applied (0.3 s); the next two waited
-            # longer than 0.1 s by then.
+            # Messages at once: the first is applied (0.3 s); the next waited longer than
+            # 0.1 s by then, with a backlog behind it (empty messages; a late message with
+            # nothing behind it is a stall, not a backlog, and is not shed).
             pbx.send(arrived(2, "c2"))
             pbx.send(contact_event(3, "answered", "c1"), arrived(4, "c3"))
+            for _ in range(5):
+                pbx.send()
             pbx.send(contact_event(5, "ended", "c1"))
             actions = await pbx.read_until_acked(5)
         finally:
