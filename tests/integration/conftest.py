@@ -230,3 +230,20 @@ def rpc_error(coroutine_call):
             return error.code(), error.details()
         return grpc.StatusCode.OK, ""
     return call()
+
+
+@pytest.fixture(scope="module")
+def module_ray():
+    """One local Ray cluster for a test module: a head node on loopback (2 CPUs), shut down
+    after the module's last test. Imported here lazily: most integration modules need no Ray."""
+    import time
+
+    from cluster import ray_runtime
+
+    started = time.perf_counter()
+    cluster = ray_runtime.start_local_cluster(worker_nodes=0, num_cpus_per_node=2)
+    print(f"\nRay up in {time.perf_counter() - started:.1f} s at {cluster.address}")
+    try:
+        yield cluster
+    finally:
+        ray_runtime.shutdown()

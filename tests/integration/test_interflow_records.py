@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import pytest
 
 # First: cluster.ray_runtime keeps Ray on loopback and must be imported before Ray.
-from cluster import ray_runtime  # isort: skip
+from cluster import ray_runtime  # noqa: F401  # isort: skip
 
 import sqlalchemy as sa
 
@@ -40,17 +39,6 @@ pytestmark = pytest.mark.integration
 DATA = {"ani": "+15551234567", "dnis": "+18005550100", "customer_id": "C-42",
         "account": "A-1"}
 WAIT_AT_EAST_S, RING_S, TALK_S = 25.0, 2.0, 30.0
-
-
-@pytest.fixture(scope="module")
-def ray_for_module():
-    started = time.perf_counter()
-    cluster = ray_runtime.start_local_cluster(worker_nodes=0, num_cpus_per_node=2)
-    print(f"\nRay up in {time.perf_counter() - started:.1f} s at {cluster.address}")
-    try:
-        yield cluster
-    finally:
-        ray_runtime.shutdown()
 
 
 def rows(url, sql, **parameters) -> list:
@@ -140,7 +128,7 @@ def test_in_process_records_an_interflowed_contact_from_its_first_arrival(tmp_pa
     check(url, pulled, statistics, carried=False)
 
 
-@pytest.mark.usefixtures("ray_for_module")
+@pytest.mark.usefixtures("module_ray")
 def test_ray_records_an_interflowed_contact_from_its_first_arrival(tmp_path):
     from cluster.ray_host import RayHost
     from cluster.store.site_store import SiteStore

@@ -111,17 +111,11 @@ traffic:
 
 
 @pytest.fixture(scope="module")
-def local_cluster():
-    """One Ray for the module: a head node on loopback, to which the rebalance test adds a
-    worker node (an embedded instance cannot grow). Other tests place their actors over
-    whatever nodes are alive."""
-    started = time.perf_counter()
-    cluster = ray_runtime.start_local_cluster(worker_nodes=0, num_cpus_per_node=2)
-    print(f"\nRay up in {time.perf_counter() - started:.1f} s at {cluster.address}")
-    try:
-        yield cluster
-    finally:
-        ray_runtime.shutdown()
+def local_cluster(module_ray):
+    """One Ray for the module (conftest's `module_ray`): a head node on loopback, to which
+    the rebalance test adds a worker node (an embedded instance cannot grow). Other tests
+    place their actors over whatever nodes are alive."""
+    return module_ray
 
 
 @pytest.fixture

@@ -6,12 +6,10 @@ event, ends every contact as the simulator did."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 
-from cluster import ray_runtime
 from cluster.ray_host import RayHost
 from loadtests.scenario import load_scenario
 from loadtests.simulator import Simulation
@@ -23,18 +21,7 @@ pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "loadtests" / "examples" / "ivr_center.yaml"
 
 
-@pytest.fixture(scope="module")
-def embedded_ray():
-    started = time.perf_counter()
-    cluster = ray_runtime.start_local_cluster(worker_nodes=0, num_cpus_per_node=2)
-    print(f"\nRay up in {time.perf_counter() - started:.1f} s at {cluster.address}")
-    try:
-        yield cluster
-    finally:
-        ray_runtime.shutdown()
-
-
-def test_the_simulator_and_the_ray_runtime_run_routing_plans_the_same(embedded_ray):
+def test_the_simulator_and_the_ray_runtime_run_routing_plans_the_same(module_ray):
     scenario = load_scenario(str(EXAMPLE))
     simulation = Simulation(scenario, record_world=True)
     simulation.run()
@@ -61,7 +48,7 @@ def test_the_simulator_and_the_ray_runtime_run_routing_plans_the_same(embedded_r
     assert_same(expected, got)
 
 
-def test_admin_plans_reach_every_site_actor(embedded_ray):
+def test_admin_plans_reach_every_site_actor(module_ray):
     """Issue 17 item 5 on the Ray runtime: a document put through the gateway is checked
     whole, then every site actor runs it; a bad one changes nothing."""
     from cluster.config import parse_config
