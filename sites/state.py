@@ -358,12 +358,8 @@ class SiteState:
             service_objective = check_number(event.service_objective_s, "service_objective_s",
                                              0, exclusive=True)
         skill_index = self._skill_index[skill.name]
-        scheduler = self.scheduler
-        agent_index = scheduler.best_agent(skill_index, channel.value)
-        if agent_index == native.NO_AGENT and skill.widen_after_s == 0:
-            agent_index = scheduler.best_agent(skill_index, channel.value, True)
-        if (agent_index == native.NO_AGENT and skill.max_queue_length is not None
-                and scheduler.queued_total(skill_index) >= skill.max_queue_length):
+        agent_index = self._agent_for_new(skill, skill_index, channel.value)
+        if agent_index is None:
             self.finished[contact_id] = ContactState.REJECTED
             actions.append(ContactRejected(contact_id, "queue_full"))
             actions.append(ContactFinished(contact_id, ContactState.REJECTED, None))
@@ -377,13 +373,10 @@ class SiteState:
         # by wait/SO; widening and the oldest arrival read the heads), which an earlier
         # time put at a tail would break. The cost: DQP ranks it by its wait here.
         try:
-            handle = scheduler.enqueue(skill_index, channel.value, priority.value,
-                                       service_objective, event.time)
+            handle = self._enqueue_new(skill_index, channel.value, priority, service_objective,
+                                       event.time)
         except ValueError as error:      # e.g. a 17th service objective class on this skill
             raise InvalidInput("service_objective_s", str(error)) from None
-        classes = self._so_classes[skill_index]
-        if service_objective not in classes:
-            classes[service_objective] = None
         contact = Contact(contact_id, skill.name, priority, service_objective, channel,
                           event.data, event.time, entry_site, first_arrival)
         contact.handle = handle
@@ -392,13 +385,39 @@ class SiteState:
         if first_arrival < event.time:
             self._moved_in[contact_id] = contact
         self._contact_by_handle[handle] = contact
+        self._offer_or_queue(contact, handle, skill, priority, agent_index, event.time, actions)
+
+    # ---- a new queue entry: the arrival decision, shared by arrivals and plans' queue steps --
+    def _agent_for_new(self, skill, skill_index, channel_code):
+        """The agent a new contact of `skill` is offered to at once (NO_AGENT: it queues);
+        None when nobody is available and the skill's queue is full."""
+        scheduler = self.scheduler
+        agent_index = scheduler.best_agent(skill_index, channel_code)
+        if agent_index == native.NO_AGENT and skill.widen_after_s == 0:
+            agent_index = scheduler.best_agent(skill_index, channel_code, True)
+        if (agent_index == native.NO_AGENT and skill.max_queue_length is not None
+                and scheduler.queued_total(skill_index) >= skill.max_queue_length):
+            return None
+        return agent_index
+
+    def _enqueue_new(self, skill_index, channel_code, priority, service_objective, now):
+        """A scheduler entry at `now` (ValueError: a 17th service objective class)."""
+        handle = self.scheduler.enqueue(skill_index, channel_code, priority.value,
+                                        service_objective, now)
+        classes = self._so_classes[skill_index]
+        if service_objective not in classes:
+            classes[service_objective] = None
+        return handle
+
+    def _offer_or_queue(self, contact, handle, skill, priority, agent_index, now, actions):
+        """Offer the new entry to `agent_index`, or give it queue treatment."""
         if agent_index != native.NO_AGENT:
-            scheduler.detach(handle)
-            self._offer(contact, self._agent_by_index[agent_index], event.time, actions)
-        else:
-            if skill.widen_after_s > 0 and skill.widen_level < native.MAX_LEVEL:
-                heapq.heappush(self._widen_timers, event.time + skill.widen_after_s)
-            actions.append(self._queue_treatment(contact, event.time))
+            self.scheduler.detach(handle)
+            self._offer(contact, self._agent_by_index[agent_index], now, actions)
+            return
+        if skill.widen_after_s > 0 and skill.widen_level < native.MAX_LEVEL:
+            heapq.heappush(self._widen_timers, now + skill.widen_after_s)
+        actions.append(self._queue_treatment_in(contact.contact_id, skill.name, priority, now))
 
     def _arrival_fields(self, event) -> tuple:
         """(priority, channel, entry site, first arrival) of an arrival, validated."""
@@ -455,24 +474,17 @@ class SiteState:
         Nothing happens when the skill's queue is full with nobody available, or when it
         would be the skill's 17th service objective class: the plan goes on (its next step
         may queue a backup skill)."""
-        scheduler = self.scheduler
         skill_index = self._skill_index[skill.name]
         if service_objective is None:
             service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s)
-        agent_index = scheduler.best_agent(skill_index, contact.channel_code)
-        if agent_index == native.NO_AGENT and skill.widen_after_s == 0:
-            agent_index = scheduler.best_agent(skill_index, contact.channel_code, True)
-        if (agent_index == native.NO_AGENT and skill.max_queue_length is not None
-                and scheduler.queued_total(skill_index) >= skill.max_queue_length):
+        agent_index = self._agent_for_new(skill, skill_index, contact.channel_code)
+        if agent_index is None:
             return
         try:
-            handle = scheduler.enqueue(skill_index, contact.channel_code, priority.value,
+            handle = self._enqueue_new(skill_index, contact.channel_code, priority,
                                        service_objective, now)
         except ValueError:          # a 17th service objective class on this skill
             return
-        classes = self._so_classes[skill_index]
-        if service_objective not in classes:
-            classes[service_objective] = None
         self._contact_by_handle[handle] = contact
         if contact.handle == native.NO_CONTACT:         # its first skill
             contact.skill, contact.priority = skill.name, priority
@@ -484,13 +496,7 @@ class SiteState:
             if contact.also_queued is None:
                 contact.also_queued = {}
             contact.also_queued[handle] = skill.name
-        if agent_index != native.NO_AGENT:
-            scheduler.detach(handle)
-            self._offer(contact, self._agent_by_index[agent_index], now, actions)
-            return
-        if skill.widen_after_s > 0 and skill.widen_level < native.MAX_LEVEL:
-            heapq.heappush(self._widen_timers, now + skill.widen_after_s)
-        actions.append(self._queue_treatment_in(contact.contact_id, skill.name, priority, now))
+        self._offer_or_queue(contact, handle, skill, priority, agent_index, now, actions)
 
     def _set_contact_priority(self, contact, priority, now, actions) -> None:
         """A plan's `priority` step: every queue it waits in, placed by its waiting time."""
