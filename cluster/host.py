@@ -117,9 +117,11 @@ class CoreHost(FanOut):
         if change is not None:
             self.plans = parse_plan_config(change["document"], change["skills"],
                                            change.get("sites"))
+        # The Admin change in force (None: the configuration file's plans); a site added
+        # later gets it too, so every site runs, journals and recovers the same plans.
+        self.plans_change = change
         for state in self.sites.values():
-            state.plans.use(self.plans, self.wall_clock)
-            state.plans.change = change
+            self._use_center_plans(state)
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
@@ -481,6 +483,7 @@ class CoreHost(FanOut):
         if name in self.sites:
             return False
         state = SiteState(SiteConfig(name), scheduler_factory=self._scheduler_factory)
+        self._use_center_plans(state)               # before its first snapshot holds them
         if self.persistence is not None:
             self.persistence.start_site(state)      # its snapshot makes it recoverable
         self.sites[name] = state
@@ -525,6 +528,10 @@ class CoreHost(FanOut):
         await self._journal_admin()
 
     # ---- routing plans (the document edits: cluster/plan_admin.py) ------------------------------
+    def _use_center_plans(self, state: SiteState) -> None:
+        state.plans.use(self.plans, self.wall_clock)
+        state.plans.change = self.plans_change
+
     def plan_document(self) -> dict:
         """The center's routing plans in force, as plain JSON values."""
         return self.plans.source
@@ -539,7 +546,7 @@ class CoreHost(FanOut):
         config, change = plan_admin.checked_change(document, self.center_skills(), self.sites)
         for state in self.sites.values():
             state.put_plans(change)
-        self.plans = config
+        self.plans, self.plans_change = config, change
         await self._journal_admin()
         return config.source
 

@@ -43,7 +43,9 @@ class RayAdministration:
         async def put() -> bool:
             if name in self.handles:
                 return False
-            handle = SiteHandle.create(SiteConfig(name),
+            # A new site runs the center's plans, as every other site (CoreHost.put_site).
+            handle = SiteHandle.create(SiteConfig(name, plans=self.plans,
+                                                  wall_start=self.wall_clock.start_epoch),
                                        name=site_actor_name(name) if self._named else None,
                                        store=self.store)
             self.handles[name] = handle
@@ -53,6 +55,8 @@ class RayAdministration:
             self._queued[name] = {}
             try:
                 await self._ask_async(name, "info")        # started and answering
+                if self.plans_change is not None:          # journaled with its site
+                    await self._ask_async(name, "put_plans", self.plans_change)
             except SiteUnavailable:
                 self._forget_site(name)
                 handle.kill(restart=False)
@@ -107,7 +111,7 @@ class RayAdministration:
                 self._answering(site)
             for site in sorted(self.handles):
                 await self._ask_async(site, "put_plans", change)
-            self.plans = config
+            self.plans, self.plans_change = config, change
             return config.source
         return await self._serialized(put)
 

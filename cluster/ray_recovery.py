@@ -38,6 +38,7 @@ class Recovery:
             if change is not None:      # plans Admin put in an earlier run: newer than the file's
                 self.plans = parse_plan_config(change["document"], change["skills"],
                                                change.get("sites"))
+                self.plans_change = change
 
     def _mark_stale(self, site) -> None:
         """The site's actor failed a call: out of service until it is resynced."""

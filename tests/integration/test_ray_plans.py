@@ -79,6 +79,11 @@ def test_admin_plans_reach_every_site_actor(module_ray):
             # closed-hours plan, unchanged, answers then.
             assert treatments[0].prompt in ("changed", "closed_message")
             await host.submit(None, [ev.ContactAbandoned(0.0, "r1")])
+            # A site added after the change runs it too (CI's store fuzz found the new
+            # site without it): its actor holds the change, to journal and recover.
+            assert await host.put_site("north")
+            held = await host.handles["north"].send("plans_change").wait(10)
+            assert held["document"] == document
             await host.check()
         finally:
             await host.close()

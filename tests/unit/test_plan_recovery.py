@@ -158,3 +158,42 @@ def test_plans_admin_put_come_back_after_a_crash(tmp_path, snapshot_every):
         await close_durable_host(host)
 
     run(second_life())
+
+
+def test_a_site_added_after_an_admin_plans_change_runs_it_and_recovers_it(tmp_path):
+    """A site Admin adds after PutPlans runs the center's plans and its snapshot keeps them,
+    so the recovered router is the router that stopped (CI's store fuzz: the recovered
+    site had the change, the live one had not)."""
+    url = f"sqlite:///{tmp_path}/store.db"
+    clock = FakeClock()
+    config = parse_config(CENTER, "center.yaml")
+    new_plan = [{"announce": {"prompt": "new_welcome", "seconds": 5}},
+                {"queue": {"skill": "billing", "priority": "high"}}]
+
+    def snapshots(host):
+        return {name: state.snapshot() for name, state in sorted(host.sites.items())}
+
+    async def first_life():
+        host, _ = await open_durable_host(config, url, clock=clock)
+        document = dict(host.plan_document())
+        document["plans"] = {**document["plans"], "main": new_plan}
+        await host.put_plans(document)
+        assert await host.put_site("north")
+        assert host.sites["north"].plans.change == host.sites["east"].plans.change
+        results = await host.submit("north", [ev.ContactArrived(0, "n1", None, dnis="100")])
+        (treatment,) = [a for a in actions_of(results) if type(a) is IvrTreatment]
+        assert treatment.prompt == "new_welcome"
+        await host.submit(None, [ev.ContactAbandoned(0, "n1")])
+        before = snapshots(host)
+        await close_durable_host(host)
+        return before
+
+    before = run(first_life())
+
+    async def second_life():
+        clock.now += 1
+        host, _ = await open_durable_host(config, url, clock=clock)
+        assert snapshots(host) == before
+        await close_durable_host(host)
+
+    run(second_life())
