@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 
 def _serve(args) -> int:
     import asyncio
+    import dataclasses
     import ipaddress
     import logging
 
@@ -136,23 +137,26 @@ def _serve(args) -> int:
         print(f"vcc: listening on port {port}", flush=True)
 
     try:
-        if ray_session is not None:
-            from cluster.config import load_config
+        from cluster.config import load_config
 
-            load_config(args.config)    # a bad file is refused before Ray starts
+        # Loaded once, before Ray starts: a bad file is refused first.
+        config = load_config(args.config)
+        if args.calendar_start is not None:
+            config = dataclasses.replace(config, calendar_start=args.calendar_start)
+        if ray_session is not None:
             if args.db:
                 from cluster.store.db import open_engine
 
                 open_engine(args.db).dispose()      # and so is a bad database URL
             ray_session.start()
-        asyncio.run(serve(args.config, address, credentials=credentials, interceptors=interceptors,
+        asyncio.run(serve(config, address, credentials=credentials, interceptors=interceptors,
                           budgets=budgets, started=started,
                           db_url=args.db if ray_session is None or leadership_factory
                           else None,
                           leadership_factory=leadership_factory, advertise=args.advertise,
                           host_factory=None if ray_session is None or leadership_factory
                           else ray_session.host,
-                          leader_hosts=ray_session.leader_hosts(load_config(args.config))
+                          leader_hosts=ray_session.leader_hosts(config)
                           if ray_session is not None and leadership_factory else None))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
@@ -224,6 +228,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _instant(text: str) -> float:
+    from sites.calendars import parse_start
+    from sites.errors import InvalidInput
+
+    try:
+        return parse_start(text, "--calendar-start")
+    except InvalidInput as error:
+        raise argparse.ArgumentTypeError(error.problem) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcc", description="vcc: the virtual contact center routing cluster")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -260,6 +274,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a PBX message the router got to later than this has its new "
                             "contacts refused at once as overloaded, for the PBX's own "
                             "overflow (50; 0: never)")
+    serve.add_argument("--calendar-start", type=_instant, default=None, metavar="ISO",
+                       help="the routing plans' calendars read this date and time (ISO 8601 "
+                            "with its UTC offset) when the server starts, and run on from it: "
+                            "a replay of a recorded day, e.g. 2026-12-04T10:00:00+01:00 "
+                            "(default: the real time)")
     serve.add_argument("--db", default=None, metavar="URL",
                        help="journal every event and contact record in this database and "
                             "recover from it on start: sqlite:///vcc.db or "

@@ -66,6 +66,9 @@ class ClusterConfig:
     multisite: str                  # "local" | "bsr"
     bsr: BsrConfig = field(default_factory=BsrConfig)
     plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10 (empty: none given)
+    # The POSIX time the routing plans' calendars read when the router starts (`vcc serve
+    # --calendar-start`: a replay of a recorded day); None: the real time.
+    calendar_start: float | None = None
 
 
 def _skill(name, reader: Reader) -> SkillConfig:
@@ -211,7 +214,10 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
 
 
 def load_config(path=None) -> ClusterConfig:
-    """The configuration in `path`, or the bundled two-site default when None."""
+    """The configuration in `path`, or the bundled two-site default when None (a
+    ClusterConfig already loaded is returned as it is)."""
+    if isinstance(path, ClusterConfig):
+        return path
     path = str(DEFAULT_CONFIG if path is None else path)
     return parse_config(read_text(path), path)
 

@@ -109,7 +109,9 @@ class CoreHost(FanOut):
             for name, site_config in config.sites.items()}
         # Routing plans (SPEC §10): calendars read the wall-clock time of the host's time.
         self.plans = getattr(config, "plans", None) or PlanConfig()
-        self.wall_clock = wall_clock or WallClock(_time.time() - start_time)
+        calendar_start = getattr(config, "calendar_start", None)
+        self.wall_clock = wall_clock or WallClock(
+            (_time.time() if calendar_start is None else calendar_start) - start_time)
         # Sites recovered from the store may hold plans Admin put in an earlier run: those
         # are newer than the configuration file's.
         change = next((state.plans.change for state in self.sites.values()

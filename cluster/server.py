@@ -125,7 +125,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
                 advertise: str | None = None, leader_hosts=None) -> None:
-    """Run a server on the configuration file (None: the bundled two-site default) until
+    """Run a server on the configuration file (None: the bundled two-site default; or a
+    loaded ClusterConfig) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
     event in that database and recover the sites from it on start (cluster/durable.py).
     `host_factory(config)`: builds the host from the loaded `ClusterConfig` instead of an

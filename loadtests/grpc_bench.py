@@ -138,12 +138,16 @@ class ServerProcess:
 
     def __init__(self, config: str, *, profile: str | None = None, cwd: str | None = None,
                  startup_timeout_s: float = 60.0, stop_timeout_s: float = 20.0,
-                 server_args=(), keep_log: str | None = None, runtime: str = "inprocess"):
+                 server_args=(), keep_log: str | None = None, runtime: str = "inprocess",
+                 via_cli: bool = False):
         self.config = config
+        # `via_cli`: `vcc serve --runtime inprocess` (every serve flag) rather than the bare
+        # `python -m cluster.server` the benches measure.
         # "ray": `python -m cluster.cli serve --runtime ray` instead (sites in Ray site actors,
         # on an embedded Ray instance the server starts and stops); its CPU time then counts
         # the server's whole process tree (the Ray processes are its descendants).
         self.runtime = runtime
+        self.via_cli = via_cli
         self.keep_log = keep_log                  # copy the server's log here when it stops
         self.server_args = list(server_args)     # more `python -m cluster.server` flags
         self.profile = profile
@@ -177,7 +181,8 @@ class ServerProcess:
             env["VCC_PROFILE"] = str(pathlib.Path(self.profile).resolve())
         with open(self.log_path, "wb") as log:
             command = ([sys.executable, "-m", "cluster.server", "--config", str(config_path),
-                        "--address", "127.0.0.1:0"] if self.runtime == "inprocess" else
+                        "--address", "127.0.0.1:0"]
+                       if self.runtime == "inprocess" and not self.via_cli else
                        [sys.executable, "-m", "cluster.cli", "serve", "--runtime", self.runtime,
                         "--config", str(config_path), "--host", "127.0.0.1", "--port", "0"])
             self.process = subprocess.Popen(
