@@ -225,6 +225,17 @@ class SiteActor(SiteRounds):
     def check_removable(self) -> None:
         admin.check_removable(self.state)
 
+    def retire(self) -> None:
+        """Admin deletes this site: checked removable, then its journal ends with a
+        tombstone, committed before this returns (no restart or new leader brings the site
+        back); the gateway kills the actor next."""
+        if self._awaiting_store:
+            raise SiteNotAdopted(self.site)
+        admin.check_removable(self.state)
+        if self._opened is not None:
+            self._opened.retire()
+            self._opened = None
+
     # ---- what the virtual center and the gateways read ----------------------------------------
     def _skill(self, skill) -> str:
         if not isinstance(skill, str) or skill not in self.state.skills:

@@ -17,17 +17,21 @@ objectives included, are core configuration changes and are journaled.
 
 from __future__ import annotations
 
+import logging
 import time as _time
 from dataclasses import dataclass
 
 from cluster.host import CoreHost
 from cluster.store.db import open_engine
-from cluster.store.journal import Journal, journal_sites, leader_session_options
+from cluster.store.journal import (Journal, deleted_sites, journal_sites,
+                                   leader_session_options)
 from cluster.store.migrate import upgrade
 from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
 from cluster.store.snapshots import recover_sites
 from sites.state import SiteState
+
+log = logging.getLogger("cluster.durable")
 
 
 @dataclass
@@ -55,6 +59,7 @@ async def open_durable_host(config, url: str, *, fencing_token: int | None = Non
     persistence = Persistence(journal, recorder)
     scheduler_factory = host_options.get("scheduler_factory")
     known = journal_sites(engine)
+    deleted = deleted_sites(engine)
     # Sites added through Admin live only in the journal: recover those too.
     recovered = recover_sites(engine, {name: config.sites.get(name) for name in known},
                               scheduler_factory=scheduler_factory, recorder=recorder) \
@@ -64,7 +69,12 @@ async def open_durable_host(config, url: str, *, fencing_token: int | None = Non
         sites[name] = persistence.attach(item.state)
     started = []
     for name, site_config in config.sites.items():
-        if name not in sites:
+        if name in deleted:
+            # Admin deleted it after the file named it: the store is the newer word.
+            log.warning("site %r of the configuration was deleted through Admin (journal "
+                        "entry %d): not started; Admin.PutSite adds it again", name,
+                        deleted[name])
+        elif name not in sites:
             state = SiteState(site_config, scheduler_factory=scheduler_factory)
             persistence.start_site(state)
             sites[name] = state

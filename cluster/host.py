@@ -500,11 +500,10 @@ class CoreHost(FanOut):
         state = self.sites.get(name)
         if state is None:
             raise NotFound("name", f"no site {name!r}")
-        if self.persistence is not None:
-            # The journal has no tombstone for a site yet: recovery would bring it back.
-            raise PreconditionFailed("name", "sites cannot be deleted while the store is on; "
-                                             "remove the site from the configuration file")
         admin.check_removable(state)
+        if self.persistence is not None:
+            # A tombstone ends its journal: no restart or takeover brings it back.
+            await self.persistence.delete_site(name)
         del self.sites[name]
         self._close_agent_streams(lambda key: key[0] == name)
 

@@ -9,7 +9,7 @@ import time as _time
 from actors.handles import SiteHandle, site_actor_name
 from cluster import plan_admin
 from actors.site_actor import ActorUnavailable
-from cluster.host import NotFound, PreconditionFailed
+from cluster.host import NotFound
 from cluster.ray_jobs import SiteUnavailable
 from sites.model import SiteConfig
 
@@ -77,13 +77,9 @@ class RayAdministration:
             handle = self.handles.get(name)
             if handle is None:
                 raise NotFound("name", f"no site {name!r}")
-            if self.store is not None:
-                # As CoreHost: the journal has no tombstone for a site yet, so the next
-                # start would recover it.
-                raise PreconditionFailed("name", "sites cannot be deleted while the store is "
-                                                 "on; remove the site from the configuration "
-                                                 "file")
-            await self._ask_async(name, "check_removable")
+            self._answering(name)
+            # With a store the actor also ends its journal with a tombstone (CoreHost too).
+            await self._ask_async(name, "retire")
             self._forget_site(name)
             handle.kill(restart=False)
             self._close_agent_streams(lambda key: key[0] == name)

@@ -39,14 +39,18 @@ def raise_if_unrecoverable(url, error) -> None:
         engine.dispose()
 
 
-def with_journal_sites(config, known):
+def with_journal_sites(config, engine):
     """`config` (a ClusterConfig) with the sites the journal knows that it does not (added
     through Admin) as empty SiteConfigs: their actors recover them from the store, as the
-    in-process durable host does (cluster/durable.py)."""
+    in-process durable host does (cluster/durable.py); and without those Admin deleted."""
+    from cluster.store.journal import deleted_sites, journal_sites
+
+    known, deleted = journal_sites(engine), deleted_sites(engine)
     extra = {name: SiteConfig(name) for name in known if name not in config.sites}
-    if not extra:
+    if not extra and not deleted.keys() & config.sites.keys():
         return config
-    return dataclasses.replace(config, sites={**config.sites, **extra})
+    sites = {name: site for name, site in config.sites.items() if name not in deleted}
+    return dataclasses.replace(config, sites={**sites, **extra})
 
 
 class RayStartError(RuntimeError):
@@ -169,17 +173,17 @@ class ServeSession:
         try:
             upgrade(engine)
             known = journal_sites(engine)
+            config = with_journal_sites(config, engine)
             checked = time.perf_counter()
             journal = Journal(engine, fencing_token=token)
             try:
-                journal.claim_now(sorted(set(config.sites) | set(known)), token)
+                journal.claim_now(sorted(config.sites), token)
             finally:
                 journal.close()
         finally:
             engine.dispose()
         claimed = time.perf_counter()
         store = SiteStore(url, fencing_token=token, snapshot_every=snapshot_every)
-        config = with_journal_sites(config, known)
         with self._standby_lock:
             standbys, self._standbys = self._standbys, {}
         if standbys and set(standbys) <= set(config.sites):
@@ -238,12 +242,10 @@ class ServeSession:
             from cluster.store.migrate import upgrade
             from cluster.store.site_store import SiteStore
 
-            from cluster.store.journal import journal_sites
-
             engine = open_engine(self.db_url)
             try:
                 upgrade(engine)         # once, here: actors opening it at once would race
-                config = with_journal_sites(config, journal_sites(engine))
+                config = with_journal_sites(config, engine)
             finally:
                 engine.dispose()
             store = SiteStore(self.db_url)

@@ -630,8 +630,10 @@ class SiteState:
         wrap_ups = self._wrap_up_timers
         while wrap_ups and wrap_ups[0][0] <= now:
             deadline, _, agent_id, contact_id = heapq.heappop(wrap_ups)
-            agent = self.agents[agent_id]
-            if agent.wrap_ups.get(contact_id) == deadline:
+            # A stale timer (wrap-up ended early) may outlive its agent: logged out and
+            # removed through Admin since.
+            agent = self.agents.get(agent_id)
+            if agent is not None and agent.wrap_ups.get(contact_id) == deadline:
                 self._complete(self.contacts[contact_id], agent, now, actions)
                 self._refresh_agent(agent, now, actions)
                 self._dispatch_agent(agent, now, actions)

@@ -56,7 +56,12 @@ class ConfigChange:
     def put_plans(cls, change: dict) -> "ConfigChange":
         return cls("PutPlans", change)
 
+    @classmethod
+    def delete_site(cls) -> "ConfigChange":
+        return cls(DELETE_SITE, {})
 
+
+DELETE_SITE = "DeleteSite"
 _CONFIG_APPLY = {
     "AddSkill": lambda state, payload: state.add_skill(SkillConfig(**payload)),
     "UpdateSkill": lambda state, payload: state.update_skill(SkillConfig(**payload)),
@@ -68,6 +73,9 @@ _CONFIG_APPLY = {
     # A new leader's first entry for the site (Journal.claim_now): it changes no state; it
     # is there so that the site's newest fencing token is the new leader's from then on.
     "LeaderClaim": lambda state, payload: None,
+    # Admin deleted the site: its journal ends here (journal.deleted_sites), and recovery
+    # never reads it; if the site is added again, it starts from a snapshot at this entry.
+    DELETE_SITE: lambda state, payload: None,
 }
 CONFIG_KINDS = frozenset(_CONFIG_APPLY)
 EVENT_CLASSES = {cls.__name__: cls for cls in ev.EVENT_TYPES}

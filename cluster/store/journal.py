@@ -543,12 +543,33 @@ def read_entries(engine: Engine, site: str, after_seq: int = 0, *, batch: int = 
 def journal_sites(engine: Engine) -> dict:
     """{site: last seq} of every site the store knows: with journal entries, or with only
     its first snapshot (a site added through Admin and not changed since is one: it must
-    be recovered, not forgotten)."""
+    be recovered, not forgotten). Sites deleted through Admin (`deleted_sites`) are not."""
     with engine.connect() as connection:
         sites = dict(connection.execute(
             sa.select(SNAPSHOTS.c.site, sa.func.max(SNAPSHOTS.c.seq))
             .group_by(SNAPSHOTS.c.site)).all())
         sites.update(connection.execute(
             sa.select(JOURNAL.c.site, sa.func.max(JOURNAL.c.seq)).group_by(JOURNAL.c.site)).all())
-    return sites
+    deleted = deleted_sites(engine)
+    return {site: seq for site, seq in sites.items() if site not in deleted}
 
+
+def deleted_sites(engine: Engine, site: str | None = None) -> dict:
+    """{site: seq of its tombstone} of the sites Admin deleted and did not add again (of
+    `site` alone when given). A deleted site's last journal entry is a `DeleteSite`
+    change; adding it again starts it with a snapshot at that entry's number
+    (Persistence.start_site), from which it recovers. Reads each site's last entry and
+    newest snapshot through the primary keys, never the whole journal."""
+    last = sa.select(JOURNAL.c.site, sa.func.max(JOURNAL.c.seq).label("seq"))
+    newest = sa.select(SNAPSHOTS.c.site, sa.func.max(SNAPSHOTS.c.seq).label("seq"))
+    if site is not None:
+        last, newest = last.where(JOURNAL.c.site == site), newest.where(SNAPSHOTS.c.site == site)
+    last = last.group_by(JOURNAL.c.site).subquery()
+    newest = newest.group_by(SNAPSHOTS.c.site).subquery()
+    query = (sa.select(JOURNAL.c.site, JOURNAL.c.seq)
+             .join(last, sa.and_(JOURNAL.c.site == last.c.site, JOURNAL.c.seq == last.c.seq))
+             .outerjoin(newest, newest.c.site == JOURNAL.c.site)
+             .where(JOURNAL.c.event_type == codec.DELETE_SITE,
+                    sa.or_(newest.c.seq.is_(None), newest.c.seq < JOURNAL.c.seq)))
+    with engine.connect() as connection:
+        return dict(connection.execute(query).all())

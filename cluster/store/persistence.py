@@ -73,6 +73,19 @@ class Persistence:
         self._collected.pop(name, None)
         self._depth.pop(name, None)
 
+    async def delete_site(self, name: str) -> None:
+        """Journal the end of site `name` after everything it applied (a tombstone, so that
+        recovery does not bring it back: journal.deleted_sites) and stop journaling it."""
+        await self.flush()
+        self.detach(name)
+        await self.journal.append(name, [ConfigChange.delete_site()])
+
+    def delete_site_now(self, name: str) -> None:
+        """`delete_site` without an event loop (a site actor's store)."""
+        self.flush_now(snapshots=False)
+        self.detach(name)
+        self.journal.append_now(name, [ConfigChange.delete_site()])
+
     def _collecting(self, name, method, make_entry):
         collected = self._collected
         depth = self._depth.setdefault(name, [0])      # shared by the site's wrappers

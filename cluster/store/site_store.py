@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from cluster.store.db import open_engine
-from cluster.store.journal import SNAPSHOTS, Journal, leader_session_options
+from cluster.store.journal import SNAPSHOTS, Journal, deleted_sites, leader_session_options
 from cluster.store.persistence import Persistence
 from cluster.store.records import Recorder
 from cluster.store.snapshots import recover_site
@@ -70,7 +70,9 @@ class OpenSiteStore:
         self.recorder = Recorder(alone=True)
         self.persistence = Persistence(self.journal, self.recorder)
         self.replayed = None            # journal entries replayed on open (None: new site)
-        if _has_snapshot(self.engine, config.name):
+        # A site Admin deleted and now adds again starts anew (journal.deleted_sites).
+        if _has_snapshot(self.engine, config.name) \
+                and not deleted_sites(self.engine, config.name):
             # No garbage collection while the site is rebuilt: the snapshot alone is ~10^5
             # small lists (the last finished contacts, the rolling counters), and collecting
             # while they are made took ~0.1-0.2 s of a takeover (the recovery creates no
@@ -104,6 +106,14 @@ class OpenSiteStore:
         self.state = state
         self.persistence.start_site(state)
         return state
+
+    def retire(self) -> None:
+        """End the site's journal with a tombstone (Admin deleted it), and close."""
+        try:
+            self.persistence.delete_site_now(self.state.name)
+        finally:
+            self.journal.close()
+            self.engine.dispose()
 
     def close(self) -> None:
         try:

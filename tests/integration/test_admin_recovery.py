@@ -2,7 +2,8 @@
 `vcc serve --db` on both runtimes, with and without etcd leadership (issue 15: one
 PutAgent on an existing agent made the store unrecoverable).
 
-A sequence of changes uses every Admin RPC (sites, skills with service objectives, a
+A sequence of changes uses every Admin RPC (sites added and deleted — one the configuration
+file names, one added again after its deletion —, skills with service objectives, a
 scheduler field changed, agents created, reconfigured while logged out and refused while
 logged in, deleted; refusals included), then the configuration Admin shows is taken; the
 server is stopped (SIGTERM), started on the same store, stopped again with SIGKILL and
@@ -77,7 +78,15 @@ CHANGES = [
     ("PutSkill", skill("west", "extra"), OK),
     ("DeleteSkill", admin_pb2.GetRequest(site="west", name="extra"), OK),
     ("DeleteSkill", admin_pb2.GetRequest(site="east", name="billing"), REFUSED),   # in use
-    ("DeleteSite", admin_pb2.GetRequest(name="north"), REFUSED),   # not with a store
+    # Deleted sites stay deleted (a tombstone ends their journal), even one the
+    # configuration file names (west); one added again starts anew (south).
+    ("PutSite", admin_pb2.Site(name="south"), OK),
+    ("PutSkill", skill("south", "chat"), OK),
+    ("DeleteSite", admin_pb2.GetRequest(name="south"), OK),
+    ("PutSite", admin_pb2.Site(name="south"), OK),
+    ("PutSkill", skill("south", "voice", sl_threshold_s=15), OK),
+    ("DeleteSite", admin_pb2.GetRequest(name="west"), OK),
+    ("DeleteSite", admin_pb2.GetRequest(name="east"), REFUSED),    # an agent logged in
     ("PutAgent", agent("east", "east-g0-1", {"nope": 1}), REFUSED),
 ]
 
@@ -137,6 +146,7 @@ async def later_life(port, before, contact_id) -> None:
     async with VccClient(f"127.0.0.1:{port}") as client:
         await wait_serving(client)
         assert await view(client) == before
+        assert set(before) == {"east", "north", "south"}
         # The recovered configuration routes: the reconfigured agent takes a chat.
         request = agent_control_pb2.AgentRequest(site="north", agent_id="n1")
         await client.agents.Login(request, timeout=10)

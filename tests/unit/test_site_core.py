@@ -188,6 +188,21 @@ def test_wrap_up_done_completes_early_and_stale_timer_is_ignored(scheduler_facto
     assert site.state.statistics("billing").aht_s == 18.0
 
 
+def test_a_stale_wrap_up_timer_outliving_its_removed_agent_is_ignored(scheduler_factory):
+    """The store's recovery state machine found it: the timer of a wrap-up ended early
+    fired after its agent had logged out and been removed through Admin (KeyError)."""
+    site = Site(scheduler_factory, [billing(wrap_up_s=30)], [agent("a1"), agent("a2")])
+    site.on(0, "a1")
+    site.arrive(1, "c1")
+    site.accept(2, "c1")
+    site.end(12, "c1")
+    site.wrap_done(20, "a1")
+    site.state.handle(ev.AgentLoggedOut(21, "a1"))
+    site.state.remove_agent("a1")
+    assert site.tick(42) == []
+    site.state.validate()
+
+
 def test_zero_wrap_up_completes_at_hang_up_and_agent_override(scheduler_factory):
     site = Site(scheduler_factory, [billing(wrap_up_s=0)],
                 [agent("a1"), agent("a2", wrap_up_s=5)])
