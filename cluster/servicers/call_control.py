@@ -78,6 +78,10 @@ _WARM_UP_MESSAGES = 32
 # with nothing behind it is a stall of the machine, not a backlog (a quiet `vcc demo`
 # refused a contact to one before this).
 _BACKLOG_MESSAGES = 4
+# Messages waiting on a link are applied together, up to this many events, as one host
+# batch (one round on the Ray runtime): a link that fell behind pays one round for its
+# backlog instead of one per message, and catches up instead of staying behind.
+_COALESCE_EVENTS = 256
 log = logging.getLogger(__name__)
 
 
@@ -179,11 +183,11 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         loop = asyncio.get_running_loop()
         # How long applying one message takes lately: a message that waited for a few of
         # those is not a sign of overload (a store's commits make every message slow),
-        # one that waited much longer is.
-        apply_s = 0.0
+        # one that waited much longer is. And how long one batch of them takes.
+        apply_s = batch_s = 0.0
         applied = 0         # messages applied on this stream (a new one is warming up)
         try:
-            await self._receive(first, link, stream)
+            await self._receive([first], link, stream)
             while True:
                 got = await inbox.next()
                 if got is None:
@@ -192,6 +196,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 began = loop.time()
                 if stream.stopped.is_set():
                     return
+                batch = [(message, waited_s)]
                 if message.HasField("hello"):
                     if message.hello.link_id and message.hello.link_id != link.link_id:
                         stream.fail("INVALID_ARGUMENT",
@@ -203,12 +208,20 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                                     f"ahead of the last action sent ({link.last_action_seq})")
                         return
                     link.ack(message.hello.last_action_seq)
-                shed = (self.max_link_delay_s is not None and applied >= _WARM_UP_MESSAGES
-                        and inbox.waiting() >= _BACKLOG_MESSAGES
-                        and waited_s > max(self.max_link_delay_s, _PATIENCE_MESSAGES * apply_s))
-                await self._receive(message, link, stream, shed_arrivals=shed)
-                apply_s += 0.2 * (loop.time() - began - apply_s)
-                applied += 1
+                else:
+                    batch += inbox.take_waiting(_COALESCE_EVENTS - len(message.events))
+                limit = self.max_link_delay_s
+                backlog = inbox.waiting() + len(batch) - 1 >= _BACKLOG_MESSAGES
+                # A message is late when its answer would come after `limit`: it waited,
+                # and applying a batch takes `batch_s` more.
+                shed = [limit is not None and applied + number >= _WARM_UP_MESSAGES and backlog
+                        and waited + batch_s > max(limit, _PATIENCE_MESSAGES * apply_s)
+                        for number, (_, waited) in enumerate(batch)]
+                await self._receive([taken for taken, _ in batch], link, stream, shed)
+                took = loop.time() - began
+                batch_s += 0.2 * (took - batch_s)
+                apply_s += 0.2 * (took / len(batch) - apply_s)
+                applied += len(batch)
             await self._all_committed(stream)
         except HostClosed:
             stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
@@ -231,17 +244,21 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         stream.half_closed = True
         stream.wakeup.set()
 
-    async def _receive(self, message, link, stream, shed_arrivals=False) -> None:
-        """Apply a message's events in order, as one host batch whatever their sites (runs of
-        at most `max_run` events, so that backpressure is checked between them). With
-        `shed_arrivals` (the message waited too long on the link) its new contacts are
-        refused as overloaded, in their place in the order, without reaching the sites."""
+    async def _receive(self, messages, link, stream, shed=None) -> None:
+        """Apply the events of `messages` (one, or several that waited on the link) in
+        order, as one host batch whatever their sites (runs of at most `max_run` events, so
+        that backpressure is checked between them). A message whose `shed` is true (it
+        waited too long on the link) has its new contacts refused as overloaded, in their
+        place in the order, without reaching the sites."""
         run = []            # [(site or None, core event)]
         meta = []           # [(seq, field prefix)], in step with `run`
         max_run = min(_MAX_RUN, max(1, link.stream_limit // 8))
         newest = link.applied_event_seq        # the newest seq applied or in `run`
         translate = _translate
-        for number, event in enumerate(message.events):
+        events = ((number, event, bool(shed and shed[index]))
+                  for index, message in enumerate(messages)
+                  for number, event in enumerate(message.events))
+        for number, event, shed_arrivals in events:
             seq = event.seq
             if seq == 0:
                 await self._flush(link, stream, run, meta)
@@ -476,6 +493,25 @@ class _Inbox:
         self._bytes -= size
         self._room.set()
         return message, asyncio.get_running_loop().time() - came
+
+    def take_waiting(self, events: int) -> list:
+        """[(message, seconds it waited)] of the messages already here, in order, while
+        their events add up to at most `events`; never a hello (it is applied alone)."""
+        taken = []
+        queue = self._queue
+        now = asyncio.get_running_loop().time() if queue else 0.0
+        while queue:
+            message, came, size = queue[0]
+            count = len(message.events)
+            if count > events or message.HasField("hello"):
+                break
+            queue.popleft()
+            self._bytes -= size
+            events -= count
+            taken.append((message, now - came))
+        if taken:
+            self._room.set()
+        return taken
 
     def waiting(self) -> int:
         """Messages read and not yet taken."""
