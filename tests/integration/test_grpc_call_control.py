@@ -560,3 +560,46 @@ def test_a_link_the_router_falls_behind_on_sheds_new_contacts_at_once(cluster):
         cluster.seen_contacts.update({"c1", "c2", "c4"})
 
     cluster.run(scenario())
+
+
+def test_messages_waiting_on_a_link_are_applied_together_in_order(cluster):
+    """Issue 16 item 5: while one batch is being applied (slow here: 0.2 s), the messages
+    that arrive behind it are applied together, as one host batch (one round on the Ray
+    runtime) instead of one each, so a link that fell behind catches up; their events keep
+    their order and each is acknowledged."""
+    host = cluster.host
+    apply_batch = host.apply_batch
+    batches = []
+
+    def slow_apply_batch(run, **options):
+        batches.append([event.contact_id for _, event in run])
+        results = apply_batch(run, **options)
+
+        async def later():
+            await asyncio.sleep(0.2)
+            return results
+        return later()
+
+    async def scenario():
+        await cluster.login_ready("east", "e1")
+        host.apply_batch = slow_apply_batch
+        try:
+            # A new stream's first messages are never shed (its warm-up): all are routed.
+            pbx = Pbx(cluster, "pbx-behind").open()
+            for number in range(1, 21):
+                pbx.send(arrived(number, f"b{number}"))
+            actions = await pbx.read_until_acked(20)
+        finally:
+            host.apply_batch = apply_batch
+        assert [contact for batch in batches for contact in batch] == \
+            [f"b{number}" for number in range(1, 21)]
+        assert len(batches) <= 4, batches          # one per message before: 20
+        assert not [a for a in actions if a.HasField("error")]
+        routed = [a.route_to_agent.contact_id for a in actions if a.HasField("route_to_agent")]
+        assert routed == ["b1"]                    # e1 takes the first; the rest queue
+        for number in range(1, 21):
+            pbx.send(contact_event(20 + number, "abandoned", f"b{number}"))
+        await pbx.read_until_acked(40)
+        cluster.seen_contacts.update(f"b{number}" for number in range(1, 21))
+
+    cluster.run(scenario())
