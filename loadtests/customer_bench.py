@@ -13,6 +13,11 @@
    lookup is a query; the target: p99 <= 1 ms) and warm (a hot set of 1,000 callers already
    cached). Also the query alone on the calling thread, for contrast. Prints p50/p99/max.
 
+3. Imports a CSV of `--import-rows` customers (default 100,000; numbers written as people
+   write them, "+1 (200) 000-0001", attributes as JSON) with `vcc customers import`'s code into
+   an empty store, then the same file again (nothing to change), and prints both times
+   (target: <= 10 s on SQLite).
+
 The machine's load average is printed before and after: on a busy 2-core machine the p99
 measures the neighbours as much as the database.
 """
@@ -176,6 +181,40 @@ async def _measure(engine, count: int, lookups: int, seed: int) -> bool:
     return met
 
 
+def write_import_file(path: str, rows: int) -> None:
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(("customer_id", "name", "email", "address", "tier", "phones",
+                         "accounts", "attributes"))
+        for index in range(rows):
+            digits = phone_of(index)[2:]
+            phones = f"+1 ({digits[:3]}) {digits[3:6]}-{digits[6:]}"
+            if index % 3 == 0:
+                phones += f";+44 20 7{index % 10_000_000:07d}"
+            writer.writerow((customer_id_of(index), f"Customer {index}", f"c{index}@example.com",
+                             f"{index} Main Street", TIERS[index % 3][0], phones,
+                             account_of(index), json.dumps({"segment": index % 7})))
+
+
+def measure_import(engine, rows: int, scratch: str) -> bool:
+    """Import a CSV of `rows` customers twice; whether the first took <= 10 s."""
+    from cluster.customers.importer import import_customers
+    from cluster.store import upgrade
+
+    path = os.path.join(scratch, "customers.csv")
+    write_import_file(path, rows)
+    upgrade(engine)
+    first = import_customers(engine, path)
+    again = import_customers(engine, path)
+    print(f"  import of {rows:,} rows ({os.path.getsize(path) / 1e6:.1f} MB): "
+          f"{first.seconds:.2f} s into an empty store ({first.added:,} new), "
+          f"{again.seconds:.2f} s again ({again.unchanged:,} unchanged)  "
+          f"{'PASS' if first.seconds <= 10 else 'FAIL'} (target <= 10 s)", flush=True)
+    return first.seconds <= 10
+
+
 def run(label: str, engine, count: int, lookups: int, seed: int) -> bool:
     from cluster.server import tune_gc
     from cluster.store import upgrade
@@ -197,10 +236,12 @@ def main(argv=None) -> int:
     parser.add_argument("--postgres", action="store_true",
                         help=f"also on PostgreSQL (--pg-url, default {PG_URL})")
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--import-rows", type=int, default=100_000, metavar="N",
+                        help="rows of the import measured on SQLite (100000; 0: none)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    if args.customers < 1 or args.lookups < 1:
-        parser.error("--customers and --lookups must be >= 1")
+    if args.customers < 1 or args.lookups < 1 or args.import_rows < 0:
+        parser.error("--customers and --lookups must be >= 1, --import-rows >= 0")
     from cluster.store import open_engine
     from cluster.store.db import drop_schema
 
@@ -213,6 +254,13 @@ def main(argv=None) -> int:
             met &= run("SQLite", engine, args.customers, args.lookups, args.seed)
         finally:
             engine.dispose()
+        if args.import_rows > 0:
+            engine = open_engine(f"sqlite:///{scratch}/import.db")
+            try:
+                print("SQLite, vcc customers import:", flush=True)
+                met &= measure_import(engine, args.import_rows, scratch)
+            finally:
+                engine.dispose()
     if args.postgres:
         engine, schema, problem = _postgres(args.pg_url)
         if engine is None:
@@ -225,7 +273,7 @@ def main(argv=None) -> int:
             finally:
                 drop_schema(engine, schema)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print("all cold p99 within target" if met else "some cold p99 above target")
+    print("every figure within its target" if met else "some figure above its target")
     return 0 if met else 1
 
 

@@ -124,6 +124,7 @@ def run_import(args, command: str, what: str) -> int:
         return 1
     finally:
         engine.dispose()
-    print(f"{args.file}: {result.rows:,} rows in {result.seconds:.2f} s: {result.added:,} new, "
+    print(f"{args.file}: {result.rows:,} row{'' if result.rows == 1 else 's'} in "
+          f"{result.seconds:.2f} s: {result.added:,} new, "
           f"{result.updated:,} updated, {result.unchanged:,} unchanged")
     return 0

@@ -164,8 +164,8 @@ def read_customers(path: str, display: str, region: str | None,
             for number in numbers:
                 other = owners.setdefault(number, row)
                 if other is not row:
-                    problems.add(row.line, column, f"{mask_phone_number(number)} is also "
-                                 f"{other.customer_id!r}'s (line {other.line}): a number "
+                    problems.add(row.line, column, f"{mask_phone_number(number)} is also on line "
+                                 f"{other.line} (customer {other.customer_id!r}): a number "
                                  f"belongs to one customer")
         rows.append(row)
     problems.raise_any()
