@@ -97,6 +97,9 @@ setup(
         "alembic>=1.13,<2",
         "psycopg[binary]>=3.1,<4",
         "matplotlib>=3.7,<4",
+        # Phone numbers to E.164 (cluster/customers/phones.py): libphonenumber's per-country
+        # international and trunk prefixes and lengths, which a hand-written parser gets wrong.
+        "phonenumbers>=8.13,<10",
     ],
     extras_require={
         # grpcio-tools is pinned: tests/unit/test_protos.py regenerates the code and compares.

@@ -3,6 +3,9 @@ and evolve it; a test checks that the migrations at head equal these models.
 
 Times are seconds as the core sees them (floats; the live host's clock, or simulated time),
 so reports and recovery use exactly the numbers the routing decisions used.
+
+Customers and marketing (SPEC §7, revision 0004) live here too, in their own section: one
+metadata, one migration history, one place to read the whole schema.
 """
 
 from __future__ import annotations
@@ -185,6 +188,135 @@ class AgentStateInterval(Base):
     reason: Mapped[str] = mapped_column(sa.String(64), default="")
     start_time: Mapped[float] = mapped_column(Seconds, index=True)
     end_time: Mapped[float] = mapped_column(Seconds)
+
+
+# ---- customers (SPEC §7; revision 0004) ----------------------------------------------------------
+E164 = sa.String(16)             # "+" and at most 15 digits, normalised (cluster/customers/phones.py)
+Tier = sa.String(32)
+# Money in minor units (cents): exact on both databases (SQLite has no decimal type, and
+# revenue and commission are sums that must add up to the cent).
+Cents = sa.BigInteger
+
+
+class Customer(Base):
+    """A customer profile. `tier` NULL: the configured default tier applies."""
+    __tablename__ = "customers"
+    customer_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)    # the CRM's id
+    name: Mapped[str] = mapped_column(sa.String(200))
+    email: Mapped[str | None] = mapped_column(sa.String(254))
+    address: Mapped[str | None] = mapped_column(sa.String(500))
+    tier: Mapped[str | None] = mapped_column(Tier)
+    attributes: Mapped[dict] = mapped_column(sa.JSON)
+
+
+class CustomerPhone(Base):
+    """A customer's phone number, E.164. The number is the key, so a number belongs to at most
+    one customer and a lookup by ANI is one index probe."""
+    __tablename__ = "customer_phones"
+    number: Mapped[str] = mapped_column(E164, primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ExternalId, sa.ForeignKey("customers.customer_id", ondelete="CASCADE"), index=True)
+
+
+class CustomerAccount(Base):
+    """An account number a caller types in the IVR (SPEC §10), pointing at its customer."""
+    __tablename__ = "customer_accounts"
+    account_number: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ExternalId, sa.ForeignKey("customers.customer_id", ondelete="CASCADE"), index=True)
+
+
+class Interaction(Base):
+    """One finished contact in a customer's history (the screen pop shows the last ones).
+    Searched by customer, agent, period and disposition: an index for each, with the time
+    second so that "the newest first" and "within a period" read one index range."""
+    __tablename__ = "interactions"
+    __table_args__ = (
+        sa.Index("ix_interactions_customer_time", "customer_id", "time"),
+        sa.Index("ix_interactions_agent_time", "agent_id", "time"),
+        sa.Index("ix_interactions_disposition_time", "disposition", "time"),
+    )
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        ExternalId, sa.ForeignKey("customers.customer_id", ondelete="CASCADE"))
+    # Unique: writing a finished contact again (a replay after recovery) adds nothing.
+    contact_id: Mapped[str | None] = mapped_column(ExternalId, unique=True)
+    time: Mapped[float] = mapped_column(Seconds, index=True)
+    channel: Mapped[str] = mapped_column(sa.String(16))
+    skill: Mapped[str | None] = mapped_column(Name)
+    agent_id: Mapped[str | None] = mapped_column(ExternalId)
+    disposition: Mapped[str | None] = mapped_column(sa.String(64))      # the wrap-up code
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class CustomerNote(Base):
+    """A free note on a customer, apart from any contact (an agent's or the CRM's)."""
+    __tablename__ = "customer_notes"
+    __table_args__ = (sa.Index("ix_customer_notes_customer_time", "customer_id", "time"),)
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    customer_id: Mapped[str] = mapped_column(
+        ExternalId, sa.ForeignKey("customers.customer_id", ondelete="CASCADE"))
+    time: Mapped[float] = mapped_column(Seconds)
+    author: Mapped[str | None] = mapped_column(ExternalId)
+    text: Mapped[str] = mapped_column(sa.Text)
+
+
+# ---- inbound marketing (SPEC §7) ---------------------------------------------------------------------
+class MarketingOffer(Base):
+    """An offer agents present to listed callers, highest `priority` first (the admin changes
+    it at any time); valid from `valid_from` until before `valid_to` (NULL: open-ended)."""
+    __tablename__ = "marketing_offers"
+    offer_id: Mapped[str] = mapped_column(Name, primary_key=True)
+    product: Mapped[str] = mapped_column(sa.String(128), index=True)
+    pitch: Mapped[str] = mapped_column(sa.Text, default="")
+    selling_points: Mapped[list] = mapped_column(sa.JSON)              # list of strings
+    script_ref: Mapped[str | None] = mapped_column(sa.String(256))
+    valid_from: Mapped[float | None] = mapped_column(Seconds)
+    valid_to: Mapped[float | None] = mapped_column(Seconds)
+    value_cents: Mapped[int] = mapped_column(Cents, default=0)         # revenue of one sale
+    commission_cents: Mapped[int] = mapped_column(Cents, default=0)    # the agent's, per sale
+    priority: Mapped[int] = mapped_column(sa.Integer, default=0)
+
+
+class MarketingTarget(Base):
+    """A row of a target list: this customer is eligible for offers of this product.
+    `phone` (optional) is the number the list was drawn for, matched by ANI as well."""
+    __tablename__ = "marketing_targets"
+    customer_id: Mapped[str] = mapped_column(
+        ExternalId, sa.ForeignKey("customers.customer_id", ondelete="CASCADE"),
+        primary_key=True)
+    product: Mapped[str] = mapped_column(sa.String(128), primary_key=True, index=True)
+    phone: Mapped[str | None] = mapped_column(E164, index=True)
+    list_name: Mapped[str] = mapped_column(Name, default="")
+
+
+OUTCOMES = ("accepted", "declined", "not_presented")
+
+
+class MarketingOutcome(Base):
+    """What became of an offer on a contact; statistics and the agents' ranking count these.
+    An accepted offer names its order."""
+    __tablename__ = "marketing_outcomes"
+    __table_args__ = (
+        sa.CheckConstraint(f"result IN {OUTCOMES!r}", name="result"),
+        sa.CheckConstraint("result != 'accepted' OR order_reference IS NOT NULL",
+                           name="accepted_has_order"),
+        # One outcome per offer and contact: a completion sent again counts once.
+        sa.UniqueConstraint("contact_id", "offer_id",
+                            name="uq_marketing_outcomes_contact_offer"),
+        sa.Index("ix_marketing_outcomes_agent_time", "agent_id", "time"),
+        sa.Index("ix_marketing_outcomes_offer_time", "offer_id", "time"),
+    )
+    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    offer_id: Mapped[str] = mapped_column(
+        Name, sa.ForeignKey("marketing_offers.offer_id", ondelete="CASCADE"))
+    customer_id: Mapped[str | None] = mapped_column(
+        ExternalId, sa.ForeignKey("customers.customer_id", ondelete="SET NULL"), index=True)
+    contact_id: Mapped[str | None] = mapped_column(ExternalId)
+    agent_id: Mapped[str | None] = mapped_column(ExternalId)
+    time: Mapped[float] = mapped_column(Seconds, index=True)
+    result: Mapped[str] = mapped_column(sa.String(16))
+    order_reference: Mapped[str | None] = mapped_column(sa.String(128))
 
 
 TABLES = Base.metadata.tables

@@ -11,7 +11,9 @@ from cluster.store.migrate import downgrade
 from cluster.store.models import Base
 
 TABLES = {"sites", "skills", "agents", "agent_skills", "service_objectives", "journal",
-          "snapshots", "contact_records", "agent_state_intervals", "site_fences"}
+          "snapshots", "contact_records", "agent_state_intervals", "site_fences",
+          "customers", "customer_phones", "customer_accounts", "interactions", "customer_notes",
+          "marketing_offers", "marketing_targets", "marketing_outcomes"}
 
 
 def check_migrations_match_models(engine):
@@ -105,4 +107,43 @@ def check_a_0002_store_upgrades_with_its_records(engine):
 def test_a_0002_store_upgrades_with_its_records(tmp_path):
     engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
     check_a_0002_store_upgrades_with_its_records(engine)
+    engine.dispose()
+
+
+def check_a_0003_store_upgrades_to_customers(engine):
+    """Revision 0004 adds the customer and marketing tables to a store that has records;
+    its downgrade removes them and leaves the records."""
+    from cluster.customers.history import add_interaction
+
+    old_row = {"contact_id": "old", "entry_site": "east", "final_site": "east",
+               "skill": "billing", "priority": "medium", "service_objective_s": 20.0,
+               "sl_threshold_s": 20.0, "channel": "voice", "arrival_time": 10.0,
+               "final_state": "completed", "interflows": 0, "offers": 1}
+    upgrade(engine, "0003")
+    customer_tables = {"customers", "customer_phones", "customer_accounts", "interactions",
+                       "customer_notes", "marketing_offers", "marketing_targets",
+                       "marketing_outcomes"}
+    assert not customer_tables & set(sa.inspect(engine).get_table_names())
+    with engine.begin() as connection:
+        connection.execute(sa.table("contact_records", *[sa.column(name) for name in old_row])
+                           .insert(), [old_row])
+    upgrade(engine)
+    assert customer_tables <= set(sa.inspect(engine).get_table_names())
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO customers (customer_id, name, attributes) "
+                                   "VALUES ('c1', 'Ada', '{}')"))
+    assert add_interaction(engine, customer_id="c1", time=1.0, channel="voice",
+                           contact_id="old")
+    downgrade(engine, "0003")
+    assert not customer_tables & set(sa.inspect(engine).get_table_names())
+    with engine.connect() as connection:
+        assert connection.execute(sa.text("SELECT contact_id FROM contact_records")
+                                  ).scalars().all() == ["old"]
+    upgrade(engine)
+    assert current_revision(engine) == head_revision() == "0004"
+
+
+def test_a_0003_store_upgrades_to_customers(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    check_a_0003_store_upgrades_to_customers(engine)
     engine.dispose()

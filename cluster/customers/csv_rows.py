@@ -1,0 +1,202 @@
+"""Reading an import CSV strictly: every problem is `file:line: column: problem` (the line of
+the row's first physical line, 1 for the header), and the file is read as bytes so that a
+line that is not UTF-8 is named too. The checks of single fields live here; the importers
+(cluster/customers/importer.py) check rows against each other and against the store.
+
+Phone and account numbers are never repeated in clear in a problem (it goes to a terminal,
+a CI log or a ticket): phone numbers keep their last 4 digits.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import re
+from collections.abc import Callable, Iterator
+
+from cluster.masking import mask_for_logs, mask_phone_number
+
+MAX_PROBLEMS = 20           # reported before giving up: enough to fix a file in one go
+LIST_SEPARATOR = ";"        # between the phone numbers or account numbers in one field
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    path: str
+    line: int
+    column: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.column}: {mask_for_logs(self.problem)}"
+
+
+class ImportRefused(Exception):
+    """The file has problems (up to MAX_PROBLEMS of them); nothing was imported."""
+
+    def __init__(self, problems: list[Problem], more: bool = False) -> None:
+        super().__init__("\n".join(map(str, problems)))
+        self.problems = problems
+        self.more = more
+
+
+class Problems:
+    """Collects problems; stops the import once MAX_PROBLEMS are known."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.found: list[Problem] = []
+
+    def add(self, line: int, column: str, problem: str) -> None:
+        self.found.append(Problem(self.path, line, column, problem))
+        if len(self.found) >= MAX_PROBLEMS:
+            raise ImportRefused(self.found, more=True)
+
+    def raise_any(self) -> None:
+        if self.found:
+            raise ImportRefused(self.found)
+
+
+@dataclasses.dataclass
+class Row:
+    line: int
+    fields: dict[str, str]
+
+
+def read_rows(path: str, known: tuple[str, ...], required: tuple[str, ...],
+              problems: Problems, on_bytes: Callable[[int], None] | None = None
+              ) -> Iterator[Row]:
+    """The rows of `path` as {column: stripped text}, after checking the header: every
+    `required` column present, none unknown or twice. Empty lines are skipped."""
+    with open(path, "rb") as raw:
+        lines = _decoded(raw, problems, on_bytes)
+        reader = csv.reader(lines, strict=True)
+        try:
+            header = next(reader, None)
+        except csv.Error as error:
+            problems.add(1, "(header)", f"not CSV: {error}")
+            problems.raise_any()
+        if header is None:
+            problems.add(1, "(header)", f"empty file; the first line names the columns: "
+                                        f"{', '.join(known)}")
+            problems.raise_any()
+        columns = [name.strip() for name in header]
+        for index, name in enumerate(columns):
+            if name not in known:
+                problems.add(1, name or f"column {index + 1}",
+                             f"unknown column (known: {', '.join(known)})")
+            elif columns.index(name) != index:
+                problems.add(1, name, "column given twice")
+        for name in required:
+            if name not in columns:
+                problems.add(1, name, "missing column (required)")
+        problems.raise_any()
+        line = reader.line_num + 1
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                problems.add(line, "(row)", f"not CSV: {error}")
+                problems.raise_any()
+            if fields and len(fields) != len(columns):
+                problems.add(line, "(row)", f"{len(fields)} fields; the header has "
+                                            f"{len(columns)}")
+            elif fields:
+                yield Row(line, {name: value.strip() for name, value in zip(columns, fields)})
+            line = reader.line_num + 1
+
+
+def _decoded(raw, problems: Problems, on_bytes) -> Iterator[str]:
+    for number, data in enumerate(raw, start=1):
+        if on_bytes is not None:
+            on_bytes(len(data))
+        if number == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]             # the BOM spreadsheets write
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            problems.add(number, "(line)", f"not UTF-8 (byte {error.start + 1})")
+            problems.raise_any()
+
+
+# ---- fields ----------------------------------------------------------------------------------------
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+\Z")
+_TIER = re.compile(r"[a-z][a-z0-9_]{0,31}\Z")
+_ACCOUNT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,63}\Z")
+
+
+def text(value: str, limit: int, *, required: bool = False, lines: bool = False) -> str:
+    """Checked free text; raises ValueError saying what is wrong."""
+    if not value and required:
+        raise ValueError("empty (required)")
+    if len(value) > limit:
+        raise ValueError(f"longer than {limit} characters")
+    if _CONTROL.search(value.replace("\n", "") if lines else value):
+        raise ValueError("contains control characters")
+    return value
+
+
+def email(value: str) -> str | None:
+    if not value:
+        return None
+    text(value, 254)
+    if not _EMAIL.match(value):
+        raise ValueError("not an e-mail address (name@domain.tld)")
+    return value
+
+
+def tier(value: str) -> str | None:
+    if not value:
+        return None
+    if not _TIER.match(value):
+        raise ValueError("a tier is a lowercase name (a-z, 0-9, _; at most 32), e.g. gold")
+    return value
+
+
+def attributes(value: str) -> dict:
+    if not value:
+        return {}
+    try:
+        parsed = json.loads(value)
+    except ValueError as error:
+        raise ValueError(f"not JSON: {error}") from None
+    if not isinstance(parsed, dict):
+        raise ValueError('not a JSON object ({"key": value, ...})')
+    return parsed
+
+
+def phone(value: str, region: str | None) -> str:
+    from cluster.customers.phones import PhoneNumberError, normalise_phone
+
+    try:
+        return normalise_phone(value, region)
+    except PhoneNumberError as error:
+        raise ValueError(f"{mask_phone_number(value)!r}: {error}") from None
+
+
+def phones(value: str, region: str | None) -> tuple[str, ...]:
+    """The `;`-separated numbers of a field, E.164, sorted, each once."""
+    numbers = set()
+    for position, part in enumerate(value.split(LIST_SEPARATOR), start=1):
+        if part.strip():
+            try:
+                numbers.add(phone(part.strip(), region))
+            except ValueError as error:
+                raise ValueError(f"number {position}: {error}") from None
+    return tuple(sorted(numbers))
+
+
+def accounts(value: str) -> tuple[str, ...]:
+    found = set()
+    for position, part in enumerate(value.split(LIST_SEPARATOR), start=1):
+        part = part.strip()
+        if part and not _ACCOUNT.match(part):
+            raise ValueError(f"account {position} ({mask_phone_number(part)!r}): letters, "
+                             f"digits and . _ / - only, at most 64")
+        if part:
+            found.add(part)
+    return tuple(sorted(found))

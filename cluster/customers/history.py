@@ -1,0 +1,138 @@
+"""Customers' history and marketing records in the store: interactions (one per finished
+contact), notes, offers and their outcomes; written and searched.
+
+Synchronous, like the rest of the store's code: the gateway calls these on a thread. Writes
+keyed by a contact (an interaction, an offer's outcome) are idempotent, so that a completion
+sent twice, or replayed after a takeover, is counted once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from cluster.store.models import (OUTCOMES, CustomerNote, Interaction, MarketingOffer,
+                                  MarketingOutcome)
+
+_interactions = Interaction.__table__
+_notes = CustomerNote.__table__
+_offers = MarketingOffer.__table__
+_outcomes = MarketingOutcome.__table__
+MAX_SEARCH = 10_000
+
+
+def _insert_once(connection: Connection, table: sa.Table, values: dict) -> bool:
+    """INSERT that does nothing when a unique key is taken; whether a row was added."""
+    insert = (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)
+    # RETURNING, not rowcount: drivers disagree on the rowcount of a skipped INSERT.
+    return connection.execute(insert(table).values(**values).on_conflict_do_nothing()
+                              .returning(table.c.id)).first() is not None
+
+
+def add_interaction(engine: Engine, *, customer_id: str, time: float, channel: str,
+                    skill: str | None = None, agent_id: str | None = None,
+                    disposition: str | None = None, notes: str = "",
+                    contact_id: str | None = None) -> bool:
+    """Add a finished contact to the customer's history; False if this contact is there."""
+    with engine.begin() as connection:
+        return _insert_once(connection, _interactions, {
+            "customer_id": customer_id, "time": time, "channel": channel, "skill": skill,
+            "agent_id": agent_id, "disposition": disposition, "notes": notes,
+            "contact_id": contact_id})
+
+
+@dataclasses.dataclass(frozen=True)
+class InteractionQuery:
+    """Interactions matching every given field, newest first; `start` inclusive, `end`
+    exclusive (seconds)."""
+    customer_id: str | None = None
+    agent_id: str | None = None
+    disposition: str | None = None
+    start: float | None = None
+    end: float | None = None
+    limit: int = 100
+
+
+def search_interactions(engine: Engine, query: InteractionQuery) -> list:
+    """Rows of `interactions`, newest first (each condition has its index: see the model)."""
+    table = _interactions
+    select = sa.select(table).order_by(table.c.time.desc(), table.c.id.desc())
+    for column, value in (("customer_id", query.customer_id), ("agent_id", query.agent_id),
+                          ("disposition", query.disposition)):
+        if value is not None:
+            select = select.where(table.c[column] == value)
+    if query.start is not None:
+        select = select.where(table.c.time >= query.start)
+    if query.end is not None:
+        select = select.where(table.c.time < query.end)
+    with engine.connect() as connection:
+        return list(connection.execute(select.limit(max(0, min(query.limit, MAX_SEARCH)))))
+
+
+def last_interactions(engine: Engine, customer_id: str, count: int = 5) -> list:
+    """The customer's `count` newest interactions (the screen pop's history)."""
+    return search_interactions(engine, InteractionQuery(customer_id=customer_id, limit=count))
+
+
+def add_note(engine: Engine, customer_id: str, time: float, text: str,
+             author: str | None = None) -> None:
+    with engine.begin() as connection:
+        connection.execute(_notes.insert().values(customer_id=customer_id, time=time,
+                                                  text=text, author=author))
+
+
+def put_offer(engine: Engine, offer_id: str, *, product: str, pitch: str = "",
+              selling_points: list[str] | tuple[str, ...] = (), script_ref: str | None = None,
+              valid_from: float | None = None, valid_to: float | None = None,
+              value_cents: int = 0, commission_cents: int = 0, priority: int = 0) -> None:
+    """Create or replace an offer."""
+    values = {"product": product, "pitch": pitch, "selling_points": list(selling_points),
+              "script_ref": script_ref, "valid_from": valid_from, "valid_to": valid_to,
+              "value_cents": value_cents, "commission_cents": commission_cents,
+              "priority": priority}
+    with engine.begin() as connection:
+        insert = (postgresql.insert if connection.dialect.name == "postgresql"
+                  else sqlite.insert)(_offers).values(offer_id=offer_id, **values)
+        connection.execute(insert.on_conflict_do_update(index_elements=["offer_id"],
+                                                        set_=values))
+
+
+def set_offer_priority(engine: Engine, offer_id: str, priority: int) -> bool:
+    """Change an offer's priority; False if there is no such offer."""
+    with engine.begin() as connection:
+        return connection.execute(_offers.update().where(_offers.c.offer_id == offer_id)
+                                  .values(priority=priority)).rowcount == 1
+
+
+def offers_for(engine: Engine, products: set[str], at: float, limit: int = 3) -> list:
+    """The offers of these products valid at `at`, highest priority first (the screen pop
+    shows at most 3)."""
+    if not products:
+        return []
+    table = _offers
+    select = (sa.select(table).where(table.c.product.in_(sorted(products)),
+                                     sa.or_(table.c.valid_from.is_(None),
+                                            table.c.valid_from <= at),
+                                     sa.or_(table.c.valid_to.is_(None), table.c.valid_to > at))
+              .order_by(table.c.priority.desc(), table.c.offer_id).limit(limit))
+    with engine.connect() as connection:
+        return list(connection.execute(select))
+
+
+def record_outcome(engine: Engine, *, offer_id: str, result: str, time: float,
+                   agent_id: str | None = None, customer_id: str | None = None,
+                   contact_id: str | None = None, order_reference: str | None = None) -> bool:
+    """Record what became of an offer on a contact; False if this contact has one for this
+    offer already. ValueError for an unknown result or an accepted offer without an order."""
+    if result not in OUTCOMES:
+        raise ValueError(f"result must be one of {', '.join(OUTCOMES)}; got {result!r}")
+    if result == "accepted" and not order_reference:
+        raise ValueError("an accepted offer needs its order reference")
+    with engine.begin() as connection:
+        return _insert_once(connection, _outcomes, {
+            "offer_id": offer_id, "result": result, "time": time, "agent_id": agent_id,
+            "customer_id": customer_id, "contact_id": contact_id,
+            "order_reference": order_reference})
