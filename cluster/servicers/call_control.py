@@ -80,8 +80,10 @@ _WARM_UP_MESSAGES = 32
 _BACKLOG_MESSAGES = 4
 # Messages waiting on a link are applied together, up to this many events, as one host
 # batch (one round on the Ray runtime): a link that fell behind pays one round for its
-# backlog instead of one per message, and catches up instead of staying behind.
-_COALESCE_EVENTS = 256
+# backlog instead of one per message, and catches up instead of staying behind. Bounded:
+# a message that came during a batch waits for all of it (1.5x overload bench, accepted
+# route p99: 86 ms at 256 events, 69 ms at 64, 72 ms at 32 with far more refused).
+_COALESCE_EVENTS = 64
 log = logging.getLogger(__name__)
 
 
