@@ -267,7 +267,7 @@ class Contact:
         self.priority = priority
         self.service_objective_s = service_objective_s
         self.channel = channel
-        self.channel_code = channel.value
+        self.channel_code = channel._value_      # (.value is slow: sites/state.py)
         self.data = data
         self.arrival_time = arrival_time        # here: its place in this site's queue
         # Where and when it first arrived in the center (another site, for a contact

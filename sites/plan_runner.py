@@ -69,6 +69,8 @@ _DIGIT_CHARACTERS = frozenset("0123456789*#")
 
 # What a paused run waits for: the step kind whose deadline is set.
 _TIMED = ("announce", "collect", "wait", "self_service", "callback_offer")
+_QUEUED, _IN_IVR, _OFFERED = ContactState.QUEUED, ContactState.IN_IVR, ContactState.OFFERED
+_FINAL_OF = {Busy: ContactState.BUSY, Voicemail: ContactState.VOICEMAIL}
 
 
 class PlanRun:
@@ -122,12 +124,14 @@ class PlanRunner:
         self.lines: dict[str, int] = {}             # service -> IVR ports in use here
         self.timers: list = []          # heap of (deadline, order, contact id); stale skipped
         self._order = count()
+        self._programs: dict = {}       # id(plan) -> (plan, its compiled steps): `_program`
 
     def use(self, config: PlanConfig, clock: WallClock | None = None) -> None:
         """Plans for contacts arriving from now on (those in a plan keep theirs)."""
         self.config = config
         if clock is not None:
             self.clock = clock
+        self._programs = {}             # compiled against the previous calendars and clock
 
     # ---- arrival ---------------------------------------------------------------------------
     def arrive(self, event, actions) -> None:
@@ -159,97 +163,157 @@ class PlanRunner:
         self.run(contact, now, actions)
 
     # ---- the interpreter ---------------------------------------------------------------------
+    # A plan runs as its compiled program (`_program`): each step is a tuple (condition,
+    # act, target) of callables made once per plan, so that a step costs a call or two
+    # rather than a dispatch on its action's and condition's types, dict lookups and string
+    # comparisons (issue 17: ~1 µs a step interpreted; plans run on every dialled arrival).
     def run(self, contact: Contact, now: float, actions: list) -> None:
         """Run steps until one takes time, the contact is offered or ends, or the plan ends."""
         run = contact.plan_run
-        steps = run.plan.steps
-        site = self.site
+        steps = self._program(run.plan)
+        count_steps = len(steps)
         while True:
             state = contact.state
-            if state is ContactState.OFFERED:
-                run.due = True          # paused: it goes on if the offer fails
-                return
-            if state is not ContactState.QUEUED and state is not ContactState.IN_IVR:
-                return                  # finished by the last step
-            if run.index >= len(steps):
-                if contact.state is ContactState.IN_IVR:
-                    actions.append(IvrTreatment(contact.contact_id, "disconnect",
-                                                reason="end of plan"))
+            if state is not _QUEUED and state is not _IN_IVR:
+                if state is _OFFERED:
+                    run.due = True      # paused: it goes on if the offer fails
+                return                  # or finished by the last step
+            # Conditions and gotos change nothing but the position: the position is kept in
+            # locals until a step acts, and the state is looked at again only after that.
+            index, ran = run.index, run.steps_run
+            while True:
+                if index >= count_steps:
+                    run.index, run.steps_run = index, ran
+                    if state is _IN_IVR:
+                        actions.append(IvrTreatment(contact.contact_id, "disconnect",
+                                                    reason="end of plan"))
+                        self._end(contact, ContactState.DISCONNECTED, now, actions)
+                    return              # queued: it stays queued (SPEC §10)
+                if ran >= MAX_STEPS_RUN:
+                    run.index, run.steps_run = index, ran
+                    actions.append(IvrTreatment(
+                        contact.contact_id, "disconnect",
+                        reason=f"loop guard: plan {run.plan.name!r} ran {MAX_STEPS_RUN} steps"))
                     self._end(contact, ContactState.DISCONNECTED, now, actions)
-                return                  # queued: it stays queued (SPEC §10)
-            if run.steps_run >= MAX_STEPS_RUN:
-                actions.append(IvrTreatment(
-                    contact.contact_id, "disconnect",
-                    reason=f"loop guard: plan {run.plan.name!r} ran {MAX_STEPS_RUN} steps"))
-                self._end(contact, ContactState.DISCONNECTED, now, actions)
-                return
-            step = steps[run.index]
-            run.index += 1
-            run.steps_run += 1
-            if step.condition is not None and not self.holds(step.condition, contact, now):
-                continue
-            action = step.action
-            kind = type(action)
-            if kind is Goto:
-                run.index = run.plan.labels[action.label]
-            elif kind is Queue:
-                skill = site.skills.get(action.skill)
-                if skill is None or site._queued_in(contact, action.skill) or \
+                    return
+                condition, act, target = steps[index]
+                index += 1
+                ran += 1
+                if condition is not None and not condition(contact, now):
+                    continue
+                if act is None:         # goto
+                    index = target
+                    continue
+                run.index, run.steps_run = index, ran
+                if act(contact, now, actions):
+                    return              # it takes time, or it ended the contact
+                break                   # it may have queued or offered the contact
+
+    def _program(self, plan) -> tuple:
+        """`plan`'s steps compiled for this site, the current configuration's calendars and
+        the current clock (compiled at a contact's first step, forgotten by `use`)."""
+        entry = self._programs.get(id(plan))
+        if entry is None or entry[0] is not plan:     # (an id may be reused once freed)
+            entry = (plan, tuple((None if step.condition is None
+                                  else self._compile_condition(step.condition),
+                                  *self._compile_action(step.action, plan))
+                                 for step in plan.steps))
+            self._programs[id(plan)] = entry
+        return entry[1]
+
+    # Each action compiles to (act, target): act(contact, now, actions) -> True when the plan
+    # stops there (the step takes time or ends the contact), or act None and target the
+    # index a goto jumps to.
+    def _compile_action(self, action, plan) -> tuple:
+        kind = type(action)
+        site = self.site
+        wait_for, end = self._wait_for, self._end
+        if kind is Goto:
+            return None, plan.labels[action.label]
+        if kind is Queue:
+            name, priority, objective = action.skill, action.priority, action.service_objective_s
+
+            def act(contact, now, actions):
+                skill = site.skills.get(name)
+                if skill is None or site._queued_in(contact, name) or \
                         site._skill_count(contact) >= MAX_SKILLS_AT_ONCE:
-                    continue            # not at this site, already there, or 3 skills already
-                site._queue_in_skill(contact, skill, action.priority,
-                                     action.service_objective_s, now, actions)
-            elif kind is SetPriority:
-                if contact.state is ContactState.QUEUED:
-                    site._set_contact_priority(contact, action.priority, now, actions)
-            elif kind is Announce:
-                self._wait_for(contact, "announce", now + action.seconds)
-                actions.append(IvrTreatment(contact.contact_id, "announce", action.prompt,
-                                            action.seconds))
-                return
-            elif kind is Wait:
-                self._wait_for(contact, "wait", now + action.seconds)
-                actions.append(IvrTreatment(contact.contact_id, "wait",
-                                            seconds=action.seconds, treatment=action.treatment))
-                return
-            elif kind is Collect:
-                self._wait_for(contact, "collect", now + action.timeout_s)
-                run.collect_into, run.collect_max = action.into, action.max_digits
-                actions.append(IvrTreatment(contact.contact_id, "collect", action.prompt,
-                                            action.timeout_s, max_digits=action.max_digits,
-                                            variable=action.into))
-                return
-            elif kind is SelfService:
-                self._wait_for(contact, "self_service", now + action.seconds)
-                actions.append(IvrTreatment(contact.contact_id, "self_service", action.prompt,
-                                            action.seconds))
-                return
-            elif kind is Callback:
-                if contact.state is not ContactState.QUEUED:
-                    continue            # nothing to keep a place in
-                self._wait_for(contact, "callback_offer", now + CALLBACK_ANSWER_S)
+                    return False        # not at this site, already there, or 3 skills already
+                site._queue_in_skill(contact, skill, priority, objective, now, actions)
+                return False
+        elif kind is SetPriority:
+            priority = action.priority
+
+            def act(contact, now, actions):
+                if contact.state is _QUEUED:
+                    site._set_contact_priority(contact, priority, now, actions)
+                return False
+        elif kind is Announce:
+            prompt, seconds = action.prompt, action.seconds
+
+            def act(contact, now, actions):
+                wait_for(contact, "announce", now + seconds)
+                actions.append(IvrTreatment(contact.contact_id, "announce", prompt, seconds))
+                return True
+        elif kind is Wait:
+            seconds, treatment = action.seconds, action.treatment
+
+            def act(contact, now, actions):
+                wait_for(contact, "wait", now + seconds)
+                actions.append(IvrTreatment(contact.contact_id, "wait", seconds=seconds,
+                                            treatment=treatment))
+                return True
+        elif kind is Collect:
+            prompt, timeout, into, most = (action.prompt, action.timeout_s, action.into,
+                                           action.max_digits)
+
+            def act(contact, now, actions):
+                wait_for(contact, "collect", now + timeout)
+                run = contact.plan_run
+                run.collect_into, run.collect_max = into, most
+                actions.append(IvrTreatment(contact.contact_id, "collect", prompt, timeout,
+                                            max_digits=most, variable=into))
+                return True
+        elif kind is SelfService:
+            prompt, seconds = action.prompt, action.seconds
+
+            def act(contact, now, actions):
+                wait_for(contact, "self_service", now + seconds)
+                actions.append(IvrTreatment(contact.contact_id, "self_service", prompt,
+                                            seconds))
+                return True
+        elif kind is Callback:
+            def act(contact, now, actions):
+                if contact.state is not _QUEUED:
+                    return False        # nothing to keep a place in
+                wait_for(contact, "callback_offer", now + CALLBACK_ANSWER_S)
                 actions.append(IvrTreatment(contact.contact_id, "callback_offer",
                                             seconds=CALLBACK_ANSWER_S))
-                return
-            elif kind is RouteTo:
-                actions.append(IvrTreatment(contact.contact_id, "route_out", to=action.to,
-                                            target=action.target))
-                self._end(contact, ContactState.ROUTED_OUT, now, actions)
-                return
-            elif kind is Busy:
-                actions.append(IvrTreatment(contact.contact_id, "busy"))
-                self._end(contact, ContactState.BUSY, now, actions)
-                return
-            elif kind is Voicemail:
-                actions.append(IvrTreatment(contact.contact_id, "voicemail"))
-                self._end(contact, ContactState.VOICEMAIL, now, actions)
-                return
-            elif kind is Disconnect:
-                actions.append(IvrTreatment(contact.contact_id, "disconnect", action.prompt))
-                self._end(contact, ContactState.DISCONNECTED, now, actions)
-                return
-            else:                       # a new Action kind the interpreter does not know
-                raise AssertionError(f"no interpreter for plan step {kind.__name__}")
+                return True
+        elif kind is RouteTo:
+            to, target = action.to, action.target
+
+            def act(contact, now, actions):
+                actions.append(IvrTreatment(contact.contact_id, "route_out", to=to,
+                                            target=target))
+                end(contact, ContactState.ROUTED_OUT, now, actions)
+                return True
+        elif kind is Disconnect:
+            prompt = action.prompt
+
+            def act(contact, now, actions):
+                actions.append(IvrTreatment(contact.contact_id, "disconnect", prompt))
+                end(contact, ContactState.DISCONNECTED, now, actions)
+                return True
+        elif kind in _FINAL_OF:         # busy, voicemail: a treatment named as the step
+            treatment, final = action.kind, _FINAL_OF[kind]
+
+            def act(contact, now, actions):
+                actions.append(IvrTreatment(contact.contact_id, treatment))
+                end(contact, final, now, actions)
+                return True
+        else:                           # a new Action kind the interpreter does not know
+            raise AssertionError(f"no interpreter for plan step {kind.__name__}")
+        return act, -1
 
     def _wait_for(self, contact: Contact, kind: str, deadline: float) -> None:
         run = contact.plan_run
@@ -366,68 +430,105 @@ class PlanRunner:
         self.answered(contact)
 
     # ---- conditions ----------------------------------------------------------------------------
-    def holds(self, condition, contact: Contact, now: float) -> bool:
-        return self._evaluators[type(condition)](self, condition, contact, now)
+    # A condition compiles to holds(contact, now) -> bool. What it reads of the site (skills,
+    # their indexes, the scheduler) is looked up when it runs, since Admin may add, change
+    # or remove skills while a plan's program is kept; calendars and the clock are bound
+    # (`use` forgets the programs when they change).
+    def _compile_condition(self, condition):
+        kind = type(condition)
+        if kind is SkillState:
+            return self._compile_skill_state(condition)
+        if kind is CalendarOpen:
+            is_open = self.config.calendars[condition.calendar].is_open
+            start_epoch = self.clock.start_epoch        # WallClock.epoch: start + core time
+            return lambda contact, now: is_open(start_epoch + now)
+        if kind is AniPrefix:
+            prefixes = tuple(condition.prefixes)        # startswith tries each: any()
+            return lambda contact, now: contact.plan_run.ani_prefix.startswith(prefixes)
+        if kind is Digits:
+            values = condition.values
 
-    def _skill_state(self, condition, contact, now) -> bool:
-        return condition.holds(self.measure(condition, contact, now))
+            def holds(contact, now):
+                variables = contact.plan_run.variables
+                return all(variables.get(name) in wanted for name, wanted in values)
+            return holds
+        if kind is Not:
+            inner = self._compile_condition(condition.condition)
+            return lambda contact, now: not inner(contact, now)
+        if kind is AllOf:
+            parts = tuple(self._compile_condition(part) for part in condition.conditions)
 
-    def _digits(self, condition, contact, now) -> bool:
-        variables = contact.plan_run.variables
-        return all(variables.get(name) in values for name, values in condition.values)
+            def holds(contact, now):
+                for part in parts:      # in order, stopping at the first false one
+                    if not part(contact, now):
+                        return False
+                return True
+            return holds
+        if kind is AnyOf:
+            parts = tuple(self._compile_condition(part) for part in condition.conditions)
 
-    def _calendar_open(self, condition, contact, now) -> bool:
-        return self.config.calendars[condition.calendar].is_open(self.clock.epoch(now))
+            def holds(contact, now):
+                for part in parts:      # in order, stopping at the first true one
+                    if part(contact, now):
+                        return True
+                return False
+            return holds
+        if kind is AniIn or kind is CustomerTier:
+            # Named number lists and customer tiers come with the customer store (SPEC §7);
+            # until then no caller is in a list or has a tier.
+            return lambda contact, now: False
+        raise AssertionError(f"no evaluator for plan condition {kind.__name__}")
 
-    def _ani_prefix(self, condition, contact, now) -> bool:
-        matched = contact.plan_run.ani_prefix
-        return any(matched.startswith(prefix) for prefix in condition.prefixes)
-
-    def _all_of(self, condition, contact, now) -> bool:
-        return all(self.holds(part, contact, now) for part in condition.conditions)
-
-    def _any_of(self, condition, contact, now) -> bool:
-        return any(self.holds(part, contact, now) for part in condition.conditions)
-
-    def _not(self, condition, contact, now) -> bool:
-        return not self.holds(condition.condition, contact, now)
-
-    def _not_known_yet(self, condition, contact, now) -> bool:
-        # Named number lists and customer tiers come with the customer store (SPEC §7);
-        # until then no caller is in a list or has a tier.
-        return False
-
-    _evaluators = {SkillState: _skill_state, Digits: _digits, CalendarOpen: _calendar_open,
-                   AniPrefix: _ani_prefix, AllOf: _all_of, AnyOf: _any_of, Not: _not,
-                   AniIn: _not_known_yet, CustomerTier: _not_known_yet}
-
-    def measure(self, condition: SkillState, contact: Contact, now: float):
-        """The figure a skill-state condition compares (None: unknown, read as infinite)."""
+    def _compile_skill_state(self, condition: SkillState):
+        """A skill-state condition: the figure it compares (None: unknown, read as infinite;
+        a skill not at this site has nobody and nothing) tested as SkillState.holds does."""
         site = self.site
-        name = condition.measure
-        if condition.skill is None:             # `ewt` alone: this contact's own
-            return site._own_ewt(contact, now)
-        skill = site.skills.get(condition.skill)
-        if skill is None:                       # not at this site: nobody, nothing
-            return None if name == "ewt" else 0.0
-        priority = condition.priority
-        if name == "staffed":
-            return site._staffed[site._skill_index[condition.skill]]
-        if name == "available":
-            return site._available(condition.skill, site._skill_index[condition.skill],
-                                   contact.channel_code)
-        if name == "queued":
-            index = site._skill_index[condition.skill]
+        name, priority, measure = condition.skill, condition.priority, condition.measure
+        if name is None:                        # `ewt` alone: this contact's own
+            test = condition.test()
+            return lambda contact, now: test(site._own_ewt(contact, now))
+        if measure == "ewt":
+            test = condition.test()
+
+            def holds(contact, now):
+                if name not in site.skills:
+                    return test(None)           # not at this site: nobody, no EWT
+                return test(site.new_contact_ewt(
+                    name, contact.priority if priority is None else priority, contact.channel))
+            return holds
+        # The other figures are never None: tested without holds' None check.
+        test = condition.known_test()
+        nothing = test(0.0)                     # the figure of a skill not at this site
+        if measure == "staffed":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                return test(site._staffed[site._skill_index[name]])
+        elif measure == "available":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                return test(site._available(name, site._skill_index[name],
+                                            contact.channel_code))
+        elif measure == "queued":
             top = Priority.LOW.value if priority is None else priority.value
-            return sum(site.scheduler.queued_count(index, p) for p in range(top + 1))
-        if name == "oldest_wait":
-            oldest = site.scheduler.oldest_arrival(site._skill_index[condition.skill])
-            return 0.0 if oldest is None else max(0.0, now - oldest)
-        if name == "ewt":
-            return site.new_contact_ewt(condition.skill,
-                                        contact.priority if priority is None else priority,
-                                        contact.channel)
-        if name == "rolling_asa":
-            asa = site._counters[condition.skill].snapshot(now)[2]
-            return 0.0 if asa is None or not math.isfinite(asa) else asa
-        raise AssertionError(f"no measure {name!r}")
+
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                return test(site._queued_up_to(site._skill_index[name], top))
+        elif measure == "oldest_wait":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                oldest = site.scheduler.oldest_arrival(site._skill_index[name])
+                return test(0.0 if oldest is None else max(0.0, now - oldest))
+        elif measure == "rolling_asa":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                asa = site._counters[name].snapshot(now)[2]
+                return test(0.0 if asa is None or not math.isfinite(asa) else asa)
+        else:
+            raise AssertionError(f"no measure {measure!r}")
+        return holds

@@ -56,6 +56,11 @@ _CHANNELS = tuple(Channel)
 _PRIORITIES = tuple(Priority)
 _PRIORITY_LOOKUP = enum_lookup(Priority)
 _CHANNEL_LOOKUP = enum_lookup(Channel)
+# The last priority: "queued at this priority or above" is then the skill's whole queue.
+_LAST_PRIORITY = max(priority.value for priority in Priority)
+# On the arrival path enum codes are read as `member._value_` (the member's own attribute):
+# `member.value` is a Python-level descriptor in 3.11, ~0.1 µs a read. Likewise a dict keyed
+# by an enum member calls Enum.__hash__, written in Python.
 
 SNAPSHOT_FORMAT = 1     # of `SiteState.snapshot()`; bump when its shape changes
 # Agent fields a snapshot carries as they are (numbers, strings, lists).
@@ -353,12 +358,13 @@ class SiteState:
             raise InvalidInput("skill", f"unknown skill {event.skill!r}")
         priority, channel, entry_site, first_arrival = self._arrival_fields(event)
         if event.service_objective_s is None:
-            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s)
+            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s) \
+                if skill.service_objectives else skill.sl_threshold_s
         else:
             service_objective = check_number(event.service_objective_s, "service_objective_s",
                                              0, exclusive=True)
         skill_index = self._skill_index[skill.name]
-        agent_index = self._agent_for_new(skill, skill_index, channel.value)
+        agent_index = self._agent_for_new(skill, skill_index, channel._value_)
         if agent_index is None:
             self.finished[contact_id] = ContactState.REJECTED
             actions.append(ContactRejected(contact_id, "queue_full"))
@@ -373,7 +379,7 @@ class SiteState:
         # by wait/SO; widening and the oldest arrival read the heads), which an earlier
         # time put at a tail would break. The cost: DQP ranks it by its wait here.
         try:
-            handle = self._enqueue_new(skill_index, channel.value, priority, service_objective,
+            handle = self._enqueue_new(skill_index, channel._value_, priority, service_objective,
                                        event.time)
         except ValueError as error:      # e.g. a 17th service objective class on this skill
             raise InvalidInput("service_objective_s", str(error)) from None
@@ -402,7 +408,7 @@ class SiteState:
 
     def _enqueue_new(self, skill_index, channel_code, priority, service_objective, now):
         """A scheduler entry at `now` (ValueError: a 17th service objective class)."""
-        handle = self.scheduler.enqueue(skill_index, channel_code, priority.value,
+        handle = self.scheduler.enqueue(skill_index, channel_code, priority._value_,
                                         service_objective, now)
         classes = self._so_classes[skill_index]
         if service_objective not in classes:
@@ -476,7 +482,8 @@ class SiteState:
         may queue a backup skill)."""
         skill_index = self._skill_index[skill.name]
         if service_objective is None:
-            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s)
+            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s) \
+                if skill.service_objectives else skill.sl_threshold_s
         agent_index = self._agent_for_new(skill, skill_index, contact.channel_code)
         if agent_index is None:
             return
@@ -796,8 +803,7 @@ class SiteState:
 
     def _queue_treatment_in(self, contact_id, skill_name, priority, now) -> ContactQueued:
         skill_index = self._skill_index[skill_name]
-        place = sum(self.scheduler.queued_count(skill_index, p)
-                    for p in range(priority.value + 1))
+        place = self._queued_up_to(skill_index, priority._value_)
         return ContactQueued(contact_id, skill_name, priority, place,
                              self._ewt(skill_index, place, 0))
 
@@ -909,8 +915,18 @@ class SiteState:
         """`status(skill, channel).ewt_s[priority]` without the other priorities' figures:
         the EWT of a contact entering now at `priority` (a plan's `ewt` condition)."""
         index = self._skill_index[skill_name]
-        ahead = sum(self.scheduler.queued_count(index, p) for p in range(priority.value + 1))
-        return self._ewt(index, ahead + 1, self._available(skill_name, index, channel.value))
+        ahead = self._queued_up_to(index, priority._value_)
+        return self._ewt(index, ahead + 1, self._available(skill_name, index, channel._value_))
+
+    def _queued_up_to(self, skill_index: int, top: int) -> int:
+        """Contacts queued in a skill at priority code `top` or a more urgent one."""
+        scheduler = self.scheduler
+        if top == _LAST_PRIORITY:
+            return scheduler.queued_total(skill_index)      # every priority
+        ahead = 0
+        for priority in range(top + 1):
+            ahead += scheduler.queued_count(skill_index, priority)
+        return ahead
 
     def queued_total(self, skill_name: str) -> int:
         return self.scheduler.queued_total(self._skill_index[skill_name])
