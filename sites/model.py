@@ -82,6 +82,7 @@ class ContactState(Enum):
     DISCONNECTED = "disconnected"
 
 
+_QUEUED = ContactState.QUEUED      # a global: enum class attributes are slow (sites/state.py)
 FINAL_STATES = frozenset({ContactState.COMPLETED, ContactState.ABANDONED,
                           ContactState.INTERFLOWED, ContactState.REJECTED,
                           ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactState.BUSY,
@@ -274,7 +275,7 @@ class Contact:
         # interflowed here): its wait for service level and speed of answer counts from then.
         self.entry_site = entry_site
         self.first_arrival = arrival_time if first_arrival is None else first_arrival
-        self.state = ContactState.QUEUED
+        self.state = _QUEUED
         self.handle = native.NO_CONTACT         # scheduler handle while queued or offered
         self.agent_id = None
         self.offer_deadline = None

@@ -33,6 +33,7 @@ import heapq
 import math
 from itertools import count
 
+from native import NO_CONTACT
 from sites.actions import IvrTreatment
 from sites.calendars import DEFAULT_START_EPOCH, WallClock
 from sites.errors import InvalidInput
@@ -71,6 +72,9 @@ _DIGIT_CHARACTERS = frozenset("0123456789*#")
 _TIMED = ("announce", "collect", "wait", "self_service", "callback_offer")
 _QUEUED, _IN_IVR, _OFFERED = ContactState.QUEUED, ContactState.IN_IVR, ContactState.OFFERED
 _FINAL_OF = {Busy: ContactState.BUSY, Voicemail: ContactState.VOICEMAIL}
+# (ContactState members are module globals here: reading them off the class is slow in 3.11,
+# see sites/state.py.)
+_DISCONNECTED, _ROUTED_OUT = ContactState.DISCONNECTED, ContactState.ROUTED_OUT
 
 
 class PlanRun:
@@ -141,24 +145,26 @@ class PlanRunner:
         if not isinstance(dnis, str) or not dnis:
             raise InvalidInput("dnis", f"a contact without a skill needs the dialled number "
                                        f"(dnis); got {dnis!r}")
-        entry = self.config.entry_points.get(dnis)
+        config = self.config
+        entry = config.entry_points.get(dnis)
         if entry is None:
             raise InvalidInput("dnis", f"no entry point {dnis!r} (entry_points: "
-                                       f"{', '.join(sorted(self.config.entry_points)) or 'none'})")
+                                       f"{', '.join(sorted(config.entry_points)) or 'none'})")
         ani_prefix = event.ani_prefix or ""
         if not isinstance(ani_prefix, str):
             raise InvalidInput("ani_prefix", f"must be text; got {ani_prefix!r}")
         contact = site._new_plan_contact(event)         # validates channel, data, ...
-        service = self.config.services[entry.service]
+        service = config.services[entry.service]
         now = event.time
-        in_use = self.lines.get(service.name, 0)
+        lines = self.lines
+        in_use = lines.get(service.name, 0)
         if in_use >= service.max_lines:
             actions.append(IvrTreatment(contact.contact_id, "busy",
                                         reason=f"max_lines {service.max_lines} in use"))
             site._finish(contact, ContactState.BUSY, now, actions)
             return
-        self.lines[service.name] = in_use + 1
-        plan = self.config.plans[service.plan_at(self.config.calendars, self.clock.epoch(now))]
+        lines[service.name] = in_use + 1
+        plan = config.plans[service.plan_at(config.calendars, self.clock.epoch(now))]
         contact.plan_run = PlanRun(service.name, plan, ani_prefix)
         self.run(contact, now, actions)
 
@@ -187,7 +193,7 @@ class PlanRunner:
                     if state is _IN_IVR:
                         actions.append(IvrTreatment(contact.contact_id, "disconnect",
                                                     reason="end of plan"))
-                        self._end(contact, ContactState.DISCONNECTED, now, actions)
+                        self._end(contact, _DISCONNECTED, now, actions)
                     return              # queued: it stays queued (SPEC §10)
                 if ran >= MAX_STEPS_RUN:
                     run.index, run.steps_run = index, ran
@@ -235,8 +241,11 @@ class PlanRunner:
 
             def act(contact, now, actions):
                 skill = site.skills.get(name)
-                if skill is None or site._queued_in(contact, name) or \
-                        site._skill_count(contact) >= MAX_SKILLS_AT_ONCE:
+                # A contact in no queue yet (no handle; then never `also_queued` either) is
+                # neither in this skill nor in 3: the usual first queue step asks no more.
+                if skill is None or contact.handle != NO_CONTACT and (
+                        site._queued_in(contact, name)
+                        or site._skill_count(contact) >= MAX_SKILLS_AT_ONCE):
                     return False        # not at this site, already there, or 3 skills already
                 site._queue_in_skill(contact, skill, priority, objective, now, actions)
                 return False
@@ -295,14 +304,14 @@ class PlanRunner:
             def act(contact, now, actions):
                 actions.append(IvrTreatment(contact.contact_id, "route_out", to=to,
                                             target=target))
-                end(contact, ContactState.ROUTED_OUT, now, actions)
+                end(contact, _ROUTED_OUT, now, actions)
                 return True
         elif kind is Disconnect:
             prompt = action.prompt
 
             def act(contact, now, actions):
                 actions.append(IvrTreatment(contact.contact_id, "disconnect", prompt))
-                end(contact, ContactState.DISCONNECTED, now, actions)
+                end(contact, _DISCONNECTED, now, actions)
                 return True
         elif kind in _FINAL_OF:         # busy, voicemail: a treatment named as the step
             treatment, final = action.kind, _FINAL_OF[kind]
@@ -325,7 +334,7 @@ class PlanRunner:
         run = contact.plan_run
         run.waiting = run.deadline = None
         run.collect_into = None
-        if contact.state is ContactState.OFFERED:
+        if contact.state is _OFFERED:
             run.due = True
         else:
             self.run(contact, now, actions)
@@ -359,7 +368,7 @@ class PlanRunner:
                 continue                # finished, answered, or moved on by the PBX
             run = contact.plan_run
             waiting = run.waiting
-            if contact.state is ContactState.OFFERED:
+            if contact.state is _OFFERED:
                 # An agent is ringing: the step is over, the plan waits for the offer.
                 run.waiting = run.deadline = run.collect_into = None
                 run.due = True
@@ -375,7 +384,7 @@ class PlanRunner:
     def offer_ended(self, contact: Contact, now: float, actions: list) -> None:
         """An offer of a plan contact was withdrawn: a deadline that passed meanwhile runs."""
         run = contact.plan_run
-        if run is not None and run.due and contact.state is ContactState.QUEUED:
+        if run is not None and run.due and contact.state is _QUEUED:
             run.due = False
             self.run(contact, now, actions)
 
@@ -421,7 +430,7 @@ class PlanRunner:
         contact = self._waiting(event, "callback_offer")
         if not isinstance(event.accepted, bool):
             raise InvalidInput("accepted", f"must be true or false; got {event.accepted!r}")
-        if not event.accepted or contact.state is ContactState.OFFERED:
+        if not event.accepted or contact.state is _OFFERED:
             # Declined; or an agent is ringing already: the caller stays on the line.
             self._go_on(contact, event.time, actions)
             return
