@@ -74,6 +74,7 @@ _QUEUED, _IN_IVR, _OFFERED = ContactState.QUEUED, ContactState.IN_IVR, ContactSt
 _FINAL_OF = {Busy: ContactState.BUSY, Voicemail: ContactState.VOICEMAIL}
 # (ContactState members are module globals here: reading them off the class is slow in 3.11,
 # see sites/state.py.)
+_NO_VARIABLES: dict = {}         # (never written) a run's variables before any collect
 _DISCONNECTED, _ROUTED_OUT = ContactState.DISCONNECTED, ContactState.ROUTED_OUT
 
 
@@ -87,7 +88,9 @@ class PlanRun:
         self.plan = plan
         self.index = 0                  # the next step to run
         self.steps_run = 0
-        self.variables: dict[str, str] = {}
+        # Digits collected, by variable; None until a `collect` step (most plans have none:
+        # one dict less per dialled arrival).
+        self.variables: dict[str, str] | None = None
         self.waiting: str | None = None     # the timed step under way (_TIMED), or None
         self.deadline: float | None = None
         self.collect_into: str | None = None
@@ -98,7 +101,7 @@ class PlanRun:
 
     def to_dict(self) -> dict:
         return {"service": self.service, "plan": self.plan.name, "index": self.index,
-                "steps_run": self.steps_run, "variables": dict(self.variables),
+                "steps_run": self.steps_run, "variables": dict(self.variables or {}),
                 "waiting": self.waiting, "deadline": self.deadline,
                 "collect_into": self.collect_into, "collect_max": self.collect_max,
                 "ani_prefix": self.ani_prefix, "holds_line": self.holds_line, "due": self.due}
@@ -113,7 +116,7 @@ class PlanRun:
         for name in ("index", "steps_run", "waiting", "deadline", "collect_into",
                      "collect_max", "holds_line", "due"):
             setattr(run, name, record[name])
-        run.variables = dict(record["variables"])
+        run.variables = dict(record["variables"]) or None
         return run
 
 
@@ -135,7 +138,12 @@ class PlanRunner:
         self.config = config
         if clock is not None:
             self.clock = clock
-        self._programs = {}             # compiled against the previous calendars and clock
+        # Compiled now, with the configuration, rather than by the first callers: the
+        # previous programs were compiled against the previous calendars and clock. A plan
+        # of an older configuration that a contact still runs is compiled when it next runs.
+        self._programs = {}
+        for plan in config.plans.values():
+            self._program(plan)
 
     # ---- arrival ---------------------------------------------------------------------------
     def arrive(self, event, actions) -> None:
@@ -164,7 +172,11 @@ class PlanRunner:
             site._finish(contact, ContactState.BUSY, now, actions)
             return
         lines[service.name] = in_use + 1
-        plan = config.plans[service.plan_at(config.calendars, self.clock.epoch(now))]
+        first = service.schedule[0]
+        # A schedule that starts with its `otherwise` (the usual one-entry schedule) has
+        # no calendar to ask: Service.plan_at's first answer, without the clock.
+        plan = config.plans[first.plan if first.calendar is None
+                            else service.plan_at(config.calendars, self.clock.epoch(now))]
         contact.plan_run = PlanRun(service.name, plan, ani_prefix)
         self.run(contact, now, actions)
 
@@ -176,7 +188,9 @@ class PlanRunner:
     def run(self, contact: Contact, now: float, actions: list) -> None:
         """Run steps until one takes time, the contact is offered or ends, or the plan ends."""
         run = contact.plan_run
-        steps = self._program(run.plan)
+        plan = run.plan
+        entry = self._programs.get(id(plan))      # (`_program`'s lookup, without the call)
+        steps = entry[1] if entry is not None and entry[0] is plan else self._program(plan)
         count_steps = len(steps)
         while True:
             state = contact.state
@@ -211,13 +225,17 @@ class PlanRunner:
                     index = target
                     continue
                 run.index, run.steps_run = index, ran
-                if act(contact, now, actions):
+                done = act(contact, now, actions)
+                if done is None:        # it did nothing: the next step
+                    continue
+                if done:
                     return              # it takes time, or it ended the contact
                 break                   # it may have queued or offered the contact
 
     def _program(self, plan) -> tuple:
         """`plan`'s steps compiled for this site, the current configuration's calendars and
-        the current clock (compiled at a contact's first step, forgotten by `use`)."""
+        the current clock (compiled by `use`, or when a contact runs a plan of an older
+        configuration)."""
         entry = self._programs.get(id(plan))
         if entry is None or entry[0] is not plan:     # (an id may be reused once freed)
             entry = (plan, tuple((None if step.condition is None
@@ -228,8 +246,9 @@ class PlanRunner:
         return entry[1]
 
     # Each action compiles to (act, target): act(contact, now, actions) -> True when the plan
-    # stops there (the step takes time or ends the contact), or act None and target the
-    # index a goto jumps to.
+    # stops there (the step takes time or ends the contact), False when it may have changed
+    # the contact's state (queued, offered: `run` looks again), None when it did nothing;
+    # or act None and target the index a goto jumps to.
     def _compile_action(self, action, plan) -> tuple:
         kind = type(action)
         site = self.site
@@ -246,15 +265,16 @@ class PlanRunner:
                 if skill is None or contact.handle != NO_CONTACT and (
                         site._queued_in(contact, name)
                         or site._skill_count(contact) >= MAX_SKILLS_AT_ONCE):
-                    return False        # not at this site, already there, or 3 skills already
+                    return None         # not at this site, already there, or 3 skills already
                 site._queue_in_skill(contact, skill, priority, objective, now, actions)
                 return False
         elif kind is SetPriority:
             priority = action.priority
 
             def act(contact, now, actions):
-                if contact.state is _QUEUED:
-                    site._set_contact_priority(contact, priority, now, actions)
+                if contact.state is not _QUEUED:
+                    return None         # in no queue yet: nothing to move
+                site._set_contact_priority(contact, priority, now, actions)
                 return False
         elif kind is Announce:
             prompt, seconds = action.prompt, action.seconds
@@ -278,6 +298,8 @@ class PlanRunner:
             def act(contact, now, actions):
                 wait_for(contact, "collect", now + timeout)
                 run = contact.plan_run
+                if run.variables is None:
+                    run.variables = {}  # the digits (or "") go there when the step ends
                 run.collect_into, run.collect_max = into, most
                 actions.append(IvrTreatment(contact.contact_id, "collect", prompt, timeout,
                                             max_digits=most, variable=into))
@@ -293,7 +315,7 @@ class PlanRunner:
         elif kind is Callback:
             def act(contact, now, actions):
                 if contact.state is not _QUEUED:
-                    return False        # nothing to keep a place in
+                    return None         # nothing to keep a place in
                 wait_for(contact, "callback_offer", now + CALLBACK_ANSWER_S)
                 actions.append(IvrTreatment(contact.contact_id, "callback_offer",
                                             seconds=CALLBACK_ANSWER_S))
@@ -458,7 +480,7 @@ class PlanRunner:
             values = condition.values
 
             def holds(contact, now):
-                variables = contact.plan_run.variables
+                variables = contact.plan_run.variables or _NO_VARIABLES
                 return all(variables.get(name) in wanted for name, wanted in values)
             return holds
         if kind is Not:
