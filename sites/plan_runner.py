@@ -70,12 +70,12 @@ _DIGIT_CHARACTERS = frozenset("0123456789*#")
 
 # What a paused run waits for: the step kind whose deadline is set.
 _TIMED = ("announce", "collect", "wait", "self_service", "callback_offer")
+# ContactState members the interpreter compares with or ends in, as module globals: reading
+# them off the class is slow in Python 3.11 (see sites/state.py).
 _QUEUED, _IN_IVR, _OFFERED = ContactState.QUEUED, ContactState.IN_IVR, ContactState.OFFERED
-_FINAL_OF = {Busy: ContactState.BUSY, Voicemail: ContactState.VOICEMAIL}
-# (ContactState members are module globals here: reading them off the class is slow in 3.11,
-# see sites/state.py.)
-_NO_VARIABLES: dict = {}         # (never written) a run's variables before any collect
 _DISCONNECTED, _ROUTED_OUT = ContactState.DISCONNECTED, ContactState.ROUTED_OUT
+_FINAL_OF = {Busy: ContactState.BUSY, Voicemail: ContactState.VOICEMAIL}
+_NO_VARIABLES: dict = {}        # a run's variables before any collect step (never written)
 
 
 class PlanRun:
