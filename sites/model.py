@@ -82,6 +82,7 @@ class ContactState(Enum):
     DISCONNECTED = "disconnected"
 
 
+_QUEUED = ContactState.QUEUED      # a global: enum class attributes are slow (sites/state.py)
 FINAL_STATES = frozenset({ContactState.COMPLETED, ContactState.ABANDONED,
                           ContactState.INTERFLOWED, ContactState.REJECTED,
                           ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactState.BUSY,
@@ -267,14 +268,14 @@ class Contact:
         self.priority = priority
         self.service_objective_s = service_objective_s
         self.channel = channel
-        self.channel_code = channel.value
+        self.channel_code = channel._value_      # (.value is slow: sites/state.py)
         self.data = data
         self.arrival_time = arrival_time        # here: its place in this site's queue
         # Where and when it first arrived in the center (another site, for a contact
         # interflowed here): its wait for service level and speed of answer counts from then.
         self.entry_site = entry_site
         self.first_arrival = arrival_time if first_arrival is None else first_arrival
-        self.state = ContactState.QUEUED
+        self.state = _QUEUED
         self.handle = native.NO_CONTACT         # scheduler handle while queued or offered
         self.agent_id = None
         self.offer_deadline = None

@@ -33,6 +33,7 @@ import heapq
 import math
 from itertools import count
 
+from native import NO_CONTACT
 from sites.actions import IvrTreatment
 from sites.calendars import DEFAULT_START_EPOCH, WallClock
 from sites.errors import InvalidInput
@@ -69,6 +70,12 @@ _DIGIT_CHARACTERS = frozenset("0123456789*#")
 
 # What a paused run waits for: the step kind whose deadline is set.
 _TIMED = ("announce", "collect", "wait", "self_service", "callback_offer")
+# ContactState members the interpreter compares with or ends in, as module globals: reading
+# them off the class is slow in Python 3.11 (see sites/state.py).
+_QUEUED, _IN_IVR, _OFFERED = ContactState.QUEUED, ContactState.IN_IVR, ContactState.OFFERED
+_DISCONNECTED, _ROUTED_OUT = ContactState.DISCONNECTED, ContactState.ROUTED_OUT
+_FINAL_OF = {Busy: ContactState.BUSY, Voicemail: ContactState.VOICEMAIL}
+_NO_VARIABLES: dict = {}        # a run's variables before any collect step (never written)
 
 
 class PlanRun:
@@ -81,7 +88,9 @@ class PlanRun:
         self.plan = plan
         self.index = 0                  # the next step to run
         self.steps_run = 0
-        self.variables: dict[str, str] = {}
+        # Digits collected, by variable; None until a `collect` step (most plans have none:
+        # one dict less per dialled arrival).
+        self.variables: dict[str, str] | None = None
         self.waiting: str | None = None     # the timed step under way (_TIMED), or None
         self.deadline: float | None = None
         self.collect_into: str | None = None
@@ -92,7 +101,7 @@ class PlanRun:
 
     def to_dict(self) -> dict:
         return {"service": self.service, "plan": self.plan.name, "index": self.index,
-                "steps_run": self.steps_run, "variables": dict(self.variables),
+                "steps_run": self.steps_run, "variables": dict(self.variables or {}),
                 "waiting": self.waiting, "deadline": self.deadline,
                 "collect_into": self.collect_into, "collect_max": self.collect_max,
                 "ani_prefix": self.ani_prefix, "holds_line": self.holds_line, "due": self.due}
@@ -107,7 +116,7 @@ class PlanRun:
         for name in ("index", "steps_run", "waiting", "deadline", "collect_into",
                      "collect_max", "holds_line", "due"):
             setattr(run, name, record[name])
-        run.variables = dict(record["variables"])
+        run.variables = dict(record["variables"]) or None
         return run
 
 
@@ -122,12 +131,19 @@ class PlanRunner:
         self.lines: dict[str, int] = {}             # service -> IVR ports in use here
         self.timers: list = []          # heap of (deadline, order, contact id); stale skipped
         self._order = count()
+        self._programs: dict = {}       # id(plan) -> (plan, its compiled steps): `_program`
 
     def use(self, config: PlanConfig, clock: WallClock | None = None) -> None:
         """Plans for contacts arriving from now on (those in a plan keep theirs)."""
         self.config = config
         if clock is not None:
             self.clock = clock
+        # Compiled now, with the configuration, rather than by the first callers: the
+        # previous programs were compiled against the previous calendars and clock. A plan
+        # of an older configuration that a contact still runs is compiled when it next runs.
+        self._programs = {}
+        for plan in config.plans.values():
+            self._program(plan)
 
     # ---- arrival ---------------------------------------------------------------------------
     def arrive(self, event, actions) -> None:
@@ -137,119 +153,198 @@ class PlanRunner:
         if not isinstance(dnis, str) or not dnis:
             raise InvalidInput("dnis", f"a contact without a skill needs the dialled number "
                                        f"(dnis); got {dnis!r}")
-        entry = self.config.entry_points.get(dnis)
+        config = self.config
+        entry = config.entry_points.get(dnis)
         if entry is None:
             raise InvalidInput("dnis", f"no entry point {dnis!r} (entry_points: "
-                                       f"{', '.join(sorted(self.config.entry_points)) or 'none'})")
+                                       f"{', '.join(sorted(config.entry_points)) or 'none'})")
         ani_prefix = event.ani_prefix or ""
         if not isinstance(ani_prefix, str):
             raise InvalidInput("ani_prefix", f"must be text; got {ani_prefix!r}")
         contact = site._new_plan_contact(event)         # validates channel, data, ...
-        service = self.config.services[entry.service]
+        service = config.services[entry.service]
         now = event.time
-        in_use = self.lines.get(service.name, 0)
+        lines = self.lines
+        in_use = lines.get(service.name, 0)
         if in_use >= service.max_lines:
             actions.append(IvrTreatment(contact.contact_id, "busy",
                                         reason=f"max_lines {service.max_lines} in use"))
             site._finish(contact, ContactState.BUSY, now, actions)
             return
-        self.lines[service.name] = in_use + 1
-        plan = self.config.plans[service.plan_at(self.config.calendars, self.clock.epoch(now))]
+        lines[service.name] = in_use + 1
+        first = service.schedule[0]
+        # A schedule that starts with its `otherwise` (the usual one-entry schedule) has
+        # no calendar to ask: Service.plan_at's first answer, without the clock.
+        plan = config.plans[first.plan if first.calendar is None
+                            else service.plan_at(config.calendars, self.clock.epoch(now))]
         contact.plan_run = PlanRun(service.name, plan, ani_prefix)
         self.run(contact, now, actions)
 
     # ---- the interpreter ---------------------------------------------------------------------
+    # A plan runs as its compiled program (`_program`): each step is a tuple (condition,
+    # act, target) of callables made once per plan, so that a step costs a call or two
+    # rather than a dispatch on its action's and condition's types, dict lookups and string
+    # comparisons (issue 17: ~1 µs a step interpreted; plans run on every dialled arrival).
     def run(self, contact: Contact, now: float, actions: list) -> None:
         """Run steps until one takes time, the contact is offered or ends, or the plan ends."""
         run = contact.plan_run
-        steps = run.plan.steps
-        site = self.site
+        plan = run.plan
+        entry = self._programs.get(id(plan))      # (`_program`'s lookup, without the call)
+        steps = entry[1] if entry is not None and entry[0] is plan else self._program(plan)
+        count_steps = len(steps)
         while True:
             state = contact.state
-            if state is ContactState.OFFERED:
-                run.due = True          # paused: it goes on if the offer fails
-                return
-            if state is not ContactState.QUEUED and state is not ContactState.IN_IVR:
-                return                  # finished by the last step
-            if run.index >= len(steps):
-                if contact.state is ContactState.IN_IVR:
-                    actions.append(IvrTreatment(contact.contact_id, "disconnect",
-                                                reason="end of plan"))
+            if state is not _QUEUED and state is not _IN_IVR:
+                if state is _OFFERED:
+                    run.due = True      # paused: it goes on if the offer fails
+                return                  # or finished by the last step
+            # Conditions and gotos change nothing but the position: the position is kept in
+            # locals until a step acts, and the state is looked at again only after that.
+            index, ran = run.index, run.steps_run
+            while True:
+                if index >= count_steps:
+                    run.index, run.steps_run = index, ran
+                    if state is _IN_IVR:
+                        actions.append(IvrTreatment(contact.contact_id, "disconnect",
+                                                    reason="end of plan"))
+                        self._end(contact, _DISCONNECTED, now, actions)
+                    return              # queued: it stays queued (SPEC §10)
+                if ran >= MAX_STEPS_RUN:
+                    run.index, run.steps_run = index, ran
+                    actions.append(IvrTreatment(
+                        contact.contact_id, "disconnect",
+                        reason=f"loop guard: plan {run.plan.name!r} ran {MAX_STEPS_RUN} steps"))
                     self._end(contact, ContactState.DISCONNECTED, now, actions)
-                return                  # queued: it stays queued (SPEC §10)
-            if run.steps_run >= MAX_STEPS_RUN:
-                actions.append(IvrTreatment(
-                    contact.contact_id, "disconnect",
-                    reason=f"loop guard: plan {run.plan.name!r} ran {MAX_STEPS_RUN} steps"))
-                self._end(contact, ContactState.DISCONNECTED, now, actions)
-                return
-            step = steps[run.index]
-            run.index += 1
-            run.steps_run += 1
-            if step.condition is not None and not self.holds(step.condition, contact, now):
-                continue
-            action = step.action
-            kind = type(action)
-            if kind is Goto:
-                run.index = run.plan.labels[action.label]
-            elif kind is Queue:
-                skill = site.skills.get(action.skill)
-                if skill is None or site._queued_in(contact, action.skill) or \
-                        site._skill_count(contact) >= MAX_SKILLS_AT_ONCE:
-                    continue            # not at this site, already there, or 3 skills already
-                site._queue_in_skill(contact, skill, action.priority,
-                                     action.service_objective_s, now, actions)
-            elif kind is SetPriority:
-                if contact.state is ContactState.QUEUED:
-                    site._set_contact_priority(contact, action.priority, now, actions)
-            elif kind is Announce:
-                self._wait_for(contact, "announce", now + action.seconds)
-                actions.append(IvrTreatment(contact.contact_id, "announce", action.prompt,
-                                            action.seconds))
-                return
-            elif kind is Wait:
-                self._wait_for(contact, "wait", now + action.seconds)
-                actions.append(IvrTreatment(contact.contact_id, "wait",
-                                            seconds=action.seconds, treatment=action.treatment))
-                return
-            elif kind is Collect:
-                self._wait_for(contact, "collect", now + action.timeout_s)
-                run.collect_into, run.collect_max = action.into, action.max_digits
-                actions.append(IvrTreatment(contact.contact_id, "collect", action.prompt,
-                                            action.timeout_s, max_digits=action.max_digits,
-                                            variable=action.into))
-                return
-            elif kind is SelfService:
-                self._wait_for(contact, "self_service", now + action.seconds)
-                actions.append(IvrTreatment(contact.contact_id, "self_service", action.prompt,
-                                            action.seconds))
-                return
-            elif kind is Callback:
-                if contact.state is not ContactState.QUEUED:
-                    continue            # nothing to keep a place in
-                self._wait_for(contact, "callback_offer", now + CALLBACK_ANSWER_S)
+                    return
+                condition, act, target = steps[index]
+                index += 1
+                ran += 1
+                if condition is not None and not condition(contact, now):
+                    continue
+                if act is None:         # goto
+                    index = target
+                    continue
+                run.index, run.steps_run = index, ran
+                done = act(contact, now, actions)
+                if done is None:        # it did nothing: the next step
+                    continue
+                if done:
+                    return              # it takes time, or it ended the contact
+                break                   # it may have queued or offered the contact
+
+    def _program(self, plan) -> tuple:
+        """`plan`'s steps compiled for this site, the current configuration's calendars and
+        the current clock (compiled by `use`, or when a contact runs a plan of an older
+        configuration)."""
+        entry = self._programs.get(id(plan))
+        if entry is None or entry[0] is not plan:     # (an id may be reused once freed)
+            entry = (plan, tuple((None if step.condition is None
+                                  else self._compile_condition(step.condition),
+                                  *self._compile_action(step.action, plan))
+                                 for step in plan.steps))
+            self._programs[id(plan)] = entry
+        return entry[1]
+
+    # Each action compiles to (act, target): act(contact, now, actions) -> True when the plan
+    # stops there (the step takes time or ends the contact), False when it may have changed
+    # the contact's state (queued, offered: `run` looks again), None when it did nothing;
+    # or act None and target the index a goto jumps to.
+    def _compile_action(self, action, plan) -> tuple:
+        kind = type(action)
+        site = self.site
+        wait_for, end = self._wait_for, self._end
+        if kind is Goto:
+            return None, plan.labels[action.label]
+        if kind is Queue:
+            name, priority, objective = action.skill, action.priority, action.service_objective_s
+
+            def act(contact, now, actions):
+                skill = site.skills.get(name)
+                # A contact in no queue yet (no handle; then never `also_queued` either) is
+                # neither in this skill nor in 3: the usual first queue step asks no more.
+                if skill is None or contact.handle != NO_CONTACT and (
+                        site._queued_in(contact, name)
+                        or site._skill_count(contact) >= MAX_SKILLS_AT_ONCE):
+                    return None         # not at this site, already there, or 3 skills already
+                site._queue_in_skill(contact, skill, priority, objective, now, actions)
+                return False
+        elif kind is SetPriority:
+            priority = action.priority
+
+            def act(contact, now, actions):
+                if contact.state is not _QUEUED:
+                    return None         # in no queue yet: nothing to move
+                site._set_contact_priority(contact, priority, now, actions)
+                return False
+        elif kind is Announce:
+            prompt, seconds = action.prompt, action.seconds
+
+            def act(contact, now, actions):
+                wait_for(contact, "announce", now + seconds)
+                actions.append(IvrTreatment(contact.contact_id, "announce", prompt, seconds))
+                return True
+        elif kind is Wait:
+            seconds, treatment = action.seconds, action.treatment
+
+            def act(contact, now, actions):
+                wait_for(contact, "wait", now + seconds)
+                actions.append(IvrTreatment(contact.contact_id, "wait", seconds=seconds,
+                                            treatment=treatment))
+                return True
+        elif kind is Collect:
+            prompt, timeout, into, most = (action.prompt, action.timeout_s, action.into,
+                                           action.max_digits)
+
+            def act(contact, now, actions):
+                wait_for(contact, "collect", now + timeout)
+                run = contact.plan_run
+                if run.variables is None:
+                    run.variables = {}  # the digits (or "") go there when the step ends
+                run.collect_into, run.collect_max = into, most
+                actions.append(IvrTreatment(contact.contact_id, "collect", prompt, timeout,
+                                            max_digits=most, variable=into))
+                return True
+        elif kind is SelfService:
+            prompt, seconds = action.prompt, action.seconds
+
+            def act(contact, now, actions):
+                wait_for(contact, "self_service", now + seconds)
+                actions.append(IvrTreatment(contact.contact_id, "self_service", prompt,
+                                            seconds))
+                return True
+        elif kind is Callback:
+            def act(contact, now, actions):
+                if contact.state is not _QUEUED:
+                    return None         # nothing to keep a place in
+                wait_for(contact, "callback_offer", now + CALLBACK_ANSWER_S)
                 actions.append(IvrTreatment(contact.contact_id, "callback_offer",
                                             seconds=CALLBACK_ANSWER_S))
-                return
-            elif kind is RouteTo:
-                actions.append(IvrTreatment(contact.contact_id, "route_out", to=action.to,
-                                            target=action.target))
-                self._end(contact, ContactState.ROUTED_OUT, now, actions)
-                return
-            elif kind is Busy:
-                actions.append(IvrTreatment(contact.contact_id, "busy"))
-                self._end(contact, ContactState.BUSY, now, actions)
-                return
-            elif kind is Voicemail:
-                actions.append(IvrTreatment(contact.contact_id, "voicemail"))
-                self._end(contact, ContactState.VOICEMAIL, now, actions)
-                return
-            elif kind is Disconnect:
-                actions.append(IvrTreatment(contact.contact_id, "disconnect", action.prompt))
-                self._end(contact, ContactState.DISCONNECTED, now, actions)
-                return
-            else:                       # a new Action kind the interpreter does not know
-                raise AssertionError(f"no interpreter for plan step {kind.__name__}")
+                return True
+        elif kind is RouteTo:
+            to, target = action.to, action.target
+
+            def act(contact, now, actions):
+                actions.append(IvrTreatment(contact.contact_id, "route_out", to=to,
+                                            target=target))
+                end(contact, _ROUTED_OUT, now, actions)
+                return True
+        elif kind is Disconnect:
+            prompt = action.prompt
+
+            def act(contact, now, actions):
+                actions.append(IvrTreatment(contact.contact_id, "disconnect", prompt))
+                end(contact, _DISCONNECTED, now, actions)
+                return True
+        elif kind in _FINAL_OF:         # busy, voicemail: a treatment named as the step
+            treatment, final = action.kind, _FINAL_OF[kind]
+
+            def act(contact, now, actions):
+                actions.append(IvrTreatment(contact.contact_id, treatment))
+                end(contact, final, now, actions)
+                return True
+        else:                           # a new Action kind the interpreter does not know
+            raise AssertionError(f"no interpreter for plan step {kind.__name__}")
+        return act, -1
 
     def _wait_for(self, contact: Contact, kind: str, deadline: float) -> None:
         run = contact.plan_run
@@ -261,7 +356,7 @@ class PlanRunner:
         run = contact.plan_run
         run.waiting = run.deadline = None
         run.collect_into = None
-        if contact.state is ContactState.OFFERED:
+        if contact.state is _OFFERED:
             run.due = True
         else:
             self.run(contact, now, actions)
@@ -295,7 +390,7 @@ class PlanRunner:
                 continue                # finished, answered, or moved on by the PBX
             run = contact.plan_run
             waiting = run.waiting
-            if contact.state is ContactState.OFFERED:
+            if contact.state is _OFFERED:
                 # An agent is ringing: the step is over, the plan waits for the offer.
                 run.waiting = run.deadline = run.collect_into = None
                 run.due = True
@@ -311,7 +406,7 @@ class PlanRunner:
     def offer_ended(self, contact: Contact, now: float, actions: list) -> None:
         """An offer of a plan contact was withdrawn: a deadline that passed meanwhile runs."""
         run = contact.plan_run
-        if run is not None and run.due and contact.state is ContactState.QUEUED:
+        if run is not None and run.due and contact.state is _QUEUED:
             run.due = False
             self.run(contact, now, actions)
 
@@ -357,7 +452,7 @@ class PlanRunner:
         contact = self._waiting(event, "callback_offer")
         if not isinstance(event.accepted, bool):
             raise InvalidInput("accepted", f"must be true or false; got {event.accepted!r}")
-        if not event.accepted or contact.state is ContactState.OFFERED:
+        if not event.accepted or contact.state is _OFFERED:
             # Declined; or an agent is ringing already: the caller stays on the line.
             self._go_on(contact, event.time, actions)
             return
@@ -366,68 +461,105 @@ class PlanRunner:
         self.answered(contact)
 
     # ---- conditions ----------------------------------------------------------------------------
-    def holds(self, condition, contact: Contact, now: float) -> bool:
-        return self._evaluators[type(condition)](self, condition, contact, now)
+    # A condition compiles to holds(contact, now) -> bool. What it reads of the site (skills,
+    # their indexes, the scheduler) is looked up when it runs, since Admin may add, change
+    # or remove skills while a plan's program is kept; calendars and the clock are bound
+    # (`use` forgets the programs when they change).
+    def _compile_condition(self, condition):
+        kind = type(condition)
+        if kind is SkillState:
+            return self._compile_skill_state(condition)
+        if kind is CalendarOpen:
+            is_open = self.config.calendars[condition.calendar].is_open
+            start_epoch = self.clock.start_epoch        # WallClock.epoch: start + core time
+            return lambda contact, now: is_open(start_epoch + now)
+        if kind is AniPrefix:
+            prefixes = tuple(condition.prefixes)        # startswith tries each: any()
+            return lambda contact, now: contact.plan_run.ani_prefix.startswith(prefixes)
+        if kind is Digits:
+            values = condition.values
 
-    def _skill_state(self, condition, contact, now) -> bool:
-        return condition.holds(self.measure(condition, contact, now))
+            def holds(contact, now):
+                variables = contact.plan_run.variables or _NO_VARIABLES
+                return all(variables.get(name) in wanted for name, wanted in values)
+            return holds
+        if kind is Not:
+            inner = self._compile_condition(condition.condition)
+            return lambda contact, now: not inner(contact, now)
+        if kind is AllOf:
+            parts = tuple(self._compile_condition(part) for part in condition.conditions)
 
-    def _digits(self, condition, contact, now) -> bool:
-        variables = contact.plan_run.variables
-        return all(variables.get(name) in values for name, values in condition.values)
+            def holds(contact, now):
+                for part in parts:      # in order, stopping at the first false one
+                    if not part(contact, now):
+                        return False
+                return True
+            return holds
+        if kind is AnyOf:
+            parts = tuple(self._compile_condition(part) for part in condition.conditions)
 
-    def _calendar_open(self, condition, contact, now) -> bool:
-        return self.config.calendars[condition.calendar].is_open(self.clock.epoch(now))
+            def holds(contact, now):
+                for part in parts:      # in order, stopping at the first true one
+                    if part(contact, now):
+                        return True
+                return False
+            return holds
+        if kind is AniIn or kind is CustomerTier:
+            # Named number lists and customer tiers come with the customer store (SPEC §7);
+            # until then no caller is in a list or has a tier.
+            return lambda contact, now: False
+        raise AssertionError(f"no evaluator for plan condition {kind.__name__}")
 
-    def _ani_prefix(self, condition, contact, now) -> bool:
-        matched = contact.plan_run.ani_prefix
-        return any(matched.startswith(prefix) for prefix in condition.prefixes)
-
-    def _all_of(self, condition, contact, now) -> bool:
-        return all(self.holds(part, contact, now) for part in condition.conditions)
-
-    def _any_of(self, condition, contact, now) -> bool:
-        return any(self.holds(part, contact, now) for part in condition.conditions)
-
-    def _not(self, condition, contact, now) -> bool:
-        return not self.holds(condition.condition, contact, now)
-
-    def _not_known_yet(self, condition, contact, now) -> bool:
-        # Named number lists and customer tiers come with the customer store (SPEC §7);
-        # until then no caller is in a list or has a tier.
-        return False
-
-    _evaluators = {SkillState: _skill_state, Digits: _digits, CalendarOpen: _calendar_open,
-                   AniPrefix: _ani_prefix, AllOf: _all_of, AnyOf: _any_of, Not: _not,
-                   AniIn: _not_known_yet, CustomerTier: _not_known_yet}
-
-    def measure(self, condition: SkillState, contact: Contact, now: float):
-        """The figure a skill-state condition compares (None: unknown, read as infinite)."""
+    def _compile_skill_state(self, condition: SkillState):
+        """A skill-state condition: the figure it compares (None: unknown, read as infinite;
+        a skill not at this site has nobody and nothing) tested as SkillState.holds does."""
         site = self.site
-        name = condition.measure
-        if condition.skill is None:             # `ewt` alone: this contact's own
-            return site._own_ewt(contact, now)
-        skill = site.skills.get(condition.skill)
-        if skill is None:                       # not at this site: nobody, nothing
-            return None if name == "ewt" else 0.0
-        priority = condition.priority
-        if name == "staffed":
-            return site._staffed[site._skill_index[condition.skill]]
-        if name == "available":
-            return site._available(condition.skill, site._skill_index[condition.skill],
-                                   contact.channel_code)
-        if name == "queued":
-            index = site._skill_index[condition.skill]
+        name, priority, measure = condition.skill, condition.priority, condition.measure
+        if name is None:                        # `ewt` alone: this contact's own
+            test = condition.test()
+            return lambda contact, now: test(site._own_ewt(contact, now))
+        if measure == "ewt":
+            test = condition.test()
+
+            def holds(contact, now):
+                if name not in site.skills:
+                    return test(None)           # not at this site: nobody, no EWT
+                return test(site.new_contact_ewt(
+                    name, contact.priority if priority is None else priority, contact.channel))
+            return holds
+        # The other figures are never None: tested without holds' None check.
+        test = condition.known_test()
+        nothing = test(0.0)                     # the figure of a skill not at this site
+        if measure == "staffed":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                return test(site._staffed[site._skill_index[name]])
+        elif measure == "available":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                return test(site._available(name, site._skill_index[name],
+                                            contact.channel_code))
+        elif measure == "queued":
             top = Priority.LOW.value if priority is None else priority.value
-            return sum(site.scheduler.queued_count(index, p) for p in range(top + 1))
-        if name == "oldest_wait":
-            oldest = site.scheduler.oldest_arrival(site._skill_index[condition.skill])
-            return 0.0 if oldest is None else max(0.0, now - oldest)
-        if name == "ewt":
-            return site.new_contact_ewt(condition.skill,
-                                        contact.priority if priority is None else priority,
-                                        contact.channel)
-        if name == "rolling_asa":
-            asa = site._counters[condition.skill].snapshot(now)[2]
-            return 0.0 if asa is None or not math.isfinite(asa) else asa
-        raise AssertionError(f"no measure {name!r}")
+
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                return test(site._queued_up_to(site._skill_index[name], top))
+        elif measure == "oldest_wait":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                oldest = site.scheduler.oldest_arrival(site._skill_index[name])
+                return test(0.0 if oldest is None else max(0.0, now - oldest))
+        elif measure == "rolling_asa":
+            def holds(contact, now):
+                if name not in site.skills:
+                    return nothing
+                asa = site._counters[name].snapshot(now)[2]
+                return test(0.0 if asa is None or not math.isfinite(asa) else asa)
+        else:
+            raise AssertionError(f"no measure {measure!r}")
+        return holds

@@ -19,6 +19,7 @@ this module only says what a valid plan is.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import operator
 import re
@@ -47,8 +48,9 @@ PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 TREATMENTS = ("music", "ringback", "silence")
 MEASURES = ("staffed", "available", "queued", "oldest_wait", "ewt", "rolling_asa")
 COMPARISONS = ("gt", "ge", "lt", "le", "eq")
-_COMPARE = {"gt": operator.gt, "ge": operator.ge, "lt": operator.lt, "le": operator.le,
-            "eq": operator.eq}
+# comparison -> the operator with its operands swapped (a > b is b < a)
+_MIRRORED = {"gt": operator.lt, "ge": operator.le, "lt": operator.gt, "le": operator.ge,
+             "eq": operator.eq}
 _PHONE = re.compile(r"^\+?[0-9*#]{1,32}$")
 _DIGITS = re.compile(r"^[0-9*#]{1,32}$")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -129,8 +131,19 @@ class SkillState:
     def holds(self, observed: float | None) -> bool:
         """`observed <comparison> value`; an unknown figure (an EWT of None: nobody staffed)
         counts as infinite."""
-        observed = math.inf if observed is None else observed
-        return _COMPARE[self.comparison](observed, self.value)
+        return self.test()(observed)
+
+    def test(self):
+        """`holds` as a function made once (a plan's compiled program calls it on every
+        run)."""
+        known = self.known_test()
+        return lambda observed: known(math.inf if observed is None else observed)
+
+    def known_test(self):
+        """`holds` of a figure that is not None, as a function made once (a plan's compiled
+        program calls it on every run): `value <mirrored comparison> observed`, which is
+        `observed <comparison> value`, bound with functools.partial to call no Python code."""
+        return functools.partial(_MIRRORED[self.comparison], self.value)
 
 
 @dataclass(frozen=True)
