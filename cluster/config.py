@@ -30,11 +30,12 @@ import pathlib
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_ID, MAX_NAME
-from cluster.plan_config import read_plan_config
+from cluster.plan_config import read_plan_config, read_tiers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
 from sites.plans import PlanConfig
+from sites.tiers import TierConfig
 from sites.virtual_center import BsrConfig
 
 DEFAULT_CONFIG = pathlib.Path(__file__).with_name("configs") / "two_sites.yaml"
@@ -43,7 +44,7 @@ DEFAULT_CONFIG = pathlib.Path(__file__).with_name("configs") / "two_sites.yaml"
 # simulated clock's origin) are accepted and left to the simulator and the load-test client.
 # The routing-plan keys (SPEC §10) are the center's: read and checked here as well.
 _TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic", "profile", "start",
-             "calendars", "entry_points", "services", "plans"}
+             "calendars", "entry_points", "services", "plans", "tiers", "default_tier"}
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
                "service_objectives"}
@@ -66,6 +67,7 @@ class ClusterConfig:
     multisite: str                  # "local" | "bsr"
     bsr: BsrConfig = field(default_factory=BsrConfig)
     plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10 (empty: none given)
+    tiers: TierConfig = field(default_factory=TierConfig)     # SPEC §7 (empty: none given)
     # The POSIX time the routing plans' calendars read when the router starts (`vcc serve
     # --calendar-start`: a replay of a recorded day); None: the real time.
     calendar_start: float | None = None
@@ -207,10 +209,13 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
     bsr = BsrConfig(routing.number("adjust_by", default=0.0),
                     routing.number("max_status_age_s", default=10.0, exclusive=True),
                     routing.integer("hop_limit", default=1))
-    plans = read_plan_config(top, skills, sites)
+    tiers = read_tiers(top)
+    plans = read_plan_config(top, skills, sites, set(tiers.tiers) if tiers else None)
     if plans:       # every site runs the center's plans (a site lacking a skill skips it)
         sites = {name: dataclasses.replace(site, plans=plans) for name, site in sites.items()}
-    return ClusterConfig(path, skills, objectives, sites, multisite, bsr, plans)
+    if tiers:       # and promises the center's tiers
+        sites = {name: dataclasses.replace(site, tiers=tiers) for name, site in sites.items()}
+    return ClusterConfig(path, skills, objectives, sites, multisite, bsr, plans, tiers)
 
 
 def load_config(path=None) -> ClusterConfig:

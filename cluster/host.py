@@ -109,6 +109,7 @@ class CoreHost(FanOut):
             for name, site_config in config.sites.items()}
         # Routing plans (SPEC §10): calendars read the wall-clock time of the host's time.
         self.plans = getattr(config, "plans", None) or PlanConfig()
+        self.tiers = getattr(config, "tiers", None) or None     # SPEC §7: every site's
         calendar_start = getattr(config, "calendar_start", None)
         self.wall_clock = wall_clock or WallClock(
             (_time.time() if calendar_start is None else calendar_start) - start_time)
@@ -484,7 +485,8 @@ class CoreHost(FanOut):
         """Create an empty site; True if it is new (an existing one is left as it is)."""
         if name in self.sites:
             return False
-        state = SiteState(SiteConfig(name), scheduler_factory=self._scheduler_factory)
+        state = SiteState(SiteConfig(name, tiers=self.tiers),
+                          scheduler_factory=self._scheduler_factory)
         self._use_center_plans(state)               # before its first snapshot holds them
         if self.persistence is not None:
             self.persistence.start_site(state)      # its snapshot makes it recoverable

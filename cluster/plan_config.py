@@ -1,4 +1,5 @@
-"""The routing-plan keys of a configuration or scenario file (SPEC §10), read with lines.
+"""The routing-plan keys of a configuration or scenario file (SPEC §10), and its customer
+tiers (SPEC §7, which plans test), read with lines.
 
 `calendars`, `entry_points`, `services` and `plans` are checked as a whole by the pure
 core (`sites.plans.parse_plan_config`, which Admin uses too); this module only turns a
@@ -13,6 +14,7 @@ from cluster.yaml_reader import ConfigFileError, LineMapping, Reader
 from sites.calendars import parse_start
 from sites.errors import InvalidInput
 from sites.plans import KEYS, PlanConfig, PlanError, parse_plan_config
+from sites.tiers import TierConfig, parse_tiers
 
 
 def line_at(document, path) -> int | None:
@@ -49,6 +51,18 @@ def read_plan_config(top: Reader, skills, sites=None, tiers=None) -> PlanConfig:
                               error.problem) from None
 
 
+def read_tiers(top: Reader) -> TierConfig:
+    """The file's `tiers` and `default_tier` (SPEC §7; absent: no tiers)."""
+    document = top.mapping.get("tiers")
+    try:
+        return parse_tiers(document, top.mapping.get("default_tier"))
+    except InvalidInput as error:
+        path = tuple(error.field.split("."))
+        line = (line_at(top.mapping, path) if path[0] == "tiers"
+                else top.line_of(path[0]))
+        raise ConfigFileError(top.path, line, error.field, error.problem) from None
+
+
 def read_start(top: Reader, default: float) -> float:
     """POSIX time of the file's `start:` (ISO 8601 with offset), or `default`."""
     if "start" not in top.mapping:
@@ -67,4 +81,4 @@ def _with_lines(mapping, document: dict) -> dict:
     return copy
 
 
-__all__ = ["line_at", "read_plan_config", "read_start"]
+__all__ = ["line_at", "read_plan_config", "read_start", "read_tiers"]

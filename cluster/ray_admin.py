@@ -44,7 +44,7 @@ class RayAdministration:
             if name in self.handles:
                 return False
             # A new site runs the center's plans, as every other site (CoreHost.put_site).
-            handle = SiteHandle.create(SiteConfig(name, plans=self.plans,
+            handle = SiteHandle.create(SiteConfig(name, plans=self.plans, tiers=self.tiers,
                                                   wall_start=self.wall_clock.start_epoch),
                                        name=site_actor_name(name) if self._named else None,
                                        store=self.store)

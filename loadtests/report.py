@@ -37,6 +37,7 @@ class ContactRecord:
     abandoned_in_ivr: bool = False
     queue_place: int | None = None      # at its first queue treatment, with the EWT announced
     ewt_s: float | None = None
+    tier: str | None = None             # the caller's customer tier (SPEC §7 `customers`)
 
     @property
     def entry_site(self) -> str:
@@ -98,7 +99,8 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
     """The JSON-able report; `agent_occupancy` maps site -> [occupancy of each agent];
     `max_lines_in_use`: service -> the most IVR ports in use at once (routing plans)."""
     total = _Tally()
-    by_skill, by_site, by_class, by_service = {}, {}, {}, {}
+    by_skill, by_site, by_class, by_service, by_tier = {}, {}, {}, {}, {}
+    tiers = getattr(scenario, "tiers", None)
     # Rejected: refused at once (a full queue, or the router overloaded: the PBX overflows
     # the call), one final state like the others, not lost.
     finals = dict.fromkeys((ContactState.REJECTED, *PLAN_FINAL_STATES), 0)
@@ -118,8 +120,15 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
         total.add(record, threshold)
         by_skill.setdefault(skill, _Tally()).add(record, threshold)
         by_site.setdefault(record.entry_site, _Tally()).add(record, threshold)
+        if record.tier is not None:
+            # A tier's service level against what the tier is promised (SPEC §7).
+            tier = tiers.of(record.tier) if tiers else None
+            promised = threshold if tier is None or tier.service_objective_s is None \
+                else tier.service_objective_s
+            by_tier.setdefault(record.tier, _Tally()).add(record, promised)
         priority, objective = (stream.priority, stream.service_objective_s) if (
-            stream.dnis is None) else (record.priority, record.service_objective_s)
+            stream.dnis is None and stream.priority is not None) else (
+            record.priority, record.service_objective_s)
         if priority is None:
             # A live run's dialled contact: the PBX is told the skill that answered, not
             # the priority and objective its plan gave it.
@@ -145,6 +154,8 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
                           if values else None}
                    for site, values in sorted(agent_occupancy.items())},
     }
+    if by_tier:
+        report["by_tier"] = {key: tally.row() for key, tally in sorted(by_tier.items())}
     if by_service:
         lines = max_lines_in_use or {}
         report["by_service"] = {name: tally.row(lines.get(name, 0))
@@ -227,7 +238,10 @@ def render_report(report: dict, console) -> None:
             for state in (ContactState.REJECTED, *PLAN_FINAL_STATES)
             if contacts.get(state.value)))
     for title, key in (("by site (entry)", "by_site"), ("by skill", "by_skill"),
-                       ("by class (skill/priority/SO)", "by_class")):
+                       ("by class (skill/priority/SO)", "by_class"),
+                       ("by tier (SL against the tier's objective)", "by_tier")):
+        if key not in report:
+            continue
         table = Table(title=title, title_justify="left")
         table.add_column(title.split(" ")[1], no_wrap=True)
         for column in ("offered", "answered", "abandoned", "ASA s", "SL %", "SL2 %", "AHT s"):

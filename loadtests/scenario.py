@@ -18,12 +18,13 @@ import re
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_NAME
-from cluster.plan_config import read_plan_config, read_start
+from cluster.plan_config import read_plan_config, read_start, read_tiers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
 from sites.plans import MAX_DIGITS, Collect, PlanConfig
+from sites.tiers import TierConfig
 from sites.virtual_center import BsrConfig
 
 # The line-tracking YAML reader is shared with the cluster configuration (cluster/config.py).
@@ -173,6 +174,23 @@ class TrafficStream:
 
 
 @dataclass(frozen=True)
+class Customers:
+    """`customers: {population, tiers: {TIER: share}}`: each arrival is a customer drawn
+    from `population` (ids cust-0...); the first share of them has the first tier, and so
+    on, so that the tiers' shares of callers are the given shares."""
+    population: int
+    shares: tuple                   # ((tier, share), ...) adding up to 1
+
+    def tier_of(self, number: int) -> str:
+        edge = 0.0
+        for tier, share in self.shares:
+            edge += share * self.population
+            if number < edge:
+                return tier
+        return self.shares[-1][0]
+
+
+@dataclass(frozen=True)
 class AgentGroup:
     count: int
     skills: dict
@@ -205,6 +223,8 @@ class Scenario:
     # POSIX time of simulated time 0 (`start:`; sites.calendars.WallClock maps the two).
     start_epoch: float = DEFAULT_START_EPOCH
     plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10's four keys
+    tiers: TierConfig = field(default_factory=TierConfig)     # SPEC §7 `tiers`
+    customers: "Customers | None" = None     # SPEC §7 `customers`: who calls (None: nobody known)
 
     def site_configs(self) -> dict:
         """One SiteConfig per site; agents are named site-g<group>-<n>."""
@@ -218,7 +238,7 @@ class Scenario:
                         channels=dict(group.channels), call_selection=group.call_selection,
                         wrap_up_s=group.wrap_up_s))
             configs[site] = SiteConfig(site, skills=tuple(self.skills.values()),
-                                       agents=tuple(agents))
+                                       agents=tuple(agents), tiers=self.tiers or None)
         return configs
 
 
@@ -300,7 +320,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     document = parse_yaml(text, path)
     top = Reader(path, document, "", 1,
                  {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile",
-                  "start", "calendars", "entry_points", "services", "plans"},
+                  "start", "calendars", "entry_points", "services", "plans", "tiers",
+                  "default_tier", "customers"},
                  required=("duration_s", "skills", "sites", "traffic"))
     duration = top.number("duration_s", exclusive=True, maximum=MAX_DURATION_S)
     seed = top.integer("seed", default=0)
@@ -365,7 +386,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                     routing.integer("hop_limit", default=1))
 
     start_epoch = read_start(top, DEFAULT_START_EPOCH)
-    plans = read_plan_config(top, skills, sites)
+    tiers = read_tiers(top)
+    plans = read_plan_config(top, skills, sites, set(tiers.tiers) if tiers else None)
+    customers = _customers(top, tiers) if "customers" in top.mapping else None
 
     traffic_value = top.mapping["traffic"]
     if not isinstance(traffic_value, list) or not traffic_value:
@@ -398,9 +421,13 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         traffic.append(TrafficStream(
             site, skill, stream.number("rate_per_hour", exclusive=True,
                                        maximum=MAX_RATE_PER_HOUR),
-            Priority[stream.choice("priority", _PRIORITIES, default="medium").upper()],
-            stream.number("service_objective_s", default=skills[skill].sl_threshold_s,
-                          exclusive=True),
+            # Without its own priority and objective a row of known callers takes each
+            # caller's tier's (SPEC §7; the core applies them: None here).
+            _priority_of(stream, tiered=customers is not None and bool(tiers)),
+            None if customers is not None and tiers and "service_objective_s" not in
+            stream.mapping else stream.number("service_objective_s",
+                                              default=skills[skill].sl_threshold_s,
+                                              exclusive=True),
             Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
             _distribution(stream, "handle_time"),
             _distribution(stream, "patience") if "patience" in stream.mapping else None,
@@ -415,7 +442,35 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                             f"most {MAX_CONTACTS:,} in one run: shorten duration_s or split "
                             "the scenario")
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
-                    profile, start_epoch, plans)
+                    profile, start_epoch, plans, tiers, customers)
+
+
+def _priority_of(stream: Reader, tiered: bool) -> Priority | None:
+    if tiered and "priority" not in stream.mapping:
+        return None
+    return Priority[stream.choice("priority", _PRIORITIES, default="medium").upper()]
+
+
+MAX_POPULATION = 100_000_000
+
+
+def _customers(top: Reader, tiers) -> Customers:
+    reader = top.child("customers", {"population", "tiers"}, required=("population",))
+    population = reader.integer("population", minimum=1, maximum=MAX_POPULATION)
+    if not tiers:
+        top.fail("customers", "give `tiers` first: what each tier is promised (SPEC §7)")
+    if "tiers" not in reader.mapping:
+        return Customers(population, ((tiers.default, 1.0),))
+    shares_reader = reader.child("tiers", None)
+    shares = []
+    for tier in shares_reader.mapping:
+        if tier not in tiers.tiers:
+            shares_reader.fail(tier, f"unknown tier (defined: {', '.join(tiers.tiers)})")
+        shares.append((tier, shares_reader.number(tier, maximum=1.0)))
+    total = sum(share for _, share in shares)
+    if not shares or abs(total - 1.0) > 1e-6:
+        reader.fail("tiers", f"the shares must add up to 1; they add up to {total:g}")
+    return Customers(population, tuple(shares))
 
 
 def _dnis_stream(stream: Reader, site: str, plans: PlanConfig) -> TrafficStream:

@@ -64,6 +64,10 @@ class Simulation:
             arrivals = arrivals_of(scenario, generate_trace(scenario, self.seed))
         self.arrivals = arrivals
         self.rng = random.Random(self.seed)
+        # Who calls (SPEC §7 `customers`): its own generator, so that a scenario without
+        # customers draws exactly what it drew before them.
+        self.customers = getattr(scenario, "customers", None)
+        self._customer_rng = random.Random(f"customers-{self.seed}")
         self.sites = {name: SiteState(config, scheduler_factory=scheduler_factory)
                       for name, config in scenario.site_configs().items()}
         plans = getattr(scenario, "plans", None)
@@ -216,12 +220,20 @@ class Simulation:
         if given is not None:
             record.talk_s = given.handle_time_s
         self.records[contact_id] = record
+        if self.customers is not None:
+            customers = self.customers
+            record.tier = customers.tier_of(self._customer_rng.randrange(customers.population))
         if stream.dnis is None:
             self._step(stream.site, ev.ContactArrived(
                 now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
-                stream.channel))
+                stream.channel, tier=record.tier))
+            if stream.priority is None:     # its tier's, as the core gave it
+                contact = self.sites[stream.site].contacts.get(contact_id)
+                if contact is not None:
+                    record.priority = contact.priority
+                    record.service_objective_s = contact.service_objective_s
         else:
-            self._dial(stream, contact_id, now)
+            self._dial(stream, contact_id, now, record.tier)
         if given is not None:
             if given.patience_s is not None:
                 self._schedule(now + given.patience_s, _ABANDON, contact_id)
@@ -232,10 +244,10 @@ class Simulation:
         if now + gap < self.scenario.duration_s:
             self._schedule(now + gap, _ARRIVAL, stream_number)
 
-    def _dial(self, stream, contact_id, now) -> None:
+    def _dial(self, stream, contact_id, now, tier=None) -> None:
         """A caller dials the stream's number: the plan of its service decides."""
         self._step(stream.site, ev.ContactArrived(now, contact_id, None, channel=stream.channel,
-                                                  dnis=stream.dnis))
+                                                  dnis=stream.dnis, tier=tier))
         plans = self.scenario.plans
         service = plans.entry_points[stream.dnis].service
         in_use = self.sites[stream.site].plans.lines.get(service, 0)

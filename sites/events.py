@@ -64,6 +64,9 @@ class ContactArrived:
     # core, its journal or its snapshots.
     dnis: str | None = None
     ani_prefix: str | None = None
+    # The caller's customer tier (SPEC §7), as the gateway's customer lookup found it (None:
+    # not known; the default tier applies). `priority` None: the tier's priority decides.
+    tier: str | None = None
 
 
 @dataclass(slots=True)

@@ -216,6 +216,9 @@ class SiteConfig:
     # the core's time 0 (calendars; None: sites.calendars.DEFAULT_START_EPOCH). Not part of
     # the site's identity: a host may give the same site new plans.
     plans: object = field(default=None, compare=False, repr=False)
+    # Customer tiers (sites.tiers.TierConfig; SPEC §7): what a contact without its own
+    # priority or objective gets, by its caller's tier. None: no tiers.
+    tiers: object = field(default=None, compare=False, repr=False)
     wall_start: float | None = field(default=None, compare=False)
 
     def __post_init__(self):
@@ -259,7 +262,7 @@ class Contact:
     __slots__ = ("contact_id", "skill", "priority", "service_objective_s", "channel",
                  "channel_code", "data", "arrival_time", "state", "handle", "agent_id",
                  "offer_deadline", "answer_time", "end_time", "origin", "entry_site",
-                 "first_arrival", "plan_run", "also_queued", "callback")
+                 "first_arrival", "plan_run", "also_queued", "callback", "tier")
 
     def __init__(self, contact_id, skill, priority, service_objective_s, channel, data,
                  arrival_time, entry_site=None, first_arrival=None):
@@ -287,3 +290,4 @@ class Contact:
         # first agent of any of them answers it (SPEC §10: up to 3 skills at once).
         self.also_queued = None
         self.callback = False                   # the caller accepted a callback and hung up
+        self.tier = None                        # the caller's tier as looked up (SPEC §7)

@@ -504,9 +504,13 @@ class PlanRunner:
                         return True
                 return False
             return holds
-        if kind is AniIn or kind is CustomerTier:
-            # Named number lists and customer tiers come with the customer store (SPEC §7);
-            # until then no caller is in a list or has a tier.
+        if kind is CustomerTier:
+            # The caller's tier, or the default one for a caller nobody knows (SPEC §7).
+            tiers, tier_of = frozenset(condition.tiers), self.site.tiers.name_of
+            return lambda contact, now: tier_of(contact.tier) in tiers
+        if kind is AniIn:
+            # Named number lists come with the customer store's lists (SPEC §7); until
+            # then no caller is in one.
             return lambda contact, now: False
         raise AssertionError(f"no evaluator for plan condition {kind.__name__}")
 

@@ -191,9 +191,10 @@ class Collect(Action):
 
 @dataclass(frozen=True)
 class Queue(Action):
-    """Wait in `skill` too (up to 3 at once); `service_objective_s` None: the skill's."""
+    """Wait in `skill` too (up to 3 at once); `priority` None: the caller's tier's (SPEC
+    §7; medium without tiers); `service_objective_s` None: the tier's, else the skill's."""
     skill: str
-    priority: Priority
+    priority: Priority | None
     service_objective_s: float | None = None
     kind: ClassVar[str] = "queue"
 
@@ -612,12 +613,11 @@ def _action(kind: str, spec, path, context: _Context) -> Action:
                      "{skill, priority, service_objective_s?}")
         if "skill" not in spec:
             _fail(path + ("skill",), "required key is missing")
-        if "priority" not in spec:
-            _fail(path + ("priority",), "required key is missing")
         objective = _number(spec, "service_objective_s", path, maximum=MAX_OBJECTIVE_S) \
             if "service_objective_s" in spec else None
         return Queue(_skill(spec["skill"], path + ("skill",), context),
-                     _priority(spec["priority"], path + ("priority",)), objective)
+                     _priority(spec["priority"], path + ("priority",))
+                     if "priority" in spec else None, objective)
     if kind == "priority":
         return SetPriority(_priority(spec, path))
     if kind == "wait":

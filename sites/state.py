@@ -48,6 +48,7 @@ from sites.model import (
 from sites.calendars import WallClock
 from sites.plan_runner import PlanRun, PlanRunner
 from sites.plans import parse_plan_config
+from sites.tiers import TierConfig
 from sites.recent import RecentMap
 from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
 
@@ -79,6 +80,7 @@ _CONTACT_INTERFLOWED = ContactState.INTERFLOWED
 _CONTACT_IN_IVR = ContactState.IN_IVR
 _CONTACT_OFFERED = ContactState.OFFERED
 _CONTACT_QUEUED = ContactState.QUEUED
+_MEDIUM = Priority.MEDIUM
 _CONTACT_REJECTED = ContactState.REJECTED
 _CONTACT_WRAP_UP = ContactState.WRAP_UP
 # The last priority: "queued at this priority or above" is then the skill's whole queue.
@@ -133,6 +135,7 @@ class SiteState:
         self._round_robin: dict = {}            # (agent index, skill index) -> assignment number
         self._round_robin_clock = count(1)
         self.plans = PlanRunner(self)           # routing plans (SPEC §10): sites/plan_runner.py
+        self.tiers = config.tiers or TierConfig()   # customer tiers (SPEC §7): sites/tiers.py
         if config.plans is not None:
             self.plans.use(config.plans, None if config.wall_start is None
                            else WallClock(config.wall_start))
@@ -385,8 +388,7 @@ class SiteState:
             raise InvalidInput("skill", f"unknown skill {event.skill!r}")
         priority, channel, entry_site, first_arrival = self._arrival_fields(event)
         if event.service_objective_s is None:
-            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s) \
-                if skill.service_objectives else skill.sl_threshold_s
+            service_objective = self.objective_for(skill, priority, event.tier)
         else:
             service_objective = check_number(event.service_objective_s, "service_objective_s",
                                              0, exclusive=True)
@@ -414,6 +416,7 @@ class SiteState:
                           event.data, event.time, entry_site, first_arrival)
         contact.handle = handle
         contact.origin = event.origin
+        contact.tier = event.tier
         self.contacts[contact_id] = contact
         if first_arrival < event.time:
             self._moved_in[contact_id] = contact
@@ -452,8 +455,27 @@ class SiteState:
             heapq.heappush(self._widen_timers, now + skill.widen_after_s)
         actions.append(self._queue_treatment_in(contact.contact_id, skill.name, priority, now))
 
+    def objective_for(self, skill, priority, tier_name) -> float:
+        """The service objective of a contact that gives none: its caller's tier's, else
+        the skill's for its priority, else the skill's SL threshold."""
+        tier = self.tiers.of(tier_name)
+        if tier is not None and tier.service_objective_s is not None:
+            return tier.service_objective_s
+        if skill.service_objectives:
+            return skill.service_objectives.get(priority, skill.sl_threshold_s)
+        return skill.sl_threshold_s
+
+    def priority_for(self, tier_name) -> Priority:
+        """The priority of a contact that gives none: its caller's tier's (medium without
+        tiers)."""
+        tier = self.tiers.of(tier_name)
+        return _MEDIUM if tier is None else tier.priority
+
     def _arrival_fields(self, event) -> tuple:
         """(priority, channel, entry site, first arrival) of an arrival, validated."""
+        tier = event.tier
+        if tier is not None and (not isinstance(tier, str) or not tier or len(tier) > 64):
+            raise InvalidInput("tier", f"must be a tier name of 1..64 characters; got {tier!r}")
         # The tables know the names and the members; anything else, unhashable values
         # included, goes to parse_enum, which names the problem.
         try:
@@ -461,7 +483,8 @@ class SiteState:
         except TypeError:
             priority = None
         if priority is None:
-            priority = parse_enum(Priority, event.priority, "priority")
+            priority = (self.priority_for(tier) if event.priority is None
+                        else parse_enum(Priority, event.priority, "priority"))
         try:
             channel = _CHANNEL_LOOKUP.get(event.channel)
         except TypeError:
@@ -494,6 +517,7 @@ class SiteState:
                           event.time, entry_site, event.time)
         contact.state = _CONTACT_IN_IVR
         contact.origin = event.origin
+        contact.tier = event.tier
         self.contacts[contact.contact_id] = contact
         return contact
 
@@ -514,9 +538,10 @@ class SiteState:
         would be the skill's 17th service objective class: the plan goes on (its next step
         may queue a backup skill)."""
         skill_index = self._skill_index[skill.name]
+        if priority is None:                # the step leaves it to the caller's tier
+            priority = self.priority_for(contact.tier)
         if service_objective is None:
-            service_objective = skill.service_objectives.get(priority, skill.sl_threshold_s) \
-                if skill.service_objectives else skill.sl_threshold_s
+            service_objective = self.objective_for(skill, priority, contact.tier)
         agent_index = self._agent_for_new(skill, skill_index, contact.channel_code)
         if agent_index is None:
             return
@@ -1344,7 +1369,8 @@ def _contact_to_dict(contact: Contact, queue_rank) -> dict:
             "agent_id": contact.agent_id, "offer_deadline": contact.offer_deadline,
             "answer_time": contact.answer_time, "end_time": contact.end_time,
             "queue": queue_rank, "origin": contact.origin, "entry_site": contact.entry_site,
-            "first_arrival": contact.first_arrival}
+            "first_arrival": contact.first_arrival,
+            **({} if contact.tier is None else {"tier": contact.tier})}
 
 
 def _contact_from_dict(record: dict, site: str) -> Contact:
@@ -1360,6 +1386,7 @@ def _contact_from_dict(record: dict, site: str) -> Contact:
     contact.answer_time = record["answer_time"]
     contact.end_time = record["end_time"]
     contact.origin = record.get("origin")       # absent from snapshots written before it
+    contact.tier = record.get("tier")
     return contact
 
 

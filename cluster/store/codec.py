@@ -87,7 +87,7 @@ _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls) if f.name != "time
 # ContactArrived fields most arrivals leave at None: the PBX link that owns the contact, and
 # what a contact interflowed from another site brings (where and when it first arrived,
 # its contact record so far).
-_OPTIONAL_ARRIVAL_FIELDS = ("origin", "entry_site", "first_arrival", "record", "dnis",
+_OPTIONAL_ARRIVAL_FIELDS = ("origin", "entry_site", "first_arrival", "record", "dnis", "tier",
                             "ani_prefix")
 
 
