@@ -534,6 +534,8 @@ class CoreHost(FanOut):
     def _use_center_plans(self, state: SiteState) -> None:
         state.plans.use(self.plans, self.wall_clock)
         state.plans.change = self.plans_change
+        if self.tiers is not None:      # configuration too (a recovered site has none)
+            state.tiers = self.tiers
 
     def plan_document(self) -> dict:
         """The center's routing plans in force, as plain JSON values."""

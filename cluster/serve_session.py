@@ -46,7 +46,8 @@ def with_journal_sites(config, engine):
     from cluster.store.journal import deleted_sites, journal_sites
 
     known, deleted = journal_sites(engine), deleted_sites(engine)
-    extra = {name: SiteConfig(name) for name in known if name not in config.sites}
+    extra = {name: SiteConfig(name, tiers=config.tiers or None) for name in known
+             if name not in config.sites}
     if not extra and not deleted.keys() & config.sites.keys():
         return config
     sites = {name: site for name, site in config.sites.items() if name not in deleted}

@@ -272,7 +272,10 @@ class Recorder:
             if event.skill is not None:
                 skill = state.skills[event.skill]
                 record.skill = skill.name
-                record.priority = _name(event.priority)
+                # No priority given: the caller's tier's, as the core chose it.
+                record.priority = _name(event.priority if event.priority is not None
+                                        else contact.priority if contact is not None
+                                        else state.priority_for(event.tier))
                 record.sl_threshold_s = skill.sl_threshold_s
                 record.service_objective_s = (
                     contact.service_objective_s if contact is not None

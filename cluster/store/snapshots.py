@@ -83,6 +83,8 @@ def _start(engine, site, initial, scheduler_factory) -> Recovered:
         plans = initial.plans if isinstance(initial, SiteConfig) else None
         state = SiteState.restore(document["site"], scheduler_factory=scheduler_factory,
                                   plans=plans)
+        if isinstance(initial, SiteConfig) and initial.tiers is not None:
+            state.tiers = initial.tiers     # configuration, as plans: not in the snapshot
         return Recovered(state, seq, seq, 0, document.get("recorder"))
     if initial is None:
         raise RecoveryError(f"site {site!r}: no snapshot and no initial configuration")

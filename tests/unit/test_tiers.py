@@ -122,3 +122,31 @@ def test_simulate_json_has_by_tier():
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     assert set(report["by_tier"]) == {"platinum", "gold", "standard"}
+
+
+def test_a_restarted_router_still_promises_the_tiers(tmp_path):
+    """Tiers are configuration (not in snapshots): a site recovered from the store, from
+    its snapshot or its journal, gets them again from the configuration."""
+    import asyncio
+
+    from cluster.durable import close_durable_host, open_durable_host
+
+    text = ("skills:\n  billing: {sl_threshold_s: 30}\nsites:\n  east:\n    agents:\n"
+            "      - {ids: [e1], skills: {billing: 1}}\n"
+            "tiers:\n  gold: {priority: high, service_objective_s: 15}\n"
+            "  standard: {priority: low}\n")
+    config = parse_config(text, "center.yaml")
+    url = f"sqlite:///{tmp_path}/store.db"
+
+    async def life(contact_id, snapshot_every):
+        host, _ = await open_durable_host(config, url, snapshot_every=snapshot_every)
+        await host.submit("east", [ev.ContactArrived(0, contact_id, "billing", None,
+                                                     tier="gold")])
+        contact = host.sites["east"].contacts[contact_id]
+        got = contact.priority, contact.service_objective_s, contact.tier
+        await host.submit(None, [ev.ContactAbandoned(0, contact_id)])
+        await close_durable_host(host)
+        return got
+
+    for number, every in enumerate((1_000_000, 1, 1_000_000)):
+        assert asyncio.run(life(f"g{number}", every)) == (Priority.HIGH, 15.0, "gold")
