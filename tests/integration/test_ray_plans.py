@@ -92,3 +92,37 @@ def test_admin_plans_reach_every_site_actor(module_ray):
         asyncio.run(asyncio.wait_for(go(), 120))
     finally:
         host.kill_actors()
+
+
+def test_site_actors_promise_the_configuration_s_tiers(module_ray):
+    """SPEC §7 on the Ray runtime: an arrival without priority gets its caller's tier's in
+    the site actor (a gold caller who came second is offered first)."""
+    from cluster.config import parse_config
+    from sites import events as ev
+    from sites.actions import OfferContact
+
+    text = ("skills:\n  billing: {sl_threshold_s: 30}\nsites:\n  east:\n    agents:\n"
+            "      - {ids: [e1], skills: {billing: 1}}\n"
+            "tiers:\n  gold: {priority: high}\n  standard: {priority: low}\n")
+    host = RayHost(parse_config(text, "center.yaml"), named=False)
+
+    async def go():
+        try:
+            await host.submit("east", [ev.AgentLoggedIn(0.0, "e1")])
+            await host.submit("east", [ev.ContactArrived(0.0, "anon", "billing", None)])
+            await host.submit("east", [ev.ContactArrived(0.0, "vip", "billing", None,
+                                                         tier="gold")])
+            results = await host.submit("east", [ev.AgentReady(0.0, "e1")])
+            offers = [routed.action.contact_id for result in results
+                      for routed in result.actions if type(routed.action) is OfferContact]
+            assert offers == ["vip"]
+            await host.submit(None, [ev.ContactAbandoned(0.0, "vip"),
+                                     ev.ContactAbandoned(0.0, "anon")])
+            await host.check()
+        finally:
+            await host.close()
+
+    try:
+        asyncio.run(asyncio.wait_for(go(), 120))
+    finally:
+        host.kill_actors()
