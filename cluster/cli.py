@@ -157,7 +157,8 @@ def _serve(args) -> int:
                           host_factory=None if ray_session is None or leadership_factory
                           else ray_session.host,
                           leader_hosts=ray_session.leader_hosts(config)
-                          if ray_session is not None and leadership_factory else None))
+                          if ray_session is not None and leadership_factory else None,
+                          customers_url=args.db))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2

@@ -56,9 +56,11 @@ class HealthServicer(health.aio.HealthServicer):
 
 def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=None,
                  interceptors=(), maximum_concurrent_rpcs: int | None = None,
-                 budgets: Budgets | None = None, options=()) -> tuple[grpc.aio.Server, int]:
+                 budgets: Budgets | None = None, options=(),
+                 callers=None) -> tuple[grpc.aio.Server, int]:
     """An unstarted server with every vcc service bound to `address`, and the bound port
-    (port 0 picks a free one). `server.health` is its HealthServicer; `server.admission`
+    (port 0 picks a free one). `callers` (cluster/customers/callers.py): arrivals get their
+    caller's customer tier from it. `server.health` is its HealthServicer; `server.admission`
     its AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
     defaults with `maximum_concurrent_rpcs` unary calls. gRPC's own limit is not used: it
     counts idle streams and unary calls alike, so streams could starve everything else."""
@@ -72,9 +74,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     server.admission = admission
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
     call_control_pb2_grpc.add_CallControlServicer_to_server(
-        CallControlServicer(host, max_link_delay_s=link_delay_s), server)
+        CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers), server)
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(AgentControlServicer(host), server)
-    routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host), server)
+    routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
     server.health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(server.health, server)
@@ -124,7 +126,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                 budgets: Budgets | None = None, options=(),
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
-                advertise: str | None = None, leader_hosts=None) -> None:
+                advertise: str | None = None, leader_hosts=None,
+                customers_url: str | None = None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default; or a
     loaded ClusterConfig) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
@@ -135,7 +138,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     (`advertise`, default this server's host:port); the server then serves only while it
     leads (cluster/leader_gate.py). `leader_hosts`: (open_host, close_host) of each term's
     host for the gate (default: the durable in-process host; the Ray runtime's are
-    `ServeSession.leader_hosts()`)."""
+    `ServeSession.leader_hosts()`). `customers_url`: the customer store (the same database
+    as `--db`) that arrivals' callers are looked up in, when the configuration has tiers."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -160,10 +164,15 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                  recovery.seconds)
     else:
         host = (host_factory or CoreHost)(config)
+    callers = None
+    if customers_url is not None and config.tiers:
+        from cluster.customers.callers import open_caller_tiers
+
+        callers = await open_caller_tiers(customers_url, config.tiers)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
-                                budgets=budgets, options=options)
+                                budgets=budgets, options=options, callers=callers)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -199,6 +208,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
             from cluster.durable import close_durable_host
 
             await close_durable_host(host)
+        if callers is not None:
+            await callers.close()
 
 
 def main(argv=None) -> int:

@@ -67,6 +67,7 @@ class Simulation:
         # Who calls (SPEC §7 `customers`): its own generator, so that a scenario without
         # customers draws exactly what it drew before them.
         self.customers = getattr(scenario, "customers", None)
+        self.tiers = getattr(scenario, "tiers", None) or None     # Rounds' BSR reads them
         self._customer_rng = random.Random(f"customers-{self.seed}")
         self.sites = {name: SiteState(config, scheduler_factory=scheduler_factory)
                       for name, config in scenario.site_configs().items()}

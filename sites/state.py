@@ -80,7 +80,6 @@ _CONTACT_INTERFLOWED = ContactState.INTERFLOWED
 _CONTACT_IN_IVR = ContactState.IN_IVR
 _CONTACT_OFFERED = ContactState.OFFERED
 _CONTACT_QUEUED = ContactState.QUEUED
-_MEDIUM = Priority.MEDIUM
 _CONTACT_REJECTED = ContactState.REJECTED
 _CONTACT_WRAP_UP = ContactState.WRAP_UP
 # The last priority: "queued at this priority or above" is then the skill's whole queue.
@@ -468,8 +467,7 @@ class SiteState:
     def priority_for(self, tier_name) -> Priority:
         """The priority of a contact that gives none: its caller's tier's (medium without
         tiers)."""
-        tier = self.tiers.of(tier_name)
-        return _MEDIUM if tier is None else tier.priority
+        return self.tiers.priority_of(tier_name)
 
     def _arrival_fields(self, event) -> tuple:
         """(priority, channel, entry site, first arrival) of an arrival, validated."""

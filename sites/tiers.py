@@ -43,6 +43,12 @@ class TierConfig:
             tier = self.tiers[self.default]
         return tier
 
+    def priority_of(self, name: str | None) -> Priority:
+        """The priority of a contact of tier `name` that gives none (medium without tiers):
+        the core's, and Best Service Routing's when it balances such an arrival."""
+        tier = self.of(name)
+        return Priority.MEDIUM if tier is None else tier.priority
+
     def name_of(self, name: str | None) -> str | None:
         """The tier a caller of tier `name` is treated as (see `of`)."""
         tier = self.of(name)

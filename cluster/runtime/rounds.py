@@ -44,8 +44,10 @@ from sites.actions import AgentStateChanged, ContactFinished, ContactQueued, Off
 from sites.errors import InvalidInput
 from sites.model import AgentState, Channel, Priority, parse_enum
 from sites.rounds import CoreFailure, EventNotApplied
+from sites.tiers import TierConfig
 from sites.virtual_center import VirtualCenter
 
+NO_TIERS = TierConfig()
 log = logging.getLogger(__name__)
 
 MAX_PULL_STEPS = 8           # pull steps after one round of events
@@ -88,6 +90,8 @@ def holder() -> Item:
 
 class RoundHost(Protocol):
     """What a round needs of its host."""
+
+    tiers: TierConfig | None        # the center's customer tiers (SPEC §7), as its sites'
 
     def prepare(self, item: Item, now: float) -> str:
         """Stamp the event, check it, return the site it goes to (InvalidInput: refused).
@@ -315,7 +319,10 @@ class Rounds:
             if event.skill is None:
                 continue            # its routing plan queues it here (not moved: README)
             channel = parse_enum(Channel, event.channel, "channel")
-            priority = parse_enum(Priority, event.priority, "priority").value
+            # No priority given: its caller's tier's, as the site gave it (sites/tiers.py).
+            priority = (parse_enum(Priority, event.priority, "priority") if event.priority
+                        is not None else (self.host.tiers or NO_TIERS).priority_of(event.tier)
+                        ).value
             wanted.append((item, event.skill, channel, priority))
         if not wanted:
             return []

@@ -125,13 +125,15 @@ def _error_field(prefix: str, field: str) -> str:
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     def __init__(self, host, *, max_actions_per_message: int = 512,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
-                 max_link_delay_s: float | None = 0.05):
+                 max_link_delay_s: float | None = 0.05, callers=None):
         """`max_link_delay_s`: a message that waited longer than this on its link before
         the router got to it (and longer than a few recent message-apply times) has its new
         contacts refused at once (overloaded: the PBX applies its own overflow) instead of
         routing them late; the events of contacts already here are applied as always.
-        None: never."""
+        None: never. `callers` (cluster/customers/callers.py): arrivals get their
+        caller's customer tier from it before they reach the sites."""
         self.host = host
+        self.callers = callers
         self.max_actions_per_message = max_actions_per_message
         self.max_message_bytes = max_message_bytes
         self.hello_timeout_s = hello_timeout_s
@@ -292,6 +294,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                         f"overloaded: the router is more than {self.max_link_delay_s:g} s "
                         "behind this link; new contacts are refused until it catches up")
                 site, core_event, prefix = translate(event)
+                if self.callers is not None:
+                    await self.callers.identify(core_event)
             except RequestError as error:
                 await self._flush(link, stream, run, meta)
                 run, meta = [], []

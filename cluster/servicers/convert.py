@@ -151,8 +151,10 @@ def contact_arrival(spec, prefix: str) -> tuple[str, ev.ContactArrived]:
         name(contact_id, prefix + "contact_id")
         name(site, prefix + "site")
         name(skill, prefix + "skill")
-    level = PRIORITY_IN.get(spec.priority)
-    if level is None:
+    # Not given: the caller's customer tier's (SPEC §7; medium without tiers), in the core.
+    level = None if spec.priority == common_pb2.PRIORITY_UNSPECIFIED \
+        else PRIORITY_IN.get(spec.priority)
+    if level is None and spec.priority != common_pb2.PRIORITY_UNSPECIFIED:
         level = priority(spec.priority, prefix + "priority")
     kind = CHANNEL_IN.get(spec.channel)
     if kind is None:

@@ -19,14 +19,17 @@ def _ewt(value) -> float:
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServicer):
-    def __init__(self, host):
+    def __init__(self, host, callers=None):
         self.host = host
+        self.callers = callers      # the caller's customer tier (cluster/customers/callers.py)
 
     @unary(fields="contact.")
     async def RouteContact(self, request, context):
         if not request.HasField("contact"):
             raise invalid("contact", "required")
         site, arrival = convert.contact_arrival(request.contact, "contact.")
+        if self.callers is not None:
+            await self.callers.identify(arrival)
         with routing_span("vcc.route_contact", arrival.contact_id, site=site,
                           skill=arrival.skill) as span:
             (result,) = await self.host.submit(site, [arrival])

@@ -1,0 +1,52 @@
+"""Who is calling, asked at the gateway before an arrival reaches the sites (SPEC §7): the
+caller's customer tier goes into the arrival (`ContactArrived.tier`), and the core gives a
+contact without its own priority or objective its tier's (sites/tiers.py). The core sees
+only the tier's name: never the caller's number or profile.
+
+A contact names its caller by the customer id a CRM passes, else by its ANI. A caller
+nobody knows, or a store that does not answer in time (cluster/customers/directory.py),
+gets no tier here: the default tier then applies in the core, and routing goes on.
+"""
+
+from __future__ import annotations
+
+from sites import events as ev
+
+
+class CallerTiers:
+    """The gateway's side of tiers: `await identify(event)` sets an arrival's tier."""
+
+    def __init__(self, directory, tiers, engine=None):
+        self.directory = directory
+        self.tiers = tiers          # sites.tiers.TierConfig: a tier it does not know is moot
+        self._engine = engine       # disposed at close, when this opened it
+
+    async def identify(self, event) -> None:
+        """Set `event.tier` (a ContactArrived that has none) from its caller's profile."""
+        if type(event) is not ev.ContactArrived or event.tier is not None:
+            return
+        data = event.data if isinstance(event.data, dict) else {}
+        customer_id, ani = data.get("customer_id"), data.get("ani")
+        profile = None
+        if customer_id:
+            profile = await self.directory.by_customer_id(customer_id)
+        if profile is None and ani:
+            profile = await self.directory.by_ani(ani)
+        if profile is not None and profile.tier in self.tiers.tiers:
+            event.tier = profile.tier
+
+    async def close(self) -> None:
+        try:
+            await self.directory.close()
+        finally:
+            if self._engine is not None:
+                self._engine.dispose()
+
+
+async def open_caller_tiers(url: str, tiers) -> CallerTiers:
+    """CallerTiers on the customer store at `url` (the server's `--db`)."""
+    from cluster.customers.directory import open_directory
+    from cluster.store.db import open_engine
+
+    engine = open_engine(url)
+    return CallerTiers(open_directory(engine), tiers, engine)
