@@ -1,0 +1,60 @@
+"""The gateway's caller identification (cluster/customers/callers.py): an arrival gets its
+caller's tier by the customer id a CRM passes, else by ANI; a tier the configuration does
+not know, a caller nobody knows, or an arrival that has a tier already stay as they are."""
+
+from __future__ import annotations
+
+import asyncio
+
+from cluster.customers.callers import CallerTiers
+from cluster.customers.store import Profile
+from sites import events as ev
+from sites.tiers import parse_tiers
+
+TIERS = parse_tiers({"gold": {"priority": "high"}, "standard": {"priority": "low"}})
+
+
+class Directory:
+    """The directory's API over a dict; records what was asked."""
+
+    def __init__(self):
+        self.asked = []
+        self.by_id = {"c-gold": "gold", "c-tin": "tin"}
+        self.by_number = {"+14155552671": "gold"}
+
+    def _profile(self, tier):
+        return None if tier is None else Profile(customer_id="x", name="", tier=tier)
+
+    async def by_customer_id(self, customer_id):
+        self.asked.append(("id", customer_id))
+        return self._profile(self.by_id.get(customer_id))
+
+    async def by_ani(self, ani):
+        self.asked.append(("ani", ani))
+        return self._profile(self.by_number.get(ani))
+
+
+def identify(data, tier=None):
+    directory = Directory()
+    event = ev.ContactArrived(0.0, "c1", "billing", None, data=data, tier=tier)
+    asyncio.run(CallerTiers(directory, TIERS).identify(event))
+    return event.tier, directory.asked
+
+
+def test_callers_are_known_by_customer_id_then_by_ani():
+    assert identify({"customer_id": "c-gold", "ani": "+1999"}) == ("gold", [("id", "c-gold")])
+    assert identify({"customer_id": "nobody", "ani": "+14155552671"}) == (
+        "gold", [("id", "nobody"), ("ani", "+14155552671")])
+    assert identify({"ani": "+10000000000"}) == (None, [("ani", "+10000000000")])
+    assert identify({}) == (None, [])
+    # A tier the configuration does not know: the default one applies in the core.
+    assert identify({"customer_id": "c-tin"})[0] is None
+    # A tier given already is kept; no lookup.
+    assert identify({"customer_id": "c-gold"}, tier="standard") == ("standard", [])
+
+
+def test_only_arrivals_are_identified():
+    directory = Directory()
+    event = ev.ContactAbandoned(0.0, "c1")
+    asyncio.run(CallerTiers(directory, TIERS).identify(event))
+    assert directory.asked == []
