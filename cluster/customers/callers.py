@@ -10,6 +10,8 @@ gets no tier here: the default tier then applies in the core, and routing goes o
 
 from __future__ import annotations
 
+import asyncio
+
 from sites import events as ev
 
 
@@ -34,6 +36,18 @@ class CallerTiers:
             profile = await self.directory.by_ani(ani)
         if profile is not None and profile.tier in self.tiers.tiers:
             event.tier = profile.tier
+
+    async def prefetch(self, callers) -> None:
+        """Look up at once, concurrently, the callers ((customer id, ANI) pairs; empty:
+        none) of a batch of arrivals about to be identified one by one: the directory's
+        cache then answers `identify` (a PBX message may hold hundreds of arrivals, and one
+        store read after another would hold the link up)."""
+        directory = self.directory
+        lookups = [directory.by_customer_id(customer_id) for customer_id, _ in callers
+                   if customer_id]
+        lookups += [directory.by_ani(ani) for _, ani in callers if ani]
+        if lookups:
+            await asyncio.gather(*lookups)
 
     async def close(self) -> None:
         try:

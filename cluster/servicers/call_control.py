@@ -261,6 +261,10 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         max_run = min(_MAX_RUN, max(1, link.stream_limit // 8))
         newest = link.applied_event_seq        # the newest seq applied or in `run`
         translate = _translate
+        if self.callers is not None:        # their tiers, read concurrently (callers.py)
+            await self.callers.prefetch(
+                [(event.arrived.customer_id, event.arrived.ani) for message in messages
+                 for event in message.events if event.HasField("arrived")])
         events = ((number, event, bool(shed and shed[index]))
                   for index, message in enumerate(messages)
                   for number, event in enumerate(message.events))

@@ -603,3 +603,41 @@ def test_messages_waiting_on_a_link_are_applied_together_in_order(cluster):
         cluster.seen_contacts.update(f"b{number}" for number in range(1, 21))
 
     cluster.run(scenario())
+
+
+def test_a_pbx_link_s_arrivals_get_their_callers_tiers(make_cluster):
+    """Issue 18 on the PBX stream: the callers of a message's arrivals are looked up (all at
+    once: CallerTiers.prefetch) before the arrivals reach the sites; a gold caller queues at
+    its tier's priority, ahead of a caller nobody knows (the default tier)."""
+    from cluster.customers.callers import CallerTiers
+    from cluster.customers.store import Profile
+    from sites.tiers import parse_tiers
+
+    tiers = parse_tiers({"gold": {"priority": "high"}, "standard": {"priority": "low"}})
+
+    class Directory:
+        async def by_customer_id(self, customer_id):
+            return None
+
+        async def by_ani(self, ani):
+            return Profile("cust-7", "Ada", "gold") if ani == "+14155552671" else None
+
+    config = ("skills:\n  billing: {sl_threshold_s: 20}\nsites:\n  east:\n    agents:\n"
+              "      - {ids: [e1], skills: {billing: 1}}\n"
+              "tiers:\n  gold: {priority: high}\n  standard: {priority: low}\n")
+    with make_cluster(config, server_options={"callers": CallerTiers(Directory(), tiers)}) \
+            as cluster:
+        async def scenario():
+            pbx = Pbx(cluster, "pbx-tiers").open()
+            pbx.send(arrived(1, "anon", ani="+14155550000"),
+                     arrived(2, "vip", ani="+14155552671"))
+            actions = await pbx.read_until_acked(2)
+            places = {a.queued.contact_id: a.queued.position for a in actions
+                      if a.HasField("queued")}
+            assert places == {"anon": 1, "vip": 1}, places    # vip went ahead of anon
+            assert cluster.host.sites["east"].contacts["vip"].tier == "gold"
+            pbx.send(contact_event(3, "abandoned", "anon"), contact_event(4, "abandoned", "vip"))
+            await pbx.read_until_acked(4)
+            cluster.seen_contacts.update({"anon", "vip"})
+
+        cluster.run(scenario())

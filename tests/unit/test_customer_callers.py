@@ -58,3 +58,24 @@ def test_only_arrivals_are_identified():
     event = ev.ContactAbandoned(0.0, "c1")
     asyncio.run(CallerTiers(directory, TIERS).identify(event))
     assert directory.asked == []
+
+
+def test_a_batch_s_callers_are_read_concurrently_then_identified_from_the_cache():
+    class Slow(Directory):
+        def __init__(self):
+            super().__init__()
+            self.running = self.most = 0
+
+        async def by_ani(self, ani):
+            self.running += 1
+            self.most = max(self.most, self.running)
+            await asyncio.sleep(0.01)
+            self.running -= 1
+            return await super().by_ani(ani)
+
+    directory = Slow()
+    callers = CallerTiers(directory, TIERS)
+    asyncio.run(callers.prefetch([("", f"+1415555{n:04d}") for n in range(20)]
+                                 + [("c-gold", ""), ("", "")]))
+    assert directory.most == 20                  # all at once, not one after another
+    assert ("id", "c-gold") in directory.asked and len(directory.asked) == 21
