@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from cluster.store.db import drop_schema, open_engine
 from loadtests.failover_drill import Gateway, Traffic, serving, write_config
 from tests.integration.etcd_server import EtcdCluster, EtcdServer, free_ports, require_etcd
+from tests.integration.gateways import assert_groups_gone, diagnostics, leader_of, wait_for
 from tests.integration.postgres import URL, require_postgres
 
 pytestmark = pytest.mark.integration
@@ -125,40 +126,7 @@ def ray_cluster(tmp_path):
     with rig(tmp_path, EtcdServer("failover-ray"), runtime="ray") as built:
         groups = [g.process.pid for g in built.gateways]
         yield built
-
-    def left():
-        found = []
-        for group in groups:
-            try:
-                os.killpg(group, 0)
-                found.append(group)
-            except ProcessLookupError:
-                pass
-        return found
-    # Killed at cleanup (SIGKILL to each group): gone once their parents reaped them.
-    wait_for(lambda: not left(), 15, step=0.2)
-    assert not left(), subprocess.run(["ps", "-o", "pid,pgid,stat,args", "-g",
-                                       ",".join(map(str, left()))],
-                                      capture_output=True, text=True).stdout
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
-def leader_of(gateways):
-    leading = [g for g in gateways if g.process.poll() is None and serving(g.address, 0.5)]
-    return leading[0] if len(leading) == 1 else None
-
-
-def diagnostics(gateways) -> str:
-    return "\n".join(f"--- {g.name} (rc {g.process.poll()})\n{g.log_tail()}" for g in gateways)
+    assert_groups_gone(groups)
 
 
 def run_traffic_around(gateways, disrupt, *, rate: float, before_s: float, after_s: float):

@@ -24,17 +24,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 import uuid
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
-from cluster.store.db import drop_schema, open_engine
-from loadtests.failover_drill import Gateway, serving
-from tests.integration.etcd_server import EtcdServer, free_ports, require_etcd
+from loadtests.failover_drill import serving
+from tests.integration.etcd_server import require_etcd
+from tests.integration.gateways import (ResumingPbx, diagnostics, leader_of, two_gateways,
+                                        wait_for)
 from tests.integration.postgres import URL as PG
 from tests.integration.postgres import require_postgres
 
@@ -67,137 +66,16 @@ DNIS = "8005550100"
 ORDINARY_ANI = "+15559876543"
 
 
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 @pytest.fixture(params=["ray", "inprocess"])
 def gateways(request, tmp_path):
-    """etcd, a fresh schema and two gateways of the runtime; afterwards every process of
-    the gateways' groups (the Ray runtime's embedded Ray) is gone, etcd is killed, the
-    schema dropped."""
+    """etcd, a fresh schema and two gateways of the runtime (tests/integration/gateways.py)."""
     runtime = request.param
     if runtime == "ray" and os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0"):
         pytest.skip("VCC_PURE_PYTHON=1: the Ray-runtime failover tests run in the compiled pass")
     require_etcd()
     require_postgres(PG)
-    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
-    engine = open_engine(PG, schema=schema)
-    db_url = f"{PG}?options=-csearch_path%3D{schema}"
-    config = tmp_path / "callback.yaml"
-    config.write_text(CONFIG)
-    etcd = EtcdServer("callback")
-    started = []
-    try:
-        etcd.start()
-        prefix = f"/vcc-test-{uuid.uuid4().hex[:8]}"
-        for name, port in zip(("gw1", "gw2"), free_ports(2)):
-            started.append(Gateway(name, port, str(config), db_url, etcd.endpoint, prefix,
-                                   TTL_S, str(tmp_path), runtime=runtime))
-        yield started, engine
-    finally:
-        groups = [gateway.process.pid for gateway in started]
-        for gateway in started:
-            gateway.cleanup()
-        etcd.close()
-        drop_schema(engine, schema)
-
-        def left():
-            found = []
-            for group in groups:
-                try:
-                    os.killpg(group, 0)
-                    found.append(group)
-                except ProcessLookupError:
-                    pass
-            return found
-        wait_for(lambda: not left(), 15, step=0.2)
-        assert not left(), subprocess.run(["ps", "-o", "pid,pgid,stat,args", "-g",
-                                           ",".join(map(str, left()))],
-                                          capture_output=True, text=True).stdout
-
-
-def leader_of(gateways):
-    leading = [g for g in gateways if g.process.poll() is None and serving(g.address, 0.5)]
-    return leading[0] if len(leading) == 1 else None
-
-
-def diagnostics(gateways) -> str:
-    return "\n".join(f"--- {g.name} (rc {g.process.poll()})\n{g.log_tail()}" for g in gateways)
-
-
-class Pbx:
-    """The PBX end of one link: every action it gets, with the number of the stream it
-    came on (0: the first; each resume after the stream broke opens the next)."""
-
-    def __init__(self, link):
-        self.link = link
-        self.stream = 0
-        self.seen: list = []            # (stream, kind, payload)
-        self.closing = False
-        self.sent = 0                   # the seq of the last event sent
-
-    async def send(self, *events) -> None:
-        self.link.send(*events)         # numbers them
-        self.sent = events[-1].seq
-        await self.link.flush()
-
-    async def receive(self) -> None:
-        attempts = 0
-        while not self.closing:
-            error = None
-            try:
-                async for message in self.link.messages():
-                    attempts = 0
-                    for action in message.actions:
-                        kind = action.WhichOneof("action")
-                        self.seen.append((self.stream, kind, getattr(action, kind)))
-                if self.closing:
-                    return
-            except grpc.aio.AioRpcError as failure:
-                if self.closing:
-                    return
-                error = failure
-            attempts += 1               # bounded: 600 tries 0.1 s apart
-            if attempts > 600:
-                raise AssertionError(f"PBX link: no leader took the stream: {error}")
-            self.stream += 1
-            await asyncio.sleep(0.1)
-            await self.link.resume(error)
-
-    def of(self, contact_id: str, kind: str | None = None) -> list:
-        """(stream, kind, payload) of every action for `contact_id` (of `kind`)."""
-        return [(stream, seen_kind, payload) for stream, seen_kind, payload in self.seen
-                if payload.contact_id == contact_id and kind in (None, seen_kind)]
-
-    async def next(self, contact_id: str, kind: str, *, after_stream: int = -1,
-                   after: int = 0, where=lambda payload: True, timeout: float = 30.0):
-        """The first `kind` action for `contact_id` (that `where` accepts) received on a
-        stream after `after_stream`, among the actions received after the first `after`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for stream, seen_kind, payload in self.seen[after:]:
-                if (seen_kind, payload.contact_id) == (kind, contact_id) and \
-                        stream > after_stream and where(payload):
-                    return stream, payload
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {kind} for {contact_id} after stream {after_stream}: "
-                             f"{self.seen}")
-
-    async def applied(self, timeout: float = 30.0) -> None:
-        """Until the router acknowledged every event sent (committed to the journal)."""
-        deadline = time.monotonic() + timeout
-        while self.link.acked_event_seq < self.sent:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"events up to {self.sent} not acknowledged "
-                                     f"({self.link.acked_event_seq}): {self.seen}")
-            await asyncio.sleep(0.05)
+    with two_gateways(tmp_path, CONFIG, "callback", TTL_S, runtime) as built:
+        yield built
 
 
 def test_a_callback_survives_a_sigkilled_leader(gateways):
@@ -222,7 +100,7 @@ def test_a_callback_survives_a_sigkilled_leader(gateways):
         async with VccClient([g.address for g in gateways]) as vcc:
             link = vcc.pbx_link(f"pbx-{uuid.uuid4().hex[:8]}")
             await link.connect()
-            pbx = Pbx(link)
+            pbx = ResumingPbx(link)
             receiver = asyncio.ensure_future(pbx.receive())
             try:
                 # c1 dials the number: the plan's welcome, then (prompt over) it queues in

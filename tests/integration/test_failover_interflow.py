@@ -19,17 +19,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import time
 import uuid
 
-import grpc
 import pytest
 import sqlalchemy as sa
 
-from cluster.store.db import drop_schema, open_engine
-from loadtests.failover_drill import Gateway, serving
-from tests.integration.etcd_server import EtcdServer, free_ports, require_etcd
+from loadtests.failover_drill import serving
+from tests.integration.etcd_server import require_etcd
+from tests.integration.gateways import (ResumingPbx, diagnostics, leader_of, two_gateways,
+                                        wait_for)
 from tests.integration.postgres import URL as PG
 from tests.integration.postgres import require_postgres
 
@@ -53,111 +52,15 @@ SPEC = {"ani": "+15551234567", "dnis": "+18005550100", "customer_id": "C-42"}
 ATTACHED = {"account": "A-1", "reason": "billing question"}
 
 
-def wait_for(predicate, timeout: float, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
-
-
 @pytest.fixture
 def ray_gateways(tmp_path):
-    """etcd, a fresh schema and two `--runtime ray` gateways; afterwards every process of
-    the gateways' groups (their embedded Ray) is gone, etcd is killed, the schema dropped."""
+    """etcd, a fresh schema and two `--runtime ray` gateways (tests/integration/gateways.py)."""
     if os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0"):     # as test_failover.py
         pytest.skip("VCC_PURE_PYTHON=1: the Ray-runtime failover tests run in the compiled pass")
     require_etcd()
     require_postgres(PG)
-    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
-    engine = open_engine(PG, schema=schema)
-    db_url = f"{PG}?options=-csearch_path%3D{schema}"
-    config = tmp_path / "interflow.yaml"
-    config.write_text(CONFIG)
-    etcd = EtcdServer("interflow")
-    gateways = []
-    try:
-        etcd.start()
-        prefix = f"/vcc-test-{uuid.uuid4().hex[:8]}"
-        for name, port in zip(("gw1", "gw2"), free_ports(2)):
-            gateways.append(Gateway(name, port, str(config), db_url, etcd.endpoint, prefix,
-                                    TTL_S, str(tmp_path), runtime="ray"))
-        yield gateways, engine
-    finally:
-        groups = [gateway.process.pid for gateway in gateways]
-        for gateway in gateways:
-            gateway.cleanup()
-        etcd.close()
-        drop_schema(engine, schema)
-
-        def left():
-            found = []
-            for group in groups:
-                try:
-                    os.killpg(group, 0)
-                    found.append(group)
-                except ProcessLookupError:
-                    pass
-            return found
-        wait_for(lambda: not left(), 15, step=0.2)
-        assert not left(), subprocess.run(["ps", "-o", "pid,pgid,stat,args", "-g",
-                                           ",".join(map(str, left()))],
-                                          capture_output=True, text=True).stdout
-
-
-def leader_of(gateways):
-    leading = [g for g in gateways if g.process.poll() is None and serving(g.address, 0.5)]
-    return leading[0] if len(leading) == 1 else None
-
-
-def diagnostics(gateways) -> str:
-    return "\n".join(f"--- {g.name} (rc {g.process.poll()})\n{g.log_tail()}" for g in gateways)
-
-
-class Pbx:
-    """The PBX end of one link: every action it gets, with the number of the stream it
-    came on (0: the first; each resume after the stream broke opens the next)."""
-
-    def __init__(self, link):
-        self.link = link
-        self.stream = 0
-        self.seen: list = []            # (stream, kind, payload)
-        self.closing = False
-
-    async def receive(self) -> None:
-        attempts = 0
-        while not self.closing:
-            error = None
-            try:
-                async for message in self.link.messages():
-                    attempts = 0
-                    for action in message.actions:
-                        kind = action.WhichOneof("action")
-                        self.seen.append((self.stream, kind, getattr(action, kind)))
-                if self.closing:
-                    return
-            except grpc.aio.AioRpcError as failure:
-                if self.closing:
-                    return
-                error = failure
-            attempts += 1               # bounded: 600 tries 0.1 s apart
-            if attempts > 600:
-                raise AssertionError(f"PBX link: no leader took the stream: {error}")
-            self.stream += 1
-            await asyncio.sleep(0.1)
-            await self.link.resume(error)
-
-    async def next(self, kind: str, *, after_stream: int = -1, timeout: float = 30.0):
-        """The first `kind` action for c1 received on a stream after `after_stream`."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for stream, seen_kind, payload in self.seen:
-                if seen_kind == kind and stream > after_stream and payload.contact_id == "c1":
-                    return stream, payload
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"no {kind} for c1 after stream {after_stream}: {self.seen}")
+    with two_gateways(tmp_path, CONFIG, "interflow", TTL_S, "ray") as built:
+        yield built
 
 
 def test_an_interflowed_contact_survives_a_sigkilled_ray_leader(ray_gateways):
@@ -179,21 +82,21 @@ def test_an_interflowed_contact_survives_a_sigkilled_ray_leader(ray_gateways):
                     site=site, agent_id=agent), retry_for_s=30)
             link = vcc.pbx_link(f"pbx-{uuid.uuid4().hex[:8]}")
             await link.connect()
-            pbx = Pbx(link)
+            pbx = ResumingPbx(link)
             receiver = asyncio.ensure_future(pbx.receive())
             try:
                 link.send(call_control_pb2.PbxEvent(arrived=common_pb2.ContactSpec(
                     contact_id="c1", site="east", skill="billing", data=ATTACHED, **SPEC)))
                 await link.flush()
-                _, queued = await pbx.next("queued")
+                _, queued = await pbx.next("c1", "queued")
                 assert queued.site == "east"
                 await asyncio.sleep(WAIT_AT_EAST_S)
                 await vcc.call(lambda c: c.agents.SetState, agent_control_pb2.SetStateRequest(
                     site="west", agent_id="w1", state=common_pb2.AGENT_STATE_READY),
                     retry_for_s=30)
-                _, moved = await pbx.next("interflow")
+                _, moved = await pbx.next("c1", "interflow")
                 assert (moved.from_site, moved.to_site) == ("east", "west")
-                before, offer = await pbx.next("route_to_agent")
+                before, offer = await pbx.next("c1", "route_to_agent")
                 assert (offer.site, offer.agent_id) == ("west", "w1")
                 assert dict(offer.data) == {**ATTACHED, **SPEC}
 
@@ -207,7 +110,7 @@ def test_an_interflowed_contact_survives_a_sigkilled_ray_leader(ray_gateways):
 
                 # The new leader announces the open offer again on the resumed link: it
                 # knows c1's link at west, and c1 kept its data there.
-                stream, again = await pbx.next("route_to_agent", after_stream=before,
+                stream, again = await pbx.next("c1", "route_to_agent", after_stream=before,
                                                timeout=60)
                 assert (again.site, again.agent_id) == ("west", "w1")
                 assert dict(again.data) == {**ATTACHED, **SPEC}
@@ -216,7 +119,7 @@ def test_an_interflowed_contact_survives_a_sigkilled_ray_leader(ray_gateways):
                 statistics = await wait_answered(vcc)
                 link.send(call_control_pb2.PbxEvent(ended="c1"))
                 await link.flush()
-                ended_on, finished = await pbx.next("finished", after_stream=before,
+                ended_on, finished = await pbx.next("c1", "finished", after_stream=before,
                                                     timeout=30)
                 assert finished.final_state == common_pb2.CONTACT_STATE_COMPLETED
                 assert finished.site == "west" and ended_on > before
