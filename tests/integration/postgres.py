@@ -24,3 +24,28 @@ def require_postgres(url: str = URL) -> None:
         pytest.fail(reason, pytrace=False)
     if reason is not None:
         pytest.skip(reason)
+
+
+# Fixtures of the modules that run the SQLite checks on PostgreSQL too (test_store_postgres,
+# test_customers_postgres): they import them by name.
+@pytest.fixture
+def bare_engine():
+    """An engine on a fresh schema of its own, no tables; the schema dropped after."""
+    import uuid
+
+    from cluster.store.db import drop_schema, open_engine
+
+    require_postgres(URL)
+    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
+    engine = open_engine(URL, schema=schema)
+    yield engine
+    drop_schema(engine, schema)
+
+
+@pytest.fixture
+def engine(bare_engine):
+    """`bare_engine` with every migration applied."""
+    from cluster.store.migrate import upgrade
+
+    upgrade(bare_engine)
+    return bare_engine

@@ -7,14 +7,12 @@ skip elsewhere."""
 import asyncio
 import pathlib
 import sys
-import uuid
 
 import pytest
 
 from cluster.customers.directory import open_directory
 from cluster.customers.readers import APPLICATION_NAME, PostgresReader
-from cluster.store import open_engine, upgrade
-from cluster.store.db import drop_schema
+from cluster.store import open_engine
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))
 import test_customer_directory as directory_checks  # noqa: E402
@@ -23,23 +21,11 @@ import test_customer_import as import_checks  # noqa: E402
 import test_store_schema as schema_checks  # noqa: E402
 
 from tests.integration.postgres import URL, require_postgres  # noqa: E402
+from tests.integration.postgres import bare_engine, engine  # noqa: E402,F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def bare_engine():
-    require_postgres(URL)
-    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
-    engine = open_engine(URL, schema=schema)
-    yield engine
-    drop_schema(engine, schema)
-
-
-@pytest.fixture
-def engine(bare_engine):
-    upgrade(bare_engine)
-    return bare_engine
 
 
 def test_migration_from_0003(bare_engine):

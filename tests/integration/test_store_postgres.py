@@ -33,25 +33,12 @@ import test_store_reports as report_checks  # noqa: E402
 import test_store_schema as schema_checks  # noqa: E402
 
 from tests.integration.postgres import URL, require_postgres  # noqa: E402
+from tests.integration.postgres import bare_engine, engine  # noqa: E402,F401 (fixtures)
 
 pytestmark = pytest.mark.integration
 
 
 
-@pytest.fixture
-def bare_engine():
-    """An engine on a fresh schema of its own, no tables."""
-    require_postgres(URL)
-    schema = f"vcc_test_{uuid.uuid4().hex[:12]}"
-    engine = open_engine(URL, schema=schema)
-    yield engine
-    drop_schema(engine, schema)
-
-
-@pytest.fixture
-def engine(bare_engine):
-    upgrade(bare_engine)
-    return bare_engine
 
 
 def test_migrations_match_models(bare_engine):
