@@ -58,8 +58,8 @@ async def open_durable_host(config, url: str, *, fencing_token: int | None = Non
     recorder = Recorder()
     persistence = Persistence(journal, recorder)
     scheduler_factory = host_options.get("scheduler_factory")
-    known = journal_sites(engine)
     deleted = deleted_sites(engine)
+    known = journal_sites(engine, deleted)
     # Sites added through Admin live only in the journal: recover those too.
     recovered = recover_sites(engine, {name: config.sites.get(name) for name in known},
                               scheduler_factory=scheduler_factory, recorder=recorder) \

@@ -124,7 +124,7 @@ class CoreHost(FanOut):
         # later gets it too, so every site runs, journals and recovers the same plans.
         self.plans_change = change
         for state in self.sites.values():
-            self._use_center_plans(state)
+            self._use_center_settings(state)
         self.bsr = config.multisite == "bsr"
         self.center = VirtualCenter(config.bsr)
         self.hop_limit = config.bsr.hop_limit
@@ -485,9 +485,8 @@ class CoreHost(FanOut):
         """Create an empty site; True if it is new (an existing one is left as it is)."""
         if name in self.sites:
             return False
-        state = SiteState(SiteConfig(name, tiers=self.tiers),
-                          scheduler_factory=self._scheduler_factory)
-        self._use_center_plans(state)               # before its first snapshot holds them
+        state = SiteState(SiteConfig(name), scheduler_factory=self._scheduler_factory)
+        self._use_center_settings(state)            # before its first snapshot holds them
         if self.persistence is not None:
             self.persistence.start_site(state)      # its snapshot makes it recoverable
         self.sites[name] = state
@@ -531,7 +530,8 @@ class CoreHost(FanOut):
         await self._journal_admin()
 
     # ---- routing plans (the document edits: cluster/plan_admin.py) ------------------------------
-    def _use_center_plans(self, state: SiteState) -> None:
+    def _use_center_settings(self, state: SiteState) -> None:
+        """The center's routing plans and customer tiers, at one of its sites."""
         state.plans.use(self.plans, self.wall_clock)
         state.plans.change = self.plans_change
         if self.tiers is not None:      # configuration too (a recovered site has none)

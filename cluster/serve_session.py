@@ -39,13 +39,19 @@ def raise_if_unrecoverable(url, error) -> None:
         engine.dispose()
 
 
-def with_journal_sites(config, engine):
-    """`config` (a ClusterConfig) with the sites the journal knows that it does not (added
-    through Admin) as empty SiteConfigs: their actors recover them from the store, as the
-    in-process durable host does (cluster/durable.py); and without those Admin deleted."""
+def store_sites(engine) -> tuple:
+    """(journal_sites, deleted_sites) of the store, each read once."""
     from cluster.store.journal import deleted_sites, journal_sites
 
-    known, deleted = journal_sites(engine), deleted_sites(engine)
+    deleted = deleted_sites(engine)
+    return journal_sites(engine, deleted), deleted
+
+
+def with_journal_sites(config, known, deleted):
+    """`config` (a ClusterConfig) with the sites the journal knows (`known`) that it does
+    not (added through Admin) as empty SiteConfigs: their actors recover them from the
+    store, as the in-process durable host does (cluster/durable.py); and without the sites
+    Admin deleted (`deleted`)."""
     extra = {name: SiteConfig(name, tiers=config.tiers or None) for name in known
              if name not in config.sites}
     if not extra and not deleted.keys() & config.sites.keys():
@@ -165,7 +171,7 @@ class ServeSession:
         from cluster.durable import Recovery
         from cluster.ray_host import RayHost
         from cluster.store.db import open_engine
-        from cluster.store.journal import Journal, journal_sites, leader_session_options
+        from cluster.store.journal import Journal, leader_session_options
         from cluster.store.migrate import upgrade
         from cluster.store.site_store import SiteStore
 
@@ -173,8 +179,8 @@ class ServeSession:
         engine = open_engine(url, **leader_session_options(url, token))
         try:
             upgrade(engine)
-            known = journal_sites(engine)
-            config = with_journal_sites(config, engine)
+            known, deleted = store_sites(engine)
+            config = with_journal_sites(config, known, deleted)
             checked = time.perf_counter()
             journal = Journal(engine, fencing_token=token)
             try:
@@ -246,7 +252,7 @@ class ServeSession:
             engine = open_engine(self.db_url)
             try:
                 upgrade(engine)         # once, here: actors opening it at once would race
-                config = with_journal_sites(config, engine)
+                config = with_journal_sites(config, *store_sites(engine))
             finally:
                 engine.dispose()
             store = SiteStore(self.db_url)

@@ -540,17 +540,19 @@ def read_entries(engine: Engine, site: str, after_seq: int = 0, *, batch: int = 
             return
 
 
-def journal_sites(engine: Engine) -> dict:
+def journal_sites(engine: Engine, deleted: dict | None = None) -> dict:
     """{site: last seq} of every site the store knows: with journal entries, or with only
     its first snapshot (a site added through Admin and not changed since is one: it must
-    be recovered, not forgotten). Sites deleted through Admin (`deleted_sites`) are not."""
+    be recovered, not forgotten). Sites deleted through Admin (`deleted`, read here when
+    not given: `deleted_sites`) are not."""
     with engine.connect() as connection:
         sites = dict(connection.execute(
             sa.select(SNAPSHOTS.c.site, sa.func.max(SNAPSHOTS.c.seq))
             .group_by(SNAPSHOTS.c.site)).all())
         sites.update(connection.execute(
             sa.select(JOURNAL.c.site, sa.func.max(JOURNAL.c.seq)).group_by(JOURNAL.c.site)).all())
-    deleted = deleted_sites(engine)
+    if deleted is None:
+        deleted = deleted_sites(engine)
     return {site: seq for site, seq in sites.items() if site not in deleted}
 
 
