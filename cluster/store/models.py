@@ -172,6 +172,7 @@ class ContactRecord(Base):
     callback: Mapped[bool] = mapped_column(sa.Boolean, default=False,
                                            server_default=sa.false())
     service: Mapped[str | None] = mapped_column(Name)
+    tier: Mapped[str | None] = mapped_column(sa.String(32))         # the caller's (SPEC §7)
 
 
 class AgentStateInterval(Base):
@@ -247,6 +248,7 @@ class Interaction(Base):
     agent_id: Mapped[str | None] = mapped_column(ExternalId)
     disposition: Mapped[str | None] = mapped_column(sa.String(64))      # the wrap-up code
     notes: Mapped[str] = mapped_column(sa.Text, default="")
+    final_state: Mapped[str | None] = mapped_column(sa.String(16))     # how the contact ended
 
 
 class CustomerNote(Base):

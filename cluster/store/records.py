@@ -83,7 +83,7 @@ class OpenRecord:
                  "service_objective_s", "sl_threshold_s", "channel", "arrivals", "targets",
                  "offer_time", "answer_time", "end_time", "agent_id", "served_site", "offers",
                  "queue_position", "ewt_predicted_s", "queued", "site", "seen",
-                 "queue_time", "callback", "service")
+                 "queue_time", "callback", "service", "tier")
 
     def __init__(self, contact_id):
         self.contact_id = contact_id
@@ -104,6 +104,7 @@ class OpenRecord:
         # callback, and the service its dialled number belongs to.
         self.queue_time = self.service = None
         self.callback = False
+        self.tier = None                # the caller's customer tier routed with (SPEC §7)
 
     def entry(self):
         """(site, time) it entered the center: the earliest arrival, and among arrivals at
@@ -131,7 +132,7 @@ class OpenRecord:
             "interflows": len(self.targets), "offers": self.offers,
             "queue_position": self.queue_position, "ewt_predicted_s": self.ewt_predicted_s,
             "queue_time": self.queue_time, "callback": bool(self.callback),
-            "service": self.service,
+            "service": self.service, "tier": self.tier,
         }
 
     def dump(self) -> dict:
@@ -142,7 +143,7 @@ class OpenRecord:
     # with the contact.
     CARRIED = ("arrivals", "targets", "offers", "offer_time", "queue_position",
                "ewt_predicted_s", "queued", "sl_threshold_s", "queue_time", "callback",
-               "service")
+               "service", "tier")
 
     def carried(self) -> dict:
         return _copied({name: getattr(self, name) for name in self.CARRIED})
@@ -269,6 +270,8 @@ class Recorder:
             record = self._open[event.contact_id] = OpenRecord(event.contact_id)
             contact = state.contacts.get(event.contact_id)
             record.channel = _name(event.channel)
+            # The tier the core routed with: the caller's, else the default (None: no tiers).
+            record.tier = state.tiers.name_of(event.tier)
             if event.skill is not None:
                 skill = state.skills[event.skill]
                 record.skill = skill.name
