@@ -5,7 +5,8 @@ Roles and what they may call (roles are not hierarchical: a token lists every ro
 so the config tool's admin token cannot fake PBX calls unless it is also given `pbx`):
     pbx    /vcc.v1.CallControl/*
     agent  /vcc.v1.AgentControl/*
-    crm    /vcc.v1.Routing/*
+    crm    /vcc.v1.Routing/*, /vcc.v1.Crm/* and /vcc.v1.Marketing/* (a desktop that records
+           offer outcomes or shows the ranking holds `agent,crm`)
     admin  /vcc.v1.Admin/* and server reflection
 Health.Check is open: load balancers probe it without a token. Health.Watch (a stream that
 holds a place, cluster/admission.py) needs a token of any role.
@@ -46,6 +47,8 @@ SERVICE_ROLES: Mapping[str, str] = {
     "vcc.v1.CallControl": "pbx",
     "vcc.v1.AgentControl": "agent",
     "vcc.v1.Routing": "crm",
+    "vcc.v1.Crm": "crm",
+    "vcc.v1.Marketing": "crm",
     "vcc.v1.Admin": "admin",
     "grpc.reflection.v1.ServerReflection": "admin",
     "grpc.reflection.v1alpha.ServerReflection": "admin",

@@ -30,12 +30,15 @@ from cluster.servicers import (
     AdminServicer,
     AgentControlServicer,
     CallControlServicer,
+    CrmServicer,
+    MarketingServicer,
     RoutingServicer,
 )
 from vcc.v1 import (
     admin_pb2_grpc,
     agent_control_pb2_grpc,
     call_control_pb2_grpc,
+    crm_pb2_grpc,
     routing_pb2_grpc,
 )
 
@@ -57,10 +60,11 @@ class HealthServicer(health.aio.HealthServicer):
 def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=None,
                  interceptors=(), maximum_concurrent_rpcs: int | None = None,
                  budgets: Budgets | None = None, options=(),
-                 callers=None) -> tuple[grpc.aio.Server, int]:
+                 callers=None, customer_store=None) -> tuple[grpc.aio.Server, int]:
     """An unstarted server with every vcc service bound to `address`, and the bound port
     (port 0 picks a free one). `callers` (cluster/customers/callers.py): arrivals get their
-    caller's customer tier from it. `server.health` is its HealthServicer; `server.admission`
+    caller's customer tier from it. `customer_store`: the Engine the Crm and Marketing
+    services read and write (None: they answer FAILED_PRECONDITION). `server.health` is its HealthServicer; `server.admission`
     its AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
     defaults with `maximum_concurrent_rpcs` unary calls. gRPC's own limit is not used: it
     counts idle streams and unary calls alike, so streams could starve everything else."""
@@ -78,6 +82,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(AgentControlServicer(host), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
+    crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store), server)
+    crm_pb2_grpc.add_MarketingServicer_to_server(MarketingServicer(customer_store), server)
     server.health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(server.health, server)
     reflection.enable_server_reflection(
@@ -139,7 +145,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     leads (cluster/leader_gate.py). `leader_hosts`: (open_host, close_host) of each term's
     host for the gate (default: the durable in-process host; the Ray runtime's are
     `ServeSession.leader_hosts()`). `customers_url`: the customer store (the same database
-    as `--db`) that arrivals' callers are looked up in, when the configuration has tiers."""
+    as `--db`): the Crm and Marketing services use it, and arrivals' callers are looked up
+    in it when the configuration has tiers."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -164,15 +171,21 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                  recovery.seconds)
     else:
         host = (host_factory or CoreHost)(config)
-    callers = None
-    if customers_url is not None and config.tiers:
-        from cluster.customers.callers import open_caller_tiers
+    callers = customer_store = None
+    if customers_url is not None:
+        from cluster.store.db import open_engine
 
-        callers = await open_caller_tiers(customers_url, config.tiers)
+        customer_store = open_engine(customers_url)
+    if customer_store is not None and config.tiers:
+        from cluster.customers.callers import CallerTiers
+        from cluster.customers.directory import open_directory
+
+        callers = CallerTiers(open_directory(customer_store), config.tiers)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
-                                budgets=budgets, options=options, callers=callers)
+                                budgets=budgets, options=options, callers=callers,
+                                customer_store=customer_store)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -210,6 +223,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
             await close_durable_host(host)
         if callers is not None:
             await callers.close()
+        if customer_store is not None:
+            customer_store.dispose()
 
 
 def main(argv=None) -> int:

@@ -18,10 +18,9 @@ from sites import events as ev
 class CallerTiers:
     """The gateway's side of tiers: `await identify(event)` sets an arrival's tier."""
 
-    def __init__(self, directory, tiers, engine=None):
+    def __init__(self, directory, tiers):
         self.directory = directory
         self.tiers = tiers          # sites.tiers.TierConfig: a tier it does not know is moot
-        self._engine = engine       # disposed at close, when this opened it
 
     async def identify(self, event) -> None:
         """Set `event.tier` (a ContactArrived that has none) from its caller's profile."""
@@ -50,17 +49,4 @@ class CallerTiers:
             await asyncio.gather(*lookups)
 
     async def close(self) -> None:
-        try:
-            await self.directory.close()
-        finally:
-            if self._engine is not None:
-                self._engine.dispose()
-
-
-async def open_caller_tiers(url: str, tiers) -> CallerTiers:
-    """CallerTiers on the customer store at `url` (the server's `--db`)."""
-    from cluster.customers.directory import open_directory
-    from cluster.store.db import open_engine
-
-    engine = open_engine(url)
-    return CallerTiers(open_directory(engine), tiers, engine)
+        await self.directory.close()

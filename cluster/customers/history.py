@@ -122,17 +122,56 @@ def offers_for(engine: Engine, products: set[str], at: float, limit: int = 3) ->
         return list(connection.execute(select))
 
 
+def _dialect_insert(connection: Connection, table: sa.Table):
+    return (postgresql.insert if connection.dialect.name == "postgresql"
+            else sqlite.insert)(table)
+
+
+def mark_eligible(engine: Engine, *, contact_id: str, offer_ids, time: float,
+                  customer_id: str | None = None, agent_id: str | None = None) -> int:
+    """The offers that popped on a contact's screen: each is eligible, `not_presented` until
+    the agent records what became of it (`record_outcome`). Rows already there are kept (an
+    offer popped again, to another agent or after a takeover, counts once); how many were
+    added."""
+    rows = [{"offer_id": offer_id, "result": "not_presented", "time": time,
+             "agent_id": agent_id, "customer_id": customer_id, "contact_id": contact_id}
+            for offer_id in dict.fromkeys(offer_ids)]
+    if not rows:
+        return 0
+    with engine.begin() as connection:
+        added = connection.execute(_dialect_insert(connection, _outcomes).values(rows)
+                                   .on_conflict_do_nothing().returning(_outcomes.c.id))
+        return len(added.all())
+
+
 def record_outcome(engine: Engine, *, offer_id: str, result: str, time: float,
                    agent_id: str | None = None, customer_id: str | None = None,
                    contact_id: str | None = None, order_reference: str | None = None) -> bool:
-    """Record what became of an offer on a contact; False if this contact has one for this
-    offer already. ValueError for an unknown result or an accepted offer without an order."""
+    """Record what became of an offer on a contact: one row per offer and contact, the
+    latest report wins (an agent corrects a result; a completion sent twice counts once).
+    Whether the row was added or changed. ValueError for an unknown result or an accepted
+    offer without an order."""
     if result not in OUTCOMES:
         raise ValueError(f"result must be one of {', '.join(OUTCOMES)}; got {result!r}")
     if result == "accepted" and not order_reference:
         raise ValueError("an accepted offer needs its order reference")
+    values = {"offer_id": offer_id, "result": result, "time": time, "agent_id": agent_id,
+              "customer_id": customer_id, "contact_id": contact_id,
+              "order_reference": order_reference if result == "accepted" else None}
     with engine.begin() as connection:
-        return _insert_once(connection, _outcomes, {
-            "offer_id": offer_id, "result": result, "time": time, "agent_id": agent_id,
-            "customer_id": customer_id, "contact_id": contact_id,
-            "order_reference": order_reference})
+        if contact_id is None:          # nothing to be the same outcome as
+            connection.execute(_outcomes.insert().values(**values))
+            return True
+        insert = _dialect_insert(connection, _outcomes).values(**values)
+        changed = {name: insert.excluded[name] for name in ("result", "time", "order_reference")}
+        # The agent and customer an eligible row did not know yet are filled in; known
+        # ones stay.
+        for name in ("agent_id", "customer_id"):
+            changed[name] = sa.func.coalesce(_outcomes.c[name], insert.excluded[name])
+        same = sa.and_(_outcomes.c.result == insert.excluded.result,
+                       sa.func.coalesce(_outcomes.c.order_reference, "")
+                       == sa.func.coalesce(insert.excluded.order_reference, ""))
+        statement = insert.on_conflict_do_update(
+            index_elements=["contact_id", "offer_id"], set_=changed,
+            where=sa.not_(same)).returning(_outcomes.c.id)
+        return connection.execute(statement).first() is not None

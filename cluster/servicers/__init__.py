@@ -6,6 +6,9 @@
 from cluster.servicers.admin import AdminServicer
 from cluster.servicers.agent_control import AgentControlServicer
 from cluster.servicers.call_control import CallControlServicer
+from cluster.servicers.crm import CrmServicer
+from cluster.servicers.marketing import MarketingServicer
 from cluster.servicers.routing import RoutingServicer
 
-__all__ = ["AdminServicer", "AgentControlServicer", "CallControlServicer", "RoutingServicer"]
+__all__ = ["AdminServicer", "AgentControlServicer", "CallControlServicer", "CrmServicer",
+           "MarketingServicer", "RoutingServicer"]

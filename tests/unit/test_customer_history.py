@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from cluster.customers import history
 from cluster.customers.history import InteractionQuery
-from cluster.store.models import Customer, CustomerNote
+from cluster.store.models import Customer, CustomerNote, MarketingOutcome
 
 
 def check_history(engine) -> None:
@@ -64,8 +64,17 @@ def check_history(engine) -> None:
     assert history.record_outcome(engine, offer_id="fibre-1", result="accepted", time=5.0,
                                   agent_id="a1", customer_id="c1", contact_id="k3",
                                   order_reference="ORD-1")
-    assert not history.record_outcome(engine, offer_id="fibre-1", result="declined",
-                                      time=6.0, contact_id="k3")        # once per contact
+    assert not history.record_outcome(engine, offer_id="fibre-1", result="accepted",
+                                      time=5.5, contact_id="k3",
+                                      order_reference="ORD-1")          # sent twice: once
+    assert history.record_outcome(engine, offer_id="fibre-1", result="declined",
+                                  time=6.0, contact_id="k3")            # corrected: latest
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(MarketingOutcome.__table__)).all()
+    assert [(row.offer_id, row.result, row.order_reference, row.agent_id) for row in rows
+            ] == [("fibre-1", "declined", None, "a1")]                 # one row, agent kept
+    assert history.mark_eligible(engine, contact_id="k3", offer_ids=["fibre-1", "tv-1"],
+                                 time=6.0, customer_id="c1", agent_id="a1") == 1
     assert history.record_outcome(engine, offer_id="fibre-2", result="not_presented",
                                   time=6.0, contact_id="k3")
     with pytest.raises(ValueError, match="order reference"):
@@ -73,7 +82,6 @@ def check_history(engine) -> None:
     with pytest.raises(ValueError, match="result must be one of"):
         history.record_outcome(engine, offer_id="fibre-1", result="maybe", time=7.0)
     # The database keeps the rules too, whoever writes.
-    from cluster.store.models import MarketingOutcome
     with pytest.raises(sa.exc.IntegrityError):
         with engine.begin() as connection:
             connection.execute(MarketingOutcome.__table__.insert().values(

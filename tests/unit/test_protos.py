@@ -21,9 +21,10 @@ def test_generated_code_is_not_stale(tmp_path):
 
 def test_every_service_is_importable():
     from vcc.v1 import (admin_pb2_grpc, agent_control_pb2_grpc, call_control_pb2_grpc,
-                        routing_pb2_grpc)
+                        crm_pb2_grpc, routing_pb2_grpc)
 
     for module, service in ((admin_pb2_grpc, "Admin"), (agent_control_pb2_grpc, "AgentControl"),
-                            (call_control_pb2_grpc, "CallControl"), (routing_pb2_grpc, "Routing")):
+                            (call_control_pb2_grpc, "CallControl"), (routing_pb2_grpc, "Routing"),
+                            (crm_pb2_grpc, "Crm"), (crm_pb2_grpc, "Marketing")):
         assert hasattr(module, f"{service}Servicer")
         assert hasattr(module, f"add_{service}Servicer_to_server")

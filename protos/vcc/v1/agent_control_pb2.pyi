@@ -40,14 +40,20 @@ class OfferResponse(_message.Message):
     def __init__(self, site: _Optional[str] = ..., agent_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., accept: _Optional[bool] = ...) -> None: ...
 
 class ContactRequest(_message.Message):
-    __slots__ = ("site", "agent_id", "contact_id")
+    __slots__ = ("site", "agent_id", "contact_id", "disposition", "notes", "offer_results")
     SITE_FIELD_NUMBER: _ClassVar[int]
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    OFFER_RESULTS_FIELD_NUMBER: _ClassVar[int]
     site: str
     agent_id: str
     contact_id: str
-    def __init__(self, site: _Optional[str] = ..., agent_id: _Optional[str] = ..., contact_id: _Optional[str] = ...) -> None: ...
+    disposition: str
+    notes: str
+    offer_results: _containers.RepeatedCompositeFieldContainer[_common_pb2.OfferResult]
+    def __init__(self, site: _Optional[str] = ..., agent_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., disposition: _Optional[str] = ..., notes: _Optional[str] = ..., offer_results: _Optional[_Iterable[_Union[_common_pb2.OfferResult, _Mapping]]] = ...) -> None: ...
 
 class AgentReply(_message.Message):
     __slots__ = ("state", "offers")

@@ -2,7 +2,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -119,7 +119,7 @@ class ContactSpec(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., service_objective_s: _Optional[float] = ..., channel: _Optional[_Union[Channel, str]] = ..., ani: _Optional[str] = ..., dnis: _Optional[str] = ..., customer_id: _Optional[str] = ..., data: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class Offer(_message.Message):
-    __slots__ = ("contact_id", "agent_id", "site", "skill", "channel", "offer_deadline_s", "data", "callback")
+    __slots__ = ("contact_id", "agent_id", "site", "skill", "channel", "offer_deadline_s", "data", "callback", "screen_pop")
     class DataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +135,7 @@ class Offer(_message.Message):
     OFFER_DEADLINE_S_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
     CALLBACK_FIELD_NUMBER: _ClassVar[int]
+    SCREEN_POP_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     agent_id: str
     site: str
@@ -143,7 +144,93 @@ class Offer(_message.Message):
     offer_deadline_s: float
     data: _containers.ScalarMap[str, str]
     callback: bool
-    def __init__(self, contact_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., offer_deadline_s: _Optional[float] = ..., data: _Optional[_Mapping[str, str]] = ..., callback: _Optional[bool] = ...) -> None: ...
+    screen_pop: ScreenPop
+    def __init__(self, contact_id: _Optional[str] = ..., agent_id: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., channel: _Optional[_Union[Channel, str]] = ..., offer_deadline_s: _Optional[float] = ..., data: _Optional[_Mapping[str, str]] = ..., callback: _Optional[bool] = ..., screen_pop: _Optional[_Union[ScreenPop, _Mapping]] = ...) -> None: ...
+
+class ScreenPop(_message.Message):
+    __slots__ = ("customer_id", "name", "tier", "phones", "email", "address", "attributes", "history", "offers")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    PHONES_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    name: str
+    tier: str
+    phones: _containers.RepeatedScalarFieldContainer[str]
+    email: str
+    address: str
+    attributes: _containers.ScalarMap[str, str]
+    history: _containers.RepeatedCompositeFieldContainer[Interaction]
+    offers: _containers.RepeatedCompositeFieldContainer[MarketingOffer]
+    def __init__(self, customer_id: _Optional[str] = ..., name: _Optional[str] = ..., tier: _Optional[str] = ..., phones: _Optional[_Iterable[str]] = ..., email: _Optional[str] = ..., address: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., history: _Optional[_Iterable[_Union[Interaction, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[MarketingOffer, _Mapping]]] = ...) -> None: ...
+
+class Interaction(_message.Message):
+    __slots__ = ("contact_id", "customer_id", "time", "channel", "skill", "agent_id", "disposition", "notes", "final_state")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    SKILL_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPOSITION_FIELD_NUMBER: _ClassVar[int]
+    NOTES_FIELD_NUMBER: _ClassVar[int]
+    FINAL_STATE_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    customer_id: str
+    time: float
+    channel: Channel
+    skill: str
+    agent_id: str
+    disposition: str
+    notes: str
+    final_state: ContactState
+    def __init__(self, contact_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., time: _Optional[float] = ..., channel: _Optional[_Union[Channel, str]] = ..., skill: _Optional[str] = ..., agent_id: _Optional[str] = ..., disposition: _Optional[str] = ..., notes: _Optional[str] = ..., final_state: _Optional[_Union[ContactState, str]] = ...) -> None: ...
+
+class MarketingOffer(_message.Message):
+    __slots__ = ("offer_id", "product", "pitch", "selling_points", "script_ref", "valid_from", "valid_to", "value_cents", "commission_cents", "priority")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    PRODUCT_FIELD_NUMBER: _ClassVar[int]
+    PITCH_FIELD_NUMBER: _ClassVar[int]
+    SELLING_POINTS_FIELD_NUMBER: _ClassVar[int]
+    SCRIPT_REF_FIELD_NUMBER: _ClassVar[int]
+    VALID_FROM_FIELD_NUMBER: _ClassVar[int]
+    VALID_TO_FIELD_NUMBER: _ClassVar[int]
+    VALUE_CENTS_FIELD_NUMBER: _ClassVar[int]
+    COMMISSION_CENTS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    product: str
+    pitch: str
+    selling_points: _containers.RepeatedScalarFieldContainer[str]
+    script_ref: str
+    valid_from: float
+    valid_to: float
+    value_cents: int
+    commission_cents: int
+    priority: int
+    def __init__(self, offer_id: _Optional[str] = ..., product: _Optional[str] = ..., pitch: _Optional[str] = ..., selling_points: _Optional[_Iterable[str]] = ..., script_ref: _Optional[str] = ..., valid_from: _Optional[float] = ..., valid_to: _Optional[float] = ..., value_cents: _Optional[int] = ..., commission_cents: _Optional[int] = ..., priority: _Optional[int] = ...) -> None: ...
+
+class OfferResult(_message.Message):
+    __slots__ = ("offer_id", "result", "order_reference")
+    OFFER_ID_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    ORDER_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    offer_id: str
+    result: str
+    order_reference: str
+    def __init__(self, offer_id: _Optional[str] = ..., result: _Optional[str] = ..., order_reference: _Optional[str] = ...) -> None: ...
 
 class IvrTreatment(_message.Message):
     __slots__ = ("contact_id", "site", "kind", "prompt", "seconds", "max_digits", "treatment", "to", "target", "reason")
