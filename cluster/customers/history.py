@@ -8,6 +8,7 @@ sent twice, or replayed after a takeover, is counted once.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import sqlalchemy as sa
@@ -144,13 +145,28 @@ def mark_eligible(engine: Engine, *, contact_id: str, offer_ids, time: float,
         return len(added.all())
 
 
-def record_outcome(engine: Engine, *, offer_id: str, result: str, time: float,
+def _transaction(target: Engine | Connection):
+    """A transaction on an engine, or the one a connection is in already."""
+    return contextlib.nullcontext(target) if isinstance(target, Connection) else target.begin()
+
+
+def unknown_offers(connection: Connection, offer_ids) -> list[str]:
+    """Those of `offer_ids` that are no offer, in their order."""
+    wanted = list(dict.fromkeys(offer_ids))
+    if not wanted:
+        return []
+    known = set(connection.execute(sa.select(_offers.c.offer_id)
+                                   .where(_offers.c.offer_id.in_(wanted))).scalars())
+    return [offer_id for offer_id in wanted if offer_id not in known]
+
+
+def record_outcome(engine: Engine | Connection, *, offer_id: str, result: str, time: float,
                    agent_id: str | None = None, customer_id: str | None = None,
                    contact_id: str | None = None, order_reference: str | None = None) -> bool:
     """Record what became of an offer on a contact: one row per offer and contact, the
     latest report wins (an agent corrects a result; a completion sent twice counts once).
     Whether the row was added or changed. ValueError for an unknown result or an accepted
-    offer without an order."""
+    offer without an order. `engine`: or a connection, to record it in its transaction."""
     if result not in OUTCOMES:
         raise ValueError(f"result must be one of {', '.join(OUTCOMES)}; got {result!r}")
     if result == "accepted" and not order_reference:
@@ -158,7 +174,7 @@ def record_outcome(engine: Engine, *, offer_id: str, result: str, time: float,
     values = {"offer_id": offer_id, "result": result, "time": time, "agent_id": agent_id,
               "customer_id": customer_id, "contact_id": contact_id,
               "order_reference": order_reference if result == "accepted" else None}
-    with engine.begin() as connection:
+    with _transaction(engine) as connection:
         if contact_id is None:          # nothing to be the same outcome as
             connection.execute(_outcomes.insert().values(**values))
             return True

@@ -251,6 +251,19 @@ class Interaction(Base):
     final_state: Mapped[str | None] = mapped_column(sa.String(16))     # how the contact ended
 
 
+class ContactDisposition(Base):
+    """The agent's wrap-up of a contact (SPEC §7): kept apart from the interaction because
+    it may come first (a call's disposition is given during its wrap-up, and the contact's
+    record, which makes the interaction, is written once the wrap-up ends). The interaction
+    takes it up whichever comes first (cluster/store/interactions.py)."""
+    __tablename__ = "contact_dispositions"
+    contact_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)
+    agent_id: Mapped[str | None] = mapped_column(ExternalId)
+    time: Mapped[float] = mapped_column(Seconds)
+    disposition: Mapped[str | None] = mapped_column(sa.String(64))
+    notes: Mapped[str] = mapped_column(sa.Text, default="")
+
+
 class CustomerNote(Base):
     """A free note on a customer, apart from any contact (an agent's or the CRM's)."""
     __tablename__ = "customer_notes"

@@ -36,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from cluster.masking import mask_card_numbers, mask_phone_number
+from cluster.store.interactions import write_interactions
 from cluster.store.models import AgentStateInterval, ContactRecord
 from sites import events as ev
 from sites.actions import (
@@ -452,7 +453,8 @@ def _insert_ignoring_duplicates(connection: Connection, table, rows) -> None:
 
 
 def write_rows(connection: Connection, records, intervals) -> None:
-    """Insert contact records and agent intervals; rows already there are left alone (a
-    replay after recovery derives some of them again)."""
+    """Insert contact records, their customers' interactions and agent intervals; rows
+    already there are left alone (a replay after recovery derives some of them again)."""
     _insert_ignoring_duplicates(connection, RECORDS, records)
+    write_interactions(connection, records)
     _insert_ignoring_duplicates(connection, INTERVALS, intervals)

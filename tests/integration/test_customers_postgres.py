@@ -16,6 +16,7 @@ from cluster.store import open_engine
 
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))
 import test_customer_directory as directory_checks  # noqa: E402
+import test_customer_dispositions as disposition_checks  # noqa: E402
 import test_customer_history as history_checks  # noqa: E402
 import test_customer_import as import_checks  # noqa: E402
 import test_store_schema as schema_checks  # noqa: E402
@@ -86,3 +87,9 @@ def test_targets(engine, tmp_path):
 
 def test_history(engine):
     history_checks.check_history(engine)
+
+
+def test_interactions_and_dispositions(engine):
+    disposition_checks.add_customers(engine)
+    disposition_checks.check_interactions_from_records(engine)
+    disposition_checks.check_dispositions(engine)
