@@ -21,6 +21,8 @@ gRPC's 4 MiB receive limit and the PBX link could never resume):
 MAX_ID = 128                  # characters: contact, agent, link and customer ids
 MAX_NAME = 64                 # characters: site and skill names, reason codes
 MAX_PHONE = 32                # characters: ANI, DNIS
+MAX_NOTES = 4000              # characters: an agent's notes on a contact, a customer note
+MAX_OFFER_RESULTS = 16        # offer results in one disposition
 MAX_DATA_KEYS = 64            # attached data entries per contact
 MAX_DATA_BYTES = 16 * 1024    # attached data per contact: keys and values, UTF-8 bytes
 MAX_MESSAGE_BYTES = 1 << 20   # one CallControl message (PbxMessage or RouterMessage)

@@ -79,7 +79,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
     call_control_pb2_grpc.add_CallControlServicer_to_server(
         CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers), server)
-    agent_control_pb2_grpc.add_AgentControlServicer_to_server(AgentControlServicer(host), server)
+    pops = callers.pops if callers is not None else None
+    agent_control_pb2_grpc.add_AgentControlServicer_to_server(
+        AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
     crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store), server)
@@ -96,6 +98,20 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     if not port:
         raise OSError(f"vcc: cannot listen on {address}")
     return server, port
+
+
+def has_customers(engine) -> bool:
+    """Whether the store at `engine` holds any customer (False: no such table yet)."""
+    import sqlalchemy as sa
+
+    from cluster.store.models import Customer
+
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.select(Customer.__table__.c.customer_id).limit(1)
+                                      ).first() is not None
+    except (sa.exc.OperationalError, sa.exc.ProgrammingError):
+        return False
 
 
 async def shutdown(server: grpc.aio.Server, host: CoreHost, grace_s: float = 5.0) -> None:
@@ -146,7 +162,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     host for the gate (default: the durable in-process host; the Ray runtime's are
     `ServeSession.leader_hosts()`). `customers_url`: the customer store (the same database
     as `--db`): the Crm and Marketing services use it, and arrivals' callers are looked up
-    in it when the configuration has tiers."""
+    in it (tiers, screen pops) when the configuration has tiers or the store has customers
+    when the server starts (else no lookup costs a center that keeps no customers)."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -176,11 +193,14 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
         from cluster.store.db import open_engine
 
         customer_store = open_engine(customers_url)
-    if customer_store is not None and config.tiers:
-        from cluster.customers.callers import CallerTiers
+    if customer_store is not None and (config.tiers or await asyncio.to_thread(
+            has_customers, customer_store)):
+        from cluster.customers.callers import Callers
         from cluster.customers.directory import open_directory
+        from cluster.customers.screen_pop import ScreenPops
 
-        callers = CallerTiers(open_directory(customer_store), config.tiers)
+        callers = Callers(open_directory(customer_store), config.tiers,
+                          ScreenPops(customer_store))
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,

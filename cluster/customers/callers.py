@@ -1,7 +1,12 @@
-"""Who is calling, asked at the gateway before an arrival reaches the sites (SPEC §7): the
-caller's customer tier goes into the arrival (`ContactArrived.tier`), and the core gives a
-contact without its own priority or objective its tier's (sites/tiers.py). The core sees
-only the tier's name: never the caller's number or profile.
+"""Who is calling, asked at the gateway before an arrival reaches the sites (SPEC §7).
+
+- The caller's customer tier goes into the arrival (`ContactArrived.tier`), and the core
+  gives a contact without its own priority or objective its tier's (sites/tiers.py). The
+  core sees only the tier's name: never the caller's number or profile.
+- A caller identified by ANI gets the customer id into the contact's attached data: the
+  offer's data, the contact record and so the customer's history name the customer.
+- With screen pops (cluster/customers/screen_pop.py), the caller's pop is made now, so that
+  it is ready whenever an agent is offered the contact.
 
 A contact names its caller by the customer id a CRM passes, else by its ANI. A caller
 nobody knows, or a store that does not answer in time (cluster/customers/directory.py),
@@ -15,16 +20,19 @@ import asyncio
 from sites import events as ev
 
 
-class CallerTiers:
-    """The gateway's side of tiers: `await identify(event)` sets an arrival's tier."""
+class Callers:
+    """The gateway's side of customers: `await identify(event)` before an arrival is
+    submitted. `tiers`: sites.tiers.TierConfig (empty: none configured); `pops`: a
+    ScreenPops, or None."""
 
-    def __init__(self, directory, tiers):
+    def __init__(self, directory, tiers, pops=None):
         self.directory = directory
-        self.tiers = tiers          # sites.tiers.TierConfig: a tier it does not know is moot
+        self.tiers = tiers
+        self.pops = pops
 
     async def identify(self, event) -> None:
-        """Set `event.tier` (a ContactArrived that has none) from its caller's profile."""
-        if type(event) is not ev.ContactArrived or event.tier is not None:
+        """Set an arrival's tier (one that has none), its customer id, and its pop."""
+        if type(event) is not ev.ContactArrived:
             return
         data = event.data if isinstance(event.data, dict) else {}
         customer_id, ani = data.get("customer_id"), data.get("ani")
@@ -33,8 +41,17 @@ class CallerTiers:
             profile = await self.directory.by_customer_id(customer_id)
         if profile is None and ani:
             profile = await self.directory.by_ani(ani)
-        if profile is not None and profile.tier in self.tiers.tiers:
+        if profile is None:
+            return
+        if event.tier is None and profile.tier in self.tiers.tiers:
             event.tier = profile.tier
+        if not customer_id:
+            if event.data is None:
+                event.data = data
+            data["customer_id"] = profile.customer_id
+        if self.pops is not None:
+            tier = self.tiers.name_of(event.tier) if self.tiers else profile.tier
+            await self.pops.build(event.contact_id, profile, tier or "")
 
     async def prefetch(self, callers) -> None:
         """Look up at once, concurrently, the callers ((customer id, ANI) pairs; empty:
@@ -49,4 +66,8 @@ class CallerTiers:
             await asyncio.gather(*lookups)
 
     async def close(self) -> None:
-        await self.directory.close()
+        try:
+            if self.pops is not None:
+                await self.pops.close()
+        finally:
+            await self.directory.close()

@@ -38,6 +38,7 @@ class Disposition:
     disposition: str | None = None
     notes: str = ""
     offer_results: tuple[OfferResult, ...] = ()
+    customer_id: str | None = None      # the caller, when the gateway knows them
 
     def __bool__(self) -> bool:
         """Whether there is anything to record."""
@@ -69,6 +70,7 @@ def record_disposition(engine: Engine, given: Disposition, time: float) -> int:
         for outcome in given.offer_results:
             changed += record_outcome(
                 connection, offer_id=outcome.offer_id, result=outcome.result, time=time,
-                agent_id=given.agent_id, contact_id=given.contact_id,
+                agent_id=given.agent_id, customer_id=given.customer_id,
+                contact_id=given.contact_id,
                 order_reference=outcome.order_reference)
         return changed

@@ -16,12 +16,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from cluster.store.models import (OUTCOMES, CustomerNote, Interaction, MarketingOffer,
-                                  MarketingOutcome)
+                                  MarketingOutcome, MarketingTarget)
 
 _interactions = Interaction.__table__
 _notes = CustomerNote.__table__
 _offers = MarketingOffer.__table__
 _outcomes = MarketingOutcome.__table__
+_targets = MarketingTarget.__table__
 MAX_SEARCH = 10_000
 
 
@@ -57,8 +58,7 @@ class InteractionQuery:
     limit: int = 100
 
 
-def search_interactions(engine: Engine, query: InteractionQuery) -> list:
-    """Rows of `interactions`, newest first (each condition has its index: see the model)."""
+def _interactions_select(query: InteractionQuery) -> sa.Select:
     table = _interactions
     select = sa.select(table).order_by(table.c.time.desc(), table.c.id.desc())
     for column, value in (("customer_id", query.customer_id), ("agent_id", query.agent_id),
@@ -69,8 +69,13 @@ def search_interactions(engine: Engine, query: InteractionQuery) -> list:
         select = select.where(table.c.time >= query.start)
     if query.end is not None:
         select = select.where(table.c.time < query.end)
+    return select.limit(max(0, min(query.limit, MAX_SEARCH)))
+
+
+def search_interactions(engine: Engine, query: InteractionQuery) -> list:
+    """Rows of `interactions`, newest first (each condition has its index: see the model)."""
     with engine.connect() as connection:
-        return list(connection.execute(select.limit(max(0, min(query.limit, MAX_SEARCH)))))
+        return list(connection.execute(_interactions_select(query)))
 
 
 def last_interactions(engine: Engine, customer_id: str, count: int = 5) -> list:
@@ -108,19 +113,34 @@ def set_offer_priority(engine: Engine, offer_id: str, priority: int) -> bool:
                                   .values(priority=priority)).rowcount == 1
 
 
+def _offers_select(products, at: float, limit: int) -> sa.Select:
+    """Offers of `products` (names, or a subquery of them) valid at `at`, highest priority
+    first."""
+    table = _offers
+    return (sa.select(table).where(table.c.product.in_(products),
+                                   sa.or_(table.c.valid_from.is_(None), table.c.valid_from <= at),
+                                   sa.or_(table.c.valid_to.is_(None), table.c.valid_to > at))
+            .order_by(table.c.priority.desc(), table.c.offer_id).limit(limit))
+
+
 def offers_for(engine: Engine, products: set[str], at: float, limit: int = 3) -> list:
     """The offers of these products valid at `at`, highest priority first (the screen pop
     shows at most 3)."""
     if not products:
         return []
-    table = _offers
-    select = (sa.select(table).where(table.c.product.in_(sorted(products)),
-                                     sa.or_(table.c.valid_from.is_(None),
-                                            table.c.valid_from <= at),
-                                     sa.or_(table.c.valid_to.is_(None), table.c.valid_to > at))
-              .order_by(table.c.priority.desc(), table.c.offer_id).limit(limit))
     with engine.connect() as connection:
-        return list(connection.execute(select))
+        return list(connection.execute(_offers_select(sorted(products), at, limit)))
+
+
+def screen_pop_rows(engine: Engine, customer_id: str, at: float, *, history: int = 5,
+                    offers: int = 3) -> tuple[list, list]:
+    """(the customer's `history` newest interactions, the `offers` offers that apply to
+    them at `at`: those of the products the customer is listed for), on one connection."""
+    listed = sa.select(_targets.c.product).where(_targets.c.customer_id == customer_id)
+    with engine.connect() as connection:
+        return (list(connection.execute(_interactions_select(
+                    InteractionQuery(customer_id=customer_id, limit=history)))),
+                list(connection.execute(_offers_select(listed, at, offers))))
 
 
 def _dialect_insert(connection: Connection, table: sa.Table):
@@ -131,18 +151,26 @@ def _dialect_insert(connection: Connection, table: sa.Table):
 def mark_eligible(engine: Engine, *, contact_id: str, offer_ids, time: float,
                   customer_id: str | None = None, agent_id: str | None = None) -> int:
     """The offers that popped on a contact's screen: each is eligible, `not_presented` until
-    the agent records what became of it (`record_outcome`). Rows already there are kept (an
-    offer popped again, to another agent or after a takeover, counts once); how many were
-    added."""
+    the agent records what became of it (`record_outcome`). A row there already keeps its
+    result (the agent may have been quicker than this write) and gets the customer and
+    agent it lacks; an offer popped again counts once. How many rows were added or
+    completed."""
     rows = [{"offer_id": offer_id, "result": "not_presented", "time": time,
              "agent_id": agent_id, "customer_id": customer_id, "contact_id": contact_id}
             for offer_id in dict.fromkeys(offer_ids)]
     if not rows:
         return 0
     with engine.begin() as connection:
-        added = connection.execute(_dialect_insert(connection, _outcomes).values(rows)
-                                   .on_conflict_do_nothing().returning(_outcomes.c.id))
-        return len(added.all())
+        insert = _dialect_insert(connection, _outcomes).values(rows)
+        lacking = sa.or_(*(sa.and_(_outcomes.c[name].is_(None),
+                                   insert.excluded[name].is_not(None))
+                           for name in ("customer_id", "agent_id")))
+        statement = insert.on_conflict_do_update(
+            index_elements=["contact_id", "offer_id"],
+            set_={name: sa.func.coalesce(_outcomes.c[name], insert.excluded[name])
+                  for name in ("customer_id", "agent_id")},
+            where=lacking).returning(_outcomes.c.id)
+        return len(connection.execute(statement).all())
 
 
 def _transaction(target: Engine | Connection):

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
+
 import grpc
 
+from cluster.customers.dispositions import record_disposition
 from cluster.servicers import convert
 from cluster.servicers.errors import invalid, raise_first_error, status_of, unary
 from cluster.servicers.streams import OVERFLOW_DETAILS, Writer
@@ -21,8 +26,13 @@ def _agent(request) -> tuple[str, str]:
 
 
 class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
-    def __init__(self, host):
+    """`pops`: screen pops for the offers (cluster/customers/screen_pop.py); `customer_store`:
+    the Engine that CompleteContact's disposition is written to (None: not written)."""
+
+    def __init__(self, host, *, pops=None, customer_store=None):
         self.host = host
+        self.pops = pops
+        self.customer_store = customer_store
 
     async def _apply(self, site, agent_id, event) -> agent_control_pb2.AgentReply:
         """Apply one event at the agent's site; reply with its state and the offers it got."""
@@ -34,7 +44,7 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
         for routed in results[0].actions:
             action = routed.action
             if type(action) is OfferContact and action.agent_id == agent_id and routed.site == site:
-                reply.offers.append(convert.offer(routed.site, action))
+                reply.offers.append(convert.offer(routed.site, action, pops=self.pops))
         return reply
 
     @unary()
@@ -86,6 +96,14 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
     @unary()
     async def CompleteContact(self, request, context):
         site, agent_id, contact_id = await self._own_contact(request, ContactState.CONNECTED)
+        given = convert.disposition(request, contact_id, agent_id)
+        if given and self.customer_store is not None:
+            if self.pops is not None:
+                given = dataclasses.replace(given, customer_id=self.pops.customer_of(contact_id))
+            # Kept before the contact ends: a disposition that cannot be kept (an unknown
+            # offer) refuses the request, and nothing changes.
+            await asyncio.to_thread(record_disposition, self.customer_store, given,
+                                    time.time())
         return await self._apply(site, agent_id, ev.ContactEnded(0.0, contact_id))
 
     async def StreamEvents(self, request, context):
@@ -108,7 +126,7 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
                     if not batch:
                         break
                     for routed in batch:
-                        field, message = convert.payload(routed)
+                        field, message = convert.payload(routed, self.pops)
                         event = agent_control_pb2.AgentEvent(**{_KIND_FIELD[field]: message})
                         if not await writer.write(event):
                             break

@@ -134,6 +134,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         caller's customer tier from it before they reach the sites."""
         self.host = host
         self.callers = callers
+        self.pops = callers.pops if callers is not None else None    # screen pops on offers
         self.max_actions_per_message = max_actions_per_message
         self.max_message_bytes = max_message_bytes
         self.hello_timeout_s = hello_timeout_s
@@ -394,7 +395,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             acked = link.committed_event_seq
             if batch or acked != stream.acked_event_seq_sent:
                 stream.acked_event_seq_sent = acked
-                for message in convert.router_messages(acked, batch, self.max_message_bytes):
+                for message in convert.router_messages(acked, batch, self.max_message_bytes,
+                                                       self.pops):
                     if not await writer.write(message):
                         return
                 stream.drained.set()

@@ -17,6 +17,8 @@ from cluster.api_limits import (
     MAX_ID,
     MAX_MESSAGE_BYTES,
     MAX_NAME,
+    MAX_NOTES,
+    MAX_OFFER_RESULTS,
     MAX_PHONE,
 )
 from cluster.host import EventRejected, Interflowed
@@ -76,6 +78,44 @@ def text(value: str, field: str) -> str:
     """A reason code: may be empty, bounded like a site or skill name, printable; card
     numbers in it are masked as it enters (SPEC §9), like attached data."""
     return mask_card_numbers(name(value, field, required=False, limit=MAX_NAME))
+
+
+def notes(value: str, field: str) -> str:
+    """Free text an agent wrote: may be empty, at most MAX_NOTES characters; line breaks
+    and tabs allowed, other control characters not; card numbers masked as it enters."""
+    if len(value) > MAX_NOTES:
+        raise invalid(field, f"at most {MAX_NOTES} characters; got {len(value)}")
+    bad = next((i for i, c in enumerate(value) if not c.isprintable() and c not in "\n\t"),
+               None)
+    if bad is not None:
+        raise invalid(field, f"must be printable text (line breaks and tabs allowed): "
+                             f"character {bad} is U+{ord(value[bad]):04X}")
+    return mask_card_numbers(value)
+
+
+def disposition(request, contact_id: str, agent_id: str):
+    """The agent's wrap-up in a ContactRequest or Disposition message, checked; a falsy
+    Disposition when it gives none."""
+    from cluster.customers.dispositions import Disposition, OfferResult
+    from cluster.store.models import OUTCOMES
+
+    results = []
+    if len(request.offer_results) > MAX_OFFER_RESULTS:
+        raise invalid("offer_results", f"at most {MAX_OFFER_RESULTS}; got "
+                                       f"{len(request.offer_results)}")
+    for index, given in enumerate(request.offer_results):
+        prefix = f"offer_results[{index}]."
+        offer_id = name(given.offer_id, prefix + "offer_id", limit=MAX_NAME)
+        if given.result not in OUTCOMES:
+            raise invalid(prefix + "result", f"must be one of {', '.join(OUTCOMES)}; got "
+                                             f"{given.result!r}")
+        order = name(given.order_reference, prefix + "order_reference", required=False)
+        if given.result == "accepted" and not order:
+            raise invalid(prefix + "order_reference", "required when the offer is accepted")
+        results.append(OfferResult(offer_id, given.result, order or None))
+    code = text(request.disposition, "disposition")
+    return Disposition(contact_id, agent_id, code or None, notes(request.notes, "notes"),
+                       tuple(results))
 
 
 def phone(value: str, field: str) -> str:
@@ -218,9 +258,10 @@ def decision(contact_id: str, routed_actions) -> tuple:
     return made or ivr, moved
 
 
-def offer(site: str, action: OfferContact, into=None) -> common_pb2.Offer:
+def offer(site: str, action: OfferContact, into=None, pops=None) -> common_pb2.Offer:
     """The Offer message of an action; `into`: an Offer field of a message being built,
-    filled in place (no copy)."""
+    filled in place (no copy). `pops` (cluster/customers/screen_pop.py): the caller's screen
+    pop, for messages to the agent and the PBX (never to routing-event listeners)."""
     message = common_pb2.Offer() if into is None else into
     message.contact_id = action.contact_id
     message.agent_id = action.agent_id
@@ -232,6 +273,8 @@ def offer(site: str, action: OfferContact, into=None) -> common_pb2.Offer:
         message.data.update({str(k): str(v) for k, v in action.data.items()})
     if action.callback:
         message.callback = True
+    if pops is not None:
+        pops.attach(message)
     return message
 
 
@@ -285,12 +328,13 @@ KIND = {OfferContact: "offer", ContactQueued: "queued", Interflowed: "interflow"
 KINDS = frozenset(KIND.values())
 
 
-def payload(routed):
-    """(oneof field name shared by RoutingEvent and RouterAction, message) of a Routed action."""
+def payload(routed, pops=None):
+    """(oneof field name shared by RoutingEvent and RouterAction, message) of a Routed action
+    (`pops`: see `offer`)."""
     action, site = routed.action, routed.site
     kind = type(action)
     if kind is OfferContact:
-        return "offer", offer(site, action)
+        return "offer", offer(site, action, pops=pops)
     if kind is ContactQueued:
         return "queued", queue_treatment(site, action)
     if kind is Interflowed:
@@ -298,6 +342,8 @@ def payload(routed):
     if kind is ContactRejected:
         return "rejected", rejection(action)
     if kind is ContactFinished:
+        if pops is not None:
+            pops.forget(action.contact_id)
         return "finished", finished(site, action)
     if kind is OfferRevoked:
         return "offer_revoked", offer_revoked(site, action)
@@ -317,18 +363,18 @@ def routing_event(routed) -> routing_pb2.RoutingEvent:
 _ROUTER_FIELD = {"offer": "route_to_agent", "rejected": "reject"}
 
 
-def router_message(acked_event_seq: int, batch) -> call_control_pb2.RouterMessage:
+def router_message(acked_event_seq: int, batch, pops=None) -> call_control_pb2.RouterMessage:
     """A RouterMessage of (seq, Routed or EventRejected) pairs, built in place: each action is
     added to the message and the common ones (offers, finished) filled there. Building each
     action as a message of its own and then the RouterMessage from them copies every action
-    twice (measured: about 3 times the cost per action)."""
+    twice (measured: about 3 times the cost per action). `pops`: see `offer`."""
     message = call_control_pb2.RouterMessage(acked_event_seq=acked_event_seq)
     add = message.actions.add
     for seq, item in batch:
         action = item.action if type(item) is not EventRejected else item
         kind = type(action)
         if kind is OfferContact:
-            offer(item.site, action, into=add(seq=seq).route_to_agent)
+            offer(item.site, action, into=add(seq=seq).route_to_agent, pops=pops)
         elif kind is ContactFinished:
             finished(item.site, action, into=add(seq=seq).finished)
         elif kind is EventRejected:
@@ -343,16 +389,31 @@ def router_message(acked_event_seq: int, batch) -> call_control_pb2.RouterMessag
     return message
 
 
+def _forget_finished(batch, pops) -> None:
+    """The pops of the contacts that ended in `batch`, once its messages are made."""
+    for _seq, item in batch:
+        if type(item) is not EventRejected and type(item.action) is ContactFinished:
+            pops.forget(item.action.contact_id)
+
+
 # Bytes a repeated field adds around each element at most: its tag and a length prefix.
 _ELEMENT_OVERHEAD = 6
 
 
-def router_messages(acked_event_seq: int, batch, max_bytes: int = MAX_MESSAGE_BYTES) -> list:
+def router_messages(acked_event_seq: int, batch, max_bytes: int = MAX_MESSAGE_BYTES,
+                    pops=None) -> list:
     """`batch` as RouterMessages of at most `max_bytes` each (and in order): offers carry
     attached data, so a batch of hundreds (a resumed link's replay) can grow past the PBX's
     gRPC receive limit (4 MiB by default), and then the link could never resume. One action
     larger than `max_bytes` goes alone (with the API's limits one is at most ~20 KiB)."""
-    message = router_message(acked_event_seq, batch)
+    messages = _router_messages(acked_event_seq, batch, max_bytes, pops)
+    if pops is not None:
+        _forget_finished(batch, pops)
+    return messages
+
+
+def _router_messages(acked_event_seq, batch, max_bytes, pops) -> list:
+    message = router_message(acked_event_seq, batch, pops)
     if len(batch) <= 1 or message.ByteSize() <= max_bytes:
         return [message]
     messages, start, size = [], 0, 0
@@ -360,8 +421,8 @@ def router_messages(acked_event_seq: int, batch, max_bytes: int = MAX_MESSAGE_BY
     for index, action in enumerate(message.actions):
         cost = action.ByteSize() + _ELEMENT_OVERHEAD
         if index > start and size + cost > room:
-            messages.append(router_message(acked_event_seq, batch[start:index]))
+            messages.append(router_message(acked_event_seq, batch[start:index], pops))
             start, size = index, 0
         size += cost
-    messages.append(router_message(acked_event_seq, batch[start:]))
+    messages.append(router_message(acked_event_seq, batch[start:], pops))
     return messages

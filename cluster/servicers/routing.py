@@ -21,7 +21,8 @@ def _ewt(value) -> float:
 class RoutingServicer(routing_pb2_grpc.RoutingServicer):
     def __init__(self, host, callers=None):
         self.host = host
-        self.callers = callers      # the caller's customer tier (cluster/customers/callers.py)
+        self.callers = callers      # the caller's tier and pop (cluster/customers/callers.py)
+        self.pops = callers.pops if callers is not None else None
 
     @unary(fields="contact.")
     async def RouteContact(self, request, context):
@@ -44,7 +45,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServicer):
         action = decision.action
         kind = type(action)
         if kind is OfferContact:
-            convert.offer(decision.site, action, into=reply.offer)
+            convert.offer(decision.site, action, into=reply.offer, pops=self.pops)
         elif kind is ContactQueued:
             reply.queued.CopyFrom(convert.queue_treatment(decision.site, action))
         elif kind is IvrTreatment:

@@ -607,9 +607,9 @@ def test_messages_waiting_on_a_link_are_applied_together_in_order(cluster):
 
 def test_a_pbx_link_s_arrivals_get_their_callers_tiers(make_cluster):
     """Issue 18 on the PBX stream: the callers of a message's arrivals are looked up (all at
-    once: CallerTiers.prefetch) before the arrivals reach the sites; a gold caller queues at
+    once: Callers.prefetch) before the arrivals reach the sites; a gold caller queues at
     its tier's priority, ahead of a caller nobody knows (the default tier)."""
-    from cluster.customers.callers import CallerTiers
+    from cluster.customers.callers import Callers
     from cluster.customers.store import Profile
     from sites.tiers import parse_tiers
 
@@ -625,7 +625,7 @@ def test_a_pbx_link_s_arrivals_get_their_callers_tiers(make_cluster):
     config = ("skills:\n  billing: {sl_threshold_s: 20}\nsites:\n  east:\n    agents:\n"
               "      - {ids: [e1], skills: {billing: 1}}\n"
               "tiers:\n  gold: {priority: high}\n  standard: {priority: low}\n")
-    with make_cluster(config, server_options={"callers": CallerTiers(Directory(), tiers)}) \
+    with make_cluster(config, server_options={"callers": Callers(Directory(), tiers)}) \
             as cluster:
         async def scenario():
             pbx = Pbx(cluster, "pbx-tiers").open()

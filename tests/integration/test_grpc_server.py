@@ -46,7 +46,8 @@ def test_health_is_serving_for_every_service(cluster):
     statuses = cluster.run(scenario())
     assert set(statuses.values()) == {health_pb2.HealthCheckResponse.SERVING}
     assert set(SERVICE_NAMES) == {"vcc.v1.CallControl", "vcc.v1.AgentControl",
-                                  "vcc.v1.Routing", "vcc.v1.Admin"}
+                                  "vcc.v1.Routing", "vcc.v1.Admin", "vcc.v1.Crm",
+                                  "vcc.v1.Marketing"}
 
 
 def test_reflection_lists_the_services(cluster):

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cluster.customers.callers import CallerTiers
+from cluster.customers.callers import Callers
 from cluster.customers.store import Profile
 from sites import events as ev
 from sites.tiers import parse_tiers
@@ -37,8 +37,17 @@ class Directory:
 def identify(data, tier=None):
     directory = Directory()
     event = ev.ContactArrived(0.0, "c1", "billing", None, data=data, tier=tier)
-    asyncio.run(CallerTiers(directory, TIERS).identify(event))
+    asyncio.run(Callers(directory, TIERS).identify(event))
     return event.tier, directory.asked
+
+
+def test_a_caller_known_by_ani_gets_the_customer_id_into_the_attached_data():
+    event = ev.ContactArrived(0.0, "c1", "billing", None, data={"ani": "+14155552671"})
+    asyncio.run(Callers(Directory(), TIERS).identify(event))
+    assert event.data == {"ani": "+14155552671", "customer_id": "x"}
+    event = ev.ContactArrived(0.0, "c2", "billing", None, data={"ani": "+10000000000"})
+    asyncio.run(Callers(Directory(), TIERS).identify(event))
+    assert event.data == {"ani": "+10000000000"}                # nobody: unchanged
 
 
 def test_callers_are_known_by_customer_id_then_by_ani():
@@ -49,14 +58,15 @@ def test_callers_are_known_by_customer_id_then_by_ani():
     assert identify({}) == (None, [])
     # A tier the configuration does not know: the default one applies in the core.
     assert identify({"customer_id": "c-tin"})[0] is None
-    # A tier given already is kept; no lookup.
-    assert identify({"customer_id": "c-gold"}, tier="standard") == ("standard", [])
+    # A tier given already is kept (the caller is still looked up: the screen pop).
+    assert identify({"customer_id": "c-gold"}, tier="standard") == (
+        "standard", [("id", "c-gold")])
 
 
 def test_only_arrivals_are_identified():
     directory = Directory()
     event = ev.ContactAbandoned(0.0, "c1")
-    asyncio.run(CallerTiers(directory, TIERS).identify(event))
+    asyncio.run(Callers(directory, TIERS).identify(event))
     assert directory.asked == []
 
 
@@ -74,7 +84,7 @@ def test_a_batch_s_callers_are_read_concurrently_then_identified_from_the_cache(
             return await super().by_ani(ani)
 
     directory = Slow()
-    callers = CallerTiers(directory, TIERS)
+    callers = Callers(directory, TIERS)
     asyncio.run(callers.prefetch([("", f"+1415555{n:04d}") for n in range(20)]
                                  + [("c-gold", ""), ("", "")]))
     assert directory.most == 20                  # all at once, not one after another

@@ -74,3 +74,31 @@ def test_client_batches_stay_under_the_budget_and_the_count_in_order(sizes, max_
     for batch in cut:
         assert 1 <= len(batch) <= max_count
         assert call_control_pb2.PbxMessage(events=batch).ByteSize() <= MAX_MESSAGE_BYTES
+
+
+def test_offers_to_the_pbx_carry_their_screen_pops_even_in_a_cut_batch():
+    """A contact offered and finished in one batch that is cut in several messages: its
+    offer still has its pop (forgotten only once every message is made)."""
+    from sites.actions import ContactFinished
+    from sites.model import ContactState
+
+    class Pops:
+        def __init__(self):
+            self.pops = {f"c{n}": common_pb2.ScreenPop(customer_id=f"cust{n}") for n in (1, 2)}
+
+        def attach(self, message):
+            if message.contact_id in self.pops:
+                message.screen_pop.CopyFrom(self.pops[message.contact_id])
+
+        def forget(self, contact_id):
+            self.pops.pop(contact_id, None)
+
+    pops = Pops()
+    batch = [(1, offer(1, MAX_DATA_BYTES)), (2, offer(2, MAX_DATA_BYTES)),
+             (3, Routed("east", ContactFinished("c1", ContactState.COMPLETED, "a1")))]
+    messages = router_messages(0, batch, 20 * 1024, pops)
+    assert len(messages) > 1
+    offers = [action.route_to_agent for message in messages for action in message.actions
+              if action.WhichOneof("action") == "route_to_agent"]
+    assert [o.screen_pop.customer_id for o in offers] == ["cust1", "cust2"]
+    assert list(pops.pops) == ["c2"]                 # c1 ended: its pop is let go
