@@ -1,9 +1,11 @@
 """What looking the caller up costs a route (issue 18): `python -m loadtests.tier_route_bench`.
 
-Two `vcc serve --runtime inprocess --db sqlite:///...` servers on the same store of
-`--customers` customers (one phone number each), one after the other: the first on a
-configuration without tiers (no lookup), the second with tiers (each arrival's caller is
-looked up by ANI before the site gets it: cluster/customers/callers.py). One client makes
+Two `vcc serve --runtime inprocess --db sqlite:///...` servers, one after the other: the
+first on a configuration without tiers and a store without customers (no lookup), the
+second with tiers on a store of `--customers` customers (one phone number and two past
+interactions each, every fifth on a target list): each arrival's caller is looked up by ANI
+and their screen pop made (last interactions, offers) before the site gets it
+(cluster/customers/callers.py, screen_pop.py). One client makes
 `--calls` RouteContact calls, one at a time, each from another customer's number (so every
 lookup misses the cache: the store is read), and abandons each contact untimed. Printed:
 p50 / p99 / max of RouteContact per server and the difference of the p99s; the target is
@@ -43,7 +45,7 @@ def fill(url: str, customers: int) -> float:
     """The store with `customers` customers, every tenth gold; seconds it took."""
     from cluster.store.db import open_engine
     from cluster.store.migrate import upgrade
-    from cluster.store.models import Customer, CustomerPhone
+    from cluster.store.models import Customer, CustomerPhone, Interaction, MarketingTarget
 
     began = time.perf_counter()
     engine = open_engine(url)
@@ -58,9 +60,30 @@ def fill(url: str, customers: int) -> float:
                     for n in block])
                 connection.execute(CustomerPhone.__table__.insert(), [
                     {"number": number(n), "customer_id": f"cust-{n}"} for n in block])
+                connection.execute(Interaction.__table__.insert(), [
+                    {"customer_id": f"cust-{n}", "time": 1e9 + age, "channel": "voice",
+                     "skill": "billing", "agent_id": "a1", "disposition": "info",
+                     "notes": "", "contact_id": f"past-{n}-{age}"}
+                    for n in block for age in (0, 1)])
+                connection.execute(MarketingTarget.__table__.insert(), [
+                    {"customer_id": f"cust-{n}", "product": "fibre", "list_name": "bench"}
+                    for n in block if n % 5 == 0])
     finally:
         engine.dispose()
+    put_offer_url(url)
     return time.perf_counter() - began
+
+
+def put_offer_url(url: str) -> None:
+    from cluster.customers.history import put_offer
+    from cluster.store.db import open_engine
+
+    engine = open_engine(url)
+    try:
+        put_offer(engine, "fibre-1", product="fibre", pitch="Fibre at half price",
+                  value_cents=3000, commission_cents=300, priority=1)
+    finally:
+        engine.dispose()
 
 
 async def route_calls(port: int, calls: int, first: int, customers: int) -> list:
@@ -101,10 +124,11 @@ def main(argv=None) -> int:
         print(f"store: {args.customers:,} customers in {fill(url, args.customers):.1f} s",
               flush=True)
         figures = {}
-        for label, config in (("without tiers (no lookup)", CENTER),
-                              ("with tiers (lookup by ANI)", CENTER + TIERS)):
+        for label, config, store in (
+                ("no customers, no tiers (no lookup)", CENTER, f"sqlite:///{workdir}/empty.db"),
+                ("with tiers (lookup by ANI + screen pop)", CENTER + TIERS, url)):
             first = len(figures) * (args.calls + 100)
-            with ServerProcess(config, server_args=["--db", url], via_cli=True,
+            with ServerProcess(config, server_args=["--db", store], via_cli=True,
                                startup_timeout_s=60.0) as server:
                 latencies = asyncio.run(asyncio.wait_for(
                     route_calls(server.port, args.calls, first, args.customers), 600))

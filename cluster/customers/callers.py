@@ -5,8 +5,8 @@
   core sees only the tier's name: never the caller's number or profile.
 - A caller identified by ANI gets the customer id into the contact's attached data: the
   offer's data, the contact record and so the customer's history name the customer.
-- With screen pops (cluster/customers/screen_pop.py), the caller's pop is made now, so that
-  it is ready whenever an agent is offered the contact.
+- With screen pops (cluster/customers/screen_pop.py), the caller's pop is started now, and
+  made while the arrival goes to the sites (an offer waits for it, routing does not).
 
 A contact names its caller by the customer id a CRM passes, else by its ANI. A caller
 nobody knows, or a store that does not answer in time (cluster/customers/directory.py),
@@ -51,7 +51,7 @@ class Callers:
             data["customer_id"] = profile.customer_id
         if self.pops is not None:
             tier = self.tiers.name_of(event.tier) if self.tiers else profile.tier
-            await self.pops.build(event.contact_id, profile, tier or "")
+            self.pops.start(event.contact_id, profile, tier or "")
 
     async def prefetch(self, callers) -> None:
         """Look up at once, concurrently, the callers ((customer id, ANI) pairs; empty:

@@ -1,11 +1,11 @@
 """Screen pops (SPEC §7): who is calling, shown on the agent's screen with the offer.
 
-Built at the gateway when the caller is identified (cluster/customers/callers.py), before
-the arrival reaches the sites, so that it is ready whenever an agent is offered the contact
-(at once, or after an hour in queue): the profile summary, the last 5 interactions and the
-marketing offers that apply (at most 3, highest priority first). Each offer message of the
-contact gets a copy (`attach`, called where offers are turned into messages, for every
-runtime). Phone numbers keep their last 4 digits and card-like numbers their first 6 and
+Started at the gateway when the caller is identified (cluster/customers/callers.py), and
+made while the arrival goes to the sites: routing never waits for it, and a contact that
+queues never does. Only an offer waits (`ready`) for its contact's pop still being made: the
+profile summary, the last 5 interactions and the marketing offers that apply (at most 3,
+highest priority first). Each offer message of the contact gets a copy (`attach`, called
+where offers are turned into messages, for every runtime). Phone numbers keep their last 4 digits and card-like numbers their first 6 and
 last 4: the screen is seen by people, and a pop is personal data.
 
 The history and offers are read on a thread, within `timeout_s`; a store that does not
@@ -98,6 +98,7 @@ class ScreenPops:
         self._clock = clock
         self._pops: collections.OrderedDict[str, common_pb2.ScreenPop] = \
             collections.OrderedDict()
+        self.building: dict[str, asyncio.Task] = {}     # pops being made, by contact
         self._eligible_written: set[str] = set()   # contacts whose offers are queued
         self._pending: list[dict] = []
         self._flusher: asyncio.Task | None = None
@@ -105,6 +106,24 @@ class ScreenPops:
 
     def __len__(self) -> int:
         return len(self._pops)
+
+    def start(self, contact_id: str, profile, tier: str) -> None:
+        """Start making a contact's pop (`ready` waits for it)."""
+        task = asyncio.get_running_loop().create_task(self.build(contact_id, profile, tier))
+        self.building[contact_id] = task
+        task.add_done_callback(lambda _: self._built(contact_id, task))
+
+    def _built(self, contact_id: str, task: asyncio.Task) -> None:
+        if self.building.get(contact_id) is task:
+            del self.building[contact_id]
+
+    async def ready(self, contact_ids) -> None:
+        """Wait for the pops of these contacts that are still being made (each within
+        `timeout_s`, as `build` bounds its reads)."""
+        tasks = [self.building[contact_id] for contact_id in contact_ids
+                 if contact_id in self.building]
+        if tasks:
+            await asyncio.wait(tasks)
 
     async def build(self, contact_id: str, profile, tier: str) -> None:
         """Make the pop of a contact whose caller is `profile` (routed with `tier`)."""
@@ -184,6 +203,8 @@ class ScreenPops:
             history.mark_eligible(self.engine, **item)
 
     async def close(self) -> None:
+        for task in list(self.building.values()):
+            task.cancel()
         if self._flusher is not None and not self._flusher.done():
             self._flusher.cancel()
         await self.flush()

@@ -44,8 +44,14 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
         for routed in results[0].actions:
             action = routed.action
             if type(action) is OfferContact and action.agent_id == agent_id and routed.site == site:
+                await self._pop_ready(action)
                 reply.offers.append(convert.offer(routed.site, action, pops=self.pops))
         return reply
+
+    async def _pop_ready(self, offer: OfferContact) -> None:
+        """An offer waits for its caller's screen pop, if it is still being made."""
+        if self.pops is not None and self.pops.building:
+            await self.pops.ready((offer.contact_id,))
 
     @unary()
     async def Login(self, request, context):
@@ -126,6 +132,8 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
                     if not batch:
                         break
                     for routed in batch:
+                        if type(routed.action) is OfferContact:
+                            await self._pop_ready(routed.action)
                         field, message = convert.payload(routed, self.pops)
                         event = agent_control_pb2.AgentEvent(**{_KIND_FIELD[field]: message})
                         if not await writer.write(event):

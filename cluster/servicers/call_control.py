@@ -42,6 +42,7 @@ from cluster.servicers.errors import RequestError
 from cluster.servicers.streams import Writer
 from cluster.tracing import routing_span
 from sites import events as ev
+from sites.actions import OfferContact
 from vcc.v1 import call_control_pb2_grpc
 
 # A contact event (oneof field, whose value is the contact id) and what it means to the core.
@@ -395,6 +396,10 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             acked = link.committed_event_seq
             if batch or acked != stream.acked_event_seq_sent:
                 stream.acked_event_seq_sent = acked
+                if self.pops is not None and self.pops.building:
+                    await self.pops.ready(item.action.contact_id for _, item in batch
+                                          if type(getattr(item, "action", None))
+                                          is OfferContact)
                 for message in convert.router_messages(acked, batch, self.max_message_bytes,
                                                        self.pops):
                     if not await writer.write(message):

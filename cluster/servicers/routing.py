@@ -45,6 +45,8 @@ class RoutingServicer(routing_pb2_grpc.RoutingServicer):
         action = decision.action
         kind = type(action)
         if kind is OfferContact:
+            if self.pops is not None and self.pops.building:
+                await self.pops.ready((action.contact_id,))
             convert.offer(decision.site, action, into=reply.offer, pops=self.pops)
         elif kind is ContactQueued:
             reply.queued.CopyFrom(convert.queue_treatment(decision.site, action))

@@ -86,3 +86,33 @@ def test_only_the_newest_pops_are_kept(engine):
     for contact_id in ("k1", "k2", "k3"):
         asyncio.run(pops.build(contact_id, ADA, ""))
     assert len(pops) == 2 and pops.customer_of("k1") is None and pops.customer_of("k3") == "c1"
+
+
+def test_routing_does_not_wait_for_a_pop_but_an_offer_does(engine, monkeypatch):
+    import time
+
+    real = history.screen_pop_rows
+
+    def slow(*arguments, **options):
+        time.sleep(0.05)
+        return real(*arguments, **options)
+
+    monkeypatch.setattr(history, "screen_pop_rows", slow)
+
+    async def scenario():
+        pops = ScreenPops(engine)
+        began = asyncio.get_running_loop().time()
+        pops.start("k1", ADA, "gold")
+        started_in = asyncio.get_running_loop().time() - began
+        early = offer()
+        pops.attach(early)                      # too early: not made yet
+        await pops.ready(["k1", "nobody"])
+        late = offer()
+        pops.attach(late)
+        await pops.close()
+        return started_in, early, late, dict(pops.building)
+
+    started_in, early, late, building = asyncio.run(scenario())
+    assert started_in < 0.01
+    assert not early.HasField("screen_pop") and late.screen_pop.customer_id == "c1"
+    assert len(late.screen_pop.history) == 1 and building == {}
