@@ -5,6 +5,9 @@ is `sites.virtual_center.VirtualCenter`. The simulator only plays the world arou
 Poisson callers (who abandon after their patience), agents who log in at time 0, answer
 every offer at once, talk for the handle time and wrap up for their `wrap_up_s` (the
 core's wrap-up timeout completes the contact), and Ticks at the times the core asks for.
+With `customers`, each arrival is a customer; with `marketing`, the offers its customer is
+eligible for pop up when an agent answers, and those the agent presents lengthen the call
+(loadtests/marketing.py; behaviour of the world, not a routing decision).
 
 With `multisite: bsr` a contact entering a site without an available agent is offered to
 the virtual center (look-ahead interflow), and an agent who frees up with nothing to do

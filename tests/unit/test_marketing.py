@@ -6,17 +6,19 @@ marketing runs exactly as it did before marketing existed."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 
 import pytest
 
+from cluster.cli import main as vcc
 from loadtests.marketing import Marketing, Offer
 from loadtests.scenario import ScenarioError, load_scenario, parse_scenario
 from loadtests.simulator import Simulation
 from sites.model import ContactState
 from tests.unit.test_simulator import without_timing
 
-EXAMPLES = pathlib.Path(__file__).parents[2] / "loadtests" / "examples"
+EXAMPLE = pathlib.Path(__file__).parents[2] / "loadtests" / "examples" / "marketing_tiers.yaml"
 
 # Line 9 is `offers:`, line 10 the fibre offer (a key's error names its own line).
 BASE = """\
@@ -214,8 +216,37 @@ def test_marketing_that_costs_no_time_leaves_every_other_figure_as_it_was(change
 
 def test_without_marketing_the_committed_figures_stand():
     """tiers_dqp.yaml, seed 1, as README gives it from before marketing existed."""
-    report = Simulation(load_scenario(str(EXAMPLES / "tiers_dqp.yaml"))).run().report
+    report = Simulation(load_scenario(str(EXAMPLE.parent / "tiers_dqp.yaml"))).run().report
     assert "marketing" not in report
     assert {tier: (row["asa_s"], row["sl_pct"]) for tier, row in report["by_tier"].items()} == {
         "platinum": (4.427, 81.61), "gold": (11.574, 77.58), "standard": (19.93, 87.12)}
     assert report["contacts"]["offered"] == 2304
+
+
+def test_the_example_sells_at_the_cost_of_service_level():
+    """marketing_tiers.yaml: platinum and gold answered faster than standard, and the time
+    the offers take lowers the service level against the same center without them."""
+    example = load_scenario(str(EXAMPLE))
+    report = Simulation(example).run().report
+    plain = Simulation(dataclasses.replace(example, marketing=None)).run().report
+    tiers = report["by_tier"]
+    assert tiers["platinum"]["asa_s"] < tiers["standard"]["asa_s"]
+    assert tiers["gold"]["asa_s"] < tiers["standard"]["asa_s"]
+    assert sum(row["revenue"] for row in report["marketing"].values()) > 0
+    assert report["service"]["aht_s"] > plain["service"]["aht_s"] + 20
+    assert report["service"]["sl_pct"] < plain["service"]["sl_pct"] - 5
+    assert report["contacts"]["lost"] == 0
+
+
+def test_cli_reports_marketing_in_json_and_text(capsys):
+    assert vcc(["simulate", str(EXAMPLE), "--json", "--no-progress"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["marketing"]) == {"fibre", "mobile", "insurance"}
+    for row in report["marketing"].values():
+        assert set(row) == {"eligible", "presented", "accepted", "revenue", "commission"}
+    assert {"contacts", "service", "by_skill", "by_site", "by_class", "by_tier",
+            "agents", "run"} <= set(report)
+    assert vcc(["simulate", str(EXAMPLE), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "marketing (offers popped when an agent answers)" in text
+    assert "presentation rate" in text and "success rate" in text
