@@ -250,3 +250,12 @@ def test_cli_reports_marketing_in_json_and_text(capsys):
     text = capsys.readouterr().out
     assert "marketing (offers popped when an agent answers)" in text
     assert "presentation rate" in text and "success rate" in text
+
+
+def test_a_scenario_with_marketing_is_a_configuration_too():
+    """`vcc serve --config` and `vcc loadtest` read the same file; the offers are the
+    simulator's (the served center takes its offers from the customer store)."""
+    from cluster.config import load_config
+
+    config = load_config(str(EXAMPLE))
+    assert set(config.sites) == {"east"}
