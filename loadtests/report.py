@@ -38,6 +38,8 @@ class ContactRecord:
     queue_place: int | None = None      # at its first queue treatment, with the EWT announced
     ewt_s: float | None = None
     tier: str | None = None             # the caller's customer tier (SPEC §7 `customers`)
+    customer: int | None = None         # the caller's number in the customer population
+    pitch_s: float = 0.0                # handle time the offers presented added (`marketing`)
 
     @property
     def entry_site(self) -> str:
@@ -261,6 +263,8 @@ def render_report(report: dict, console) -> None:
         for name, row in services.items():
             table.add_row(name, *(_cell(row[column]) for column in columns))
         console.print(table)
+    if report.get("marketing"):
+        render_marketing(report, console)
     table = Table(title="agents", title_justify="left")
     table.add_column("site")
     table.add_column("agents", justify="right")
@@ -279,6 +283,40 @@ def render_report(report: dict, console) -> None:
         console.print(
             f"simulated {run['simulated_s']:,.0f} s in {run['wall_s']:.2f} s wall: "
             f"{run['contacts_per_wall_s']:,} contacts/s, speed-up x{run['speedup']:,}")
+
+
+def render_marketing(report: dict, console) -> None:
+    """The `marketing` figures (SPEC §7), then over all offers the presentation rate
+    (presented / eligible), the success rate (accepted / presented) and the revenue per
+    answered contact."""
+    from rich.table import Table
+
+    marketing = report["marketing"]
+    columns = ("eligible", "presented", "accepted", "revenue", "commission")
+    table = Table(title="marketing (offers popped when an agent answers)", title_justify="left")
+    table.add_column("offer", no_wrap=True)
+    for column in columns:
+        table.add_column(column, justify="right")
+    total = {column: round(sum(row[column] for row in marketing.values()), 2)
+             for column in columns}
+    rows = list(marketing.items()) + ([("(all)", total)] if len(marketing) > 1 else [])
+    for name, row in rows:
+        table.add_row(name, *(_cell(row[column]) if column in columns[:3]
+                              else _money(row[column]) for column in columns))
+    console.print(table)
+    answered = report["contacts"]["answered"]
+    console.print(
+        f"presentation rate {_share(total['presented'], total['eligible'])}, success rate "
+        f"{_share(total['accepted'], total['presented'])}, revenue per answered contact "
+        f"{_money(total['revenue'] / answered if answered else 0)}")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:.1f} %" if whole else "-"
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _cell(value) -> str:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from cluster.api_limits import MAX_NAME
 from cluster.plan_config import read_plan_config, read_start, read_tiers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
+from loadtests.marketing import Marketing, read_marketing
 from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
@@ -225,6 +226,7 @@ class Scenario:
     plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10's four keys
     tiers: TierConfig = field(default_factory=TierConfig)     # SPEC §7 `tiers`
     customers: "Customers | None" = None     # SPEC §7 `customers`: who calls (None: nobody known)
+    marketing: Marketing | None = None       # SPEC §7 `marketing`: offers popped on answer
 
     def site_configs(self) -> dict:
         """One SiteConfig per site; agents are named site-g<group>-<n>."""
@@ -321,7 +323,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     top = Reader(path, document, "", 1,
                  {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile",
                   "start", "calendars", "entry_points", "services", "plans", "tiers",
-                  "default_tier", "customers"},
+                  "default_tier", "customers", "marketing"},
                  required=("duration_s", "skills", "sites", "traffic"))
     duration = top.number("duration_s", exclusive=True, maximum=MAX_DURATION_S)
     seed = top.integer("seed", default=0)
@@ -389,6 +391,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     tiers = read_tiers(top)
     plans = read_plan_config(top, skills, sites, set(tiers.tiers) if tiers else None)
     customers = _customers(top, tiers) if "customers" in top.mapping else None
+    marketing = read_marketing(top, customers) if "marketing" in top.mapping else None
 
     traffic_value = top.mapping["traffic"]
     if not isinstance(traffic_value, list) or not traffic_value:
@@ -442,7 +445,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                             f"most {MAX_CONTACTS:,} in one run: shorten duration_s or split "
                             "the scenario")
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
-                    profile, start_epoch, plans, tiers, customers)
+                    profile, start_epoch, plans, tiers, customers, marketing)
 
 
 def _priority_of(stream: Reader, tiered: bool) -> Priority | None:

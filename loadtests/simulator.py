@@ -5,6 +5,9 @@ is `sites.virtual_center.VirtualCenter`. The simulator only plays the world arou
 Poisson callers (who abandon after their patience), agents who log in at time 0, answer
 every offer at once, talk for the handle time and wrap up for their `wrap_up_s` (the
 core's wrap-up timeout completes the contact), and Ticks at the times the core asks for.
+With `customers`, each arrival is a customer; with `marketing`, the offers its customer is
+eligible for pop up when an agent answers, and those the agent presents lengthen the call
+(loadtests/marketing.py; behaviour of the world, not a routing decision).
 
 With `multisite: bsr` a contact entering a site without an available agent is offered to
 the virtual center (look-ahead interflow), and an agent who frees up with nothing to do
@@ -31,6 +34,7 @@ from dataclasses import dataclass, field
 
 from cluster.runtime.local_sites import LocalSites
 from cluster.runtime.rounds import Item, Rounds, run_now
+from loadtests.marketing import Pitches
 from loadtests.report import ContactRecord, build_report
 from loadtests.scenario import ASKS_AGENT_AT, KEYING_S, Scenario
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
@@ -69,6 +73,9 @@ class Simulation:
         self.customers = getattr(scenario, "customers", None)
         self.tiers = getattr(scenario, "tiers", None) or None     # Rounds' BSR reads them
         self._customer_rng = random.Random(f"customers-{self.seed}")
+        # Offers popped when an agent answers (SPEC §7 `marketing`): their own generator too.
+        marketing = getattr(scenario, "marketing", None)
+        self.pitches = Pitches(marketing, self.seed) if marketing is not None else None
         self.sites = {name: SiteState(config, scheduler_factory=scheduler_factory)
                       for name, config in scenario.site_configs().items()}
         plans = getattr(scenario, "plans", None)
@@ -223,7 +230,8 @@ class Simulation:
         self.records[contact_id] = record
         if self.customers is not None:
             customers = self.customers
-            record.tier = customers.tier_of(self._customer_rng.randrange(customers.population))
+            record.customer = self._customer_rng.randrange(customers.population)
+            record.tier = customers.tier_of(record.customer)
         if stream.dnis is None:
             self._step(stream.site, ev.ContactArrived(
                 now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
@@ -267,6 +275,10 @@ class Simulation:
         talk = record.talk_s         # a given contact brings its own handle time
         if talk is None:
             talk = record.talk_s = record.stream.handle_time.sample(self.rng)
+        if self.pitches is not None and record.customer is not None:
+            # The offers the agent presents lengthen the call (SPEC §7 marketing).
+            record.pitch_s = self.pitches.answered(record.customer)
+            talk += record.pitch_s
         self._schedule(now + talk, _END, site_name, contact_id)
 
     def _abandon(self, contact_id, now):
@@ -334,4 +346,6 @@ class Simulation:
                          "wall_s": round(wall, 3), "core_events": self.events,
                          "contacts_per_wall_s": round(len(records) / wall) if wall else None,
                          "speedup": round(self.scenario.duration_s / wall, 1) if wall else None}
+        if self.pitches is not None:
+            report["marketing"] = self.pitches.report()
         return SimulationResult(report, wall, self.events, records)
