@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import time
-
 import grpc
 
-from cluster.customers.dispositions import record_disposition
 from cluster.servicers import convert
 from cluster.servicers.errors import invalid, raise_first_error, status_of, unary
 from cluster.servicers.streams import OVERFLOW_DETAILS, Writer
+from cluster.servicers.wrap_up import keep_disposition
 from sites import events as ev
 from sites.actions import OfferContact
 from sites.model import ContactState
@@ -102,14 +98,9 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
     @unary()
     async def CompleteContact(self, request, context):
         site, agent_id, contact_id = await self._own_contact(request, ContactState.CONNECTED)
-        given = convert.disposition(request, contact_id, agent_id)
-        if given and self.customer_store is not None:
-            if self.pops is not None:
-                given = dataclasses.replace(given, customer_id=self.pops.customer_of(contact_id))
-            # Kept before the contact ends: a disposition that cannot be kept (an unknown
-            # offer) refuses the request, and nothing changes.
-            await asyncio.to_thread(record_disposition, self.customer_store, given,
-                                    time.time())
+        # Kept before the contact ends: a disposition that cannot be kept (an unknown offer)
+        # refuses the request, and nothing changes.
+        await keep_disposition(self.customer_store, self.pops, request, contact_id, agent_id)
         return await self._apply(site, agent_id, ev.ContactEnded(0.0, contact_id))
 
     async def StreamEvents(self, request, context):
