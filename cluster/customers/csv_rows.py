@@ -57,6 +57,11 @@ class Problems:
         if self.found:
             raise ImportRefused(self.found)
 
+    @staticmethod
+    def where(line: int) -> str:
+        """How a problem names another row."""
+        return f"line {line}"
+
 
 @dataclasses.dataclass
 class Row:

@@ -270,33 +270,47 @@ class TargetRow:
     list_name: str
 
 
-def read_targets(path: str, display: str, region: str | None,
-                 progress: Progress) -> list[TargetRow]:
-    problems = Problems(display)
+# A target row's fields and their checks, for a CSV file and the API alike (`region`: of
+# numbers written without a country code).
+_TARGET_CHECKS = (
+    ("customer_id", lambda value, region: csv_rows.text(value, 128, required=True)),
+    ("product", lambda value, region: csv_rows.text(value, 128, required=True)),
+    ("phone", lambda value, region: csv_rows.phone(value, region) if value else None),
+    ("list", lambda value, region: csv_rows.text(value, 64)))
+
+
+def checked_targets(items: Iterable[tuple[int, dict]], region: str | None,
+                    problems) -> list[TargetRow]:
+    """Target rows from (line, {column: text}) pairs, each field checked and no (customer,
+    product) twice. `problems`: a csv_rows.Problems, or anything with its `add(line, column,
+    problem)` and `where(line)` (the API names `targets[i]` where a file names its line)."""
     rows: list[TargetRow] = []
     first_line: dict[tuple[str, str], int] = {}
-    for raw in read_rows(path, TARGET_COLUMNS, TARGET_REQUIRED, problems,
-                         progress.read):
+    for line, fields in items:
         values = {}
-        for column, check in (
-                ("customer_id", lambda value: csv_rows.text(value, 128, required=True)),
-                ("product", lambda value: csv_rows.text(value, 128, required=True)),
-                ("phone", lambda value: csv_rows.phone(value, region) if value else None),
-                ("list", lambda value: csv_rows.text(value, 64))):
+        for column, check in _TARGET_CHECKS:
             try:
-                values[column] = check(raw.fields.get(column, ""))
+                values[column] = check(fields.get(column, ""), region)
             except ValueError as error:
-                problems.add(raw.line, column, str(error))
-        if len(values) < len(TARGET_COLUMNS):
+                problems.add(line, column, str(error))
+        if len(values) < len(_TARGET_CHECKS):
             continue
         key = (values["customer_id"], values["product"])
         if key in first_line:
-            problems.add(raw.line, "product", f"customer {key[0]!r} and product {key[1]!r} "
-                                              f"again (first on line {first_line[key]})")
+            problems.add(line, "product", f"customer {key[0]!r} and product {key[1]!r} "
+                                          f"again (first on {problems.where(first_line[key])})")
             continue
-        first_line[key] = raw.line
-        rows.append(TargetRow(raw.line, values["customer_id"], values["product"],
+        first_line[key] = line
+        rows.append(TargetRow(line, values["customer_id"], values["product"],
                               values["phone"], values["list"]))
+    return rows
+
+
+def read_targets(path: str, display: str, region: str | None,
+                 progress: Progress) -> list[TargetRow]:
+    problems = Problems(display)
+    rows = checked_targets(((raw.line, raw.fields) for raw in read_rows(
+        path, TARGET_COLUMNS, TARGET_REQUIRED, problems, progress.read)), region, problems)
     problems.raise_any()
     return rows
 
@@ -310,13 +324,23 @@ def import_targets(engine: Engine, path: str, *, display: str | None = None,
     progress = progress or Progress()
     display = display or path
     rows = read_targets(path, display, region, progress)
+    result = store_targets(engine, rows, Problems(display), progress)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def store_targets(engine: Engine, rows: list[TargetRow], problems,
+                  progress: Progress | None = None) -> ImportResult:
+    """Write checked target rows in one transaction: new ones added, changed ones (phone,
+    list) updated, equal ones left. A row whose customer is not in the store is a problem
+    (`problems`, as for `checked_targets`; its `raise_any()` then stops it all)."""
+    progress = progress or Progress()
     result = ImportResult(rows=len(rows))
     with engine.begin() as connection:
         ids = _key_table(connection, "vcc_import_customers",
                          (row.customer_id for row in rows))
         known = {found[0] for found in _select_joined(connection, [_customers.c.customer_id],
                                                       _customers.c.customer_id, ids)}
-        problems = Problems(display)
         for row in rows:
             if row.customer_id not in known:
                 problems.add(row.line, "customer_id", f"no customer {row.customer_id!r} in "
@@ -344,5 +368,4 @@ def import_targets(engine: Engine, path: str, *, display: str | None = None,
             _write(connection, update, [
                 {"key_customer": row.customer_id, "key_product": row.product,
                  "phone": row.phone, "list_name": row.list_name} for row in changed], progress)
-    result.seconds = time.perf_counter() - started
     return result
