@@ -64,8 +64,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     """An unstarted server with every vcc service bound to `address`, and the bound port
     (port 0 picks a free one). `callers` (cluster/customers/callers.py): arrivals get their
     caller's customer tier from it. `customer_store`: the Engine the Crm and Marketing
-    services read and write (None: they answer FAILED_PRECONDITION). `server.health` is its HealthServicer; `server.admission`
-    its AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
+    services read and write (None: they answer FAILED_PRECONDITION). `server.health` is its
+    HealthServicer, `server.marketing` its MarketingServicer; `server.admission` its
+    AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
     defaults with `maximum_concurrent_rpcs` unary calls. gRPC's own limit is not used: it
     counts idle streams and unary calls alike, so streams could starve everything else."""
     if budgets is None:
@@ -85,7 +86,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
     crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store), server)
-    crm_pb2_grpc.add_MarketingServicer_to_server(MarketingServicer(customer_store), server)
+    # Kept on the server: `shutdown` ends its ranking streams.
+    server.marketing = MarketingServicer(customer_store)
+    crm_pb2_grpc.add_MarketingServicer_to_server(server.marketing, server)
     server.health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(server.health, server)
     reflection.enable_server_reflection(
@@ -115,8 +118,10 @@ def has_customers(engine) -> bool:
 
 
 async def shutdown(server: grpc.aio.Server, host: CoreHost, grace_s: float = 5.0) -> None:
-    """Health NOT_SERVING, every stream ended by the host, then `grace_s` for other calls."""
+    """Health NOT_SERVING, every stream ended (the host's, the ranking streams), then
+    `grace_s` for other calls."""
     await server.health.enter_graceful_shutdown()
+    server.marketing.close()
     await host.close()
     await server.stop(grace_s)
 

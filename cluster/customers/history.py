@@ -15,14 +15,16 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from cluster.store.models import (OUTCOMES, CustomerNote, Interaction, MarketingOffer,
-                                  MarketingOutcome, MarketingTarget)
+from cluster.store.models import (OUTCOMES, Customer, CustomerNote, Interaction,
+                                  MarketingOffer, MarketingOutcome, MarketingTarget)
+from sites.errors import NotFound
 
 _interactions = Interaction.__table__
 _notes = CustomerNote.__table__
 _offers = MarketingOffer.__table__
 _outcomes = MarketingOutcome.__table__
 _targets = MarketingTarget.__table__
+_customers = Customer.__table__
 MAX_SEARCH = 10_000
 
 
@@ -219,3 +221,34 @@ def record_outcome(engine: Engine | Connection, *, offer_id: str, result: str, t
             index_elements=["contact_id", "offer_id"], set_=changed,
             where=sa.not_(same)).returning(_outcomes.c.id)
         return connection.execute(statement).first() is not None
+
+
+def list_offers(engine: Engine, product: str | None = None, limit: int = MAX_SEARCH) -> list:
+    """Offers (of `product`; None: all), highest priority first, then by id."""
+    select = sa.select(_offers).order_by(_offers.c.priority.desc(), _offers.c.offer_id)
+    if product is not None:
+        select = select.where(_offers.c.product == product)
+    with engine.connect() as connection:
+        return list(connection.execute(select.limit(max(0, min(limit, MAX_SEARCH)))))
+
+
+def get_offer(engine: Engine, offer_id: str):
+    """The offer's row, or None."""
+    with engine.connect() as connection:
+        return connection.execute(sa.select(_offers).where(
+            _offers.c.offer_id == offer_id)).first()
+
+
+def record_known_outcome(engine: Engine, *, offer_id: str, customer_id: str | None,
+                         **outcome) -> bool:
+    """`record_outcome` of an offer that exists, for a customer that exists (or none):
+    NotFound naming `offer_id` or `customer_id` otherwise, and nothing written."""
+    with engine.begin() as connection:
+        if unknown_offers(connection, [offer_id]):
+            raise NotFound("offer_id", f"no offer {offer_id!r}")
+        if customer_id is not None and connection.execute(
+                sa.select(_customers.c.customer_id)
+                .where(_customers.c.customer_id == customer_id)).first() is None:
+            raise NotFound("customer_id", f"no customer {customer_id!r} in the store")
+        return record_outcome(connection, offer_id=offer_id, customer_id=customer_id,
+                              **outcome)

@@ -96,26 +96,34 @@ def notes(value: str, field: str) -> str:
 def disposition(request, contact_id: str, agent_id: str):
     """The agent's wrap-up in a ContactRequest or Disposition message, checked; a falsy
     Disposition when it gives none."""
-    from cluster.customers.dispositions import Disposition, OfferResult
-    from cluster.store.models import OUTCOMES
+    from cluster.customers.dispositions import Disposition
 
     results = []
     if len(request.offer_results) > MAX_OFFER_RESULTS:
         raise invalid("offer_results", f"at most {MAX_OFFER_RESULTS}; got "
                                        f"{len(request.offer_results)}")
     for index, given in enumerate(request.offer_results):
-        prefix = f"offer_results[{index}]."
-        offer_id = name(given.offer_id, prefix + "offer_id", limit=MAX_NAME)
-        if given.result not in OUTCOMES:
-            raise invalid(prefix + "result", f"must be one of {', '.join(OUTCOMES)}; got "
-                                             f"{given.result!r}")
-        order = name(given.order_reference, prefix + "order_reference", required=False)
-        if given.result == "accepted" and not order:
-            raise invalid(prefix + "order_reference", "required when the offer is accepted")
-        results.append(OfferResult(offer_id, given.result, order or None))
+        results.append(offer_result(given, f"offer_results[{index}]."))
     code = text(request.disposition, "disposition")
     return Disposition(contact_id, agent_id, code or None, notes(request.notes, "notes"),
                        tuple(results))
+
+
+def offer_result(given, prefix: str = ""):
+    """What became of an offer (an OfferResult, or the same fields of an OfferOutcome),
+    checked; fields named after `prefix`. `accepted` needs its order reference (the store
+    keeps one only with `accepted`)."""
+    from cluster.customers.dispositions import OfferResult
+    from cluster.store.models import OUTCOMES
+
+    offer_id = name(given.offer_id, prefix + "offer_id", limit=MAX_NAME)
+    if given.result not in OUTCOMES:
+        raise invalid(prefix + "result", f"must be one of {', '.join(OUTCOMES)}; got "
+                                         f"{given.result!r}")
+    order = name(given.order_reference, prefix + "order_reference", required=False)
+    if given.result == "accepted" and not order:
+        raise invalid(prefix + "order_reference", "required when the offer is accepted")
+    return OfferResult(offer_id, given.result, order or None)
 
 
 def phone(value: str, field: str) -> str:

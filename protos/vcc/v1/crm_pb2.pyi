@@ -167,12 +167,14 @@ class TargetList(_message.Message):
     def __init__(self, list_name: _Optional[str] = ..., targets: _Optional[_Iterable[_Union[Target, _Mapping]]] = ...) -> None: ...
 
 class ImportTargetsReply(_message.Message):
-    __slots__ = ("added", "unchanged")
+    __slots__ = ("added", "unchanged", "updated")
     ADDED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
     added: int
     unchanged: int
-    def __init__(self, added: _Optional[int] = ..., unchanged: _Optional[int] = ...) -> None: ...
+    updated: int
+    def __init__(self, added: _Optional[int] = ..., unchanged: _Optional[int] = ..., updated: _Optional[int] = ...) -> None: ...
 
 class OfferOutcome(_message.Message):
     __slots__ = ("offer_id", "result", "order_reference", "contact_id", "customer_id", "agent_id", "time")
@@ -199,10 +201,12 @@ class RecordOutcomeReply(_message.Message):
     def __init__(self, recorded: _Optional[bool] = ...) -> None: ...
 
 class RankingRequest(_message.Message):
-    __slots__ = ("interval_s",)
+    __slots__ = ("interval_s", "time_zone")
     INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
     interval_s: float
-    def __init__(self, interval_s: _Optional[float] = ...) -> None: ...
+    time_zone: str
+    def __init__(self, interval_s: _Optional[float] = ..., time_zone: _Optional[str] = ...) -> None: ...
 
 class AgentRanking(_message.Message):
     __slots__ = ("agent_id", "rank", "eligible", "presented", "accepted", "presentation_rate", "success_rate", "revenue_cents", "commission_cents")
