@@ -190,3 +190,30 @@ def database_problem(url: str, *, create: bool = True) -> str | None:
     finally:
         engine.dispose()
     return None
+
+
+def open_existing_store(url: str, tables, what: str):
+    """(Engine, None) for the store at `url` when it exists (nothing is created) and holds
+    `tables`; else (None, why not: "... holds no `what`"). A report's way in: it reads."""
+    import sqlalchemy as sa
+
+    from cluster.store.db import StoreUrlError, open_engine
+
+    problem = database_problem(url, create=False)
+    if problem is not None:
+        return None, problem
+    try:
+        engine = open_engine(url, **({"connect_args": {"connect_timeout": DB_CONNECT_TIMEOUT_S}}
+                                     if url.startswith("postgresql") else {}))
+    except StoreUrlError as error:
+        return None, str(error)
+    try:
+        present = set(sa.inspect(engine).get_table_names())
+    except sa.exc.SQLAlchemyError as error:
+        engine.dispose()
+        return None, (f"cannot open {shown_url(url)}: {error.__class__.__name__}: "
+                      f"{str(error).splitlines()[0][:200]}")
+    if not set(tables) <= present:
+        engine.dispose()
+        return None, f"{shown_url(url)} holds no {what}"
+    return engine, None

@@ -37,7 +37,10 @@ def add_customers_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def add_marketing_parser(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("marketing", help="inbound marketing: target lists")
+    from cluster.customers.marketing_command import add_marketing_report_parsers
+
+    parser = subparsers.add_parser("marketing", help="inbound marketing: target lists, "
+                                                     "statistics, the agents' ranking")
     commands = parser.add_subparsers(dest="marketing_command", required=True)
     load = commands.add_parser(
         "import-targets", help="add or update target list rows from a CSV file (all or "
@@ -47,6 +50,7 @@ def add_marketing_parser(subparsers) -> argparse.ArgumentParser:
     _common_options(load)
     load.set_defaults(run=lambda args: run_import(args, "vcc marketing import-targets",
                                                   "targets"))
+    add_marketing_report_parsers(commands)
     return parser
 
 

@@ -8,14 +8,12 @@ import math
 import os
 import sys
 
-import sqlalchemy as sa
-
 from cluster.reports.charts import write_png
 from cluster.reports.queries import compute_report, time_range
 from cluster.reports.render import render, write_csv
 from cluster.reports.request import (BY, ReportError, ReportQuery, brief, parse_interval,
                                      parse_time)
-from cluster.store.db import DEFAULT_URL, StoreUrlError, open_engine
+from cluster.store.db import DEFAULT_URL
 
 
 def add_report_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,26 +49,15 @@ def run_report(args, console=None) -> int:
     """Exit code 0 with the report printed; 2 with `vcc report: <argument>: <problem>`."""
     if args.png and os.path.splitext(args.png)[1].lower() not in ("", ".png"):
         return _fail(f"--png: the chart is a PNG file (name.png); got {brief(args.png)}")
-    from cluster.arguments import DB_CONNECT_TIMEOUT_S, database_problem, shown_url
+    from cluster.arguments import open_existing_store, shown_url
 
-    # A report reads; it must not leave an empty database behind (create=False).
-    problem = database_problem(args.db, create=False)
+    # A report reads; it must not leave an empty database behind.
+    engine, problem = open_existing_store(args.db, ("contact_records", "agent_state_intervals"),
+                                          "vcc store (no contact records table)")
     if problem is not None:
         return _fail(f"--db: {problem}")
     shown = shown_url(args.db)      # never the password
     try:
-        engine = open_engine(args.db, **({"connect_args": {"connect_timeout": DB_CONNECT_TIMEOUT_S}}
-                                          if args.db.startswith("postgresql") else {}))
-    except StoreUrlError as error:
-        return _fail(f"--db: {error}")
-    try:
-        try:
-            tables = set(sa.inspect(engine).get_table_names())
-        except sa.exc.SQLAlchemyError as error:
-            return _fail(f"--db: cannot open {shown}: {error.__class__.__name__}: "
-                         f"{str(error).splitlines()[0][:200]}")
-        if not {"contact_records", "agent_state_intervals"} <= tables:
-            return _fail(f"--db: {shown} holds no vcc store (no contact records table)")
         start, end = args.start, args.end
         if start is None or end is None:
             found = time_range(engine)

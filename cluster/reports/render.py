@@ -23,7 +23,7 @@ _OUTCOME_COLUMNS = (("to_agent", "to agent", 1), ("self_served", "self-served", 
                     ("voicemail", "voicemail", 1), ("disconnected", "disc.", 1))
 
 
-def _cell(value, digits=1) -> str:
+def format_cell(value, digits=1) -> str:
     if value is None:
         return "-"
     if isinstance(value, int):
@@ -31,7 +31,7 @@ def _cell(value, digits=1) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _text_table(title: str, headers: list, rows: list, left: int) -> str:
+def text_table(title: str, headers: list, rows: list, left: int) -> str:
     """A plain fixed-width table: the first `left` columns left-aligned, the rest right.
     (Thousands of interval rows: a rich table takes seconds to lay out; this takes none.)"""
     widths = [max([len(header)] + [len(row[column]) for row in rows])
@@ -62,21 +62,21 @@ def render(report: Report, console) -> None:
     def cells(label, group, sums):
         figures = sums.figures()
         # "": contacts without a service or dialled number (README, `vcc report`)
-        return [label, group or "(none)"] + [_cell(figures[name], digits)
+        return [label, group or "(none)"] + [format_cell(figures[name], digits)
                                              for name, _, digits in columns]
 
     span = f"{format_time(query.start)} .. {format_time(query.end)}"
-    text = [_text_table(f"by {query.by}, {duration(query.interval_s)} intervals, {span}",
+    text = [text_table(f"by {query.by}, {duration(query.interval_s)} intervals, {span}",
                         ["interval", query.by] + headers,
                         [cells(format_time(start), group, sums)
                          for start, group, sums in report.rows], 2),
-            _text_table("totals", ["", query.by] + headers,
+            text_table("totals", ["", query.by] + headers,
                         [cells("total", group, sums) for group, sums in report.totals], 2)]
     if report.reasons:
-        text.append(_text_table(
+        text.append(text_table(
             "not-ready time by reason (s)",
             [query.by] + [reason or "(none)" for reason in report.reasons],
-            [[group] + [_cell(sums.not_ready_s.get(reason, 0.0)) for reason in report.reasons]
+            [[group] + [format_cell(sums.not_ready_s.get(reason, 0.0)) for reason in report.reasons]
              for group, sums in report.totals], 1))
     console.print("\n".join(text), end="", markup=False, highlight=False, soft_wrap=True)
 
