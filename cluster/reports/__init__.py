@@ -1,7 +1,8 @@
 """`vcc report`: interval and daily reports from the store (SPEC §8, issue 6).
 
 Per interval (15 minutes by default, `--interval 1d` for daily) and per skill, site (of
-entry), class (skill/priority/SO), agent, service or dialled number (DNIS): offered,
+entry), class (skill/priority/SO), agent, service, dialled number (DNIS) or the callers'
+customer tier: offered,
 answered, abandoned, SL, SL2, ASA, AHT, wrap-up, occupancy, not-ready time by reason and
 the EWT prediction error; by service or DNIS also what became of the callers (SPEC §10).
 
@@ -40,6 +41,13 @@ routed_out, voicemail, disconnected. A plain contact has no service, and one giv
 DNIS none: they make the group "" (shown "(none)"), so the rows add up to every contact.
 Agents serve skills, not services: those rows have no agent time.
 
+By tier (SPEC §7; the tier the core routed the caller with, kept on the record since
+revision 0005): the callers who reached a queue, as `vcc simulate`'s by_tier; SL and SL2
+against the objective the contact was routed with (its tier's) rather than the skill's
+threshold. Records without a tier (a center without tiers, records written before) are in
+no row. No agent time either. `--json` prints the totals as `by_<grouping>` (by_skill ...
+by_tier) with the field names of `vcc simulate --json`.
+
 The modules: `request` (options, times, `ReportQuery`), `queries` (the SQL,
 `compute_report`), `figures` (`Sums`, the ratios, `Report`), `render` (text, CSV),
 `charts` (PNG), `command` (`vcc report`).
@@ -49,9 +57,9 @@ from cluster.reports.command import add_report_parser, run_report
 from cluster.reports.figures import OUTCOMES, Report, Sums
 from cluster.reports.queries import compute_report, time_range
 from cluster.reports.render import render, write_csv
-from cluster.reports.request import (BY, BY_ENTRY, ReportError, ReportQuery, format_time,
-                                     parse_interval, parse_time)
+from cluster.reports.request import (BY, BY_CALLER, BY_ENTRY, ReportError, ReportQuery,
+                                     format_time, parse_interval, parse_time)
 
-__all__ = ["BY", "BY_ENTRY", "OUTCOMES", "Report", "ReportError", "ReportQuery", "Sums",
-           "add_report_parser", "compute_report", "format_time", "parse_interval",
+__all__ = ["BY", "BY_CALLER", "BY_ENTRY", "OUTCOMES", "Report", "ReportError", "ReportQuery",
+           "Sums", "add_report_parser", "compute_report", "format_time", "parse_interval",
            "parse_time", "render", "run_report", "time_range", "write_csv"]

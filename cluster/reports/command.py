@@ -4,6 +4,7 @@ files; every problem is one line naming the option (exit 2)."""
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -31,9 +32,13 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
                         help="end, exclusive: seconds or ISO time (just after the last record)")
     parser.add_argument("--by", choices=BY, default="skill",
                         help="group rows by (skill); service and dnis rows also count "
-                             "self-served callers, IVR and queue abandons, busies, callbacks")
+                             "self-served callers, IVR and queue abandons, busies, callbacks; "
+                             "tier: the callers' customer tier, SL against its objective")
     parser.add_argument("--interval", type=parse_interval, default=900.0, metavar="DURATION",
                         help="interval length: 15m, 30m, 1h, 1d, 900s ... (15m)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object (by_<group> totals and intervals) "
+                             "instead of the tables")
     parser.add_argument("--csv", metavar="FILE", help="also write the rows as CSV")
     parser.add_argument("--png", metavar="FILE", help="also draw SL/volume and ASA charts")
     parser.set_defaults(run=run_report)
@@ -72,12 +77,15 @@ def run_report(args, console=None) -> int:
                                     classes=bool(args.png))
         except ReportError as error:
             return _fail(str(error))
-        if console is None:
-            from rich.console import Console
-            console = Console()
-            if not console.is_terminal:     # a file or a pipe: no 80-column squeeze
-                console = Console(width=200)
-        render(report, console)
+        if args.json:
+            print(json.dumps(report.as_json(), indent=1, allow_nan=False))
+        else:
+            if console is None:
+                from rich.console import Console
+                console = Console()
+                if not console.is_terminal:     # a file or a pipe: no 80-column squeeze
+                    console = Console(width=200)
+            render(report, console)
         for option, path, writer in (("--csv", args.csv, write_csv), ("--png", args.png, write_png)):
             if path:
                 try:

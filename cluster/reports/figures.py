@@ -12,6 +12,8 @@ from cluster.reports.request import ReportQuery, format_time
 # (SPEC §10); counted by the database (reports/queries.py says how each is told apart).
 OUTCOMES = ("to_agent", "self_served", "abandoned_ivr", "abandoned_queue", "busy",
             "callbacks", "routed_out", "voicemail", "disconnected")
+# What only agent time gives: not in the rows of groupings of callers (ReportQuery.agent_time).
+AGENT_TIME_FIGURES = ("occupancy_pct", "logged_in_s", "not_ready_s", "not_ready_by_reason_s")
 _ADDED = ("offered", "answered", "abandoned", "within", "wait_sum", "handled", "handle_sum",
           "wrap_sum", "ewt_count", "ewt_error_sum", "ewt_abs_error_sum", "ewt_sq_error_sum",
           "ewt_wait_sum", "logged_in_s", "working_s")
@@ -108,6 +110,25 @@ class Report:
     totals: list        # [(group, Sums)] over the whole range
     reasons: list       # every not-ready reason seen
     classes: list       # [(class, Sums)] over the whole range (the ASA chart)
+
+    def as_json(self) -> dict:
+        """The report as one JSON-able object: `by_<grouping>` (by_skill, by_site ...,
+        by_tier), {group: figures} over the whole range with the field names of `vcc
+        simulate --json`'s groups, and `intervals`, [{interval_start_s, <grouping>,
+        figures}] in order."""
+        query = self.query
+
+        def figures(sums: Sums) -> dict:
+            out = sums.figures()
+            if not query.agent_time:
+                for name in AGENT_TIME_FIGURES:
+                    del out[name]
+            return out
+        return {"by": query.by, "from": query.start, "to": query.end,
+                "interval_s": query.interval_s,
+                f"by_{query.by}": {group: figures(sums) for group, sums in self.totals},
+                "intervals": [{"interval_start_s": start, query.by: group, **figures(sums)}
+                              for start, group, sums in self.rows]}
 
     def table(self) -> list:
         """Rows as flat dicts (what --csv writes)."""

@@ -55,6 +55,8 @@ def _group_columns(by: str, contacts: bool):
     if by in BY_ENTRY:
         # Contacts without one (plain contacts; no DNIS given) make the group "".
         return [sa.func.coalesce(getattr(R, by), "")] if contacts else None
+    if by == "tier":
+        return [R.tier] if contacts else None
     return [R.skill, R.priority, R.service_objective_s] if contacts else None
 
 
@@ -72,6 +74,10 @@ def _contact_sums(connection, query: ReportQuery, by: str, bucketed: bool) -> di
     predicted = sa.and_(answered, R.ewt_predicted_s.isnot(None))
     error = WAIT - R.ewt_predicted_s
     groups = _group_columns(by, contacts=True)
+    # A tier's service level is judged against what the tier is promised: the objective
+    # the contact was routed with (its tier's; SPEC §7), as `vcc simulate`'s by_tier does.
+    threshold = (sa.func.coalesce(R.service_objective_s, R.sl_threshold_s) if by == "tier"
+                 else R.sl_threshold_s)
     keys = ([floor_(R.arrival_time / query.interval_s).label("bucket")] if bucketed else []) + \
         [column.label(f"g{number}") for number, column in enumerate(groups)]
     outcomes = _outcome_conditions() if by in BY_ENTRY else {}
@@ -80,7 +86,7 @@ def _contact_sums(connection, query: ReportQuery, by: str, bucketed: bool) -> di
         sa.func.count().label("offered"),
         _count(answered).label("answered"),
         _count(R.final_state == "abandoned").label("abandoned"),
-        _count(sa.and_(answered, WAIT <= R.sl_threshold_s)).label("within"),
+        _count(sa.and_(answered, WAIT <= threshold)).label("within"),
         sa.func.sum(sa.case((answered, WAIT))).label("wait_sum"),
         _count(handled).label("handled"),
         sa.func.sum(sa.case((handled, sa.func.coalesce(R.wrap_up_end_time, R.end_time)
@@ -106,6 +112,12 @@ def _contact_sums(connection, query: ReportQuery, by: str, bucketed: bool) -> di
         # whose callers no agent of any skill could have answered.
         statement = statement.where(sa.not_(NEVER_QUEUED))
         by_place = by_place.where(sa.not_(NEVER_QUEUED))
+    elif by == "tier":
+        # Callers of a tier who reached a queue (as `vcc simulate` counts them); records
+        # without a tier (a center without tiers, records before revision 0005) in no row.
+        known = sa.and_(R.tier.isnot(None), sa.not_(NEVER_QUEUED))
+        statement = statement.where(known)
+        by_place = by_place.where(known)
     statement = statement.group_by(*keys)
     by_place = by_place.group_by(*keys, R.queue_position)
 

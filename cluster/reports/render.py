@@ -13,7 +13,7 @@ _COLUMNS = (("offered", "offered", 1), ("answered", "answered", 1), ("abandoned"
             ("aht_s", "AHT s", 1), ("wrap_up_s", "wrap s", 1), ("occupancy_pct", "occ. %", 1),
             ("not_ready_s", "NR s", 1), ("ewt_error_s", "EWT err s", 1),
             ("ewt_rmse_s", "EWT RMSE s", 1), ("ewt_rmse_ratio", "vs place", 2))
-# Agents serve skills, not services or numbers: no agent time in those rows.
+# Agents serve skills, not services, numbers or tiers: no agent time in those rows.
 _AGENT_TIME = ("occupancy_pct", "not_ready_s")
 # What became of the callers (rows by service or dialled number).
 _OUTCOME_COLUMNS = (("to_agent", "to agent", 1), ("self_served", "self-served", 1),
@@ -47,10 +47,9 @@ def text_table(title: str, headers: list, rows: list, left: int) -> str:
 
 def columns_of(report: Report) -> tuple:
     """(figure, header, decimals) of the columns the report's grouping shows."""
-    if not report.query.outcomes:
-        return _COLUMNS
-    return tuple(column for column in _COLUMNS if column[0] not in _AGENT_TIME) + \
-        _OUTCOME_COLUMNS
+    columns = _COLUMNS if report.query.agent_time else tuple(
+        column for column in _COLUMNS if column[0] not in _AGENT_TIME)
+    return columns + (_OUTCOME_COLUMNS if report.query.outcomes else ())
 
 
 def render(report: Report, console) -> None:

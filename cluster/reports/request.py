@@ -9,10 +9,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-BY = ("skill", "site", "class", "agent", "service", "dnis")
+BY = ("skill", "site", "class", "agent", "service", "dnis", "tier")
 # The groupings by what a caller dialled (SPEC §10): their rows also say what became of the
 # callers (self-served, IVR or queue abandons, busies, callbacks ...: reports/figures.py).
 BY_ENTRY = ("service", "dnis")
+# Groupings of callers, not of work agents do: their rows have no agent time (occupancy,
+# not-ready time). By tier: the caller's customer tier (SPEC §7).
+BY_CALLER = BY_ENTRY + ("tier",)
 MAX_INTERVALS = 100_000           # a report is read by people: more rows than this is a mistake
 MAX_INTERVAL_S = 366 * 86400.0    # --interval: a year (a leap one) at most
 # --from/--to: seconds (the core's clock) or ISO times, within the years 1..9999 (what
@@ -122,6 +125,11 @@ class ReportQuery:
         if count >= MAX_INTERVALS:
             raise ReportError("--interval", f"{count:,} intervals between --from and --to; "
                                             f"use a longer interval (at most {MAX_INTERVALS:,})")
+
+    @property
+    def agent_time(self) -> bool:
+        """Whether its rows have agent time (agents serve skills and sites, not callers)."""
+        return self.by not in BY_CALLER
 
     @property
     def outcomes(self) -> bool:

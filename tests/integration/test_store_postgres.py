@@ -29,6 +29,7 @@ import test_leadership as fencing_checks  # noqa: E402
 import test_store_journal as journal_checks  # noqa: E402
 import test_store_records as record_checks  # noqa: E402
 import test_store_recovery as recovery_checks  # noqa: E402
+import test_report_tiers as tier_checks  # noqa: E402
 import test_store_reports as report_checks  # noqa: E402
 import test_store_schema as schema_checks  # noqa: E402
 
@@ -132,6 +133,10 @@ def report_engine():
                          ids=lambda q: f"{q.by}-{q.interval_s:g}-{q.start:g}")
 def test_sql_figures_equal_the_reference(report_engine, query):
     assert report_checks.check_against_reference(report_engine, query).rows
+
+
+def test_by_tier(engine):
+    tier_checks.check_by_tier(engine, tier_checks.fill(engine))
 
 
 def test_report_command(report_engine, tmp_path, capsys):
