@@ -347,3 +347,33 @@ def test_statistics_on_postgresql(engine):  # noqa: F811
     stats_checks.check_statistics(engine)
     _clear(engine)
     stats_checks.check_ranking(engine)
+
+
+def test_vcc_serve_ends_ranking_streams_when_it_stops(tmp_path):
+    """`vcc serve --db` serves Marketing on its store; SIGTERM ends a ranking stream at once
+    (status OK), not after the grace time for other calls (5 s)."""
+    import signal
+
+    from tests.integration.test_cli_serve import start, stop
+
+    process, port = start("--runtime", "inprocess", "--db", f"sqlite:///{tmp_path}/vcc.db")
+    try:
+        async def scenario():
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                marketing = crm_pb2_grpc.MarketingStub(channel)
+                await marketing.PutOffer(_offer(), timeout=T)
+                stream = marketing.StreamRanking(crm_pb2.RankingRequest(interval_s=0.2),
+                                                 timeout=30)
+                messages = stream.__aiter__()
+                assert list((await asyncio.wait_for(messages.__anext__(), T)).today) == []
+                started = time.monotonic()
+                process.send_signal(signal.SIGTERM)
+                with pytest.raises(StopAsyncIteration):
+                    await asyncio.wait_for(messages.__anext__(), 10)
+                assert await stream.code() == grpc.StatusCode.OK
+                return time.monotonic() - started
+        assert asyncio.run(scenario()) < 3.0
+        assert process.wait(20) == 0            # SIGTERM: a clean stop
+    finally:
+        if process.poll() is None:
+            stop(process, signal.SIGKILL)
