@@ -131,7 +131,10 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
         priority, objective = (stream.priority, stream.service_objective_s) if (
             stream.dnis is None and stream.priority is not None) else (
             record.priority, record.service_objective_s)
-        if priority is None:
+        if objective is None:
+            # A row with a priority and no objective: its caller's tier's, as the core chose.
+            objective = record.service_objective_s
+        if priority is None or objective is None:
             # A live run's dialled contact: the PBX is told the skill that answered, not
             # the priority and objective its plan gave it.
             class_key = f"{skill}/(plan)"

@@ -236,7 +236,8 @@ class Simulation:
             self._step(stream.site, ev.ContactArrived(
                 now, contact_id, stream.skill, stream.priority, stream.service_objective_s,
                 stream.channel, tier=record.tier))
-            if stream.priority is None:     # its tier's, as the core gave it
+            if stream.priority is None or stream.service_objective_s is None:
+                # its tier's, as the core gave it
                 contact = self.sites[stream.site].contacts.get(contact_id)
                 if contact is not None:
                     record.priority = contact.priority

@@ -7,6 +7,7 @@ standard under load)."""
 from __future__ import annotations
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -112,6 +113,20 @@ def test_simulate_with_customers_serves_gold_faster_than_standard():
     assert offered == report["contacts"]["offered"]
     assert abs(tiers["gold"]["offered"] / offered - 0.25) < 0.05
     assert tiers["platinum"]["asa_s"] < tiers["gold"]["asa_s"] < tiers["standard"]["asa_s"]
+    assert report["contacts"]["lost"] == 0
+
+
+def test_a_row_with_a_priority_and_no_objective_gets_its_caller_s_tier_s_objective(tmp_path):
+    text = pathlib.Path("loadtests/examples/tiers_dqp.yaml").read_text()
+    text = text.replace("- {site: east, skill: billing, rate_per_hour: 290,",
+                        "- {site: east, skill: billing, rate_per_hour: 290, priority: medium,")
+    text = text.replace("duration_s: 28800", "duration_s: 3600")
+    path = tmp_path / "row_priority.yaml"
+    path.write_text(text)
+    report = Simulation(load_scenario(str(path))).run().report
+    # One class per objective the tiers give (platinum's priority is the row's: medium).
+    assert sorted(report["by_class"]) == ["billing/medium/10", "billing/medium/20",
+                                          "billing/medium/60"]
     assert report["contacts"]["lost"] == 0
 
 
