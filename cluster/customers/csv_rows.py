@@ -13,12 +13,13 @@ import csv
 import dataclasses
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from cluster.masking import mask_for_logs, mask_phone_number
 
 MAX_PROBLEMS = 20           # reported before giving up: enough to fix a file in one go
 LIST_SEPARATOR = ";"        # between the phone numbers or account numbers in one field
+ITEM_NAMES = {"phones": "number", "accounts": "account"}     # what a problem calls an item
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,7 +49,12 @@ class Problems:
         self.path = path
         self.found: list[Problem] = []
 
-    def add(self, line: int, column: str, problem: str) -> None:
+    def add(self, line: int, column: str, problem: str, item: int | str | None = None) -> None:
+        """A problem of `column` on `line`. `item`: the list item at fault in a column that
+        holds a list (phones, accounts): its position in the field (0-based: the problem
+        then names it, "number 2: ..."), or its value (a problem names it already)."""
+        if isinstance(item, int):
+            problem = f"{ITEM_NAMES.get(column, 'item')} {item + 1}: {problem}"
         self.found.append(Problem(self.path, line, column, problem))
         if len(self.found) >= MAX_PROBLEMS:
             raise ImportRefused(self.found, more=True)
@@ -162,7 +168,10 @@ def tier(value: str) -> str | None:
     return value
 
 
-def attributes(value: str) -> dict:
+def attributes(value: str | Mapping) -> dict:
+    """A JSON object (a CSV field), or a mapping already (the API's)."""
+    if isinstance(value, Mapping):
+        return dict(value)
     if not value:
         return {}
     try:
@@ -183,25 +192,48 @@ def phone(value: str, region: str | None) -> str:
         raise ValueError(f"{mask_phone_number(value)!r}: {error}") from None
 
 
-def phones(value: str, region: str | None) -> tuple[str, ...]:
-    """The `;`-separated numbers of a field, E.164, sorted, each once."""
+class ItemError(ValueError):
+    """A problem with one item of a list field: `index` is its position (0-based) in the
+    field as written, `problem` what is wrong with it."""
+
+    def __init__(self, index: int, problem: str) -> None:
+        super().__init__(f"item {index + 1}: {problem}")
+        self.index = index
+        self.problem = problem
+
+
+def _items(value: str | Sequence[str]) -> Iterator[tuple[int, str]]:
+    """(position, item) of a list field: `;`-separated text (a CSV field: empty items are
+    skipped) or a list (the API's repeated field: every item counts)."""
+    if isinstance(value, str):
+        for index, part in enumerate(value.split(LIST_SEPARATOR)):
+            if part.strip():
+                yield index, part.strip()
+    else:
+        for index, part in enumerate(value):
+            if not part.strip():
+                raise ItemError(index, "empty")
+            yield index, part.strip()
+
+
+def phones(value: str | Sequence[str], region: str | None) -> tuple[str, ...]:
+    """The numbers of a field (`;`-separated, or a list), E.164, sorted, each once; ItemError
+    names the first bad one."""
     numbers = set()
-    for position, part in enumerate(value.split(LIST_SEPARATOR), start=1):
-        if part.strip():
-            try:
-                numbers.add(phone(part.strip(), region))
-            except ValueError as error:
-                raise ValueError(f"number {position}: {error}") from None
+    for index, part in _items(value):
+        try:
+            numbers.add(phone(part, region))
+        except ValueError as error:
+            raise ItemError(index, str(error)) from None
     return tuple(sorted(numbers))
 
 
-def accounts(value: str) -> tuple[str, ...]:
+def accounts(value: str | Sequence[str]) -> tuple[str, ...]:
+    """The account numbers of a field (`;`-separated, or a list), sorted, each once."""
     found = set()
-    for position, part in enumerate(value.split(LIST_SEPARATOR), start=1):
-        part = part.strip()
-        if part and not _ACCOUNT.match(part):
-            raise ValueError(f"account {position} ({mask_phone_number(part)!r}): letters, "
-                             f"digits and . _ / - only, at most 64")
-        if part:
-            found.add(part)
+    for index, part in _items(value):
+        if not _ACCOUNT.match(part):
+            raise ItemError(index, f"{mask_phone_number(part)!r}: letters, digits and "
+                                   f". _ / - only, at most 64")
+        found.add(part)
     return tuple(sorted(found))

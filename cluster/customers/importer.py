@@ -61,24 +61,33 @@ def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
         yield items[start:start + size]
 
 
-def _key_table(connection: Connection, name: str, keys: Iterable[str]) -> sa.Table:
+def _key_table(connection: Connection, name: str, keys: Iterable[str]) -> sa.Table | list:
     """A temporary table holding `keys`, to join the store's tables with: one query reads
     the rows of 100,000 keys, where IN (...) lists would take hundreds (and SQLAlchemy
     renders each list anew). Dropped by `_drop` on success; a rollback drops it otherwise
-    (both databases make CREATE part of the transaction)."""
+    (both databases make CREATE part of the transaction). A few keys (at most CHUNK: one
+    customer put through the API, a small file) are kept as a list, for one IN (...): no
+    table to create, fill and drop."""
+    keys = sorted(set(keys))
+    if len(keys) <= CHUNK:
+        return keys
     table = sa.Table(name, sa.MetaData(), sa.Column("key", sa.String(128), primary_key=True),
                      prefixes=["TEMPORARY"])
     table.create(connection)
-    _insert(connection, table, [(key,) for key in sorted(set(keys))], Progress())
+    _insert(connection, table, [(key,) for key in keys], Progress())
     return table
 
 
-def _drop(connection: Connection, *tables: sa.Table) -> None:
+def _drop(connection: Connection, *tables: sa.Table | list) -> None:
     for table in tables:
-        table.drop(connection)
+        if isinstance(table, sa.Table):
+            table.drop(connection)
 
 
-def _select_joined(connection: Connection, columns, key_column, keys: sa.Table) -> list:
+def _select_joined(connection: Connection, columns, key_column, keys: sa.Table | list
+                   ) -> list:
+    if isinstance(keys, list):
+        return connection.execute(sa.select(*columns).where(key_column.in_(keys))).all()
     return connection.execute(sa.select(*columns).join(keys, keys.c.key == key_column)).all()
 
 
@@ -120,43 +129,52 @@ class CustomerRow:
         return (self.name, self.email, self.address, self.tier, self.attributes)
 
 
-def _check_customer(row, problems: Problems, region: str | None) -> CustomerRow | None:
-    fields = row.fields
+# A customer row's fields and their checks, for a CSV file and the API alike (`region`: of
+# numbers written without a country code). Phones and accounts: `;`-separated text or a
+# list; attributes: JSON text or a mapping.
+_CUSTOMER_CHECKS = (
+    ("customer_id", lambda value, region: csv_rows.text(value, 128, required=True)),
+    ("name", lambda value, region: csv_rows.text(value, 200, required=True)),
+    ("email", lambda value, region: csv_rows.email(value)),
+    ("address", lambda value, region: csv_rows.text(value, 500, lines=True) or None),
+    ("tier", lambda value, region: csv_rows.tier(value)),
+    ("attributes", lambda value, region: csv_rows.attributes(value)),
+    ("phones", lambda value, region: csv_rows.phones(value, region)),
+    ("accounts", lambda value, region: csv_rows.accounts(value)))
+
+
+def _check_customer(line: int, fields: dict, problems, region: str | None
+                    ) -> CustomerRow | None:
     values = {}
-    for column, check in (
-            ("customer_id", lambda value: csv_rows.text(value, 128, required=True)),
-            ("name", lambda value: csv_rows.text(value, 200, required=True)),
-            ("email", csv_rows.email),
-            ("address", lambda value: csv_rows.text(value, 500, lines=True) or None),
-            ("tier", csv_rows.tier),
-            ("attributes", csv_rows.attributes),
-            ("phones", lambda value: csv_rows.phones(value, region)),
-            ("accounts", csv_rows.accounts)):
+    for column, check in _CUSTOMER_CHECKS:
         try:
-            values[column] = check(fields.get(column, ""))
+            values[column] = check(fields.get(column, ""), region)
+        except csv_rows.ItemError as error:
+            problems.add(line, column, error.problem, item=error.index)
         except ValueError as error:
-            problems.add(row.line, column, str(error))
-    if len(values) < len(CUSTOMER_COLUMNS):
+            problems.add(line, column, str(error))
+    if len(values) < len(_CUSTOMER_CHECKS):
         return None
-    return CustomerRow(line=row.line, **values)
+    return CustomerRow(line=line, **values)
 
 
-def read_customers(path: str, display: str, region: str | None,
-                   progress: Progress) -> list[CustomerRow]:
-    """Every row of a customers CSV, checked alone and against each other (ImportRefused)."""
-    problems = Problems(display)
+def checked_customers(items: Iterable[tuple[int, dict]], region: str | None,
+                      problems) -> list[CustomerRow]:
+    """Customer rows from (line, {column: value}) pairs, each field checked, and the rows
+    against each other (an id, a phone or an account number twice). `problems`: a
+    csv_rows.Problems, or anything with its `add(line, column, problem, item=None)` and
+    `where(line)` (the API names `phones[i]` where a file names its line)."""
     rows: list[CustomerRow] = []
     first_line: dict[str, int] = {}
     owner_of_phone: dict[str, CustomerRow] = {}
     owner_of_account: dict[str, CustomerRow] = {}
-    for raw in read_rows(path, CUSTOMER_COLUMNS, CUSTOMER_REQUIRED, problems,
-                         progress.read):
-        row = _check_customer(raw, problems, region)
+    for line, fields in items:
+        row = _check_customer(line, fields, problems, region)
         if row is None:
             continue
         if row.customer_id in first_line:
-            problems.add(row.line, "customer_id",
-                         f"{row.customer_id!r} again (first on line {first_line[row.customer_id]})")
+            problems.add(row.line, "customer_id", f"{row.customer_id!r} again (first on "
+                                                  f"{problems.where(first_line[row.customer_id])})")
             continue
         first_line[row.customer_id] = row.line
         for column, numbers, owners in (("phones", row.phones, owner_of_phone),
@@ -164,10 +182,20 @@ def read_customers(path: str, display: str, region: str | None,
             for number in numbers:
                 other = owners.setdefault(number, row)
                 if other is not row:
-                    problems.add(row.line, column, f"{mask_phone_number(number)} is also on line "
-                                 f"{other.line} (customer {other.customer_id!r}): a number "
-                                 f"belongs to one customer")
+                    problems.add(row.line, column, f"{mask_phone_number(number)} is also on "
+                                 f"{problems.where(other.line)} (customer "
+                                 f"{other.customer_id!r}): a number belongs to one customer",
+                                 item=number)
         rows.append(row)
+    return rows
+
+
+def read_customers(path: str, display: str, region: str | None,
+                   progress: Progress) -> list[CustomerRow]:
+    """Every row of a customers CSV, checked alone and against each other (ImportRefused)."""
+    problems = Problems(display)
+    rows = checked_customers(((raw.line, raw.fields) for raw in read_rows(
+        path, CUSTOMER_COLUMNS, CUSTOMER_REQUIRED, problems, progress.read)), region, problems)
     problems.raise_any()
     return rows
 
@@ -181,9 +209,21 @@ def import_customers(engine: Engine, path: str, *, display: str | None = None,
     progress = progress or Progress()
     display = display or path
     rows = read_customers(path, display, region, progress)
+    result = store_customers(engine, rows, Problems(display), progress)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def store_customers(engine: Engine, rows: list[CustomerRow], problems,
+                    progress: Progress | None = None) -> ImportResult:
+    """Write checked customer rows in one transaction: new ones added, changed ones replaced
+    whole (profile, phone and account numbers), equal ones left. A number that belongs to a
+    customer in the store who is not among `rows` is a problem (`problems`, as for
+    `checked_customers`, with the number as `item`; its `raise_any()` then stops it all)."""
+    progress = progress or Progress()
     result = ImportResult(rows=len(rows))
     with engine.begin() as connection:
-        added, changed = _customer_changes(connection, rows, display)
+        added, changed = _customer_changes(connection, rows, problems)
         result.added, result.updated = len(added), len(changed)
         result.unchanged = len(rows) - len(added) - len(changed)
         progress.writing(len(added) + 2 * len(changed))
@@ -207,7 +247,6 @@ def import_customers(engine: Engine, path: str, *, display: str | None = None,
                                       for row in written for number in row.phones], Progress())
         _insert(connection, _accounts, [(number, row.customer_id) for row in written
                                         for number in row.accounts], Progress())
-    result.seconds = time.perf_counter() - started
     return result
 
 
@@ -216,9 +255,9 @@ def _customer_values(row: CustomerRow) -> dict:
             "address": row.address, "tier": row.tier, "attributes": row.attributes}
 
 
-def _customer_changes(connection: Connection, rows: list[CustomerRow], display: str):
-    """(new rows, changed rows); ImportRefused when a number in the file belongs to a
-    customer in the store that the file does not list."""
+def _customer_changes(connection: Connection, rows: list[CustomerRow], problems):
+    """(new rows, changed rows); a problem for each number of `rows` that belongs to a
+    customer in the store whom `rows` do not list."""
     ids = _key_table(connection, "vcc_import_customers", (row.customer_id for row in rows))
     numbers = _key_table(connection, "vcc_import_numbers",
                          (number for row in rows for number in row.phones + row.accounts))
@@ -230,7 +269,6 @@ def _customer_changes(connection: Connection, rows: list[CustomerRow], display: 
                      sa.cast(_customers.c.attributes, sa.Text)],
         _customers.c.customer_id, ids)}
     owned: dict[str, dict[str, list[str]]] = {"phones": {}, "accounts": {}}
-    problems = Problems(display)
     in_file = {row.customer_id: row for row in rows}
     lines = {number: row for row in rows for number in row.phones + row.accounts}
     for table, column, field in ((_phones, "number", "phones"),
@@ -242,8 +280,8 @@ def _customer_changes(connection: Connection, rows: list[CustomerRow], display: 
                 connection, [table.c.customer_id, table.c[column]], table.c[column], numbers):
             if customer_id not in in_file:
                 problems.add(lines[number].line, field, f"{mask_phone_number(number)} "
-                             f"belongs to customer {customer_id!r} in the store, who is not "
-                             f"in this file: a number belongs to one customer")
+                             f"belongs to customer {customer_id!r} in the store: a number "
+                             f"belongs to one customer", item=number)
     problems.raise_any()
     _drop(connection, ids, numbers)
     added, changed = [], []

@@ -81,6 +81,10 @@ def test_a_number_of_a_customer_not_in_the_file_stops_it(engine, tmp_path):
     import_checks.check_a_number_of_a_customer_not_in_the_file_stops_it(engine, tmp_path)
 
 
+def test_a_large_file_reads_the_store_through_key_tables(engine, tmp_path):
+    import_checks.check_a_large_file_reads_the_store_through_key_tables(engine, tmp_path)
+
+
 def test_targets(engine, tmp_path):
     import_checks.check_targets(engine, tmp_path)
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from cluster.cli import main
 from cluster.customers.csv_rows import ImportRefused
-from cluster.customers.importer import import_customers, import_targets
+from cluster.customers.importer import CHUNK, import_customers, import_targets
 from cluster.store.models import Customer, CustomerAccount, CustomerPhone, MarketingTarget
 
 HEADER = "customer_id,name,email,address,tier,phones,accounts,attributes\n"
@@ -135,13 +135,37 @@ def check_a_number_of_a_customer_not_in_the_file_stops_it(engine, tmp_path) -> N
     with pytest.raises(ImportRefused) as refused:
         import_customers(engine, clash, display="clash.csv")
     assert str(refused.value) == (
-        "clash.csv:3: phones: +*******2671 belongs to customer 'c1' in the store, who is not "
-        "in this file: a number belongs to one customer")
+        "clash.csv:3: phones: +*******2671 belongs to customer 'c1' in the store: a number "
+        "belongs to one customer")
     assert dump(engine) == before                   # c9, on a good line, is not there either
 
 
 def test_a_number_of_a_customer_not_in_the_file_stops_it(engine, tmp_path):
     check_a_number_of_a_customer_not_in_the_file_stops_it(engine, tmp_path)
+
+
+def check_a_large_file_reads_the_store_through_key_tables(engine, tmp_path) -> None:
+    """More keys than one IN (...) takes (importer.CHUNK): the store's rows are read by
+    joining temporary key tables; a change and a clash are found the same way."""
+    count = CHUNK + 100
+    rows = "".join(f"k{i:04d},N{i},,,,+1 415 555 {i:04d},A{i},\n" for i in range(count))
+    first = import_customers(engine, write(tmp_path, HEADER + rows, "large.csv"))
+    assert (first.added, first.updated) == (count, 0)
+    changed = rows.replace("k0007,N7,", "k0007,Seven,")
+    again = import_customers(engine, write(tmp_path, HEADER + changed, "changed.csv"))
+    assert (again.added, again.updated, again.unchanged) == (0, 1, count - 1)
+    before = dump(engine)
+    clash = "".join(f"z{i:04d},Z{i},,,,,B{i},\n" for i in range(count)) + \
+        "z9999,Zed,,,,,A3,\n"
+    with pytest.raises(ImportRefused) as refused:
+        import_customers(engine, write(tmp_path, HEADER + clash, "clash.csv"), display="c.csv")
+    assert str(refused.value).startswith(f"c.csv:{count + 2}: accounts: ")
+    assert "belongs to customer 'k0003' in the store" in str(refused.value)
+    assert dump(engine) == before
+
+
+def test_a_large_file_reads_the_store_through_key_tables(engine, tmp_path):
+    check_a_large_file_reads_the_store_through_key_tables(engine, tmp_path)
 
 
 def check_targets(engine, tmp_path) -> None:
