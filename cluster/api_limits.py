@@ -26,3 +26,9 @@ MAX_OFFER_RESULTS = 16        # offer results in one disposition
 MAX_DATA_KEYS = 64            # attached data entries per contact
 MAX_DATA_BYTES = 16 * 1024    # attached data per contact: keys and values, UTF-8 bytes
 MAX_MESSAGE_BYTES = 1 << 20   # one CallControl message (PbxMessage or RouterMessage)
+
+# Crm (README, "The gRPC API"): a customer is a profile, not a directory; a reply is a page.
+MAX_CUSTOMER_NUMBERS = 32     # phone numbers, and account numbers, of one customer
+MAX_CUSTOMERS_PAGE = 1000     # customers in one SearchCustomers reply (0: 100)
+MAX_INTERACTIONS_PAGE = 10_000    # interactions in one SearchInteractions reply (0: 100)
+MAX_NOTES_LISTED = 1000       # notes in one ListNotes reply: the newest

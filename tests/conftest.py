@@ -7,6 +7,8 @@
   "python"). A compiled module that cannot be imported FAILS the native param, unless
   `VCC_PURE_PYTHON=1` asks for the twin only, in which case the native param is skipped.
 - `native_scheduler_class`: the compiled class alone, same fail/skip rule.
+- `engine`: a migrated SQLite store in the test's tmp_path (no network; the PostgreSQL
+  modules import their own, tests/integration/postgres.py).
 """
 
 import os
@@ -50,3 +52,15 @@ def scheduler_class(request):
 @pytest.fixture
 def native_scheduler_class():
     return load_native_scheduler()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A migrated SQLite store of the test's own (a module may define its own `engine`)."""
+    from cluster.store.db import open_engine
+    from cluster.store.migrate import upgrade
+
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    upgrade(engine)
+    yield engine
+    engine.dispose()

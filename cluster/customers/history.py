@@ -85,9 +85,10 @@ def last_interactions(engine: Engine, customer_id: str, count: int = 5) -> list:
     return search_interactions(engine, InteractionQuery(customer_id=customer_id, limit=count))
 
 
-def add_note(engine: Engine, customer_id: str, time: float, text: str,
+def add_note(engine: Engine | Connection, customer_id: str, time: float, text: str,
              author: str | None = None) -> None:
-    with engine.begin() as connection:
+    """`engine`: or a connection, to add it in its transaction."""
+    with _transaction(engine) as connection:
         connection.execute(_notes.insert().values(customer_id=customer_id, time=time,
                                                   text=text, author=author))
 

@@ -13,6 +13,7 @@ or nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -214,15 +215,17 @@ def import_customers(engine: Engine, path: str, *, display: str | None = None,
     return result
 
 
-def store_customers(engine: Engine, rows: list[CustomerRow], problems,
+def store_customers(engine: Engine | Connection, rows: list[CustomerRow], problems,
                     progress: Progress | None = None) -> ImportResult:
     """Write checked customer rows in one transaction: new ones added, changed ones replaced
     whole (profile, phone and account numbers), equal ones left. A number that belongs to a
     customer in the store who is not among `rows` is a problem (`problems`, as for
-    `checked_customers`, with the number as `item`; its `raise_any()` then stops it all)."""
+    `checked_customers`, with the number as `item`; its `raise_any()` then stops it all).
+    `engine`: or a connection, to write in its transaction."""
     progress = progress or Progress()
     result = ImportResult(rows=len(rows))
-    with engine.begin() as connection:
+    with (contextlib.nullcontext(engine) if isinstance(engine, Connection)
+          else engine.begin()) as connection:
         added, changed = _customer_changes(connection, rows, problems)
         result.added, result.updated = len(added), len(changed)
         result.unchanged = len(rows) - len(added) - len(changed)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from cluster.customers import history
 from cluster.masking import mask_card_numbers, mask_for_logs, mask_phone_number
-from sites.model import Channel, ContactState
+from cluster.customers.messages import interaction_message
 from vcc.v1 import common_pb2
 
 log = logging.getLogger("vcc.customers")
@@ -38,25 +38,6 @@ LIMIT = 50_000                  # live contacts with a pop; a few KB each
 TIMEOUT_S = 0.5
 FLUSH_EVERY_S = 0.5
 MAX_PENDING = 100_000           # eligible offers waiting to be written
-_CHANNELS = {channel.name.lower(): common_pb2.Channel.Value(f"CHANNEL_{channel.name}")
-             for channel in Channel}
-_STATES = {state.value: common_pb2.ContactState.Value(f"CONTACT_STATE_{state.name}")
-           for state in ContactState}
-
-
-def interaction_message(row, into=None) -> common_pb2.Interaction:
-    """A row of `interactions` as the API shows it (`into`: a message to fill in place)."""
-    message = common_pb2.Interaction() if into is None else into
-    message.contact_id = row.contact_id or ""
-    message.customer_id = row.customer_id
-    message.time = row.time
-    message.channel = _CHANNELS.get(row.channel, common_pb2.CHANNEL_UNSPECIFIED)
-    message.skill = row.skill or ""
-    message.agent_id = row.agent_id or ""
-    message.disposition = row.disposition or ""
-    message.notes = mask_card_numbers(row.notes or "")
-    message.final_state = _STATES.get(row.final_state, common_pb2.CONTACT_STATE_UNSPECIFIED)
-    return message
 
 
 def offer_message(row, into=None) -> common_pb2.MarketingOffer:

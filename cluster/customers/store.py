@@ -44,19 +44,21 @@ _COLUMNS = (_customers.c.customer_id, _customers.c.name, _customers.c.tier, _cus
             _customers.c.address, _customers.c.attributes, _all_phones.c.number)
 
 
-def _with_phones(source) -> sa.Select:
+def with_phones(source) -> sa.Select:
+    """The profile columns of the customers in `source`, a row per phone number (one row
+    with a NULL number for a customer without any), by number."""
     return (sa.select(*_COLUMNS).select_from(source)
             .outerjoin(_all_phones, _all_phones.c.customer_id == _customers.c.customer_id)
             .order_by(_all_phones.c.number))
 
 
 _KEY = sa.bindparam("key")
-BY_ANI = _with_phones(_phones.join(_customers, _customers.c.customer_id == _phones.c.customer_id)
+BY_ANI = with_phones(_phones.join(_customers, _customers.c.customer_id == _phones.c.customer_id)
                       ).where(_phones.c.number == _KEY)
-BY_ACCOUNT = _with_phones(
+BY_ACCOUNT = with_phones(
     _accounts.join(_customers, _customers.c.customer_id == _accounts.c.customer_id)
 ).where(_accounts.c.account_number == _KEY)
-BY_ID = _with_phones(_customers).where(_customers.c.customer_id == _KEY)
+BY_ID = with_phones(_customers).where(_customers.c.customer_id == _KEY)
 
 
 def profile_from_rows(rows) -> Profile | None:

@@ -169,7 +169,12 @@ def attached_data(spec, data: dict | None = None) -> dict:
 def _data(spec, field: str) -> dict:
     """`spec.data` as a dict, within MAX_DATA_KEYS entries and MAX_DATA_BYTES of keys and
     values (UTF-8)."""
-    data = dict(spec.data)
+    return bounded_map(dict(spec.data), field)
+
+
+def bounded_map(data: dict, field: str) -> dict:
+    """A string map (attached data, a customer's attributes) within MAX_DATA_KEYS entries
+    and MAX_DATA_BYTES of keys and values (UTF-8), keys at most MAX_ID characters."""
     if len(data) > MAX_DATA_KEYS:
         raise invalid(field, f"at most {MAX_DATA_KEYS} keys; got {len(data)}")
     size = 0

@@ -26,7 +26,8 @@ class RequestError(Exception):
     """A request refused by a servicer: a status code and the field at fault."""
 
     def __init__(self, code: grpc.StatusCode, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
+        # No field: the request as a whole (e.g. a service without the store it needs).
+        super().__init__(f"{field}: {problem}" if field else problem)
         self.code = code
         self.field = field
         self.problem = problem
