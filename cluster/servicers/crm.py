@@ -6,19 +6,16 @@ fault (`phones[1]`, `attributes`, `limit`). A customer is checked by the same co
 of `vcc customers import` (cluster/customers/importer.py) and written by the same store
 step, in one transaction: a phone or account number another customer has is ALREADY_EXISTS
 naming it, and nothing changes. The store is SQL and blocking: every call runs on a thread
-(`asyncio.to_thread`), never on the event loop. Phone numbers are E.164 in replies; in a
+(`errors.in_store`), never on the event loop. Phone numbers are E.164 in replies; in a
 request they may be written any common way, with their country code.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 import types
 
 import grpc
-import sqlalchemy as sa
 
 from cluster.api_limits import (
     MAX_CUSTOMER_NUMBERS,
@@ -32,11 +29,9 @@ from cluster.customers.importer import CustomerRow, checked_customers
 from cluster.customers.messages import customer_message, interaction_message, note_message
 from cluster.customers.store import Profile
 from cluster.servicers import convert
-from cluster.servicers.errors import RequestError, invalid, unary
+from cluster.servicers.errors import NO_STORE, RequestError, in_store, invalid, unary
 from vcc.v1 import crm_pb2, crm_pb2_grpc
 
-log = logging.getLogger(__name__)
-NO_STORE = "no customer store: start vcc serve with --db"
 DEFAULT_PAGE = 100
 KEY_FIELDS = ("customer_id", "phone", "account_number")
 # The request's names of the import's columns.
@@ -149,19 +144,6 @@ def _period(request) -> tuple[float | None, float | None]:
     return start or None, end or None
 
 
-async def _call(function, *args):
-    """`function(*args)` on a thread. A store that cannot be reached (or lost the
-    connection) is UNAVAILABLE: the caller may try again. Its error, which may quote the
-    statement's parameters, goes to the log (masked like every line), not to the caller."""
-    try:
-        return await asyncio.to_thread(function, *args)
-    except (sa.exc.OperationalError, sa.exc.InterfaceError) as error:
-        log.warning("crm: the customer store did not answer: %s", error.orig or error)
-        raise RequestError(grpc.StatusCode.UNAVAILABLE, "",
-                           f"the customer store did not answer "
-                           f"({type(error.orig or error).__name__}); try again") from None
-
-
 # ---- the service ---------------------------------------------------------------------------------
 class CrmServicer(crm_pb2_grpc.CrmServicer):
     def __init__(self, engine=None) -> None:
@@ -169,14 +151,14 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
 
     def _store(self):
         if self.engine is None:
-            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "", NO_STORE)
+            raise NO_STORE
         return self.engine
 
     @unary()
     async def GetCustomer(self, request, context):
         engine = self._store()
         kind, key = _customer_key(request)
-        record = await _call(profiles.read_customer, engine, kind, key)
+        record = await in_store(None, profiles.read_customer, engine, kind, key)
         if record is None:
             raise RequestError(grpc.StatusCode.NOT_FOUND, kind, "no such customer")
         return customer_message(record)
@@ -185,8 +167,8 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
     async def PutCustomer(self, request, context):
         engine = self._store()
         row, positions = _customer_row(request)
-        await _call(profiles.put_customer, engine, row,
-                    _Refusal(grpc.StatusCode.ALREADY_EXISTS, positions))
+        await in_store(None, profiles.put_customer, engine, row,
+                       _Refusal(grpc.StatusCode.ALREADY_EXISTS, positions))
         return customer_message(_record(row))
 
     @unary()
@@ -204,7 +186,7 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
             name_prefix=name_prefix or None, tier=tier, phone=phone,
             after_customer_id=after or None,
             limit=_limit(request.limit, DEFAULT_PAGE, MAX_CUSTOMERS_PAGE))
-        records = await _call(profiles.search_customers, engine, query)
+        records = await in_store(None, profiles.search_customers, engine, query)
         return crm_pb2.CustomerList(customers=[customer_message(record) for record in records])
 
     @unary()
@@ -219,7 +201,7 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
             customer_id=customer_id or None, agent_id=agent_id or None,
             disposition=disposition or None, start=start, end=end,
             limit=_limit(request.limit, DEFAULT_PAGE, MAX_INTERACTIONS_PAGE))
-        rows = await _call(history.search_interactions, engine, query)
+        rows = await in_store(None, history.search_interactions, engine, query)
         return crm_pb2.InteractionList(interactions=[interaction_message(row) for row in rows])
 
     @unary()
@@ -231,7 +213,8 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
         text = convert.notes(request.text, "text")
         author = convert.name(request.author, "author", required=False)
         at = convert.finite(request.time, "time") or time.time()
-        added = await _call(profiles.add_note, engine, customer_id, at, text, author or None)
+        added = await in_store(None, profiles.add_note, engine, customer_id, at, text,
+                               author or None)
         if not added:
             raise RequestError(grpc.StatusCode.NOT_FOUND, "customer_id", "no such customer")
         return crm_pb2.Note(customer_id=customer_id, text=text, author=author, time=at)
@@ -240,7 +223,7 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
     async def ListNotes(self, request, context):
         engine = self._store()
         kind, key = _customer_key(request)
-        rows = await _call(profiles.notes_of, engine, kind, key, MAX_NOTES_LISTED)
+        rows = await in_store(None, profiles.notes_of, engine, kind, key, MAX_NOTES_LISTED)
         if rows is None:
             raise RequestError(grpc.StatusCode.NOT_FOUND, kind, "no such customer")
         return crm_pb2.NoteList(notes=[note_message(row) for row in rows])

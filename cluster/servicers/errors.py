@@ -9,9 +9,11 @@ UNKNOWN, so that tests notice it.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 import grpc
+import sqlalchemy as sa
 
 from actors.site_actor import ActorUnavailable
 from cluster.host import HostClosed, Overloaded
@@ -26,8 +28,7 @@ class RequestError(Exception):
     """A request refused by a servicer: a status code and the field at fault."""
 
     def __init__(self, code: grpc.StatusCode, field: str, problem: str):
-        # No field: the request as a whole (e.g. a service without the store it needs).
-        super().__init__(f"{field}: {problem}" if field else problem)
+        super().__init__(f"{field}: {problem}")
         self.code = code
         self.field = field
         self.problem = problem
@@ -35,6 +36,26 @@ class RequestError(Exception):
 
 def invalid(field: str, problem: str) -> RequestError:
     return RequestError(INVALID, field, problem)
+
+
+# The Crm and Marketing services without a customer store (`vcc serve` without `--db`).
+NO_STORE = RequestError(grpc.StatusCode.FAILED_PRECONDITION, "no customer store",
+                        "start vcc serve with --db")
+
+
+async def in_store(executor, function, *args, **kwargs):
+    """`function(*args, **kwargs)` (a blocking call on the customer store) on a thread of
+    `executor` (None: asyncio's default), never on the event loop. A database error is
+    UNAVAILABLE naming the customer store: it refused or is gone, nothing was written, the
+    caller may try again."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(executor, functools.partial(function, *args,
+                                                                      **kwargs))
+    except sa.exc.DBAPIError as error:
+        first = (str(error.orig or error).strip().splitlines() or [""])[0][:200]
+        raise RequestError(grpc.StatusCode.UNAVAILABLE, "customer store",
+                           f"{type(error).__name__}: {first}") from None
 
 
 def request_field(field: str, fields) -> str:

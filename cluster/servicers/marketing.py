@@ -13,23 +13,20 @@ server stops (`close`).
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
-import sqlalchemy as sa
 
 from cluster.api_limits import MAX_ID, MAX_NAME
 from cluster.customers import history
 from cluster.customers import marketing_stats as stats
 from cluster.servicers import convert
-from cluster.servicers.errors import RequestError, invalid, status_of, unary
+from cluster.servicers.errors import (NO_STORE, RequestError, in_store, invalid, status_of,
+                                     unary)
 from cluster.servicers.streams import Writer
 from vcc.v1 import common_pb2, crm_pb2, crm_pb2_grpc
 
-NO_STORE = RequestError(grpc.StatusCode.FAILED_PRECONDITION, "no customer store",
-                        "start vcc serve with --db")
 MAX_PRODUCT = 128               # characters (the store's column)
 MAX_SCRIPT_REF = 256
 MAX_SELLING_POINTS = 20
@@ -190,15 +187,7 @@ class MarketingServicer(crm_pb2_grpc.MarketingServicer):
         """`function(engine, ...)` on a store thread."""
         if self.engine is None:
             raise NO_STORE
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, functools.partial(
-                function, self.engine, *args, **kwargs))
-        except sa.exc.DBAPIError as error:
-            # The store refused or is gone: the caller may try again (nothing was written).
-            first = (str(error.orig or error).strip().splitlines() or [""])[0][:200]
-            raise RequestError(grpc.StatusCode.UNAVAILABLE, "customer store",
-                               f"{type(error).__name__}: {first}") from None
+        return await in_store(self._executor, function, self.engine, *args, **kwargs)
 
     async def _compute_ranking(self, zone: str) -> stats.Ranking:
         return await self._store(stats.ranking, now=time.time(), tz=zone)
