@@ -191,14 +191,22 @@ def checked_customers(items: Iterable[tuple[int, dict]], region: str | None,
     return rows
 
 
+def _read_checked(path: str, display: str, region: str | None, progress: Progress,
+                  columns: tuple[str, ...], required: tuple[str, ...], checked) -> list:
+    """Every row of a CSV file, read and checked by `checked` (checked_customers or
+    checked_targets); ImportRefused with the problems of the file, if any."""
+    problems = Problems(display)
+    rows = checked(((raw.line, raw.fields) for raw in read_rows(
+        path, columns, required, problems, progress.read)), region, problems)
+    problems.raise_any()
+    return rows
+
+
 def read_customers(path: str, display: str, region: str | None,
                    progress: Progress) -> list[CustomerRow]:
     """Every row of a customers CSV, checked alone and against each other (ImportRefused)."""
-    problems = Problems(display)
-    rows = checked_customers(((raw.line, raw.fields) for raw in read_rows(
-        path, CUSTOMER_COLUMNS, CUSTOMER_REQUIRED, problems, progress.read)), region, problems)
-    problems.raise_any()
-    return rows
+    return _read_checked(path, display, region, progress, CUSTOMER_COLUMNS, CUSTOMER_REQUIRED,
+                         checked_customers)
 
 
 def import_customers(engine: Engine, path: str, *, display: str | None = None,
@@ -349,11 +357,8 @@ def checked_targets(items: Iterable[tuple[int, dict]], region: str | None,
 
 def read_targets(path: str, display: str, region: str | None,
                  progress: Progress) -> list[TargetRow]:
-    problems = Problems(display)
-    rows = checked_targets(((raw.line, raw.fields) for raw in read_rows(
-        path, TARGET_COLUMNS, TARGET_REQUIRED, problems, progress.read)), region, problems)
-    problems.raise_any()
-    return rows
+    return _read_checked(path, display, region, progress, TARGET_COLUMNS, TARGET_REQUIRED,
+                         checked_targets)
 
 
 def import_targets(engine: Engine, path: str, *, display: str | None = None,
