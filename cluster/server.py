@@ -85,7 +85,7 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
         AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
-    crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store), server)
+    crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops), server)
     # Kept on the server: `shutdown` ends its ranking streams.
     server.marketing = MarketingServicer(customer_store)
     crm_pb2_grpc.add_MarketingServicer_to_server(server.marketing, server)

@@ -30,6 +30,7 @@ from cluster.customers.messages import customer_message, interaction_message, no
 from cluster.customers.store import Profile
 from cluster.servicers import convert
 from cluster.servicers.errors import NO_STORE, RequestError, in_store, invalid, unary
+from cluster.servicers.wrap_up import keep_disposition
 from vcc.v1 import crm_pb2, crm_pb2_grpc
 
 DEFAULT_PAGE = 100
@@ -146,8 +147,9 @@ def _period(request) -> tuple[float | None, float | None]:
 
 # ---- the service ---------------------------------------------------------------------------------
 class CrmServicer(crm_pb2_grpc.CrmServicer):
-    def __init__(self, engine=None) -> None:
+    def __init__(self, engine=None, pops=None) -> None:
         self.engine = engine        # SQLAlchemy Engine of the customer store, or None
+        self.pops = pops            # screen pops: who a live contact's caller is
 
     def _store(self):
         if self.engine is None:
@@ -227,3 +229,14 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
         if rows is None:
             raise RequestError(grpc.StatusCode.NOT_FOUND, kind, "no such customer")
         return crm_pb2.NoteList(notes=[note_message(row) for row in rows])
+
+    @unary()
+    async def RecordDisposition(self, request, context):
+        engine = self._store()
+        convert.name(request.site, "site")
+        agent_id = convert.name(request.agent_id, "agent_id")
+        contact_id = convert.name(request.contact_id, "contact_id")
+        if not (request.disposition or request.notes or request.offer_results):
+            raise invalid("disposition", "give a disposition, notes or offer results")
+        changed = await keep_disposition(engine, self.pops, request, contact_id, agent_id)
+        return crm_pb2.DispositionReply(recorded=True, outcomes_recorded=changed or 0)

@@ -358,10 +358,47 @@ def test_notes(crm_cluster, engine):
     check_notes(crm_cluster, engine)
 
 
-def test_record_disposition_is_not_here_yet(crm_cluster):
-    code, _ = crm_cluster.run(failure(crm_cluster.crm.RecordDisposition(
-        crm_pb2.Disposition(site="east", agent_id="e1", contact_id="k1"), timeout=T)))
-    assert code == grpc.StatusCode.UNIMPLEMENTED
+def test_a_call_s_disposition_is_kept_for_its_interaction(crm_cluster, engine):
+    from cluster.store.models import ContactDisposition, MarketingOutcome
+
+    history.put_offer(engine, "tv-1", product="tv", value_cents=100, commission_cents=10)
+    crm = crm_cluster.crm
+    given = dict(site="east", agent_id="e1", contact_id="k1")
+
+    def kept():
+        with engine.connect() as connection:
+            return ([(row.contact_id, row.agent_id, row.disposition, row.notes)
+                     for row in connection.execute(sa.select(ContactDisposition.__table__))],
+                    [(row.offer_id, row.result, row.order_reference) for row in
+                     connection.execute(sa.select(MarketingOutcome.__table__))])
+
+    async def scenario():
+        await expect_refusals(crm.RecordDisposition, crm_pb2.Disposition, [
+            (given, "disposition: give a disposition, notes or offer results"),
+            ({**given, "agent_id": ""}, "agent_id: required"),
+            ({**given, "disposition": "x" * 65}, "disposition: at most 64 characters"),
+            ({**given, "offer_results": [common_pb2.OfferResult(offer_id="tv-1",
+                                                                 result="maybe")]},
+             "offer_results[0].result: must be one of"),
+            ({**given, "offer_results": [common_pb2.OfferResult(offer_id="tv-1",
+                                                                 result="declined"),
+                                         common_pb2.OfferResult(offer_id="nope",
+                                                                 result="declined")]},
+             grpc.StatusCode.NOT_FOUND, "offer_results[1].offer_id: no offer 'nope'")])
+        assert kept() == ([], [])                       # nothing changed
+        request = crm_pb2.Disposition(
+            **given, disposition="sold", notes=f"card {CARD}",
+            offer_results=[common_pb2.OfferResult(offer_id="tv-1", result="accepted",
+                                                  order_reference="O-1")])
+        first = await crm.RecordDisposition(request, timeout=T)
+        again = await crm.RecordDisposition(request, timeout=T)
+        return first, again
+
+    first, again = crm_cluster.run(scenario())
+    assert (first.recorded, first.outcomes_recorded) == (True, 1)
+    assert (again.recorded, again.outcomes_recorded) == (True, 0)      # counted once
+    assert kept() == ([("k1", "e1", "sold", "card 4111 11** **** 1111")],
+                      [("tv-1", "accepted", "O-1")])
 
 
 def test_without_a_store_every_call_is_a_failed_precondition(make_cluster):
@@ -372,7 +409,9 @@ def test_without_a_store_every_call_is_a_failed_precondition(make_cluster):
                  (crm.SearchCustomers, crm_pb2.CustomerQuery()),
                  (crm.SearchInteractions, crm_pb2.InteractionQuery()),
                  (crm.AddNote, crm_pb2.Note(customer_id="c1", text="x")),
-                 (crm.ListNotes, crm_pb2.CustomerKey(customer_id="c1"))]
+                 (crm.ListNotes, crm_pb2.CustomerKey(customer_id="c1")),
+                 (crm.RecordDisposition, crm_pb2.Disposition(
+                     site="east", agent_id="e1", contact_id="k1", disposition="sold"))]
         for method, request in calls:
             code, details = cluster.run(failure(method(request, timeout=T)))
             assert (code, details) == (grpc.StatusCode.FAILED_PRECONDITION,
