@@ -30,7 +30,7 @@ from grpc_health.v1 import health_pb2_grpc
 
 from cluster.api_limits import MAX_MESSAGE_BYTES
 from vcc.v1 import (admin_pb2_grpc, agent_control_pb2_grpc, call_control_pb2,
-                    call_control_pb2_grpc, routing_pb2_grpc)
+                    call_control_pb2_grpc, crm_pb2_grpc, routing_pb2_grpc)
 
 
 LEADER_METADATA = "vcc-leader"
@@ -107,6 +107,8 @@ class VccClient:
         self.agents = agent_control_pb2_grpc.AgentControlStub(self.channel)
         self.admin = admin_pb2_grpc.AdminStub(self.channel)
         self.calls = call_control_pb2_grpc.CallControlStub(self.channel)
+        self.crm = crm_pb2_grpc.CrmStub(self.channel)
+        self.marketing = crm_pb2_grpc.MarketingStub(self.channel)
         self.health = health_pb2_grpc.HealthStub(self.channel)
 
     async def __aenter__(self) -> "VccClient":

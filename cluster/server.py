@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -85,7 +86,7 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
         AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
-    crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops), server)
+    crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops, callers), server)
     # Kept on the server: `shutdown` ends its ranking streams.
     server.marketing = MarketingServicer(customer_store)
     crm_pb2_grpc.add_MarketingServicer_to_server(server.marketing, server)
@@ -168,7 +169,7 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     `ServeSession.leader_hosts()`). `customers_url`: the customer store (the same database
     as `--db`): the Crm and Marketing services use it, and arrivals' callers are looked up
     in it (tiers, screen pops) when the configuration has tiers or the store has customers
-    when the server starts (else no lookup costs a center that keeps no customers)."""
+    (cluster/customers/callers.py: a center that keeps none pays no lookup)."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -198,14 +199,16 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
         from cluster.store.db import open_engine
 
         customer_store = open_engine(customers_url)
-    if customer_store is not None and (config.tiers or await asyncio.to_thread(
-            has_customers, customer_store)):
+    if customer_store is not None:
         from cluster.customers.callers import Callers
         from cluster.customers.directory import open_directory
         from cluster.customers.screen_pop import ScreenPops
 
+        check = functools.partial(has_customers, customer_store)
         callers = Callers(open_directory(customer_store), config.tiers,
-                          ScreenPops(customer_store))
+                          ScreenPops(customer_store),
+                          enabled=bool(config.tiers) or await asyncio.to_thread(check),
+                          check=None if config.tiers else check)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,

@@ -147,9 +147,10 @@ def _period(request) -> tuple[float | None, float | None]:
 
 # ---- the service ---------------------------------------------------------------------------------
 class CrmServicer(crm_pb2_grpc.CrmServicer):
-    def __init__(self, engine=None, pops=None) -> None:
+    def __init__(self, engine=None, pops=None, callers=None) -> None:
         self.engine = engine        # SQLAlchemy Engine of the customer store, or None
         self.pops = pops            # screen pops: who a live contact's caller is
+        self.callers = callers      # arrivals' caller lookups: a put customer enables them
 
     def _store(self):
         if self.engine is None:
@@ -171,6 +172,8 @@ class CrmServicer(crm_pb2_grpc.CrmServicer):
         row, positions = _customer_row(request)
         await in_store(None, profiles.put_customer, engine, row,
                        _Refusal(grpc.StatusCode.ALREADY_EXISTS, positions))
+        if self.callers is not None:
+            self.callers.enabled = True
         return customer_message(_record(row))
 
     @unary()

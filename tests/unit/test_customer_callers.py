@@ -89,3 +89,36 @@ def test_a_batch_s_callers_are_read_concurrently_then_identified_from_the_cache(
                                  + [("c-gold", ""), ("", "")]))
     assert directory.most == 20                  # all at once, not one after another
     assert ("id", "c-gold") in directory.asked and len(directory.asked) == 21
+
+
+def test_a_center_without_customers_looks_nobody_up_until_it_has_some():
+    now = [0.0]
+    has = [False]
+
+    async def scenario():
+        directory = Directory()
+        callers = Callers(directory, TIERS, enabled=False, check=lambda: has[0],
+                          recheck_s=30.0, clock=lambda: now[0])
+
+        async def arrive(contact_id):
+            event = ev.ContactArrived(0.0, contact_id, "billing", None,
+                                      data={"customer_id": "c-gold"})
+            await callers.identify(event)
+            await callers.prefetch([("c-gold", "")])
+            await asyncio.sleep(0.05)               # a background check may finish
+            return event.tier
+
+        tiers = [await arrive("k1")]                # disabled: no lookup, no check yet
+        now[0] = 31.0
+        tiers.append(await arrive("k2"))            # checked: still no customer
+        has[0] = True
+        now[0] = 40.0
+        tiers.append(await arrive("k3"))            # too soon to check again
+        now[0] = 62.0
+        tiers.append(await arrive("k4"))            # checked: customers now; not waited for
+        tiers.append(await arrive("k5"))
+        return tiers, directory.asked, callers.enabled
+
+    tiers, asked, enabled = asyncio.run(scenario())
+    assert tiers == [None, None, None, None, "gold"] and enabled
+    assert asked == [("id", "c-gold")] * 2         # k5's prefetch and identify (cached: both ask)
