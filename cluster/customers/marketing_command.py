@@ -46,7 +46,7 @@ def add_marketing_report_parsers(commands) -> None:
 
     report = commands.add_parser(
         "report", help="offers eligible, presented, accepted, rates, revenue and commission "
-                       "by agent, product or period",
+                       "by agent, product, customer or period",
         description="Statistics of the offers' outcomes (SPEC §7), added up by the database. "
                     "Presentation rate = presented / eligible; success rate = accepted / "
                     "presented; revenue and commission of accepted offers.")

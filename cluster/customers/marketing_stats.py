@@ -37,7 +37,7 @@ import sqlalchemy as sa
 from cluster.store.models import MarketingOffer, MarketingOutcome
 from cluster.store.sqlfuncs import floor_
 
-BY = ("agent", "product", "period")
+BY = ("agent", "product", "customer", "period")
 DAY_S = 86400.0
 MIN_INTERVAL_S = 60.0
 MAX_SPAN_DAYS = 100_000         # ~274 years: how far a time zone's offsets are looked up
@@ -235,11 +235,13 @@ def _period_statistics(connection, query: StatsQuery) -> list[StatsRow]:
 
 
 def statistics(engine, query: StatsQuery) -> list[StatsRow]:
-    """The rows of `query`, by agent id, product or period start (in that order)."""
+    """The rows of `query`, by agent id, product, customer id or period start (in that
+    order; outcomes recorded without an agent or a customer under "")."""
     with engine.connect() as connection:
         if query.by == "period":
             return _period_statistics(connection, query)
-        group = sa.func.coalesce(O.agent_id, "") if query.by == "agent" else F.product
+        group = {"agent": sa.func.coalesce(O.agent_id, ""), "product": F.product,
+                 "customer": sa.func.coalesce(O.customer_id, "")}[query.by]
         select = _within(sa.select(group.label("key"), *_SUMS).select_from(_SOURCE),
                          query.since, query.until).group_by(group).order_by(group)
         return [StatsRow(row.key, _figures(row)) for row in connection.execute(select)]

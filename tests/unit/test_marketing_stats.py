@@ -69,6 +69,9 @@ def check_statistics(engine) -> None:
         ("2026-03-02", D1, Figures(5, 3, 2, 7000, 800)),
         ("2026-03-03", D2, Figures(4, 4, 2, 4000, 600))]
     assert stats.total(days) == Figures(9, 7, 4, 11000, 1400)
+    # Outcomes recorded without their customer are under "" by customer.
+    assert table(stats.statistics(engine, StatsQuery(by="customer"))) == {
+        "": Figures(9, 7, 4, 11000, 1400)}
     # A range: from 10:00 on the first day until 09:00 on the second (exclusive).
     assert table(stats.statistics(engine, StatsQuery(by="agent", since=D1 + 10 * H,
                                                      until=D2 + 9 * H))) == {
@@ -148,7 +151,7 @@ def test_periods_across_a_change_to_summer_time(engine):
 
 
 @pytest.mark.parametrize("options, option", [
-    ({"by": "customer"}, "--by"),
+    ({"by": "caller"}, "--by"),
     ({"interval_s": 7 * H}, "--interval"),        # does not divide a day
     ({"interval_s": 1.5 * 86400}, "--interval"),
     ({"interval_s": 30.0}, "--interval"),
