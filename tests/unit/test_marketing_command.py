@@ -95,7 +95,7 @@ def test_ranking_today_and_to_date(url, capsys):
     (["report", "--since", "yesterday"], "argument --since: must be seconds or an ISO time"),
     (["report", "--since", "2026-03-03", "--until", "2026-03-02"],
      "vcc marketing report: --until: must be after --since"),
-    (["report", "--by", "customer"], "argument --by: invalid choice: 'customer'"),
+    (["report", "--by", "caller"], "argument --by: invalid choice: 'caller'"),
     (["report", "--png", "chart.jpg"], "vcc marketing report: --png: the chart is a PNG file"),
     (["ranking", "--tz", "Nowhere"], "argument --tz: unknown time zone 'Nowhere'"),
 ])
