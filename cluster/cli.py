@@ -241,6 +241,7 @@ def _instant(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vcc", description="vcc: the virtual contact center routing cluster")
+    parser.add_argument("--version", action="version", version=f"vcc {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the gRPC API over the routing core (on Ray "
@@ -329,6 +330,16 @@ def build_parser() -> argparse.ArgumentParser:
     for entry in sorted(entry_points(group="vcc.commands"), key=lambda entry: entry.name):
         entry.load()(commands)
     return parser
+
+
+def _version() -> str:
+    """The installed distribution's version (a source tree that is not installed: unknown)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("vcc")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
 
 
 def main(argv=None) -> int:
