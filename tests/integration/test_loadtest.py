@@ -6,6 +6,7 @@ contact in one final state (`lost` 0), and a report whose counts match the trace
 """
 
 import asyncio
+import datetime
 import collections
 import dataclasses
 import json
@@ -219,9 +220,14 @@ def test_a_dialled_center_runs_its_plans_live_and_the_callers_answer_as_the_trac
     in one final state (plan ones too: self_served counts, not lost)."""
     path = "loadtests/examples/ivr_demo.yaml"
     text = open(path).read().replace("duration_s: 20", "duration_s: 60")
-    contacts = generate_trace(parse_scenario(text, path), seed=8)
+    scenario = parse_scenario(text, path)
+    contacts = generate_trace(scenario, seed=8)
     care = [c for c in contacts if c.dnis == "8005550100"]
-    with ServerProcess(open(path).read(), startup_timeout_s=30.0) as process:
+    # The router reads the calendar at the scenario's start, as the trace's callers did (on
+    # its wall clock the office may be closed: after 17:00 in Berlin nobody hears the menu).
+    start = datetime.datetime.fromtimestamp(scenario.start_epoch, datetime.timezone.utc)
+    with ServerProcess(open(path).read(), startup_timeout_s=30.0, via_cli=True,
+                       server_args=["--calendar-start", start.isoformat()]) as process:
         report = asyncio.run(run_loadtest(f"127.0.0.1:{process.port}", contacts, speed=3.0,
                                           drain_s=30.0))
     figures = report["contacts"]
