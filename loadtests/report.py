@@ -92,6 +92,15 @@ class _Tally:
         }
 
 
+def tally(records, threshold_s: float) -> dict:
+    """The figures of `records` together, as a row of the report (offered, answered,
+    abandoned, asa_s, sl_pct, sl2_pct, aht_s), SL at `threshold_s`."""
+    total = _Tally()
+    for record in records:
+        total.add(record, threshold_s)
+    return total.row()
+
+
 # Final states a routing plan reaches (SPEC §10): counted in `contacts` by their names.
 PLAN_FINAL_STATES = (ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactState.BUSY,
                      ContactState.VOICEMAIL, ContactState.DISCONNECTED)

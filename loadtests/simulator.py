@@ -22,6 +22,11 @@ Arrivals are Poisson per traffic stream, drawn here; or, given `arrivals` (a tra
 as `Arrival`s, see loadtests/trace.py), exactly those contacts with their own handle times
 and patience, which is how `vcc loadtest --compare-sim` replays the trace a live run used.
 A scenario with an intraday `profile` is played through its generated trace.
+
+Given `staffing` ((time_s, site, agents), ...), from each time_s on only `agents` of the
+site's agents are ready, the others not ready ("off_shift"); one sent away in the middle of
+a call finishes it first, as at the end of a shift. Idle agents leave first. `vcc staff
+--verify` plays a staffing plan so (loadtests/staff_verify.py).
 """
 
 from __future__ import annotations
@@ -41,12 +46,12 @@ from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (
 from sites import events as ev
 from sites.actions import ContactFinished, ContactQueued, IvrTreatment, OfferContact
 from sites.calendars import WallClock
-from sites.model import ContactState
+from sites.model import AgentMode, AgentState, ContactState
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
 
 # Event kinds in the simulation's own heap; ties in time run in scheduling order.
-_ARRIVAL, _ANSWER, _END, _ABANDON, _TICK, _CALLER = range(6)
+_ARRIVAL, _ANSWER, _END, _ABANDON, _TICK, _CALLER, _STAFF = range(7)
 
 
 @dataclass
@@ -60,8 +65,9 @@ class SimulationResult:
 class Simulation:
     def __init__(self, scenario: Scenario, seed: int | None = None, scheduler_factory=None,
                  drain_limit_s: float | None = None, arrivals=None,
-                 answer_delay_s: float = 0.0, record_world: bool = False):
+                 answer_delay_s: float = 0.0, record_world: bool = False, staffing=()):
         self.scenario = scenario
+        self.staffing = tuple(staffing)
         self.seed = scenario.seed if seed is None else seed
         if arrivals is None and getattr(scenario, "profile", None) is not None:
             # Non-homogeneous arrivals: one generator for traces and simulation.
@@ -294,6 +300,19 @@ class Simulation:
             record.abandoned_in_ivr = contact.state is ContactState.IN_IVR
             self._step(record.site, ev.ContactAbandoned(now, contact_id))
 
+    def _staff(self, site_name, agents, now):
+        """`agents` of the site's agents ready from now on (the `staffing` of the run)."""
+        everyone = list(self.sites[site_name].agents.values())
+        ready = [agent for agent in everyone if agent.mode is AgentMode.READY]
+        if len(ready) > agents:
+            ready.sort(key=lambda agent: agent.state is not AgentState.READY)   # idle first
+            for agent in ready[:len(ready) - agents]:
+                self._step(site_name, ev.AgentNotReady(now, agent.config.agent_id, "off_shift"))
+        else:
+            waiting = [agent for agent in everyone if agent.mode is AgentMode.NOT_READY]
+            for agent in waiting[:agents - len(ready)]:
+                self._step(site_name, ev.AgentReady(now, agent.config.agent_id))
+
     # ---- the run ----------------------------------------------------------------------------------
     def run(self, progress=None) -> SimulationResult:
         """Run to the end of traffic and drain; `progress(simulated_s)` is called now and then."""
@@ -303,6 +322,8 @@ class Simulation:
             for agent_id in site.agents:
                 self._step(name, ev.AgentLoggedIn(0.0, agent_id))
                 self._step(name, ev.AgentReady(0.0, agent_id))
+        for at, site_name, agents in self.staffing:
+            self._schedule(at, _STAFF, site_name, agents)
         if self.arrivals is not None:
             for arrival in self.arrivals:
                 self._schedule(arrival.time_s, _ARRIVAL, arrival.stream, arrival)
@@ -329,6 +350,8 @@ class Simulation:
                 self._abandon(a, now)
             elif kind == _CALLER:
                 self._caller_event(a, b)
+            elif kind == _STAFF:
+                self._staff(a, b, now)
             else:
                 if self._tick_at.get(a) == now:
                     del self._tick_at[a]
