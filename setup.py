@@ -114,6 +114,7 @@ setup(
             "demo = loadtests.demo:add_demo_parser",
             "loadtest = loadtests.live:add_loadtest_parser",
             "simulate = loadtests.simulate_command:add_simulate_parser",
+            "staff = loadtests.staff_command:add_staff_parser",
             "trace = loadtests.trace:add_trace_parser",
         ],
     },
