@@ -23,6 +23,7 @@ MAX_FORECAST_BYTES = 16 * 1024 * 1024
 MAX_INTERVALS = 31 * 96                 # a month of 15-minute intervals
 MAX_VOLUME = 1_000_000                  # calls in one interval
 MAX_AHT_S = 86_400.0
+MAX_ERLANGS = 10_000                    # offered load of one interval (volume x AHT / length)
 _TIME_OF_DAY = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])\Z")
 _NUMBER = re.compile(r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\Z|\.[0-9]+([eE][+-]?[0-9]+)?\Z")
 
@@ -150,6 +151,12 @@ def _interval_s(path: str, intervals: list, interval_min: int | None,
                          f"{_minutes(length)} after line {intervals[0].line}: intervals are "
                          f"15, 30 or 60 minutes long")
             return length
+    for row in intervals:
+        load = row.volume * row.aht_s / length
+        if load > MAX_ERLANGS:
+            problems.add(row.line, "volume", f"{row.volume:,g} calls of {row.aht_s:,g} s in "
+                                             f"{_minutes(length)} are {load:,.0f} erlangs; at "
+                                             f"most {MAX_ERLANGS:,} (split the queue)")
     for before, row in zip(intervals, intervals[1:]):
         gap = row.offset_s - before.offset_s
         if gap <= 0:

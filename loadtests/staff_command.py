@@ -16,49 +16,57 @@ MAX_PATIENCE_S = 3600.0
 MAX_THRESHOLD_S = 3600.0
 
 
+DESCRIPTION = (
+    "Agents needed per interval of FORECAST (a CSV of interval_start,volume,aht_s; 15, 30 or "
+    "60-minute intervals): Erlang C, or Erlang A when callers hang up after --patience-s on "
+    "average; then scheduled agents after shrinkage, and the predicted SL, ASA and occupancy. "
+    "The SL target is held to SL2 (answered within the threshold over answered + abandoned), "
+    "the SL itself when nobody abandons.")
+
+# (flag, type, default, metavar, help) of the numeric options
+_NUMBERS = (
+    ("--max-occupancy", float, 0.85, "F",
+     "agents busy at most this share of their time (default 0.85)"),
+    ("--shrinkage", float, 0.3, "F",
+     "share of scheduled time not on the phones: breaks, meetings, absence (default 0.3)"),
+    ("--patience-s", float, None, "S",
+     "callers hang up after S seconds on average (exponential): Erlang A instead of Erlang C"),
+    ("--replications", int, 50, "N",
+     "simulated days pooled per interval by --verify (default 50); the table's ± is the "
+     "noise left (1.645 standard errors)"),
+    ("--seed", int, 1, "N", "seed of the simulated callers (default 1)"),
+)
+# (flag, help) of the switches
+_SWITCHES = (
+    ("--json", "print the plan as one JSON object"),
+    ("--verify", "play the forecast with the plan's agents through the simulator "
+                 "(time-varying arrivals and staffing) and show the SL reached"),
+    ("--iterate", "verify, then add agents where the simulation misses the target until "
+                  "every interval meets it, and show what that costs"),
+)
+
+
 def add_staff_parser(commands) -> None:
-    staff = commands.add_parser(
-        "staff", help="agents needed per interval of a forecast (Erlang C, or Erlang A with "
-                      "--patience-s), checked by simulation with --verify",
-        description="Agents needed per interval of FORECAST (a CSV of interval_start,volume,"
-                    "aht_s; 15, 30 or 60-minute intervals): Erlang C, or Erlang A when callers "
-                    "hang up after --patience-s on average; then scheduled agents after "
-                    "shrinkage, and the predicted SL, ASA and occupancy. The SL target is held "
-                    "to SL2 (answered within the threshold over answered + abandoned), the SL "
-                    "itself when nobody abandons.")
+    staff = commands.add_parser("staff", description=DESCRIPTION, help=(
+        "agents needed per interval of a forecast (Erlang C, or Erlang A with --patience-s), "
+        "checked by simulation with --verify"))
     staff.add_argument("forecast", metavar="FORECAST.csv", help="columns interval_start,volume,"
                        "aht_s: one row per interval, interval_start HH:MM or YYYY-MM-DD HH:MM")
     goal = staff.add_mutually_exclusive_group()
-    goal.add_argument("--sl", metavar="PCT/S", default="80/20",
-                      help="service level target: PCT %% answered within S seconds (default "
-                           "80/20)")
-    goal.add_argument("--asa", metavar="S", type=float, default=None,
-                      help="target instead: a mean wait of the answered of at most S seconds "
-                           "(the SL is then shown at 20 s)")
-    staff.add_argument("--max-occupancy", type=float, default=0.85, metavar="F",
-                       help="agents busy at most this share of their time (default 0.85)")
-    staff.add_argument("--shrinkage", type=float, default=0.3, metavar="F",
-                       help="share of scheduled time not on the phones: breaks, meetings, "
-                            "absence (default 0.3)")
-    staff.add_argument("--patience-s", type=float, default=None, metavar="S",
-                       help="callers hang up after S seconds on average (exponential): Erlang "
-                            "A instead of Erlang C")
+    goal.add_argument("--sl", metavar="PCT/S", default="80/20", help=(
+        "service level target: PCT %% answered within S seconds (default 80/20)"))
+    goal.add_argument("--asa", metavar="S", type=float, default=None, help=(
+        "target instead: a mean wait of the answered of at most S seconds (the SL is then "
+        "shown at 20 s)"))
+    for flag, kind, default, metavar, text in _NUMBERS:
+        staff.add_argument(flag, type=kind, default=default, metavar=metavar, help=text)
     staff.add_argument("--interval-min", type=int, choices=(15, 30, 60), default=None,
                        help="interval length (default: the gap between the first two rows)")
-    staff.add_argument("--json", action="store_true", help="print the plan as one JSON object")
-    staff.add_argument("--csv", metavar="FILE", default=None, help="also write the plan as CSV")
-    staff.add_argument("--png", metavar="FILE", default=None,
-                       help="also chart volume, agents and SL per interval")
-    staff.add_argument("--verify", action="store_true",
-                       help="play the forecast with the plan's agents through the simulator "
-                            "(time-varying arrivals and staffing) and show the SL reached")
-    staff.add_argument("--iterate", action="store_true",
-                       help="with --verify: add agents where the simulation misses the target "
-                            "until every interval meets it, and show what that costs")
-    staff.add_argument("--replications", type=int, default=50, metavar="N",
-                       help="simulated days pooled per interval (default 50); the table's ± "
-                            "is the noise left (1.645 standard errors)")
-    staff.add_argument("--seed", type=int, default=1, help="seed of the simulated callers")
+    for flag, text in _SWITCHES:
+        staff.add_argument(flag, action="store_true", help=text)
+    for flag, what in (("--csv", "also write the plan as CSV"),
+                       ("--png", "also chart volume, agents and SL per interval")):
+        staff.add_argument(flag, metavar="FILE", default=None, help=what)
     staff.set_defaults(run=_staff)
 
 
@@ -139,8 +147,8 @@ def _target(args):
 
 
 def _options_problem(args) -> str | None:
-    if not 0 < args.max_occupancy <= 1:
-        return f"--max-occupancy: a share above 0 and at most 1; got {args.max_occupancy:g}"
+    if not 0.1 <= args.max_occupancy <= 1:
+        return f"--max-occupancy: a share from 0.1 to 1; got {args.max_occupancy:g}"
     if not 0 <= args.shrinkage < 1:
         return f"--shrinkage: a share from 0 to below 1; got {args.shrinkage:g}"
     if args.patience_s is not None and not 0 < args.patience_s <= MAX_PATIENCE_S:

@@ -98,6 +98,9 @@ def test_erlang_a_holds_the_target_to_sl2(tmp_path, capsys):
     (HEADER + "08:00,2000000,180\n08:15,1,99999999\n",
      ["forecast.csv:2: volume: 2000000 is more than 1,000,000",
       "forecast.csv:3: aht_s: 99999999 is more than 86,400"]),
+    (HEADER + "08:00,100000,900\n08:15,1,1\n",
+     ["forecast.csv:2: volume: 100,000 calls of 900 s in 15 minutes are 100,000 erlangs; at "
+      "most 10,000"]),
 ])
 def test_forecast_problems_are_named_by_line_and_column(tmp_path, capsys, text, errors):
     path = forecast(tmp_path, text)
@@ -109,19 +112,23 @@ def test_forecast_problems_are_named_by_line_and_column(tmp_path, capsys, text, 
     assert stderr.strip().splitlines()[-1].startswith(f"vcc staff: {path}: ")
 
 
-@pytest.mark.parametrize("argv,error", [
-    (["--sl", "100/20"], "--sl: the percentage is above 0 and below 100"),
-    (["--sl", "eighty"], "--sl: PCT/S, e.g. 80/20"),
-    (["--sl", "80/0"], "--sl: the threshold is seconds > 0"),
-    (["--asa", "-1"], "--asa: seconds > 0"),
-    (["--max-occupancy", "1.5"], "--max-occupancy: a share above 0 and at most 1"),
-    (["--shrinkage", "1"], "--shrinkage: a share from 0 to below 1"),
-    (["--patience-s", "0"], "--patience-s: seconds > 0"),
-    (["--verify", "--replications", "0"], "--replications: 1 to 1000"),
-])
-def test_bad_options_are_refused(tmp_path, capsys, argv, error):
-    assert staff(forecast(tmp_path, HEADER + "08:00,10,180\n08:30,10,180\n"), *argv) == 2
-    assert f"vcc staff: {error}" in capsys.readouterr().err
+BAD_OPTIONS = {
+    "--sl 100/20": "--sl: the percentage is above 0 and below 100",
+    "--sl eighty": "--sl: PCT/S, e.g. 80/20",
+    "--sl 80/0": "--sl: the threshold is seconds > 0",
+    "--asa -1": "--asa: seconds > 0",
+    "--max-occupancy 1.5": "--max-occupancy: a share from 0.1 to 1",
+    "--shrinkage 1": "--shrinkage: a share from 0 to below 1",
+    "--patience-s 0": "--patience-s: seconds > 0",
+    "--verify --replications 0": "--replications: 1 to 1000",
+}
+
+
+@pytest.mark.parametrize("options", BAD_OPTIONS)
+def test_bad_options_are_refused(tmp_path, capsys, options):
+    path = forecast(tmp_path, HEADER + "08:00,10,180\n08:30,10,180\n")
+    assert staff(path, *options.split()) == 2
+    assert f"vcc staff: {BAD_OPTIONS[options]}" in capsys.readouterr().err
 
 
 def test_missing_forecast(tmp_path, capsys):
