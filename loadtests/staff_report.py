@@ -92,8 +92,7 @@ def render(report: dict, console) -> None:
     title = (f"{'Erlang A' if erlang_a else 'Erlang C'}, {report['target_text']}, max occupancy "
              f"{100 * report['max_occupancy']:g} %, shrinkage {100 * report['shrinkage']:g} %"
              f"{patience}, {report['interval_min']}-minute intervals")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  padding=0, show_edge=False)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=0, show_edge=False)
     columns = ["interval", "calls", "AHT\ns", "agents", "sched", "SL\n%"]
     fields = ["interval_start", "volume", "aht_s", "agents", "scheduled", "sl_pct"]
     if erlang_a:
@@ -122,6 +121,7 @@ def render(report: dict, console) -> None:
             cells += [f"{again['agents']}{f' +{raised}' if raised else ''}",
                       _cell(again["simulated"][key], 1)]
         table.add_row(*cells)
+    console.print(title)
     console.print(table)
     totals = report["totals"]
     console.print(f"{totals['agent_intervals']:,} agent-intervals ({totals['agent_hours']:,g} "
