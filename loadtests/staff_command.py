@@ -7,6 +7,7 @@ A subcommand of `vcc` registered from here (setup.py, entry point group `vcc.com
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 
@@ -81,6 +82,10 @@ def _staff(args) -> int:
     problem = _options_problem(args)
     if problem:
         return fail(problem)
+    for flag, path in (("--csv", args.csv), ("--png", args.png)):
+        if path and not os.path.isdir(os.path.dirname(path) or "."):
+            # before the simulation, not after it
+            return fail(f"{flag} {path}: no such directory")
     from cluster.arguments import file_problem
     from loadtests.forecast import MAX_FORECAST_BYTES, ForecastError, read_forecast
 

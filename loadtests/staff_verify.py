@@ -155,7 +155,7 @@ class Verifier:
         arrivals come with their own handle times and patience."""
         length = self.forecast.interval_s
         peak = max(interval.volume for interval in self.forecast.intervals)
-        aht = max(interval.aht_s for interval in self.forecast.intervals)
+        aht = max([1.0] + [interval.aht_s for interval in self.forecast.intervals])
         stream = {"site": SITE, "skill": SKILL, "rate_per_hour": max(peak, 1.0) * 3600 / length,
                   "handle_time": {"dist": "exponential", "mean_s": aht}}
         if self.patience_s:

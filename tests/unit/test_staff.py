@@ -168,3 +168,17 @@ def test_json_csv_and_png_with_verify_and_iterate(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "simulated (time-varying arrivals and staffing):" in table
     assert "of 4 intervals meet SL 80/20" in table
+
+
+def test_a_forecast_without_calls_needs_nobody(tmp_path, capsys):
+    path = forecast(tmp_path, HEADER + "08:00,0,0\n08:30,0,0\n")
+    assert staff(path, "--iterate", "--replications", 2, "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [row["agents"] for row in report["intervals"]] == [0, 0]
+    assert report["iterate"]["met"] and report["iterate"]["extra_agent_intervals"] == 0
+
+
+def test_output_folders_are_checked_before_simulating(tmp_path, capsys):
+    path = forecast(tmp_path, HEADER + "08:00,10,180\n08:30,10,180\n")
+    assert staff(path, "--verify", "--png", tmp_path / "none" / "x.png") == 2
+    assert f"vcc staff: --png {tmp_path}/none/x.png: no such directory" in capsys.readouterr().err
