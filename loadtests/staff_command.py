@@ -110,6 +110,9 @@ def _staff(args) -> int:
             return fail(verify)
     report = plan_report(forecast, plans, target, args.max_occupancy, args.shrinkage,
                          args.patience_s, verify, iteration)
+    if verify is not None:
+        report["verify"].update(replications=args.replications, seed=args.seed,
+                                contacts=sum(outcome.offered for outcome in verify))
     if args.csv:
         try:
             write_csv(report, args.csv)

@@ -129,8 +129,11 @@ def render(report: dict, console) -> None:
                   f"{totals['volume']:,g} calls")
     if verified:
         check = report["verify"]
-        console.print(f"simulated (time-varying arrivals and staffing): {check['intervals_met']}"
-                      f" of {check['intervals']} intervals meet {report['target_text']}")
+        runs = (f", {check['replications']} days, {check['contacts']:,} calls"
+                if "replications" in check else "")
+        console.print(f"simulated (time-varying arrivals and staffing{runs}): "
+                      f"{check['intervals_met']} of {check['intervals']} intervals meet "
+                      f"{report['target_text']}")
     if iterated:
         again = report["iterate"]
         outcome = "every interval meets the target" if again["met"] else \

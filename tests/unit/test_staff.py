@@ -153,6 +153,8 @@ def test_json_csv_and_png_with_verify_and_iterate(tmp_path, capsys):
     assert set(first["simulated"]) == {"offered", "answered", "abandoned", "sl_pct",
                                        "sl2_pct", "asa_s", "occupancy_pct", "margin", "met"}
     assert first["iterated"]["agents"] >= first["agents"]
+    assert report["verify"]["replications"] == 3 and report["verify"]["contacts"] == sum(
+        row["simulated"]["offered"] for row in report["intervals"])
     iterate = report["iterate"]
     assert iterate["met"] and iterate["extra_agent_intervals"] == iterate["agent_intervals"] \
         - report["totals"]["agent_intervals"] >= 1
@@ -165,9 +167,9 @@ def test_json_csv_and_png_with_verify_and_iterate(tmp_path, capsys):
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out_png.stat().st_size > 20_000
     # The table says the same.
     assert staff(path, "--verify", "--replications", 3, "--seed", 3) == 0
-    table = capsys.readouterr().out
-    assert "simulated (time-varying arrivals and staffing):" in table
-    assert "of 4 intervals meet SL 80/20" in table
+    words = " ".join(capsys.readouterr().out.split())
+    assert "simulated (time-varying arrivals and staffing, 3 days, " in words
+    assert "of 4 intervals meet SL 80/20" in words
 
 
 def test_a_forecast_without_calls_needs_nobody(tmp_path, capsys):
