@@ -119,3 +119,23 @@ def test_erlang_a_overloaded_and_long_patience_stays_finite():
     assert figures.abandon == pytest.approx(0.95, abs=1e-6)    # 100 erlangs, 5 agents
     assert figures.occupancy == pytest.approx(1.0, abs=1e-6)
     assert 0.0 <= figures.answered_within < 1e-9
+
+
+def test_erlang_a_waits_are_the_routers_ewt_averaged_over_the_queue():
+    """The mean wait of an answered caller who finds k queued is the EWT the router
+    announces for place k + 1 (sites/ewt.py, Ibrahim & Whitt's predictor for Erlang A):
+    averaged over the queue lengths met and the chance to be answered, it is the ASA."""
+    from sites.ewt import expected_wait
+
+    agents, rate, aht, patience = 10, 12 / 180, 180.0, 120.0
+    b, c = agents * patience / aht, rate * patience
+    weights = [1.0]
+    for k in range(1, 400):
+        weights.append(weights[-1] * c / (b + k))
+    answered = [weight * b / (b + k + 1) for k, weight in enumerate(weights)]
+    waits = sum(share * expected_wait(k + 1, 0, agents, aht, 1 / patience)
+                for k, share in enumerate(answered))
+    figures = erlang.erlang_a(agents, rate, aht, patience, 20.0)
+    served_queued = figures.p_wait - figures.abandon
+    assert waits / sum(answered) * served_queued / (1 - figures.abandon) == pytest.approx(
+        figures.asa_s, rel=1e-9)
