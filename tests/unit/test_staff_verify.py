@@ -78,3 +78,24 @@ def test_verify_with_patience_counts_abandons(tmp_path):
     assert all(outcome.abandoned > 0 for outcome in outcomes)
     assert all(outcome.sl2_pct <= outcome.sl_pct for outcome in outcomes)
     assert all(0 < outcome.occupancy_pct <= 100 for outcome in outcomes)
+
+
+@pytest.mark.parametrize("patience,tolerance", [(None, 5.0), (120.0, 3.0)])
+def test_a_steady_load_meets_the_erlang_prediction(tmp_path, patience, tolerance):
+    """Eight half hours of the same load (20 erlangs, 24 agents): once the first hour (which
+    starts empty) is past, the simulation settles where Erlang C or A says, the noise aside
+    (12 days here; without abandons an interval's SL is a noisy figure, about ±3 points)."""
+    rows = [f"{9 + k // 2:02d}:{30 * (k % 2):02d},200,180" for k in range(8)]
+    forecast = read_forecast(forecast_file(tmp_path, rows))
+    target = Target(80.0, 20.0)
+    plans = plan(forecast, target, 0.85, 0.3, patience)
+    outcomes = Verifier(forecast, target, patience, seed=2, replications=12).run(
+        [item.agents for item in plans])
+    settled = outcomes[2:]
+    answered = sum(outcome.answered for outcome in settled)
+    offered = sum(outcome.offered for outcome in settled)
+    within = sum(outcome.sl_pct / 100 * outcome.answered for outcome in settled)
+    predicted = plans[0].prediction
+    assert 100 * within / answered == pytest.approx(predicted.sl_pct, abs=tolerance)
+    assert 100 * within / offered == pytest.approx(predicted.sl2_pct, abs=tolerance)
+    assert 100 * (offered - answered) / offered == pytest.approx(predicted.abandon_pct, abs=1.0)
