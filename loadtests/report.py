@@ -51,7 +51,10 @@ class ContactRecord:
         return self.arrival_time if self.queue_time is None else self.queue_time
 
 
-class _Tally:
+class Tally:
+    """Offered, answered, abandoned, waits and handle times of contacts added one by one
+    (`add`), as a report row (`row`: SL and SL2 at the threshold each was added with)."""
+
     __slots__ = ("offered", "answered", "abandoned", "interflowed", "lost", "wait_sum",
                  "within", "handle_sum", "handled")
 
@@ -92,15 +95,6 @@ class _Tally:
         }
 
 
-def tally(records, threshold_s: float) -> dict:
-    """The figures of `records` together, as a row of the report (offered, answered,
-    abandoned, asa_s, sl_pct, sl2_pct, aht_s), SL at `threshold_s`."""
-    total = _Tally()
-    for record in records:
-        total.add(record, threshold_s)
-    return total.row()
-
-
 # Final states a routing plan reaches (SPEC §10): counted in `contacts` by their names.
 PLAN_FINAL_STATES = (ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactState.BUSY,
                      ContactState.VOICEMAIL, ContactState.DISCONNECTED)
@@ -109,7 +103,7 @@ PLAN_FINAL_STATES = (ContactState.SELF_SERVED, ContactState.ROUTED_OUT, ContactS
 def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None) -> dict:
     """The JSON-able report; `agent_occupancy` maps site -> [occupancy of each agent];
     `max_lines_in_use`: service -> the most IVR ports in use at once (routing plans)."""
-    total = _Tally()
+    total = Tally()
     by_skill, by_site, by_class, by_service, by_tier = {}, {}, {}, {}, {}
     tiers = getattr(scenario, "tiers", None)
     # Rejected: refused at once (a full queue, or the router overloaded: the PBX overflows
@@ -125,18 +119,18 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
         skill = stream.skill if stream.dnis is None else record.skill
         if skill is None:               # its plan never queued it: in no skill's figures
             total.add(record, 0.0)
-            by_site.setdefault(record.entry_site, _Tally()).add(record, 0.0)
+            by_site.setdefault(record.entry_site, Tally()).add(record, 0.0)
             continue
         threshold = scenario.skills[skill].sl_threshold_s
         total.add(record, threshold)
-        by_skill.setdefault(skill, _Tally()).add(record, threshold)
-        by_site.setdefault(record.entry_site, _Tally()).add(record, threshold)
+        by_skill.setdefault(skill, Tally()).add(record, threshold)
+        by_site.setdefault(record.entry_site, Tally()).add(record, threshold)
         if record.tier is not None:
             # A tier's service level against what the tier is promised (SPEC §7).
             tier = tiers.of(record.tier) if tiers else None
             promised = threshold if tier is None or tier.service_objective_s is None \
                 else tier.service_objective_s
-            by_tier.setdefault(record.tier, _Tally()).add(record, promised)
+            by_tier.setdefault(record.tier, Tally()).add(record, promised)
         priority, objective = (stream.priority, stream.service_objective_s) if (
             stream.dnis is None and stream.priority is not None) else (
             record.priority, record.service_objective_s)
@@ -149,7 +143,7 @@ def build_report(scenario, records, agent_occupancy: dict, max_lines_in_use=None
             class_key = f"{skill}/(plan)"
         else:
             class_key = f"{skill}/{priority.name.lower()}/{objective:g}"
-        by_class.setdefault(class_key, _Tally()).add(record, threshold)
+        by_class.setdefault(class_key, Tally()).add(record, threshold)
     overall = total.row()
     report = {
         "contacts": {"offered": total.offered, "answered": total.answered,

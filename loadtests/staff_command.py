@@ -144,7 +144,7 @@ def _target(args):
         return None, Target(None, 20.0, args.asa)
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*/\s*([0-9]+(?:\.[0-9]+)?)\s*", args.sl)
     if not match:
-        return f"--sl: PCT/S, e.g. 80/20 (80 %% answered within 20 s); got {args.sl[:40]!r}", None
+        return f"--sl: PCT/S, e.g. 80/20 (80 % answered within 20 s); got {args.sl[:40]!r}", None
     percent, seconds = float(match[1]), float(match[2])
     if not 0 < percent < 100:
         return f"--sl: the percentage is above 0 and below 100; got {percent:g}", None

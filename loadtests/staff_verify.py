@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from loadtests.report import tally
+from loadtests.report import Tally
 from loadtests.scenario import parse_scenario
 from loadtests.simulator import Simulation
 from loadtests.staffing import Target
@@ -72,14 +72,11 @@ class Verifier:
         self.target = target
         self.patience_s = patience_s
         self.seed = seed
-        self.arrivals = [self._arrivals(random.Random(f"vcc-staff-{seed}-{number}"))
-                         for number in range(replications)]
+        self.replications = replications
 
-    @property
-    def contacts(self) -> int:
-        return sum(map(len, self.arrivals))
-
-    def _arrivals(self, rng: random.Random) -> list:
+    def arrivals(self, day: int) -> list:
+        """The callers of simulated day `day` (0-based), the same every time."""
+        rng = random.Random(f"vcc-staff-{self.seed}-{day}")
         arrivals = []
         length = self.forecast.interval_s
         for interval in self.forecast.intervals:
@@ -105,30 +102,33 @@ class Verifier:
         length = self.forecast.interval_s
         place = {round(interval.offset_s / length): number
                  for number, interval in enumerate(self.forecast.intervals)}
-        days = []                   # per replication: the records of each interval
+        pooled = [Tally() for _ in self.forecast.intervals]
+        daily = [[] for _ in self.forecast.intervals]   # each day's figure the target holds
         work = [0.0] * len(self.forecast.intervals)
-        for number, arrivals in enumerate(self.arrivals):
-            result = Simulation(scenario, seed=self.seed + number, arrivals=arrivals,
+        threshold = self.target.threshold_s
+        for number in range(self.replications):
+            result = Simulation(scenario, seed=self.seed + number, arrivals=self.arrivals(number),
                                 staffing=staffing).run()
-            day = [[] for _ in self.forecast.intervals]
+            day = [Tally() for _ in self.forecast.intervals]
             for record in result.records:
-                day[place[int(record.arrival_time // length)]].append(record)
+                slot = place[int(record.arrival_time // length)]
+                day[slot].add(record, threshold)
+                pooled[slot].add(record, threshold)
                 if record.answer_time is not None and record.end_time is not None:
                     _add_work(work, place, length, record.answer_time, record.end_time)
-            days.append(day)
+            for values, figures in zip(daily, (tally.row() for tally in day)):
+                value = self.target.value(figures["sl2_pct"], figures["asa_s"])
+                if value is not None:
+                    values.append(value)
             if progress is not None:
                 progress()
         outcomes = []
-        for number, (count, busy) in enumerate(zip(agents, work)):
-            figures = tally([record for day in days for record in day[number]],
-                            self.target.threshold_s)
+        for count, tally, values, busy in zip(agents, pooled, daily, work):
+            figures = tally.row()
             # The noise of the pooled figure: the spread of the days' own figures.
-            values = [self.target.value(row["sl2_pct"], row["asa_s"]) for row in
-                      (tally(day[number], self.target.threshold_s) for day in days)]
-            values = [value for value in values if value is not None]
             margin = (Z_ONE_SIDED_95 * statistics.stdev(values) / math.sqrt(len(values))
                       if len(values) > 1 else 0.0)
-            capacity = count * length * len(days)
+            capacity = count * length * self.replications
             outcomes.append(Outcome(
                 count, figures["offered"], figures["answered"], figures["abandoned"],
                 figures["sl_pct"], figures["sl2_pct"], figures["asa_s"],

@@ -28,7 +28,8 @@ def test_figures_improve_with_each_agent(patience):
     for agents in range(27, 45):
         if patience is None:
             rows.append((erlang.service_level(agents, rate, aht, threshold),
-                         erlang.average_speed_of_answer(agents, rate, aht), 0.0, rate * aht / agents))
+                         erlang.average_speed_of_answer(agents, rate, aht), 0.0,
+                         rate * aht / agents))
         else:
             figures = erlang.erlang_a(agents, rate, aht, patience, threshold)
             rows.append((figures.answered_within, figures.asa_s, figures.abandon,
@@ -44,7 +45,8 @@ def test_erlang_a_with_endless_patience_is_erlang_c():
     rate = 100 / 1800
     for agents in (11, 12, 14, 20):
         figures = erlang.erlang_a(agents, rate, 180.0, 1e10, 20.0)
-        assert figures.p_wait == pytest.approx(erlang.probability_of_wait(agents, rate, 180), rel=1e-6)
+        assert figures.p_wait == pytest.approx(
+            erlang.probability_of_wait(agents, rate, 180), rel=1e-6)
         assert figures.answered_within == pytest.approx(
             erlang.service_level(agents, rate, 180, 20), rel=1e-6)
         assert figures.asa_s == pytest.approx(

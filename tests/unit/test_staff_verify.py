@@ -16,7 +16,8 @@ ONE_SKILL = """
 duration_s: 3000
 skills: {calls: {queueing: fifo}}
 sites: {center: {agents: [{count: 4, skills: {calls: 1}}]}}
-traffic: [{site: center, skill: calls, rate_per_hour: 10, handle_time: {dist: constant, mean_s: 100}}]
+traffic:
+  - {site: center, skill: calls, rate_per_hour: 10, handle_time: {dist: constant, mean_s: 100}}
 """
 
 
@@ -56,7 +57,8 @@ def test_verify_reports_each_interval_and_iterate_closes_the_gaps(tmp_path):
     verifier = Verifier(forecast, target, seed=3, replications=8)
     outcomes = verifier.run(agents)
     assert [outcome.agents for outcome in outcomes] == agents
-    assert sum(outcome.offered for outcome in outcomes) == verifier.contacts
+    assert sum(outcome.offered for outcome in outcomes) == sum(
+        len(verifier.arrivals(day)) for day in range(8))
     assert all(0 <= outcome.sl_pct <= 100 and outcome.margin >= 0 for outcome in outcomes)
     assert outcomes[0].met                                      # the day starts empty
     assert not outcomes[2].met                                  # the spike's calls
