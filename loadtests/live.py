@@ -921,8 +921,10 @@ async def run_loadtest(target: str, trace_or_scenario, *, speed: float = 1.0,
                        duration_s: float | None = None, max_contacts: int | None = None,
                        progress=None, seed: int | None = None, drain_s: float | None = None,
                        cleanup_s: float = 10.0, compare_sim: bool = False, config=None,
-                       token: str | None = None) -> dict:
-    """Replay against the server at `target`; the report (see the module docstring)."""
+                       token: str | None = None, run_id: str | None = None) -> dict:
+    """Replay against the server at `target`; the report (see the module docstring).
+    `run_id`: put before every contact id (`RUNID-id`), so that a second run against the
+    same server sends new contacts rather than ids the router already had."""
     if not (isinstance(speed, (int, float)) and MIN_SPEED <= speed <= MAX_SPEED):
         raise LoadtestError(f"speed must be {MIN_SPEED:g}..{MAX_SPEED:,g}; got {speed!r}")
     if drain_s is not None and not (isinstance(drain_s, (int, float))
@@ -934,6 +936,9 @@ async def run_loadtest(target: str, trace_or_scenario, *, speed: float = 1.0,
     contacts = select(all_contacts, duration_s, max_contacts)
     if not contacts:
         raise LoadtestError("no contacts to replay (check --duration / --max-contacts)")
+    if run_id:
+        contacts = [dataclasses.replace(contact, contact_id=f"{run_id}-{contact.contact_id}")
+                    for contact in contacts]
     if compare_sim and any(contact.dialled for contact in contacts):
         raise LoadtestError("--compare-sim does not simulate dialled contacts yet (the "
                             "trace's callers would need the simulator to follow their "
@@ -1210,28 +1215,43 @@ def progress_display(console, enabled: bool):
                     disable=not enabled)
 
 
+# Without a terminal (a CI log), a progress line at most this often.
+PROGRESS_LINE_EVERY_S = 10.0
+
+
+def progress_status(snapshot) -> str:
+    rate = snapshot["rate_per_s"]
+    p99 = snapshot["p99_ms"]
+    return (f"{snapshot['sent']:,}/{snapshot['total']:,} sent  "
+            f"{'-' if rate is None else f'{rate:,.0f}'}/s  queued "
+            f"{snapshot['queued']:,}  p99 {'-' if p99 is None else f'{p99:.1f}'} ms")
+
+
 def _loadtest(args) -> int:
     from rich.console import Console
 
     stderr = Console(stderr=True)
-    display = progress_display(stderr, stderr.is_terminal and not args.no_progress)
+    bar = stderr.is_terminal and not args.no_progress
+    display = progress_display(stderr, bar)
+    lines = not bar and not args.no_progress
+    run_id = args.run_id or os.urandom(3).hex()
+    next_line = [0.0]
     with display:
         task = display.add_task("loadtest", total=1.0, status="connecting")
 
         def progress(snapshot):
-            rate = snapshot["rate_per_s"]
-            p99 = snapshot["p99_ms"]
+            status = progress_status(snapshot)
             display.update(task, completed=snapshot["trace_s"] / max(snapshot["span_s"], 1e-9),
-                           status=(f"{snapshot['sent']:,}/{snapshot['total']:,} sent  "
-                                   f"{'-' if rate is None else f'{rate:,.0f}'}/s  queued "
-                                   f"{snapshot['queued']:,}  p99 "
-                                   f"{'-' if p99 is None else f'{p99:.1f}'} ms"))
+                           status=status)
+            if lines and time.monotonic() >= next_line[0]:
+                next_line[0] = time.monotonic() + PROGRESS_LINE_EVERY_S
+                print(f"vcc loadtest: run {run_id}: {status}", file=sys.stderr, flush=True)
         try:
             report = asyncio.run(run_loadtest(
                 args.target, args.input, speed=args.speed, duration_s=args.duration,
                 max_contacts=args.max_contacts, progress=progress, seed=args.seed,
                 drain_s=args.drain, compare_sim=args.compare_sim, config=args.config,
-                token=args.token))
+                token=args.token, run_id=run_id))
         except (LoadtestError, ConfigFileError) as error:
             display.stop()
             print(f"vcc loadtest: {error}", file=sys.stderr)
@@ -1246,7 +1266,27 @@ def _loadtest(args) -> int:
         render_loadtest(report["loadtest"], console)
         if "compare" in report:
             render_compare(report["compare"], console)
-    return 0 if report["contacts"]["lost"] == 0 else 1
+    return loadtest_exit_code(report)
+
+
+def loadtest_exit_code(report: dict) -> int:
+    """0 when every contact ended as the center decided; 1 when one was lost, or the router
+    refused events or contacts (overloaded, a duplicate id, a bad field): a run that did not
+    test what it meant to must not look like a pass (stderr says what)."""
+    figures = report["loadtest"]
+    problems = []
+    if report["contacts"]["lost"]:
+        problems.append(f"{report['contacts']['lost']:,} contacts lost")
+    if figures["refused_overloaded"]:
+        problems.append(f"{figures['refused_overloaded']:,} arrivals refused as overloaded")
+    if figures["errors"]:
+        problems.append("errors " + ", ".join(f"{name} {count:,}" for name, count
+                                               in sorted(figures["errors"].items())))
+    for problem in problems:
+        print(f"vcc loadtest: {problem}", file=sys.stderr)
+    for line in figures.get("event_errors", ())[:5]:
+        print(f"vcc loadtest: e.g. {line}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def render_loadtest(figures: dict, console) -> None:
@@ -1311,6 +1351,10 @@ def add_loadtest_parser(commands) -> None:
                                "the scenario given, else cluster/configs/two_sites.yaml)")
     loadtest.add_argument("--token", default=None, help="bearer token (roles pbx, agent, admin)")
     loadtest.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    loadtest.add_argument("--no-progress", action="store_true", help="no progress on stderr")
+    loadtest.add_argument("--no-progress", action="store_true", help="no progress on stderr "
+                          "(without a terminal: a line every 10 s)")
+    loadtest.add_argument("--run-id", default=None, metavar="ID",
+                          help="put ID- before every contact id (default: 6 random hex "
+                               "digits, new each run, so a second run sends new contacts)")
     loadtest.set_defaults(run=_loadtest)
 

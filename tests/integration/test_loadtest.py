@@ -247,3 +247,32 @@ def test_a_dialled_center_runs_its_plans_live_and_the_callers_answer_as_the_trac
     assert services["care"]["callbacks"] <= sum(c.caller.accepts_callback for c in care)
     answers = loadtest["ivr_answers"]
     assert answers.get("digits_collected", 0) > 0 and answers.get("self_service_ended", 0) > 0
+
+
+def test_the_same_trace_twice_sends_new_contacts_and_a_refusal_fails_the_run(server, tmp_path,
+                                                                              capsys):
+    """A second run of one file against one server is a new run (its ids get another run
+    id), not 60 duplicates with exit 0; without a terminal, progress comes as lines; a run
+    whose contacts the router refused exits 1 and says why."""
+    path = tmp_path / "twice.jsonl"
+    write_trace(path, trace("t")[:60])
+    reports = []
+    for _ in range(2):
+        code = vcc(["loadtest", str(path), "--target", server, "--speed", str(SPEED),
+                    "--json"])
+        captured = capsys.readouterr()
+        reports.append(json.loads(captured.out))
+        assert code == 0, captured.err
+        assert "vcc loadtest: run " in captured.err and " sent " in captured.err
+    for report in reports:
+        assert report["contacts"]["offered"] == 60 and report["contacts"]["lost"] == 0
+        assert report["loadtest"]["errors"] == {}
+    # The same run id twice: the router refuses the second run's ids, and the run fails.
+    for attempt in range(2):
+        code = vcc(["loadtest", str(path), "--target", server, "--speed", str(SPEED),
+                    "--json", "--no-progress", "--run-id", "same", "--max-contacts", "5",
+                    "--drain", "2"])
+        captured = capsys.readouterr()
+        assert code == attempt, captured.err
+    assert "vcc loadtest: errors EVENT_ERROR" in captured.err
+    assert "duplicate" in captured.err or "already" in captured.err, captured.err
