@@ -132,8 +132,13 @@ def _serve(args) -> int:
 
     def started(port):
         tune_gc()       # this process is the server: its GC settings are ours to choose
+        grpc_address = address.rsplit(":", 1)[0] + f":{port}"
         if ray_session is not None:
-            ray_session.record(address.rsplit(":", 1)[0] + f":{port}")
+            ray_session.record(grpc_address)
+        else:           # `vcc status` finds an in-process server too (over gRPC)
+            from cluster.status import write_state
+
+            write_state(None, grpc_address, config.sites, {})
         print(f"vcc: listening on port {port}", flush=True)
 
     try:
@@ -187,6 +192,10 @@ def _serve(args) -> int:
     finally:
         if ray_session is not None:
             ray_session.stop()
+        else:
+            from cluster.status import remove_state
+
+            remove_state()
         if provider is not None:
             provider.shutdown()     # flushes the last spans
     return 0

@@ -2,7 +2,7 @@
 actors, and per site its skills, queues and agents — read as a Ray driver; and
 `vcc rebalance`: ask the running server to spread its site actors over the alive nodes.
 
-Finding the cluster. `vcc serve --runtime ray` writes a small state file, by default
+Finding the cluster. `vcc serve` writes a small state file, by default
 `~/.vcc/cluster.json` (the directory is `$VCC_STATE_DIR` when set), mode 0600 in a 0700
 directory, and removes it when it stops. It holds the Ray address the server uses, the
 server's pid and gRPC address, its sites, and, for the embedded Ray instance (which runs
@@ -10,7 +10,9 @@ with Ray token authentication and a fresh token), that token: whoever can read t
 can join that Ray instance, exactly like the user who started it. `vcc status` connects
 to the address in it (or to `--address ADDR`, with the caller's own Ray auth environment),
 reads the named site actors (`vcc-site:<site>`, see actors.handles.site_actor_name) and
-disconnects; it changes nothing.
+disconnects; it changes nothing. An in-process server (`--runtime inprocess`) records no
+Ray address: `vcc status` then reads its sites over gRPC (Admin.ListSites, ListAgents,
+Routing.GetStatistics; `--token` when the server wants one: roles admin and crm).
 
 `vcc rebalance` computes the placement (`cluster.ray_runtime.spread`: the sites in the
 server's order dealt round-robin over the alive nodes, head first), sends SIGUSR1 to the
@@ -103,8 +105,8 @@ class SiteRow:
     skills: dict = field(default_factory=dict)     # skill -> {queued, staffed, available}
     contacts: int = 0
     agents: int = 0
-    logged_in: int = 0
-    ready: int = 0
+    logged_in: int | None = 0       # None: not known (an in-process server, read over gRPC)
+    ready: int | None = 0
     error: str | None = None
 
 
@@ -178,14 +180,16 @@ def render_status(status: ClusterStatus, console) -> None:
     for node in status.nodes:
         nodes.add_row(short(node["node_id"]), "yes" if node["alive"] else "no", node["address"],
                       f"{node['cpus']:g}", "head" if node["head"] else "worker")
-    console.print(nodes)
+    if status.nodes:
+        console.print(nodes)
     actors = Table(title="vcc actors")
     for column in ("name", "node", "state", "pid", "restarts"):
         actors.add_column(column)
     for actor in status.actors:
         actors.add_row(actor["name"], short(actor["node_id"]), str(actor["state"]),
                        str(actor["pid"]), str(actor["restarts"]))
-    console.print(actors)
+    if status.actors:
+        console.print(actors)
     sites = Table(title="sites")
     for column in ("site", "node", "skill", "queued", "staffed", "ready", "agents (logged in)"):
         sites.add_column(column)
@@ -199,7 +203,8 @@ def render_status(status: ClusterStatus, console) -> None:
             sites.add_row(row.site if first else "", short(row.node_id) if first else "",
                           skill, str(figures["queued"]), str(figures["staffed"]),
                           str(figures["available"]),
-                          f"{row.agents} ({row.logged_in}, {row.ready} ready)" if first else "")
+                          (f"{row.agents}" if row.logged_in is None else
+                           f"{row.agents} ({row.logged_in}, {row.ready} ready)") if first else "")
     console.print(sites)
 
 
@@ -272,6 +277,38 @@ def _leader_text(leader: dict) -> str:
             f"fencing token {leader['token']}")
 
 
+def gather_grpc_status(grpc_address: str, token: str | None = None,
+                       timeout_s: float = 10.0) -> ClusterStatus:
+    """An in-process server's sites, read over gRPC (no Ray nodes or actors to show)."""
+    import asyncio
+
+    from cluster.client import VccClient
+    from vcc.v1 import admin_pb2, routing_pb2
+
+    async def read() -> list:
+        rows = []
+        async with VccClient(grpc_address, token=token) as client:
+            sites = await client.admin.ListSites(admin_pb2.ListRequest(), timeout=timeout_s)
+            for site in sites.sites:
+                row = SiteRow(site.name, node_id="in-process")
+                agents = await client.admin.ListAgents(admin_pb2.ListRequest(site=site.name),
+                                                       timeout=timeout_s)
+                statistics = await client.routing.GetStatistics(
+                    routing_pb2.GetStatisticsRequest(site=site.name), timeout=timeout_s)
+                row.agents = len(agents.agents)
+                row.skills = {skill.skill: {"queued": sum(skill.queued),
+                                            "staffed": skill.staffed,
+                                            "available": skill.ready}
+                              for skill in statistics.skills}
+                row.contacts = sum(figures["queued"] for figures in row.skills.values())
+                row.logged_in = row.ready = None
+                rows.append(row)
+        return rows
+
+    return ClusterStatus("none (in-process runtime)", LEADER, None, [], [],
+                         asyncio.run(asyncio.wait_for(read(), timeout_s * 4)))
+
+
 def _status(args) -> int:
     leader = None
     if args.etcd:
@@ -296,6 +333,8 @@ def _status(args) -> int:
         record = _running_server("status")
         if record is None:
             return 1
+        if not record.get("ray_address"):
+            return _grpc_status(args, record, leader)
         address = record["ray_address"]
         os.environ.update(record.get("ray_auth") or {})
         gateway = record
@@ -311,6 +350,31 @@ def _status(args) -> int:
             "pid": gateway.get("pid"), "grpc_address": gateway.get("grpc_address")})
     finally:
         ray_runtime.shutdown()
+    if leader is not None:
+        status.leader = _leader_text(leader)
+    if args.json:
+        print(json.dumps(status.as_dict(), sort_keys=True))
+    else:
+        from rich.console import Console
+
+        render_status(status, Console())
+    return 0
+
+
+def _grpc_status(args, record: dict, leader) -> int:
+    import grpc
+
+    try:
+        status = gather_grpc_status(record["grpc_address"], args.token)
+    except grpc.aio.AioRpcError as error:
+        print(f"vcc status: {record['grpc_address']}: {error.code().name}: {error.details()}",
+              file=sys.stderr)
+        return 1
+    except (OSError, TimeoutError) as error:
+        print(f"vcc status: cannot read {record['grpc_address']}: {type(error).__name__}",
+              file=sys.stderr)
+        return 1
+    status.gateway = {"pid": record.get("pid"), "grpc_address": record["grpc_address"]}
     if leader is not None:
         status.leader = _leader_text(leader)
     if args.json:
@@ -384,6 +448,9 @@ def add_status_parser(commands) -> None:
                         help="Ray address (host:port of its GCS) to read; default: the one "
                              f"`vcc serve` recorded in {state_path()}")
     status.add_argument("--json", action="store_true", help="print one JSON object")
+    status.add_argument("--token", default=None,
+                        help="bearer token for an in-process server that wants one (roles "
+                             "admin and crm)")
     status.add_argument("--etcd", default=None, metavar="HOST:PORT[,...]",
                         help="read the leader, its term and fencing token from these etcd "
                              "endpoints (gateways run with `vcc serve --etcd`)")

@@ -329,3 +329,27 @@ def test_serve_joins_a_cluster_and_rebalance_moves_a_site_to_a_new_node(tmp_path
             if ray.poll() is None:
                 ray.kill()
                 ray.wait(10)
+
+
+def test_vcc_status_finds_an_in_process_server(tmp_path):
+    """`vcc status` reads an in-process server's sites over gRPC (no Ray to join); the state
+    file goes with the server."""
+    import json
+    import os
+
+    env = {**os.environ, "VCC_STATE_DIR": str(tmp_path)}
+    process, port = start("--runtime", "inprocess", env=env)
+    try:
+        done = subprocess.run([sys.executable, "-m", "cluster.cli", "status", "--json"],
+                              capture_output=True, text=True, timeout=60, env=env)
+    finally:
+        assert stop(process) == 0
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert status["gateway"]["grpc_address"].endswith(f":{port}")
+    assert {row["site"]: (row["agents"], sorted(row["skills"])) for row in status["sites"]} == {
+        "east": (10, ["billing", "sales"]), "west": (10, ["billing", "sales"])}
+    assert not (tmp_path / "cluster.json").exists()
+    gone = subprocess.run([sys.executable, "-m", "cluster.cli", "status"], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert gone.returncode == 1 and "no running vcc server found" in gone.stderr
