@@ -1329,7 +1329,7 @@ def add_loadtest_parser(commands) -> None:
 
     loadtest = commands.add_parser(
         "loadtest", help="replay a trace or scenario against a live cluster over gRPC")
-    loadtest.add_argument("input", help="trace (.csv, .jsonl) or scenario YAML (SPEC §5)")
+    loadtest.add_argument("input", help="trace (.csv, .jsonl) or scenario YAML (README: Scenario files)")
     loadtest.add_argument("--target", required=True, help="HOST:PORT of the vcc server")
     loadtest.add_argument("--speed", type=number(MIN_SPEED, MAX_SPEED), default=1.0,
                           help=f"replay this many times faster than the trace (1; "

@@ -13,7 +13,7 @@ import sys
 def add_simulate_parser(commands) -> None:
     simulate = commands.add_parser(
         "simulate", help="run a scenario through the routing core in simulated time")
-    simulate.add_argument("scenario", help="scenario YAML file (SPEC §5)")
+    simulate.add_argument("scenario", help="scenario YAML file (README: Scenario files)")
     simulate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     simulate.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     simulate.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

@@ -709,7 +709,7 @@ def add_trace_parser(commands) -> None:
     trace = commands.add_parser("trace", help="traffic traces: generate, import CDRs, check")
     actions = trace.add_subparsers(dest="trace_command", required=True)
     generate = actions.add_parser("generate", help="draw a trace from a scenario file")
-    generate.add_argument("scenario", help="scenario YAML file (SPEC §5)")
+    generate.add_argument("scenario", help="scenario YAML file (README: Scenario files)")
     generate.add_argument("-o", "--output", required=True, help="trace file (.csv or .jsonl)")
     generate.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     generate.set_defaults(run=_generate)

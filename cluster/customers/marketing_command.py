@@ -47,7 +47,7 @@ def add_marketing_report_parsers(commands) -> None:
     report = commands.add_parser(
         "report", help="offers eligible, presented, accepted, rates, revenue and commission "
                        "by agent, product, customer or period",
-        description="Statistics of the offers' outcomes (SPEC §7), added up by the database. "
+        description="Statistics of the offers' outcomes (README: Customers and marketing data), added up by the database. "
                     "Presentation rate = presented / eligible; success rate = accepted / "
                     "presented; revenue and commission of accepted offers.")
     report.add_argument("--by", choices=BY, default="agent", help="group rows by (agent)")

@@ -21,7 +21,7 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
     """`vcc report` on an argparse subparsers object; runs `run_report` (args.run)."""
     parser = subparsers.add_parser(
         "report", help="interval reports from the store (SL, ASA, AHT, occupancy ...)",
-        description="Interval and daily reports (SPEC §8) computed by the database from contact "
+        description="Interval and daily reports (README: Persistence and reports) computed by the database from contact "
                     "records and agent state intervals.")
     parser.add_argument("--db", default=DEFAULT_URL,
                         help=f"database URL ({DEFAULT_URL}; PostgreSQL: "
