@@ -12,7 +12,6 @@ run is bounded in time and memory (the simulator keeps ~0.5 KB per contact, ~2 K
 from __future__ import annotations
 
 import math
-import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from cluster.api_limits import MAX_NAME
 from cluster.plan_config import read_plan_config, read_start, read_tiers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
+from loadtests.distributions import Distribution, read_distribution
 from loadtests.marketing import Marketing, read_marketing
 from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
@@ -37,30 +37,6 @@ MAX_GROUP_AGENTS = 100_000              # agents of one group (count)
 MAX_AGENTS = 1_000_000                  # agents of the whole scenario
 MAX_RATE_PER_HOUR = 10_000_000          # one traffic entry
 MAX_CONTACTS = 10_000_000               # expected arrivals of a run (every entry, at peak profile)
-MAX_SECONDS = 31 * DAY_S                # a distribution's mean_s, an empirical value
-MAX_SIGMA = 10.0                        # lognormal shape (sigma ** 2 overflows past ~1e154)
-MAX_EMPIRICAL_BYTES = 16 * 1024 * 1024  # an empirical distribution's file
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """Seconds drawn per contact: exponential(mean_s), constant(mean_s), lognormal(mean_s,
-    sigma), or empirical (uniformly one of `values`, read from a file; mean_s is their mean)."""
-    dist: str
-    mean_s: float
-    sigma: float = 0.0
-    values: tuple = ()
-
-    def sample(self, rng: random.Random) -> float:
-        if self.dist == "exponential":
-            return rng.expovariate(1.0 / self.mean_s)
-        if self.dist == "constant":
-            return self.mean_s
-        if self.dist == "empirical":
-            return self.values[int(rng.random() * len(self.values))]
-        # lognormal parameterised by its mean: mu chosen so that E[X] = mean_s.
-        mu = math.log(self.mean_s) - self.sigma ** 2 / 2.0
-        return rng.lognormvariate(mu, self.sigma)
 
 
 # A caller in a routing plan answers a step this long after it starts (keys digits, says
@@ -250,7 +226,6 @@ _AGENT_KEYS = {"count", "skills", "channels", "wrap_up_s", "call_selection"}
 _TRAFFIC_KEYS = {"site", "skill", "rate_per_hour", "priority", "service_objective_s", "channel",
                  "handle_time", "patience", "dnis", "caller"}
 _CALLER_KEYS = {"digits", "accepts_callback", "self_service_completes"}
-_DIST_KEYS = {"dist", "mean_s", "sigma", "file"}
 _CHANNELS = tuple(channel.name.lower() for channel in Channel)
 _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 
@@ -263,59 +238,6 @@ def _skill(path, name, reader: Reader) -> SkillConfig:
         key = error.field.rsplit(".", 1)[-1]
         reader.fail(key if key in fields else next(iter(fields), "queueing"),
                     cut(error.problem, 200))
-
-
-def _empirical_values(dist: Reader) -> tuple:
-    """Seconds from the file named by `file` (relative to the scenario): one number per
-    line; blank lines and `#` comments skipped. A bad line is reported with its own line
-    number, never its content (the file may be anything: `file: /etc/passwd`)."""
-    name = dist.mapping["file"]
-    if not isinstance(name, str) or not name:
-        dist.fail("file", f"must name a file of seconds, one per line; got {brief(name)}")
-    path = os.path.join(os.path.dirname(dist.path), name)
-    try:
-        text = read_text(path, limit=MAX_EMPIRICAL_BYTES)
-    except ConfigFileError as error:
-        dist.fail("file", f"{path}: {error.problem}")
-    values = []
-    for number, line in enumerate(text.splitlines(), 1):
-        text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:
-            raise ScenarioError(path, number, dist.key("file"),
-                                f"not a number of seconds 0..{MAX_SECONDS:,.0f} (the file "
-                                "must hold one per line; its content is not shown)")
-        values.append(value)
-    if not values or not any(values):
-        dist.fail("file", f"{path} holds no positive number of seconds")
-    return tuple(values)
-
-
-def _distribution(reader: Reader, key) -> Distribution:
-    dist = reader.child(key, _DIST_KEYS, required=("dist",))
-    kind = dist.choice("dist", ("exponential", "constant", "lognormal", "empirical"))
-    if kind == "empirical":
-        for other in ("mean_s", "sigma"):
-            if other in dist.mapping:
-                dist.fail(other, "empirical takes its values from `file`, not " + other)
-        if "file" not in dist.mapping:
-            dist.fail("file", "required key is missing (empirical)")
-        values = _empirical_values(dist)
-        return Distribution(kind, sum(values) / len(values), 0.0, values)
-    if "file" in dist.mapping:
-        dist.fail("file", f"only empirical takes a file, not {kind}")
-    if "mean_s" not in dist.mapping:
-        dist.fail("mean_s", "required key is missing")
-    mean = dist.number("mean_s", exclusive=True, maximum=MAX_SECONDS)
-    sigma = dist.number("sigma", default=1.0 if kind == "lognormal" else 0.0, maximum=MAX_SIGMA)
-    if kind != "lognormal" and "sigma" in dist.mapping:
-        dist.fail("sigma", f"only lognormal takes sigma, not {kind}")
-    return Distribution(kind, mean, sigma)
 
 
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
@@ -432,8 +354,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                                               default=skills[skill].sl_threshold_s,
                                               exclusive=True),
             Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
-            _distribution(stream, "handle_time"),
-            _distribution(stream, "patience") if "patience" in stream.mapping else None,
+            read_distribution(stream, "handle_time"),
+            read_distribution(stream, "patience") if "patience" in stream.mapping else None,
             line=stream.line))
     profile = _profile(top) if "profile" in top.mapping else None
     # The work of a run: arrivals are drawn at the profile's peak rate (and thinned).
@@ -492,8 +414,8 @@ def _dnis_stream(stream: Reader, site: str, plans: PlanConfig) -> TrafficStream:
     return TrafficStream(
         site, None, stream.number("rate_per_hour", exclusive=True, maximum=MAX_RATE_PER_HOUR),
         None, None, Channel[stream.choice("channel", _CHANNELS, default="voice").upper()],
-        _distribution(stream, "handle_time"),
-        _distribution(stream, "patience") if "patience" in stream.mapping else None,
+        read_distribution(stream, "handle_time"),
+        read_distribution(stream, "patience") if "patience" in stream.mapping else None,
         dnis, _caller(stream, _collected(plans, dnis)), line=stream.line)
 
 
