@@ -934,9 +934,10 @@ class SiteState:
             return _AGENT_NOT_READY
         return _AGENT_READY
 
-    def agent_occupancy(self, agent_id: str) -> float:
-        """(busy + wrap-up time) / logged-in time of an agent up to now."""
-        return self._occupancy(self._agent(agent_id), self.now)
+    def agent_occupancy(self, agent_id: str, now: float | None = None) -> float:
+        """(busy + wrap-up time) / logged-in time of an agent up to now (or up to `now`, a
+        time from the last event on, nothing having happened since)."""
+        return self._occupancy(self._agent(agent_id), self.now if now is None else now)
 
     @staticmethod
     def _occupancy(agent: Agent, now: float) -> float:

@@ -1,0 +1,281 @@
+"""One campaign's pacer: `Campaign.handle(event) -> [decision, ...]` (SPEC §6).
+
+Pure and deterministic like the site core: no clock, no I/O, time comes with each event.
+The host reports what became of each call it was told to dial (events.py) and sends a
+`Pace` with a snapshot of the skill's agents (snapshot.py) whenever something changed for
+them (an agent free, a call answered or not) and, for predictive campaigns, every
+`pace_every_s` (`next_pace_at`). Decisions (decisions.py) are what to dial now.
+
+How many calls are up at a pace, by mode:
+- preview: every idle agent gets a record to preview (the agent is held meanwhile); when the
+  agent is done, the record is dialled for that agent; an agent whose call is not answered
+  live gets the next record;
+- progressive: one call per idle agent: idle - (calls ringing + live answers waiting);
+- predictive: at least that, and more ahead of agents about to free up: with `pacing:
+  model`, the largest batch whose predicted abandon risk stays under the threshold
+  (predict.py); with `pacing: adaptive`, VICIdial's dial level (adaptive.py).
+Every mode keeps the hard guard (ledger.py): the calls beyond the idle agents never exceed
+the abandon budget, so the window's abandons never cross the limit. The model's threshold
+aims below the limit (`TARGET_SHARE` of it) and follows the budget: it rises while the
+window's abandons are under the target and falls when they pass it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sites.dialer import events as dev
+from sites.dialer.adaptive import AdaptiveDialLevel
+from sites.dialer.call_list import CallList
+from sites.dialer.config import CampaignConfig, DialMode, Pacing
+from sites.dialer.decisions import Dial, Preview, Release
+from sites.dialer.estimates import Estimates
+from sites.dialer.events import CallOutcome
+from sites.dialer.ledger import AbandonLedger
+from sites.dialer.predict import Outlook
+from sites.errors import InvalidInput
+
+TARGET_SHARE = 0.9            # the model aims at 90 % of the limit (2.7 % for 3 %)
+THRESHOLD_RANGE = (0.25, 4.0)  # the threshold's bounds, as multiples of the target
+THRESHOLD_PSEUDO = 3.0         # abandons' worth of prior in the threshold's feedback
+MOST_AHEAD_PER_AGENT = 3       # a batch is at most this many calls per agent
+
+
+class _CallState:
+    RINGING, WAITING, TALKING = range(3)
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    record_id: str
+    agent_id: str | None
+    dialled_at: float
+    state: int = _CallState.RINGING
+    connected_at: float = 0.0
+
+
+class Campaign:
+    def __init__(self, config: CampaignConfig, call_list: CallList):
+        self.config = config
+        self.call_list = call_list
+        self.stopped = False
+        self.estimates = Estimates(config.ring_timeout_s, config.handle_estimate_s,
+                                   config.connect_within_s)
+        self.ledger = AbandonLedger(
+            config.limit(), config.abandon_window.seconds,
+            config.ring_timeout_s + config.connect_within_s + 1.0,
+            config.false_positive() if config.counts_false_positives else 0)
+        self.target = float(self.ledger.allowed) * TARGET_SHARE     # of live answers
+        self.adaptive = (AdaptiveDialLevel(100.0 * self.target)
+                         if config.dials_ahead and config.pacing is Pacing.ADAPTIVE else None)
+        # Invariant: calls holds every call dialled and not yet over; ringing the ones not
+        # answered yet (id -> dial time, in dial order); waiting the live answers without
+        # an agent yet.
+        self.calls: dict[str, _Call] = {}
+        self.ringing: dict[str, float] = {}
+        self.waiting: set = set()
+        # Preview: agent id -> (record id, call id or None) of what the agent holds for.
+        self.held: dict[str, list] = {}
+        self._serial = 0
+        self.counts = dict.fromkeys(CallOutcome, 0)
+        self.attempts = self.connected = self.abandoned = self.machines_by_agent = 0
+        self._handlers = {
+            dev.CallProgress: self._progress, dev.CallConnected: self._connected,
+            dev.CallAbandoned: self._abandoned, dev.CallEnded: self._ended,
+            dev.PreviewDone: self._preview_done, dev.Pace: self._pace, dev.Stop: self._stop,
+        }
+
+    # ---- events in, decisions out ------------------------------------------------------------
+    def handle(self, event) -> list:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise InvalidInput("event", f"not a dialler event: {type(event).__name__}")
+        if not isinstance(event.time, (int, float)) or not math.isfinite(event.time):
+            raise InvalidInput("time", f"must be a finite number; got {event.time!r}")
+        return handler(event)
+
+    def next_pace_at(self, now: float) -> float | None:
+        """When the host should pace next if nothing else happens (None: only on change)."""
+        if self.stopped or not self.config.dials_ahead or not self.call_list.remaining:
+            return None
+        return now + self.config.pace_every_s
+
+    def _call(self, call_id, state) -> _Call:
+        call = self.calls.get(call_id) if isinstance(call_id, str) else None
+        if call is None:
+            raise InvalidInput("call_id", f"no call {call_id!r} of campaign {self.config.name!r}")
+        if call.state != state:
+            raise InvalidInput("call_id", f"call {call_id!r} is not "
+                                          f"{('ringing', 'waiting for an agent', 'talking')[state]}")
+        return call
+
+    def _progress(self, event) -> list:
+        call = self._call(event.call_id, _CallState.RINGING)
+        outcome = event.outcome
+        if not isinstance(outcome, CallOutcome):
+            raise InvalidInput("outcome", f"must be a CallOutcome; got {outcome!r}")
+        now = event.time
+        del self.ringing[call.call_id]
+        self.counts[outcome] += 1
+        self.estimates.note_outcome(outcome, now - call.dialled_at)
+        if outcome is CallOutcome.LIVE:
+            call.state = _CallState.WAITING
+            self.waiting.add(call.call_id)
+            if self.config.amd_enabled:
+                # With AMD off the answer may be a machine: it counts as live when an agent
+                # says it was a person, or when it is abandoned (nobody can tell).
+                self.ledger.note_live(now)
+            if call.agent_id is not None:
+                self.held.pop(call.agent_id, None)      # the host connects it to the agent
+            return []
+        del self.calls[call.call_id]
+        if call.agent_id is not None and call.agent_id in self.held:
+            return self._next_preview(call.agent_id)
+        return []
+
+    def _connected(self, event) -> list:
+        call = self._call(event.call_id, _CallState.WAITING)
+        self.waiting.discard(call.call_id)
+        call.state = _CallState.TALKING
+        call.connected_at = event.time
+        self.connected += 1
+        return []
+
+    def _abandoned(self, event) -> list:
+        call = self._call(event.call_id, _CallState.WAITING)
+        self.waiting.discard(call.call_id)
+        del self.calls[call.call_id]
+        if not self.config.amd_enabled:
+            self.ledger.note_live(event.time)
+        self.ledger.note_abandon(event.time)
+        self.abandoned += 1
+        return []
+
+    def _ended(self, event) -> list:
+        call = self._call(event.call_id, _CallState.TALKING)
+        del self.calls[call.call_id]
+        self.estimates.note_talk(max(0.0, event.time - call.connected_at))
+        if not self.config.amd_enabled:
+            if event.machine:
+                self.machines_by_agent += 1
+            else:
+                self.ledger.note_live(event.time)
+        return []
+
+    def _preview_done(self, event) -> list:
+        held = self.held.get(event.agent_id) if isinstance(event.agent_id, str) else None
+        if held is None or held[1] is not None:
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} has no record in preview")
+        if not event.dial:
+            return self._next_preview(event.agent_id)
+        if self.stopped:
+            del self.held[event.agent_id]
+            return [Release(event.agent_id)]
+        dial = self._dial(event.time, held[0], event.agent_id)
+        held[1] = dial.call_id
+        return [dial]
+
+    def _stop(self, event) -> list:
+        self.stopped = True
+        released = [agent for agent, (_, call_id) in self.held.items() if call_id is None]
+        for agent in released:
+            del self.held[agent]
+        return [Release(agent) for agent in released]
+
+    # ---- pacing -----------------------------------------------------------------------------------
+    def _pace(self, event) -> list:
+        now, agents = event.time, event.agents
+        self.ledger.advance(now)
+        if self.stopped:
+            return []
+        if self.config.mode is DialMode.PREVIEW:
+            return self._previews(agents)
+        idle = agents.idle
+        up = len(self.ringing) + len(self.waiting)
+        # Calls idle agents are sure to take: no abandon can come of them.
+        covered = max(0, idle - up)
+        count = covered
+        if self.config.dials_ahead:
+            # The hard guard: what is up beyond the idle agents stays within the budget.
+            most = max(covered, idle + self.ledger.budget(now) - up)
+            most = min(most, covered + MOST_AHEAD_PER_AGENT * len(agents.agents))
+            if self.adaptive is not None:
+                lines = self.adaptive.lines(now, idle, agents.talking, len(self.waiting),
+                                            self.ledger.pct())
+                wanted = lines - up - agents.talking
+            else:
+                outlook = Outlook(self.estimates.model(), now, agents,
+                                  self.ringing.values(), len(self.waiting))
+                wanted = outlook.largest_batch(self.threshold(), most)
+            count = min(most, max(covered, wanted))
+        return self._dials(now, count, agents)
+
+    def threshold(self) -> float:
+        """The predicted abandon risk a further call may have: the target, scaled up while
+        the window's abandons are under the target's share of its live answers, down while
+        they are over."""
+        ledger = self.ledger
+        scale = ((self.target * ledger.lives + THRESHOLD_PSEUDO)
+                 / (ledger.abandons + THRESHOLD_PSEUDO))
+        low, high = THRESHOLD_RANGE
+        return self.target * min(high, max(low, scale))
+
+    def _dials(self, now, count, agents) -> list:
+        if count <= 0:
+            return []
+        covering = {call.agent_id for call in self.calls.values()
+                    if call.state != _CallState.TALKING}
+        free = [agent for agent in agents.idle_ids() if agent not in covering]
+        decisions = []
+        for number in range(count):
+            record = self.call_list.take()
+            if record is None:
+                break
+            decisions.append(self._dial(now, record, free[number] if number < len(free)
+                                        else None))
+        return decisions
+
+    def _dial(self, now, record, agent_id) -> Dial:
+        call_id = f"{self.config.name}-{self._serial}"
+        self._serial += 1
+        self.calls[call_id] = _Call(call_id, record, agent_id, now)
+        self.ringing[call_id] = now
+        self.attempts += 1
+        return Dial(call_id, record, self.config.ring_timeout_s, agent_id)
+
+    def _previews(self, agents) -> list:
+        decisions = []
+        for agent in agents.idle_ids():
+            if agent not in self.held:
+                decisions.extend(self._next_preview(agent))
+        return decisions
+
+    def _next_preview(self, agent: str) -> list:
+        record = None if self.stopped else self.call_list.take()
+        if record is None:
+            if self.held.pop(agent, None) is not None:
+                return [Release(agent)]
+            return []
+        self.held[agent] = [record, None]
+        return [Preview(agent, record)]
+
+    # ---- figures ------------------------------------------------------------------------------------
+    def figures(self) -> dict:
+        """What a campaign report shows (SPEC §6): attempts and their outcomes, abandons."""
+        ledger = self.ledger
+        total = ledger.total_pct()
+        return {
+            "attempts": self.attempts,
+            "live_answers": ledger.lives_total,
+            "machines": self.counts[CallOutcome.MACHINE] + self.machines_by_agent,
+            "busy": self.counts[CallOutcome.BUSY],
+            "no_answer": self.counts[CallOutcome.NO_ANSWER],
+            "failed": self.counts[CallOutcome.FAILED],
+            "connected": self.connected,
+            "abandoned": self.abandoned,
+            "abandon_pct": round(total, 3) if total is not None else 0.0,
+            "max_window_abandon_pct": round(ledger.max_pct, 3),
+            "list_dialled": self.call_list.dialled,
+        }

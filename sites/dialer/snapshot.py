@@ -1,0 +1,75 @@
+"""The agents of a campaign's skill as the pacer sees them at a `Pace`: plain data (treat it
+as immutable; not frozen, as frozen dataclasses are slow to build: sites/events.py).
+
+A host builds it where the site core lives (`skill_agents` reads a `SiteState`) and hands
+it to the pacer, which may live elsewhere (a dialer actor): it holds no reference to the
+core. Agents not in ready mode (not ready, logged out) are left out: they take no calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from sites.model import AgentMode, Channel
+
+_OUTBOUND_BIT = 1 << Channel.OUTBOUND.value
+_NO_LOAD = [0] * len(Channel)
+_READY = AgentMode.READY
+
+
+class Activity(Enum):
+    IDLE = "idle"          # could take an outbound call this instant
+    TALKING = "talking"    # on a call, or offered one (about to talk)
+    WRAP_UP = "wrap_up"    # after-call work until `until`
+
+
+# Globals: enum class attributes are slow to read (sites/state.py).
+_IDLE, _TALKING, _WRAP_UP = Activity.IDLE, Activity.TALKING, Activity.WRAP_UP
+
+
+@dataclass(slots=True)
+class AgentView:
+    agent_id: str
+    activity: Activity
+    since: float = 0.0      # TALKING: when the talk (or the offer) began
+    wrap_s: float = 0.0     # TALKING: the after-call work that follows the talk
+    until: float = 0.0      # WRAP_UP: when it ends
+
+
+@dataclass(slots=True)
+class AgentsSnapshot:
+    agents: tuple = ()      # AgentView, ...
+
+    @property
+    def idle(self) -> int:
+        return sum(view.activity is _IDLE for view in self.agents)
+
+    def idle_ids(self) -> list:
+        return [view.agent_id for view in self.agents if view.activity is _IDLE]
+
+    @property
+    def talking(self) -> int:
+        return sum(view.activity is _TALKING for view in self.agents)
+
+
+def skill_agents(site, skill: str, now: float) -> AgentsSnapshot:
+    """The ready-mode agents of `skill` at a `sites.state.SiteState` (read only)."""
+    skill_wrap = site.skills[skill].wrap_up_s
+    views = []
+    for agent in site.agents.values():
+        config = agent.config
+        if agent.mode is not _READY or skill not in config.skills:
+            continue
+        wrap_s = config.wrap_up_s if config.wrap_up_s is not None else skill_wrap
+        if agent.offer is not None:
+            views.append(AgentView(config.agent_id, _TALKING, now, wrap_s))
+        elif agent.load != _NO_LOAD:
+            views.append(AgentView(config.agent_id, _TALKING, agent.work_started,
+                                   wrap_s))
+        elif agent.wrap_ups:
+            views.append(AgentView(config.agent_id, _WRAP_UP,
+                                   until=min(agent.wrap_ups.values())))
+        elif agent.channels_mask & _OUTBOUND_BIT:
+            views.append(AgentView(config.agent_id, _IDLE))
+    return AgentsSnapshot(tuple(views))
