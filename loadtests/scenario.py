@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from cluster.api_limits import MAX_NAME
 from cluster.plan_config import read_plan_config, read_start, read_tiers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
+from loadtests.campaigns import read_campaigns
 from loadtests.distributions import Distribution, read_distribution
 from loadtests.marketing import Marketing, read_marketing
 from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
-from sites.plans import MAX_DIGITS, Collect, PlanConfig
+from sites.plans import MAX_DIGITS, Collect, PlanConfig, Queue
 from sites.tiers import TierConfig
 from sites.virtual_center import BsrConfig
 
@@ -203,6 +204,7 @@ class Scenario:
     tiers: TierConfig = field(default_factory=TierConfig)     # SPEC §7 `tiers`
     customers: "Customers | None" = None     # SPEC §7 `customers`: who calls (None: nobody known)
     marketing: Marketing | None = None       # SPEC §7 `marketing`: offers popped on answer
+    campaigns: tuple = ()                    # SPEC §6 `campaigns`: loadtests.campaigns.CampaignSpec
 
     def site_configs(self) -> dict:
         """One SiteConfig per site; agents are named site-g<group>-<n>."""
@@ -245,8 +247,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     top = Reader(path, document, "", 1,
                  {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile",
                   "start", "calendars", "entry_points", "services", "plans", "tiers",
-                  "default_tier", "customers", "marketing"},
-                 required=("duration_s", "skills", "sites", "traffic"))
+                  "default_tier", "customers", "marketing", "campaigns"},
+                 required=("duration_s", "skills", "sites"))
     duration = top.number("duration_s", exclusive=True, maximum=MAX_DURATION_S)
     seed = top.integer("seed", default=0)
 
@@ -315,8 +317,12 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     customers = _customers(top, tiers) if "customers" in top.mapping else None
     marketing = read_marketing(top, customers) if "marketing" in top.mapping else None
 
-    traffic_value = top.mapping["traffic"]
-    if not isinstance(traffic_value, list) or not traffic_value:
+    # An outbound-only center (SPEC §6) may leave traffic out or empty.
+    outbound_only = "campaigns" in top.mapping and not top.mapping.get("traffic")
+    if "traffic" not in top.mapping and not outbound_only:
+        top.fail("traffic", "required key is missing")
+    traffic_value = [] if outbound_only else top.mapping["traffic"]
+    if not outbound_only and (not isinstance(traffic_value, list) or not traffic_value):
         top.fail("traffic", "must be a non-empty list of streams")
     traffic = []
     for number, stream_value in enumerate(traffic_value):
@@ -366,8 +372,19 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                             f"duration_s{' x peak profile weight' if profile else ''}); at "
                             f"most {MAX_CONTACTS:,} in one run: shorten duration_s or split "
                             "the scenario")
+    campaigns = read_campaigns(top, skills, sites, _inbound_skills(traffic, plans)) \
+        if "campaigns" in top.mapping else ()
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
-                    profile, start_epoch, plans, tiers, customers, marketing)
+                    profile, start_epoch, plans, tiers, customers, marketing, campaigns)
+
+
+def _inbound_skills(traffic, plans: PlanConfig) -> set:
+    """The skills inbound contacts may wait in: their rows', and those plans queue in."""
+    skills = {stream.skill for stream in traffic if stream.skill is not None}
+    if any(stream.dnis is not None for stream in traffic):
+        skills.update(step.action.skill for plan in plans.plans.values()
+                      for step in plan.steps if isinstance(step.action, Queue))
+    return skills
 
 
 def _priority_of(stream: Reader, tiered: bool) -> Priority | None:

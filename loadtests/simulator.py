@@ -27,6 +27,13 @@ Given `staffing` ((time_s, site, agents), ...), from each time_s on only `agents
 site's agents are ready, the others not ready ("off_shift"); one sent away in the middle of
 a call finishes it first, as at the end of a shift. Idle agents leave first. `vcc staff
 --verify` plays a staffing plan so (loadtests/staff_verify.py).
+
+Outbound campaigns (SPEC §6 `campaigns`) are paced by the core's pacer (`sites.dialer`)
+and played by loadtests/campaigns.py: a live answer becomes an outbound contact of the
+campaign's skill at its site, routed by the core like any other; one that no agent took
+within 2 s is abandoned (the recorded message). The pacer is asked after each of its calls'
+events, whenever an agent of its skill becomes ready, and as often as it asks; dialling
+stops at `duration_s` (the end of the shift), when the campaign figures are taken.
 """
 
 from __future__ import annotations
@@ -39,19 +46,27 @@ from dataclasses import dataclass, field
 
 from cluster.runtime.local_sites import LocalSites
 from cluster.runtime.rounds import Item, Rounds, run_now
+from loadtests.campaigns import CampaignRun
 from loadtests.marketing import Pitches
 from loadtests.report import ContactRecord, build_report
-from loadtests.scenario import ASKS_AGENT_AT, KEYING_S, Scenario
+from loadtests.scenario import ASKS_AGENT_AT, KEYING_S, Scenario, TrafficStream
 from loadtests.trace import Arrival, arrivals_of, generate_trace  # noqa: F401 (Arrival: API)
 from sites import events as ev
-from sites.actions import ContactFinished, ContactQueued, IvrTreatment, OfferContact
+from sites.actions import (AgentStateChanged, ContactFinished, ContactQueued, IvrTreatment,
+                           OfferContact)
 from sites.calendars import WallClock
-from sites.model import AgentMode, AgentState, ContactState
+from sites.dialer import events as dev
+from sites.dialer.decisions import Dial, Preview
+from sites.dialer.snapshot import skill_agents
+from sites.model import AgentMode, AgentState, Channel, ContactState, Priority
 from sites.state import SiteState
 from sites.virtual_center import VirtualCenter
 
 # Event kinds in the simulation's own heap; ties in time run in scheduling order.
 _ARRIVAL, _ANSWER, _END, _ABANDON, _TICK, _CALLER, _STAFF = range(7)
+# ... and those of outbound campaigns (SPEC §6)
+_CALL_PROGRESS, _PACE, _PREVIEWED, _CONNECT_LIMIT, _SHIFT_END = range(7, 12)
+_READY = AgentState.READY
 
 
 @dataclass
@@ -112,6 +127,18 @@ class Simulation:
         # (site, core event) of every world event in order, when asked for: a recorded
         # event sequence to replay through the live runtime (tests/unit/test_replay.py).
         self.world: list | None = [] if record_world else None
+        # Outbound campaigns: name -> CampaignRun; contact id -> campaign of an outbound
+        # contact; agent id -> the campaign it dials for; campaigns to pace after this event.
+        self.campaigns = {spec.config.name: CampaignRun(spec, self.seed,
+                                                        _outbound_stream(scenario, spec))
+                          for spec in getattr(scenario, "campaigns", ())}
+        self._outbound: dict[str, CampaignRun] = {}
+        self._campaign_agents: dict[str, CampaignRun] = {}
+        for run in self.campaigns.values():
+            for agent_id, agent in self.sites[run.site].agents.items():
+                if run.skill in agent.config.skills:
+                    self._campaign_agents[agent_id] = run
+        self._pace_due: dict[str, CampaignRun] = {}
 
     # ---- the simulation's own event heap ------------------------------------------------------
     def _schedule(self, at, kind, a=None, b=None):
@@ -160,6 +187,10 @@ class Simulation:
                     self._plan_queued(record, site_name, action.contact_id, action.skill, now)
             elif kind is IvrTreatment:
                 self._caller_answers(site_name, action, now)
+            elif kind is AgentStateChanged and action.state is _READY and self._campaign_agents:
+                run = self._campaign_agents.get(action.agent_id)
+                if run is not None:
+                    self._pace_due[run.name] = run
         self._schedule_tick(site_name)
         return []
 
@@ -277,6 +308,10 @@ class Simulation:
         record = self.records[contact_id]
         self._step(site_name, ev.OfferAccepted(now, contact_id))
         record.answer_time = self._offered_at.pop(contact_id, now)
+        if self._outbound:
+            run = self._outbound.get(contact_id)
+            if run is not None:
+                self._to_campaign(run, dev.CallConnected(now, contact_id), now)
         record.served_site = site_name
         record.agent_id = contact.agent_id
         talk = record.talk_s         # a given contact brings its own handle time
@@ -313,6 +348,77 @@ class Simulation:
             for agent in waiting[:agents - len(ready)]:
                 self._step(site_name, ev.AgentReady(now, agent.config.agent_id))
 
+    # ---- outbound campaigns (SPEC §6) -----------------------------------------------------------
+    def _to_campaign(self, run, event, now) -> None:
+        """An event for a campaign's pacer: its decisions carried out. A campaign that dials
+        only for idle agents is paced again at once (an agent may wait for its next call);
+        one that dials ahead is paced on its own rhythm and when an agent frees up."""
+        self._carry_out(run, run.campaign.handle(event), now)
+        if run.campaign.next_pace_at(now) is None:
+            self._pace_due[run.name] = run
+
+    def _pace(self, run, now) -> None:
+        agents = skill_agents(self.sites[run.site], run.skill, now)
+        self._carry_out(run, run.campaign.handle(dev.Pace(now, agents)), now)
+        if run.pace_at is None:
+            run.pace_at = run.campaign.next_pace_at(now)
+            if run.pace_at is not None:
+                self._schedule(run.pace_at, _PACE, run)
+
+    def _pace_all(self, now) -> None:
+        # Bounded: a pace makes agents ready only by releasing them, which happens once.
+        while self._pace_due:
+            due = list(self._pace_due.values())
+            self._pace_due.clear()
+            for run in due:
+                self._pace(run, now)
+
+    def _carry_out(self, run, decisions, now) -> None:
+        for decision in decisions:
+            kind = type(decision)
+            if kind is Dial:
+                delay, outcome = run.dial(decision)
+                self._schedule(now + delay, _CALL_PROGRESS, run, (decision.call_id, outcome))
+            elif kind is Preview:
+                self._step(run.site, ev.AgentNotReady(now, decision.agent_id, "preview"))
+                self._schedule(now + run.spec.preview_s, _PREVIEWED, run, decision.agent_id)
+            else:       # Release: nothing more to preview
+                self._step(run.site, ev.AgentReady(now, decision.agent_id))
+
+    def _call_progress(self, run, call_id, outcome, now) -> None:
+        self._to_campaign(run, dev.CallProgress(now, call_id, outcome), now)
+        if outcome is not dev.CallOutcome.LIVE:
+            run.finished(call_id)
+            return
+        agent_id, talk_s = run.answered(call_id)
+        if agent_id is not None:        # preview: the agent it was dialled for takes it
+            self._step(run.site, ev.AgentReady(now, agent_id))
+        record = ContactRecord(call_id, run.stream, run.site, now)
+        record.talk_s = talk_s
+        self.records[call_id] = record
+        self._outbound[call_id] = run
+        self._step(run.site, ev.ContactArrived(now, call_id, run.skill,
+                                               channel=Channel.OUTBOUND))
+        self._schedule(now + run.spec.config.connect_within_s, _CONNECT_LIMIT, run, call_id)
+
+    def _connect_limit(self, run, call_id, now) -> None:
+        """No agent within the connect limit: the callee hears the message, an abandon."""
+        record = self.records[call_id]
+        contact = self.sites[record.site].contacts.get(call_id)
+        if contact is not None and contact.state in (ContactState.QUEUED, ContactState.OFFERED):
+            self._step(record.site, ev.ContactAbandoned(now, call_id))
+            run.finished(call_id)
+            self._to_campaign(run, dev.CallAbandoned(now, call_id), now)
+
+    def _outbound_ended(self, run, call_id, now) -> None:
+        person = run.finished(call_id)
+        self._to_campaign(run, dev.CallEnded(now, call_id, machine=not person), now)
+
+    def _shift_end(self, now) -> None:
+        for run in self.campaigns.values():
+            self._carry_out(run, run.campaign.handle(dev.Stop(now)), now)
+            run.end_shift(self.sites[run.site], now)
+
     # ---- the run ----------------------------------------------------------------------------------
     def run(self, progress=None) -> SimulationResult:
         """Run to the end of traffic and drain; `progress(simulated_s)` is called now and then."""
@@ -324,6 +430,11 @@ class Simulation:
                 self._step(name, ev.AgentReady(0.0, agent_id))
         for at, site_name, agents in self.staffing:
             self._schedule(at, _STAFF, site_name, agents)
+        if self.campaigns:
+            for run in self.campaigns.values():
+                self._pace_due[run.name] = run
+            self._pace_all(0.0)
+            self._schedule(self.scenario.duration_s, _SHIFT_END)
         if self.arrivals is not None:
             for arrival in self.arrivals:
                 self._schedule(arrival.time_s, _ARRIVAL, arrival.stream, arrival)
@@ -346,16 +457,34 @@ class Simulation:
                 contact = self.sites[a].contacts.get(b)
                 if contact is not None and contact.state is ContactState.CONNECTED:
                     self._step(a, ev.ContactEnded(now, b))
+                    if self._outbound:
+                        run = self._outbound.get(b)
+                        if run is not None:
+                            self._outbound_ended(run, b, now)
             elif kind == _ABANDON:
                 self._abandon(a, now)
             elif kind == _CALLER:
                 self._caller_event(a, b)
             elif kind == _STAFF:
                 self._staff(a, b, now)
-            else:
+            elif kind == _TICK:
                 if self._tick_at.get(a) == now:
                     del self._tick_at[a]
                 self._step(a, ev.Tick(now))
+            elif kind == _CALL_PROGRESS:
+                self._call_progress(a, b[0], b[1], now)
+            elif kind == _PACE:
+                if a.pace_at == now:
+                    a.pace_at = None
+                    self._pace_due[a.name] = a
+            elif kind == _PREVIEWED:
+                self._to_campaign(a, dev.PreviewDone(now, b), now)
+            elif kind == _CONNECT_LIMIT:
+                self._connect_limit(a, b, now)
+            else:
+                self._shift_end(now)
+            if self._pace_due:
+                self._pace_all(now)
             steps += 1
             if progress is not None and steps % 20000 == 0:
                 progress(min(now, self.scenario.duration_s))
@@ -372,4 +501,14 @@ class Simulation:
                          "speedup": round(self.scenario.duration_s / wall, 1) if wall else None}
         if self.pitches is not None:
             report["marketing"] = self.pitches.report()
+        if self.campaigns:
+            report["campaigns"] = {name: run.report() for name, run in self.campaigns.items()}
         return SimulationResult(report, wall, self.events, records)
+
+
+def _outbound_stream(scenario, spec) -> TrafficStream:
+    """What a campaign's outbound contacts are reported under (by skill, site and class)."""
+    skill = spec.config.skill
+    return TrafficStream(spec.site, skill, 0.0, Priority.MEDIUM,
+                         scenario.skills[skill].sl_threshold_s, Channel.OUTBOUND,
+                         spec.handle_time, None, line=spec.line)

@@ -1,0 +1,256 @@
+"""Outbound campaigns in a scenario (SPEC §6 `campaigns:`): reading them, and the world
+around each campaign's pacer in the simulator (the people it calls).
+
+The pacer is the core's (`sites.dialer.Campaign`); this module only plays the callees:
+each attempt ends as `outcomes` says (per attempt), a person or machine answers after
+`answer_delay_s` (drawn again past `ring_timeout_s`, so that `outcomes` stay the shares per
+attempt: who would answer later is a no answer, already counted in `no_answer`), a busy
+line is known after BUSY_S, a failed call after FAILED_S, an unanswered one rings
+`ring_timeout_s`. With AMD on, a machine is detected at once and dropped, and a live answer
+is misread as a machine (and dropped: a person hung up on) with probability
+`amd.false_positive`; with AMD off every answer goes to an agent, and a machine takes the
+agent MESSAGE_S to leave a message. A live answer talks for `handle_time` (the agents'
+wrap-up follows). All of it is drawn from the campaign's own generator, so that adding a
+campaign leaves the draws of the inbound traffic as they were.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from cluster.api_limits import MAX_NAME
+from cluster.yaml_reader import Reader, brief, cut
+from loadtests.distributions import Distribution, read_distribution
+from sites.dialer.call_list import CallList
+from sites.dialer.campaign import Campaign
+from sites.dialer.config import CampaignConfig, DialMode
+from sites.dialer.events import CallOutcome
+from sites.errors import InvalidInput
+
+BUSY_S = 3.0            # a busy tone is known this long after the dial
+FAILED_S = 1.0          # the network refuses a call this long after the dial
+MESSAGE_S = 30.0        # AMD off: an agent leaving a message on a machine
+PREVIEW_S = 10.0        # preview: an agent reads the record this long (`preview_s`)
+MAX_LIST_SIZE = 10_000_000
+_REDRAWS = 1_000        # answer delays past the ring timeout drawn again at most this often
+
+_CAMPAIGN_KEYS = {"site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window",
+                  "ring_timeout_s", "list", "outcomes", "answer_delay_s", "handle_time", "amd",
+                  "preview_s"}
+_OUTCOME_KEYS = {"live", "machine", "busy", "no_answer", "failed"}
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """A campaign of a scenario: the pacer's configuration and the world's parameters."""
+    config: CampaignConfig
+    site: str
+    list_size: int
+    outcomes: tuple                 # ((CallOutcome, share), ...) adding up to 1
+    answer_delay: Distribution
+    handle_time: Distribution
+    preview_s: float = PREVIEW_S
+    line: int | None = field(default=None, compare=False)
+
+    def call_list(self) -> CallList:
+        return CallList.numbered(self.config.name, self.list_size)
+
+
+def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set) -> tuple:
+    """The `campaigns:` mapping; `sites` maps site -> agent groups, `traffic_skills` are
+    the skills inbound traffic asks for."""
+    campaigns_reader = top.child("campaigns", None)
+    specs = []
+    dialled = {}
+    for name in campaigns_reader.mapping:
+        if not isinstance(name, str) or not name or len(name) > MAX_NAME:
+            campaigns_reader.fail(name, f"a campaign name is a non-empty string of at most "
+                                        f"{MAX_NAME} characters")
+        reader = campaigns_reader.child(name, _CAMPAIGN_KEYS, required=(
+            "site", "skill", "mode", "list", "outcomes", "answer_delay_s", "handle_time"))
+        site = reader.name("site", MAX_NAME, "site name")
+        if site not in sites:
+            reader.fail("site", f"unknown site {brief(site)} (defined: {', '.join(sites)})")
+        skill = reader.name("skill", MAX_NAME, "skill name")
+        if skill not in skills:
+            reader.fail("skill", f"unknown skill {brief(skill)} (defined: {', '.join(skills)})")
+        _check_agents(reader, site, skill, sites[site], traffic_skills)
+        if (site, skill) in dialled:
+            reader.fail("skill", f"campaign {dialled[site, skill]!r} dials for the agents of "
+                                 f"{skill!r} at {site!r} already (one campaign a skill)")
+        dialled[site, skill] = name
+        config = _config(reader, name, skill)
+        specs.append(CampaignSpec(
+            config, site, _list_size(reader), _outcomes(reader),
+            read_distribution(reader, "answer_delay_s"), read_distribution(reader, "handle_time"),
+            _preview_s(reader, config), line=reader.line))
+    if not specs:
+        top.fail("campaigns", "must define at least one campaign (or leave the key out)")
+    return tuple(specs)
+
+
+def _check_agents(reader: Reader, site: str, skill: str, groups, traffic_skills: set) -> None:
+    """Agents of the skill at the site take outbound calls, and no inbound work: the hard
+    guard counts on idle agents taking the campaign's calls (blending, SPEC §6, is not
+    modelled yet)."""
+    serving = [group for group in groups if skill in group.skills]
+    if not any("outbound" in group.channels for group in serving):
+        reader.fail("skill", f"no agent at site {site!r} has skill {skill!r} and an outbound "
+                             "channel (give the group `channels: {outbound: 1}`)")
+    for group in serving:
+        shared = sorted(set(group.skills) & traffic_skills)
+        if shared:
+            reader.fail("skill", f"agents of {skill!r} at {site!r} also serve inbound "
+                                 f"traffic ({', '.join(shared)}): blending inbound and "
+                                 "outbound is not simulated yet")
+
+
+def _config(reader: Reader, name: str, skill: str) -> CampaignConfig:
+    mode = reader.choice("mode", tuple(mode.value for mode in DialMode))
+    fields = {"mode": mode}
+    if "pacing" in reader.mapping:
+        if mode != DialMode.PREDICTIVE.value:
+            reader.fail("pacing", "only a predictive campaign paces (model or adaptive)")
+        fields["pacing"] = reader.choice("pacing", ("model", "adaptive"))
+    if "abandon_limit_pct" in reader.mapping:
+        fields["abandon_limit_pct"] = reader.number("abandon_limit_pct", maximum=99.0)
+    if "abandon_window" in reader.mapping:
+        fields["abandon_window"] = reader.choice("abandon_window", ("30d", "24h"))
+    if "ring_timeout_s" in reader.mapping:
+        fields["ring_timeout_s"] = reader.number("ring_timeout_s", exclusive=True,
+                                                 maximum=600.0)
+    if "amd" in reader.mapping:
+        amd = reader.child("amd", {"enabled", "false_positive"}, required=("enabled",))
+        if not isinstance(amd.mapping["enabled"], bool):
+            amd.fail("enabled", f"must be true or false; got {brief(amd.mapping['enabled'])}")
+        fields["amd_enabled"] = amd.mapping["enabled"]
+        if "false_positive" in amd.mapping:
+            if not fields["amd_enabled"]:
+                amd.fail("false_positive", "AMD is off: nothing is misread")
+            fields["amd_false_positive"] = amd.number("false_positive", maximum=0.99)
+    try:
+        return CampaignConfig(name, skill, **fields)
+    except InvalidInput as error:
+        reader.fail(error.field, cut(error.problem, 200))
+
+
+def _list_size(reader: Reader) -> int:
+    records = reader.child("list", {"size"}, required=("size",))
+    return records.integer("size", minimum=1, maximum=MAX_LIST_SIZE)
+
+
+def _outcomes(reader: Reader) -> tuple:
+    shares = reader.child("outcomes", _OUTCOME_KEYS)
+    pairs = tuple((CallOutcome(key), shares.number(key, maximum=1.0))
+                  for key in ("live", "machine", "busy", "no_answer", "failed")
+                  if key in shares.mapping)
+    total = sum(share for _, share in pairs)
+    if abs(total - 1.0) > 1e-6:
+        reader.fail("outcomes", f"the shares per attempt must add up to 1; they add up to "
+                                f"{total:g}")
+    return pairs
+
+
+def _preview_s(reader: Reader, config: CampaignConfig) -> float:
+    if "preview_s" not in reader.mapping:
+        return PREVIEW_S
+    if config.mode is not DialMode.PREVIEW:
+        reader.fail("preview_s", "only a preview campaign has agents preview records")
+    return reader.number("preview_s", maximum=3600.0)
+
+
+class Callees:
+    """What becomes of each attempt of one campaign: its own generator, drawn per dial in
+    a fixed order (outcome, then answer time, then AMD's reading)."""
+
+    def __init__(self, spec: CampaignSpec, seed):
+        self.spec = spec
+        self.rng = random.Random(f"campaign-{spec.config.name}-{seed}")
+        self.amd_false_positives = 0
+
+    def attempt(self) -> tuple:
+        """(seconds after the dial, reported CallOutcome, a person answered, talk seconds)."""
+        spec, rng = self.spec, self.rng
+        config = spec.config
+        draw = rng.random()
+        outcome = spec.outcomes[-1][0]
+        for candidate, share in spec.outcomes:
+            if draw < share:
+                outcome = candidate
+                break
+            draw -= share
+        if outcome is CallOutcome.BUSY:
+            return BUSY_S, outcome, False, 0.0
+        if outcome is CallOutcome.FAILED:
+            return FAILED_S, outcome, False, 0.0
+        if outcome is CallOutcome.NO_ANSWER:
+            return config.ring_timeout_s, outcome, False, 0.0
+        delay = self._answer_delay()
+        person = outcome is CallOutcome.LIVE
+        if config.amd_enabled:
+            if not person:
+                return delay, CallOutcome.MACHINE, False, 0.0
+            if config.amd_false_positive and rng.random() < config.amd_false_positive:
+                self.amd_false_positives += 1
+                return delay, CallOutcome.MACHINE, True, 0.0
+        talk = spec.handle_time.sample(rng) if person else MESSAGE_S
+        return delay, CallOutcome.LIVE, person, talk
+
+    def _answer_delay(self) -> float:
+        limit = self.spec.config.ring_timeout_s
+        for _ in range(_REDRAWS):
+            delay = self.spec.answer_delay.sample(self.rng)
+            if delay <= limit:
+                return delay
+        return limit
+
+
+class CampaignRun:
+    """One campaign in a simulation: its pacer, its callees, and its figures."""
+
+    def __init__(self, spec: CampaignSpec, seed, stream):
+        self.spec = spec
+        self.name = spec.config.name
+        self.site = spec.site
+        self.skill = spec.config.skill
+        self.stream = stream            # what its outbound contacts' records report under
+        self.campaign = Campaign(spec.config, spec.call_list())
+        self.callees = Callees(spec, seed)
+        self.pace_at = None             # the pace scheduled next, if any
+        self._calls: dict = {}          # call id -> (agent dialled for, person, talk seconds)
+        self.shift: dict = {}           # figures at the end of the shift
+
+    def dial(self, decision) -> tuple:
+        """(seconds until the call's progress, CallOutcome reported) of a Dial."""
+        delay, outcome, person, talk = self.callees.attempt()
+        self._calls[decision.call_id] = (decision.agent_id, person, talk)
+        return delay, outcome
+
+    def answered(self, call_id: str) -> tuple:
+        """(agent it was dialled for or None, talk seconds) of a call answered LIVE."""
+        agent_id, _, talk = self._calls[call_id]
+        return agent_id, talk
+
+    def finished(self, call_id: str) -> bool:
+        """Forget a call that is over; whether a person was on it."""
+        return self._calls.pop(call_id)[1]
+
+    def end_shift(self, site, now: float) -> None:
+        """Agent utilization and connects over the shift: (talk + wrap-up) minutes per
+        logged-in agent hour, live answers connected per agent hour."""
+        agents = [agent_id for agent_id, agent in site.agents.items()
+                  if self.skill in agent.config.skills]
+        hours = now / 3600.0
+        self.shift = {
+            "agents": len(agents),
+            "agent_utilization_min_per_h": round(
+                60.0 * sum(site.agent_occupancy(agent_id, now) for agent_id in agents)
+                / len(agents), 2) if agents else None,
+            "connects_per_agent_hour": round(self.campaign.connected / (len(agents) * hours),
+                                             2) if agents and hours else None,
+        }
+
+    def report(self) -> dict:
+        return {**self.campaign.figures(), **self.shift,
+                "amd_false_positives": self.callees.amd_false_positives}
