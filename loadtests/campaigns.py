@@ -132,7 +132,8 @@ def _config(reader: Reader, name: str, skill: str) -> CampaignConfig:
     try:
         return CampaignConfig(name, skill, **fields)
     except InvalidInput as error:
-        reader.fail(error.field, cut(error.problem, 200))
+        parent, _, key = error.field.rpartition(".")
+        (reader.child(parent, None) if parent else reader).fail(key, cut(error.problem, 200))
 
 
 def _list_size(reader: Reader) -> int:

@@ -271,6 +271,8 @@ def render_report(report: dict, console) -> None:
         console.print(table)
     if report.get("marketing"):
         render_marketing(report, console)
+    if report.get("campaigns"):
+        render_campaigns(report["campaigns"], console)
     table = Table(title="agents", title_justify="left")
     table.add_column("site")
     table.add_column("agents", justify="right")
@@ -315,6 +317,28 @@ def render_marketing(report: dict, console) -> None:
         f"presentation rate {_share(total['presented'], total['eligible'])}, success rate "
         f"{_share(total['accepted'], total['presented'])}, revenue per answered contact "
         f"{_money(total['revenue'] / answered if answered else 0)}")
+
+
+CAMPAIGN_COLUMNS = (("attempts", "dials"), ("live_answers", "live"), ("machines", "AM"),
+                    ("abandoned", "aband."), ("abandon_pct", "aband. %"),
+                    ("max_window_abandon_pct", "max win. %"),
+                    ("agent_utilization_min_per_h", "util. min/h"),
+                    ("connects_per_agent_hour", "conn. per agent-h"))
+
+
+def render_campaigns(campaigns: dict, console) -> None:
+    """The `campaigns` figures (SPEC §6): dials, live answers, answering machines, abandons
+    (count, % of live answers overall and the most any window reached), agents' talk +
+    wrap-up minutes per logged-in hour and connects per agent hour over the shift."""
+    from rich.table import Table
+
+    table = Table(title="campaigns (outbound)", title_justify="left")
+    table.add_column("campaign", no_wrap=True)
+    for _, title in CAMPAIGN_COLUMNS:
+        table.add_column(title, justify="right")
+    for name, row in campaigns.items():
+        table.add_row(name, *(_cell(row.get(key)) for key, _ in CAMPAIGN_COLUMNS))
+    console.print(table)
 
 
 def _share(part: int, whole: int) -> str:

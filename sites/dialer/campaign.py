@@ -68,7 +68,8 @@ class Campaign:
             config.ring_timeout_s + config.connect_within_s + 1.0,
             config.false_positive() if config.counts_false_positives else 0)
         self.target = float(self.ledger.allowed) * TARGET_SHARE     # of live answers
-        self.adaptive = (AdaptiveDialLevel(100.0 * self.target)
+        # The adaptive level watches the window's rate as reported (false positives in).
+        self.adaptive = (AdaptiveDialLevel(config.abandon_limit_pct * TARGET_SHARE)
                          if config.dials_ahead and config.pacing is Pacing.ADAPTIVE else None)
         # Invariant: calls holds every call dialled and not yet over; ringing the ones not
         # answered yet (id -> dial time, in dial order); waiting the live answers without
@@ -178,11 +179,9 @@ class Campaign:
         return [dial]
 
     def _stop(self, event) -> list:
+        # Agents held for previews are released as their preview or call ends.
         self.stopped = True
-        released = [agent for agent, (_, call_id) in self.held.items() if call_id is None]
-        for agent in released:
-            del self.held[agent]
-        return [Release(agent) for agent in released]
+        return []
 
     # ---- pacing -----------------------------------------------------------------------------------
     def _pace(self, event) -> list:
