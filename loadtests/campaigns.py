@@ -16,15 +16,21 @@ campaign leaves the draws of the inbound traffic as they were.
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_NAME
+from cluster.customers import csv_rows
+from cluster.masking import mask_for_logs
+from cluster.yaml_reader import ConfigFileError as ScenarioError
 from cluster.yaml_reader import Reader, brief, cut
 from loadtests.distributions import Distribution, read_distribution
 from sites.dialer.call_list import CallList
 from sites.dialer.campaign import Campaign
 from sites.dialer.config import CampaignConfig, DialMode
+from sites.calendars import zone
 from sites.dialer.events import CallOutcome
 from sites.errors import InvalidInput
 
@@ -47,6 +53,7 @@ class CampaignSpec:
     config: CampaignConfig
     site: str
     list_size: int
+    records: tuple | None           # `list: {file}`: the rows' ids; None: `list: {size}`
     outcomes: tuple                 # ((CallOutcome, share), ...) adding up to 1
     answer_delay: Distribution
     handle_time: Distribution
@@ -54,6 +61,8 @@ class CampaignSpec:
     line: int | None = field(default=None, compare=False)
 
     def call_list(self) -> CallList:
+        if self.records is not None:
+            return CallList(self.records)
         return CallList.numbered(self.config.name, self.list_size)
 
 
@@ -81,8 +90,10 @@ def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set) 
                                  f"{skill!r} at {site!r} already (one campaign a skill)")
         dialled[site, skill] = name
         config = _config(reader, name, skill)
+        records = _records(reader)
         specs.append(CampaignSpec(
-            config, site, _list_size(reader), _outcomes(reader),
+            config, site, len(records) if isinstance(records, tuple) else records,
+            records if isinstance(records, tuple) else None, _outcomes(reader),
             read_distribution(reader, "answer_delay_s"), read_distribution(reader, "handle_time"),
             _preview_s(reader, config), line=reader.line))
     if not specs:
@@ -136,9 +147,76 @@ def _config(reader: Reader, name: str, skill: str) -> CampaignConfig:
         (reader.child(parent, None) if parent else reader).fail(key, cut(error.problem, 200))
 
 
-def _list_size(reader: Reader) -> int:
-    records = reader.child("list", {"size"}, required=("size",))
-    return records.integer("size", minimum=1, maximum=MAX_LIST_SIZE)
+def _records(reader: Reader):
+    """`list: {size: N}` (N, records NAME-0...) or `list: {file: F}` (the ids of its rows)."""
+    records = reader.child("list", {"size", "file"})
+    if ("size" in records.mapping) == ("file" in records.mapping):
+        reader.fail("list", "give either size (records NAME-0, NAME-1, ...) or file (a CSV "
+                            "with columns id,phone[,timezone,customer_id])")
+    if "size" in records.mapping:
+        return records.integer("size", minimum=1, maximum=MAX_LIST_SIZE)
+    return read_list_file(records)
+
+
+LIST_COLUMNS = ("id", "phone", "timezone", "customer_id")
+MAX_LIST_BYTES = 1 << 30
+MAX_ID = 128
+
+
+def read_list_file(records: Reader) -> tuple:
+    """The record ids of the CSV `file` (relative to the scenario), every row checked: a
+    unique id, an E.164 phone number (+ and country code), an IANA time zone if given. A
+    problem stops the run as `file:line: key: column: problem` (phone numbers masked)."""
+    name = records.mapping["file"]
+    if not isinstance(name, str) or not name:
+        records.fail("file", f"must name a CSV file; got {brief(name)}")
+    path = os.path.join(os.path.dirname(records.path), name)
+    key = records.key("file")
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise ScenarioError(path, None, key, error.strerror or str(error)) from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_LIST_BYTES:
+        raise ScenarioError(path, None, key, f"must be a regular file of at most "
+                                             f"{MAX_LIST_BYTES >> 20:,} MiB")
+    problems = csv_rows.Problems(path)
+    ids, first_line = [], {}
+    try:
+        for row in csv_rows.read_rows(path, LIST_COLUMNS, ("id", "phone"), problems):
+            fields = row.fields
+            record = fields["id"]
+            for column, check in (
+                    ("id", lambda value: csv_rows.text(value, MAX_ID, required=True)),
+                    ("phone", lambda value: csv_rows.phone(value, None)),
+                    ("timezone", _timezone),
+                    ("customer_id", lambda value: csv_rows.text(value, MAX_ID))):
+                if column in fields:
+                    try:
+                        check(fields[column])
+                    except ValueError as error:
+                        problems.add(row.line, column, str(error))
+            if record in first_line:
+                problems.add(row.line, "id", f"given twice (first on line {first_line[record]})")
+            first_line.setdefault(record, row.line)
+            ids.append(record)
+            if len(ids) > MAX_LIST_SIZE:
+                problems.add(row.line, "(row)", f"more than {MAX_LIST_SIZE:,} records")
+        problems.raise_any()
+    except csv_rows.ImportRefused as refused:
+        first = refused.problems[0]
+        raise ScenarioError(path, first.line, key, f"{first.column}: "
+                                                   f"{mask_for_logs(first.problem)}") from None
+    if not ids:
+        raise ScenarioError(path, None, key, "holds no record (after its header line)")
+    return tuple(ids)
+
+
+def _timezone(value: str) -> None:
+    if value:
+        try:
+            zone(value, "timezone")
+        except InvalidInput as error:
+            raise ValueError(error.problem) from None
 
 
 def _outcomes(reader: Reader) -> tuple:

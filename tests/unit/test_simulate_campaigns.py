@@ -237,3 +237,42 @@ def test_the_example_is_the_issue_s_figure():
     assert dict((outcome.value, share) for outcome, share in spec.outcomes) == {
         "live": 0.30, "machine": 0.15, "busy": 0.10, "no_answer": 0.45}
     assert spec.config.amd_enabled and spec.config.amd_false_positive == 0.05
+
+
+# ---- a list from a file ------------------------------------------------------------------------
+LIST_ROWS = "id,phone,timezone,customer_id\nr1,+14155552671,America/Los_Angeles,c1\n" \
+            "r2,+442079460958,,\nr3,+4930901820,Europe/Berlin,c3\n"
+
+
+def with_list(tmp_path, rows: str):
+    (tmp_path / "renewals.csv").write_text(rows)
+    path = tmp_path / "c.yaml"
+    path.write_text(center(list="list: {file: renewals.csv}"))
+    return load_scenario(str(path))
+
+
+def test_a_list_file_is_dialled_row_by_row(tmp_path):
+    scenario = with_list(tmp_path, LIST_ROWS)
+    (spec,) = scenario.campaigns
+    assert spec.records == ("r1", "r2", "r3") and spec.list_size == 3
+    result = Simulation(scenario).run()
+    figures = result.report["campaigns"]["renewals"]
+    assert figures["attempts"] == figures["list_dialled"] == 3
+    assert result.report["contacts"]["lost"] == 0
+
+
+@pytest.mark.parametrize("rows, line, problem", [
+    ("id,phone\nr1,12345\n", 2, "phone: "),
+    ("id,phone\nr1,+14155552671\nr1,+14155552672\n", 3, "id: given twice (first on line 2)"),
+    ("id,phone,fax\nr1,+14155552671,1\n", 1, "fax: unknown column"),
+    ("id\nr1\n", 1, "phone: missing column"),
+    ("id,phone,timezone\nr1,+14155552671,Mars/Olympus\n", 2, "timezone: unknown time zone"),
+    ("id,phone\n", None, "holds no record"),
+])
+def test_a_bad_list_file_is_refused_with_its_line(tmp_path, rows, line, problem):
+    with pytest.raises(ScenarioError) as error:
+        with_list(tmp_path, rows)
+    assert error.value.key == "campaigns.renewals.list.file"
+    assert error.value.line == line and error.value.path.endswith("renewals.csv")
+    assert error.value.problem.startswith(problem), error.value.problem
+    assert "4155552671" not in str(error.value)         # numbers are never shown in clear
