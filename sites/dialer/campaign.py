@@ -60,6 +60,7 @@ class Campaign:
     def __init__(self, config: CampaignConfig, call_list: CallList):
         self.config = config
         self.call_list = call_list
+        self.now = -math.inf
         self.stopped = False
         self.estimates = Estimates(config.ring_timeout_s, config.handle_estimate_s,
                                    config.connect_within_s)
@@ -93,9 +94,15 @@ class Campaign:
         handler = self._handlers.get(type(event))
         if handler is None:
             raise InvalidInput("event", f"not a dialler event: {type(event).__name__}")
-        if not isinstance(event.time, (int, float)) or not math.isfinite(event.time):
-            raise InvalidInput("time", f"must be a finite number; got {event.time!r}")
-        return handler(event)
+        time = event.time
+        if isinstance(time, bool) or not isinstance(time, (int, float)) or not math.isfinite(
+                time):
+            raise InvalidInput("time", f"must be a finite number; got {time!r}")
+        if time < self.now:         # the ledger's windows count on it (as the site core)
+            raise InvalidInput("time", f"goes backwards: {time!r} is before {self.now!r}")
+        decisions = handler(event)
+        self.now = time
+        return decisions
 
     def next_pace_at(self, now: float) -> float | None:
         """When the host should pace next if nothing else happens (None: only on change)."""

@@ -105,19 +105,27 @@ def test_events_about_unknown_or_finished_calls_are_refused_unchanged():
         campaign.handle(dev.CallConnected(1.0, call.call_id))      # not answered yet
     with pytest.raises(InvalidInput):
         campaign.handle(dev.CallProgress(1.0, "nope", LIVE))
+    campaign.handle(dev.Pace(5.0, agents(idle=1)))
+    with pytest.raises(InvalidInput) as error:
+        campaign.handle(dev.CallProgress(4.0, call.call_id, LIVE))     # before the last event
+    assert error.value.field == "time"
     assert campaign.ringing == {call.call_id: 0.0}
 
 
 # ---- the hard guard -------------------------------------------------------------------------
-def live_answers(campaign, count, now=0.0, after_s=8.0):
+def live_answers(campaign, count, after_s=8.0) -> float:
     """`count` calls answered live `after_s` after the dial, connected and ended (one idle
     agent at a time; with AMD off, the default, a call counts as live once its agent says it
-    was a person)."""
+    was a person), from the campaign's last event on; the time after them."""
+    now = max(0.0, campaign.now)
     for _ in range(count):
-        for call in campaign.handle(dev.Pace(now, agents(idle=1, prefix="live"))):
-            campaign.handle(dev.CallProgress(now + after_s, call.call_id, LIVE))
-            campaign.handle(dev.CallConnected(now + after_s, call.call_id))
-            campaign.handle(dev.CallEnded(now + after_s, call.call_id))
+        calls = campaign.handle(dev.Pace(now, agents(idle=1, prefix="live")))
+        now += after_s
+        for call in calls:
+            campaign.handle(dev.CallProgress(now, call.call_id, LIVE))
+            campaign.handle(dev.CallConnected(now, call.call_id))
+            campaign.handle(dev.CallEnded(now, call.call_id))
+    return now
 
 
 class Greedy:
@@ -141,29 +149,29 @@ def test_predictive_dials_nothing_ahead_at_the_start_of_a_shift(monkeypatch):
 def test_predictive_dials_ahead_only_within_the_budget(monkeypatch):
     monkeypatch.setattr(campaign_module, "Outlook", Greedy)
     campaign = make()
-    live_answers(campaign, 33)
-    assert campaign.handle(dev.Pace(9.0, agents(talking=40))) == []    # 3 % of 33 < 1
-    live_answers(campaign, 1, now=9.0)                                 # 34: one abandon
-    (ahead,) = dials(campaign.handle(dev.Pace(20.0, agents(talking=40))))
-    assert campaign.handle(dev.Pace(21.0, agents(talking=40))) == []
-    campaign.handle(dev.CallProgress(28.0, ahead.call_id, LIVE))
-    campaign.handle(dev.CallAbandoned(30.0, ahead.call_id))
+    now = live_answers(campaign, 33)
+    assert campaign.handle(dev.Pace(now, agents(talking=40))) == []    # 3 % of 33 < 1
+    now = live_answers(campaign, 1)                                    # 34: one abandon
+    (ahead,) = dials(campaign.handle(dev.Pace(now, agents(talking=40))))
+    assert campaign.handle(dev.Pace(now + 1, agents(talking=40))) == []
+    campaign.handle(dev.CallProgress(now + 8, ahead.call_id, LIVE))
+    campaign.handle(dev.CallAbandoned(now + 10, ahead.call_id))
     assert campaign.ledger.lives == 35 and campaign.ledger.abandons == 1
-    assert campaign.ledger.budget(30.0) == 0
-    assert campaign.handle(dev.Pace(30.0, agents(talking=40))) == []
+    assert campaign.ledger.budget(now + 10) == 0
+    assert campaign.handle(dev.Pace(now + 10, agents(talking=40))) == []
     assert campaign.figures()["max_window_abandon_pct"] <= 3.0
 
 
 def test_the_model_dials_ahead_of_agents_about_to_free_up():
     campaign = make()
-    live_answers(campaign, 2000)
+    now = live_answers(campaign, 2000)
     # Agents whose talk ends any second (after-call work ending in 3 s): worth calls ahead.
-    ahead = dials(campaign.handle(dev.Pace(100.0, agents(wrapping=[103.0] * 20))))
+    ahead = dials(campaign.handle(dev.Pace(now, agents(wrapping=[now + 3.0] * 20))))
     assert 5 <= len(ahead) <= 20 * 3
     # Nobody about to free up: nothing.
     fresh = make()
-    live_answers(fresh, 2000)
-    assert fresh.handle(dev.Pace(100.0, agents(wrapping=[10_000.0] * 20))) == []
+    now = live_answers(fresh, 2000)
+    assert fresh.handle(dev.Pace(now, agents(wrapping=[now + 10_000.0] * 20))) == []
 
 
 class World:
@@ -244,9 +252,8 @@ def test_the_guard_holds_for_any_sequence_of_events(actions, agent_count, limit,
         "c", "sales", abandon_limit_pct=limit, abandon_window=window, amd_enabled=enabled,
         amd_false_positive=false_positive, pacing="model" if pacing == "greedy" else pacing),
         CallList.numbered("c", 10_000))
-    live_answers(campaign, earlier_lives)
     world = World(campaign, agent_count)
-    world.now = 10.0
+    world.now = live_answers(campaign, earlier_lives)
     original = campaign_module.Outlook
     if pacing == "greedy":
         campaign_module.Outlook = Greedy
