@@ -42,11 +42,12 @@ DEFAULT_CONFIG = pathlib.Path(__file__).with_name("configs") / "two_sites.yaml"
 
 # A scenario file (SPEC §5) is a configuration too: its traffic keys (and `start`, the
 # simulated clock's origin, `customers`, who calls, and `marketing`, the simulated offers)
-# are accepted and left to the simulator and the load-test client.
+# are accepted and left to the simulator and the load-test client; so are `campaigns`
+# (SPEC §6), which only `vcc simulate` dials for now (the cluster's dialers: issue 19).
 # The routing-plan keys (SPEC §10) are the center's: read and checked here as well.
 _TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic", "profile", "start",
              "calendars", "entry_points", "services", "plans", "tiers", "default_tier",
-             "customers", "marketing"}
+             "customers", "marketing", "campaigns"}
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
                "service_objectives"}
