@@ -124,8 +124,8 @@ def load_contacts(source, seed: int | None = None) -> tuple[list, str | None]:
     path = str(source)
     try:
         if pathlib.Path(path).suffix.lower() in (".yaml", ".yml"):
-            from loadtests.scenario import load_scenario
-            return generate_trace(load_scenario(path), seed), path
+            from loadtests.scenario import load_inbound_scenario
+            return generate_trace(load_inbound_scenario(path, "vcc loadtest"), seed), path
         return read_trace(path), None
     except ConfigFileError as error:
         raise LoadtestError(str(error)) from None

@@ -490,6 +490,17 @@ def refuse_plan_traffic(scenario: Scenario, runner: str = "the simulator") -> No
                                 "priority instead of dnis for now")
 
 
+def load_inbound_scenario(path: str, runner: str) -> Scenario:
+    """A scenario for a tool that plays inbound traffic only (traces, `vcc loadtest`):
+    ScenarioError at its first campaign, which only `vcc simulate` dials (SPEC §6)."""
+    scenario = load_scenario(path)
+    for spec in scenario.campaigns:
+        raise ScenarioError(scenario.path, spec.line, f"campaigns.{spec.config.name}",
+                            f"outbound campaigns are dialled by vcc simulate only, not by "
+                            f"{runner} yet: simulate the file, or leave campaigns out")
+    return scenario
+
+
 def _check_name(reader: Reader, name, what: str) -> None:
     """A skill or site name (a key of `skills` or `sites`): a non-empty string that fits
     the API and the store (cluster/api_limits.py)."""

@@ -57,7 +57,7 @@ from cluster.api_limits import MAX_ID
 from cluster.masking import mask_card_numbers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from loadtests.scenario import (CallerDecisions, Distribution, Scenario, TrafficStream,
-                                load_scenario)
+                                load_inbound_scenario)
 from sites.model import Channel, Priority
 
 # A bad trace row reads like a bad YAML key: `file:line: column: problem`.
@@ -686,7 +686,8 @@ def _write(command: str, output: str, make) -> int:
 
 def _generate(args) -> int:
     return _write("generate", args.output,
-                  lambda: generate_trace(load_scenario(args.scenario), args.seed))
+                  lambda: generate_trace(load_inbound_scenario(args.scenario, "vcc trace"),
+                                         args.seed))
 
 
 def _import(args) -> int:

@@ -276,3 +276,13 @@ def test_a_bad_list_file_is_refused_with_its_line(tmp_path, rows, line, problem)
     assert error.value.line == line and error.value.path.endswith("renewals.csv")
     assert error.value.problem.startswith(problem), error.value.problem
     assert "4155552671" not in str(error.value)         # numbers are never shown in clear
+
+
+def test_tools_that_play_inbound_traffic_only_refuse_campaigns(tmp_path, capsys):
+    from loadtests.live import LoadtestError, load_contacts
+
+    assert vcc(["trace", "generate", str(PREDICTIVE), "-o", str(tmp_path / "t.csv")]) == 2
+    assert "campaigns.renewals: outbound campaigns are dialled by vcc simulate only" in \
+        capsys.readouterr().err
+    with pytest.raises(LoadtestError, match="campaigns.renewals"):
+        load_contacts(str(PREDICTIVE))
