@@ -29,7 +29,8 @@ from cluster.yaml_reader import Reader, brief, cut
 from loadtests.distributions import Distribution, read_distribution
 from sites.dialer.call_list import CallList
 from sites.dialer.campaign import Campaign
-from sites.dialer.config import CampaignConfig, DialMode
+from sites.dialer.config import (MAX_ATTEMPTS, RETRY_OUTCOMES, CampaignConfig, DialMode,
+                                 Retry)
 from sites.calendars import zone
 from sites.dialer.events import CallOutcome
 from sites.errors import InvalidInput
@@ -43,7 +44,7 @@ _REDRAWS = 1_000        # answer delays past the ring timeout drawn again at mos
 
 _CAMPAIGN_KEYS = {"site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window",
                   "ring_timeout_s", "list", "outcomes", "answer_delay_s", "handle_time", "amd",
-                  "preview_s"}
+                  "preview_s", "retries"}
 _OUTCOME_KEYS = {"live", "machine", "busy", "no_answer", "failed"}
 
 
@@ -140,11 +141,23 @@ def _config(reader: Reader, name: str, skill: str) -> CampaignConfig:
             if not fields["amd_enabled"]:
                 amd.fail("false_positive", "AMD is off: nothing is misread")
             fields["amd_false_positive"] = amd.number("false_positive", maximum=0.99)
+    if "retries" in reader.mapping:
+        retries = reader.child("retries", set(RETRY_OUTCOMES))
+        fields["retries"] = {}
+        for outcome in retries.mapping:
+            rule = retries.child(outcome, {"delay_s", "max_attempts"},
+                                 required=("delay_s", "max_attempts"))
+            fields["retries"][outcome] = Retry(
+                rule.number("delay_s", maximum=30 * 86_400.0),
+                rule.integer("max_attempts", minimum=2, maximum=MAX_ATTEMPTS))
     try:
         return CampaignConfig(name, skill, **fields)
     except InvalidInput as error:
-        parent, _, key = error.field.rpartition(".")
-        (reader.child(parent, None) if parent else reader).fail(key, cut(error.problem, 200))
+        *parents, key = error.field.split(".")
+        where = reader
+        for parent in parents:          # e.g. retries.abandoned.delay_s
+            where = where.child(parent, None)
+        where.fail(key, cut(error.problem, 200))
 
 
 def _records(reader: Reader):

@@ -362,6 +362,11 @@ class Simulation:
         self._carry_out(run, run.campaign.handle(dev.Pace(now, agents)), now)
         if run.pace_at is None:
             run.pace_at = run.campaign.next_pace_at(now)
+            if run.pace_at is None:
+                # A campaign that dials only for idle agents is paced on events; a retry
+                # that comes due while nothing happens is paced at its time.
+                due = run.campaign.call_list.next_due()
+                run.pace_at = due if due is not None and due > now else None
             if run.pace_at is not None:
                 self._schedule(run.pace_at, _PACE, run)
 

@@ -81,6 +81,8 @@ class Campaign:
         # Preview: agent id -> (record id, call id or None) of what the agent holds for.
         self.held: dict[str, list] = {}
         self._serial = 0
+        self.attempts_of: dict[str, int] = {}    # record -> attempts so far, while it may retry
+        self.retried = 0
         self.counts = dict.fromkeys(CallOutcome, 0)
         self.attempts = self.connected = self.abandoned = self.machines_by_agent = 0
         self._handlers = {
@@ -139,9 +141,20 @@ class Campaign:
                 self.held.pop(call.agent_id, None)      # the host connects it to the agent
             return []
         del self.calls[call.call_id]
+        self._retry_or_done(call.record_id, outcome.value, now)
         if call.agent_id is not None and call.agent_id in self.held:
-            return self._next_preview(call.agent_id)
+            return self._next_preview(call.agent_id, now)
         return []
+
+    def _retry_or_done(self, record: str, outcome: str, now: float) -> None:
+        """Try the record again later if its outcome's retry rule says so (SPEC §6)."""
+        rule = self.config.retries.get(outcome)
+        attempts = self.attempts_of.get(record, 1)
+        if rule is not None and attempts < rule.max_attempts and not self.stopped:
+            self.call_list.retry(record, now + rule.delay_s)
+            self.retried += 1
+        else:
+            self.attempts_of.pop(record, None)
 
     def _connected(self, event) -> list:
         call = self._call(event.call_id, _CallState.WAITING)
@@ -159,11 +172,13 @@ class Campaign:
             self.ledger.note_live(event.time)
         self.ledger.note_abandon(event.time)
         self.abandoned += 1
+        self._retry_or_done(call.record_id, "abandoned", event.time)
         return []
 
     def _ended(self, event) -> list:
         call = self._call(event.call_id, _CallState.TALKING)
         del self.calls[call.call_id]
+        self.attempts_of.pop(call.record_id, None)      # reached: done
         self.estimates.note_talk(max(0.0, event.time - call.connected_at))
         if not self.config.amd_enabled:
             if event.machine:
@@ -177,7 +192,7 @@ class Campaign:
         if held is None or held[1] is not None:
             raise InvalidInput("agent_id", f"agent {event.agent_id!r} has no record in preview")
         if not event.dial:
-            return self._next_preview(event.agent_id)
+            return self._next_preview(event.agent_id, event.time)
         if self.stopped:
             del self.held[event.agent_id]
             return [Release(event.agent_id)]
@@ -197,7 +212,7 @@ class Campaign:
         if self.stopped:
             return []
         if self.config.mode is DialMode.PREVIEW:
-            return self._previews(agents)
+            return self._previews(agents, now)
         idle = agents.idle
         up = len(self.ringing) + len(self.waiting)
         # Calls idle agents are sure to take: no abandon can come of them.
@@ -236,7 +251,7 @@ class Campaign:
         free = [agent for agent in agents.idle_ids() if agent not in covering]
         decisions = []
         for number in range(count):
-            record = self.call_list.take()
+            record = self.call_list.take(now)
             if record is None:
                 break
             decisions.append(self._dial(now, record, free[number] if number < len(free)
@@ -249,17 +264,18 @@ class Campaign:
         self.calls[call_id] = _Call(call_id, record, agent_id, now)
         self.ringing[call_id] = now
         self.attempts += 1
+        self.attempts_of[record] = self.attempts_of.get(record, 0) + 1
         return Dial(call_id, record, self.config.ring_timeout_s, agent_id)
 
-    def _previews(self, agents) -> list:
+    def _previews(self, agents, now) -> list:
         decisions = []
         for agent in agents.idle_ids():
             if agent not in self.held:
-                decisions.extend(self._next_preview(agent))
+                decisions.extend(self._next_preview(agent, now))
         return decisions
 
-    def _next_preview(self, agent: str) -> list:
-        record = None if self.stopped else self.call_list.take()
+    def _next_preview(self, agent: str, now: float) -> list:
+        record = None if self.stopped else self.call_list.take(now)
         if record is None:
             if self.held.pop(agent, None) is not None:
                 return [Release(agent)]
@@ -274,6 +290,7 @@ class Campaign:
         total = ledger.total_pct()
         return {
             "attempts": self.attempts,
+            "retries_scheduled": self.retried,
             "live_answers": ledger.lives_total,
             "machines": self.counts[CallOutcome.MACHINE] + self.machines_by_agent,
             "busy": self.counts[CallOutcome.BUSY],

@@ -6,7 +6,7 @@ configuration objects of the core (sites/model.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 
@@ -44,6 +44,23 @@ class AbandonWindow(Enum):
         raise InvalidInput(field_name, f"must be 30d or 24h; got {value!r}")
 
 
+# What the PBX can report of an attempt that may be tried again (SPEC §6), and `abandoned`:
+# a live answer no agent was connected to.
+RETRY_OUTCOMES = ("busy", "no_answer", "machine", "failed", "abandoned")
+# An abandoned number is not dialled again within this, except by an agent (preview).
+NO_REDIAL_AFTER_ABANDON_S = 72 * 3600.0
+MIN_RING_S = 15.0               # ring at least this long before giving up (SPEC §6)
+MAX_ATTEMPTS = 100
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Try a record again `delay_s` after an outcome, while it has had fewer than
+    `max_attempts` attempts in all."""
+    delay_s: float
+    max_attempts: int
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
     name: str
@@ -59,6 +76,8 @@ class CampaignConfig:
     connect_within_s: float = 2.0
     pace_every_s: float = 1.0        # predictive: how often the host asks (a `Pace`)
     handle_estimate_s: float = 180.0  # the talk-time guess before any call was handled
+    # outcome (RETRY_OUTCOMES) -> Retry; an outcome without one: the record is done.
+    retries: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ("name", "skill"):
@@ -75,6 +94,10 @@ class CampaignConfig:
         set_(self, "abandon_limit_pct", limit)
         for name in ("ring_timeout_s", "connect_within_s", "pace_every_s", "handle_estimate_s"):
             set_(self, name, check_number(getattr(self, name), name, 0, exclusive=True))
+        if self.ring_timeout_s < MIN_RING_S:
+            raise InvalidInput("ring_timeout_s", f"must be at least {MIN_RING_S:g} s (a callee "
+                                                 f"gets time to answer); got {self.ring_timeout_s!r}")
+        set_(self, "retries", self._checked_retries())
         if not isinstance(self.amd_enabled, bool):
             raise InvalidInput("amd.enabled", f"must be true or false; got {self.amd_enabled!r}")
         false_positive = check_number(self.amd_false_positive, "amd.false_positive", 0)
@@ -87,6 +110,33 @@ class CampaignConfig:
                 f"with abandon_window 24h the estimated AMD false positives count as "
                 f"abandons: {false_positive:g} of live answers alone reaches the "
                 f"{limit:g} % limit; lower it or turn AMD off")
+
+    def _checked_retries(self) -> dict:
+        if not isinstance(self.retries, dict):
+            raise InvalidInput("retries", f"must be a mapping of outcome to retry; got "
+                                          f"{self.retries!r}")
+        checked = {}
+        for outcome, retry in self.retries.items():
+            where = f"retries.{outcome}"
+            if outcome not in RETRY_OUTCOMES:
+                raise InvalidInput(where, f"not an outcome to retry ({', '.join(RETRY_OUTCOMES)})")
+            if not isinstance(retry, Retry):
+                raise InvalidInput(where, f"must be a Retry; got {retry!r}")
+            delay = check_number(retry.delay_s, where + ".delay_s", 0)
+            attempts = retry.max_attempts
+            if isinstance(attempts, bool) or not isinstance(attempts, int) or not (
+                    2 <= attempts <= MAX_ATTEMPTS):
+                raise InvalidInput(where + ".max_attempts",
+                                   f"must be an integer 2..{MAX_ATTEMPTS} (attempts in all, "
+                                   f"the first included); got {attempts!r}")
+            if (outcome == "abandoned" and self.mode is not DialMode.PREVIEW
+                    and delay < NO_REDIAL_AFTER_ABANDON_S):
+                raise InvalidInput(where + ".delay_s",
+                                   f"an abandoned number is not dialled again within 72 h "
+                                   f"({NO_REDIAL_AFTER_ABANDON_S:g} s) except by an agent in "
+                                   f"preview; got {delay:g}")
+            checked[outcome] = Retry(delay, attempts)
+        return checked
 
     @property
     def counts_false_positives(self) -> bool:

@@ -389,3 +389,45 @@ def test_configuration_errors_name_the_field():
         with pytest.raises(InvalidInput) as error:
             CampaignConfig("c", "s", **fields)
         assert error.value.field == field
+
+
+# ---- retries, ring time, the 72-hour rule (SPEC §6) -------------------------------------------
+def test_a_busy_record_is_tried_again_after_its_delay_up_to_its_attempts():
+    from sites.dialer.config import Retry
+
+    campaign = make("progressive", size=2, retries={"busy": Retry(600.0, 3)})
+    records = []
+
+    def dial_one(now):
+        (dial,) = dials(campaign.handle(dev.Pace(now, agents(idle=1))))
+        records.append((now, dial.record_id))
+        return dial
+
+    dial = dial_one(0.0)
+    campaign.handle(dev.CallProgress(3.0, dial.call_id, CallOutcome.BUSY))
+    dial = dial_one(3.0)                                # not due yet: the next fresh record
+    campaign.handle(dev.CallProgress(18.0, dial.call_id, CallOutcome.NO_ANSWER))  # no rule
+    assert campaign.handle(dev.Pace(18.0, agents(idle=1))) == []        # nothing due
+    assert campaign.call_list.next_due() == 603.0 and campaign.call_list.remaining == 1
+    for attempt in range(2):                            # attempts 2 and 3 of c-0
+        now = 603.0 + attempt * 603.0
+        dial = dial_one(now)
+        campaign.handle(dev.CallProgress(now + 3.0, dial.call_id, CallOutcome.BUSY))
+    assert campaign.call_list.remaining == 0            # 3 attempts: done
+    assert [record for _, record in records] == ["c-0", "c-1", "c-0", "c-0"]
+    assert campaign.figures()["retries_scheduled"] == 2 and campaign.attempts_of == {}
+
+
+def test_ring_time_and_the_72_hour_rule_are_kept_by_the_configuration():
+    from sites.dialer.config import Retry
+
+    with pytest.raises(InvalidInput, match="ring_timeout_s: must be at least 15"):
+        make(ring_timeout_s=10.0)
+    with pytest.raises(InvalidInput, match="retries.abandoned.delay_s: an abandoned number"):
+        make(retries={"abandoned": Retry(3600.0, 2)})
+    make("preview", retries={"abandoned": Retry(3600.0, 2)})        # an agent may
+    make(retries={"abandoned": Retry(72 * 3600.0, 2)})
+    with pytest.raises(InvalidInput, match="retries.live: not an outcome to retry"):
+        make(retries={"live": Retry(60.0, 2)})
+    with pytest.raises(InvalidInput, match="retries.busy.max_attempts"):
+        make(retries={"busy": Retry(60.0, 1)})

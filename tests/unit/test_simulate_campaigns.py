@@ -99,6 +99,14 @@ def campaign_figures(text: str, seed=None) -> tuple:
     ({"site": "site: north"}, "campaigns.renewals.site", "unknown site"),
     ({"skill": "skill: billing"}, "campaigns.renewals.skill", "outbound channel"),
     ({"preview_s": "preview_s: 5"}, "campaigns.renewals.preview_s", "only a preview campaign"),
+    ({"ring_timeout_s": "ring_timeout_s: 10"}, "campaigns.renewals.ring_timeout_s",
+     "at least 15"),
+    ({"retries": "retries: {live: {delay_s: 60, max_attempts: 2}}"},
+     "campaigns.renewals.retries.live", "unknown key"),
+    ({"retries": "retries: {busy: {delay_s: 60}}"},
+     "campaigns.renewals.retries.busy.max_attempts", "required key is missing"),
+    ({"retries": "retries: {abandoned: {delay_s: 3600, max_attempts: 2}}"},
+     "campaigns.renewals.retries.abandoned.delay_s", "within 72 h"),
 ])
 def test_a_bad_campaign_is_refused_naming_file_line_and_key(changes, key, problem):
     with pytest.raises(ScenarioError) as error:
@@ -286,3 +294,17 @@ def test_tools_that_play_inbound_traffic_only_refuse_campaigns(tmp_path, capsys)
         capsys.readouterr().err
     with pytest.raises(LoadtestError, match="campaigns.renewals"):
         load_contacts(str(PREDICTIVE))
+
+
+def test_retries_come_back_after_their_delay_on_a_small_list():
+    """A list of 60 numbers dialled progressively: busy and unanswered numbers are tried
+    again (after 5 and 10 minutes), at most 3 attempts each; the campaign goes on dialling
+    its retries once the fresh numbers are done, and nothing is lost."""
+    text = center(mode="mode: progressive", list="list: {size: 60}",
+                  retries="retries: {busy: {delay_s: 300, max_attempts: 3}, "
+                          "no_answer: {delay_s: 600, max_attempts: 3}}")
+    _, result, figures = campaign_figures(text)
+    assert result.report["contacts"]["lost"] == 0
+    assert figures["retries_scheduled"] > 10
+    assert figures["attempts"] == 60 + figures["retries_scheduled"]
+    assert figures["attempts"] <= 3 * 60
