@@ -88,6 +88,10 @@ setup(
         "protobuf>=7.35.1,<8",
         "opentelemetry-sdk>=1.30,<2",
         "opentelemetry-exporter-otlp-proto-grpc>=1.30,<2",
+        # `vcc serve --metrics-port` (cluster/metrics.py): the SDK's metrics as Prometheus
+        # text; the exporter is versioned 0.x "b" (its own beta numbering) with the SDK.
+        "opentelemetry-exporter-prometheus>=0.51b0,<1",
+        "prometheus-client>=0.20,<1",
         # Site actors and the multi-node runtime.
         "ray>=2.40,<3",
         # etcd v3 leadership (asyncio; works with protobuf >= 4, unlike the `etcd3` package).

@@ -311,6 +311,9 @@ class SiteHandle(_Handle):
     def summary(self):
         return self._call("summary")
 
+    def commit_seconds(self):
+        return self._call("commit_seconds")
+
     def summary_blocking(self, timeout_s: float = 10.0) -> dict:
         """`summary` for a command-line driver outside an event loop (`vcc status`)."""
         return self._blocking("summary", timeout_s)

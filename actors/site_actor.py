@@ -309,6 +309,12 @@ class SiteActor(SiteRounds):
                 "logged_in": sum(1 for s in agents.values() if s is not AgentState.LOGGED_OUT),
                 "ready": sum(1 for s in agents.values() if s is AgentState.READY)}
 
+    def commit_seconds(self) -> list:
+        """How long each journal commit of this site took since the last call, in seconds
+        (the gateway's metrics read it on a scrape); the first call starts the timing.
+        [] without a store."""
+        return self._opened.commit_seconds() if self._opened is not None else []
+
     def clock(self) -> float | None:
         """The time of the last event applied, or None before the first."""
         now = self.state.now

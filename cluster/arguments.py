@@ -99,18 +99,20 @@ def host_problem(host: str) -> str | None:
     return None
 
 
-def listen_problem(host: str, port: int) -> str | None:
-    """None if a server could listen on host:port now, else `--host ...`/`--port ...: why`.
+def listen_problem(host: str, port: int, flags=("--host", "--port")) -> str | None:
+    """None if a server could listen on host:port now, else `--host ...`/`--port ...: why`
+    (`flags`: the names of the two flags, e.g. --metrics-host and --metrics-port).
 
     Binds a probe socket as gRPC does (SO_REUSEADDR) to every address `host` resolves to;
     like gRPC, one that binds is enough. A port another process listens on is refused."""
+    host_flag, port_flag = flags
     problem = host_problem(host)
     if problem is not None:
-        return f"--host: {problem}"
+        return f"{host_flag}: {problem}"
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as error:
-        return f"--host {host}: cannot resolve ({getattr(error, 'strerror', None) or error})"
+        return f"{host_flag} {host}: cannot resolve ({getattr(error, 'strerror', None) or error})"
     failures = []
     for family, kind, protocol, _, address in infos:
         try:
@@ -121,15 +123,15 @@ def listen_problem(host: str, port: int) -> str | None:
         except OSError as error:
             failures.append(error)
     if not failures:
-        return f"--host {host}: resolves to no address"
+        return f"{host_flag} {host}: resolves to no address"
     error = failures[0]
     if error.errno == errno.EADDRINUSE:
-        return f"--port {port}: {host}:{port} is in use (another process listens there)"
+        return f"{port_flag} {port}: {host}:{port} is in use (another process listens there)"
     if error.errno == errno.EACCES:
-        return f"--port {port}: permission denied (ports below 1024 need privileges)"
+        return f"{port_flag} {port}: permission denied (ports below 1024 need privileges)"
     if error.errno == errno.EADDRNOTAVAIL:
-        return f"--host {host}: not an address of this machine ({error.strerror})"
-    return f"--host {host} --port {port}: cannot listen ({error.strerror or error})"
+        return f"{host_flag} {host}: not an address of this machine ({error.strerror})"
+    return f"{host_flag} {host} {port_flag} {port}: cannot listen ({error.strerror or error})"
 
 
 # ---- databases -----------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from importlib.metadata import entry_points
 def _serve(args) -> int:
     import asyncio
     import dataclasses
-    import ipaddress
     import logging
 
     from cluster.admission import Budgets
@@ -55,10 +54,7 @@ def _serve(args) -> int:
     except (SecurityConfigError, ValueError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
-    try:
-        loopback = ipaddress.ip_address(args.host).is_loopback
-    except ValueError:
-        loopback = args.host == "localhost"
+    loopback = _is_loopback(args.host)
     # Off loopback, anyone who can reach the port could route, drive agents and reconfigure
     # the center: TLS plus a way to tell callers apart (tokens or client certificates) is
     # required unless the operator says --insecure (issue 15).
@@ -82,6 +78,8 @@ def _serve(args) -> int:
     if tokens is not None:
         interceptors.append(AuthInterceptor(tokens))
     problem = listen_problem(args.host, args.port)
+    if problem is None:
+        problem = _metrics_problem(args)
     if problem is None and args.db:
         problem = database_problem(args.db)
         problem = problem and f"--db: {problem}"
@@ -130,6 +128,15 @@ def _serve(args) -> int:
     else:
         ray_session, ray_start_error = None, ()      # `except ()` catches nothing
 
+    metrics, metrics_error = None, ()       # `except ()` catches nothing
+    if args.metrics_port is not None:
+        from cluster.metrics import Metrics, MetricsListenError
+
+        metrics, metrics_error = Metrics(args.metrics_host, args.metrics_port), MetricsListenError
+        if not _is_loopback(args.metrics_host):
+            log.warning("--metrics-host %s: /metrics is served without TLS or "
+                        "authentication to whoever reaches it", args.metrics_host)
+
     def started(port):
         tune_gc()       # this process is the server: its GC settings are ours to choose
         grpc_address = address.rsplit(":", 1)[0] + f":{port}"
@@ -139,7 +146,8 @@ def _serve(args) -> int:
             from cluster.status import write_state
 
             write_state(None, grpc_address, config.sites, {})
-        print(f"vcc: listening on port {port}", flush=True)
+        served = f"; metrics at {metrics.url}" if metrics is not None else ""
+        print(f"vcc: listening on port {port}{served}", flush=True)
 
     try:
         from cluster.config import load_config
@@ -163,13 +171,16 @@ def _serve(args) -> int:
                           else ray_session.host,
                           leader_hosts=ray_session.leader_hosts(config)
                           if ray_session is not None and leadership_factory else None,
-                          customers_url=args.db))
+                          customers_url=args.db, metrics=metrics))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
     except RecoveryError as error:
         print(f"vcc serve: cannot recover the store: {error}", file=sys.stderr)
         return 1
+    except metrics_error as error:
+        print(f"vcc serve: {error}", file=sys.stderr)      # checked above; taken since
+        return 2
     except OSError as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 1
@@ -199,6 +210,28 @@ def _serve(args) -> int:
         if provider is not None:
             provider.shutdown()     # flushes the last spans
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _metrics_problem(args) -> str | None:
+    """Why --metrics-host / --metrics-port cannot be served (None: they can, or no metrics)."""
+    from cluster.arguments import listen_problem
+
+    if args.metrics_port is None:
+        return ("--metrics-host: needs --metrics-port" if args.metrics_host != "127.0.0.1"
+                else None)
+    if args.metrics_port and args.metrics_port == args.port:
+        return f"--metrics-port {args.metrics_port}: --port serves gRPC there"
+    return listen_problem(args.metrics_host, args.metrics_port,
+                          ("--metrics-host", "--metrics-port"))
 
 
 def _store_repair(args) -> int:
@@ -268,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-client-ca", help="CA that signs client certificates: mutual TLS")
     serve.add_argument("--token-file", help="bearer tokens and their roles (pbx, agent, crm, "
                                             "admin), one `<token> <role>[,<role>...]` per line")
+    serve.add_argument("--metrics-port", type=_port, default=None, metavar="N",
+                       help="serve Prometheus metrics at http://HOST:N/metrics (0 picks a "
+                            "free port; default: no metrics, at no cost)")
+    serve.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                       help="address the metrics listen on (127.0.0.1)")
     serve.add_argument("--trace", choices=("none", "console", "otlp"), default="none",
                        help="OpenTelemetry span exporter (none)")
     serve.add_argument("--trace-endpoint", help="OTLP collector, e.g. http://127.0.0.1:4317")

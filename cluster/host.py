@@ -69,6 +69,7 @@ _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.O
                    # what the PBX's IVR reports of a contact in its routing plan (SPEC §10)
                    ev.DigitsCollected, ev.PromptFinished, ev.SelfServiceEnded,
                    ev.CallbackChosen)
+_ANSWER_EVENTS = (ev.OfferAccepted, ev.ContactConnected)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
                  ev.WrapUpDone)
 
@@ -145,6 +146,8 @@ class CoreHost(FanOut):
         self._timer_at = math.inf
         self.closed = False
         self.persistence = persistence
+        # The counters of cluster/metrics.py (`Metrics.attach`); None: no metrics, no cost.
+        self.metrics = None
         if sites is not None:
             self._rebuild_directory()
 
@@ -296,7 +299,7 @@ class CoreHost(FanOut):
             self._admit_arrival(site_name, event, item.link_id)
             contact_id = event.contact_id
             self._contacts[contact_id] = ContactEntry(contact_id, site_name, site_name,
-                                                      event.skill, item.link_id)
+                                                      event.skill, item.link_id, False)
             item.arrival_id = contact_id
             return site_name
         if kind in _CONTACT_EVENTS:
@@ -321,6 +324,7 @@ class CoreHost(FanOut):
         out = []
         append = out.append
         contacts = self._contacts
+        metrics = self.metrics          # None: no metrics (`vcc serve` without --metrics-port)
         for action in actions:
             kind = type(action)
             if kind is AgentStateChanged:
@@ -333,10 +337,15 @@ class CoreHost(FanOut):
                     continue        # not final for the cluster: `_interflow` says where it went
                 contacts.pop(action.contact_id, None)
                 self._finished[action.contact_id] = self._final(action.final_state, site_name)
+                if metrics is not None and entry is not None:
+                    metrics.finished(site_name, entry, action.final_state)
             if kind is OfferContact or kind is ContactQueued:
                 skill = action.skill
-                if entry is not None and entry.skill != skill:
-                    entry.skill = skill     # a plan queued it, or it was answered elsewhere
+                if entry is not None:
+                    if entry.skill != skill:
+                        entry.skill = skill     # a plan queued it, or it was answered elsewhere
+                    if not entry.offered and metrics is not None:
+                        metrics.offered(site_name, entry)
             else:
                 skill = entry.skill if entry is not None else None
             append(Routed(site_name, now, action, skill, link_id))
@@ -362,6 +371,22 @@ class CoreHost(FanOut):
         entry.site = to_site
         return [Routed(from_site, now, Interflowed(contact_id, from_site, to_site),
                        entry.skill, entry.link_id)]
+
+    # ---- metrics (cluster/metrics.py) ----------------------------------------------------------
+    def use_metrics(self, metrics) -> None:
+        """Have `metrics` count what this host does (None: stop)."""
+        self.metrics = metrics
+        self.protocol.applied = self._answered if metrics is not None else None
+
+    def _answered(self, item, actions) -> None:
+        """Rounds.applied with metrics: an answer counts once per contact. The core answers
+        the first OfferAccepted / ContactConnected of an offer with actions (the agent's
+        change from reserved to busy, at least) and a repeat of either with none
+        (tests/unit/test_metrics.py holds it to that)."""
+        if actions and type(item.event) in _ANSWER_EVENTS:
+            entry = self._contacts.get(item.event.contact_id)
+            if entry is not None:
+                self.metrics.answered(item.site, entry)
 
     # ---- timers --------------------------------------------------------------------------------
     def _tick_due(self, now) -> list:
@@ -459,6 +484,13 @@ class CoreHost(FanOut):
 
     async def skills_of(self, site: str) -> list:
         return sorted(self._site(site).skills)
+
+    async def journal_commit_seconds(self) -> list:
+        """How long each journal transaction took since the last call, in seconds ([]
+        without a store; the first call starts the timing): the metrics' commit latency."""
+        if self.persistence is None:
+            return []
+        return self.persistence.journal.commit_seconds()
 
     # ---- administration -------------------------------------------------------------------
     async def skill(self, site: str, name: str):

@@ -56,6 +56,10 @@ class ContactEntry:
     entry_site: str                 # where it arrived
     skill: str
     link_id: str | None
+    # Counted as offered to a skill by the metrics (cluster/metrics.py): False only for an
+    # arrival this process has not yet seen queued or offered (a recovered contact was
+    # counted by the process that saw it arrive).
+    offered: bool = True
 
 
 @dataclass(frozen=True, slots=True)

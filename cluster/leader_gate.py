@@ -126,6 +126,7 @@ class LeaderGate:
         self.host_options = dict(host_options or {})
         self.host_options.setdefault("snapshot_every", TAKEOVER_SNAPSHOT_EVERY)
         self.switch = HostSwitch(self)
+        self.metrics = None                 # cluster/metrics.py: counts each term's host
         self.host = None
         self.token: int | None = None
         self.health = None                  # the server's HealthServicer, once built
@@ -233,6 +234,8 @@ class LeaderGate:
             if self.leadership.token != token:
                 await self._close(host)
                 return
+            if self.metrics is not None:
+                self.metrics.attach(host)
             self.host, self.token = host, token
             self.switch._host = host
             self.terms_served += 1

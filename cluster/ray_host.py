@@ -367,6 +367,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         self._resync_stale()        # in the background: a stale site's events fail fast
         now = self.now()
         fanned = []
+        began = _time.perf_counter()
         try:
             await self.protocol.run(items, now, fanned)
         finally:
@@ -374,6 +375,8 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
             self._fan_out(fanned)
             self._arm_timer()
             self.rounds += 1
+            if self.metrics is not None:
+                self.metrics.ray_round(_time.perf_counter() - began)
 
     def prepare(self, item, now) -> str:
         if item.error is not None:      # refused before the round: overloaded
@@ -475,6 +478,16 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
     async def skills_of(self, site) -> list:
         self._site(site)
         return sorted(self._site_skills[site])
+
+    async def journal_commit_seconds(self) -> list:
+        """CoreHost's, from every site actor (each commits its own site's journal); a site
+        being recovered or late answers nothing this time."""
+        if self.store is None:
+            return []
+        sites = sorted(self.handles)
+        answers = await asyncio.gather(*(self._read(site, "commit_seconds") for site in sites),
+                                       return_exceptions=True)
+        return [seconds for answer in answers if isinstance(answer, list) for seconds in answer]
 
     # ---- lifecycle and checks ----------------------------------------------------------------
     async def close(self) -> None:

@@ -61,7 +61,8 @@ class HealthServicer(health.aio.HealthServicer):
 def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=None,
                  interceptors=(), maximum_concurrent_rpcs: int | None = None,
                  budgets: Budgets | None = None, options=(),
-                 callers=None, customer_store=None) -> tuple[grpc.aio.Server, int]:
+                 callers=None, customer_store=None,
+                 metrics=None) -> tuple[grpc.aio.Server, int]:
     """An unstarted server with every vcc service bound to `address`, and the bound port
     (port 0 picks a free one). `callers` (cluster/customers/callers.py): arrivals get their
     caller's customer tier from it. `customer_store`: the Engine the Crm and Marketing
@@ -69,7 +70,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     HealthServicer, `server.marketing` its MarketingServicer; `server.admission` its
     AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
     defaults with `maximum_concurrent_rpcs` unary calls. gRPC's own limit is not used: it
-    counts idle streams and unary calls alike, so streams could starve everything else."""
+    counts idle streams and unary calls alike, so streams could starve everything else.
+    `metrics` (cluster/metrics.py): the PBX links and RouteContact measure route latency."""
     if budgets is None:
         budgets = Budgets() if maximum_concurrent_rpcs is None else Budgets(
             unary=maximum_concurrent_rpcs)
@@ -80,11 +82,13 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     server.admission = admission
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
     call_control_pb2_grpc.add_CallControlServicer_to_server(
-        CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers), server)
+        CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers,
+                            metrics=metrics), server)
     pops = callers.pops if callers is not None else None
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(
         AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
-    routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers), server)
+    routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers, metrics),
+                                                   server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
     crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops, callers), server)
     # Kept on the server: `shutdown` ends its ranking streams.
@@ -149,13 +153,29 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def _metrics_first(run):
+    """`serve` with `metrics`: they listen before anything else starts (a port in use stops
+    the server before it does anything) and stop after everything else."""
+    @functools.wraps(run)
+    async def serve(*args, metrics=None, **kwargs):
+        if metrics is None:
+            return await run(*args, **kwargs)
+        await metrics.start()
+        try:
+            return await run(*args, metrics=metrics, **kwargs)
+        finally:
+            await metrics.close()
+    return serve
+
+
+@_metrics_first
 async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
                 interceptors=(), maximum_concurrent_rpcs: int | None = None,
                 budgets: Budgets | None = None, options=(),
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
                 advertise: str | None = None, leader_hosts=None,
-                customers_url: str | None = None) -> None:
+                customers_url: str | None = None, metrics=None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default; or a
     loaded ClusterConfig) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
@@ -169,7 +189,9 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     `ServeSession.leader_hosts()`). `customers_url`: the customer store (the same database
     as `--db`): the Crm and Marketing services use it, and arrivals' callers are looked up
     in it (tiers, screen pops) when the configuration has tiers or the store has customers
-    (cluster/customers/callers.py: a center that keeps none pays no lookup)."""
+    (cluster/customers/callers.py: a center that keeps none pays no lookup). `metrics`: a
+    `cluster.metrics.Metrics` not yet started: it counts what the host (each term's, with
+    leadership) does and serves /metrics from before the server starts until it stops."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -209,11 +231,17 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                           ScreenPops(customer_store),
                           enabled=bool(config.tiers) or await asyncio.to_thread(check),
                           check=None if config.tiers else check)
+    if metrics is not None:
+        if gate is not None:
+            gate.metrics = metrics          # attached to each term's host
+        else:
+            metrics.attach(host)
+        metrics.read_from(host, gate)
     server, port = build_server(host, address=address, credentials=credentials,
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
                                 budgets=budgets, options=options, callers=callers,
-                                customer_store=customer_store)
+                                customer_store=customer_store, metrics=metrics)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):

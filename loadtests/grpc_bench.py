@@ -40,7 +40,10 @@ measures; the longest pause it still had is printed.
 
 Options: `--only unary|stream` runs one measurement; `--profile FILE` runs the server under
 cProfile (VCC_PROFILE) and prints its top functions; `--server-cwd DIR` runs the server of
-another tree (before/after comparisons); `--json` prints one JSON object per measurement on
+another tree (before/after comparisons); `--metrics` serves Prometheus metrics (`vcc serve
+--metrics-port`) and scrapes them every `--scrape-interval` seconds during the CallControl
+measurement, `--via-cli` runs the same `vcc serve` without them (the two to compare: what
+the metrics cost); `--json` prints one JSON object per measurement on
 stdout (the text then goes to stderr). Exit code 0 when every check passes, 1 otherwise, 2
 if the run could not be made.
 """
@@ -148,6 +151,7 @@ class ServerProcess:
         # the server's whole process tree (the Ray processes are its descendants).
         self.runtime = runtime
         self.via_cli = via_cli
+        self.metrics_url: str | None = None       # with --metrics-port: where /metrics is
         self.keep_log = keep_log                  # copy the server's log here when it stops
         self.server_args = list(server_args)     # more `python -m cluster.server` flags
         self.profile = profile
@@ -216,6 +220,8 @@ class ServerProcess:
             match = LISTENING.search(line)
             if match:
                 self.port = int(match.group(1))
+                metrics = re.search(r"metrics at (\S+)", line)
+                self.metrics_url = metrics.group(1) if metrics else None
                 return
 
     def _log_tail(self, lines: int = 20) -> str:
@@ -759,11 +765,20 @@ async def measure_unary(vcc: VccClient, args, server: ServerProcess, report: Rep
 async def measure_stream(vcc: VccClient, args, server: ServerProcess, report: Report) -> dict:
     report.progress(f"CallControl: {args.rate:,.0f} arrivals/s for {args.duration:g} s, "
                     f"one message every {args.tick_ms:g} ms")
+    scraper = Scraper(server.metrics_url, args.scrape_interval) if server.metrics_url else None
     with CpuMeter(server) as cpu, ClientGc() as client_gc:
-        stream = await stream_phase(vcc, args.rate, args.duration, args.tick_ms / 1000.0,
-                                    args.drain_timeout)
+        if scraper is not None:
+            scraper.start()
+        try:
+            stream = await stream_phase(vcc, args.rate, args.duration,
+                                        args.tick_ms / 1000.0, args.drain_timeout)
+        finally:
+            if scraper is not None:
+                await scraper.stop()
     stream.update(server_cpu_pct=cpu.server_pct, client_cpu_pct=cpu.client_pct,
                   **client_gc.figures())
+    if scraper is not None:
+        stream.update(scraper.figures())
     report.measurement(stream)
     report.line("CallControl.Connect (one PBX link, arrive -> route -> answer -> end)")
     report.line(f"  offered: requested {args.rate:,.0f}/s, achieved "
@@ -783,7 +798,73 @@ async def measure_stream(vcc: VccClient, args, server: ServerProcess, report: Re
                 f"{stream['client_gc_collections']} collections, longest pause "
                 f"{fmt(stream['client_gc_max_pause_ms'], 1)} ms)")
     report.line(f"  actions: {stream['actions']}; errors: {stream['errors'] or 'none'}")
+    if scraper is not None:
+        report.line(f"  metrics: {stream['scrapes']} scrapes of /metrics (every "
+                    f"{args.scrape_interval:g} s), mean {fmt(stream['scrape_mean_ms'], 1)} ms, "
+                    f"max {fmt(stream['scrape_max_ms'], 1)} ms, {stream['scrape_bytes']:,} "
+                    f"bytes; last scrape: {stream['scraped_offered']:,} offered, "
+                    f"{stream['scraped_answered']:,} answered, "
+                    f"{stream['scraped_routed']:,} route latencies")
     return stream
+
+
+class Scraper:
+    """Scrapes Prometheus text from `url` every `interval_s` seconds, as Prometheus would
+    (in a thread: the bench's event loop keeps its timing); the figures of the last one."""
+
+    def __init__(self, url: str, interval_s: float):
+        self.url = url
+        self.interval_s = interval_s
+        self.times: list = []
+        self.last = ""
+        self.failures = 0
+        self._task = None
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await self.scrape()
+            await asyncio.sleep(self.interval_s)
+
+    async def scrape(self) -> None:
+        import urllib.request
+
+        def get() -> str:
+            with urllib.request.urlopen(self.url, timeout=30) as response:
+                return response.read().decode()
+
+        began = time.perf_counter()
+        try:
+            self.last = await asyncio.to_thread(get)
+        except OSError:
+            self.failures += 1
+            return
+        self.times.append(time.perf_counter() - began)
+
+    async def stop(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self.scrape()         # the counters at the end
+
+    def figures(self) -> dict:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        totals = collections.Counter()
+        for family in text_string_to_metric_families(self.last):
+            for sample in family.samples:
+                if sample.name in ("vcc_contacts_offered_total", "vcc_contacts_answered_total",
+                                   "vcc_route_latency_seconds_count"):
+                    totals[sample.name] += sample.value
+        return {"scrapes": len(self.times), "scrape_failures": self.failures,
+                "scrape_mean_ms": ms(sum(self.times) / len(self.times)) if self.times else None,
+                "scrape_max_ms": ms(max(self.times)) if self.times else None,
+                "scrape_bytes": len(self.last.encode()),
+                "scraped_offered": int(totals["vcc_contacts_offered_total"]),
+                "scraped_answered": int(totals["vcc_contacts_answered_total"]),
+                "scraped_routed": int(totals["vcc_route_latency_seconds_count"])}
 
 
 async def run(args, server: ServerProcess, report: Report) -> None:
@@ -887,12 +968,24 @@ def main(argv=None) -> int:
                         help="inprocess: `python -m cluster.server` (default); ray: `vcc serve "
                              "--runtime ray`, the sites in Ray site actors (see also "
                              "loadtests/cluster_bench.py)")
+    parser.add_argument("--metrics", action="store_true",
+                        help="the server serves Prometheus metrics (`vcc serve --metrics-port "
+                             "0`), scraped every --scrape-interval s during the CallControl "
+                             "measurement")
+    parser.add_argument("--via-cli", action="store_true",
+                        help="start the server as `vcc serve --runtime inprocess` (as "
+                             "--metrics does) instead of `python -m cluster.server`: the "
+                             "baseline to compare --metrics with")
+    # Prometheus is usually set to scrape every 15-60 s: 1 s costs more than it would.
+    parser.add_argument("--scrape-interval", type=float, default=1.0, metavar="S",
+                        help="seconds between scrapes with --metrics (default 1)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object per measurement on stdout")
     args = parser.parse_args(argv)
     if args.runtime == "ray" and (args.db or args.profile):
         parser.error("--runtime ray works without --db and --profile")
-    for name in ("rate", "duration", "tick_ms", "drain_timeout", "unary_timeout"):
+    for name in ("rate", "duration", "tick_ms", "drain_timeout", "unary_timeout",
+                 "scrape_interval"):
         if not getattr(args, name) > 0:
             parser.error(f"--{name.replace('_', '-')} must be > 0")
     for name in ("stream_agents", "unary_calls", "clients"):
@@ -903,8 +996,10 @@ def main(argv=None) -> int:
     try:
         with ServerProcess(config_text(args.stream_agents, unary_agents),
                            profile=args.profile, cwd=args.server_cwd,
-                           server_args=["--db", args.db] if args.db else [],
-                           keep_log=args.server_log, runtime=args.runtime) as server:
+                           server_args=(["--db", args.db] if args.db else [])
+                           + (["--metrics-port", "0"] if args.metrics else []),
+                           keep_log=args.server_log, runtime=args.runtime,
+                           via_cli=args.metrics or args.via_cli) as server:
             report.progress(f"server pid {server.process.pid} listening on 127.0.0.1:"
                             f"{server.port}")
             asyncio.run(run(args, server, report))

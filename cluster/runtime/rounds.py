@@ -154,6 +154,9 @@ class Rounds:
         self.bsr = bsr
         self.hop_limit = hop_limit
         self.count = 0              # rounds run (benchmarks read it)
+        # Told of every event a site applied, with its actions (`applied(item, actions)`):
+        # the metrics count answers there (cluster/metrics.py). None: nobody asks.
+        self.applied = None
 
     def _cross_site(self) -> bool:
         return self.bsr and self.sites.count() >= 2
@@ -203,6 +206,8 @@ class Rounds:
             return None
         routed = item.out = host.convert(item.site, outcome, now)
         fanned.extend(routed)
+        if self.applied is not None:
+            self.applied(item, outcome)
         return routed
 
     async def _apply(self, items, now, fanned) -> None:

@@ -126,7 +126,7 @@ def _error_field(prefix: str, field: str) -> str:
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     def __init__(self, host, *, max_actions_per_message: int = 512,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
-                 max_link_delay_s: float | None = 0.05, callers=None):
+                 max_link_delay_s: float | None = 0.05, callers=None, metrics=None):
         """`max_link_delay_s`: a message that waited longer than this on its link before
         the router got to it (and longer than a few recent message-apply times) has its new
         contacts refused at once (overloaded: the PBX applies its own overflow) instead of
@@ -140,6 +140,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         self.max_message_bytes = max_message_bytes
         self.hello_timeout_s = hello_timeout_s
         self.max_link_delay_s = max_link_delay_s
+        self.metrics = metrics      # route latency (cluster/metrics.py); None: not measured
 
     async def Connect(self, request_iterator, context):
         messages = request_iterator.__aiter__()
@@ -166,10 +167,13 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         stream = link.attach(first.hello.last_action_seq)
         writer = Writer(context, stream.stopped)
         reader = None
+        # With metrics: contact id -> when the message with its arrival was read, until the
+        # first action about it is written (the route latency).
+        received = {} if self.metrics is not None else None
         try:
             await writer.start()
-            reader = asyncio.ensure_future(self._read(first, messages, link, stream))
-            await self._write(link, stream, writer)
+            reader = asyncio.ensure_future(self._read(first, messages, link, stream, received))
+            await self._write(link, stream, writer, received)
         finally:
             writer.close()
             if reader is not None:
@@ -186,7 +190,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         return convert.name(message.hello.link_id, "hello.link_id")
 
     # ---- inbound ----------------------------------------------------------------------------
-    async def _read(self, first, messages, link, stream) -> None:
+    async def _read(self, first, messages, link, stream, received=None) -> None:
         inbox = _Inbox(messages)
         loop = asyncio.get_running_loop()
         # How long applying one message takes lately: a message that waited for a few of
@@ -195,7 +199,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         apply_s = batch_s = 0.0
         applied = 0         # messages applied on this stream (a new one is warming up)
         try:
-            await self._receive([first], link, stream)
+            await self._receive([first], link, stream, None, received, [loop.time()])
             while True:
                 got = await inbox.next()
                 if got is None:
@@ -225,7 +229,9 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 shed = [limit is not None and applied + number >= _WARM_UP_MESSAGES and backlog
                         and waited + batch_s > max(limit, _PATIENCE_MESSAGES * apply_s)
                         for number, (_, waited) in enumerate(batch)]
-                await self._receive([taken for taken, _ in batch], link, stream, shed)
+                await self._receive([taken for taken, _ in batch], link, stream, shed, received,
+                                    received is not None and [began - waited
+                                                              for _, waited in batch])
                 took = loop.time() - began
                 batch_s += 0.2 * (took - batch_s)
                 apply_s += 0.2 * (took / len(batch) - apply_s)
@@ -252,12 +258,14 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         stream.half_closed = True
         stream.wakeup.set()
 
-    async def _receive(self, messages, link, stream, shed=None) -> None:
+    async def _receive(self, messages, link, stream, shed=None, received=None,
+                       read_at=None) -> None:
         """Apply the events of `messages` (one, or several that waited on the link) in
         order, as one host batch whatever their sites (runs of at most `max_run` events, so
         that backpressure is checked between them). A message whose `shed` is true (it
         waited too long on the link) has its new contacts refused as overloaded, in their
-        place in the order, without reaching the sites."""
+        place in the order, without reaching the sites. `received` (with metrics): each
+        arrival's contact id goes in with when its message was read (`read_at`)."""
         run = []            # [(site or None, core event)]
         meta = []           # [(seq, field prefix)], in step with `run`
         max_run = min(_MAX_RUN, max(1, link.stream_limit // 8))
@@ -267,10 +275,10 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             await self.callers.prefetch(
                 [(event.arrived.customer_id, event.arrived.ani) for message in messages
                  for event in message.events if event.HasField("arrived")])
-        events = ((number, event, bool(shed and shed[index]))
+        events = ((number, event, bool(shed and shed[index]), index)
                   for index, message in enumerate(messages)
                   for number, event in enumerate(message.events))
-        for number, event, shed_arrivals in events:
+        for number, event, shed_arrivals, index in events:
             seq = event.seq
             if seq == 0:
                 await self._flush(link, stream, run, meta)
@@ -313,6 +321,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             newest = seq
             run.append((site, core_event))
             meta.append((seq, prefix))
+            if received is not None and site is not None:       # an arrival
+                received[core_event.contact_id] = read_at[index]
             if len(run) >= max_run:
                 await self._flush(link, stream, run, meta)
                 run, meta = [], []
@@ -390,10 +400,12 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
             raise _StreamStopped()
 
     # ---- outbound ---------------------------------------------------------------------------
-    async def _write(self, link, stream, writer) -> None:
+    async def _write(self, link, stream, writer, received=None) -> None:
         while not stream.stopped.is_set():
             batch = link.take(self.max_actions_per_message)
             acked = link.committed_event_seq
+            if received and batch:
+                self.metrics.sent(received, batch, asyncio.get_running_loop().time())
             if batch or acked != stream.acked_event_seq_sent:
                 stream.acked_event_seq_sent = acked
                 if self.pops is not None and self.pops.building:

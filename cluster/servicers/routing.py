@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
+from cluster.figures import skill_statistics
 from cluster.host import Interflowed
 from cluster.servicers import convert
 from cluster.servicers.errors import invalid, raise_first_error, status_of, unary
@@ -19,13 +22,21 @@ def _ewt(value) -> float:
 
 
 class RoutingServicer(routing_pb2_grpc.RoutingServicer):
-    def __init__(self, host, callers=None):
+    def __init__(self, host, callers=None, metrics=None):
         self.host = host
         self.callers = callers      # the caller's tier and pop (cluster/customers/callers.py)
         self.pops = callers.pops if callers is not None else None
+        self.metrics = metrics      # route latency (cluster/metrics.py); None: not measured
 
     @unary(fields="contact.")
     async def RouteContact(self, request, context):
+        received = asyncio.get_running_loop().time()
+        reply = await self._route(request)
+        if self.metrics is not None:
+            self.metrics.route_latency.record(asyncio.get_running_loop().time() - received)
+        return reply
+
+    async def _route(self, request):
         if not request.HasField("contact"):
             raise invalid("contact", "required")
         site, arrival = convert.contact_arrival(request.contact, "contact.")
@@ -90,8 +101,7 @@ class RoutingServicer(routing_pb2_grpc.RoutingServicer):
                 if site and skill not in skills:
                     raise invalid("skill", f"unknown skill {skill!r} at site {site!r}")
                 skills = [skill] if skill in skills else []
-            for skill_name in skills:
-                s = await self.host.statistics(name, skill_name)
+            for skill_name, s in await skill_statistics(self.host, name, skills):
                 reply.skills.append(routing_pb2.SkillStatistics(
                     site=name, skill=skill_name, staffed=s.staffed, ready=s.ready,
                     queued=list(s.queued), oldest_wait_known=s.oldest_wait_s is not None,

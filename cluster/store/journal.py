@@ -37,7 +37,9 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -118,6 +120,10 @@ def decode_snapshot(payload: bytes) -> dict:
     return json.loads(zlib.decompress(payload))
 
 
+# Commit times a journal keeps for the metrics between two scrapes (`commit_seconds`).
+COMMIT_TIMES_KEPT = 20_000
+
+
 class Journal:
     """Appends journal entries and snapshots of one process's sites (see the module doc)."""
 
@@ -141,6 +147,9 @@ class Journal:
         # Invariant: no token older than this has been accepted since the journal opened.
         self._newest_token: int | None = None
         self._lock_timeout_ms: int | None = None     # set only while a claim is written
+        # How long each transaction took (seconds), once `commit_seconds` was first asked:
+        # the metrics' journal commit latency (cluster/metrics.py). None: nobody asked.
+        self._commit_times: deque | None = None
         self._load_positions()
 
     def _load_positions(self) -> None:
@@ -306,7 +315,24 @@ class Journal:
         del self._pending[:taken]
         return batch
 
+    def commit_seconds(self, limit: int = COMMIT_TIMES_KEPT) -> list:
+        """How long each transaction that committed since the last call took, in seconds
+        (at most the last `limit`). The first call starts the timing and returns []."""
+        times = self._commit_times
+        if times is None:
+            self._commit_times = deque(maxlen=limit)
+            return []
+        # Only the writer thread appends meanwhile: popleft takes exactly what it counted.
+        return [times.popleft() for _ in range(len(times))]
+
     def _write(self, batch) -> None:
+        began = time.perf_counter()
+        self._transaction(batch)
+        times = self._commit_times
+        if times is not None:
+            times.append(time.perf_counter() - began)
+
+    def _transaction(self, batch) -> None:
         rows = [row for item in batch for row in item.rows]
         snapshots = [row for item in batch for row in item.snapshots]
         records = [row for item in batch for row in item.records]

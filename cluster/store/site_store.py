@@ -10,6 +10,7 @@ an interface (ARCHITECTURE.md, Ray Serve's habit), and the actor only calls:
     opened.commit()               # everything applied so far is durable when it returns
     opened.replace(state)         # a site moved in from a snapshot
     opened.carried(contact_id)    # the contact record that goes with a contact moving away
+    opened.commit_seconds()       # how long its commits took (the metrics; Journal's)
     opened.close()
     store.warm()                  # a standby's warm-up (imports, a first connection)
 
@@ -93,6 +94,9 @@ class OpenSiteStore:
 
     def commit(self) -> None:
         self.persistence.flush_now()
+
+    def commit_seconds(self) -> list:
+        return self.journal.commit_seconds()
 
     def carried(self, contact_id: str) -> dict | None:
         """The record so far of a contact about to move to another site (None: none)."""

@@ -30,6 +30,7 @@ def start(*arguments, env=None):
         line = process.stdout.readline()          # bounded: the server prints it or exits
         match = re.search(r"listening on port (\d+)", line)
         assert match, (line, process.stderr.read() if process.poll() is not None else "")
+        process.first_line = line
         return process, int(match.group(1))
     except BaseException:
         process.kill()
