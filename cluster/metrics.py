@@ -15,7 +15,8 @@ How each kind of figure is had, cheaply (the PBX stream carries thousands of eve
   that ends before it reaches a skill (in its routing plan's IVR, refused) counts in none;
 - gauges (queues, oldest wait, service level, EWT, agents) are read at a scrape from the host
   exactly as Routing.GetStatistics reads them (cluster/figures.py): one implementation;
-- histograms, in seconds: route latency at the gateway (a PBX link: from the message with the
+- histograms, in seconds (plain bucket counts exported beside the OpenTelemetry
+  instruments: cluster/latency_histogram.py): route latency at the gateway (a PBX link: from the message with the
   arrival being read to the first action about the contact being written back; RouteContact:
   request to reply), journal commits (each transaction; on the Ray runtime every site actor
   times its own, collected at a scrape), Ray rounds (a round of events on the site actors).
@@ -38,6 +39,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from cluster.figures import agents_by_state, skill_statistics
+from cluster.latency_histogram import Histograms, LatencyHistogram
 from sites.model import ContactState, Priority
 
 log = logging.getLogger(__name__)
@@ -128,9 +130,14 @@ class Metrics:
         for name, unit, description, callback in gauges:
             meter.create_observable_gauge(name, [callback], unit=unit, description=description)
 
+        histograms = []
+
         def histogram(name, description):
-            return meter.create_histogram(name, unit="s", description=description,
-                                          explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_S)
+            # Counted in plain buckets, not an OpenTelemetry histogram: measured too slow
+            # for a record per contact (cluster/latency_histogram.py says why).
+            made = LatencyHistogram(name, description, LATENCY_BUCKETS_S)
+            histograms.append(made)
+            return made
 
         self.route_latency = histogram(
             "vcc_route_latency_seconds", "At the gateway, from a contact's arrival received "
@@ -141,6 +148,7 @@ class Metrics:
         self.ray_rounds = histogram(
             "vcc_ray_round_seconds", "One round of events on the site actors (Ray runtime), "
             "Best Service Routing follow-ups included")
+        self.registry.register(Histograms(histograms))
 
     # ---- what the host calls (the hot path: plain integers) ---------------------------------
     def attach(self, host) -> None:
