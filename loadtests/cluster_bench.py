@@ -139,8 +139,11 @@ def throughput(args, runtime: str, report: Report, session=_stream_run) -> dict:
     """One `session` (default: a stream run) against `vcc serve --runtime <runtime>`; its
     figures (+ Ray's)."""
     with tempfile.NamedTemporaryFile(prefix="vcc-cluster-bench-", suffix=".log") as log_file:
+        extra = ([] if args.max_link_delay_ms is None
+                 else ["--max-link-delay-ms", str(args.max_link_delay_ms)])
         with ServerProcess(grpc_bench.config_text(args.stream_agents, 1), runtime=runtime,
-                           keep_log=log_file.name, startup_timeout_s=120.0) as server:
+                           keep_log=log_file.name, startup_timeout_s=120.0,
+                           server_args=extra) as server:
             report.progress(f"{runtime}: server pid {server.process.pid} on 127.0.0.1:"
                             f"{server.port}")
             stream = asyncio.run(session(args, server, report))
@@ -258,6 +261,8 @@ def main(argv=None) -> int:
     parser.add_argument("--overload-warmup", type=float, default=5.0,
                         help="seconds at the capacity before the overload, not measured "
                              "(default 5)")
+    parser.add_argument("--max-link-delay-ms", type=int, default=None, metavar="MS",
+                        help="the server's --max-link-delay-ms (default: vcc serve's)")
     parser.add_argument("--overload-links", type=int, default=4,
                         help="PBX links sharing the overload (default 4)")
     parser.add_argument("--only", choices=("throughput", "overload", "memory"))
