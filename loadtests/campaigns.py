@@ -310,6 +310,7 @@ class CampaignRun:
         self.campaign = Campaign(spec.config, spec.call_list())
         self.callees = Callees(spec, seed)
         self.pace_at = None             # the pace scheduled next, if any
+        self.messages_played = 0        # abandoned callees who heard the recorded message
         self._calls: dict = {}          # call id -> (agent dialled for, person, talk seconds)
         self.shift: dict = {}           # figures at the end of the shift
 
@@ -345,4 +346,5 @@ class CampaignRun:
 
     def report(self) -> dict:
         return {**self.campaign.figures(), **self.shift,
-                "amd_false_positives": self.callees.amd_false_positives}
+                "amd_false_positives": self.callees.amd_false_positives,
+                "messages_played": self.messages_played}

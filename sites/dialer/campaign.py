@@ -29,7 +29,7 @@ from sites.dialer import events as dev
 from sites.dialer.adaptive import AdaptiveDialLevel
 from sites.dialer.call_list import CallList
 from sites.dialer.config import CampaignConfig, DialMode, Pacing
-from sites.dialer.decisions import Dial, Preview, Release
+from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage, Preview, Release
 from sites.dialer.estimates import Estimates
 from sites.dialer.events import CallOutcome
 from sites.dialer.ledger import AbandonLedger
@@ -139,12 +139,15 @@ class Campaign:
                 self.ledger.note_live(now)
             if call.agent_id is not None:
                 self.held.pop(call.agent_id, None)      # the host connects it to the agent
-            return []
+            return [Connect(call.call_id, self.config.skill, call.agent_id,
+                            self.config.connect_within_s)]
         del self.calls[call.call_id]
         self._retry_or_done(call.record_id, outcome.value, now)
+        # A machine AMD detected is hung up on; busy, unanswered, failed calls are over.
+        decisions = [Drop(call.call_id)] if outcome is CallOutcome.MACHINE else []
         if call.agent_id is not None and call.agent_id in self.held:
-            return self._next_preview(call.agent_id, now)
-        return []
+            decisions += self._next_preview(call.agent_id, now)
+        return decisions
 
     def _retry_or_done(self, record: str, outcome: str, now: float) -> None:
         """Try the record again later if its outcome's retry rule says so (SPEC §6)."""
@@ -173,7 +176,7 @@ class Campaign:
         self.ledger.note_abandon(event.time)
         self.abandoned += 1
         self._retry_or_done(call.record_id, "abandoned", event.time)
-        return []
+        return [PlayMessage(call.call_id, self.config.abandon_prompt)]
 
     def _ended(self, event) -> list:
         call = self._call(event.call_id, _CallState.TALKING)
@@ -265,7 +268,8 @@ class Campaign:
         self.ringing[call_id] = now
         self.attempts += 1
         self.attempts_of[record] = self.attempts_of.get(record, 0) + 1
-        return Dial(call_id, record, self.config.ring_timeout_s, agent_id)
+        return Dial(call_id, record, self.config.ring_timeout_s, agent_id,
+                    self.config.amd_enabled)
 
     def _previews(self, agents, now) -> list:
         decisions = []

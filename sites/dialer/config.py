@@ -74,13 +74,14 @@ class CampaignConfig:
     amd_false_positive: float = 0.0  # share of live answers AMD misreads as machines
     # A live answer nobody is connected to within this is abandoned (the recorded message).
     connect_within_s: float = 2.0
+    abandon_prompt: str = "abandon_message"   # what an abandoned callee hears (PlayMessage)
     pace_every_s: float = 1.0        # predictive: how often the host asks (a `Pace`)
     handle_estimate_s: float = 180.0  # the talk-time guess before any call was handled
     # outcome (RETRY_OUTCOMES) -> Retry; an outcome without one: the record is done.
     retries: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("name", "skill"):
+        for name in ("name", "skill", "abandon_prompt"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise InvalidInput(name, f"must be a non-empty string; got {value!r}")
