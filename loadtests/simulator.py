@@ -130,8 +130,9 @@ class Simulation:
         self.world: list | None = [] if record_world else None
         # Outbound campaigns: name -> CampaignRun; contact id -> campaign of an outbound
         # contact; agent id -> the campaign it dials for; campaigns to pace after this event.
+        clock = WallClock(scenario.start_epoch)     # call windows see the scenario's start
         self.campaigns = {spec.config.name: CampaignRun(spec, self.seed,
-                                                        _outbound_stream(scenario, spec))
+                                                        _outbound_stream(scenario, spec), clock)
                           for spec in getattr(scenario, "campaigns", ())}
         self._outbound: dict[str, CampaignRun] = {}
         self._campaign_agents: dict[str, CampaignRun] = {}
@@ -366,7 +367,7 @@ class Simulation:
             if run.pace_at is None:
                 # A campaign that dials only for idle agents is paced on events; a retry
                 # that comes due while nothing happens is paced at its time.
-                due = run.campaign.call_list.next_due()
+                due = run.campaign.call_list.next_due(now)
                 run.pace_at = due if due is not None and due > now else None
             if run.pace_at is not None:
                 self._schedule(run.pace_at, _PACE, run)
