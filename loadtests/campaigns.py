@@ -18,20 +18,24 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import stat
+from array import array
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_NAME
 from cluster.customers import csv_rows
 from cluster.masking import mask_for_logs
+from cluster.phone_keys import phone_key, time_zones
 from cluster.yaml_reader import ConfigFileError as ScenarioError
 from cluster.yaml_reader import Reader, brief, cut
 from loadtests.distributions import Distribution, read_distribution
+from sites.calendars import WallClock, zone
 from sites.dialer.call_list import CallList
 from sites.dialer.campaign import Campaign
 from sites.dialer.config import (MAX_ATTEMPTS, RETRY_OUTCOMES, CampaignConfig, DialMode,
                                  Retry)
-from sites.calendars import zone
+from sites.dialer.do_not_call import DoNotCall
 from sites.dialer.events import CallOutcome
 from sites.errors import InvalidInput
 
@@ -44,8 +48,21 @@ _REDRAWS = 1_000        # answer delays past the ring timeout drawn again at mos
 
 _CAMPAIGN_KEYS = {"site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window",
                   "ring_timeout_s", "list", "outcomes", "answer_delay_s", "handle_time", "amd",
-                  "preview_s", "retries"}
+                  "preview_s", "retries", "call_window", "do_not_call"}
+# The center's secret for the keys of phone numbers (cluster/phone_keys.py): a simulation's
+# center lives in this process, and no key outlives it.
+_SECRET = secrets.token_bytes(32)
 _OUTCOME_KEYS = {"live", "machine", "busy", "no_answer", "failed"}
+
+
+@dataclass(frozen=True)
+class ListRows:
+    """A list file's records as the core gets them: ids, the zone group of each (an index
+    into `zone_sets`) and the keys of their numbers (cluster/phone_keys.py)."""
+    ids: tuple
+    groups: array
+    zone_sets: tuple
+    keys: tuple
 
 
 @dataclass(frozen=True)
@@ -60,16 +77,26 @@ class CampaignSpec:
     handle_time: Distribution
     preview_s: float = PREVIEW_S
     line: int | None = field(default=None, compare=False)
+    rows: ListRows | None = field(default=None, compare=False)     # `list: {file}`
+    list_zone: str | None = None    # `list: {size, timezone}`: every callee's zone
+    # Keys of the numbers on the global do-not-call list (shared by every campaign) and on
+    # the campaign's own.
+    global_do_not_call: frozenset = field(default=frozenset(), compare=False)
+    do_not_call: frozenset = field(default=frozenset(), compare=False)
 
     def call_list(self) -> CallList:
-        if self.records is not None:
-            return CallList(self.records)
-        return CallList.numbered(self.config.name, self.list_size)
+        if self.rows is not None:
+            rows = self.rows
+            return CallList(rows.ids, rows.groups, rows.zone_sets, rows.keys)
+        return CallList.numbered(self.config.name, self.list_size, self.list_zone)
 
 
-def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set) -> tuple:
-    """The `campaigns:` mapping; `sites` maps site -> agent groups, `traffic_skills` are
-    the skills inbound traffic asks for."""
+def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set,
+                   calendars: dict | None = None) -> tuple:
+    """The `campaigns:` mapping (and the global `do_not_call:`); `sites` maps site -> agent
+    groups, `traffic_skills` are the skills inbound traffic asks for, `calendars` the
+    scenario's (SPEC §10), by name."""
+    global_list = read_do_not_call(top) if "do_not_call" in top.mapping else frozenset()
     campaigns_reader = top.child("campaigns", None)
     specs = []
     dialled = {}
@@ -90,13 +117,17 @@ def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set) 
             reader.fail("skill", f"campaign {dialled[site, skill]!r} dials for the agents of "
                                  f"{skill!r} at {site!r} already (one campaign a skill)")
         dialled[site, skill] = name
-        config = _config(reader, name, skill)
-        records = _records(reader)
+        config = _config(reader, name, skill, calendars or {})
+        records, list_zone = _records(reader, config)
+        rows = records if isinstance(records, ListRows) else None
         specs.append(CampaignSpec(
-            config, site, len(records) if isinstance(records, tuple) else records,
-            records if isinstance(records, tuple) else None, _outcomes(reader),
+            config, site, len(rows.ids) if rows else records,
+            rows.ids if rows else None, _outcomes(reader),
             read_distribution(reader, "answer_delay_s"), read_distribution(reader, "handle_time"),
-            _preview_s(reader, config), line=reader.line))
+            _preview_s(reader, config), line=reader.line, rows=rows, list_zone=list_zone,
+            global_do_not_call=global_list,
+            do_not_call=read_do_not_call(reader) if "do_not_call" in reader.mapping
+            else frozenset()))
     if not specs:
         top.fail("campaigns", "must define at least one campaign (or leave the key out)")
     return tuple(specs)
@@ -118,9 +149,15 @@ def _check_agents(reader: Reader, site: str, skill: str, groups, traffic_skills:
                                  "outbound is not simulated yet")
 
 
-def _config(reader: Reader, name: str, skill: str) -> CampaignConfig:
+def _config(reader: Reader, name: str, skill: str, calendars: dict) -> CampaignConfig:
     mode = reader.choice("mode", tuple(mode.value for mode in DialMode))
     fields = {"mode": mode}
+    if "call_window" in reader.mapping:
+        calendar = reader.mapping["call_window"]
+        if not isinstance(calendar, str) or calendar not in calendars:
+            reader.fail("call_window", f"unknown calendar {brief(calendar)} (defined in "
+                                       f"calendars: {', '.join(calendars) or 'none'})")
+        fields["call_window"] = calendars[calendar]
     if "pacing" in reader.mapping:
         if mode != DialMode.PREDICTIVE.value:
             reader.fail("pacing", "only a predictive campaign paces (model or adaptive)")
@@ -160,15 +197,29 @@ def _config(reader: Reader, name: str, skill: str) -> CampaignConfig:
         where.fail(key, cut(error.problem, 200))
 
 
-def _records(reader: Reader):
-    """`list: {size: N}` (N, records NAME-0...) or `list: {file: F}` (the ids of its rows)."""
-    records = reader.child("list", {"size", "file"})
+def _records(reader: Reader, config: CampaignConfig) -> tuple:
+    """(records, zone): `list: {size: N[, timezone: Z]}` (N, records NAME-0... whose callees
+    are all in Z) or `list: {file: F}` (its rows, ListRows; zone None)."""
+    records = reader.child("list", {"size", "file", "timezone"})
     if ("size" in records.mapping) == ("file" in records.mapping):
         reader.fail("list", "give either size (records NAME-0, NAME-1, ...) or file (a CSV "
                             "with columns id,phone[,timezone,customer_id])")
     if "size" in records.mapping:
-        return records.integer("size", minimum=1, maximum=MAX_LIST_SIZE)
-    return read_list_file(records)
+        list_zone = None
+        if "timezone" in records.mapping:
+            list_zone = records.mapping["timezone"]
+            try:
+                zone(list_zone, "timezone")
+            except InvalidInput as error:
+                records.fail("timezone", error.problem)
+        elif config.call_window is not None:
+            records.fail("timezone", "required with a call_window: the callees' time zone "
+                                     "(a list of size has no numbers to derive it from)")
+        return records.integer("size", minimum=1, maximum=MAX_LIST_SIZE), list_zone
+    if "timezone" in records.mapping:
+        records.fail("timezone", "only with size: a list file gives each row's zone (its "
+                                 "timezone column, else its number's prefix)")
+    return read_list_file(records), None
 
 
 LIST_COLUMNS = ("id", "phone", "timezone", "customer_id")
@@ -176,28 +227,22 @@ MAX_LIST_BYTES = 1 << 30
 MAX_ID = 128
 
 
-def read_list_file(records: Reader) -> tuple:
-    """The record ids of the CSV `file` (relative to the scenario), every row checked: a
+def read_list_file(records: Reader) -> ListRows:
+    """The records of the CSV `file` (relative to the scenario), every row checked: a
     unique id, an E.164 phone number (+ and country code), an IANA time zone if given. A
-    problem stops the run as `file:line: key: column: problem` (phone numbers masked)."""
-    name = records.mapping["file"]
-    if not isinstance(name, str) or not name:
-        records.fail("file", f"must name a CSV file; got {brief(name)}")
-    path = os.path.join(os.path.dirname(records.path), name)
-    key = records.key("file")
-    try:
-        info = os.stat(path)
-    except OSError as error:
-        raise ScenarioError(path, None, key, error.strerror or str(error)) from None
-    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_LIST_BYTES:
-        raise ScenarioError(path, None, key, f"must be a regular file of at most "
-                                             f"{MAX_LIST_BYTES >> 20:,} MiB")
+    problem stops the run as `file:line: key: column: problem` (phone numbers masked).
+
+    Each callee's zone is the row's `timezone`, else the zones of its number's prefix
+    (cluster/phone_keys.py: several when the prefix spans zones, none when unknown)."""
+    path, key = _csv_path(records)
     problems = csv_rows.Problems(path)
-    ids, first_line = [], {}
+    ids, first_line, groups, keys = [], {}, array("l"), []
+    group_of: dict = {}             # zones -> group
     try:
         for row in csv_rows.read_rows(path, LIST_COLUMNS, ("id", "phone"), problems):
             fields = row.fields
             record = fields["id"]
+            number = None
             for column, check in (
                     ("id", lambda value: csv_rows.text(value, MAX_ID, required=True)),
                     ("phone", lambda value: csv_rows.phone(value, None)),
@@ -205,15 +250,23 @@ def read_list_file(records: Reader) -> tuple:
                     ("customer_id", lambda value: csv_rows.text(value, MAX_ID))):
                 if column in fields:
                     try:
-                        check(fields[column])
+                        checked = check(fields[column])
                     except ValueError as error:
                         problems.add(row.line, column, str(error))
+                    else:
+                        if column == "phone":
+                            number = checked
             if record in first_line:
                 problems.add(row.line, "id", f"given twice (first on line {first_line[record]})")
             first_line.setdefault(record, row.line)
             ids.append(record)
             if len(ids) > MAX_LIST_SIZE:
                 problems.add(row.line, "(row)", f"more than {MAX_LIST_SIZE:,} records")
+            if number is None or problems.found:
+                continue                # refused anyway: spare the work
+            zones = (fields["timezone"],) if fields.get("timezone") else time_zones(number)
+            groups.append(group_of.setdefault(zones, len(group_of)))
+            keys.append(phone_key(_SECRET, number))
         problems.raise_any()
     except csv_rows.ImportRefused as refused:
         first = refused.problems[0]
@@ -221,7 +274,52 @@ def read_list_file(records: Reader) -> tuple:
                                                    f"{mask_for_logs(first.problem)}") from None
     if not ids:
         raise ScenarioError(path, None, key, "holds no record (after its header line)")
-    return tuple(ids)
+    return ListRows(tuple(ids), groups, tuple(group_of) or ((),), tuple(keys))
+
+
+def _csv_path(reader: Reader) -> tuple:
+    """(path, key) of the CSV file `reader` names in `file`, checked to be a regular file of
+    a sane size."""
+    name = reader.mapping["file"]
+    if not isinstance(name, str) or not name:
+        reader.fail("file", f"must name a CSV file; got {brief(name)}")
+    path = os.path.join(os.path.dirname(reader.path), name)
+    key = reader.key("file")
+    try:
+        info = os.stat(path)
+    except OSError as error:
+        raise ScenarioError(path, None, key, error.strerror or str(error)) from None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_LIST_BYTES:
+        raise ScenarioError(path, None, key, f"must be a regular file of at most "
+                                             f"{MAX_LIST_BYTES >> 20:,} MiB")
+    return path, key
+
+
+DO_NOT_CALL_COLUMNS = ("phone",)
+
+
+def read_do_not_call(parent: Reader) -> frozenset:
+    """`do_not_call: {file: F}` of `parent` (the scenario: the global list; a campaign: its
+    own): a CSV with a `phone` column, each an E.164 number, as the keys of the numbers
+    (cluster/phone_keys.py). Errors as for list files (file, line, column; masked)."""
+    reader = parent.child("do_not_call", {"file"}, required=("file",))
+    path, key = _csv_path(reader)
+    problems = csv_rows.Problems(path)
+    keys = set()
+    try:
+        for row in csv_rows.read_rows(path, DO_NOT_CALL_COLUMNS, DO_NOT_CALL_COLUMNS, problems):
+            try:
+                keys.add(phone_key(_SECRET, csv_rows.phone(row.fields["phone"], None)))
+            except ValueError as error:
+                problems.add(row.line, "phone", str(error))
+            if len(keys) > MAX_LIST_SIZE:
+                problems.add(row.line, "(row)", f"more than {MAX_LIST_SIZE:,} numbers")
+        problems.raise_any()
+    except csv_rows.ImportRefused as refused:
+        first = refused.problems[0]
+        raise ScenarioError(path, first.line, key, f"{first.column}: "
+                                                   f"{mask_for_logs(first.problem)}") from None
+    return frozenset(keys)
 
 
 def _timezone(value: str) -> None:
@@ -301,15 +399,17 @@ class Callees:
 class CampaignRun:
     """One campaign in a simulation: its pacer, its callees, and its figures."""
 
-    def __init__(self, spec: CampaignSpec, seed, stream):
+    def __init__(self, spec: CampaignSpec, seed, stream, clock: WallClock | None = None):
         self.spec = spec
         self.name = spec.config.name
         self.site = spec.site
         self.skill = spec.config.skill
         self.stream = stream            # what its outbound contacts' records report under
-        self.campaign = Campaign(spec.config, spec.call_list())
+        self.campaign = Campaign(spec.config, spec.call_list(), clock,
+                                 DoNotCall(spec.global_do_not_call, spec.do_not_call))
         self.callees = Callees(spec, seed)
         self.pace_at = None             # the pace scheduled next, if any
+        self.messages_played = 0        # abandoned callees who heard the recorded message
         self._calls: dict = {}          # call id -> (agent dialled for, person, talk seconds)
         self.shift: dict = {}           # figures at the end of the shift
 
@@ -345,4 +445,5 @@ class CampaignRun:
 
     def report(self) -> dict:
         return {**self.campaign.figures(), **self.shift,
-                "amd_false_positives": self.callees.amd_false_positives}
+                "amd_false_positives": self.callees.amd_false_positives,
+                "messages_played": self.messages_played}

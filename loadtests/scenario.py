@@ -247,7 +247,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     top = Reader(path, document, "", 1,
                  {"duration_s", "seed", "skills", "sites", "routing", "traffic", "profile",
                   "start", "calendars", "entry_points", "services", "plans", "tiers",
-                  "default_tier", "customers", "marketing", "campaigns"},
+                  "default_tier", "customers", "marketing", "campaigns", "do_not_call"},
                  required=("duration_s", "skills", "sites"))
     duration = top.number("duration_s", exclusive=True, maximum=MAX_DURATION_S)
     seed = top.integer("seed", default=0)
@@ -372,8 +372,10 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                             f"duration_s{' x peak profile weight' if profile else ''}); at "
                             f"most {MAX_CONTACTS:,} in one run: shorten duration_s or split "
                             "the scenario")
-    campaigns = read_campaigns(top, skills, sites, _inbound_skills(traffic, plans)) \
-        if "campaigns" in top.mapping else ()
+    if "do_not_call" in top.mapping and "campaigns" not in top.mapping:
+        top.fail("do_not_call", "the numbers campaigns never dial: define campaigns")
+    campaigns = read_campaigns(top, skills, sites, _inbound_skills(traffic, plans),
+                               plans.calendars) if "campaigns" in top.mapping else ()
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
                     profile, start_epoch, plans, tiers, customers, marketing, campaigns)
 

@@ -56,7 +56,7 @@ from sites.actions import (AgentStateChanged, ContactFinished, ContactQueued, Iv
                            OfferContact)
 from sites.calendars import WallClock
 from sites.dialer import events as dev
-from sites.dialer.decisions import Dial, Preview
+from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage, Preview
 from sites.dialer.snapshot import skill_agents
 from sites.model import AgentMode, AgentState, Channel, ContactState, Priority
 from sites.state import SiteState
@@ -67,6 +67,7 @@ _ARRIVAL, _ANSWER, _END, _ABANDON, _TICK, _CALLER, _STAFF = range(7)
 # ... and those of outbound campaigns (SPEC §6)
 _CALL_PROGRESS, _PACE, _PREVIEWED, _CONNECT_LIMIT, _SHIFT_END = range(7, 12)
 _READY = AgentState.READY
+_UNANSWERED = (dev.CallOutcome.BUSY, dev.CallOutcome.NO_ANSWER, dev.CallOutcome.FAILED)
 
 
 @dataclass
@@ -129,8 +130,9 @@ class Simulation:
         self.world: list | None = [] if record_world else None
         # Outbound campaigns: name -> CampaignRun; contact id -> campaign of an outbound
         # contact; agent id -> the campaign it dials for; campaigns to pace after this event.
+        clock = WallClock(scenario.start_epoch)     # call windows see the scenario's start
         self.campaigns = {spec.config.name: CampaignRun(spec, self.seed,
-                                                        _outbound_stream(scenario, spec))
+                                                        _outbound_stream(scenario, spec), clock)
                           for spec in getattr(scenario, "campaigns", ())}
         self._outbound: dict[str, CampaignRun] = {}
         self._campaign_agents: dict[str, CampaignRun] = {}
@@ -365,7 +367,7 @@ class Simulation:
             if run.pace_at is None:
                 # A campaign that dials only for idle agents is paced on events; a retry
                 # that comes due while nothing happens is paced at its time.
-                due = run.campaign.call_list.next_due()
+                due = run.campaign.call_list.next_due(now)
                 run.pace_at = due if due is not None and due > now else None
             if run.pace_at is not None:
                 self._schedule(run.pace_at, _PACE, run)
@@ -384,6 +386,12 @@ class Simulation:
             if kind is Dial:
                 delay, outcome = run.dial(decision)
                 self._schedule(now + delay, _CALL_PROGRESS, run, (decision.call_id, outcome))
+            elif kind is Connect:
+                self._connect(run, decision, now)
+            elif kind is Drop:
+                run.finished(decision.call_id)
+            elif kind is PlayMessage:
+                run.messages_played += 1        # the callee hears it; the call is over
             elif kind is Preview:
                 self._step(run.site, ev.AgentNotReady(now, decision.agent_id, "preview"))
                 self._schedule(now + run.spec.preview_s, _PREVIEWED, run, decision.agent_id)
@@ -392,19 +400,23 @@ class Simulation:
 
     def _call_progress(self, run, call_id, outcome, now) -> None:
         self._to_campaign(run, dev.CallProgress(now, call_id, outcome), now)
-        if outcome is not dev.CallOutcome.LIVE:
+        if outcome in _UNANSWERED:
             run.finished(call_id)
-            return
-        agent_id, talk_s = run.answered(call_id)
-        if agent_id is not None:        # preview: the agent it was dialled for takes it
-            self._step(run.site, ev.AgentReady(now, agent_id))
+
+    def _connect(self, run, decision, now) -> None:
+        """A live answer becomes an outbound contact of the campaign's skill, routed by the
+        core (the agent it was dialled for made ready for it first)."""
+        call_id = decision.call_id
+        talk_s = run.answered(call_id)[1]
+        if decision.agent_id is not None:
+            self._step(run.site, ev.AgentReady(now, decision.agent_id))
         record = ContactRecord(call_id, run.stream, run.site, now)
         record.talk_s = talk_s
         self.records[call_id] = record
         self._outbound[call_id] = run
-        self._step(run.site, ev.ContactArrived(now, call_id, run.skill,
+        self._step(run.site, ev.ContactArrived(now, call_id, decision.skill,
                                                channel=Channel.OUTBOUND))
-        self._schedule(now + run.spec.config.connect_within_s, _CONNECT_LIMIT, run, call_id)
+        self._schedule(now + decision.within_s, _CONNECT_LIMIT, run, call_id)
 
     def _connect_limit(self, run, call_id, now) -> None:
         """No agent within the connect limit: the callee hears the message, an abandon."""
@@ -413,7 +425,7 @@ class Simulation:
         if contact is not None and contact.state in (ContactState.QUEUED, ContactState.OFFERED):
             self._step(record.site, ev.ContactAbandoned(now, call_id))
             run.finished(call_id)
-            self._to_campaign(run, dev.CallAbandoned(now, call_id), now)
+            self._to_campaign(run, dev.CallAbandoned(now, call_id), now)    # PlayMessage
 
     def _outbound_ended(self, run, call_id, now) -> None:
         person = run.finished(call_id)

@@ -53,6 +53,7 @@ from sites.recent import RecentMap
 from sites.statistics import RollingSkillCounters, SkillStatistics, SkillStatus
 
 _VOICE = Channel.VOICE.value
+_OUTBOUND = Channel.OUTBOUND.value
 # An agent's load with nothing connected: `load != _NO_LOAD` is `any(load)` (counts are never
 # negative) without building an iterator, on every refresh of an agent.
 _NO_LOAD = [0] * len(Channel)
@@ -880,14 +881,19 @@ class SiteState:
 
     # ---- agent availability ------------------------------------------------------------------
     def _channels_mask(self, agent: Agent) -> int:
-        """Channels the agent can be offered now (SPEC §3: capacity; voice blocks others)."""
+        """Channels the agent can be offered now (SPEC §3: capacity; voice blocks others).
+        An outbound call is a phone call too: it blocks the other channels, voice included,
+        as a voice call blocks outbound (a blended agent talks to one caller at a time)."""
         if agent.mode is not _MODE_READY or agent.offer is not None or agent.wrap_ups:
             return 0
         load = agent.load
-        on_voice = load[_VOICE] > 0 and agent.config.voice_blocks_others
+        blocks = agent.config.voice_blocks_others
+        on_voice = load[_VOICE] > 0 and blocks
+        on_outbound = load[_OUTBOUND] > 0 and blocks
         mask = 0
         for code, capacity in agent.capacities:
-            if load[code] < capacity and not (on_voice and code != _VOICE):
+            if load[code] < capacity and not (on_voice and code != _VOICE) and not (
+                    on_outbound and code != _OUTBOUND):
                 mask |= 1 << code
         return mask
 

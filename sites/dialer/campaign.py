@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from sites.dialer import events as dev
 from sites.dialer.adaptive import AdaptiveDialLevel
 from sites.dialer.call_list import CallList
+from sites.calendars import WallClock
 from sites.dialer.config import CampaignConfig, DialMode, Pacing
-from sites.dialer.decisions import Dial, Preview, Release
+from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage, Preview, Release
+from sites.dialer.do_not_call import DoNotCall
 from sites.dialer.estimates import Estimates
 from sites.dialer.events import CallOutcome
 from sites.dialer.ledger import AbandonLedger
 from sites.dialer.predict import Outlook
+from sites.dialer.windows import CallWindows
 from sites.errors import InvalidInput
 
 TARGET_SHARE = 0.9            # the model aims at 90 % of the limit (2.7 % for 3 %)
@@ -57,9 +60,19 @@ class _Call:
 
 
 class Campaign:
-    def __init__(self, config: CampaignConfig, call_list: CallList):
+    def __init__(self, config: CampaignConfig, call_list: CallList,
+                 clock: WallClock | None = None, do_not_call: DoNotCall | None = None):
+        """`clock` maps the events' time to wall-clock time for the call window (default:
+        time 0 is Monday 2026-01-05 00:00 UTC, as a scenario without `start:`);
+        `do_not_call` holds the lists' keys (none by default)."""
         self.config = config
         self.call_list = call_list
+        if config.call_window is not None:
+            call_list.windows = CallWindows(config.call_window, clock or WallClock(),
+                                            call_list.zone_sets)
+        self.do_not_call = do_not_call if do_not_call is not None else DoNotCall()
+        self.skipped_do_not_call = 0
+        self._fresh_skipped = 0         # of those, records never dialled (list penetration)
         self.now = -math.inf
         self.stopped = False
         self.estimates = Estimates(config.ring_timeout_s, config.handle_estimate_s,
@@ -89,6 +102,7 @@ class Campaign:
             dev.CallProgress: self._progress, dev.CallConnected: self._connected,
             dev.CallAbandoned: self._abandoned, dev.CallEnded: self._ended,
             dev.PreviewDone: self._preview_done, dev.Pace: self._pace, dev.Stop: self._stop,
+            dev.DoNotCallChanged: self._do_not_call_changed,
         }
 
     # ---- events in, decisions out ------------------------------------------------------------
@@ -107,10 +121,14 @@ class Campaign:
         return decisions
 
     def next_pace_at(self, now: float) -> float | None:
-        """When the host should pace next if nothing else happens (None: only on change)."""
+        """When the host should pace next if nothing else happens (None: only on change).
+        A campaign with nothing to dial before a call window opens (or a retry comes due)
+        needs no pace until then."""
         if self.stopped or not self.config.dials_ahead or not self.call_list.remaining:
             return None
-        return now + self.config.pace_every_s
+        at = now + self.config.pace_every_s
+        due = self.call_list.next_due(now)
+        return at if due is None or due <= at else due
 
     def _call(self, call_id, state) -> _Call:
         call = self.calls.get(call_id) if isinstance(call_id, str) else None
@@ -139,12 +157,15 @@ class Campaign:
                 self.ledger.note_live(now)
             if call.agent_id is not None:
                 self.held.pop(call.agent_id, None)      # the host connects it to the agent
-            return []
+            return [Connect(call.call_id, self.config.skill, call.agent_id,
+                            self.config.connect_within_s)]
         del self.calls[call.call_id]
         self._retry_or_done(call.record_id, outcome.value, now)
+        # A machine AMD detected is hung up on; busy, unanswered, failed calls are over.
+        decisions = [Drop(call.call_id)] if outcome is CallOutcome.MACHINE else []
         if call.agent_id is not None and call.agent_id in self.held:
-            return self._next_preview(call.agent_id, now)
-        return []
+            decisions += self._next_preview(call.agent_id, now)
+        return decisions
 
     def _retry_or_done(self, record: str, outcome: str, now: float) -> None:
         """Try the record again later if its outcome's retry rule says so (SPEC §6)."""
@@ -155,6 +176,7 @@ class Campaign:
             self.retried += 1
         else:
             self.attempts_of.pop(record, None)
+            self.call_list.done(record)
 
     def _connected(self, event) -> list:
         call = self._call(event.call_id, _CallState.WAITING)
@@ -173,12 +195,13 @@ class Campaign:
         self.ledger.note_abandon(event.time)
         self.abandoned += 1
         self._retry_or_done(call.record_id, "abandoned", event.time)
-        return []
+        return [PlayMessage(call.call_id, self.config.abandon_prompt)]
 
     def _ended(self, event) -> list:
         call = self._call(event.call_id, _CallState.TALKING)
         del self.calls[call.call_id]
         self.attempts_of.pop(call.record_id, None)      # reached: done
+        self.call_list.done(call.record_id)
         self.estimates.note_talk(max(0.0, event.time - call.connected_at))
         if not self.config.amd_enabled:
             if event.machine:
@@ -191,14 +214,41 @@ class Campaign:
         held = self.held.get(event.agent_id) if isinstance(event.agent_id, str) else None
         if held is None or held[1] is not None:
             raise InvalidInput("agent_id", f"agent {event.agent_id!r} has no record in preview")
-        if not event.dial:
+        if not event.dial or self._on_list(held[0]):
+            # Skipped by the agent, or put on a do-not-call list during the preview.
+            self._skip(held[0], blocked=event.dial)
             return self._next_preview(event.agent_id, event.time)
         if self.stopped:
             del self.held[event.agent_id]
+            self.call_list.done(held[0])
             return [Release(event.agent_id)]
         dial = self._dial(event.time, held[0], event.agent_id)
         held[1] = dial.call_id
         return [dial]
+
+    def _do_not_call_changed(self, event) -> list:
+        self.do_not_call.change(event.scope, event.add, event.remove)
+        return []
+
+    def _on_list(self, record: str) -> bool:
+        """Whether the number of a taken record is on a do-not-call list now."""
+        return self.call_list.key(record) in self.do_not_call
+
+    def _take(self, now: float) -> str | None:
+        """The next record to dial now, skipping those on a do-not-call list (bounded by
+        the list: each is skipped once)."""
+        while True:
+            record = self.call_list.take(now)
+            if record is None or not self._on_list(record):
+                return record
+            self._skip(record, blocked=True)
+
+    def _skip(self, record: str, blocked: bool) -> None:
+        if blocked:
+            self.skipped_do_not_call += 1
+            self._fresh_skipped += record not in self.attempts_of
+        self.attempts_of.pop(record, None)
+        self.call_list.done(record)
 
     def _stop(self, event) -> list:
         # Agents held for previews are released as their preview or call ends.
@@ -251,7 +301,7 @@ class Campaign:
         free = [agent for agent in agents.idle_ids() if agent not in covering]
         decisions = []
         for number in range(count):
-            record = self.call_list.take(now)
+            record = self._take(now)
             if record is None:
                 break
             decisions.append(self._dial(now, record, free[number] if number < len(free)
@@ -265,7 +315,8 @@ class Campaign:
         self.ringing[call_id] = now
         self.attempts += 1
         self.attempts_of[record] = self.attempts_of.get(record, 0) + 1
-        return Dial(call_id, record, self.config.ring_timeout_s, agent_id)
+        return Dial(call_id, record, self.config.ring_timeout_s, agent_id,
+                    self.config.amd_enabled)
 
     def _previews(self, agents, now) -> list:
         decisions = []
@@ -275,7 +326,7 @@ class Campaign:
         return decisions
 
     def _next_preview(self, agent: str, now: float) -> list:
-        record = None if self.stopped else self.call_list.take(now)
+        record = None if self.stopped else self._take(now)
         if record is None:
             if self.held.pop(agent, None) is not None:
                 return [Release(agent)]
@@ -300,5 +351,9 @@ class Campaign:
             "abandoned": self.abandoned,
             "abandon_pct": round(total, 3) if total is not None else 0.0,
             "max_window_abandon_pct": round(ledger.max_pct, 3),
-            "list_dialled": self.call_list.dialled,
+            "list_dialled": self.call_list.dialled - self._fresh_skipped,
+            "skipped_do_not_call": self.skipped_do_not_call,
+            "skipped_unknown_zone": self.call_list.skipped_unknown_zone,
+            "window_waits": self.call_list.window_waits,
         }
+

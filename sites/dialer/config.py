@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
 
+from sites.calendars import Calendar
 from sites.errors import InvalidInput
 from sites.model import check_number, parse_enum
 
@@ -74,13 +75,17 @@ class CampaignConfig:
     amd_false_positive: float = 0.0  # share of live answers AMD misreads as machines
     # A live answer nobody is connected to within this is abandoned (the recorded message).
     connect_within_s: float = 2.0
+    abandon_prompt: str = "abandon_message"   # what an abandoned callee hears (PlayMessage)
     pace_every_s: float = 1.0        # predictive: how often the host asks (a `Pace`)
     handle_estimate_s: float = 180.0  # the talk-time guess before any call was handled
     # outcome (RETRY_OUTCOMES) -> Retry; an outcome without one: the record is done.
     retries: dict = field(default_factory=dict)
+    # Records are dialled only while this calendar (SPEC §10) is open in the callee's time
+    # zone (windows.py); None: at any time.
+    call_window: Calendar | None = None
 
     def __post_init__(self):
-        for name in ("name", "skill"):
+        for name in ("name", "skill", "abandon_prompt"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise InvalidInput(name, f"must be a non-empty string; got {value!r}")
@@ -98,6 +103,8 @@ class CampaignConfig:
             raise InvalidInput("ring_timeout_s", f"must be at least {MIN_RING_S:g} s (a callee "
                                                  f"gets time to answer); got {self.ring_timeout_s!r}")
         set_(self, "retries", self._checked_retries())
+        if self.call_window is not None and not isinstance(self.call_window, Calendar):
+            raise InvalidInput("call_window", f"must be a calendar; got {self.call_window!r}")
         if not isinstance(self.amd_enabled, bool):
             raise InvalidInput("amd.enabled", f"must be true or false; got {self.amd_enabled!r}")
         false_positive = check_number(self.amd_false_positive, "amd.false_positive", 0)

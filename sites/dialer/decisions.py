@@ -1,4 +1,11 @@
-"""Decisions out of a campaign's pacer: what the host (PBX link, simulator) must carry out."""
+"""Decisions out of a campaign's pacer: what the host (PBX link, simulator) must carry out.
+
+Every call the pacer asked for ends through one of them or an event of the host's: a call
+answered live is handed to an agent (`Connect`); an answering machine AMD detected is hung
+up on (`Drop`); a live answer nobody was connected to within the limit hears the recorded
+message (`PlayMessage`, SPEC §6: "they hear a recorded message"); busy, unanswered and
+failed calls are over when the PBX reports them.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,14 @@ from dataclasses import dataclass
 @dataclass(slots=True)
 class Dial:
     """Dial the record's number now; ring at least `ring_timeout_s` before giving up.
-    `agent_id`: the agent it is dialled for (preview), whose the live answer is."""
+    `agent_id`: the agent it is dialled for (preview, blending), whose the live answer is.
+    `amd`: detect answering machines at the answer (report them as `machine`); without it
+    every answer is reported `live` and reaches an agent, who leaves a message on a machine."""
     call_id: str
     record_id: str
     ring_timeout_s: float
     agent_id: str | None = None
+    amd: bool = False
 
 
 @dataclass(slots=True)
@@ -24,5 +34,32 @@ class Preview:
 
 @dataclass(slots=True)
 class Release:
-    """The agent the pacer held for previews has nothing more to preview: make it ready."""
+    """The agent the pacer held (previews, blending) has nothing more to do for the
+    campaign: make it ready."""
     agent_id: str
+
+
+@dataclass(slots=True)
+class Connect:
+    """A live answer: hand it to an agent of `skill` (to `agent_id` when the call was dialled
+    for one: make that agent ready for it). Nobody connected within `within_s`: report
+    `CallAbandoned`."""
+    call_id: str
+    skill: str
+    agent_id: str | None
+    within_s: float
+
+
+@dataclass(slots=True)
+class Drop:
+    """Hang up an answered call no agent takes: an answering machine AMD detected (SPEC §6
+    `amd: on`, "machine -> drop")."""
+    call_id: str
+
+
+@dataclass(slots=True)
+class PlayMessage:
+    """The live answer was abandoned (nobody connected within the limit): play `prompt`, the
+    recorded message the callee must hear (who called, a number to call back), then hang up."""
+    call_id: str
+    prompt: str

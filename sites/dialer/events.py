@@ -70,3 +70,13 @@ class Pace:
 class Stop:
     """Dial nothing more (the shift or the campaign ends); calls in progress go on."""
     time: float
+
+
+@dataclass(slots=True)
+class DoNotCallChanged:
+    """Keys (keyed hashes of numbers, do_not_call.py) added to or removed from the global
+    do-not-call list or the campaign's (`scope`): in force from now on."""
+    time: float
+    scope: str
+    add: tuple = ()
+    remove: tuple = ()

@@ -17,7 +17,7 @@ from sites.dialer.adaptive import AdaptiveDialLevel
 from sites.dialer.call_list import CallList
 from sites.dialer.campaign import Campaign
 from sites.dialer.config import CampaignConfig
-from sites.dialer.decisions import Dial, Preview, Release
+from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage, Preview, Release
 from sites.dialer.estimates import Estimates
 from sites.dialer.events import CallOutcome
 from sites.dialer.ledger import AbandonLedger
@@ -112,6 +112,31 @@ def test_events_about_unknown_or_finished_calls_are_refused_unchanged():
     assert campaign.ringing == {call.call_id: 0.0}
 
 
+def test_what_becomes_of_each_answer_is_a_decision_the_host_carries_out():
+    """AMD on: the PBX is told to detect machines, a machine is hung up on; a live answer is
+    handed to an agent within the 2 s limit; an abandoned one hears the recorded message."""
+    campaign = make("progressive", amd_enabled=True)
+    machine, live, late = dials(campaign.handle(dev.Pace(0.0, agents(idle=3))))
+    assert machine.amd and live.amd
+    assert campaign.handle(dev.CallProgress(5.0, machine.call_id, CallOutcome.MACHINE)) == [
+        Drop(machine.call_id)]
+    assert campaign.handle(dev.CallProgress(6.0, live.call_id, LIVE)) == [
+        Connect(live.call_id, "sales", live.agent_id, 2.0)]
+    campaign.handle(dev.CallProgress(7.0, late.call_id, LIVE))
+    assert campaign.handle(dev.CallAbandoned(9.0, late.call_id)) == [
+        PlayMessage(late.call_id, "abandon_message")]
+    # AMD off: no detection asked for; every answer goes to an agent (a machine gets a
+    # message from the agent, who reports it when the call ends).
+    off = make("progressive")
+    (call,) = dials(off.handle(dev.Pace(0.0, agents(idle=1))))
+    assert not call.amd
+    assert off.handle(dev.CallProgress(5.0, call.call_id, LIVE)) == [
+        Connect(call.call_id, "sales", "a0", 2.0)]
+    off.handle(dev.CallConnected(5.5, call.call_id))
+    assert off.handle(dev.CallEnded(35.5, call.call_id, machine=True)) == []
+    assert off.figures()["machines"] == 1 and off.figures()["live_answers"] == 0
+
+
 # ---- the hard guard -------------------------------------------------------------------------
 def live_answers(campaign, count, after_s=8.0) -> float:
     """`count` calls answered live `after_s` after the dial, connected and ended (one idle
@@ -197,7 +222,8 @@ class World:
     def send(self, event):
         decisions = self.campaign.handle(event)
         self.decisions.extend(decisions)
-        self.ringing.extend(decision.call_id for decision in decisions)
+        self.ringing.extend(decision.call_id for decision in decisions
+                            if type(decision) is Dial)
 
     def step(self, action: str, number: int, flag: bool):
         campaign = self.campaign

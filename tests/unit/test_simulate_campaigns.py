@@ -189,6 +189,12 @@ def test_every_mode_loses_nothing_and_keeps_the_limit(changes):
         assert figures["amd_false_positives"] == 0 and figures["machines"] > 0
 
 
+def test_every_abandoned_callee_hears_the_recorded_message():
+    _, _, figures = campaign_figures(center(list="list: {size: 3000}"))
+    assert figures["abandoned"] > 0
+    assert figures["messages_played"] == figures["abandoned"]
+
+
 def test_same_seed_same_campaign_figures():
     first = campaign_figures(CENTER, seed=4)[2]
     assert campaign_figures(CENTER, seed=4)[2] == first

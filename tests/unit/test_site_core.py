@@ -433,6 +433,22 @@ def test_voice_blocks_other_channels(scheduler_factory, blocks):
         assert actions == [offer("k1", "a1", 18, channel=CHAT), asc("a1", RESERVED)]
 
 
+@pytest.mark.parametrize("first, second", [("outbound", "voice"), ("voice", "outbound")])
+def test_an_outbound_call_and_a_voice_call_block_each_other(scheduler_factory, first, second):
+    """A blended agent (SPEC §6) talks to one person at a time: an outbound call is a phone
+    call as a voice call is."""
+    site = Site(scheduler_factory, [billing()],
+                [agent("a1", channels={"voice": 1, "outbound": 1, "chat": 1})])
+    site.on(0, "a1")
+    site.arrive(1, "p1", channel=first)
+    site.accept(2, "p1")
+    assert site.arrive(3, "p2", channel=second) == [queued("p2", 1, 180.0)]
+    assert site.arrive(4, "k1", channel="chat") == [queued("k1", 2, 360.0)]
+    assert site.end(5, "p1") == [ContactFinished("p1", COMPLETED, "a1"), asc("a1", READY),
+                                 offer("p2", "a1", 20, channel=Channel[second.upper()]),
+                                 asc("a1", RESERVED)]
+
+
 # ---- not_ready and logout with work ----------------------------------------------------------
 def test_not_ready_while_busy_applies_after_the_call(scheduler_factory):
     site = Site(scheduler_factory, [billing()], [agent("a1")])

@@ -1,0 +1,186 @@
+"""The rules every campaign keeps besides pacing (SPEC §6, issue 19 item 4): call windows in
+the callee's time zone (DST-correct), the global and the campaign's do-not-call lists (keys
+of numbers, changed while the campaign runs), in the pure pacer (sites/dialer)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sites.calendars import Calendar, WallClock
+from sites.dialer import events as dev
+from sites.dialer.call_list import CallList
+from sites.dialer.campaign import Campaign
+from sites.dialer.config import CampaignConfig, Retry
+from sites.dialer.decisions import Dial, Preview, Release
+from sites.dialer.do_not_call import DoNotCall
+from sites.dialer.events import CallOutcome
+from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView
+from sites.dialer.windows import CallWindows
+from sites.errors import InvalidInput
+
+UTC = dt.timezone.utc
+NY, LA, BERLIN = "America/New_York", "America/Los_Angeles", "Europe/Berlin"
+# Time 0 of the core: Monday 2026-03-02 00:00 UTC (the US changes to summer time on Sunday
+# 2026-03-08, Europe on Sunday 2026-03-29).
+START = dt.datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+CLOCK = WallClock(START)
+HOUR = 3600.0
+# Nine to eight on weekdays (in the callee's zone); the calendar's own zone does not matter.
+WINDOW = Calendar.from_spec("callable", {"timezone": BERLIN,
+                                         "weekly": {"mon-fri": "09:00-20:00"},
+                                         "holidays": ["2026-03-13"]})
+
+
+def core(*fields) -> float:
+    """Core time of a UTC date and time."""
+    return CLOCK.core(dt.datetime(*fields, tzinfo=UTC).timestamp())
+
+
+def agents(idle: int) -> AgentsSnapshot:
+    return AgentsSnapshot(tuple(AgentView(f"a{n}", Activity.IDLE) for n in range(idle)))
+
+
+def listed(zones_by_record: list, zone_sets: tuple, keys=None) -> CallList:
+    ids = tuple(f"r{n}" for n in range(len(zones_by_record)))
+    return CallList(ids, zones_by_record, zone_sets, keys)
+
+
+def campaign(call_list: CallList, mode="progressive", window=WINDOW, dnc=None, **fields):
+    config = CampaignConfig("c", "sales", mode=mode, call_window=window, **fields)
+    return Campaign(config, call_list, CLOCK, dnc)
+
+
+def dialled(decisions) -> list:
+    return [decision.record_id for decision in decisions if type(decision) is Dial]
+
+
+# ---- call windows ---------------------------------------------------------------------------
+def test_the_window_is_the_callees_and_moves_with_their_daylight_saving_time():
+    windows = CallWindows(WINDOW, CLOCK, ((NY,), (BERLIN,)))
+    # Friday 6 March: New York is on EST (UTC-5): open 14:00-01:00 UTC.
+    friday = core(2026, 3, 6, 12)
+    assert windows.opens_at(0, friday) == core(2026, 3, 6, 14)
+    assert windows.opens_at(0, core(2026, 3, 6, 15)) == core(2026, 3, 6, 15)   # open: now
+    # Closed at 20:00 New York time, 01:00 UTC: next opening Monday 9 March, on EDT (UTC-4).
+    assert windows.opens_at(0, core(2026, 3, 7, 1)) == core(2026, 3, 9, 13)
+    # Berlin is still on CET (UTC+1) that Monday: 08:00 UTC; after 29 March on CEST: 07:00.
+    assert windows.opens_at(1, core(2026, 3, 9, 0)) == core(2026, 3, 9, 8)
+    assert windows.opens_at(1, core(2026, 3, 30, 0)) == core(2026, 3, 30, 7)
+    # The calendar's holiday (Friday 13 March) is the callee's date: closed all that day.
+    assert windows.opens_at(0, core(2026, 3, 13, 13)) == core(2026, 3, 16, 13)
+
+
+def test_a_number_in_several_zones_is_called_only_when_all_are_open():
+    windows = CallWindows(WINDOW, CLOCK, ((LA, NY), ()))
+    # 09:00 in Los Angeles (PST, UTC-8) is 12:00 in New York: open in both from 17:00 UTC
+    # until 20:00 in New York (01:00 UTC).
+    assert windows.opens_at(0, core(2026, 3, 3, 14)) == core(2026, 3, 3, 17)
+    assert windows.opens_at(0, core(2026, 3, 4, 0, 59)) == core(2026, 3, 4, 0, 59)
+    assert windows.opens_at(0, core(2026, 3, 4, 1)) == core(2026, 3, 4, 17)
+    assert windows.opens_at(1, core(2026, 3, 3, 14)) is None        # no zone: no window
+
+
+def test_records_outside_their_window_wait_and_go_in_order_when_it_opens():
+    # r0, r2: New York; r1, r3: Berlin; r4: unknown zone. Monday 2 March 10:00 UTC: Berlin
+    # is open (11:00), New York is not (05:00).
+    pacer = campaign(listed([0, 1, 0, 1, 2], ((NY,), (BERLIN,), ())))
+    now = core(2026, 3, 2, 10)
+    first = pacer.handle(dev.Pace(now, agents(5)))
+    assert dialled(first) == ["r1", "r3"]
+    assert pacer.figures()["skipped_unknown_zone"] == 1           # never dialled, counted
+    assert pacer.call_list.next_due(now) == core(2026, 3, 2, 14)
+    assert pacer.next_pace_at(now) is None                        # progressive: on events
+    for decision in first:
+        pacer.handle(dev.CallProgress(now + 15, decision.call_id, CallOutcome.NO_ANSWER))
+    assert pacer.handle(dev.Pace(core(2026, 3, 2, 13, 59), agents(5))) == []
+    assert dialled(pacer.handle(dev.Pace(core(2026, 3, 2, 14), agents(5)))) == ["r0", "r2"]
+
+
+def test_a_retry_due_outside_its_window_waits_for_it_keeping_its_order():
+    # Two Berlin records, busy at 19:50 Berlin time (18:50 UTC), retried after 15 minutes:
+    # due at 20:05 Berlin, closed: they wait for Tuesday 09:00 Berlin, in their order.
+    pacer = campaign(listed([0, 0], ((BERLIN,),)), retries={"busy": Retry(900.0, 2)})
+    now = core(2026, 3, 2, 18, 50)
+    calls = pacer.handle(dev.Pace(now, agents(2)))
+    for call in calls:
+        pacer.handle(dev.CallProgress(now + 3, call.call_id, CallOutcome.BUSY))
+    assert pacer.handle(dev.Pace(core(2026, 3, 2, 19, 6), agents(2))) == []
+    assert pacer.call_list.window_waits == 2
+    assert pacer.call_list.next_due(core(2026, 3, 2, 19, 6)) == core(2026, 3, 3, 8)
+    assert dialled(pacer.handle(dev.Pace(core(2026, 3, 3, 8), agents(2)))) == ["r0", "r1"]
+
+
+def test_a_predictive_campaign_sleeps_until_the_window_opens():
+    pacer = campaign(listed([0], ((NY,),)), mode="predictive")
+    night = core(2026, 3, 2, 6)
+    assert pacer.handle(dev.Pace(night, agents(3))) == []
+    assert pacer.next_pace_at(night) == core(2026, 3, 2, 14)      # not every second
+    assert pacer.next_pace_at(core(2026, 3, 2, 14)) == core(2026, 3, 2, 14) + 1.0
+
+
+def test_without_a_window_zones_do_not_matter():
+    pacer = campaign(listed([0, 1], ((NY,), ())), window=None)
+    assert dialled(pacer.handle(dev.Pace(core(2026, 3, 2, 3), agents(2)))) == ["r0", "r1"]
+
+
+# ---- do-not-call ----------------------------------------------------------------------------
+def keyed(count: int) -> CallList:
+    """Records r0.. whose numbers' keys are k0.. (the host's HMACs; any opaque values)."""
+    return listed([0] * count, ((NY,),), tuple(f"k{n}".encode() for n in range(count)))
+
+
+def test_numbers_on_either_list_are_never_dialled():
+    pacer = campaign(keyed(5), window=None, dnc=DoNotCall(frozenset({b"k1"}), {b"k3"}))
+    assert dialled(pacer.handle(dev.Pace(0.0, agents(5)))) == ["r0", "r2", "r4"]
+    figures = pacer.figures()
+    assert figures["skipped_do_not_call"] == 2 and figures["list_dialled"] == 3
+
+
+def test_a_number_added_while_the_campaign_runs_is_skipped_at_its_turn_not_cut():
+    pacer = campaign(keyed(4), window=None, retries={"busy": Retry(60.0, 3)})
+    ringing, busy = pacer.handle(dev.Pace(0.0, agents(2)))
+    pacer.handle(dev.CallProgress(3.0, busy.call_id, CallOutcome.BUSY))   # r1: retry at 63
+    # r0 (ringing), r1 (waiting to be retried) and r2 (fresh) go on the lists now.
+    assert pacer.handle(dev.DoNotCallChanged(4.0, "global", add=(b"k0", b"k1"))) == []
+    pacer.handle(dev.DoNotCallChanged(4.0, "campaign", add=(b"k2",)))
+    # The call ringing is not cut: it is answered and connected as any other.
+    assert pacer.handle(dev.CallProgress(9.0, ringing.call_id, CallOutcome.LIVE))
+    pacer.handle(dev.CallConnected(9.5, ringing.call_id))
+    assert dialled(pacer.handle(dev.Pace(63.0, agents(1)))) == ["r3"]
+    assert pacer.figures()["skipped_do_not_call"] == 2 and pacer.call_list.remaining == 0
+
+
+def test_a_number_taken_off_a_list_is_dialled_again():
+    pacer = campaign(keyed(2), window=None, dnc=DoNotCall(campaign_keys=frozenset({b"k0"})))
+    pacer.handle(dev.DoNotCallChanged(0.0, "campaign", remove=(b"k0",)))
+    assert dialled(pacer.handle(dev.Pace(1.0, agents(2)))) == ["r0", "r1"]
+
+
+def test_a_number_listed_during_its_preview_is_not_dialled():
+    pacer = campaign(keyed(2), mode="preview", window=None)
+    assert pacer.handle(dev.Pace(0.0, agents(1))) == [Preview("a0", "r0")]
+    pacer.handle(dev.DoNotCallChanged(5.0, "campaign", add=(b"k0",)))
+    assert pacer.handle(dev.PreviewDone(10.0, "a0")) == [Preview("a0", "r1")]
+    assert pacer.handle(dev.PreviewDone(20.0, "a0", dial=False)) == [Release("a0")]
+    assert pacer.figures()["skipped_do_not_call"] == 1
+
+
+def test_a_bad_list_change_is_refused_and_changes_nothing():
+    pacer = campaign(keyed(2), window=None)
+    for event, field in ((dev.DoNotCallChanged(1.0, "everyone", add=(b"k0",)), "scope"),
+                         (dev.DoNotCallChanged(1.0, "global", add=(b"k0", 7)), "add"),
+                         (dev.DoNotCallChanged(1.0, "global", add=b"k0"), "add")):
+        with pytest.raises(InvalidInput) as error:
+            pacer.handle(event)
+        assert error.value.field == field
+    assert dialled(pacer.handle(dev.Pace(2.0, agents(2)))) == ["r0", "r1"]
+
+
+def test_the_global_list_is_shared_not_copied():
+    shared = frozenset(f"k{n}".encode() for n in range(1000))
+    first, second = DoNotCall(shared), DoNotCall(shared)
+    first.change("global", remove=(b"k1",))
+    assert first.lists["global"].base is shared is second.lists["global"].base
+    assert b"k1" not in first and b"k1" in second
