@@ -48,7 +48,8 @@ _REDRAWS = 1_000        # answer delays past the ring timeout drawn again at mos
 
 _CAMPAIGN_KEYS = {"site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window",
                   "ring_timeout_s", "list", "outcomes", "answer_delay_s", "handle_time", "amd",
-                  "preview_s", "retries", "call_window", "do_not_call"}
+                  "preview_s", "retries", "call_window", "do_not_call",
+                  "protect_inbound_sl_pct"}
 # The center's secret for the keys of phone numbers (cluster/phone_keys.py): a simulation's
 # center lives in this process, and no key outlives it.
 _SECRET = secrets.token_bytes(32)
@@ -83,6 +84,7 @@ class CampaignSpec:
     # the campaign's own.
     global_do_not_call: frozenset = field(default=frozenset(), compare=False)
     do_not_call: frozenset = field(default=frozenset(), compare=False)
+    inbound_skills: tuple = ()      # blending: the inbound skills its agents serve
 
     def call_list(self) -> CallList:
         if self.rows is not None:
@@ -92,10 +94,10 @@ class CampaignSpec:
 
 
 def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set,
-                   calendars: dict | None = None) -> tuple:
+                   calendars: dict | None = None, top_skills: set = frozenset()) -> tuple:
     """The `campaigns:` mapping (and the global `do_not_call:`); `sites` maps site -> agent
-    groups, `traffic_skills` are the skills inbound traffic asks for, `calendars` the
-    scenario's (SPEC §10), by name."""
+    groups, `traffic_skills` are the skills inbound traffic asks for (`top_skills` those it
+    may ask for at priority top), `calendars` the scenario's (SPEC §10), by name."""
     global_list = read_do_not_call(top) if "do_not_call" in top.mapping else frozenset()
     campaigns_reader = top.child("campaigns", None)
     specs = []
@@ -112,7 +114,7 @@ def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set,
         skill = reader.name("skill", MAX_NAME, "skill name")
         if skill not in skills:
             reader.fail("skill", f"unknown skill {brief(skill)} (defined: {', '.join(skills)})")
-        _check_agents(reader, site, skill, sites[site], traffic_skills)
+        inbound = _check_agents(reader, site, skill, sites[site], traffic_skills, top_skills)
         if (site, skill) in dialled:
             reader.fail("skill", f"campaign {dialled[site, skill]!r} dials for the agents of "
                                  f"{skill!r} at {site!r} already (one campaign a skill)")
@@ -127,26 +129,45 @@ def read_campaigns(top: Reader, skills: dict, sites: dict, traffic_skills: set,
             _preview_s(reader, config), line=reader.line, rows=rows, list_zone=list_zone,
             global_do_not_call=global_list,
             do_not_call=read_do_not_call(reader) if "do_not_call" in reader.mapping
-            else frozenset()))
+            else frozenset(), inbound_skills=inbound))
     if not specs:
         top.fail("campaigns", "must define at least one campaign (or leave the key out)")
     return tuple(specs)
 
 
-def _check_agents(reader: Reader, site: str, skill: str, groups, traffic_skills: set) -> None:
-    """Agents of the skill at the site take outbound calls, and no inbound work: the hard
-    guard counts on idle agents taking the campaign's calls (blending, SPEC §6, is not
-    modelled yet)."""
+def _check_agents(reader: Reader, site: str, skill: str, groups, traffic_skills: set,
+                  top_skills: set) -> tuple:
+    """The inbound skills the agents of the skill at the site also serve (blending, SPEC §6),
+    sorted. They need an outbound channel. Blending needs `protect_inbound_sl_pct`, and
+    agents who take the live answer dialled for them before any inbound contact: greatest
+    need call selection, and no inbound contact of their skills at priority top (the
+    campaign's live answers enter at top; campaign.py)."""
     serving = [group for group in groups if skill in group.skills]
     if not any("outbound" in group.channels for group in serving):
         reader.fail("skill", f"no agent at site {site!r} has skill {skill!r} and an outbound "
                              "channel (give the group `channels: {outbound: 1}`)")
+    shared = sorted({name for group in serving for name in group.skills} & traffic_skills)
+    if not shared:
+        if "protect_inbound_sl_pct" in reader.mapping:
+            reader.fail("protect_inbound_sl_pct", f"the agents of {skill!r} at {site!r} serve "
+                                                  "no inbound skill: nothing to blend")
+        return ()
+    if "protect_inbound_sl_pct" not in reader.mapping:
+        reader.fail("skill", f"agents of {skill!r} at {site!r} also serve inbound traffic "
+                             f"({', '.join(shared)}): give protect_inbound_sl_pct to blend "
+                             "(SPEC §6), or agents of their own")
     for group in serving:
-        shared = sorted(set(group.skills) & traffic_skills)
-        if shared:
-            reader.fail("skill", f"agents of {skill!r} at {site!r} also serve inbound "
-                                 f"traffic ({', '.join(shared)}): blending inbound and "
-                                 "outbound is not simulated yet")
+        if group.call_selection != "greatest_need":
+            reader.fail("skill", f"blended agents of {skill!r} select calls by "
+                                 f"{group.call_selection}: they must take the live answer "
+                                 "dialled for them first (call_selection: greatest_need)")
+    top = sorted(set(shared) & set(top_skills))
+    if top:
+        reader.fail("protect_inbound_sl_pct", f"inbound contacts of {', '.join(top)} may wait "
+                                              "at priority top, before the live answers a "
+                                              "blended agent is held for: give them a lower "
+                                              "priority")
+    return tuple(shared)
 
 
 def _config(reader: Reader, name: str, skill: str, calendars: dict) -> CampaignConfig:
@@ -178,6 +199,9 @@ def _config(reader: Reader, name: str, skill: str, calendars: dict) -> CampaignC
             if not fields["amd_enabled"]:
                 amd.fail("false_positive", "AMD is off: nothing is misread")
             fields["amd_false_positive"] = amd.number("false_positive", maximum=0.99)
+    if "protect_inbound_sl_pct" in reader.mapping:
+        fields["protect_inbound_sl_pct"] = reader.number("protect_inbound_sl_pct",
+                                                         maximum=100.0)
     if "retries" in reader.mapping:
         retries = reader.child("retries", set(RETRY_OUTCOMES))
         fields["retries"] = {}

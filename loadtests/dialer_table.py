@@ -126,6 +126,11 @@ def main(argv=None) -> int:
     checked += [f"predictive utilization >= {TARGETS[agents]:g} min/h with {agents} agents, "
                 "every seed" for agents in agent_counts if agents in TARGETS
                 and "predictive" in pacings]
+    return report_checks(console, checked, failures)
+
+
+def report_checks(console, checked: list, failures: list) -> int:
+    """Print what was checked and what failed; the exit code (1: a check failed)."""
     for text in checked:
         console.print(f"  checked: {text}")
     for text in failures:

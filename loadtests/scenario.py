@@ -25,7 +25,7 @@ from loadtests.marketing import Marketing, read_marketing
 from sites.calendars import DEFAULT_START_EPOCH
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, Channel, Priority, SiteConfig, SkillConfig
-from sites.plans import MAX_DIGITS, Collect, PlanConfig, Queue
+from sites.plans import MAX_DIGITS, Collect, PlanConfig, Queue, SetPriority
 from sites.tiers import TierConfig
 from sites.virtual_center import BsrConfig
 
@@ -375,7 +375,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     if "do_not_call" in top.mapping and "campaigns" not in top.mapping:
         top.fail("do_not_call", "the numbers campaigns never dial: define campaigns")
     campaigns = read_campaigns(top, skills, sites, _inbound_skills(traffic, plans),
-                               plans.calendars) if "campaigns" in top.mapping else ()
+                               plans.calendars, _top_priority_skills(traffic, plans, tiers)) \
+        if "campaigns" in top.mapping else ()
     return Scenario(path, duration, seed, skills, sites, multisite, bsr, tuple(traffic),
                     profile, start_epoch, plans, tiers, customers, marketing, campaigns)
 
@@ -386,6 +387,24 @@ def _inbound_skills(traffic, plans: PlanConfig) -> set:
     if any(stream.dnis is not None for stream in traffic):
         skills.update(step.action.skill for plan in plans.plans.values()
                       for step in plan.steps if isinstance(step.action, Queue))
+    return skills
+
+
+def _top_priority_skills(traffic, plans: PlanConfig, tiers) -> set:
+    """The skills an inbound contact may wait in at priority top: rows at top (or at their
+    callers' tier's, when a tier is top), and every skill a plan that can queue or raise a
+    contact at top queues in."""
+    top_tier = bool(tiers) and any(tier.priority is Priority.TOP
+                                   for tier in tiers.tiers.values())
+    skills = {stream.skill for stream in traffic if stream.skill is not None and (
+        stream.priority is Priority.TOP or (stream.priority is None and top_tier))}
+    for plan in plans.plans.values():
+        actions = [step.action for step in plan.steps]
+        if any((isinstance(action, Queue) and (action.priority is Priority.TOP or (
+                action.priority is None and top_tier))) or (
+                isinstance(action, SetPriority) and action.priority is Priority.TOP)
+               for action in actions):
+            skills.update(action.skill for action in actions if isinstance(action, Queue))
     return skills
 
 

@@ -56,7 +56,7 @@ from sites.actions import (AgentStateChanged, ContactFinished, ContactQueued, Iv
                            OfferContact)
 from sites.calendars import WallClock
 from sites.dialer import events as dev
-from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage, Preview
+from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview
 from sites.dialer.snapshot import skill_agents
 from sites.model import AgentMode, AgentState, Channel, ContactState, Priority
 from sites.state import SiteState
@@ -360,7 +360,7 @@ class Simulation:
             self._pace_due[run.name] = run
 
     def _pace(self, run, now) -> None:
-        agents = skill_agents(self.sites[run.site], run.skill, now)
+        agents = skill_agents(self.sites[run.site], run.skill, now, run.spec.inbound_skills)
         self._carry_out(run, run.campaign.handle(dev.Pace(now, agents)), now)
         if run.pace_at is None:
             run.pace_at = run.campaign.next_pace_at(now)
@@ -392,10 +392,12 @@ class Simulation:
                 run.finished(decision.call_id)
             elif kind is PlayMessage:
                 run.messages_played += 1        # the callee hears it; the call is over
+            elif kind is Hold:          # blending: inbound must not take it while it rings
+                self._step(run.site, ev.AgentNotReady(now, decision.agent_id, decision.reason))
             elif kind is Preview:
                 self._step(run.site, ev.AgentNotReady(now, decision.agent_id, "preview"))
                 self._schedule(now + run.spec.preview_s, _PREVIEWED, run, decision.agent_id)
-            else:       # Release: nothing more to preview
+            else:       # Release: nothing more to preview or dial for the agent
                 self._step(run.site, ev.AgentReady(now, decision.agent_id))
 
     def _call_progress(self, run, call_id, outcome, now) -> None:
@@ -405,17 +407,18 @@ class Simulation:
 
     def _connect(self, run, decision, now) -> None:
         """A live answer becomes an outbound contact of the campaign's skill, routed by the
-        core (the agent it was dialled for made ready for it first)."""
+        core; the agent it was dialled for is made ready once it waits, so that it is the
+        first contact offered to that agent (at its priority)."""
         call_id = decision.call_id
         talk_s = run.answered(call_id)[1]
-        if decision.agent_id is not None:
-            self._step(run.site, ev.AgentReady(now, decision.agent_id))
         record = ContactRecord(call_id, run.stream, run.site, now)
         record.talk_s = talk_s
         self.records[call_id] = record
         self._outbound[call_id] = run
-        self._step(run.site, ev.ContactArrived(now, call_id, decision.skill,
+        self._step(run.site, ev.ContactArrived(now, call_id, decision.skill, decision.priority,
                                                channel=Channel.OUTBOUND))
+        if decision.agent_id is not None:
+            self._step(run.site, ev.AgentReady(now, decision.agent_id))
         self._schedule(now + decision.within_s, _CONNECT_LIMIT, run, call_id)
 
     def _connect_limit(self, run, call_id, now) -> None:

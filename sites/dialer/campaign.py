@@ -30,7 +30,8 @@ from sites.dialer.adaptive import AdaptiveDialLevel
 from sites.dialer.call_list import CallList
 from sites.calendars import WallClock
 from sites.dialer.config import CampaignConfig, DialMode, Pacing
-from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage, Preview, Release
+from sites.dialer import blend
+from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
 from sites.dialer.do_not_call import DoNotCall
 from sites.dialer.estimates import Estimates
 from sites.dialer.events import CallOutcome
@@ -91,8 +92,13 @@ class Campaign:
         self.calls: dict[str, _Call] = {}
         self.ringing: dict[str, float] = {}
         self.waiting: set = set()
-        # Preview: agent id -> (record id, call id or None) of what the agent holds for.
+        # Preview, blending: agent id -> [record id, call id or None] of what the agent is
+        # held for (not ready at its site meanwhile).
         self.held: dict[str, list] = {}
+        # Blending: whether the inbound skills let it dial (as of the last pace), and when
+        # it was first paced (how long the inbound statistics have been gathered).
+        self.inbound_open = True
+        self._first_pace: float | None = None
         self._serial = 0
         self.attempts_of: dict[str, int] = {}    # record -> attempts so far, while it may retry
         self.retried = 0
@@ -124,8 +130,10 @@ class Campaign:
         """When the host should pace next if nothing else happens (None: only on change).
         A campaign with nothing to dial before a call window opens (or a retry comes due)
         needs no pace until then."""
-        if self.stopped or not self.config.dials_ahead or not self.call_list.remaining:
+        if self.stopped or not (self.config.dials_ahead or self.config.blended) or (
+                not self.call_list.remaining):
             return None
+        # A blended campaign watches the inbound skills as often as a predictive one paces.
         at = now + self.config.pace_every_s
         due = self.call_list.next_due(now)
         return at if due is None or due <= at else due
@@ -157,14 +165,17 @@ class Campaign:
                 self.ledger.note_live(now)
             if call.agent_id is not None:
                 self.held.pop(call.agent_id, None)      # the host connects it to the agent
+            # A blended campaign's live answer goes first to the agent held for it, before
+            # any inbound contact waiting for that agent's other skills (blend.py).
             return [Connect(call.call_id, self.config.skill, call.agent_id,
-                            self.config.connect_within_s)]
+                            self.config.connect_within_s,
+                            "top" if self.config.blended else "medium")]
         del self.calls[call.call_id]
         self._retry_or_done(call.record_id, outcome.value, now)
         # A machine AMD detected is hung up on; busy, unanswered, failed calls are over.
         decisions = [Drop(call.call_id)] if outcome is CallOutcome.MACHINE else []
         if call.agent_id is not None and call.agent_id in self.held:
-            decisions += self._next_preview(call.agent_id, now)
+            decisions += self._next_for(call.agent_id, now)
         return decisions
 
     def _retry_or_done(self, record: str, outcome: str, now: float) -> None:
@@ -217,7 +228,7 @@ class Campaign:
         if not event.dial or self._on_list(held[0]):
             # Skipped by the agent, or put on a do-not-call list during the preview.
             self._skip(held[0], blocked=event.dial)
-            return self._next_preview(event.agent_id, event.time)
+            return self._next_for(event.agent_id, event.time)
         if self.stopped:
             del self.held[event.agent_id]
             self.call_list.done(held[0])
@@ -259,8 +270,12 @@ class Campaign:
     def _pace(self, event) -> list:
         now, agents = event.time, event.agents
         self.ledger.advance(now)
+        if self._first_pace is None:
+            self._first_pace = now
         if self.stopped:
             return []
+        if self.config.blended:
+            return self._blend(agents, now)
         if self.config.mode is DialMode.PREVIEW:
             return self._previews(agents, now)
         idle = agents.idle
@@ -324,6 +339,54 @@ class Campaign:
             if agent not in self.held:
                 decisions.extend(self._next_preview(agent, now))
         return decisions
+
+    def _blend(self, agents, now) -> list:
+        """Blending: while the inbound skills allow, hold idle agents beyond those inbound
+        needs, each for a call of its own (or a preview)."""
+        protect = self.config.protect_inbound_sl_pct
+        self.inbound_open = blend.may_dial(agents.inbound, protect)
+        if not self.inbound_open:
+            return []           # held agents go back to inbound as their calls end
+        everyone = len(agents.agents) + len(self.held)       # held agents are not ready
+        talking = sum(call.state == _CallState.TALKING for call in self.calls.values())
+        waiting = len(self.waiting)
+        outbound = len(self.held) + talking + waiting
+        busy_inbound = max(0, len(agents.agents) - agents.idle - talking)
+        spare = everyone - outbound - blend.inbound_agents(
+            agents.inbound, protect, now - self._first_pace, everyone, busy_inbound)
+        idle = [agent for agent in agents.idle_ids() if agent not in self.held]
+        decisions = []
+        for agent in idle[:max(0, spare)]:
+            taken = self._next_for(agent, now)
+            if not taken:
+                break           # nothing to dial now
+            decisions += taken
+        return decisions
+
+    def _next_for(self, agent: str, now: float) -> list:
+        """The next record for an agent the campaign holds (or may hold): previewed, or,
+        blending, dialled for it at once; nothing (inbound needs it, the campaign stopped,
+        nothing to dial): the agent is released."""
+        if self.config.blended and not self.inbound_open:
+            return self._release(agent)
+        if self.config.mode is DialMode.PREVIEW:
+            return self._next_preview(agent, now)
+        record = None if self.stopped else self._take(now)
+        if record is None:
+            return self._release(agent)
+        decisions = [] if agent in self.held else [Hold(agent)]
+        dial = self._dial(now, record, agent)
+        self.held[agent] = [record, dial.call_id]
+        decisions.append(dial)
+        return decisions
+
+    def _release(self, agent: str) -> list:
+        held = self.held.pop(agent, None)
+        if held is None:
+            return []
+        if held[1] is None:
+            self.call_list.done(held[0])        # a record in preview, not dialled
+        return [Release(agent)]
 
     def _next_preview(self, agent: str, now: float) -> list:
         record = None if self.stopped else self._take(now)

@@ -83,6 +83,10 @@ class CampaignConfig:
     # Records are dialled only while this calendar (SPEC §10) is open in the callee's time
     # zone (windows.py); None: at any time.
     call_window: Calendar | None = None
+    # Blending (SPEC §6): the campaign's agents also serve inbound skills; it dials only
+    # while each of those keeps its rolling service level at or above this (%) and nobody
+    # waits in it (blend.py). None: the agents serve no inbound skill.
+    protect_inbound_sl_pct: float | None = None
 
     def __post_init__(self):
         for name in ("name", "skill", "abandon_prompt"):
@@ -103,6 +107,18 @@ class CampaignConfig:
             raise InvalidInput("ring_timeout_s", f"must be at least {MIN_RING_S:g} s (a callee "
                                                  f"gets time to answer); got {self.ring_timeout_s!r}")
         set_(self, "retries", self._checked_retries())
+        if self.protect_inbound_sl_pct is not None:
+            protect = check_number(self.protect_inbound_sl_pct, "protect_inbound_sl_pct", 0)
+            if protect > 100:
+                raise InvalidInput("protect_inbound_sl_pct", f"must be at most 100; got "
+                                                             f"{protect!r}")
+            set_(self, "protect_inbound_sl_pct", protect)
+            if self.mode is DialMode.PREDICTIVE:
+                raise InvalidInput(
+                    "protect_inbound_sl_pct",
+                    "a blended campaign dials only for agents it holds (inbound may take any "
+                    "other, so no call can be dialled ahead of them): mode preview or "
+                    "progressive")
         if self.call_window is not None and not isinstance(self.call_window, Calendar):
             raise InvalidInput("call_window", f"must be a calendar; got {self.call_window!r}")
         if not isinstance(self.amd_enabled, bool):
@@ -150,6 +166,10 @@ class CampaignConfig:
         """Ofcom's rule: estimated AMD false positives are abandons (24 h window, AMD on)."""
         return (self.abandon_window is AbandonWindow.HOURS_24 and self.amd_enabled
                 and self.amd_false_positive > 0)
+
+    @property
+    def blended(self) -> bool:
+        return self.protect_inbound_sl_pct is not None
 
     @property
     def dials_ahead(self) -> bool:

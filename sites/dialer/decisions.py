@@ -33,6 +33,14 @@ class Preview:
 
 
 @dataclass(slots=True)
+class Hold:
+    """Take the agent out of routing (not ready, `reason`) for a call dialled for it: a
+    blended campaign's agent, whom inbound work must not take while the call rings."""
+    agent_id: str
+    reason: str = "outbound"
+
+
+@dataclass(slots=True)
 class Release:
     """The agent the pacer held (previews, blending) has nothing more to do for the
     campaign: make it ready."""
@@ -42,12 +50,14 @@ class Release:
 @dataclass(slots=True)
 class Connect:
     """A live answer: hand it to an agent of `skill` (to `agent_id` when the call was dialled
-    for one: make that agent ready for it). Nobody connected within `within_s`: report
+    for one: make that agent ready for it after the contact is queued, so that it is offered
+    this contact first, at `priority`). Nobody connected within `within_s`: report
     `CallAbandoned`."""
     call_id: str
     skill: str
     agent_id: str | None
     within_s: float
+    priority: str = "medium"
 
 
 @dataclass(slots=True)

@@ -38,8 +38,22 @@ class AgentView:
 
 
 @dataclass(slots=True)
+class InboundSkill:
+    """An inbound skill a blended campaign's agents serve, as the site's rolling statistics
+    publish it (sites/statistics.py, over `window_s`)."""
+    skill: str
+    sl_pct: float | None = None     # answered within the SL threshold / answered
+    queued: int = 0                 # waiting now
+    offered: int = 0                # answered + abandoned in the window
+    window_s: float = 900.0
+    aht_s: float | None = None
+    sl_threshold_s: float = 20.0
+
+
+@dataclass(slots=True)
 class AgentsSnapshot:
     agents: tuple = ()      # AgentView, ...
+    inbound: tuple = ()     # InboundSkill, ...: the inbound skills the agents serve (blending)
 
     @property
     def idle(self) -> int:
@@ -53,8 +67,17 @@ class AgentsSnapshot:
         return sum(view.activity is _TALKING for view in self.agents)
 
 
-def skill_agents(site, skill: str, now: float) -> AgentsSnapshot:
-    """The ready-mode agents of `skill` at a `sites.state.SiteState` (read only)."""
+def inbound_skill(site, skill: str) -> InboundSkill:
+    """An inbound skill of a `sites.state.SiteState` as a blended campaign sees it."""
+    stats = site.statistics(skill)
+    return InboundSkill(skill, stats.sl_pct, sum(stats.queued), stats.answered + stats.abandoned,
+                        site.config.statistics_window_s, stats.aht_s,
+                        site.skills[skill].sl_threshold_s)
+
+
+def skill_agents(site, skill: str, now: float, inbound=()) -> AgentsSnapshot:
+    """The ready-mode agents of `skill` at a `sites.state.SiteState` (read only), and the
+    `inbound` skills they serve (blending)."""
     skill_wrap = site.skills[skill].wrap_up_s
     views = []
     for agent in site.agents.values():
@@ -72,4 +95,4 @@ def skill_agents(site, skill: str, now: float) -> AgentsSnapshot:
                                    until=min(agent.wrap_ups.values())))
         elif agent.channels_mask & _OUTBOUND_BIT:
             views.append(AgentView(config.agent_id, _IDLE))
-    return AgentsSnapshot(tuple(views))
+    return AgentsSnapshot(tuple(views), tuple(inbound_skill(site, name) for name in inbound))

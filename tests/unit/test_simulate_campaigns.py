@@ -116,13 +116,13 @@ def test_a_bad_campaign_is_refused_naming_file_line_and_key(changes, key, proble
     assert error.value.path == "c.yaml" and error.value.line is not None
 
 
-def test_agents_serving_inbound_traffic_are_not_dialled_for():
+def test_agents_serving_inbound_traffic_are_dialled_for_only_when_blending():
     text = CENTER.replace("skills: {outbound_sales: 1}", "skills: {outbound_sales: 1, billing: 1}")
     text = text.replace("site: west, skill: billing", "site: east, skill: billing")
     with pytest.raises(ScenarioError) as error:
         parse_scenario(text, "c.yaml")
     assert error.value.key == "campaigns.renewals.skill"
-    assert "blending" in error.value.problem
+    assert "give protect_inbound_sl_pct to blend" in error.value.problem
 
 
 def test_an_outbound_only_center_needs_no_traffic_but_others_still_do():

@@ -1,0 +1,110 @@
+"""Blending in the pure pacer (SPEC §6, issue 19 item 5): a campaign whose agents also serve
+inbound skills dials only while those keep their service level and nobody waits in them,
+leaves inbound the agents Erlang C says it needs, and holds each agent it dials for."""
+
+from __future__ import annotations
+
+import pytest
+
+from sites.dialer import blend
+from sites.dialer import events as dev
+from sites.dialer.call_list import CallList
+from sites.dialer.campaign import Campaign
+from sites.dialer.config import CampaignConfig
+from sites.dialer.decisions import Connect, Dial, Hold, Release
+from sites.dialer.events import CallOutcome
+from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSkill
+from sites.errors import InvalidInput
+
+# A support line of 270 calls an hour (67.5 in the 900 s window), 240 s AHT, 20 s threshold:
+# Erlang C answers 95 % within 20 s with 25 agents (95.4 %; 24 give 92.3 %).
+SUPPORT = InboundSkill("support", sl_pct=97.0, queued=0, offered=67, window_s=900.0,
+                       aht_s=240.0, sl_threshold_s=20.0)
+
+
+def snapshot(idle: int, talking: int = 0, inbound=(SUPPORT,)) -> AgentsSnapshot:
+    views = [AgentView(f"a{n}", Activity.IDLE) for n in range(idle)]
+    views += [AgentView(f"t{n}", Activity.TALKING, 0.0) for n in range(talking)]
+    return AgentsSnapshot(tuple(views), tuple(inbound))
+
+
+def blended(protect=95.0, mode="progressive") -> Campaign:
+    campaign = Campaign(CampaignConfig("c", "sales", mode=mode, protect_inbound_sl_pct=protect),
+                        CallList.numbered("c", 1000))
+    campaign.handle(dev.Pace(0.0, snapshot(0, 30, inbound=())))     # the shift begins
+    return campaign
+
+
+def test_inbound_keeps_the_agents_erlang_c_says_it_needs_the_others_are_held_and_dialled_for():
+    assert blend.inbound_agents((SUPPORT,), 95.0, 3600.0, 30) == 25
+    campaign = blended()
+    decisions = campaign.handle(dev.Pace(1000.0, snapshot(idle=12, talking=18)))
+    holds = [decision.agent_id for decision in decisions if type(decision) is Hold]
+    dials = [decision for decision in decisions if type(decision) is Dial]
+    assert holds == ["a0", "a1", "a2", "a3", "a4"]          # 30 agents - 25
+    assert [dial.agent_id for dial in dials] == holds
+    # Held agents are not ready at the site: the next snapshot leaves them out; nothing more.
+    assert campaign.handle(dev.Pace(1001.0, snapshot(idle=7, talking=18))) == []
+    # More agents busy on inbound than the window's rate x AHT says (early in a shift the
+    # AHT is low: only short calls have ended): inbound needs as much as it carries.
+    assert blend.inbound_agents((SUPPORT,), 95.0, 3600.0, 30, busy_inbound=20) == 28
+
+
+def test_nothing_is_dialled_while_someone_waits_or_the_service_level_is_low():
+    for inbound in (InboundSkill("support", 97.0, queued=1, offered=67, aht_s=240.0),
+                    InboundSkill("support", 94.9, queued=0, offered=67, aht_s=240.0)):
+        campaign = blended()
+        assert campaign.handle(dev.Pace(1000.0, snapshot(30, inbound=(inbound,)))) == []
+        assert not campaign.inbound_open
+    # Not measured yet (nothing offered, the window not full): inbound may need everyone.
+    quiet = InboundSkill("support", None, offered=0, aht_s=None)
+    assert blended().handle(dev.Pace(100.0, snapshot(30, inbound=(quiet,)))) == []
+    assert blend.inbound_agents((SUPPORT,), 95.0, 299.0, 30) == 30  # 5 minutes at least
+    assert blend.inbound_agents((quiet,), 95.0, 900.0, 30) == 1     # measured: quiet
+
+
+def test_a_held_agent_gets_its_next_call_or_goes_back_to_inbound():
+    campaign = blended()
+    hold, first = campaign.handle(dev.Pace(1000.0, snapshot(idle=26, talking=4)))[:2]
+    assert hold == Hold("a0") and first.agent_id == "a0"
+    # Nobody answered: the agent stays held and the next record is dialled for it.
+    (again,) = campaign.handle(dev.CallProgress(1015.0, first.call_id, CallOutcome.NO_ANSWER))
+    assert type(again) is Dial and again.agent_id == "a0"
+    # Someone started waiting for support: the next unanswered call gives the agent back.
+    busy = InboundSkill("support", 97.0, queued=2, offered=67, aht_s=240.0)
+    campaign.handle(dev.Pace(1016.0, snapshot(idle=0, talking=29, inbound=(busy,))))
+    assert campaign.handle(dev.CallProgress(1018.0, again.call_id, CallOutcome.BUSY)) == [
+        Release("a0")]
+    assert "a0" not in campaign.held
+
+
+def test_a_live_answer_goes_to_its_held_agent_first():
+    campaign = blended()
+    decisions = campaign.handle(dev.Pace(1000.0, snapshot(idle=26, talking=4)))
+    dial = decisions[1]
+    assert campaign.handle(dev.CallProgress(1008.0, dial.call_id, CallOutcome.LIVE)) == [
+        Connect(dial.call_id, "sales", "a0", 2.0, "top")]
+    assert "a0" not in campaign.held                # the host makes it ready for this call
+    # Talking to the callee, it counts as on outbound work: 4 held + 1 talking + the 25
+    # inbound needs make the 30, nobody more is held.
+    campaign.handle(dev.CallConnected(1008.5, dial.call_id))
+    assert len(campaign.held) == 4
+    assert campaign.handle(dev.Pace(1009.0, snapshot(idle=21, talking=5))) == []
+
+
+def test_blending_is_configured_sanely():
+    with pytest.raises(InvalidInput, match="protect_inbound_sl_pct: a blended campaign dials "
+                                           "only for agents it holds"):
+        CampaignConfig("c", "s", mode="predictive", protect_inbound_sl_pct=90.0)
+    with pytest.raises(InvalidInput, match="protect_inbound_sl_pct: must be at most 100"):
+        CampaignConfig("c", "s", mode="progressive", protect_inbound_sl_pct=101.0)
+    assert not CampaignConfig("c", "s").blended
+
+
+def test_erlang_c_matches_the_planners_formula():
+    from loadtests.erlang import service_level
+
+    for agents, rate, aht, threshold in ((25, 270 / 3600, 240.0, 20.0), (3, 0.01, 180.0, 30.0),
+                                         (40, 0.12, 300.0, 15.0)):
+        assert blend.erlang_c_service_level(agents, rate * aht, aht, threshold) == \
+            pytest.approx(service_level(agents, rate, aht, threshold), abs=1e-12)
