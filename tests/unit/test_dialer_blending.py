@@ -108,3 +108,46 @@ def test_erlang_c_matches_the_planners_formula():
                                          (40, 0.12, 300.0, 15.0)):
         assert blend.erlang_c_service_level(agents, rate * aht, aht, threshold) == \
             pytest.approx(service_level(agents, rate, aht, threshold), abs=1e-12)
+
+
+def test_every_call_of_a_blended_campaign_has_an_agent_of_its_own():
+    """The abandon guard of blending: whatever the calls and the inbound skills do, every
+    call ringing or answered and not yet connected was dialled for an agent no other such
+    call has, held by the campaign while it rings."""
+    import random
+
+    rng = random.Random(11)
+    campaign = blended()
+    now, idle, talking = 1000.0, [f"a{n}" for n in range(30)], {}
+    for _ in range(3000):
+        now += rng.random() * 3
+        action = rng.random()
+        queued = 1 if rng.random() < 0.1 else 0
+        inbound = (InboundSkill("support", rng.choice([99.0, 94.0]), queued, 67, 900.0, 240.0),)
+        if action < 0.3:
+            free = [agent for agent in idle if agent not in campaign.held]
+            views = tuple(AgentView(agent, Activity.IDLE) for agent in free) + tuple(
+                AgentView(agent, Activity.TALKING, 0.0) for agent in talking)
+            for decision in campaign.handle(dev.Pace(now, AgentsSnapshot(views, inbound))):
+                if type(decision) is Hold:
+                    assert decision.agent_id in idle
+        elif action < 0.8 and campaign.ringing:
+            call_id = rng.choice(sorted(campaign.ringing))
+            outcome = rng.choice(list(CallOutcome))
+            for decision in campaign.handle(dev.CallProgress(now, call_id, outcome)):
+                if type(decision) is Connect:
+                    # The host queues the contact and readies the agent, who takes it.
+                    campaign.handle(dev.CallConnected(now, call_id))
+                    idle.remove(decision.agent_id)
+                    talking[decision.agent_id] = call_id
+        elif talking:
+            agent = rng.choice(sorted(talking))
+            campaign.handle(dev.CallEnded(now, talking.pop(agent)))
+            idle.append(agent)
+        unconnected = [call for call in campaign.calls.values() if call.call_id not in
+                       talking.values()]
+        owners = [call.agent_id for call in unconnected]
+        assert None not in owners and len(set(owners)) == len(owners)
+        assert all(campaign.held[owner][1] == call.call_id
+                   for owner, call in zip(owners, unconnected))
+    assert campaign.attempts > 100 and campaign.abandoned == 0
