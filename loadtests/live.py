@@ -1027,7 +1027,7 @@ def compare(report: dict, contacts: list, config_path, driven, speed: float = 1.
     says how much of a live/sim difference timing noise alone makes; `agree` does not
     use it."""
     from cluster.config import load_config
-    from loadtests import erlang
+    from sites import erlang
     from loadtests.simulator import Simulation
     from loadtests.trace import arrivals_of, center_scenario
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from loadtests import erlang
+from sites import erlang
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 
+from sites.erlang import service_level
+
 MIN_MEASURE_S = 300.0       # inbound is measured this long before the campaign trusts it
 
 
@@ -57,22 +59,17 @@ def inbound_agents(inbound, protect_pct: float, elapsed_s: float, most: int,
     need = 0
     for skill, load in loads:
         load *= scale
+        if load > 0:
+            # The load as sites.erlang computes it from the rate (rate x AHT), so that
+            # agents > load holds for it too, to the last bit.
+            rate = load / skill.aht_s
+            load = rate * skill.aht_s
         agents = math.floor(load) + 1
         # Bounded: Erlang C's service level rises to 1 with the agents.
-        while load > 0 and agents <= most and erlang_c_service_level(
-                agents, load, skill.aht_s, skill.sl_threshold_s) < target:
+        while load > 0 and agents <= most and service_level(
+                agents, rate, skill.aht_s, skill.sl_threshold_s) < target:
             agents += 1
         need += agents
         if need >= most:
             return most
     return need
-
-
-def erlang_c_service_level(agents: int, load: float, aht_s: float, threshold_s: float) -> float:
-    """The share answered within `threshold_s` by `agents` (> load erlangs) in M/M/c:
-    1 - C exp(-(c - A) t / AHT), C the chance to wait (Erlang B by its stable recurrence)."""
-    blocking = 1.0
-    for servers in range(1, agents + 1):
-        blocking = load * blocking / (servers + load * blocking)
-    waiting = blocking / (1.0 - load / agents * (1.0 - blocking))
-    return 1.0 - waiting * math.exp(-(agents - load) * threshold_s / aht_s)

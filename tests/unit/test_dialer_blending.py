@@ -101,15 +101,6 @@ def test_blending_is_configured_sanely():
     assert not CampaignConfig("c", "s").blended
 
 
-def test_erlang_c_matches_the_planners_formula():
-    from loadtests.erlang import service_level
-
-    for agents, rate, aht, threshold in ((25, 270 / 3600, 240.0, 20.0), (3, 0.01, 180.0, 30.0),
-                                         (40, 0.12, 300.0, 15.0)):
-        assert blend.erlang_c_service_level(agents, rate * aht, aht, threshold) == \
-            pytest.approx(service_level(agents, rate, aht, threshold), abs=1e-12)
-
-
 def test_every_call_of_a_blended_campaign_has_an_agent_of_its_own():
     """The abandon guard of blending: whatever the calls and the inbound skills do, every
     call ringing or answered and not yet connected was dialled for an agent no other such

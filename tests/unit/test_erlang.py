@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from loadtests import erlang
+from sites import erlang
 
 
 def test_erlang_c_textbook_values():

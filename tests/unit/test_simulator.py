@@ -11,7 +11,7 @@ import statistics
 
 import pytest
 
-from loadtests import erlang
+from sites import erlang
 from loadtests.scenario import load_scenario, parse_scenario
 from loadtests.sim_figures import pooled, with_queueing
 from loadtests.simulator import Simulation
