@@ -37,6 +37,7 @@ import native  # noqa: E402
 from actors.site_actor import (  # noqa: E402,F401
     ActorUnavailable, SiteActor, SiteNotAdopted)
 from actors.virtual_center_actor import VirtualCenterActor  # noqa: E402
+from actors.dialer_actor import DialerActor  # noqa: E402
 from sites.errors import InvalidInput  # noqa: E402
 from sites.model import Channel  # noqa: E402
 
@@ -76,7 +77,13 @@ class RayVirtualCenterActor(_InRay, VirtualCenterActor):
         return VIRTUAL_CENTER
 
 
+class RayDialerActor(_InRay, DialerActor):
+    def _info_name(self) -> str:
+        return f"dialer:{self.campaign.config.name}"
+
+
 _RemoteSiteActor = ray.remote(RaySiteActor)
+_RemoteDialerActor = ray.remote(RayDialerActor)
 _RemoteVirtualCenterActor = ray.remote(RayVirtualCenterActor)
 
 
@@ -311,6 +318,11 @@ class SiteHandle(_Handle):
     def summary(self):
         return self._call("summary")
 
+    def skill_agents(self, skill: str, now: float):
+        """Awaitable of the ready agents of `skill` as a campaign's pacer sees them
+        (sites.dialer.snapshot.AgentsSnapshot)."""
+        return self._call("skill_agents", skill, now)
+
     def commit_seconds(self):
         return self._call("commit_seconds")
 
@@ -464,3 +476,20 @@ def _fail(futures, error) -> None:
     for future in futures:
         if not future.done():
             future.set_exception(error)
+
+
+class DialerHandle(_Handle):
+    """A campaign's pacer in its own Ray actor (actors/dialer_actor.py): one per campaign
+    (SPEC §6), created when the campaign starts and killed when it is stopped or the host
+    closes. Not restarted by Ray: the pacer's state is not journaled yet, so a restarted
+    one would dial the list again from its start (the host refuses to go on instead)."""
+
+    @classmethod
+    def create(cls, name: str, *args, num_cpus: float = ACTOR_CPUS) -> "DialerHandle":
+        actor = _RemoteDialerActor.options(
+            **_actor_options(None, None, 0, num_cpus)).remote(*args)
+        return cls(name, actor)
+
+    def step(self, events: list, now: float):
+        """Awaitable of the `Step` of applying `events` (DialerActor.step)."""
+        return self._call("step", list(events), now)

@@ -39,6 +39,7 @@ from sites.model import AgentState, Channel, ContactState, SiteConfig, parse_enu
 # RoundResult, Survey, CoreFailure, EventNotApplied: what a round's calls answer (re-exported).
 from sites.rounds import (CoreFailure, EventNotApplied, RoundResult,  # noqa: F401
                           SiteRounds, Survey)
+from sites.dialer.snapshot import skill_agents
 from sites.state import SiteState
 from sites.statistics import SkillStatistics, SkillStatus
 
@@ -294,6 +295,11 @@ class SiteActor(SiteRounds):
         """(ContactState, agent id or None) of a contact live here, or None."""
         contact = self.state.contacts.get(contact_id)
         return None if contact is None else (contact.state, contact.agent_id)
+
+    def skill_agents(self, skill: str, now: float):
+        """The ready agents of `skill` as a campaign's pacer sees them (read only)."""
+        self._skill(skill)
+        return skill_agents(self.state, skill, now)
 
     def summary(self) -> dict:
         """What `vcc status` shows of a site: per skill queued, staffed and ready agents,

@@ -45,6 +45,7 @@ from cluster.host_interface import (  # noqa: F401
     Overloaded,
     Routed,
 )
+from actors.dialer_actor import DialerActor
 from cluster.fan_out import FanOut
 from cluster.runtime.links import APPLIED_SEQS_KEPT, MAX_ACTION_SEQ, LinkStream, PbxLink  # noqa: F401
 from cluster.runtime.local_sites import LocalSites
@@ -57,6 +58,7 @@ from sites.errors import InvalidInput, NotFound, PreconditionFailed  # noqa: F40
 from sites.model import ContactState, SiteConfig
 from cluster import plan_admin
 from sites.calendars import WallClock
+from sites.dialer.snapshot import skill_agents
 from sites.plans import PlanConfig, parse_plan_config
 from sites.recent import RecentMap
 from sites.state import SiteState
@@ -72,6 +74,16 @@ _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.O
 _ANSWER_EVENTS = (ev.OfferAccepted, ev.ContactConnected)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
                  ev.WrapUpDone)
+
+
+class _LocalPacer:
+    """A DialerActor in this process, with the awaitable `step` of its Ray handle."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    async def step(self, events, now):
+        return self.actor.step(events, now)
 
 
 # ---- the host ------------------------------------------------------------------------------------
@@ -148,6 +160,9 @@ class CoreHost(FanOut):
         self.persistence = persistence
         # The counters of cluster/metrics.py (`Metrics.attach`); None: no metrics, no cost.
         self.metrics = None
+        # Told of every event a site applied, with its core actions (`observe_applied`):
+        # the campaigns' host follows its outbound calls there (cluster/campaigns/).
+        self._applied_observers: list = []
         if sites is not None:
             self._rebuild_directory()
 
@@ -376,7 +391,26 @@ class CoreHost(FanOut):
     def use_metrics(self, metrics) -> None:
         """Have `metrics` count what this host does (None: stop)."""
         self.metrics = metrics
-        self.protocol.applied = self._answered if metrics is not None else None
+        self._wire_applied()
+
+    def observe_applied(self, observer) -> None:
+        """Call `observer(item, actions)` for every event a site applies (in the round,
+        before it is durable: it must only note things, never await)."""
+        self._applied_observers.append(observer)
+        self._wire_applied()
+
+    def _wire_applied(self) -> None:
+        # Nobody asks: no call per event at all (the usual case under PBX load).
+        if not self._applied_observers:
+            self.protocol.applied = self._answered if self.metrics is not None else None
+        else:
+            self.protocol.applied = self._on_applied
+
+    def _on_applied(self, item, actions) -> None:
+        if self.metrics is not None:
+            self._answered(item, actions)
+        for observer in self._applied_observers:
+            observer(item, actions)
 
     def _answered(self, item, actions) -> None:
         """Rounds.applied with metrics: an answer counts once per contact. The core answers
@@ -484,6 +518,23 @@ class CoreHost(FanOut):
 
     async def skills_of(self, site: str) -> list:
         return sorted(self._site(site).skills)
+
+    async def skill_agents(self, site: str, skill: str):
+        """The ready agents of `skill` at `site` as a campaign's pacer sees them now
+        (sites/dialer/snapshot.py)."""
+        state = self._site(site)
+        if not isinstance(skill, str) or skill not in state.skills:
+            raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
+        return skill_agents(state, skill, self.now())
+
+    # ---- campaigns' pacers (cluster/campaigns/hosting.py) ------------------------------------
+    def start_pacer(self, name: str, *args):
+        """A campaign's pacer (actors.dialer_actor.DialerActor of `args`), here: in this
+        process, behind the awaitable `step` a Ray DialerActor has."""
+        return _LocalPacer(DialerActor(*args))
+
+    def stop_pacer(self, pacer) -> None:
+        pass
 
     async def journal_commit_seconds(self) -> list:
         """How long each journal transaction took since the last call, in seconds ([]

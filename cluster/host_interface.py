@@ -94,3 +94,21 @@ class NotLeader(HostClosed):
         self.leader_address = leader_address
         super().__init__(f"not the leader; the leader is at {leader_address}" if leader_address
                          else "not the leader; no leader is known yet, retry shortly")
+
+
+@dataclass(slots=True)
+class OutboundCall:
+    """A campaign's `Dial` as the PBX link gets it (the `dial` action): the callee's number
+    is here and nowhere else outside the store (never logged, traced or recorded)."""
+    call_id: str
+    campaign: str
+    site: str
+    record_id: str
+    phone_number: str
+    ring_timeout_s: float
+    amd: bool
+    agent_id: str | None = None
+
+    def __repr__(self) -> str:          # a log line that prints one shows no number
+        return (f"OutboundCall({self.call_id!r}, campaign={self.campaign!r}, "
+                f"record={self.record_id!r})")

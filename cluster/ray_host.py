@@ -53,7 +53,7 @@ import logging
 import time as _time
 from collections import deque
 
-from actors.handles import SiteHandle
+from actors.handles import DialerHandle, SiteHandle
 from actors.site_actor import ActorUnavailable
 from cluster.host import ContactView, CoreHost, HostClosed, Overloaded
 from cluster.ray_admin import RayAdministration
@@ -478,6 +478,19 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
     async def skills_of(self, site) -> list:
         self._site(site)
         return sorted(self._site_skills[site])
+
+    def start_pacer(self, name, *args):
+        """A campaign's pacer in a Ray DialerActor of its own (SPEC §6: one per campaign)."""
+        return DialerHandle.create(name, *args)
+
+    def stop_pacer(self, pacer) -> None:
+        pacer.kill(restart=False)
+
+    async def skill_agents(self, site, skill):
+        self._site(site)
+        if not isinstance(skill, str) or skill not in self._site_skills[site]:
+            raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
+        return await self._read(site, "skill_agents", skill, self.now())
 
     async def journal_commit_seconds(self) -> list:
         """CoreHost's, from every site actor (each commits its own site's journal); a site

@@ -81,15 +81,22 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
                              options=list(options))
     server.admission = admission
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
+    # Outbound campaigns keep their lists in the customer store (cluster/campaigns/).
+    server.campaigns = None
+    if customer_store is not None and hasattr(host, "observe_applied"):
+        from cluster.campaigns.hosting import CampaignHost
+        from cluster.campaigns.store import CampaignStore
+
+        server.campaigns = CampaignHost(host, CampaignStore(customer_store))
     call_control_pb2_grpc.add_CallControlServicer_to_server(
         CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers,
-                            metrics=metrics), server)
+                            metrics=metrics, campaigns=server.campaigns), server)
     pops = callers.pops if callers is not None else None
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(
         AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers, metrics),
                                                    server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host, server.campaigns), server)
     crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops, callers), server)
     # Kept on the server: `shutdown` ends its ranking streams.
     server.marketing = MarketingServicer(customer_store)
@@ -127,6 +134,8 @@ async def shutdown(server: grpc.aio.Server, host: CoreHost, grace_s: float = 5.0
     `grace_s` for other calls."""
     await server.health.enter_graceful_shutdown()
     server.marketing.close()
+    if server.campaigns is not None:
+        await server.campaigns.close()
     await host.close()
     await server.stop(grace_s)
 

@@ -63,6 +63,8 @@ class PbxLink:
         # Only a host with a store can have had an earlier process: without one, a resume
         # ahead of the link is a PBX bug and is refused.
         self.may_rebase = False
+        # The sites whose campaigns this link dials for (its hello's `sites`).
+        self.sites: tuple = ()
 
     @property
     def last_action_seq(self) -> int:

@@ -12,6 +12,7 @@ import math
 from cluster.host import NotFound
 from cluster.servicers import convert
 from cluster.servicers.errors import invalid, unary
+from cluster.servicers.campaigns import CampaignAdministration
 from cluster.servicers.plan_admin import PlanAdministration
 from sites.errors import InvalidInput
 from sites.model import AgentConfig, AgentSelection, CallSelection, Queueing, SkillConfig
@@ -164,9 +165,12 @@ def _agent_message(site, config: AgentConfig, state) -> admin_pb2.Agent:
         wrap_up_s=config.wrap_up_s or 0.0, state=convert.AGENT_STATE_OUT[state])
 
 
-class AdminServicer(PlanAdministration, admin_pb2_grpc.AdminServicer):
-    def __init__(self, host):
+class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.AdminServicer):
+    def __init__(self, host, campaigns=None):
         self.host = host
+        # Outbound campaigns (cluster/campaigns/): None without a customer store.
+        self.campaigns = campaigns
+        self.campaign_store = campaigns.store if campaigns is not None else None
 
     @staticmethod
     async def _existing(lookup, site, name):

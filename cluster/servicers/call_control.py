@@ -42,8 +42,10 @@ from cluster.servicers.errors import RequestError
 from cluster.servicers.streams import Writer
 from cluster.tracing import routing_span
 from sites import events as ev
+from sites.errors import InvalidInput
 from sites.actions import OfferContact
-from vcc.v1 import call_control_pb2_grpc
+from sites.dialer.events import CallOutcome
+from vcc.v1 import call_control_pb2, call_control_pb2_grpc
 
 # A contact event (oneof field, whose value is the contact id) and what it means to the core.
 _CONTACT_EVENTS = {"answered": ev.ContactConnected, "rejected": ev.OfferRejected,
@@ -55,7 +57,13 @@ _IVR_EVENTS = {"digits_collected": (ev.DigitsCollected, "digits"),
                "self_service_ended": (ev.SelfServiceEnded, "completed"),
                "callback_chosen": (ev.CallbackChosen, "accepted")}
 _CONTACT_EVENTS["prompt_finished"] = ev.PromptFinished
-_EVENT_FIELDS = ("arrived",) + tuple(_CONTACT_EVENTS) + tuple(_IVR_EVENTS)
+_EVENT_FIELDS = ("arrived",) + tuple(_CONTACT_EVENTS) + tuple(_IVR_EVENTS) + ("call_progress",)
+# A campaign call's outcome (README, "The PBX dial protocol").
+_OUTCOMES = {call_control_pb2.CALL_OUTCOME_LIVE: CallOutcome.LIVE,
+             call_control_pb2.CALL_OUTCOME_MACHINE: CallOutcome.MACHINE,
+             call_control_pb2.CALL_OUTCOME_NO_ANSWER: CallOutcome.NO_ANSWER,
+             call_control_pb2.CALL_OUTCOME_BUSY: CallOutcome.BUSY,
+             call_control_pb2.CALL_OUTCOME_FAILED: CallOutcome.FAILED}
 # Events applied in one host batch at most: backpressure is checked between batches. An
 # event makes at most a few actions for its link (queued, interflow, offer), so runs of an
 # eighth of the stream limit, started below half of it, stay under it.
@@ -126,7 +134,8 @@ def _error_field(prefix: str, field: str) -> str:
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     def __init__(self, host, *, max_actions_per_message: int = 512,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
-                 max_link_delay_s: float | None = 0.05, callers=None, metrics=None):
+                 max_link_delay_s: float | None = 0.05, callers=None, metrics=None,
+                 campaigns=None):
         """`max_link_delay_s`: a message that waited longer than this on its link before
         the router got to it (and longer than a few recent message-apply times) has its new
         contacts refused at once (overloaded: the PBX applies its own overflow) instead of
@@ -141,6 +150,8 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         self.hello_timeout_s = hello_timeout_s
         self.max_link_delay_s = max_link_delay_s
         self.metrics = metrics      # route latency (cluster/metrics.py); None: not measured
+        # The campaigns' host (cluster/campaigns/hosting.py): call_progress goes there.
+        self.campaigns = campaigns
 
     async def Connect(self, request_iterator, context):
         messages = request_iterator.__aiter__()
@@ -153,6 +164,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                                 f"hello: none within {self.hello_timeout_s:g} s")
         try:
             link_id = self._hello(first)
+            sites = self._hello_sites(first.hello)
             link = self.host.link(link_id)
             problem = link.check_resume(first.hello.last_action_seq)
             if problem is not None:
@@ -165,6 +177,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         except HostClosed:
             await context.abort(grpc.StatusCode.UNAVAILABLE, "the router is shutting down")
         stream = link.attach(first.hello.last_action_seq)
+        link.sites = sites
         writer = Writer(context, stream.stopped)
         reader = None
         # With metrics: contact id -> when the message with its arrival was read, until the
@@ -188,6 +201,32 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         if not message.HasField("hello"):
             raise convert.invalid("hello", "the first message of a stream must carry hello")
         return convert.name(message.hello.link_id, "hello.link_id")
+
+    def _hello_sites(self, hello) -> tuple:
+        """The sites a link dials campaigns for, each a site of the center."""
+        known = set(self.host.site_names())
+        for index, site in enumerate(hello.sites):
+            if site not in known:
+                raise convert.invalid(f"hello.sites[{index}]", f"unknown site {site[:64]!r}")
+        return tuple(hello.sites)
+
+    async def _call_progress(self, link, event) -> list:
+        """A campaign call's outcome, to the campaigns' host; [] or the refusal."""
+        message = event.call_progress
+        try:
+            outcome = _OUTCOMES.get(message.outcome)
+            if outcome is None:
+                raise InvalidInput("call_progress.outcome", "must be live, machine, no_answer, "
+                                                            f"busy or failed; got {message.outcome}")
+            if self.campaigns is None:
+                raise InvalidInput("call_progress.call_id", "no campaigns here (vcc serve "
+                                                            "without --db)")
+            convert.name(message.call_id, "call_progress.call_id")
+            await self.campaigns.progress(link.link_id, message.call_id, outcome)
+        except (InvalidInput, RequestError) as error:
+            return [EventRejected(event.seq, message.call_id[:convert.MAX_ID],
+                                  error.field, error.problem)]
+        return []
 
     # ---- inbound ----------------------------------------------------------------------------
     async def _read(self, first, messages, link, stream, received=None) -> None:
@@ -301,6 +340,13 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                     f"{link.link_id!r}, and is not one it applied")])
                 continue
             link.note_applied(seq)
+            if event.WhichOneof("event") == "call_progress":
+                await self._flush(link, stream, run, meta)
+                run, meta = [], []
+                rejections = await self._call_progress(link, event)
+                link.applied_event_seq = newest = seq
+                await self._after_commit(link, stream, seq, rejections)
+                continue
             try:
                 if shed_arrivals and event.WhichOneof("event") == "arrived":
                     raise RequestError(
@@ -469,6 +515,8 @@ def _contact_id(event) -> str:
     which = event.WhichOneof("event")
     if which is None:
         return ""
+    if which == "call_progress":
+        return event.call_progress.call_id[:convert.MAX_ID]
     if which == "arrived" or which in _IVR_EVENTS:      # a message with a contact_id
         return getattr(event, which).contact_id[:convert.MAX_ID]
     return getattr(event, which)[:convert.MAX_ID]

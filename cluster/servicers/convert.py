@@ -22,6 +22,8 @@ from cluster.api_limits import (
     MAX_PHONE,
 )
 from cluster.host import EventRejected, Interflowed
+from cluster.host_interface import OutboundCall
+from sites.dialer.decisions import Drop, PlayMessage
 from cluster.masking import mask_card_numbers, mask_data
 from cluster.servicers.errors import invalid
 from sites import events as ev
@@ -390,6 +392,8 @@ def router_message(acked_event_seq: int, batch, pops=None) -> call_control_pb2.R
             offer(item.site, action, into=add(seq=seq).route_to_agent, pops=pops)
         elif kind is ContactFinished:
             finished(item.site, action, into=add(seq=seq).finished)
+        elif kind in _DIALLER_ACTIONS:
+            _dialler_action(action, add(seq=seq))
         elif kind is EventRejected:
             error = add(seq=seq).error
             error.event_seq = item.event_seq
@@ -400,6 +404,25 @@ def router_message(acked_event_seq: int, batch, pops=None) -> call_control_pb2.R
             field, payload_message = payload(item)
             getattr(add(seq=seq), _ROUTER_FIELD.get(field, field)).CopyFrom(payload_message)
     return message
+
+
+_DIALLER_ACTIONS = frozenset({OutboundCall, Drop, PlayMessage})
+
+
+def _dialler_action(action, into) -> None:
+    """A campaign's action on its PBX link (README, "The PBX dial protocol")."""
+    kind = type(action)
+    if kind is OutboundCall:
+        dial = into.dial
+        dial.call_id, dial.campaign, dial.site = action.call_id, action.campaign, action.site
+        dial.record_id, dial.phone_number = action.record_id, action.phone_number
+        dial.ring_timeout_s, dial.amd = action.ring_timeout_s, action.amd
+        dial.agent_id = action.agent_id or ""
+    elif kind is Drop:
+        into.hang_up = action.call_id
+    else:
+        into.play_message.call_id = action.call_id
+        into.play_message.prompt = action.prompt
 
 
 def _forget_finished(batch, pops) -> None:

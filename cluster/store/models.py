@@ -173,6 +173,7 @@ class ContactRecord(Base):
                                            server_default=sa.false())
     service: Mapped[str | None] = mapped_column(Name)
     tier: Mapped[str | None] = mapped_column(sa.String(32))         # the caller's (SPEC §7)
+    campaign: Mapped[str | None] = mapped_column(Name)              # an outbound call's (0006)
 
 
 class AgentStateInterval(Base):
@@ -335,3 +336,29 @@ class MarketingOutcome(Base):
 
 
 TABLES = Base.metadata.tables
+
+
+# ---- outbound campaigns (SPEC §6; revision 0006) ------------------------------------------------
+class Campaign(Base):
+    """A campaign's configuration as Admin put it (`document`: the JSON of
+    cluster/campaigns/definition.py) and where it stands (draft, running, paused, stopped)."""
+    __tablename__ = "campaigns"
+    name: Mapped[str] = mapped_column(Name, primary_key=True)
+    site: Mapped[str] = mapped_column(Name)
+    skill: Mapped[str] = mapped_column(Name)
+    document: Mapped[dict] = mapped_column(sa.JSON)
+    state: Mapped[str] = mapped_column(sa.String(16))
+
+
+class CampaignRecord(Base):
+    """A row of a campaign's list: the number is personal data, kept here and sent to the PBX
+    in the `dial` action only (the core gets the record id, a zone group and a keyed hash).
+    `position` keeps the list's order across imports."""
+    __tablename__ = "campaign_records"
+    campaign: Mapped[str] = mapped_column(
+        Name, sa.ForeignKey("campaigns.name", ondelete="CASCADE"), primary_key=True)
+    record_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)
+    position: Mapped[int] = mapped_column(sa.Integer)
+    phone: Mapped[str] = mapped_column(E164)
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    customer_id: Mapped[str | None] = mapped_column(ExternalId)

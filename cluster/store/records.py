@@ -57,6 +57,7 @@ _ANSWER_EVENTS = (ev.OfferAccepted, ev.ContactConnected)
 # write, and a refused write stops the router. The API keeps within them (cluster/api_limits.py);
 # these cut what an older journal may hold.
 _PHONE_CHARS = 64
+_NAME_CHARS = 64
 _ID_CHARS = 128
 _REASON_CHARS = 64
 
@@ -76,6 +77,8 @@ def _data_fields(record, data, dnis=None) -> None:
     record.ani = _text(data.get("ani"), _PHONE_CHARS, mask_phone_number)
     record.dnis = _text(data.get("dnis") or dnis, _PHONE_CHARS)
     record.customer_id = _text(data.get("customer_id"), _ID_CHARS)
+    # An outbound call's campaign (SPEC §6 reports per campaign); never its number.
+    record.campaign = _text(data.get("campaign"), _NAME_CHARS)
 
 
 class OpenRecord:
@@ -84,7 +87,7 @@ class OpenRecord:
                  "service_objective_s", "sl_threshold_s", "channel", "arrivals", "targets",
                  "offer_time", "answer_time", "end_time", "agent_id", "served_site", "offers",
                  "queue_position", "ewt_predicted_s", "queued", "site", "seen",
-                 "queue_time", "callback", "service", "tier")
+                 "queue_time", "callback", "service", "tier", "campaign")
 
     def __init__(self, contact_id):
         self.contact_id = contact_id
@@ -106,6 +109,7 @@ class OpenRecord:
         self.queue_time = self.service = None
         self.callback = False
         self.tier = None                # the caller's customer tier routed with (SPEC §7)
+        self.campaign = None            # an outbound call's campaign (SPEC §6)
 
     def entry(self):
         """(site, time) it entered the center: the earliest arrival, and among arrivals at
@@ -133,7 +137,7 @@ class OpenRecord:
             "interflows": len(self.targets), "offers": self.offers,
             "queue_position": self.queue_position, "ewt_predicted_s": self.ewt_predicted_s,
             "queue_time": self.queue_time, "callback": bool(self.callback),
-            "service": self.service, "tier": self.tier,
+            "service": self.service, "tier": self.tier, "campaign": self.campaign,
         }
 
     def dump(self) -> dict:

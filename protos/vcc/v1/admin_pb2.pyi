@@ -8,6 +8,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class CampaignState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAMPAIGN_STATE_UNSPECIFIED: _ClassVar[CampaignState]
+    CAMPAIGN_STATE_DRAFT: _ClassVar[CampaignState]
+    CAMPAIGN_STATE_RUNNING: _ClassVar[CampaignState]
+    CAMPAIGN_STATE_PAUSED: _ClassVar[CampaignState]
+    CAMPAIGN_STATE_STOPPED: _ClassVar[CampaignState]
+
 class Queueing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     QUEUEING_UNSPECIFIED: _ClassVar[Queueing]
@@ -27,6 +35,11 @@ class CallSelection(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CALL_SELECTION_UNSPECIFIED: _ClassVar[CallSelection]
     CALL_SELECTION_GREATEST_NEED: _ClassVar[CallSelection]
     CALL_SELECTION_SKILL_LEVEL: _ClassVar[CallSelection]
+CAMPAIGN_STATE_UNSPECIFIED: CampaignState
+CAMPAIGN_STATE_DRAFT: CampaignState
+CAMPAIGN_STATE_RUNNING: CampaignState
+CAMPAIGN_STATE_PAUSED: CampaignState
+CAMPAIGN_STATE_STOPPED: CampaignState
 QUEUEING_UNSPECIFIED: Queueing
 QUEUEING_DQP: Queueing
 QUEUEING_FIFO: Queueing
@@ -38,6 +51,151 @@ AGENT_SELECTION_ROUND_ROBIN: AgentSelection
 CALL_SELECTION_UNSPECIFIED: CallSelection
 CALL_SELECTION_GREATEST_NEED: CallSelection
 CALL_SELECTION_SKILL_LEVEL: CallSelection
+
+class RetryRule(_message.Message):
+    __slots__ = ("delay_s", "max_attempts")
+    DELAY_S_FIELD_NUMBER: _ClassVar[int]
+    MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    delay_s: float
+    max_attempts: int
+    def __init__(self, delay_s: _Optional[float] = ..., max_attempts: _Optional[int] = ...) -> None: ...
+
+class Campaign(_message.Message):
+    __slots__ = ("name", "site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window", "ring_timeout_s", "amd", "amd_false_positive", "pace_every_s", "retries", "abandon_prompt", "state", "records")
+    class RetriesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: RetryRule
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[RetryRule, _Mapping]] = ...) -> None: ...
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    SKILL_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    PACING_FIELD_NUMBER: _ClassVar[int]
+    ABANDON_LIMIT_PCT_FIELD_NUMBER: _ClassVar[int]
+    ABANDON_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    RING_TIMEOUT_S_FIELD_NUMBER: _ClassVar[int]
+    AMD_FIELD_NUMBER: _ClassVar[int]
+    AMD_FALSE_POSITIVE_FIELD_NUMBER: _ClassVar[int]
+    PACE_EVERY_S_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
+    ABANDON_PROMPT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    site: str
+    skill: str
+    mode: str
+    pacing: str
+    abandon_limit_pct: float
+    abandon_window: str
+    ring_timeout_s: float
+    amd: bool
+    amd_false_positive: float
+    pace_every_s: float
+    retries: _containers.MessageMap[str, RetryRule]
+    abandon_prompt: str
+    state: CampaignState
+    records: int
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., mode: _Optional[str] = ..., pacing: _Optional[str] = ..., abandon_limit_pct: _Optional[float] = ..., abandon_window: _Optional[str] = ..., ring_timeout_s: _Optional[float] = ..., amd: _Optional[bool] = ..., amd_false_positive: _Optional[float] = ..., pace_every_s: _Optional[float] = ..., retries: _Optional[_Mapping[str, RetryRule]] = ..., abandon_prompt: _Optional[str] = ..., state: _Optional[_Union[CampaignState, str]] = ..., records: _Optional[int] = ...) -> None: ...
+
+class CampaignKey(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListCampaignsReply(_message.Message):
+    __slots__ = ("campaigns",)
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[Campaign]
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[Campaign, _Mapping]]] = ...) -> None: ...
+
+class CampaignListRow(_message.Message):
+    __slots__ = ("id", "phone", "timezone", "customer_id")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    PHONE_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    phone: str
+    timezone: str
+    customer_id: str
+    def __init__(self, id: _Optional[str] = ..., phone: _Optional[str] = ..., timezone: _Optional[str] = ..., customer_id: _Optional[str] = ...) -> None: ...
+
+class CampaignListRows(_message.Message):
+    __slots__ = ("campaign", "rows")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    rows: _containers.RepeatedCompositeFieldContainer[CampaignListRow]
+    def __init__(self, campaign: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[CampaignListRow, _Mapping]]] = ...) -> None: ...
+
+class CampaignListReply(_message.Message):
+    __slots__ = ("added", "updated", "unchanged", "records")
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    added: int
+    updated: int
+    unchanged: int
+    records: int
+    def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., records: _Optional[int] = ...) -> None: ...
+
+class CampaignStatisticsRequest(_message.Message):
+    __slots__ = ("campaign", "interval_s")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    interval_s: float
+    def __init__(self, campaign: _Optional[str] = ..., interval_s: _Optional[float] = ...) -> None: ...
+
+class CampaignStatistics(_message.Message):
+    __slots__ = ("campaign", "state", "time_s", "attempts", "live_answers", "machines", "busy", "no_answer", "failed", "connected", "abandoned", "abandon_pct", "max_window_abandon_pct", "list_dialled", "records", "calls_up", "retries_scheduled", "messages_played")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TIME_S_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LIVE_ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    MACHINES_FIELD_NUMBER: _ClassVar[int]
+    BUSY_FIELD_NUMBER: _ClassVar[int]
+    NO_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    CONNECTED_FIELD_NUMBER: _ClassVar[int]
+    ABANDONED_FIELD_NUMBER: _ClassVar[int]
+    ABANDON_PCT_FIELD_NUMBER: _ClassVar[int]
+    MAX_WINDOW_ABANDON_PCT_FIELD_NUMBER: _ClassVar[int]
+    LIST_DIALLED_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    CALLS_UP_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_SCHEDULED_FIELD_NUMBER: _ClassVar[int]
+    MESSAGES_PLAYED_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    state: CampaignState
+    time_s: float
+    attempts: int
+    live_answers: int
+    machines: int
+    busy: int
+    no_answer: int
+    failed: int
+    connected: int
+    abandoned: int
+    abandon_pct: float
+    max_window_abandon_pct: float
+    list_dialled: int
+    records: int
+    calls_up: int
+    retries_scheduled: int
+    messages_played: int
+    def __init__(self, campaign: _Optional[str] = ..., state: _Optional[_Union[CampaignState, str]] = ..., time_s: _Optional[float] = ..., attempts: _Optional[int] = ..., live_answers: _Optional[int] = ..., machines: _Optional[int] = ..., busy: _Optional[int] = ..., no_answer: _Optional[int] = ..., failed: _Optional[int] = ..., connected: _Optional[int] = ..., abandoned: _Optional[int] = ..., abandon_pct: _Optional[float] = ..., max_window_abandon_pct: _Optional[float] = ..., list_dialled: _Optional[int] = ..., records: _Optional[int] = ..., calls_up: _Optional[int] = ..., retries_scheduled: _Optional[int] = ..., messages_played: _Optional[int] = ...) -> None: ...
 
 class GetPlansRequest(_message.Message):
     __slots__ = ()

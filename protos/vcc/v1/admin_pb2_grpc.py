@@ -129,6 +129,46 @@ class AdminStub:
                 request_serializer=vcc_dot_v1_dot_admin__pb2.CalendarOverride.SerializeToString,
                 response_deserializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
                 _registered_method=True)
+        self.PutCampaign = channel.unary_unary(
+                '/vcc.v1.Admin/PutCampaign',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.GetCampaign = channel.unary_unary(
+                '/vcc.v1.Admin/GetCampaign',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.ListCampaigns = channel.unary_unary(
+                '/vcc.v1.Admin/ListCampaigns',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.ListCampaignsRequest.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.ListCampaignsReply.FromString,
+                _registered_method=True)
+        self.StartCampaign = channel.unary_unary(
+                '/vcc.v1.Admin/StartCampaign',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.PauseCampaign = channel.unary_unary(
+                '/vcc.v1.Admin/PauseCampaign',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.StopCampaign = channel.unary_unary(
+                '/vcc.v1.Admin/StopCampaign',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+                _registered_method=True)
+        self.ImportCampaignList = channel.unary_unary(
+                '/vcc.v1.Admin/ImportCampaignList',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignListRows.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignListReply.FromString,
+                _registered_method=True)
+        self.StreamCampaignStatistics = channel.unary_stream(
+                '/vcc.v1.Admin/StreamCampaignStatistics',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignStatisticsRequest.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignStatistics.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -257,6 +297,61 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PutCampaign(self, request, context):
+        """Outbound campaigns (SPEC §6; README, "Campaigns over the API"; need `--db`, else
+        FAILED_PRECONDITION). Put creates a campaign or replaces a draft's or a paused one's
+        configuration; its list is imported into the store (at most 10,000 rows a call, all or
+        none, the first bad row named: `rows[3].phone: ...`) before it starts; start dials,
+        pause stops dialling (calls in progress go on) until start, stop ends it for good.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaigns(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PauseCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StopCampaign(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportCampaignList(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamCampaignStatistics(self, request, context):
+        """The campaign's figures at once, then every `interval_s` (0: 2 s; 0.2 .. 3,600) while
+        they change, until the client cancels.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -354,6 +449,46 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.OverrideCalendar,
                     request_deserializer=vcc_dot_v1_dot_admin__pb2.CalendarOverride.FromString,
                     response_serializer=vcc_dot_v1_dot_admin__pb2.PlanDocument.SerializeToString,
+            ),
+            'PutCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PutCampaign,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+            ),
+            'GetCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaign,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+            ),
+            'ListCampaigns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaigns,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.ListCampaignsRequest.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.ListCampaignsReply.SerializeToString,
+            ),
+            'StartCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartCampaign,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+            ),
+            'PauseCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.PauseCampaign,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+            ),
+            'StopCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.StopCampaign,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+            ),
+            'ImportCampaignList': grpc.unary_unary_rpc_method_handler(
+                    servicer.ImportCampaignList,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignListRows.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.CampaignListReply.SerializeToString,
+            ),
+            'StreamCampaignStatistics': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamCampaignStatistics,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignStatisticsRequest.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.CampaignStatistics.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -869,6 +1004,222 @@ class Admin:
             '/vcc.v1.Admin/OverrideCalendar',
             vcc_dot_v1_dot_admin__pb2.CalendarOverride.SerializeToString,
             vcc_dot_v1_dot_admin__pb2.PlanDocument.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PutCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/PutCampaign',
+            vcc_dot_v1_dot_admin__pb2.Campaign.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/GetCampaign',
+            vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaigns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/ListCampaigns',
+            vcc_dot_v1_dot_admin__pb2.ListCampaignsRequest.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.ListCampaignsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/StartCampaign',
+            vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PauseCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/PauseCampaign',
+            vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StopCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/StopCampaign',
+            vcc_dot_v1_dot_admin__pb2.CampaignKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.Campaign.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportCampaignList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/ImportCampaignList',
+            vcc_dot_v1_dot_admin__pb2.CampaignListRows.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.CampaignListReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamCampaignStatistics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/vcc.v1.Admin/StreamCampaignStatistics',
+            vcc_dot_v1_dot_admin__pb2.CampaignStatisticsRequest.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.CampaignStatistics.FromString,
             options,
             channel_credentials,
             insecure,

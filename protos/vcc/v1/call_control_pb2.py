@@ -25,31 +25,39 @@ _sym_db = _symbol_database.Default()
 from vcc.v1 import common_pb2 as vcc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vcc/v1/call_control.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\"4\n\x08PbxHello\x12\x0f\n\x07link_id\x18\x01 \x01(\t\x12\x17\n\x0flast_action_seq\x18\x02 \x01(\x04\"\xed\x02\n\x08PbxEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x07\x61rrived\x18\x02 \x01(\x0b\x32\x13.vcc.v1.ContactSpecH\x00\x12\x12\n\x08\x61nswered\x18\x03 \x01(\tH\x00\x12\x12\n\x08rejected\x18\x04 \x01(\tH\x00\x12\x19\n\x0foffer_timed_out\x18\x05 \x01(\tH\x00\x12\x0f\n\x05\x65nded\x18\x06 \x01(\tH\x00\x12\x13\n\tabandoned\x18\x07 \x01(\tH\x00\x12\x33\n\x10\x64igits_collected\x18\x08 \x01(\x0b\x32\x17.vcc.v1.CollectedDigitsH\x00\x12\x19\n\x0fprompt_finished\x18\t \x01(\tH\x00\x12\x37\n\x12self_service_ended\x18\n \x01(\x0b\x32\x19.vcc.v1.SelfServiceResultH\x00\x12\x31\n\x0f\x63\x61llback_chosen\x18\x0b \x01(\x0b\x32\x16.vcc.v1.CallbackAnswerH\x00\x42\x07\n\x05\x65vent\"5\n\x0f\x43ollectedDigits\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\":\n\x11SelfServiceResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x11\n\tcompleted\x18\x02 \x01(\x08\"6\n\x0e\x43\x61llbackAnswer\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"O\n\nPbxMessage\x12\x1f\n\x05hello\x18\x01 \x01(\x0b\x32\x10.vcc.v1.PbxHello\x12 \n\x06\x65vents\x18\x02 \x03(\x0b\x32\x10.vcc.v1.PbxEvent\"\xeb\x02\n\x0cRouterAction\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x0eroute_to_agent\x18\x02 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x03 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12&\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowH\x00\x12#\n\x06reject\x18\x05 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12+\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12-\n\roffer_revoked\x18\x07 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12#\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.vcc.v1.EventErrorH\x00\x12#\n\x03ivr\x18\t \x01(\x0b\x32\x14.vcc.v1.IvrTreatmentH\x00\x42\x08\n\x06\x61\x63tion\"S\n\nEventError\x12\x11\n\tevent_seq\x18\x01 \x01(\x04\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"O\n\rRouterMessage\x12\x17\n\x0f\x61\x63ked_event_seq\x18\x01 \x01(\x04\x12%\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x14.vcc.v1.RouterAction2G\n\x0b\x43\x61llControl\x12\x38\n\x07\x43onnect\x12\x12.vcc.v1.PbxMessage\x1a\x15.vcc.v1.RouterMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19vcc/v1/call_control.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\"C\n\x08PbxHello\x12\x0f\n\x07link_id\x18\x01 \x01(\t\x12\x17\n\x0flast_action_seq\x18\x02 \x01(\x04\x12\r\n\x05sites\x18\x03 \x03(\t\"\x9c\x03\n\x08PbxEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12&\n\x07\x61rrived\x18\x02 \x01(\x0b\x32\x13.vcc.v1.ContactSpecH\x00\x12\x12\n\x08\x61nswered\x18\x03 \x01(\tH\x00\x12\x12\n\x08rejected\x18\x04 \x01(\tH\x00\x12\x19\n\x0foffer_timed_out\x18\x05 \x01(\tH\x00\x12\x0f\n\x05\x65nded\x18\x06 \x01(\tH\x00\x12\x13\n\tabandoned\x18\x07 \x01(\tH\x00\x12\x33\n\x10\x64igits_collected\x18\x08 \x01(\x0b\x32\x17.vcc.v1.CollectedDigitsH\x00\x12\x19\n\x0fprompt_finished\x18\t \x01(\tH\x00\x12\x37\n\x12self_service_ended\x18\n \x01(\x0b\x32\x19.vcc.v1.SelfServiceResultH\x00\x12\x31\n\x0f\x63\x61llback_chosen\x18\x0b \x01(\x0b\x32\x16.vcc.v1.CallbackAnswerH\x00\x12-\n\rcall_progress\x18\x0c \x01(\x0b\x32\x14.vcc.v1.CallProgressH\x00\x42\x07\n\x05\x65vent\"E\n\x0c\x43\x61llProgress\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12$\n\x07outcome\x18\x02 \x01(\x0e\x32\x13.vcc.v1.CallOutcome\"5\n\x0f\x43ollectedDigits\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x0e\n\x06\x64igits\x18\x02 \x01(\t\":\n\x11SelfServiceResult\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x11\n\tcompleted\x18\x02 \x01(\x08\"6\n\x0e\x43\x61llbackAnswer\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x10\n\x08\x61\x63\x63\x65pted\x18\x02 \x01(\x08\"O\n\nPbxMessage\x12\x1f\n\x05hello\x18\x01 \x01(\x0b\x32\x10.vcc.v1.PbxHello\x12 \n\x06\x65vents\x18\x02 \x03(\x0b\x32\x10.vcc.v1.PbxEvent\"\xcd\x03\n\x0cRouterAction\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12\'\n\x0eroute_to_agent\x18\x02 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12(\n\x06queued\x18\x03 \x01(\x0b\x32\x16.vcc.v1.QueueTreatmentH\x00\x12&\n\tinterflow\x18\x04 \x01(\x0b\x32\x11.vcc.v1.InterflowH\x00\x12#\n\x06reject\x18\x05 \x01(\x0b\x32\x11.vcc.v1.RejectionH\x00\x12+\n\x08\x66inished\x18\x06 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12-\n\roffer_revoked\x18\x07 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12#\n\x05\x65rror\x18\x08 \x01(\x0b\x32\x12.vcc.v1.EventErrorH\x00\x12#\n\x03ivr\x18\t \x01(\x0b\x32\x14.vcc.v1.IvrTreatmentH\x00\x12 \n\x04\x64ial\x18\n \x01(\x0b\x32\x10.vcc.v1.DialCallH\x00\x12\x11\n\x07hang_up\x18\x0b \x01(\tH\x00\x12+\n\x0cplay_message\x18\x0c \x01(\x0b\x32\x13.vcc.v1.PlayMessageH\x00\x42\x08\n\x06\x61\x63tion\"\x9b\x01\n\x08\x44ialCall\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x02 \x01(\t\x12\x0c\n\x04site\x18\x03 \x01(\t\x12\x11\n\trecord_id\x18\x04 \x01(\t\x12\x14\n\x0cphone_number\x18\x05 \x01(\t\x12\x16\n\x0ering_timeout_s\x18\x06 \x01(\x01\x12\x0b\n\x03\x61md\x18\x07 \x01(\x08\x12\x10\n\x08\x61gent_id\x18\x08 \x01(\t\".\n\x0bPlayMessage\x12\x0f\n\x07\x63\x61ll_id\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\"S\n\nEventError\x12\x11\n\tevent_seq\x18\x01 \x01(\x04\x12\x12\n\ncontact_id\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\"O\n\rRouterMessage\x12\x17\n\x0f\x61\x63ked_event_seq\x18\x01 \x01(\x04\x12%\n\x07\x61\x63tions\x18\x02 \x03(\x0b\x32\x14.vcc.v1.RouterAction*\xa8\x01\n\x0b\x43\x61llOutcome\x12\x1c\n\x18\x43\x41LL_OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11\x43\x41LL_OUTCOME_LIVE\x10\x01\x12\x18\n\x14\x43\x41LL_OUTCOME_MACHINE\x10\x02\x12\x1a\n\x16\x43\x41LL_OUTCOME_NO_ANSWER\x10\x03\x12\x15\n\x11\x43\x41LL_OUTCOME_BUSY\x10\x04\x12\x17\n\x13\x43\x41LL_OUTCOME_FAILED\x10\x05\x32G\n\x0b\x43\x61llControl\x12\x38\n\x07\x43onnect\x12\x12.vcc.v1.PbxMessage\x1a\x15.vcc.v1.RouterMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vcc.v1.call_control_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_CALLOUTCOME']._serialized_start=1702
+  _globals['_CALLOUTCOME']._serialized_end=1870
   _globals['_PBXHELLO']._serialized_start=58
-  _globals['_PBXHELLO']._serialized_end=110
-  _globals['_PBXEVENT']._serialized_start=113
-  _globals['_PBXEVENT']._serialized_end=478
-  _globals['_COLLECTEDDIGITS']._serialized_start=480
-  _globals['_COLLECTEDDIGITS']._serialized_end=533
-  _globals['_SELFSERVICERESULT']._serialized_start=535
-  _globals['_SELFSERVICERESULT']._serialized_end=593
-  _globals['_CALLBACKANSWER']._serialized_start=595
-  _globals['_CALLBACKANSWER']._serialized_end=649
-  _globals['_PBXMESSAGE']._serialized_start=651
-  _globals['_PBXMESSAGE']._serialized_end=730
-  _globals['_ROUTERACTION']._serialized_start=733
-  _globals['_ROUTERACTION']._serialized_end=1096
-  _globals['_EVENTERROR']._serialized_start=1098
-  _globals['_EVENTERROR']._serialized_end=1181
-  _globals['_ROUTERMESSAGE']._serialized_start=1183
-  _globals['_ROUTERMESSAGE']._serialized_end=1262
-  _globals['_CALLCONTROL']._serialized_start=1264
-  _globals['_CALLCONTROL']._serialized_end=1335
+  _globals['_PBXHELLO']._serialized_end=125
+  _globals['_PBXEVENT']._serialized_start=128
+  _globals['_PBXEVENT']._serialized_end=540
+  _globals['_CALLPROGRESS']._serialized_start=542
+  _globals['_CALLPROGRESS']._serialized_end=611
+  _globals['_COLLECTEDDIGITS']._serialized_start=613
+  _globals['_COLLECTEDDIGITS']._serialized_end=666
+  _globals['_SELFSERVICERESULT']._serialized_start=668
+  _globals['_SELFSERVICERESULT']._serialized_end=726
+  _globals['_CALLBACKANSWER']._serialized_start=728
+  _globals['_CALLBACKANSWER']._serialized_end=782
+  _globals['_PBXMESSAGE']._serialized_start=784
+  _globals['_PBXMESSAGE']._serialized_end=863
+  _globals['_ROUTERACTION']._serialized_start=866
+  _globals['_ROUTERACTION']._serialized_end=1327
+  _globals['_DIALCALL']._serialized_start=1330
+  _globals['_DIALCALL']._serialized_end=1485
+  _globals['_PLAYMESSAGE']._serialized_start=1487
+  _globals['_PLAYMESSAGE']._serialized_end=1533
+  _globals['_EVENTERROR']._serialized_start=1535
+  _globals['_EVENTERROR']._serialized_end=1618
+  _globals['_ROUTERMESSAGE']._serialized_start=1620
+  _globals['_ROUTERMESSAGE']._serialized_end=1699
+  _globals['_CALLCONTROL']._serialized_start=1872
+  _globals['_CALLCONTROL']._serialized_end=1943
 # @@protoc_insertion_point(module_scope)

@@ -1,0 +1,54 @@
+"""A campaign's pacer behind the one interface both runtimes use: `DialerActor.step`.
+
+A plain class (like SiteActor: importable without Ray): the in-process runtime holds one per
+campaign directly, the Ray runtime makes it a Ray actor, one per campaign
+(actors/handles.py `DialerHandle`). Either way the gateway's campaign host
+(cluster/campaigns/hosting.py, the one implementation of hosting) sends it the events of a
+moment in ONE call and gets back everything it needs to carry them out and to know when to
+come back: a Ray call costs about a millisecond (ARCHITECTURE.md), so a pace is one call,
+not one per question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sites.dialer.call_list import CallList
+from sites.dialer.campaign import Campaign
+from sites.dialer.config import CampaignConfig
+from sites.dialer.do_not_call import DoNotCall
+
+
+@dataclass(slots=True)
+class Step:
+    """What a step of the pacer decided, and where it stands after it."""
+    decisions: list
+    pace_at: float | None        # when to pace next if nothing else happens (None: on events)
+    figures: dict                # Campaign.figures() and the calls up now
+    remaining: int               # records still to dial (fresh and retries waiting)
+
+
+class DialerActor:
+    def __init__(self, config: CampaignConfig, ids, groups, zone_sets, keys,
+                 do_not_call: DoNotCall | None = None):
+        """The campaign's list as the core gets it (sites/dialer/call_list.py): record ids,
+        their zone groups and the keyed hashes of their numbers; never a number."""
+        self.campaign = Campaign(config, CallList(ids, groups, zone_sets, keys),
+                                 do_not_call=do_not_call)
+
+    def step(self, events: list, now: float) -> Step:
+        """Apply `events` in order (each carries its time); an event the pacer refuses
+        raises InvalidInput after the ones before it were applied."""
+        campaign = self.campaign
+        decisions = []
+        for event in events:
+            decisions.extend(campaign.handle(event))
+        pace_at = campaign.next_pace_at(now)
+        if pace_at is None and not campaign.stopped:
+            # A campaign that dials only for idle agents is paced on events; a retry that
+            # comes due while nothing happens is paced at its time (as the simulator does).
+            due = campaign.call_list.next_due(now)
+            pace_at = due if due is not None and due > now else None
+        figures = campaign.figures()
+        figures["calls_up"] = len(campaign.ringing) + len(campaign.waiting)
+        return Step(decisions, pace_at, figures, campaign.call_list.remaining)

@@ -1,0 +1,77 @@
+"""A campaign as Admin puts it: a JSON document (kept in the store) and the core's
+`CampaignConfig` made from it, every problem named by the request's field.
+
+The live host runs `progressive` and `predictive` campaigns; `preview` needs the agent's
+desktop to say when a preview is done (not in the API yet) and is refused by name.
+"""
+
+from __future__ import annotations
+
+from sites.dialer.config import RETRY_OUTCOMES, CampaignConfig, Retry
+from sites.errors import InvalidInput
+
+HOSTED_MODES = ("progressive", "predictive")
+STATES = ("draft", "running", "paused", "stopped")
+# The request's name of a field the core names otherwise.
+_FIELDS = {"amd.enabled": "amd", "amd.false_positive": "amd_false_positive"}
+DEFAULTS = {"pacing": "model", "abandon_limit_pct": 3.0, "abandon_window": "30d",
+            "ring_timeout_s": 15.0, "amd": False, "amd_false_positive": 0.0,
+            "pace_every_s": 1.0, "abandon_prompt": "abandon_message"}
+
+
+def document_of(message) -> dict:
+    """The document of an `admin_pb2.Campaign` (zero values: the defaults); checked by
+    `config_of`."""
+    document = {"name": message.name, "site": message.site, "skill": message.skill,
+                "mode": message.mode}
+    for key, default in DEFAULTS.items():
+        value = getattr(message, key)
+        document[key] = value if value else default
+    document["retries"] = {outcome: [rule.delay_s, rule.max_attempts]
+                           for outcome, rule in sorted(message.retries.items())}
+    return document
+
+
+def config_of(document: dict) -> CampaignConfig:
+    """The core's configuration of a campaign document; InvalidInput naming the field."""
+    mode = document.get("mode")
+    if mode not in HOSTED_MODES:
+        problem = ("preview campaigns are not hosted by vcc serve yet (the agent's desktop "
+                   "cannot say a preview is done)" if mode == "preview"
+                   else f"must be one of {', '.join(HOSTED_MODES)}; got {mode!r}")
+        raise InvalidInput("mode", problem)
+    if document.get("pacing") != "model" and mode != "predictive":
+        raise InvalidInput("pacing", "only a predictive campaign paces (model or adaptive)")
+    retries = {}
+    for outcome, rule in document.get("retries", {}).items():
+        if outcome not in RETRY_OUTCOMES:
+            raise InvalidInput(f"retries[{outcome}]",
+                               f"not an outcome to retry ({', '.join(RETRY_OUTCOMES)})")
+        retries[outcome] = Retry(rule[0], rule[1])
+    try:
+        return CampaignConfig(
+            document["name"], document["skill"], mode=mode, pacing=document["pacing"],
+            abandon_limit_pct=document["abandon_limit_pct"],
+            abandon_window=document["abandon_window"],
+            ring_timeout_s=document["ring_timeout_s"], amd_enabled=document["amd"],
+            amd_false_positive=document["amd_false_positive"],
+            pace_every_s=document["pace_every_s"], abandon_prompt=document["abandon_prompt"],
+            retries=retries)
+    except InvalidInput as error:
+        field = _FIELDS.get(error.field, error.field)
+        if field.startswith("retries."):            # retries.busy.delay_s
+            _, outcome, key = field.split(".", 2)
+            field = f"retries[{outcome}].{key}"
+        raise InvalidInput(field, error.problem) from None
+
+
+def message_of(document: dict, state: str, records: int, into):
+    """Fill an `admin_pb2.Campaign` (`into`) from a stored document."""
+    for key in ("name", "site", "skill", "mode", *DEFAULTS):
+        setattr(into, key, document[key])
+    for outcome, (delay_s, attempts) in document.get("retries", {}).items():
+        rule = into.retries[outcome]
+        rule.delay_s, rule.max_attempts = delay_s, attempts
+    into.state = STATES.index(state) + 1
+    into.records = records
+    return into

@@ -1,0 +1,379 @@
+"""The one implementation of hosting campaigns' pacers in the live cluster (SPEC §6), for
+both runtimes: `CampaignHost` lives beside the host (the gateway's process) and carries out
+what each campaign's pacer decides; the pacer object itself (`actors.dialer_actor.
+DialerActor`, the core's `Campaign` inside) lives where the host puts it: in this process
+(CoreHost.start_pacer) or in a Ray `DialerActor` of its own (RayHost.start_pacer), one per
+campaign, reached with one call per step either way.
+
+What the host does around a pacer, the same things `vcc simulate` does in its world
+(loadtests/simulator.py):
+- paces it: at once when it starts, after every event of a campaign that dials only for
+  idle agents, whenever an agent of its skill at its site becomes ready, and at the time it
+  names (`pace_every_s` for a predictive one; a retry's due time); a `Pace` carries the
+  skill's agents as the site core has them (`host.skill_agents`);
+- carries a `Dial` to the PBX link that serves the campaign's site (an attached link that
+  said the site in its hello; none: no pace until one comes), as a `dial` action with the
+  callee's number read from the store's list;
+- turns the PBX's `call_progress` into `CallProgress`; a live answer (`Connect`) becomes an
+  outbound contact of the campaign's skill at its site, owned by that link (the core routes
+  it like any other: `route_to_agent` on the link; its record names the campaign); if no
+  agent took it within `within_s` (2 s) it is abandoned (`ContactAbandoned` at the site,
+  `CallAbandoned` to the pacer, whose `PlayMessage` goes to the link); the contact's end
+  is `CallEnded`;
+- a machine AMD detected is hung up (`hang_up`).
+
+The pacer's state is not journaled yet: a restart or a takeover loses running campaigns'
+progress (their state in the store says what they were; README, "Not yet").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+
+from cluster.campaigns.definition import config_of
+from cluster.host_interface import OutboundCall, Routed
+from cluster.phone_keys import phone_key, time_zones
+from sites import events as ev
+from sites.actions import AgentStateChanged, ContactFinished
+from sites.dialer import events as dev
+from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
+from sites.errors import InvalidInput, NotFound, PreconditionFailed
+from sites.model import AgentState, Channel, ContactState
+
+log = logging.getLogger(__name__)
+
+NO_LINK_RETRY_S = 1.0       # no PBX link serves the site: look again this often
+_WAITING = (ContactState.QUEUED, ContactState.OFFERED)
+_ANSWERS = (ev.ContactConnected, ev.OfferAccepted)
+
+
+@dataclass(slots=True)
+class _Up:
+    """A call the pacer asked for, until it is over."""
+    record_id: str
+    link_id: str
+    answered: bool = False      # live: an outbound contact at the site
+    connected: bool = False
+    abandoning: bool = False
+
+
+class _Hosted:
+    """One campaign in this process."""
+
+    def __init__(self, document: dict, state: str, records: int):
+        self.document = document
+        self.name, self.site, self.skill = document["name"], document["site"], document["skill"]
+        self.config = config_of(document)
+        self.state = state
+        self.records = records
+        self.pacer = None
+        self.lock = asyncio.Lock()          # one step at a time, in the order asked
+        self.phones: dict = {}              # record id -> number (from the store)
+        self.customers: dict = {}           # record id -> customer id
+        self.calls: dict[str, _Up] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.pace_pending = False
+        self.figures: dict = {}
+        self.messages_played = 0
+        self.time = 0.0                     # of the last step
+
+
+class CampaignHost:
+    def __init__(self, host, store, *, secret: bytes | None = None):
+        """`host`: a CoreHost or RayHost; `store`: a cluster.campaigns.store.CampaignStore.
+        `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py;
+        default one per process: nothing outside the pacer compares them yet)."""
+        self.host = host
+        self.store = store
+        self.secret = secret or secrets.token_bytes(32)
+        self.hosted: dict[str, _Hosted] = {}
+        self._calls: dict[str, _Hosted] = {}        # call id -> its campaign, while up
+        self._tasks: set = set()
+        self.closed = False
+        host.observe_applied(self._applied)
+
+    # ---- Admin ------------------------------------------------------------------------------
+    def state_of(self, name: str, stored_state: str) -> str:
+        hosted = self.hosted.get(name)
+        return hosted.state if hosted is not None else stored_state
+
+    def hosted_figures(self, name: str) -> tuple:
+        """(state, time, figures) of a campaign this process runs; NotFound otherwise."""
+        hosted = self.hosted.get(name)
+        if hosted is None:
+            raise NotFound("campaign", f"campaign {name!r} has not run in this server")
+        figures = dict(hosted.figures, messages_played=hosted.messages_played)
+        return hosted.state, hosted.time, figures
+
+    async def start(self, document: dict, state: str, records: int, rows_loader) -> str:
+        """Start (or resume) a campaign; its state now. `rows_loader()`: an awaitable of the
+        list's rows [(id, phone, timezone, customer_id)], read when it first starts."""
+        name = document["name"]
+        hosted = self.hosted.get(name)
+        if hosted is None:
+            if state == "stopped":
+                raise PreconditionFailed("name", f"campaign {name!r} is stopped for good")
+            if state != "draft":
+                # Started by an earlier process: its pacer's state is not journaled yet.
+                raise PreconditionFailed("name", f"campaign {name!r} was started by an "
+                                                 "earlier server and cannot resume here yet "
+                                                 "(its dialler state is not journaled)")
+            hosted = _Hosted(document, state, records)
+            await self._build_pacer(hosted, await rows_loader())
+            self.hosted[name] = hosted
+        elif hosted.state == "stopped":
+            raise PreconditionFailed("name", f"campaign {name!r} is stopped for good")
+        hosted.state = "running"
+        self._pace_soon(hosted)
+        return hosted.state
+
+    async def _build_pacer(self, hosted: _Hosted, rows: list) -> None:
+        ids, groups, keys, group_of = [], [], [], {}
+        for record_id, phone, timezone, customer_id in rows:
+            ids.append(record_id)
+            hosted.phones[record_id] = phone
+            if customer_id:
+                hosted.customers[record_id] = customer_id
+            zones = (timezone,) if timezone else time_zones(phone)
+            groups.append(group_of.setdefault(zones, len(group_of)))
+            keys.append(phone_key(self.secret, phone))
+        hosted.pacer = self.host.start_pacer(hosted.name, hosted.config, tuple(ids), groups,
+                                             tuple(group_of) or ((),), tuple(keys))
+
+    def pause(self, name: str) -> str:
+        hosted = self._running(name)
+        hosted.state = "paused"
+        self._cancel_timer(hosted)
+        return hosted.state
+
+    async def stop(self, name: str) -> str:
+        """Dial nothing more, for good; calls in progress go on to their end."""
+        hosted = self.hosted.get(name)
+        if hosted is None or hosted.state == "stopped":
+            return "stopped"
+        hosted.state = "stopped"
+        self._cancel_timer(hosted)
+        await self._feed(hosted, lambda now: [dev.Stop(now)])
+        return hosted.state
+
+    def _running(self, name: str) -> _Hosted:
+        hosted = self.hosted.get(name)
+        if hosted is None or hosted.state not in ("running", "paused"):
+            raise PreconditionFailed("name", f"campaign {name!r} is not running")
+        return hosted
+
+    # ---- the PBX's events ------------------------------------------------------------------
+    async def progress(self, link_id: str, call_id: str, outcome: dev.CallOutcome) -> None:
+        """What became of a call (the PBX's `call_progress`); InvalidInput naming the field
+        if the link has no such call ringing."""
+        hosted = self._calls.get(call_id)
+        up = hosted.calls.get(call_id) if hosted is not None else None
+        if up is None or up.link_id != link_id:
+            raise InvalidInput("call_progress.call_id",
+                               f"no call {call_id!r} dialled on link {link_id!r}")
+        if up.answered:
+            raise InvalidInput("call_progress.call_id", f"call {call_id!r} was answered already")
+        if outcome is dev.CallOutcome.LIVE:
+            up.answered = True
+        else:
+            self._forget(hosted, call_id)
+        await self._feed(hosted, lambda now: [dev.CallProgress(now, call_id, outcome)])
+
+    def _applied(self, item, actions) -> None:
+        """Rounds.applied (in the round: only notes, never awaits): an agent took a live
+        answer, an outbound contact ended, an agent of a campaign became ready."""
+        calls = self._calls
+        if calls:
+            event = item.event
+            if type(event) in _ANSWERS and actions:
+                hosted = calls.get(event.contact_id)
+                up = hosted.calls.get(event.contact_id) if hosted is not None else None
+                if up is not None and up.answered and not up.connected and not up.abandoning:
+                    up.connected = True
+                    self._spawn(self._feed(hosted, lambda now, call=event.contact_id: [
+                        dev.CallConnected(now, call)]))
+        for action in actions:
+            kind = type(action)
+            if kind is ContactFinished and calls:
+                self._finished(action)
+            elif kind is AgentStateChanged and action.state is AgentState.READY:
+                for hosted in self.hosted.values():
+                    if (hosted.site == item.site and hosted.state == "running"
+                            and self.host.agent_has_skill(item.site, action.agent_id,
+                                                          (hosted.skill,))):
+                        self._pace_soon(hosted)
+
+    def _finished(self, action) -> None:
+        hosted = self._calls.get(action.contact_id)
+        up = hosted.calls.get(action.contact_id) if hosted is not None else None
+        if up is None or up.abandoning:
+            return
+        call_id = action.contact_id
+        if up.connected:
+            self._forget(hosted, call_id)
+            self._spawn(self._feed(hosted, lambda now: [dev.CallEnded(now, call_id)]))
+        elif up.answered:
+            # The callee hung up before an agent took the call (the PBX's `abandoned`): an
+            # abandon all the same, as the limit counts them.
+            up.abandoning = True
+            self._spawn(self._abandoned(hosted, call_id))
+
+    # ---- pacing -------------------------------------------------------------------------------
+    def _pace_soon(self, hosted: _Hosted) -> None:
+        if not hosted.pace_pending and not self.closed:
+            hosted.pace_pending = True
+            self._spawn(self._pace(hosted))
+
+    async def _pace(self, hosted: _Hosted) -> None:
+        hosted.pace_pending = False
+        if hosted.state != "running":
+            return
+        if self._link_for(hosted.site) is None:
+            self._arm(hosted, self.host.now() + NO_LINK_RETRY_S)
+            return
+        agents = await self.host.skill_agents(hosted.site, hosted.skill)
+        await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
+
+    async def _feed(self, hosted: _Hosted, events_at, pace: bool = False) -> None:
+        """One step of the pacer with the events `events_at(now)` make, its decisions
+        carried out; then its next pace is set."""
+        async with hosted.lock:
+            now = self.host.now()
+            step = await hosted.pacer.step(events_at(now), now)
+            hosted.figures, hosted.time = step.figures, now
+            await self._carry_out(hosted, step.decisions, now)
+            if hosted.state == "running":
+                if step.pace_at is not None:
+                    self._arm(hosted, step.pace_at)
+                elif not pace and not hosted.config.dials_ahead:
+                    self._pace_soon(hosted)     # an agent may wait for its next call
+
+    def _arm(self, hosted: _Hosted, at: float) -> None:
+        self._cancel_timer(hosted)
+        if self.closed:
+            return
+        delay = max(0.0, at - self.host.now())
+        hosted.timer = asyncio.get_running_loop().call_later(delay, self._pace_soon, hosted)
+
+    @staticmethod
+    def _cancel_timer(hosted: _Hosted) -> None:
+        if hosted.timer is not None:
+            hosted.timer.cancel()
+            hosted.timer = None
+
+    # ---- carrying out ---------------------------------------------------------------------------
+    async def _carry_out(self, hosted: _Hosted, decisions: list, now: float) -> None:
+        for decision in decisions:
+            kind = type(decision)
+            if kind is Dial:
+                self._dial(hosted, decision, now)
+            elif kind is Connect:
+                await self._connect(hosted, decision, now)
+            elif kind is Drop:
+                self._to_link(hosted, hosted.calls.get(decision.call_id), decision, now)
+                self._forget(hosted, decision.call_id)
+            elif kind is PlayMessage:
+                up = hosted.calls.get(decision.call_id)
+                self._to_link(hosted, up, decision, now)
+                hosted.messages_played += 1
+                self._forget(hosted, decision.call_id)
+            else:       # Preview, Release: preview campaigns are not hosted (definition.py)
+                log.error("campaign %s: %s is not carried out here", hosted.name,
+                          kind.__name__)
+
+    def _dial(self, hosted: _Hosted, decision: Dial, now: float) -> None:
+        link = self._link_for(hosted.site)
+        if link is None:        # gone since the pace began: the PBX will say it failed
+            link_id = ""
+        else:
+            link_id = link.link_id
+        record = decision.record_id
+        up = hosted.calls[decision.call_id] = _Up(record, link_id)
+        self._calls[decision.call_id] = hosted
+        self._to_link(hosted, up, OutboundCall(
+            decision.call_id, hosted.name, hosted.site, record, hosted.phones[record],
+            decision.ring_timeout_s, decision.amd, decision.agent_id), now)
+
+    def _to_link(self, hosted: _Hosted, up: _Up | None, action, now: float) -> None:
+        if up is None or not up.link_id:
+            return
+        # Through the host's fan-out: after what it holds for the journal, to the link only.
+        self.host._fan_out([Routed(hosted.site, now, action, hosted.skill, up.link_id,
+                                   link_only=True)])
+
+    async def _connect(self, hosted: _Hosted, decision: Connect, now: float) -> None:
+        """A live answer: an outbound contact of the skill at the site, owned by the link."""
+        call_id = decision.call_id
+        up = hosted.calls[call_id]
+        data = {"campaign": hosted.name, "record_id": up.record_id}
+        customer = hosted.customers.get(up.record_id)
+        if customer:
+            data["customer_id"] = customer
+        arrival = ev.ContactArrived(now, call_id, decision.skill, channel=Channel.OUTBOUND,
+                                    data=data)
+        results = await self.host.submit_batch([(hosted.site, arrival)],
+                                               link_id=up.link_id or None)
+        if results[0].error is not None:
+            log.error("campaign %s: the site refused live answer %s: %s", hosted.name,
+                      call_id, results[0].error)
+        loop = asyncio.get_running_loop()
+        loop.call_later(decision.within_s if results[0].error is None else 0.0,
+                        lambda: self._spawn(self._connect_limit(hosted, call_id)))
+
+    async def _connect_limit(self, hosted: _Hosted, call_id: str) -> None:
+        """Nobody took the live answer within the limit: abandoned, with the message."""
+        up = hosted.calls.get(call_id)
+        if up is None or up.connected or up.abandoning:
+            return
+        up.abandoning = True
+        view = await self.host.contact_view(call_id)
+        if view is not None:
+            if view.state not in _WAITING:
+                up.abandoning = False
+                return      # being connected: the answer event is on its way
+            results = await self.host.submit(None, [ev.ContactAbandoned(0.0, call_id)])
+            if results[0].error is not None:
+                up.abandoning = False
+                return
+        await self._abandoned(hosted, call_id)
+
+    async def _abandoned(self, hosted: _Hosted, call_id: str) -> None:
+        await self._feed(hosted, lambda now: [dev.CallAbandoned(now, call_id)])
+
+    def _forget(self, hosted: _Hosted, call_id: str) -> None:
+        hosted.calls.pop(call_id, None)
+        self._calls.pop(call_id, None)
+
+    # ---- links and tasks ---------------------------------------------------------------------
+    def _link_for(self, site: str):
+        """The attached PBX link that dials for `site` (the first by id), or None."""
+        best = None
+        for link_id, link in self.host._links.items():
+            if link.stream is not None and site in link.sites and (
+                    best is None or link_id < best.link_id):
+                best = link
+        return best
+
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            if not self.closed:
+                log.error("campaigns: %s: %s", type(error).__name__, error)
+
+    async def close(self) -> None:
+        self.closed = True
+        for hosted in self.hosted.values():
+            self._cancel_timer(hosted)
+            if hosted.pacer is not None:
+                self.host.stop_pacer(hosted.pacer)
+        for task in list(self._tasks):
+            task.cancel()

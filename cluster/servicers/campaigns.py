@@ -1,0 +1,147 @@
+"""Admin's campaign calls (SPEC §6): put, get, list, start, pause, stop, list import and a
+statistics stream per campaign. A mixin of AdminServicer (same role: admin); the work is
+in cluster/campaigns/ (store.py, hosting.py). Without a customer store (`vcc serve`
+without `--db`) every call is FAILED_PRECONDITION: the lists live there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import grpc
+
+from cluster.campaigns import definition, rows
+from cluster.servicers import convert
+from cluster.servicers.errors import NO_STORE, RequestError, in_store, invalid, status_of, unary
+from sites.errors import InvalidInput, NotFound
+from vcc.v1 import admin_pb2
+
+_STATES = {name: index + 1 for index, name in enumerate(definition.STATES)}
+_FIGURES = ("attempts", "live_answers", "machines", "busy", "no_answer", "failed", "connected",
+            "abandoned", "abandon_pct", "max_window_abandon_pct", "list_dialled",
+            "calls_up", "retries_scheduled", "messages_played")
+DEFAULT_INTERVAL_S = 2.0
+
+
+class CampaignAdministration:
+    """Needs `self.campaigns` (a CampaignHost or None) and `self.campaign_store`."""
+
+    def _store(self):
+        if self.campaign_store is None or self.campaigns is None:
+            raise NO_STORE
+        return self.campaign_store
+
+    async def _message(self, name: str) -> admin_pb2.Campaign:
+        document, state, records = await in_store(None, self._store().get, name)
+        return definition.message_of(document, self.campaigns.state_of(name, state), records,
+                                     admin_pb2.Campaign())
+
+    @unary()
+    async def PutCampaign(self, request, context):
+        store = self._store()
+        convert.name(request.name, "name", limit=convert.MAX_NAME)
+        if request.site not in self.host.site_names():
+            raise invalid("site", f"unknown site {request.site[:64]!r}")
+        if request.skill not in await self.host.skills_of(request.site):
+            raise invalid("skill", f"unknown skill {request.skill[:64]!r} at site "
+                                   f"{request.site!r}")
+        document = definition.document_of(request)
+        definition.config_of(document)          # InvalidInput naming the field
+        if self.campaigns.state_of(request.name, "draft") == "running":
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "name",
+                               f"campaign {request.name!r} is running: pause it first")
+        await in_store(None, store.put, document)
+        hosted = self.campaigns.hosted.get(request.name)
+        if hosted is not None:          # paused here: it goes on with the new settings later
+            raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "name",
+                               f"campaign {request.name!r} has a pacer in this server: "
+                               "its configuration is changed only before it starts")
+        return await self._message(request.name)
+
+    @unary()
+    async def GetCampaign(self, request, context):
+        self._store()
+        return await self._message(convert.name(request.name, "name"))
+
+    @unary()
+    async def ListCampaigns(self, request, context):
+        store = self._store()
+        reply = admin_pb2.ListCampaignsReply()
+        for document, state, records in await in_store(None, store.all):
+            definition.message_of(document, self.campaigns.state_of(document["name"], state),
+                                  records, reply.campaigns.add())
+        return reply
+
+    @unary()
+    async def StartCampaign(self, request, context):
+        store = self._store()
+        name = convert.name(request.name, "name")
+        document, state, records = await in_store(None, store.get, name)
+        new_state = await self.campaigns.start(
+            document, state, records, lambda: in_store(None, store.list_rows, name))
+        await in_store(None, store.set_state, name, new_state)
+        return await self._message(name)
+
+    @unary()
+    async def PauseCampaign(self, request, context):
+        store = self._store()
+        name = convert.name(request.name, "name")
+        await in_store(None, store.get, name)
+        await in_store(None, store.set_state, name, self.campaigns.pause(name))
+        return await self._message(name)
+
+    @unary()
+    async def StopCampaign(self, request, context):
+        store = self._store()
+        name = convert.name(request.name, "name")
+        await in_store(None, store.get, name)
+        await in_store(None, store.set_state, name, await self.campaigns.stop(name))
+        return await self._message(name)
+
+    @unary()
+    async def ImportCampaignList(self, request, context):
+        store = self._store()
+        name = convert.name(request.campaign, "campaign")
+        if len(request.rows) > rows.MAX_ROWS_PER_CALL:
+            raise invalid("rows", f"at most {rows.MAX_ROWS_PER_CALL:,} rows a call; got "
+                                  f"{len(request.rows):,}")
+        checked, first = [], {}
+        for index, row in enumerate(request.rows):
+            try:
+                values = rows.checked(row.id, row.phone, row.timezone, row.customer_id)
+            except rows.RowError as error:
+                raise invalid(f"rows[{index}].{error.column}", error.problem) from None
+            if values[0] in first:
+                raise invalid(f"rows[{index}].id", f"given twice (first as rows[{first[values[0]]}])")
+            first[values[0]] = index
+            checked.append(values)
+        added, updated, unchanged, records = await in_store(None, store.import_rows, name,
+                                                            checked)
+        return admin_pb2.CampaignListReply(added=added, updated=updated, unchanged=unchanged,
+                                           records=records)
+
+    async def StreamCampaignStatistics(self, request, context):
+        try:
+            self._store()
+            name = convert.name(request.campaign, "campaign")
+            interval = request.interval_s or DEFAULT_INTERVAL_S
+            if not math.isfinite(interval) or not 0.2 <= interval <= 3600:
+                raise invalid("interval_s", f"must be 0.2 .. 3600 (0: {DEFAULT_INTERVAL_S:g}); "
+                                            f"got {request.interval_s!r}")
+            await in_store(None, self.campaign_store.get, name)
+        except (RequestError, InvalidInput) as error:
+            await context.abort(*status_of(error))
+        last = None
+        while True:
+            try:
+                state, time_s, figures = self.campaigns.hosted_figures(name)
+            except NotFound:
+                state, time_s, figures = "draft", 0.0, {}
+            message = admin_pb2.CampaignStatistics(
+                campaign=name, state=_STATES[state], time_s=time_s,
+                **{key: figures.get(key, 0) for key in _FIGURES})
+            if message != last:
+                yield message
+                last = message
+            await asyncio.sleep(interval)
