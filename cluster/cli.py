@@ -370,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     from cluster.customers.command import add_customers_parser, add_marketing_parser
     add_customers_parser(commands)
     add_marketing_parser(commands)
+    from cluster.campaigns.command import add_campaign_parser
+    add_campaign_parser(commands)
     from cluster.status import add_status_parser; add_status_parser(commands)       # noqa: E702
     from cluster.status import add_rebalance_parser; add_rebalance_parser(commands)  # noqa: E702
     # Commands of the tools above the cluster (simulate, demo, trace, loadtest) register
