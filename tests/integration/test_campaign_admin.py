@@ -119,10 +119,10 @@ def test_campaign_admin_and_cli(tmp_path):
                                   call_control_pb2.PbxEvent(seq=1, call_progress=call_control_pb2.
                                                             CallProgress(call_id="x", outcome=1)))
                 assert (error.event_seq, error.field) == (1, "call_progress.call_id")
-                error = await one(call_control_pb2.PbxHello(link_id="p", sites=["east"]),
+                error = await one(call_control_pb2.PbxHello(link_id="q", sites=["east"]),
                                   call_control_pb2.PbxEvent(seq=2, call_progress=call_control_pb2.
                                                             CallProgress(call_id="x")))
-                assert error.field == "call_progress.outcome"
+                assert error.field == "call_progress.outcome", error
         asyncio.run(asyncio.wait_for(pbx(), 60))
     finally:
         stop(process)
