@@ -98,11 +98,7 @@ def import_list(args) -> int:
         try:
             checked = read_list(args.file, lambda n: progress.advance(reading, n))
         except csv_rows.ImportRefused as refused:
-            for found in refused.problems:
-                print(found, file=sys.stderr)
-            print(f"vcc campaign import: {args.file}: {len(refused.problems)}"
-                  f"{' or more' if refused.more else ''} problem(s); nothing imported",
-                  file=sys.stderr)
+            refused.report("vcc campaign import", args.file, sys.stderr)
             return 2
         if not checked:
             print(f"vcc campaign import: {args.file}: no row after the header; nothing "

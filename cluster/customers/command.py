@@ -115,11 +115,7 @@ def run_import(args, command: str, what: str) -> int:
         with bar.progress:
             result = run(engine, args.file, region=args.region, progress=bar)
     except ImportRefused as refused:
-        for found in refused.problems:
-            print(found, file=sys.stderr)
-        print(f"{command}: {args.file}: {len(refused.problems)}"
-              f"{' or more' if refused.more else ''} problem(s); nothing imported",
-              file=sys.stderr)
+        refused.report(command, args.file, sys.stderr)
         return 2
     except sa.exc.SQLAlchemyError as error:
         first = str(getattr(error, "orig", None) or error).strip().splitlines() or [""]

@@ -41,6 +41,13 @@ class ImportRefused(Exception):
         self.problems = problems
         self.more = more
 
+    def report(self, command: str, path: str, out) -> None:
+        """Print every problem, then `command: path: N problem(s); nothing imported`."""
+        for found in self.problems:
+            print(found, file=out)
+        print(f"{command}: {path}: {len(self.problems)}{' or more' if self.more else ''} "
+              f"problem(s); nothing imported", file=out)
+
 
 class Problems:
     """Collects problems; stops the import once MAX_PROBLEMS are known."""
