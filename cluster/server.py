@@ -96,7 +96,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
         AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers, metrics),
                                                    server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host, server.campaigns), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host, server.campaigns,
+                                                           has_store=customer_store is not None),
+                                             server)
     crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops, callers), server)
     # Kept on the server: `shutdown` ends its ranking streams.
     server.marketing = MarketingServicer(customer_store)

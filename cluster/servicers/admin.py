@@ -166,11 +166,13 @@ def _agent_message(site, config: AgentConfig, state) -> admin_pb2.Agent:
 
 
 class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.AdminServicer):
-    def __init__(self, host, campaigns=None):
+    def __init__(self, host, campaigns=None, *, has_store: bool | None = None):
         self.host = host
-        # Outbound campaigns (cluster/campaigns/): None without a customer store.
+        # Outbound campaigns (cluster/campaigns/): None without a customer store, or on a
+        # host that cannot run them (`has_store` tells which).
         self.campaigns = campaigns
         self.campaign_store = campaigns.store if campaigns is not None else None
+        self.has_store = campaigns is not None if has_store is None else has_store
 
     @staticmethod
     async def _existing(lookup, site, name):

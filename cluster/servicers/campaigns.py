@@ -24,12 +24,21 @@ _FIGURES = ("attempts", "live_answers", "machines", "busy", "no_answer", "failed
 DEFAULT_INTERVAL_S = 2.0
 
 
+CAMPAIGNS_OFF = RequestError(
+    grpc.StatusCode.FAILED_PRECONDITION, "campaign",
+    "outbound campaigns do not run under --etcd leadership yet (a takeover could not resume "
+    "them); serve without --etcd to run campaigns")
+
+
 class CampaignAdministration:
-    """Needs `self.campaigns` (a CampaignHost or None) and `self.campaign_store`."""
+    """Needs `self.campaigns` (a CampaignHost or None), `self.campaign_store` and
+    `self.has_store` (whether the server has a customer store)."""
 
     def _store(self):
-        if self.campaign_store is None or self.campaigns is None:
-            raise NO_STORE
+        if self.campaigns is None:
+            # With a store, the host cannot run campaigns: the leader gate of --etcd (a
+            # campaign's state is not journaled yet, so no takeover could resume it).
+            raise CAMPAIGNS_OFF if self.has_store else NO_STORE
         return self.campaign_store
 
     async def _message(self, name: str) -> admin_pb2.Campaign:
