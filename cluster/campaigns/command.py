@@ -5,6 +5,11 @@
   a bad file prints `file:line: column: problem` (numbers masked; up to 20 problems) and
   exits 2 with nothing sent. Then the rows go in calls of 10,000 with a progress bar; each
   call is written all or none (a re-run sends the same rows again as `unchanged`).
+- `vcc campaign dnc add|remove [--campaign NAME] NUMBER...|--file F.csv`: the global
+  do-not-call list, or the campaign's; a file has a `phone` column. Every number is checked
+  first (E.164): a bad one is named (`number 2: ...` or `file:line: phone: ...`, masked) and
+  the command exits 2 with nothing sent; then calls of 10,000. `vcc campaign dnc count
+  [--campaign NAME]`: the lists' sizes (numbers are never given back).
 - `vcc campaign put NAME --site S --skill K --mode progressive|predictive [...]`,
   `start|pause|stop|show NAME`, `list`.
 """
@@ -48,6 +53,12 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     for verb in ("start", "pause", "stop", "show"):
         common(commands.add_parser(verb, help=f"{verb} a campaign")).add_argument("name")
     common(commands.add_parser("list", help="every campaign"))
+    dnc = common(commands.add_parser("dnc", help="the do-not-call lists (global or a "
+                                                 "campaign's)"))
+    dnc.add_argument("action", choices=("add", "remove", "count"))
+    dnc.add_argument("numbers", nargs="*", metavar="NUMBER", help="E.164 numbers")
+    dnc.add_argument("--file", default=None, help="a CSV with a phone column")
+    dnc.add_argument("--campaign", default="", help="the campaign's list (default: global)")
     parser.set_defaults(run=run)
     return parser
 
@@ -55,6 +66,10 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
 def run(args) -> int:
     if args.campaign_command == "import":
         return import_list(args)
+    if args.campaign_command == "dnc":
+        from cluster.campaigns.dnc_command import run_dnc
+
+        return run_dnc(args)
     return asyncio.run(_call(args))
 
 

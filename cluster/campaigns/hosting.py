@@ -20,7 +20,10 @@ What the host does around a pacer, the same things `vcc simulate` does in its wo
   agent took it within `within_s` (2 s) it is abandoned (`ContactAbandoned` at the site,
   `CallAbandoned` to the pacer, whose `PlayMessage` goes to the link); the contact's end
   is `CallEnded`;
-- a machine AMD detected is hung up (`hang_up`).
+- a machine AMD detected is hung up (`hang_up`);
+- gives it the do-not-call lists (the global one and the campaign's, keys only) when it
+  starts, and every change of them at once (`DoNotCallChanged`), under one lock so that a
+  campaign starting while a list changes misses nothing.
 
 The pacer's state is not journaled yet: a restart or a takeover loses running campaigns'
 progress (their state in the store says what they were; README, "Not yet").
@@ -40,6 +43,7 @@ from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
+from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
 
@@ -82,13 +86,19 @@ class _Hosted:
 
 
 class CampaignHost:
-    def __init__(self, host, store, *, secret: bytes | None = None):
+    def __init__(self, host, store, *, secret: bytes | None = None, do_not_call=None):
         """`host`: a CoreHost or RayHost; `store`: a cluster.campaigns.store.CampaignStore.
-        `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py;
-        default one per process: nothing outside the pacer compares them yet)."""
+        `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py; the
+        server gives the one kept in the store, do_not_call_store.phone_key_secret, so that
+        the keys of the lists and of the records agree across restarts; default: one per
+        process). `do_not_call`: a DoNotCallStore (None: no lists)."""
         self.host = host
         self.store = store
         self.secret = secret or secrets.token_bytes(32)
+        self.do_not_call = do_not_call
+        # Held while a pacer is built from the stored lists and while a list changes (store
+        # then pacers): a change is either in what a starting pacer loads or sent to it.
+        self.lists_lock = asyncio.Lock()
         self.hosted: dict[str, _Hosted] = {}
         self._calls: dict[str, _Hosted] = {}        # call id -> its campaign, while up
         self._tasks: set = set()
@@ -122,15 +132,46 @@ class CampaignHost:
                                                  "earlier server and cannot resume here yet "
                                                  "(its dialler state is not journaled)")
             hosted = _Hosted(document, state, records)
-            await self._build_pacer(hosted, await rows_loader())
-            self.hosted[name] = hosted
+            async with self.lists_lock:
+                lists = await self._load_lists(name)
+                await self._build_pacer(hosted, await rows_loader(), lists)
+                self.hosted[name] = hosted
         elif hosted.state == "stopped":
             raise PreconditionFailed("name", f"campaign {name!r} is stopped for good")
         hosted.state = "running"
         self._pace_soon(hosted)
         return hosted.state
 
-    async def _build_pacer(self, hosted: _Hosted, rows: list) -> None:
+    async def _load_lists(self, name: str) -> DoNotCall:
+        if self.do_not_call is None:
+            return DoNotCall()
+        loop = asyncio.get_running_loop()
+        global_keys = await loop.run_in_executor(None, self.do_not_call.keys, "")
+        campaign_keys = await loop.run_in_executor(None, self.do_not_call.keys, name)
+        return DoNotCall(global_keys, campaign_keys)
+
+    def number_key(self, e164: str) -> bytes:
+        """The keyed hash of a number in E.164 form, with the center's secret."""
+        return phone_key(self.secret, e164)
+
+    async def change_do_not_call(self, campaign: str, add: list, remove: list, write) -> tuple:
+        """Change the global list (`campaign` "") or a campaign's: `add`/`remove` are E.164
+        numbers, turned into keys here; `write(scope, add_keys, remove_keys)` is an
+        awaitable that stores the change and answers (keys added, keys removed, size). Every
+        pacer the change concerns gets it at once; what `write` answered comes back."""
+        add_keys = [self.number_key(number) for number in add]
+        remove_keys = [self.number_key(number) for number in remove]
+        async with self.lists_lock:
+            added, removed, size = await write(campaign, add_keys, remove_keys)
+            if added or removed:
+                scope = CAMPAIGN if campaign else GLOBAL
+                for hosted in list(self.hosted.values()):
+                    if hosted.pacer is not None and (not campaign or hosted.name == campaign):
+                        await self._feed(hosted, lambda now: [dev.DoNotCallChanged(
+                            now, scope, tuple(added), tuple(removed))])
+        return added, removed, size
+
+    async def _build_pacer(self, hosted: _Hosted, rows: list, lists: DoNotCall) -> None:
         ids, groups, keys, group_of = [], [], [], {}
         for record_id, phone, timezone, customer_id in rows:
             ids.append(record_id)
@@ -141,7 +182,7 @@ class CampaignHost:
             groups.append(group_of.setdefault(zones, len(group_of)))
             keys.append(phone_key(self.secret, phone))
         hosted.pacer = self.host.start_pacer(hosted.name, hosted.config, tuple(ids), groups,
-                                             tuple(group_of) or ((),), tuple(keys))
+                                             tuple(group_of) or ((),), tuple(keys), lists)
 
     def pause(self, name: str) -> str:
         hosted = self._running(name)

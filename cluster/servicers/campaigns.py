@@ -1,5 +1,6 @@
-"""Admin's campaign calls (SPEC §6): put, get, list, start, pause, stop, list import and a
-statistics stream per campaign. A mixin of AdminServicer (same role: admin); the work is
+"""Admin's campaign calls (SPEC §6): put, get, list, start, pause, stop, list import, a
+statistics stream per campaign, and the do-not-call lists (add, remove, count: keys only in
+the store, never a number back). A mixin of AdminServicer (same role: admin); the work is
 in cluster/campaigns/ (store.py, hosting.py). Without a customer store (`vcc serve`
 without `--db`) every call is FAILED_PRECONDITION: the lists live there.
 """
@@ -12,6 +13,7 @@ import math
 import grpc
 
 from cluster.campaigns import definition, rows
+from cluster.customers import csv_rows
 from cluster.servicers import convert
 from cluster.servicers.errors import NO_STORE, RequestError, in_store, invalid, status_of, unary
 from sites.errors import InvalidInput, NotFound
@@ -22,6 +24,7 @@ _FIGURES = ("attempts", "live_answers", "machines", "busy", "no_answer", "failed
             "abandoned", "abandon_pct", "max_window_abandon_pct", "list_dialled",
             "calls_up", "retries_scheduled", "messages_played")
 DEFAULT_INTERVAL_S = 2.0
+MAX_NUMBERS_PER_CALL = 10_000
 
 
 CAMPAIGNS_OFF = RequestError(
@@ -129,6 +132,60 @@ class CampaignAdministration:
                                                             checked)
         return admin_pb2.CampaignListReply(added=added, updated=updated, unchanged=unchanged,
                                            records=records)
+
+    @unary()
+    async def AddDoNotCall(self, request, context):
+        return await self._change_do_not_call(request, add=True)
+
+    @unary()
+    async def RemoveDoNotCall(self, request, context):
+        return await self._change_do_not_call(request, add=False)
+
+    @unary()
+    async def CountDoNotCall(self, request, context):
+        campaign = await self._do_not_call_campaign(request.campaign)
+        lists = self.campaigns.do_not_call
+        return admin_pb2.DoNotCallReply(
+            global_numbers=await in_store(None, lists.count, ""),
+            campaign_numbers=await in_store(None, lists.count, campaign) if campaign else 0)
+
+    async def _do_not_call_campaign(self, name: str) -> str:
+        """"" (the global list) or the name of a campaign in the store."""
+        store = self._store()
+        if not name:
+            return ""
+        name = convert.name(name, "campaign")
+        try:
+            await in_store(None, store.get, name)
+        except NotFound:
+            raise NotFound("campaign", f"no campaign {name!r}") from None
+        return name
+
+    async def _change_do_not_call(self, request, add: bool):
+        campaign = await self._do_not_call_campaign(request.campaign)
+        if not request.numbers:
+            raise invalid("numbers", "at least one number")
+        if len(request.numbers) > MAX_NUMBERS_PER_CALL:
+            raise invalid("numbers", f"at most {MAX_NUMBERS_PER_CALL:,} numbers a call; got "
+                                     f"{len(request.numbers):,}")
+        numbers = []
+        for index, value in enumerate(request.numbers):
+            try:
+                numbers.append(csv_rows.phone(value, None))    # the problem masks the number
+            except ValueError as error:
+                raise invalid(f"numbers[{index}]", str(error)) from None
+        lists = self.campaigns.do_not_call
+
+        async def write(scope, add_keys, remove_keys):
+            return await in_store(None, lists.change, scope, add_keys, remove_keys)
+
+        added, removed, size = await self.campaigns.change_do_not_call(
+            campaign, numbers if add else [], [] if add else numbers, write)
+        changed = len(added) if add else len(removed)
+        global_size = size if not campaign else await in_store(None, lists.count, "")
+        return admin_pb2.DoNotCallReply(
+            changed=changed, unchanged=len(numbers) - changed, global_numbers=global_size,
+            campaign_numbers=size if campaign else 0)
 
     async def StreamCampaignStatistics(self, request, context):
         try:

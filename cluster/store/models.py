@@ -362,3 +362,20 @@ class CampaignRecord(Base):
     phone: Mapped[str] = mapped_column(E164)
     timezone: Mapped[str | None] = mapped_column(sa.String(64))
     customer_id: Mapped[str | None] = mapped_column(ExternalId)
+
+
+class CenterSecret(Base):
+    """A secret of the center, made once (`phone_key`: the key of the numbers' keyed hashes,
+    cluster/phone_keys.py, so that the hashes stay the same across restarts)."""
+    __tablename__ = "center_secrets"
+    name: Mapped[str] = mapped_column(Name, primary_key=True)
+    value: Mapped[bytes] = mapped_column(sa.LargeBinary(64))
+
+
+class DoNotCallEntry(Base):
+    """A number on a do-not-call list, as its keyed hash only (never the number): `scope`
+    is "" for the global list, else the campaign's name (no foreign key: a campaign's
+    list may be kept before or after the campaign itself)."""
+    __tablename__ = "do_not_call"
+    scope: Mapped[str] = mapped_column(Name, primary_key=True)
+    key: Mapped[bytes] = mapped_column(sa.LargeBinary(16), primary_key=True)

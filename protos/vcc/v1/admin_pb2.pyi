@@ -149,6 +149,32 @@ class CampaignListReply(_message.Message):
     records: int
     def __init__(self, added: _Optional[int] = ..., updated: _Optional[int] = ..., unchanged: _Optional[int] = ..., records: _Optional[int] = ...) -> None: ...
 
+class DoNotCallNumbers(_message.Message):
+    __slots__ = ("campaign", "numbers")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    numbers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, campaign: _Optional[str] = ..., numbers: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DoNotCallKey(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: str
+    def __init__(self, campaign: _Optional[str] = ...) -> None: ...
+
+class DoNotCallReply(_message.Message):
+    __slots__ = ("changed", "unchanged", "global_numbers", "campaign_numbers")
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    UNCHANGED_FIELD_NUMBER: _ClassVar[int]
+    GLOBAL_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_NUMBERS_FIELD_NUMBER: _ClassVar[int]
+    changed: int
+    unchanged: int
+    global_numbers: int
+    campaign_numbers: int
+    def __init__(self, changed: _Optional[int] = ..., unchanged: _Optional[int] = ..., global_numbers: _Optional[int] = ..., campaign_numbers: _Optional[int] = ...) -> None: ...
+
 class CampaignStatisticsRequest(_message.Message):
     __slots__ = ("campaign", "interval_s")
     CAMPAIGN_FIELD_NUMBER: _ClassVar[int]

@@ -169,6 +169,21 @@ class AdminStub:
                 request_serializer=vcc_dot_v1_dot_admin__pb2.CampaignStatisticsRequest.SerializeToString,
                 response_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignStatistics.FromString,
                 _registered_method=True)
+        self.AddDoNotCall = channel.unary_unary(
+                '/vcc.v1.Admin/AddDoNotCall',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.DoNotCallNumbers.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.DoNotCallReply.FromString,
+                _registered_method=True)
+        self.RemoveDoNotCall = channel.unary_unary(
+                '/vcc.v1.Admin/RemoveDoNotCall',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.DoNotCallNumbers.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.DoNotCallReply.FromString,
+                _registered_method=True)
+        self.CountDoNotCall = channel.unary_unary(
+                '/vcc.v1.Admin/CountDoNotCall',
+                request_serializer=vcc_dot_v1_dot_admin__pb2.DoNotCallKey.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_admin__pb2.DoNotCallReply.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -352,6 +367,29 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddDoNotCall(self, request, context):
+        """Do-not-call lists (SPEC §6): the global one (`campaign` empty) or a campaign's. Numbers
+        E.164 (checked and normalised; the first bad one named: `numbers[3]: ...`), at most
+        10,000 a call, all or none; kept as keyed hashes only, never in clear, so that no call
+        gives a number back. A change reaches every running campaign at once (a call already
+        ringing is not cut); a campaign started later loads the lists.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveDoNotCall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CountDoNotCall(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -489,6 +527,21 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.StreamCampaignStatistics,
                     request_deserializer=vcc_dot_v1_dot_admin__pb2.CampaignStatisticsRequest.FromString,
                     response_serializer=vcc_dot_v1_dot_admin__pb2.CampaignStatistics.SerializeToString,
+            ),
+            'AddDoNotCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddDoNotCall,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.DoNotCallNumbers.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.DoNotCallReply.SerializeToString,
+            ),
+            'RemoveDoNotCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveDoNotCall,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.DoNotCallNumbers.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.DoNotCallReply.SerializeToString,
+            ),
+            'CountDoNotCall': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountDoNotCall,
+                    request_deserializer=vcc_dot_v1_dot_admin__pb2.DoNotCallKey.FromString,
+                    response_serializer=vcc_dot_v1_dot_admin__pb2.DoNotCallReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1220,6 +1273,87 @@ class Admin:
             '/vcc.v1.Admin/StreamCampaignStatistics',
             vcc_dot_v1_dot_admin__pb2.CampaignStatisticsRequest.SerializeToString,
             vcc_dot_v1_dot_admin__pb2.CampaignStatistics.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddDoNotCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/AddDoNotCall',
+            vcc_dot_v1_dot_admin__pb2.DoNotCallNumbers.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.DoNotCallReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveDoNotCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/RemoveDoNotCall',
+            vcc_dot_v1_dot_admin__pb2.DoNotCallNumbers.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.DoNotCallReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountDoNotCall(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.Admin/CountDoNotCall',
+            vcc_dot_v1_dot_admin__pb2.DoNotCallKey.SerializeToString,
+            vcc_dot_v1_dot_admin__pb2.DoNotCallReply.FromString,
             options,
             channel_credentials,
             insecure,
