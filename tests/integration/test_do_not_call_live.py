@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from cluster.client import VccClient
+from tests.integration.test_campaign_admin import _refused
 from tests.integration.test_cli_serve import start, stop
 from tests.integration.test_dialer_pbx import AGENTS, CONFIG, RECORDS, FakePbx, _set_up, number
 from vcc.v1 import admin_pb2, agent_control_pb2, common_pb2
@@ -30,14 +31,6 @@ def _cli(port, *arguments):
     return subprocess.run([sys.executable, "-m", "cluster.cli", "campaign", "dnc", *arguments,
                            "--address", f"127.0.0.1:{port}"], capture_output=True, text=True,
                           timeout=60)
-
-
-async def _refused(call, request):
-    try:
-        await call(request, timeout=10)
-    except grpc.aio.AioRpcError as error:
-        return error.code(), error.details()
-    raise AssertionError("not refused")
 
 
 async def _counts(admin, campaign=""):
