@@ -71,6 +71,18 @@ def _serve(args) -> int:
                   f"to serve so anyway", file=sys.stderr)
             return 2
         log.warning("--insecure: serving on %s without %s", args.host, missing)
+    if args.http_port is not None and not _is_loopback(args.http_host) and (
+            credentials is None or not authenticated):
+        # The page shows the center's figures (and the ranking names agents): the same care.
+        if not args.insecure:
+            print(f"vcc serve: --http-host {args.http_host} is not a loopback address and "
+                  f"there is no TLS (--tls-cert, --tls-key) and no way to tell readers apart "
+                  f"(--token-file with a wallboard token, or --tls-client-ca): anyone who "
+                  f"reaches the port could read the center's figures. Give them (README: "
+                  f"Wallboard), or --insecure to serve so anyway", file=sys.stderr)
+            return 2
+        log.warning("--insecure: the wallboard is served on %s without TLS and reader "
+                    "authentication", args.http_host)
     # Tracing first so that refused calls are traced too; auth last (see cluster/security.py).
     interceptors = []
     if provider is not None:
@@ -80,6 +92,8 @@ def _serve(args) -> int:
     problem = listen_problem(args.host, args.port)
     if problem is None:
         problem = _metrics_problem(args)
+    if problem is None:
+        problem = _wallboard_problem(args)
     if problem is None and args.db:
         problem = database_problem(args.db)
         problem = problem and f"--db: {problem}"
@@ -137,6 +151,22 @@ def _serve(args) -> int:
             log.warning("--metrics-host %s: /metrics is served without TLS or "
                         "authentication to whoever reaches it", args.metrics_host)
 
+    wallboard, wallboard_error = None, ()    # `except ()` catches nothing
+    if args.http_port is not None:
+        from cluster.security import TokenRoles
+        from cluster.wallboard import Wallboard, WallboardListenError, tls_context
+
+        try:
+            context = (tls_context(args.tls_cert, args.tls_key, args.tls_client_ca)
+                       if credentials is not None else None)
+        except (OSError, ValueError) as error:      # ssl.SSLError is an OSError
+            print(f"vcc serve: --tls-cert/--tls-key: the wallboard cannot use them: {error}",
+                  file=sys.stderr)
+            return 2
+        wallboard = Wallboard(args.http_host, args.http_port, ssl_context=context,
+                              tokens=TokenRoles(tokens) if tokens is not None else None)
+        wallboard_error = WallboardListenError
+
     def started(port):
         tune_gc()       # this process is the server: its GC settings are ours to choose
         grpc_address = address.rsplit(":", 1)[0] + f":{port}"
@@ -147,6 +177,8 @@ def _serve(args) -> int:
 
             write_state(None, grpc_address, config.sites, {})
         served = f"; metrics at {metrics.url}" if metrics is not None else ""
+        if wallboard is not None:
+            served += f"; wallboard at {wallboard.url}"
         print(f"vcc: listening on port {port}{served}", flush=True)
 
     try:
@@ -171,14 +203,14 @@ def _serve(args) -> int:
                           else ray_session.host,
                           leader_hosts=ray_session.leader_hosts(config)
                           if ray_session is not None and leadership_factory else None,
-                          customers_url=args.db, metrics=metrics))
+                          customers_url=args.db, metrics=metrics, wallboard=wallboard))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
     except RecoveryError as error:
         print(f"vcc serve: cannot recover the store: {error}", file=sys.stderr)
         return 1
-    except metrics_error as error:
+    except (metrics_error, wallboard_error) as error:
         print(f"vcc serve: {error}", file=sys.stderr)      # checked above; taken since
         return 2
     except OSError as error:
@@ -232,6 +264,20 @@ def _metrics_problem(args) -> str | None:
         return f"--metrics-port {args.metrics_port}: --port serves gRPC there"
     return listen_problem(args.metrics_host, args.metrics_port,
                           ("--metrics-host", "--metrics-port"))
+
+
+def _wallboard_problem(args) -> str | None:
+    """Why --http-host / --http-port cannot be served (None: they can, or no wallboard)."""
+    from cluster.arguments import listen_problem
+
+    if args.http_port is None:
+        return ("--http-host: needs --http-port" if args.http_host != "127.0.0.1"
+                else None)
+    if args.http_port:
+        for flag, port in (("--port", args.port), ("--metrics-port", args.metrics_port)):
+            if port == args.http_port:
+                return f"--http-port {args.http_port}: {flag} is served there"
+    return listen_problem(args.http_host, args.http_port, ("--http-host", "--http-port"))
 
 
 def _store_repair(args) -> int:
@@ -300,12 +346,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", help="server private key (PEM, unencrypted)")
     serve.add_argument("--tls-client-ca", help="CA that signs client certificates: mutual TLS")
     serve.add_argument("--token-file", help="bearer tokens and their roles (pbx, agent, crm, "
-                                            "admin), one `<token> <role>[,<role>...]` per line")
+                                            "admin, wallboard), one `<token> "
+                                            "<role>[,<role>...]` per line")
     serve.add_argument("--metrics-port", type=_port, default=None, metavar="N",
                        help="serve Prometheus metrics at http://HOST:N/metrics (0 picks a "
                             "free port; default: no metrics, at no cost)")
     serve.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
                        help="address the metrics listen on (127.0.0.1)")
+    serve.add_argument("--http-port", type=_port, default=None, metavar="N",
+                       help="serve the live wallboard at http://HOST:N/ (kiosk view: /kiosk; "
+                            "0 picks a free port; default: no wallboard, at no cost)")
+    serve.add_argument("--http-host", default="127.0.0.1", metavar="HOST",
+                       help="address the wallboard listens on (127.0.0.1); off loopback it "
+                            "needs TLS and tokens or client certificates, as --host does")
     serve.add_argument("--trace", choices=("none", "console", "otlp"), default="none",
                        help="OpenTelemetry span exporter (none)")
     serve.add_argument("--trace-endpoint", help="OTLP collector, e.g. http://127.0.0.1:4317")

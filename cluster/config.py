@@ -5,7 +5,7 @@ Same vocabulary as scenario files (SPEC §5) so that one file can describe a cen
 
 ```yaml
 skills:
-  billing: {queueing: dqp, sl_threshold_s: 20,
+  billing: {queueing: dqp, sl_threshold_s: 20, sl_target_pct: 80,   # 80 % within 20 s
             service_objectives: {top: 10, high: 15}}   # default SO per priority
 sites:
   east:
@@ -50,7 +50,12 @@ _TOP_KEYS = {"skills", "sites", "routing", "duration_s", "seed", "traffic", "pro
              "customers", "marketing", "campaigns"}
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
                "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
-               "service_objectives"}
+               "service_objectives", "sl_target_pct"}
+# The share of contacts a skill should answer within `sl_threshold_s` (the "80" of 80/20):
+# the wallboard (cluster/wallboard/) shows each skill's service level against it and alerts
+# below it. Not the core's: routing never reads it, so it is not part of SkillConfig.
+DEFAULT_SL_TARGET_PCT = 80.0
+_NOT_CORE_SKILL_KEYS = {"service_objectives", "sl_target_pct"}
 _SITE_KEYS = {"agents", "auto_pause_after_misses", "statistics_window_s"}
 _AGENT_KEYS = {"count", "ids", "skills", "channels", "wrap_up_s", "call_selection",
                "voice_blocks_others"}
@@ -71,13 +76,17 @@ class ClusterConfig:
     bsr: BsrConfig = field(default_factory=BsrConfig)
     plans: PlanConfig = field(default_factory=PlanConfig)     # SPEC §10 (empty: none given)
     tiers: TierConfig = field(default_factory=TierConfig)     # SPEC §7 (empty: none given)
+    # skill name -> its service level target in % (sl_target_pct; DEFAULT_SL_TARGET_PCT when
+    # not given); a skill Admin adds later has the default.
+    sl_targets: dict = field(default_factory=dict)
     # The POSIX time the routing plans' calendars read when the router starts (`vcc serve
     # --calendar-start`: a replay of a recorded day); None: the real time.
     calendar_start: float | None = None
 
 
 def _skill(name, reader: Reader) -> SkillConfig:
-    fields = {key: value for key, value in reader.mapping.items() if key != "service_objectives"}
+    fields = {key: value for key, value in reader.mapping.items()
+              if key not in _NOT_CORE_SKILL_KEYS}
     try:
         return SkillConfig(name, **fields)
     except InvalidInput as error:
@@ -160,12 +169,14 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
     top = Reader(path, parse_yaml(text, path), "", 1, _TOP_KEYS, required=("skills", "sites"))
 
     skills_reader = top.child("skills", None)
-    skills, objectives = {}, {}
+    skills, objectives, targets = {}, {}, {}
     for name in skills_reader.mapping:
         _check_name(skills_reader, name, "skill")
         reader = skills_reader.child(name, _SKILL_KEYS) if skills_reader.mapping[name] is not None \
             else Reader(path, {}, skills_reader.key(name), skills_reader.line_of(name), set())
         objectives[name] = _service_objectives(reader)
+        targets[name] = reader.number("sl_target_pct", default=DEFAULT_SL_TARGET_PCT,
+                                      maximum=100.0)
         skills[name] = dataclasses.replace(_skill(name, reader),
                                            service_objectives=objectives[name])
     if not skills:
@@ -218,7 +229,8 @@ def parse_config(text: str, path: str = "<config>") -> ClusterConfig:
         sites = {name: dataclasses.replace(site, plans=plans) for name, site in sites.items()}
     if tiers:       # and promises the center's tiers
         sites = {name: dataclasses.replace(site, tiers=tiers) for name, site in sites.items()}
-    return ClusterConfig(path, skills, objectives, sites, multisite, bsr, plans, tiers)
+    return ClusterConfig(path, skills, objectives, sites, multisite, bsr, plans, tiers,
+                         sl_targets=targets)
 
 
 def load_config(path=None) -> ClusterConfig:
@@ -230,4 +242,5 @@ def load_config(path=None) -> ClusterConfig:
     return parse_config(read_text(path), path)
 
 
-__all__ = ["ClusterConfig", "ConfigFileError", "DEFAULT_CONFIG", "load_config", "parse_config"]
+__all__ = ["ClusterConfig", "ConfigFileError", "DEFAULT_CONFIG", "DEFAULT_SL_TARGET_PCT",
+           "load_config", "parse_config"]

@@ -8,6 +8,8 @@ so the config tool's admin token cannot fake PBX calls unless it is also given `
     crm    /vcc.v1.Routing/*, /vcc.v1.Crm/* and /vcc.v1.Marketing/* (a desktop that records
            offer outcomes or shows the ranking holds `agent,crm`)
     admin  /vcc.v1.Admin/* and server reflection
+    wallboard  no gRPC service: it only reads the wallboard's figures over HTTP (`vcc serve
+           --http-port`, cluster/wallboard/), so a token on a kiosk screen can change nothing
 Health.Check is open: load balancers probe it without a token. Health.Watch (a stream that
 holds a place, cluster/admission.py) needs a token of any role.
 Any other service is denied to every token (fail closed when a service is added unmapped).
@@ -42,7 +44,7 @@ TLS_KEY_FLAG = "--tls-key"
 TLS_CLIENT_CA_FLAG = "--tls-client-ca"
 TOKEN_FILE_FLAG = "--token-file"
 
-ROLES = frozenset({"pbx", "agent", "crm", "admin"})
+ROLES = frozenset({"pbx", "agent", "crm", "admin", "wallboard"})
 SERVICE_ROLES: Mapping[str, str] = {
     "vcc.v1.CallControl": "pbx",
     "vcc.v1.AgentControl": "agent",
@@ -199,6 +201,24 @@ def _deny_handler(handler: grpc.RpcMethodHandler | None, code: grpc.StatusCode, 
     return grpc.unary_unary_rpc_method_handler(deny)
 
 
+class TokenRoles:
+    """The roles of a presented token, compared in constant time; only digests are kept
+    (equal-length values for compare_digest, no token in a dump)."""
+
+    def __init__(self, tokens: Mapping[str, Iterable[str]]):
+        self._tokens = tuple((_digest(token), frozenset({roles} if isinstance(roles, str) else roles))
+                             for token, roles in tokens.items())
+
+    def roles(self, token: str) -> frozenset[str] | None:
+        """The token's roles, or None for an unknown token."""
+        presented = _digest(token)
+        found = None
+        for digest, roles in self._tokens:  # no early exit: the time does not tell which matched
+            if hmac.compare_digest(presented, digest):
+                found = roles
+        return found
+
+
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Bearer-token auth: no or unknown token -> UNAUTHENTICATED; a known token without the
     role the service needs -> PERMISSION_DENIED. Works for all four RPC kinds.
@@ -210,9 +230,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     def __init__(self, tokens: Mapping[str, Iterable[str]], *,
                  service_roles: Mapping[str, str] = SERVICE_ROLES,
                  open_services: Iterable[str] = OPEN_SERVICES):
-        # Only digests are kept: equal-length values for compare_digest, no token in a dump.
-        self._tokens = tuple((_digest(token), frozenset({roles} if isinstance(roles, str) else roles))
-                             for token, roles in tokens.items())
+        self._tokens = TokenRoles(tokens)
         self._service_roles = dict(service_roles)
         self._open_services = frozenset(open_services)
         self._refusals: dict = {}
@@ -225,12 +243,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             return None
-        presented = _digest(token)
-        found = None
-        for digest, roles in self._tokens:  # no early exit: the time does not tell which matched
-            if hmac.compare_digest(presented, digest):
-                found = roles
-        return found
+        return self._tokens.roles(token)
 
     async def intercept_service(self, continuation, handler_call_details):
         method = handler_call_details.method

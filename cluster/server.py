@@ -169,29 +169,32 @@ def tune_gc() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
-def _metrics_first(run):
-    """`serve` with `metrics`: they listen before anything else starts (a port in use stops
-    the server before it does anything) and stop after everything else."""
+def _http_first(run):
+    """`serve` with `metrics` and/or `wallboard`: they listen before anything else starts (a
+    port in use stops the server before it does anything) and stop after everything else."""
     @functools.wraps(run)
-    async def serve(*args, metrics=None, **kwargs):
-        if metrics is None:
-            return await run(*args, **kwargs)
-        await metrics.start()
+    async def serve(*args, metrics=None, wallboard=None, **kwargs):
+        listening = [server for server in (metrics, wallboard) if server is not None]
+        started = []
         try:
-            return await run(*args, metrics=metrics, **kwargs)
+            for server in listening:
+                await server.start()
+                started.append(server)
+            return await run(*args, metrics=metrics, wallboard=wallboard, **kwargs)
         finally:
-            await metrics.close()
+            for server in reversed(started):
+                await server.close()
     return serve
 
 
-@_metrics_first
+@_http_first
 async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials=None,
                 interceptors=(), maximum_concurrent_rpcs: int | None = None,
                 budgets: Budgets | None = None, options=(),
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
                 advertise: str | None = None, leader_hosts=None,
-                customers_url: str | None = None, metrics=None) -> None:
+                customers_url: str | None = None, metrics=None, wallboard=None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default; or a
     loaded ClusterConfig) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
@@ -207,7 +210,10 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     in it (tiers, screen pops) when the configuration has tiers or the store has customers
     (cluster/customers/callers.py: a center that keeps none pays no lookup). `metrics`: a
     `cluster.metrics.Metrics` not yet started: it counts what the host (each term's, with
-    leadership) does and serves /metrics from before the server starts until it stops."""
+    leadership) does and serves /metrics from before the server starts until it stops.
+    `wallboard`: a `cluster.wallboard.Wallboard` not yet started: it serves the live page
+    the same way, read from the host (the gate's, with leadership) and, with a customer
+    store, the Marketing service's ranking."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -258,6 +264,10 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
                                 budgets=budgets, options=options, callers=callers,
                                 customer_store=customer_store, metrics=metrics)
+    if wallboard is not None:
+        wallboard.read_from(host, targets=config.sl_targets, gate=gate,
+                            ranking=server.marketing.ranking if customer_store is not None
+                            else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):

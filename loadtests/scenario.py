@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from cluster.api_limits import MAX_NAME
+from cluster.config import DEFAULT_SL_TARGET_PCT
 from cluster.plan_config import read_plan_config, read_start, read_tiers
 from cluster.yaml_reader import ConfigFileError, Reader, brief, cut, parse_yaml, read_text
 from loadtests.campaigns import read_campaigns
@@ -223,7 +224,8 @@ class Scenario:
 
 
 _SKILL_KEYS = {"queueing", "sl_threshold_s", "agent_selection", "wrap_up_s", "offer_timeout_s",
-               "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s"}
+               "max_queue_length", "widen_level", "widen_after_s", "aht_estimate_s",
+               "sl_target_pct"}
 _AGENT_KEYS = {"count", "skills", "channels", "wrap_up_s", "call_selection"}
 _TRAFFIC_KEYS = {"site", "skill", "rate_per_hour", "priority", "service_objective_s", "channel",
                  "handle_time", "patience", "dnis", "caller"}
@@ -233,7 +235,9 @@ _PRIORITIES = tuple(priority.name.lower() for priority in Priority)
 
 
 def _skill(path, name, reader: Reader) -> SkillConfig:
-    fields = dict(reader.mapping)
+    # sl_target_pct: the live wallboard's target (cluster/config.py), checked, not simulated.
+    reader.number("sl_target_pct", default=DEFAULT_SL_TARGET_PCT, maximum=100.0)
+    fields = {key: value for key, value in reader.mapping.items() if key != "sl_target_pct"}
     try:
         return SkillConfig(name, **fields)
     except InvalidInput as error:

@@ -189,6 +189,11 @@ class MarketingServicer(crm_pb2_grpc.MarketingServicer):
             raise NO_STORE
         return await in_store(self._executor, function, self.engine, *args, **kwargs)
 
+    async def ranking(self, zone: str = "") -> stats.Ranking:
+        """The ranking now (at most MIN_INTERVAL_S old), the computation the streams share
+        (the wallboard's panel reads it too)."""
+        return await self._rankings.get(zone)
+
     async def _compute_ranking(self, zone: str) -> stats.Ranking:
         return await self._store(stats.ranking, now=time.time(), tz=zone)
 
