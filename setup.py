@@ -68,6 +68,8 @@ setup(
     package_dir={"vcc": "protos/vcc"},
     package_data={"native": ["*.pyx"], "vcc.v1": ["*.proto", "*.pyi"],
                   "loadtests": ["examples/*.yaml", "traces/*"], "cluster": ["configs/*.yaml"],
+                  # The wallboard's page, served from the installed package (no build step).
+                  "cluster.wallboard": ["static/*.html", "static/*.css", "static/*.js"],
                   # Alembic reads its migration scripts from the installed package.
                   "cluster.store": ["migrations/*.py", "migrations/script.py.mako",
                                     "migrations/versions/*.py"]},
@@ -92,6 +94,9 @@ setup(
         # text; the exporter is versioned 0.x "b" (its own beta numbering) with the SDK.
         "opentelemetry-exporter-prometheus>=0.51b0,<1",
         "prometheus-client>=0.20,<1",
+        # `vcc serve --http-port` (cluster/wallboard/): the live page and its server-sent
+        # events, on the gateway's asyncio loop (AppRunner's shutdown_timeout: 3.9).
+        "aiohttp>=3.9,<4",
         # Site actors and the multi-node runtime.
         "ray>=2.40,<3",
         # etcd v3 leadership (asyncio; works with protobuf >= 4, unlike the `etcd3` package).
@@ -108,8 +113,10 @@ setup(
     extras_require={
         # grpcio-tools is pinned: tests/unit/test_protos.py regenerates the code and compares.
         # import-linter: the layer rules in .importlinter (tests/unit/test_layers.py).
+        # selenium: the wallboard's test drives Debian's chromium through chromedriver
+        # (tests/integration/browser.py; nothing is downloaded).
         "test": ["pytest>=8", "hypothesis>=6.100", "grpcio-tools==1.85.1",
-                 "import-linter>=2.1,<3"],
+                 "import-linter>=2.1,<3", "selenium>=4.10,<5"],
     },
     entry_points={
         "console_scripts": ["vcc=cluster.cli:main"],

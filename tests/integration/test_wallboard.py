@@ -1,0 +1,425 @@
+"""`vcc serve --http-port`: the live wallboard in a real headless Chromium (Debian's, through
+chromedriver; tests/integration/browser.py). Traffic is driven over the gRPC API; the page's
+numbers must change, match Routing.GetStatistics, and show a change within 1 s of the router
+making it; a skill below target raises the alert; the kiosk view fits 1920x1080. Also: the
+wallboard token, the flags, the listener cap and a stuck page, and /board.json on the Ray
+runtime (the compiled pass only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics as stats
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+
+from cluster.client import VccClient
+from tests.integration.browser import chromium
+from tests.integration.test_cli_serve import start, stop
+from vcc.v1 import agent_control_pb2, common_pb2, routing_pb2
+
+pytestmark = pytest.mark.integration
+TIMEOUT_S = 30
+MAX_LAG_S = 1.0                 # SPEC §11: pushed updates at most 1 s behind the router
+PRIORITIES = ("top", "high", "medium", "low")
+
+# billing answers within 1 s at 80 %, sales within 30 s at 90 %. a2 stays logged out; s1
+# logs in but stays not ready, so sales contacts queue.
+CONFIG = """\
+skills:
+  billing: {sl_threshold_s: 1, sl_target_pct: 80}
+  sales: {sl_threshold_s: 30, sl_target_pct: 90}
+sites:
+  east:
+    agents: [{ids: [a1, a2], skills: {billing: 1}}, {ids: [s1], skills: {sales: 1}}]
+  west:
+    agents: [{ids: [w1], skills: {billing: 1}}]
+"""
+
+# Every figure cell of the page: [site, skill, field, priority, state, data-value, text].
+CELLS_JS = """
+return Array.from(document.querySelectorAll('td[data-field]')).map(td => [
+  td.dataset.site, td.dataset.skill || '', td.dataset.field, td.dataset.priority || '',
+  td.dataset.state || '', td.dataset.value, td.textContent]);
+"""
+
+
+def wallboard_url(process) -> str:
+    match = re.search(r"wallboard at (https?://127\.0\.0\.1:\d+/)", process.first_line)
+    assert match, process.first_line
+    return match.group(1)
+
+
+def page_cells(driver) -> dict:
+    """{(site, skill, field, priority or state): (data-value, text)}."""
+    return {(site, skill, field, priority or state): (value, text)
+            for site, skill, field, priority, state, value, text
+            in driver.execute_script(CELLS_JS)}
+
+
+def wait_for_board(driver, seen: int = 0) -> int:
+    """The page's board version once it has drawn one newer than `seen`."""
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        version = driver.execute_script("return window.wallboard && window.wallboard.version")
+        if version and version > seen:
+            return version
+        time.sleep(0.05)
+    raise AssertionError(f"the page drew no board within {TIMEOUT_S} s")
+
+
+def mismatches(cells: dict, reply) -> list:
+    """Where the page's figures differ from GetStatistics' (empty: they agree)."""
+    wrong = []
+
+    def check(site, skill, field, key, expected, tolerance=0.0):
+        value, _ = cells.get((site, skill, field, key), (None, None))
+        if value is None:
+            wrong.append(f"{site}/{skill}/{field}{key}: not on the page")
+        elif expected is None:
+            if value != "":
+                wrong.append(f"{site}/{skill}/{field}{key}: page {value}, API none")
+        elif value == "" or abs(float(value) - expected) > tolerance:
+            wrong.append(f"{site}/{skill}/{field}{key}: page {value!r}, API {expected}")
+
+    for line in reply.skills:
+        site, skill = line.site, line.skill
+        for index, count in enumerate(line.queued):
+            check(site, skill, "queued", str(index), count)
+        for field in ("answered", "abandoned", "staffed", "ready"):
+            check(site, skill, field, "", getattr(line, field))
+        check(site, skill, "sl_pct", "", line.sl_pct if line.answered else None, 1e-6)
+        check(site, skill, "sl2_pct", "", line.sl2_pct if line.answered or line.abandoned
+              else None, 1e-6)
+        # Waits grow with time: the page's board was read up to one push before or after.
+        check(site, skill, "oldest_wait_s", "",
+              line.oldest_wait_s if line.oldest_wait_known else None, 1.5)
+        for index, ewt in enumerate(line.ewt_s):
+            check(site, skill, "ewt_s", str(index), None if ewt < 0 else ewt,
+                  max(1.0, 0.05 * max(ewt, 0.0)))
+    return wrong
+
+
+async def get_statistics(port: int):
+    async with VccClient(f"127.0.0.1:{port}") as client:
+        return await client.routing.GetStatistics(routing_pb2.GetStatisticsRequest(),
+                                                  timeout=TIMEOUT_S)
+
+
+def page_matches_statistics(driver, port: int) -> None:
+    """The page agrees with GetStatistics within the push lag (polled, bounded)."""
+    deadline = time.monotonic() + 10.0
+    while True:
+        reply = asyncio.run(get_statistics(port))
+        wrong = mismatches(page_cells(driver), reply)
+        if not wrong:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("the page disagrees with GetStatistics: " + "; ".join(wrong))
+        time.sleep(0.2)
+
+
+async def route(client, contact: str, site: str, skill: str,
+                priority=common_pb2.PRIORITY_MEDIUM):
+    return await client.routing.RouteContact(routing_pb2.RouteContactRequest(
+        contact=common_pb2.ContactSpec(contact_id=contact, site=site, skill=skill,
+                                       priority=priority)), timeout=TIMEOUT_S)
+
+
+async def first_traffic(port: int) -> None:
+    """a1, s1 and w1 log in (not ready); two billing contacts and one sales contact queue
+    at east; after 1.5 s (past billing's 1 s threshold) a1 gets ready and answers the high
+    priority one: billing's service level is 0 %, below its 80 % target."""
+    async with VccClient(f"127.0.0.1:{port}") as client:
+        for site, agent in (("east", "a1"), ("east", "s1"), ("west", "w1")):
+            await client.agents.Login(agent_control_pb2.AgentRequest(site=site, agent_id=agent),
+                                      timeout=TIMEOUT_S)
+        for contact, skill, priority in (("c1", "billing", common_pb2.PRIORITY_MEDIUM),
+                                         ("c2", "billing", common_pb2.PRIORITY_HIGH),
+                                         ("c3", "sales", common_pb2.PRIORITY_MEDIUM)):
+            reply = await route(client, contact, "east", skill, priority)
+            assert reply.WhichOneof("decision") == "queued", reply
+        await asyncio.sleep(1.5)
+        await client.agents.SetState(agent_control_pb2.SetStateRequest(
+            site="east", agent_id="a1", state=common_pb2.AGENT_STATE_READY), timeout=TIMEOUT_S)
+        await client.agents.RespondToOffer(agent_control_pb2.OfferResponse(
+            site="east", agent_id="a1", contact_id="c2", accept=True), timeout=TIMEOUT_S)
+
+
+# In the page: note when the (east, sales, medium) queue cell first shows `expected`.
+WATCH_JS = """
+const expected = arguments[0];
+window.seenAt = null;
+clearInterval(window.watcher);
+window.watcher = setInterval(function () {
+  const cell = document.querySelector(
+    'td[data-site="east"][data-skill="sales"][data-field="queued"][data-priority="2"]');
+  if (cell && cell.dataset.value === String(expected) && window.seenAt === null) {
+    window.seenAt = Date.now();
+    clearInterval(window.watcher);
+  }
+}, 5);
+"""
+
+
+def measure_lag(driver, port: int, rounds: int = 6) -> list:
+    """Seconds from a RouteContact sent (a sales contact that queues) to the page showing
+    the new queue length, `rounds` times (the page's clock and this one are the machine's)."""
+    lags = []
+
+    async def queue_one(number: int) -> float:
+        async with VccClient(f"127.0.0.1:{port}") as client:
+            sent = time.time()
+            reply = await route(client, f"lag{number}", "east", "sales")
+            assert reply.WhichOneof("decision") == "queued", reply
+            return sent
+
+    queued = int(page_cells(driver)[("east", "sales", "queued", "2")][0])
+    for number in range(rounds):
+        queued += 1
+        driver.execute_script(WATCH_JS, queued)
+        sent = asyncio.run(queue_one(number))
+        deadline = time.monotonic() + 5.0
+        seen = None
+        while seen is None and time.monotonic() < deadline:
+            seen = driver.execute_script("return window.seenAt")
+            time.sleep(0.02)
+        assert seen is not None, f"the page never showed {queued} sales contacts queued"
+        lags.append(seen / 1000.0 - sent)
+        time.sleep(0.3)         # a different phase of the push interval each round
+    return lags
+
+
+def test_wallboard_in_chromium_follows_the_router(tmp_path):
+    config = tmp_path / "cluster.yaml"
+    config.write_text(CONFIG)
+    env = dict(os.environ, VCC_STATE_DIR=str(tmp_path / "state"))
+    process, port = start("--runtime", "inprocess", "--config", str(config), "--http-port", "0",
+                          env=env)
+    try:
+        url = wallboard_url(process)
+        with chromium() as driver:
+            driver.get(url)
+            wait_for_board(driver)
+            before = page_cells(driver)
+            assert before[("east", "", "agents", "logged_out")][0] == "3"
+            assert before[("west", "", "agents", "logged_out")][0] == "1"
+            assert all(value == "0" for (_, _, field, _), (value, _) in before.items()
+                       if field == "queued")
+            assert not driver.find_element("id", "alerts").is_displayed()
+            page_matches_statistics(driver, port)
+
+            asyncio.run(asyncio.wait_for(first_traffic(port), 60))
+            page_matches_statistics(driver, port)
+            after = page_cells(driver)
+            # The numbers changed, as drawn (text) and as carried (data-value).
+            assert after[("east", "billing", "queued", "2")] == ("1", "1")
+            assert after[("east", "sales", "queued", "2")] == ("1", "1")
+            assert after[("east", "billing", "answered", "")] == ("1", "1")
+            assert after[("east", "billing", "sl_pct", "")][0] == "0"
+            assert after[("east", "", "agents", "busy")][0] == "1"
+            assert after[("east", "", "agents", "not_ready")][0] == "1"     # s1
+            assert after[("east", "", "agents", "logged_out")][0] == "1"    # a2
+            # The center's line for billing adds up both sites.
+            assert after[("*", "billing", "queued", "2")][0] == "1"
+            assert after[("*", "billing", "staffed", "")][0] == "2"
+            # billing: 0 % answered within 1 s, target 80 %: alerted, in the banner and row.
+            alerts = driver.find_element("id", "alerts")
+            assert alerts.is_displayed()
+            assert "billing @ east" in alerts.text and "80 %" in alerts.text, alerts.text
+            assert "sales" not in alerts.text           # no answer yet: no SL, no alert
+            assert driver.execute_script(
+                "return document.querySelectorAll('#rows tr.below').length") == 1
+
+            lags = measure_lag(driver, port)
+            print(f"\nwallboard lag, RouteContact sent -> page shows it: "
+                  f"median {stats.median(lags) * 1000:.0f} ms, max {max(lags) * 1000:.0f} ms "
+                  f"over {len(lags)} changes")
+            assert max(lags) <= MAX_LAG_S, lags
+            page_matches_statistics(driver, port)
+
+            # The kiosk view: the whole board on a 1920x1080 screen, nothing to scroll.
+            driver.get(url + "kiosk")
+            wait_for_board(driver)
+            size = driver.execute_script(
+                "const e = document.documentElement; return [e.scrollWidth, e.scrollHeight, "
+                "window.innerWidth, window.innerHeight, document.body.className]")
+            assert size[2:4] == [1920, 1080] and size[4] == "kiosk", size
+            assert size[0] <= 1920 and size[1] <= 1080, size
+            # Not by hiding what overflows: every panel ends on the screen.
+            right, bottom = driver.execute_script(
+                "const boxes = Array.from(document.querySelectorAll('section, table'))"
+                ".map(e => e.getBoundingClientRect()); return ["
+                "Math.max(...boxes.map(b => b.right)), Math.max(...boxes.map(b => b.bottom))]")
+            assert right <= 1920 and bottom <= 1080, (right, bottom)
+            assert driver.find_element("id", "alerts").is_displayed()
+            assert not driver.find_element("id", "ranking-panel").is_displayed()   # no --db
+            assert not driver.find_element("id", "campaigns-panel").is_displayed()
+    finally:
+        assert stop(process) == 0, process.stderr.read()
+
+
+WALLBOARD_TOKEN = "wallboard-token-0123456789abcdef"
+CRM_TOKEN = "crm-token-0123456789abcdef00"
+
+
+def http_status(url: str, headers=None) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}),
+                                    timeout=TIMEOUT_S) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_wallboard_token_reads_figures_and_nothing_else(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{WALLBOARD_TOKEN} wallboard\n{CRM_TOKEN} crm\n")
+    tokens.chmod(0o600)
+    process, port = start("--runtime", "inprocess", "--http-port", "0", "--token-file",
+                          str(tokens), env=dict(os.environ, VCC_STATE_DIR=str(tmp_path)))
+    try:
+        url = wallboard_url(process)
+        assert http_status(url) == 200                  # the page itself holds no figures
+        assert http_status(url + "board.json") == 401
+        assert http_status(url + "events") == 401
+        assert http_status(url + "board.json?token=not-a-token-at-all") == 401
+        assert http_status(url + f"board.json?token={CRM_TOKEN}") == 403
+        assert http_status(url + f"board.json?token={WALLBOARD_TOKEN}") == 200
+        assert http_status(url + "board.json",
+                           {"Authorization": f"Bearer {WALLBOARD_TOKEN}"}) == 200
+
+        async def grpc_refuses():
+            async with VccClient(f"127.0.0.1:{port}", token=WALLBOARD_TOKEN) as client:
+                with pytest.raises(grpc.aio.AioRpcError) as denied:
+                    await client.routing.GetStatistics(routing_pb2.GetStatisticsRequest(),
+                                                       timeout=TIMEOUT_S)
+                assert denied.value.code() is grpc.StatusCode.PERMISSION_DENIED
+        asyncio.run(grpc_refuses())
+        with chromium() as driver:          # the page passes its URL's token on to /events
+            driver.get(url + f"kiosk?token={WALLBOARD_TOKEN}")
+            wait_for_board(driver)
+            assert driver.find_element("id", "status").text == "live"
+    finally:
+        assert stop(process) == 0, process.stderr.read()
+    assert WALLBOARD_TOKEN not in process.stderr.read()      # requests are not logged
+
+
+def test_wallboard_flags_are_checked_before_anything_runs(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        for flags, words in (
+                (["--http-port", str(busy)], f"--http-port {busy}"),
+                (["--http-host", "127.0.0.2"], "--http-host: needs --http-port"),
+                (["--http-port", "0", "--http-host", "1.2.3.4.5"], "--http-host"),
+                (["--http-port", "5", "--metrics-port", "5"], "--http-port 5"),
+                (["--http-port", "0", "--http-host", "0.0.0.0"], "--http-host 0.0.0.0")):
+            result = subprocess.run([sys.executable, "-m", "cluster.cli", "serve", "--port", "0",
+                                     "--runtime", "inprocess", *flags],
+                                    capture_output=True, text=True, timeout=60,
+                                    env=dict(os.environ, VCC_STATE_DIR=str(tmp_path)))
+            assert result.returncode == 2, (flags, result.stderr)
+            lines = result.stderr.strip().splitlines()
+            assert words in lines[-1] and "Traceback" not in result.stderr, (flags,
+                                                                            result.stderr)
+
+
+def test_page_listeners_are_capped_and_a_stuck_page_is_dropped(tmp_path, monkeypatch):
+    """In this process: a Wallboard over a CoreHost of 300 skills (boards of ~100 kB), at
+    most 2 pages; a third is refused with 503; a page that stops reading (a small receive
+    buffer) is dropped once a write stays blocked past the write timeout, and its place
+    is free again."""
+    from aiohttp import ClientSession
+
+    from cluster.config import parse_config
+    from cluster.host import CoreHost
+    from cluster.wallboard import Wallboard, endpoint
+    from cluster.wallboard.feed import Feed
+
+    monkeypatch.setattr(endpoint, "WRITE_TIMEOUT_S", 0.5)
+    skills = "".join(f"  skill{number}: {{}}\n" for number in range(300))
+    config = parse_config(f"skills:\n{skills}sites:\n  east: {{}}\n")
+
+    async def scenario():
+        host = CoreHost(config)
+        wallboard = Wallboard("127.0.0.1", 0, feed=Feed(interval_s=0.1, max_clients=2))
+        await wallboard.start()
+        wallboard.read_from(host, targets=config.sl_targets)
+        events = f"http://127.0.0.1:{wallboard.port}/events"
+        try:
+            async with ClientSession() as session:
+                reader = await session.get(events)
+                assert reader.status == 200
+                first = await asyncio.wait_for(reader.content.readline(), TIMEOUT_S)
+                assert first.startswith(b"retry:")
+                # The stuck page: connects, asks, never reads.
+                stuck = socket.socket()
+                stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                stuck.connect(("127.0.0.1", wallboard.port))
+                stuck.sendall(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")
+                deadline = time.monotonic() + TIMEOUT_S
+                while wallboard.feed.listeners < 2 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+                assert wallboard.feed.listeners == 2
+                refused = await session.get(events)
+                assert refused.status == 503 and refused.headers["Retry-After"]
+                refused.release()
+                # Only the stuck page is dropped: the reading one keeps its place.
+                while wallboard.feed.listeners > 1 and time.monotonic() < deadline:
+                    await reader.content.readany()
+                    await asyncio.sleep(0.01)
+                assert wallboard.feed.listeners == 1
+                stuck.close()
+                again = await session.get(events)
+                assert again.status == 200
+                again.release()
+                reader.release()
+        finally:
+            await wallboard.close()
+            await host.close()
+    asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+@pytest.mark.parametrize("runtime", ["inprocess", "ray"])
+def test_board_json_matches_get_statistics(tmp_path, runtime):
+    """/board.json after test_metrics' traffic (billing and sales at east, over RouteContact
+    and a PBX link) says what GetStatistics says, on both runtimes."""
+    if runtime == "ray" and os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0"):
+        pytest.skip("VCC_PURE_PYTHON=1: the Ray runtime runs in the compiled pass")
+    from tests.integration.test_metrics import CONFIG as METRICS_CONFIG, traffic
+
+    config = tmp_path / "cluster.yaml"
+    config.write_text(METRICS_CONFIG)
+    process, port = start("--runtime", runtime, "--config", str(config), "--http-port", "0",
+                          env=dict(os.environ, VCC_STATE_DIR=str(tmp_path / "state")))
+    try:
+        url = wallboard_url(process) + "board.json"
+        statistics = asyncio.run(asyncio.wait_for(traffic(port), 120))
+        time.sleep(0.6)         # /board.json may hand out a board up to 0.5 s old
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:
+            board = json.loads(response.read())
+        rows = {(row["site"], row["skill"]): row for row in board["rows"]}
+        for line in statistics.skills:
+            row = rows[(line.site, line.skill)]
+            assert row["queued"] == list(line.queued)
+            for field in ("answered", "abandoned", "staffed", "ready"):
+                assert row[field] == getattr(line, field), field
+            assert row["sl_pct"] == (pytest.approx(line.sl_pct) if line.answered else None)
+            assert [ewt is None for ewt in row["ewt_s"]] == [ewt < 0 for ewt in line.ewt_s]
+        east = board["sites"][0]
+        assert east["site"] == "east" and east["agents"] == {
+            "logged_out": 0, "ready": 0, "not_ready": 1, "reserved": 1, "busy": 2,
+            "wrap_up": 0}
+    finally:
+        assert stop(process) == 0, process.stderr.read()
