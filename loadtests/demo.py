@@ -11,6 +11,8 @@
    the trace decided, and the agents work on AgentControl (a progress bar on stderr);
    `--day` instead replays the bundled sample day (loadtests/traces/sample_day.csv, calls
    addressed to a skill) on the two-site configuration at ~1,000x;
+   while it plays, the live wallboard (`vcc serve --http-port`, a free port) is served and its
+   address printed: open it (or its kiosk view) in a browser on this machine;
 3. prints the service report per site, skill, class and service as the load client saw
    it, then stops the server (SIGTERM: it commits its journal and contact records) and
    prints the report `vcc report` computes from those records;
@@ -110,7 +112,7 @@ def run_demo(args) -> int:
         # PBX link (serve's default: 50 ms; README, "Running a cluster").
         server = ServerProcess(show.config_text, runtime=args.runtime,
                                server_args=["--db", db_url, "--max-link-delay-ms", "1000",
-                                            *show.server_args],
+                                            "--http-port", "0", *show.server_args],
                                cwd=workdir, via_cli=True,
                                startup_timeout_s=START_TIMEOUT_S, stop_timeout_s=STOP_TIMEOUT_S)
         try:
@@ -120,6 +122,9 @@ def run_demo(args) -> int:
             return 2
         port = server.port
         try:
+            if server.wallboard_url:
+                stderr.print(f"vcc demo: wallboard at {server.wallboard_url} (kiosk view: "
+                             f"{server.wallboard_url}kiosk) while the demo runs")
             stderr.print(f"vcc demo: cluster up on 127.0.0.1:{port}; playing {show.what} "
                          f"at x{speed:g} (~{span / speed:.0f} s)")
             display = progress_display(stderr, stderr.is_terminal and not args.no_progress)

@@ -152,6 +152,7 @@ class ServerProcess:
         self.runtime = runtime
         self.via_cli = via_cli
         self.metrics_url: str | None = None       # with --metrics-port: where /metrics is
+        self.wallboard_url: str | None = None     # with --http-port: the wallboard's page
         self.keep_log = keep_log                  # copy the server's log here when it stops
         self.server_args = list(server_args)     # more `python -m cluster.server` flags
         self.profile = profile
@@ -222,6 +223,8 @@ class ServerProcess:
                 self.port = int(match.group(1))
                 metrics = re.search(r"metrics at (\S+)", line)
                 self.metrics_url = metrics.group(1) if metrics else None
+                wallboard = re.search(r"wallboard at (\S+)", line)
+                self.wallboard_url = wallboard.group(1) if wallboard else None
                 return
 
     def _log_tail(self, lines: int = 20) -> str:

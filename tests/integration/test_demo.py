@@ -39,6 +39,9 @@ def test_the_default_demo_plays_a_dialled_center_by_its_numbers_and_loses_nothin
     assert "self-served" in out and "callbacks" in out
     # The calendars read the scenario's morning (an office open), whatever the time here.
     assert "calendars at 2026-12-04T09:00:00+00:00" in " ".join(done.stderr.split())
+    # The live wallboard's address, printed while it runs.
+    assert re.search(r"wallboard at http://127\.0\.0\.1:\d+/ \(kiosk view", done.stderr), \
+        done.stderr[-2000:]
     assert "vcc demo: done; contacts lost: 0" in out
 
 
