@@ -261,6 +261,10 @@ def test_wallboard_in_chromium_follows_the_router(tmp_path):
                 ".map(e => e.getBoundingClientRect()); return ["
                 "Math.max(...boxes.map(b => b.right)), Math.max(...boxes.map(b => b.bottom))]")
             assert right <= 1920 and bottom <= 1080, (right, bottom)
+            overflowing = driver.execute_script(
+                "return Array.from(document.querySelectorAll('section')).filter(e => "
+                "e.scrollWidth > e.clientWidth || e.scrollHeight > e.clientHeight).map(e => e.id)")
+            assert overflowing == [], overflowing
             assert driver.find_element("id", "alerts").is_displayed()
             assert not driver.find_element("id", "ranking-panel").is_displayed()   # no --db
             assert not driver.find_element("id", "campaigns-panel").is_displayed()
