@@ -24,7 +24,7 @@ import pytest
 
 from cluster.client import VccClient
 from tests.integration.browser import chromium
-from tests.integration.test_cli_serve import start, stop
+from tests.integration.test_cli_serve import pki, start, stop  # noqa: F401 - pki: a fixture
 from vcc.v1 import agent_control_pb2, common_pb2, routing_pb2
 
 pytestmark = pytest.mark.integration
@@ -171,7 +171,7 @@ window.watcher = setInterval(function () {
 """
 
 
-def measure_lag(driver, port: int, rounds: int = 6) -> list:
+def measure_lag(driver, port: int, rounds: int = 10) -> list:
     """Seconds from a RouteContact sent (a sales contact that queues) to the page showing
     the new queue length, `rounds` times (the page's clock and this one are the machine's)."""
     lags = []
@@ -272,6 +272,84 @@ def test_wallboard_in_chromium_follows_the_router(tmp_path):
         assert stop(process) == 0, process.stderr.read()
 
 
+def test_kiosk_fits_the_demo_center_with_its_marketing_ranking(tmp_path):
+    """`vcc demo`'s center (2 sites, 3 skills; billing's threshold cut to 0.05 s so that one
+    answer after 0.3 s puts it below target) with a customer store where 12 agents have
+    offer results today: the alert banner and the ranking panel (the store's figures, the
+    first 10 agents) appear, and the kiosk view still fits 1920x1080."""
+    from cluster.store import open_engine, upgrade
+    from cluster.store.models import Customer
+    from loadtests.demo import DEMO_CENTER
+    from vcc.v1 import crm_pb2
+
+    db_url = f"sqlite:///{tmp_path}/vcc.db"
+    engine = open_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(Customer.__table__.insert(), [
+            {"customer_id": f"c{number}", "name": f"Customer {number}", "attributes": {}}
+            for number in range(12)])
+    engine.dispose()
+    config = tmp_path / "demo.yaml"
+    text = DEMO_CENTER.read_text()
+    config.write_text(text.replace("billing: {queueing: dqp, sl_threshold_s: 5,",
+                                   "billing: {queueing: dqp, sl_threshold_s: 0.05,", 1))
+    assert config.read_text() != text
+    process, port = start("--runtime", "inprocess", "--config", str(config), "--db",
+                          db_url, "--http-port", "0",
+                          env=dict(os.environ, VCC_STATE_DIR=str(tmp_path / "state")))
+
+    async def sell():
+        async with VccClient(f"127.0.0.1:{port}") as client:
+            await client.marketing.PutOffer(common_pb2.MarketingOffer(
+                offer_id="fibre", product="fibre", value_cents=4999, commission_cents=500,
+                priority=5), timeout=TIMEOUT_S)
+            for number in range(12):            # agent k sells 12 - k times... once each
+                await client.marketing.RecordOutcome(crm_pb2.OfferOutcome(
+                    offer_id="fibre", result="accepted" if number % 3 else "declined",
+                    order_reference=f"SO-{number}", contact_id=f"k{number}",
+                    customer_id=f"c{number}", agent_id=f"agent{number:02d}",
+                    time=time.time()), timeout=TIMEOUT_S)
+            agent = dict(site="east", agent_id="east-g0-0")
+            await client.agents.Login(agent_control_pb2.AgentRequest(**agent), timeout=TIMEOUT_S)
+            reply = await route(client, "late", "east", "billing")
+            assert reply.WhichOneof("decision") == "queued", reply
+            await asyncio.sleep(0.3)
+            await client.agents.SetState(agent_control_pb2.SetStateRequest(
+                **agent, state=common_pb2.AGENT_STATE_READY), timeout=TIMEOUT_S)
+            await client.agents.RespondToOffer(agent_control_pb2.OfferResponse(
+                **agent, contact_id="late", accept=True), timeout=TIMEOUT_S)
+
+    try:
+        url = wallboard_url(process)
+        asyncio.run(asyncio.wait_for(sell(), 60))
+        with chromium() as driver:
+            driver.get(url + "kiosk")
+            deadline = time.monotonic() + TIMEOUT_S
+            while not (driver.find_element("id", "ranking-panel").is_displayed()
+                       and driver.find_element("id", "alerts").is_displayed()):
+                assert time.monotonic() < deadline, "no ranking panel or no alert"
+                time.sleep(0.1)
+            accepted = {key[2]: value for key, value in driver.execute_script(
+                "return Array.from(document.querySelectorAll('td[data-field=ranking_accepted]'))"
+                ".map(td => [['', '', td.dataset.agent], td.dataset.value])")}
+            # 8 of the 12 accepted (1 each), the 4 who did not rank last; 10 shown.
+            assert len(accepted) == 10 and sum(map(int, accepted.values())) == 8, accepted
+            assert len(page_cells(driver)) and driver.execute_script(
+                "return document.querySelectorAll('#rows tbody tr').length") == 6
+            assert driver.execute_script(
+                "const e = document.documentElement; return e.scrollHeight <= 1080 && "
+                "e.scrollWidth <= 1920")
+            overflowing = driver.execute_script(
+                "return Array.from(document.querySelectorAll('section')).filter(e => "
+                "e.getBoundingClientRect().bottom > 1080 || e.scrollWidth > e.clientWidth"
+                " || e.scrollHeight > e.clientHeight).map(e => e.id)")
+            assert overflowing == [], overflowing
+            driver.save_screenshot(str(tmp_path / "kiosk.png"))
+    finally:
+        assert stop(process) == 0, process.stderr.read()
+
+
 WALLBOARD_TOKEN = "wallboard-token-0123456789abcdef"
 CRM_TOKEN = "crm-token-0123456789abcdef00"
 
@@ -316,6 +394,41 @@ def test_wallboard_token_reads_figures_and_nothing_else(tmp_path):
     finally:
         assert stop(process) == 0, process.stderr.read()
     assert WALLBOARD_TOKEN not in process.stderr.read()      # requests are not logged
+
+
+def test_wallboard_speaks_https_and_asks_for_client_certificates(tmp_path, pki):
+    """--tls-cert/--tls-key/--tls-client-ca: the wallboard serves HTTPS with gRPC's
+    certificate and reads figures only to a browser with a client certificate of that CA."""
+    import ssl
+
+    process, _ = start("--runtime", "inprocess", "--http-port", "0", "--tls-cert",
+                       str(pki.server_cert), "--tls-key", str(pki.server_key),
+                       "--tls-client-ca", str(pki.client_ca),
+                       env=dict(os.environ, VCC_STATE_DIR=str(tmp_path)))
+    try:
+        url = wallboard_url(process)
+        assert url.startswith("https://127.0.0.1:")
+        trusted = ssl.create_default_context(cafile=str(pki.server_ca))
+        trusted.load_cert_chain(str(pki.client_cert), str(pki.client_key))
+        with urllib.request.urlopen(url + "board.json", context=trusted,
+                                    timeout=TIMEOUT_S) as response:
+            assert response.status == 200 and json.loads(response.read())["rows"]
+        anonymous = ssl.create_default_context(cafile=str(pki.server_ca))
+        with pytest.raises((urllib.error.URLError, ssl.SSLError, ConnectionError)):
+            with urllib.request.urlopen(url + "board.json", context=anonymous,
+                                        timeout=TIMEOUT_S) as response:
+                response.read()
+        with pytest.raises((urllib.error.URLError, ConnectionError, http_client_errors())):
+            urllib.request.urlopen(url.replace("https:", "http:") + "board.json",
+                                   timeout=TIMEOUT_S).read()
+    finally:
+        assert stop(process) == 0, process.stderr.read()
+
+
+def http_client_errors():
+    import http.client
+
+    return http.client.HTTPException
 
 
 def test_wallboard_flags_are_checked_before_anything_runs(tmp_path):

@@ -127,3 +127,31 @@ def test_campaign_panel_is_empty_without_a_dialing_host_and_keeps_known_keys():
                                            "abandon_pct": 1.5, "secret": "x"}])
     assert asyncio.run(campaign_panel(dialing)) == [
         {"campaign": "renewals", "attempts": 40, "abandon_pct": 1.5}]
+
+
+def test_a_standby_feed_says_who_leads_and_reads_no_figures():
+    from cluster.wallboard.feed import Feed
+
+    class Gate:
+        def __init__(self, serving, leader):
+            self._serving, self._leader = serving, leader
+
+        def serving(self):
+            return self._serving
+
+        def leader_address(self):
+            return self._leader
+
+    class NoReads:
+        def site_names(self):
+            raise AssertionError("a standby reads no figures")
+
+    async def board(gate):
+        feed = Feed()
+        feed.read_from(NoReads(), targets={}, gate=gate)
+        return json.loads(await feed.read())
+
+    standby = asyncio.run(board(Gate(False, "10.0.0.7:50051")))
+    assert standby["standby"] == "standby: the leader is at 10.0.0.7:50051"
+    assert standby["rows"] == [] and standby["alerts"] == []
+    assert asyncio.run(board(Gate(False, "")))["standby"] == "standby: no leader is known yet"
