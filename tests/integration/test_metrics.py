@@ -205,6 +205,19 @@ def dashboard_metrics() -> set:
     return names
 
 
+def assert_serve_refuses(tmp_path, flags, words: str) -> None:
+    """`vcc serve ... FLAGS` exits 2 with one line that says `words`, before it runs."""
+    result = subprocess.run([sys.executable, "-m", "cluster.cli", "serve", "--port", "0",
+                             "--runtime", "inprocess", *flags],
+                            capture_output=True, text=True, timeout=60,
+                            env=dict(os.environ, VCC_STATE_DIR=str(tmp_path)))
+    assert result.returncode == 2, (flags, result.stderr)
+    # One line naming the flag (after argparse's usage, for a value it refuses).
+    lines = result.stderr.strip().splitlines()
+    assert words in lines[-1] and "Traceback" not in result.stderr, (flags, result.stderr)
+    assert len(lines) == 1 or lines[0].startswith("usage:"), result.stderr
+
+
 def test_metrics_flags_are_checked_before_anything_runs(tmp_path):
     """A taken --metrics-port, a bad --metrics-host, or --metrics-host alone: one line naming
     the flag, exit 2, nothing left listening. Without --metrics-port nothing is served."""
@@ -217,16 +230,7 @@ def test_metrics_flags_are_checked_before_anything_runs(tmp_path):
                               "--metrics-host"),
                              (["--metrics-port", "70000"], "--metrics-port"),
                              (["--metrics-host", "127.0.0.2"], "--metrics-host")):
-            result = subprocess.run([sys.executable, "-m", "cluster.cli", "serve", "--port", "0",
-                                     "--runtime", "inprocess", *flags],
-                                    capture_output=True, text=True, timeout=60,
-                                    env=dict(os.environ, VCC_STATE_DIR=str(tmp_path)))
-            assert result.returncode == 2, (flags, result.stderr)
-            # One line naming the flag (after argparse's usage, for a value it refuses).
-            lines = result.stderr.strip().splitlines()
-            assert words in lines[-1] and "Traceback" not in result.stderr, (flags,
-                                                                            result.stderr)
-            assert len(lines) == 1 or lines[0].startswith("usage:"), result.stderr
+            assert_serve_refuses(tmp_path, flags, words)
     process, port = start("--runtime", "inprocess", env=dict(os.environ,
                                                               VCC_STATE_DIR=str(tmp_path)))
     try:
