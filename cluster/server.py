@@ -213,7 +213,7 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     leadership) does and serves /metrics from before the server starts until it stops.
     `wallboard`: a `cluster.wallboard.Wallboard` not yet started: it serves the live page
     the same way, read from the host (the gate's, with leadership) and, with a customer
-    store, the Marketing service's ranking."""
+    store, the Marketing service's ranking and the campaigns this server runs."""
     if host_factory is not None and db_url is not None:
         raise ValueError("serve: db_url journals an in-process host; it cannot be combined "
                          "with host_factory yet")
@@ -267,7 +267,7 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
     if wallboard is not None:
         wallboard.read_from(host, targets=config.sl_targets, gate=gate,
                             ranking=server.marketing.ranking if customer_store is not None
-                            else None)
+                            else None, campaigns=server.campaigns)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGINT, signal.SIGTERM):

@@ -27,11 +27,11 @@ log = logging.getLogger(__name__)
 PRIORITIES = tuple(priority.name.lower() for priority in Priority)       # top first
 AGENT_STATES = tuple(state.value for state in AgentState)
 RANKING_ROWS = 10               # agents shown in the ranking panel (today and to date)
-# The figures a campaign row may carry (SPEC §6 and the dialer's CampaignStatistics); any
-# other key a host gives is left out, so the page shows only what it knows how to label.
-CAMPAIGN_KEYS = ("campaign", "state", "attempts", "live_answers", "machines", "no_answer",
-                 "busy", "connected", "abandoned", "abandon_pct", "max_window_abandon_pct",
-                 "abandon_limit_pct", "calls_up", "list_dialled", "records")
+# The figures of a campaign row (SPEC §6, as Admin.StreamCampaignStatistics has them, with
+# the list's size and the abandon limit); the pacer's other figures are left out.
+CAMPAIGN_KEYS = ("attempts", "live_answers", "machines", "no_answer", "busy", "connected",
+                 "abandoned", "abandon_pct", "max_window_abandon_pct", "calls_up",
+                 "list_dialled")
 
 
 def _rounded(value, digits: int = 1):
@@ -144,17 +144,19 @@ def ranking_panel(ranking) -> dict | None:
             "to_date": [_standing(entry) for entry in ranking.to_date[:RANKING_ROWS]]}
 
 
-async def campaign_panel(host) -> list:
-    """The figures of the campaigns the host dials, one dict per campaign (CAMPAIGN_KEYS).
-    A host dials when it has `campaign_statistics()` (async, a mapping per campaign); the
-    cluster's hosts have none yet (only `vcc simulate` dials), so this is empty and the page
-    shows no campaign panel."""
-    try:
-        read = getattr(host, "campaign_statistics", None)
-        if read is None:
-            return []
-        figures = await read()
-    except Exception as error:          # noqa: BLE001 - the other panels still show
-        log.debug("wallboard: no campaign figures: %s", error)
+def campaign_panel(campaigns) -> list:
+    """The figures of the campaigns this server runs (`campaigns`: the server's
+    cluster/campaigns/hosting.CampaignHost, None without a customer store), one dict per
+    campaign (CAMPAIGN_KEYS), by name: what Admin.StreamCampaignStatistics sends, read from
+    the same place (`hosted_figures`), with the list's size and the abandon limit. None
+    running: empty, and the page shows no campaign panel."""
+    if campaigns is None:
         return []
-    return [{key: row[key] for key in CAMPAIGN_KEYS if key in row} for row in figures]
+    rows = []
+    for name, hosted in sorted(campaigns.hosted.items()):
+        state, _, figures = campaigns.hosted_figures(name)
+        row = {key: figures[key] for key in CAMPAIGN_KEYS if key in figures}
+        row.update(campaign=name, state=state, records=hosted.records,
+                   abandon_limit_pct=hosted.config.abandon_limit_pct)
+        rows.append(row)
+    return rows

@@ -76,8 +76,10 @@ class Wallboard:
         self.feed = feed or Feed()
         self._runner: web.AppRunner | None = None
 
-    def read_from(self, host, *, targets: dict, gate=None, ranking=None) -> None:
-        self.feed.read_from(host, targets=targets, gate=gate, ranking=ranking)
+    def read_from(self, host, *, targets: dict, gate=None, ranking=None,
+                  campaigns=None) -> None:
+        self.feed.read_from(host, targets=targets, gate=gate, ranking=ranking,
+                            campaigns=campaigns)
 
     @property
     def url(self) -> str:

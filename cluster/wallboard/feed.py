@@ -46,6 +46,7 @@ class Feed:
         self.gate = None                # cluster/leader_gate.py's LeaderGate, with --etcd
         self.targets: dict = {}         # skill -> SL target %
         self.ranking = None             # async () -> marketing_stats.Ranking, or None
+        self.campaigns = None           # the server's CampaignHost, or None
         # Invariant: `version` counts the boards read; `latest` is the newest one encoded
         # (None before the first), read at monotonic time `latest_at`.
         self.version = 0
@@ -60,11 +61,14 @@ class Feed:
         self._ranking_at = float("-inf")
         self.closing = False
 
-    def read_from(self, host, *, targets: dict, gate=None, ranking=None) -> None:
+    def read_from(self, host, *, targets: dict, gate=None, ranking=None,
+                  campaigns=None) -> None:
         """Boards are read from `host` from now on (with --etcd: the gate's HostSwitch, and
         the gate tells whether this process leads); `ranking`: the Marketing service's
-        ranking reader (None: no customer store, no ranking panel)."""
-        self.host, self.gate, self.targets, self.ranking = host, gate, dict(targets), ranking
+        ranking reader, `campaigns`: the server's CampaignHost (None: no customer store, no
+        ranking or campaign panel)."""
+        self.host, self.gate, self.targets = host, gate, dict(targets)
+        self.ranking, self.campaigns = ranking, campaigns
 
     # ---- reading ---------------------------------------------------------------------------
     def _standby(self) -> str | None:
@@ -113,8 +117,13 @@ class Feed:
         if standby is not None:
             return await read_board(_NoSites(), {}, standby=standby)
         self._refresh_ranking()
+        try:
+            campaigns = campaign_panel(self.campaigns)
+        except Exception as error:      # noqa: BLE001 - the router's figures still show
+            log.debug("wallboard: no campaign figures: %s", error)
+            campaigns = []
         return await read_board(host, self.targets, ranking=self._ranking_panel,
-                                campaigns=await campaign_panel(host))
+                                campaigns=campaigns)
 
     async def current(self) -> bytes:
         """A board no older than the push interval (`/board.json`)."""

@@ -349,6 +349,42 @@ def test_kiosk_fits_the_demo_center_with_its_marketing_ranking(tmp_path):
         assert stop(process) == 0, process.stderr.read()
 
 
+def test_campaign_panel_shows_a_running_campaign_as_admin_reports_it(tmp_path):
+    """test_dialer_pbx's progressive campaign (a fake PBX dials 24 numbers for 3 agents)
+    on a server with the wallboard: the campaign panel appears and its figures are those
+    Admin.StreamCampaignStatistics gives."""
+    from tests.integration.test_dialer_pbx import CONFIG as DIALER_CONFIG, RECORDS, _run_campaign
+
+    config = tmp_path / "center.yaml"
+    config.write_text(DIALER_CONFIG)
+    process, port = start("--runtime", "inprocess", "--config", str(config), "--db",
+                          f"sqlite:///{tmp_path / 'vcc.db'}", "--http-port", "0",
+                          env=dict(os.environ, VCC_STATE_DIR=str(tmp_path / "state")))
+    try:
+        url = wallboard_url(process)
+        with chromium() as driver:
+            driver.get(url)
+            wait_for_board(driver)
+            assert not driver.find_element("id", "campaigns-panel").is_displayed()
+            _, figures = asyncio.run(asyncio.wait_for(
+                _run_campaign(port, "progressive", "renewals"), 120))
+            deadline = time.monotonic() + TIMEOUT_S
+            while not driver.find_element("id", "campaigns-panel").is_displayed():
+                assert time.monotonic() < deadline, "no campaign panel"
+                time.sleep(0.1)
+            wait_for_board(driver, driver.execute_script("return window.wallboard.version"))
+            shown = {field: value for (_, _, field, _), (value, _) in page_cells(driver).items()
+                     if field.startswith("campaign_")}
+            for name in ("attempts", "live_answers", "machines", "connected", "abandoned",
+                         "list_dialled"):
+                assert int(shown[f"campaign_{name}"]) == getattr(figures, name), name
+            assert float(shown["campaign_abandon_pct"]) == pytest.approx(figures.abandon_pct)
+            assert figures.attempts == RECORDS
+            assert "renewals" in driver.find_element("id", "campaigns").text
+    finally:
+        assert stop(process) == 0, process.stderr.read()
+
+
 WALLBOARD_TOKEN = "wallboard-token-0123456789abcdef"
 CRM_TOKEN = "crm-token-0123456789abcdef00"
 

@@ -120,13 +120,21 @@ def test_ranking_panel_only_with_results():
     assert panel["to_date"][0]["commission_cents"] == 1200
 
 
-def test_campaign_panel_is_empty_without_a_dialing_host_and_keeps_known_keys():
-    host = FakeHost({}, {})
-    assert asyncio.run(campaign_panel(host)) == []
-    dialing = FakeHost({}, {}, campaigns=[{"campaign": "renewals", "attempts": 40,
-                                           "abandon_pct": 1.5, "secret": "x"}])
-    assert asyncio.run(campaign_panel(dialing)) == [
-        {"campaign": "renewals", "attempts": 40, "abandon_pct": 1.5}]
+def test_campaign_panel_reads_the_campaigns_this_server_runs():
+    from types import SimpleNamespace
+
+    class Campaigns:        # cluster/campaigns/hosting.CampaignHost's reading side
+        hosted = {"renewals": SimpleNamespace(records=50, config=SimpleNamespace(
+            abandon_limit_pct=3.0))}
+
+        @staticmethod
+        def hosted_figures(name):
+            return "running", 12.0, {"attempts": 40, "abandon_pct": 1.5, "window_waits": 2}
+
+    assert campaign_panel(None) == []           # no customer store: no campaigns
+    assert campaign_panel(Campaigns()) == [
+        {"campaign": "renewals", "state": "running", "attempts": 40, "abandon_pct": 1.5,
+         "records": 50, "abandon_limit_pct": 3.0}]
 
 
 def test_a_standby_feed_says_who_leads_and_reads_no_figures():

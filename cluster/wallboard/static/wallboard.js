@@ -147,15 +147,22 @@
     }
     document.getElementById("campaigns-panel").hidden = !board.campaigns.length;
     fill("campaigns", board.campaigns, function (tr, c) {
+      function figure(name, shown) {
+        return cell(tr, shown, {field: "campaign_" + name, campaign: c.campaign, value: c[name]});
+      }
       cell(tr, c.campaign).className = "name";
       cell(tr, text(c.state));
-      cell(tr, text(c.attempts));
-      cell(tr, text(c.live_answers));
-      cell(tr, text(c.machines));
-      cell(tr, text(c.abandoned));
-      cell(tr, pct(c.abandon_pct));
-      cell(tr, pct(c.max_window_abandon_pct));
-      cell(tr, text(c.calls_up));
+      figure("attempts", text(c.attempts));
+      figure("live_answers", text(c.live_answers));
+      figure("machines", text(c.machines));
+      figure("connected", text(c.connected));
+      figure("abandoned", text(c.abandoned));
+      // Abandons against the campaign's limit (SPEC §6): red at or past it.
+      figure("abandon_pct", pct(c.abandon_pct) + " / " + pct(c.abandon_limit_pct))
+        .className = c.abandon_pct >= c.abandon_limit_pct && c.abandon_pct > 0 ? "alert-text" : "";
+      figure("max_window_abandon_pct", pct(c.max_window_abandon_pct));
+      figure("calls_up", text(c.calls_up));
+      figure("list_dialled", text(c.list_dialled) + " / " + text(c.records));
     });
   }
 
