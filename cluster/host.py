@@ -45,8 +45,9 @@ from cluster.host_interface import (  # noqa: F401
     Overloaded,
     Routed,
 )
-from actors.dialer_actor import DialerActor
+from cluster.applied_hooks import AppliedHooks
 from cluster.fan_out import FanOut
+from cluster.local_pacers import LocalPacers
 from cluster.runtime.links import APPLIED_SEQS_KEPT, MAX_ACTION_SEQ, LinkStream, PbxLink  # noqa: F401
 from cluster.runtime.local_sites import LocalSites
 from cluster.runtime.rounds import Item, Rounds, run_now
@@ -58,7 +59,6 @@ from sites.errors import InvalidInput, NotFound, PreconditionFailed  # noqa: F40
 from sites.model import ContactState, SiteConfig
 from cluster import plan_admin
 from sites.calendars import WallClock
-from sites.dialer.snapshot import skill_agents
 from sites.plans import PlanConfig, parse_plan_config
 from sites.recent import RecentMap
 from sites.state import SiteState
@@ -71,23 +71,12 @@ _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.O
                    # what the PBX's IVR reports of a contact in its routing plan (SPEC §10)
                    ev.DigitsCollected, ev.PromptFinished, ev.SelfServiceEnded,
                    ev.CallbackChosen)
-_ANSWER_EVENTS = (ev.OfferAccepted, ev.ContactConnected)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
                  ev.WrapUpDone)
 
 
-class _LocalPacer:
-    """A DialerActor in this process, with the awaitable `step` of its Ray handle."""
-
-    def __init__(self, actor):
-        self.actor = actor
-
-    async def step(self, events, now):
-        return self.actor.step(events, now)
-
-
 # ---- the host ------------------------------------------------------------------------------------
-class CoreHost(FanOut):
+class CoreHost(AppliedHooks, LocalPacers, FanOut):
     """Every site's `SiteState` and one `VirtualCenter`; the only caller of `.handle`.
     Where its results go, and when (held until durable): cluster/fan_out.py."""
 
@@ -388,40 +377,6 @@ class CoreHost(FanOut):
                        entry.skill, entry.link_id)]
 
     # ---- metrics (cluster/metrics.py) ----------------------------------------------------------
-    def use_metrics(self, metrics) -> None:
-        """Have `metrics` count what this host does (None: stop)."""
-        self.metrics = metrics
-        self._wire_applied()
-
-    def observe_applied(self, observer) -> None:
-        """Call `observer(item, actions)` for every event a site applies (in the round,
-        before it is durable: it must only note things, never await)."""
-        self._applied_observers.append(observer)
-        self._wire_applied()
-
-    def _wire_applied(self) -> None:
-        # Nobody asks: no call per event at all (the usual case under PBX load).
-        if not self._applied_observers:
-            self.protocol.applied = self._answered if self.metrics is not None else None
-        else:
-            self.protocol.applied = self._on_applied
-
-    def _on_applied(self, item, actions) -> None:
-        if self.metrics is not None:
-            self._answered(item, actions)
-        for observer in self._applied_observers:
-            observer(item, actions)
-
-    def _answered(self, item, actions) -> None:
-        """Rounds.applied with metrics: an answer counts once per contact. The core answers
-        the first OfferAccepted / ContactConnected of an offer with actions (the agent's
-        change from reserved to busy, at least) and a repeat of either with none
-        (tests/unit/test_metrics.py holds it to that)."""
-        if actions and type(item.event) in _ANSWER_EVENTS:
-            entry = self._contacts.get(item.event.contact_id)
-            if entry is not None:
-                self.metrics.answered(item.site, entry)
-
     # ---- timers --------------------------------------------------------------------------------
     def _tick_due(self, now) -> list:
         fanned = []
@@ -518,23 +473,6 @@ class CoreHost(FanOut):
 
     async def skills_of(self, site: str) -> list:
         return sorted(self._site(site).skills)
-
-    async def skill_agents(self, site: str, skill: str):
-        """The ready agents of `skill` at `site` as a campaign's pacer sees them now
-        (sites/dialer/snapshot.py)."""
-        state = self._site(site)
-        if not isinstance(skill, str) or skill not in state.skills:
-            raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
-        return skill_agents(state, skill, self.now())
-
-    # ---- campaigns' pacers (cluster/campaigns/hosting.py) ------------------------------------
-    def start_pacer(self, name: str, *args):
-        """A campaign's pacer (actors.dialer_actor.DialerActor of `args`), here: in this
-        process, behind the awaitable `step` a Ray DialerActor has."""
-        return _LocalPacer(DialerActor(*args))
-
-    def stop_pacer(self, pacer) -> None:
-        pass
 
     async def journal_commit_seconds(self) -> list:
         """How long each journal transaction took since the last call, in seconds ([]

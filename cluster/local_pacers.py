@@ -1,0 +1,40 @@
+"""Campaigns' pacers hosted in this process (the in-process runtime; cluster/campaigns/
+hosting.py drives them). A mixin of CoreHost: RayHost overrides it with one Ray DialerActor
+per campaign and the site actors' snapshots (cluster/ray_host.py).
+"""
+
+from __future__ import annotations
+
+from actors.dialer_actor import DialerActor
+from sites.dialer.snapshot import skill_agents
+from sites.errors import InvalidInput
+
+
+class _LocalPacer:
+    """A DialerActor in this process, with the awaitable `step` of its Ray handle."""
+
+    def __init__(self, actor):
+        self.actor = actor
+
+    async def step(self, events, now):
+        return self.actor.step(events, now)
+
+
+class LocalPacers:
+    """`skill_agents`, `start_pacer`, `stop_pacer` over the host's own SiteStates."""
+
+    async def skill_agents(self, site: str, skill: str):
+        """The ready agents of `skill` at `site` as a campaign's pacer sees them now
+        (sites/dialer/snapshot.py)."""
+        state = self._site(site)
+        if not isinstance(skill, str) or skill not in state.skills:
+            raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
+        return skill_agents(state, skill, self.now())
+
+    def start_pacer(self, name: str, *args):
+        """A campaign's pacer (actors.dialer_actor.DialerActor of `args`), here: in this
+        process, behind the awaitable `step` a Ray DialerActor has."""
+        return _LocalPacer(DialerActor(*args))
+
+    def stop_pacer(self, pacer) -> None:
+        pass
