@@ -91,7 +91,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
         # The numbers' keys are made with the center's secret kept in the store: the
         # do-not-call lists stored as keys stay valid across restarts.
         server.campaigns = CampaignHost(host, CampaignStore(customer_store),
-                                        secret=phone_key_secret(customer_store),
+                                        secret=functools.partial(phone_key_secret,
+                                                                 customer_store),
                                         do_not_call=DoNotCallStore(customer_store))
     call_control_pb2_grpc.add_CallControlServicer_to_server(
         CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers,

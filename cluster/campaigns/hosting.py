@@ -86,15 +86,21 @@ class _Hosted:
 
 
 class CampaignHost:
-    def __init__(self, host, store, *, secret: bytes | None = None, do_not_call=None):
+    def __init__(self, host, store, *, secret=None, do_not_call=None):
         """`host`: a CoreHost or RayHost; `store`: a cluster.campaigns.store.CampaignStore.
-        `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py; the
-        server gives the one kept in the store, do_not_call_store.phone_key_secret, so that
-        the keys of the lists and of the records agree across restarts; default: one per
-        process). `do_not_call`: a DoNotCallStore (None: no lists)."""
+        `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py), or
+        a blocking callable that reads it (the server gives
+        do_not_call_store.phone_key_secret of its store, read at the first call that needs
+        it: a store that does not answer at start must not stop the server, its calls are
+        UNAVAILABLE meanwhile), so that the keys of the lists and of the records agree
+        across restarts; default: one per process. `do_not_call`: a DoNotCallStore (None:
+        no lists)."""
         self.host = host
         self.store = store
-        self.secret = secret or secrets.token_bytes(32)
+        if callable(secret):
+            self._secret, self._secret_source = None, secret
+        else:
+            self._secret, self._secret_source = secret or secrets.token_bytes(32), None
         self.do_not_call = do_not_call
         # Held while a pacer is built from the stored lists and while a list changes (store
         # then pacers): a change is either in what a starting pacer loads or sent to it.
@@ -149,6 +155,19 @@ class CampaignHost:
         global_keys = await loop.run_in_executor(None, self.do_not_call.keys, "")
         campaign_keys = await loop.run_in_executor(None, self.do_not_call.keys, name)
         return DoNotCall(global_keys, campaign_keys)
+
+    def load_secret(self) -> bytes:
+        """The center's secret, read from its source the first time (blocking: callers run
+        it off the event loop, as every store call)."""
+        if self._secret is None:
+            self._secret = self._secret_source()
+        return self._secret
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            raise RuntimeError("the center's number-key secret is not loaded: load_secret()")
+        return self._secret
 
     def number_key(self, e164: str) -> bytes:
         """The keyed hash of a number in E.164 form, with the center's secret."""

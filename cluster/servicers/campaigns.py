@@ -90,6 +90,7 @@ class CampaignAdministration:
         store = self._store()
         name = convert.name(request.name, "name")
         document, state, records = await in_store(None, store.get, name)
+        await in_store(None, self.campaigns.load_secret)
         new_state = await self.campaigns.start(
             document, state, records, lambda: in_store(None, store.list_rows, name))
         await in_store(None, store.set_state, name, new_state)
@@ -163,6 +164,7 @@ class CampaignAdministration:
 
     async def _change_do_not_call(self, request, add: bool):
         campaign = await self._do_not_call_campaign(request.campaign)
+        await in_store(None, self.campaigns.load_secret)
         if not request.numbers:
             raise invalid("numbers", "at least one number")
         if len(request.numbers) > MAX_NUMBERS_PER_CALL:
