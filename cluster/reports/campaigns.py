@@ -81,7 +81,7 @@ class CampaignReport:
                               for start, name, sums in self.rows]}
 
     def table(self) -> list:
-        """Rows as flat dicts (what --csv writes)."""
+        """Rows as flat dicts (what --csv writes: reports/render.write_csv)."""
         return ([{"interval": format_time(start), "interval_start_s": start, "campaign": name,
                   **sums.figures()} for start, name, sums in self.rows]
                 + [{"interval": "total", "interval_start_s": None, "campaign": name,
@@ -158,18 +158,6 @@ def render_campaigns(report: CampaignReport, console) -> None:
             text_table("totals", ["", "campaign"] + headers,
                        [cells("total", name, sums) for name, sums in report.totals], 2)]
     console.print("\n".join(text), end="", markup=False, highlight=False, soft_wrap=True)
-
-
-def write_campaigns_csv(report: CampaignReport, path: str) -> None:
-    import csv
-
-    rows = report.table()
-    fields = list(rows[0]) if rows else ["interval", "interval_start_s", "campaign"]
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({key: "" if value is None else value for key, value in row.items()})
 
 
 def write_campaigns_png(report: CampaignReport, path: str) -> None:

@@ -51,6 +51,28 @@ def _fail(problem: str) -> int:
     return 2
 
 
+def _emit(args, console, report, render_text, png_writer) -> int:
+    """Print `report` (--json or text tables) and write its --csv and --png files: 0, or 2
+    naming the option whose file cannot be written."""
+    if args.json:
+        print(json.dumps(report.as_json(), indent=1, allow_nan=False))
+    else:
+        if console is None:
+            from rich.console import Console
+            console = Console()
+            if not console.is_terminal:     # a file or a pipe: no 80-column squeeze
+                console = Console(width=200)
+        render_text(report, console)
+    for option, path, writer in (("--csv", args.csv, write_csv), ("--png", args.png, png_writer)):
+        if path:
+            try:
+                writer(report, path)
+            except (OSError, ValueError) as error:
+                return _fail(f"{option}: cannot write {path!r}: "
+                             f"{getattr(error, 'strerror', None) or error}")
+    return 0
+
+
 def run_report(args, console=None) -> int:
     """Exit code 0 with the report printed; 2 with `vcc report: <argument>: <problem>`."""
     if args.png and os.path.splitext(args.png)[1].lower() not in ("", ".png"):
@@ -80,23 +102,7 @@ def run_report(args, console=None) -> int:
                                     classes=bool(args.png))
         except ReportError as error:
             return _fail(str(error))
-        if args.json:
-            print(json.dumps(report.as_json(), indent=1, allow_nan=False))
-        else:
-            if console is None:
-                from rich.console import Console
-                console = Console()
-                if not console.is_terminal:     # a file or a pipe: no 80-column squeeze
-                    console = Console(width=200)
-            render(report, console)
-        for option, path, writer in (("--csv", args.csv, write_csv), ("--png", args.png, write_png)):
-            if path:
-                try:
-                    writer(report, path)
-                except (OSError, ValueError) as error:
-                    return _fail(f"{option}: cannot write {path!r}: "
-                                 f"{getattr(error, 'strerror', None) or error}")
-        return 0
+        return _emit(args, console, report, render, write_png)
     finally:
         engine.dispose()
 
@@ -105,8 +111,7 @@ def _run_campaign_report(args, console) -> int:
     """`--by campaign`: from the campaigns' dial attempts (cluster/reports/campaigns.py)."""
     from cluster.arguments import open_existing_store, shown_url
     from cluster.reports.campaigns import (attempt_time_range, compute_campaign_report,
-                                           render_campaigns, write_campaigns_csv,
-                                           write_campaigns_png)
+                                           render_campaigns, write_campaigns_png)
 
     engine, problem = open_existing_store(args.db, ("campaign_attempts", "campaign_records"),
                                           "campaign attempts (a store before revision 0008)")
@@ -128,23 +133,6 @@ def _run_campaign_report(args, console) -> int:
         except ReportError as error:
             return _fail(str(error))
         report = compute_campaign_report(engine, start, end, args.interval)
-        if args.json:
-            print(json.dumps(report.as_json(), indent=1, allow_nan=False))
-        else:
-            if console is None:
-                from rich.console import Console
-                console = Console()
-                if not console.is_terminal:
-                    console = Console(width=200)
-            render_campaigns(report, console)
-        for option, path, writer in (("--csv", args.csv, write_campaigns_csv),
-                                     ("--png", args.png, write_campaigns_png)):
-            if path:
-                try:
-                    writer(report, path)
-                except (OSError, ValueError) as error:
-                    return _fail(f"{option}: cannot write {path!r}: "
-                                 f"{getattr(error, 'strerror', None) or error}")
-        return 0
+        return _emit(args, console, report, render_campaigns, write_campaigns_png)
     finally:
         engine.dispose()
