@@ -184,7 +184,8 @@ def write_campaigns_png(report: CampaignReport, path: str) -> None:
         values = [getattr(per_interval[start], name) for start in starts]
         axes.bar(positions, values, bottom=bottom, color=color, label=name.replace("_", " "))
         bottom = [b + v for b, v in zip(bottom, values)]
-    axes.set_ylabel("attempts")
+    axes.set_ylabel("attempts (a live answer still up: in none of the bars)")
+    axes.set_ylim(0, max([1] + [per_interval[start].attempts for start in starts]) * 1.1)
     axes.set_title(f"campaign attempts per {duration(report.interval_s)} interval")
     percent = axes.twinx()
     abandon = [per_interval[start].figures()["abandon_pct"] for start in starts]
