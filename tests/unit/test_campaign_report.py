@@ -38,8 +38,8 @@ ATTEMPTS = [
 LIST_SIZES = {"renew": 10, "winback": 4}
 
 
-def fill(url: str):
-    engine = open_engine(url)
+def fill(engine):
+    """The campaigns, lists and ATTEMPTS above into `engine` (migrated here); `engine`."""
     upgrade(engine)
     with engine.begin() as connection:
         for name, size in LIST_SIZES.items():
@@ -62,7 +62,7 @@ def fill(url: str):
 
 
 def test_attempts_are_one_row_each_and_merge(tmp_path):
-    engine = fill(f"sqlite:///{tmp_path}/vcc.db")
+    engine = fill(open_engine(f"sqlite:///{tmp_path}/vcc.db"))
     with engine.connect() as connection:
         rows = {row.attempt_id: row for row in connection.execute(
             sa.select(CampaignAttempt.__table__))}
@@ -95,9 +95,14 @@ def test_the_writer_batches_off_the_loop_and_flushes(tmp_path):
 
 
 def test_report_arithmetic(tmp_path):
-    engine = fill(f"sqlite:///{tmp_path}/vcc.db")
-    report = compute_campaign_report(engine, 0.0, 1800.0, 900.0)
+    engine = fill(open_engine(f"sqlite:///{tmp_path}/vcc.db"))
+    check_arithmetic(engine)
     engine.dispose()
+
+
+def check_arithmetic(engine):
+    """The figures of ATTEMPTS (also run on PostgreSQL: test_store_postgres.py)."""
+    report = compute_campaign_report(engine, 0.0, 1800.0, 900.0)
     rows = {(start, name): sums.figures() for start, name, sums in report.rows}
     assert set(rows) == {(0.0, "renew"), (900.0, "renew"), (0.0, "winback"),
                          (900.0, "winback")}
@@ -120,9 +125,7 @@ def test_report_arithmetic(tmp_path):
     assert totals["winback"]["abandon_pct"] == 50.0 and totals["winback"]["penetration_pct"] == 50.0
     # Only the second interval: its penetration still counts the records dialled before it,
     # the total the records dialled in the range.
-    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
     later = compute_campaign_report(engine, 900.0, 1800.0, 900.0)
-    engine.dispose()
     assert {name: sums.figures()["penetration_pct"] for _, name, sums in later.rows} == {
         "renew": 70.0, "winback": 50.0}
     assert dict((name, sums.dialled_records) for name, sums in later.totals) == {
@@ -139,7 +142,7 @@ def _cli(*argv):
 
 def test_the_command_text_json_csv_png(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/vcc.db"
-    fill(url).dispose()
+    fill(open_engine(url)).dispose()
     code, text = _cli("--db", url, "--by", "campaign", "--interval", "15m",
                       "--csv", str(tmp_path / "c.csv"), "--png", str(tmp_path / "c.png"))
     assert code == 0, capsys.readouterr().err
