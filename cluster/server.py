@@ -84,6 +84,7 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     # Outbound campaigns keep their lists in the customer store (cluster/campaigns/).
     server.campaigns = None
     if customer_store is not None and hasattr(host, "observe_applied"):
+        from cluster.campaigns.attempts import AttemptStore, AttemptWriter
         from cluster.campaigns.do_not_call_store import DoNotCallStore, phone_key_secret
         from cluster.campaigns.hosting import CampaignHost
         from cluster.campaigns.store import CampaignStore
@@ -93,7 +94,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
         server.campaigns = CampaignHost(host, CampaignStore(customer_store),
                                         secret=functools.partial(phone_key_secret,
                                                                  customer_store),
-                                        do_not_call=DoNotCallStore(customer_store))
+                                        do_not_call=DoNotCallStore(customer_store),
+                                        attempts=AttemptWriter(AttemptStore(customer_store)))
     call_control_pb2_grpc.add_CallControlServicer_to_server(
         CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers,
                             metrics=metrics, campaigns=server.campaigns), server)

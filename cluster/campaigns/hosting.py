@@ -21,6 +21,9 @@ What the host does around a pacer, the same things `vcc simulate` does in its wo
   `CallAbandoned` to the pacer, whose `PlayMessage` goes to the link); the contact's end
   is `CallEnded`;
 - a machine AMD detected is hung up (`hang_up`);
+- notes every attempt (dialled, the PBX's outcome, a live answer connected or abandoned) to
+  the attempts writer (cluster/campaigns/attempts.py), which stores them in batches off
+  the event loop, for `vcc report --by campaign`;
 - gives it the do-not-call lists (the global one and the campaign's, keys only) when it
   starts, and every change of them at once (`DoNotCallChanged`), under one lock so that a
   campaign starting while a list changes misses nothing.
@@ -86,7 +89,7 @@ class _Hosted:
 
 
 class CampaignHost:
-    def __init__(self, host, store, *, secret=None, do_not_call=None):
+    def __init__(self, host, store, *, secret=None, do_not_call=None, attempts=None):
         """`host`: a CoreHost or RayHost; `store`: a cluster.campaigns.store.CampaignStore.
         `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py), or
         a blocking callable that reads it (the server gives
@@ -94,7 +97,7 @@ class CampaignHost:
         it: a store that does not answer at start must not stop the server, its calls are
         UNAVAILABLE meanwhile), so that the keys of the lists and of the records agree
         across restarts; default: one per process. `do_not_call`: a DoNotCallStore (None:
-        no lists)."""
+        no lists). `attempts`: an AttemptWriter (None: attempts are not stored)."""
         self.host = host
         self.store = store
         if callable(secret):
@@ -102,6 +105,7 @@ class CampaignHost:
         else:
             self._secret, self._secret_source = secret or secrets.token_bytes(32), None
         self.do_not_call = do_not_call
+        self.attempts = attempts
         # Held while a pacer is built from the stored lists and while a list changes (store
         # then pacers): a change is either in what a starting pacer loads or sent to it.
         self.lists_lock = asyncio.Lock()
@@ -236,6 +240,7 @@ class CampaignHost:
                                f"no call {call_id!r} dialled on link {link_id!r}")
         if up.answered:
             raise InvalidInput("call_progress.call_id", f"call {call_id!r} was answered already")
+        self._note(call_id, outcome=outcome.value)
         if outcome is dev.CallOutcome.LIVE:
             up.answered = True
         else:
@@ -253,6 +258,8 @@ class CampaignHost:
                 up = hosted.calls.get(event.contact_id) if hosted is not None else None
                 if up is not None and up.answered and not up.connected and not up.abandoning:
                     up.connected = True
+                    self._note(event.contact_id, result="connected",
+                               result_time=self.host.now())
                     self._spawn(self._feed(hosted, lambda now, call=event.contact_id: [
                         dev.CallConnected(now, call)]))
         for action in actions:
@@ -353,6 +360,7 @@ class CampaignHost:
         record = decision.record_id
         up = hosted.calls[decision.call_id] = _Up(record, link_id)
         self._calls[decision.call_id] = hosted
+        self._note(decision.call_id, campaign=hosted.name, record_id=record, dialled_time=now)
         self._to_link(hosted, up, OutboundCall(
             decision.call_id, hosted.name, hosted.site, record, hosted.phones[record],
             decision.ring_timeout_s, decision.amd, decision.agent_id), now)
@@ -401,7 +409,12 @@ class CampaignHost:
         await self._abandoned(hosted, call_id)
 
     async def _abandoned(self, hosted: _Hosted, call_id: str) -> None:
+        self._note(call_id, result="abandoned", result_time=self.host.now())
         await self._feed(hosted, lambda now: [dev.CallAbandoned(now, call_id)])
+
+    def _note(self, call_id: str, **fields) -> None:
+        if self.attempts is not None:
+            self.attempts.note(call_id, **fields)
 
     def _forget(self, hosted: _Hosted, call_id: str) -> None:
         hosted.calls.pop(call_id, None)
@@ -437,3 +450,5 @@ class CampaignHost:
                 self.host.stop_pacer(hosted.pacer)
         for task in list(self._tasks):
             task.cancel()
+        if self.attempts is not None:
+            await self.attempts.flush()     # the attempts noted so far reach the store

@@ -379,3 +379,20 @@ class DoNotCallEntry(Base):
     __tablename__ = "do_not_call"
     scope: Mapped[str] = mapped_column(Name, primary_key=True)
     key: Mapped[bytes] = mapped_column(sa.LargeBinary(16), primary_key=True)
+
+
+# ---- campaign dial attempts (SPEC §6 reports; revision 0008) -----------------------------------
+class CampaignAttempt(Base):
+    """One call a campaign's pacer dialled, keyed by its call id: which record (its id, never
+    the number), when, what the PBX answered (`outcome`: live, machine, busy, no_answer,
+    failed; NULL while it rings) and, for a live answer, whether an agent took it
+    (`result`: connected or abandoned) and when. Contact records exist only for live
+    answers; the campaign report counts attempts here."""
+    __tablename__ = "campaign_attempts"
+    attempt_id: Mapped[str] = mapped_column(ExternalId, primary_key=True)
+    campaign: Mapped[str] = mapped_column(Name, index=True)
+    record_id: Mapped[str] = mapped_column(ExternalId)
+    dialled_time: Mapped[float] = mapped_column(Seconds, index=True)
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    result: Mapped[str | None] = mapped_column(sa.String(16))
+    result_time: Mapped[float | None] = mapped_column(Seconds)

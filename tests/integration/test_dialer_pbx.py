@@ -206,13 +206,9 @@ def _check(pbx, figures, db_path, name, log_text):
     return figures
 
 
-def test_progressive_campaign_over_the_pbx_link(tmp_path):
-    config = tmp_path / "center.yaml"
-    config.write_text(CONFIG)
-    db_path = tmp_path / "vcc.db"
-    process, port = start("--runtime", "inprocess", "--config", str(config), "--db",
-                          f"sqlite:///{db_path}")
-    # One live answer the agent does not take for 3 s: abandoned after 2 s, with the message.
+def one_slow_answer():
+    """(slow, answer_delay): one live answer the agent does not take for 3 s (abandoned
+    after 2 s, with the message; its call id lands in `slow`), the others at once."""
     slow = []
 
     def answer_delay(call):
@@ -220,6 +216,16 @@ def test_progressive_campaign_over_the_pbx_link(tmp_path):
             slow.append(call)
             return 3.0
         return 0.05
+    return slow, answer_delay
+
+
+def test_progressive_campaign_over_the_pbx_link(tmp_path):
+    config = tmp_path / "center.yaml"
+    config.write_text(CONFIG)
+    db_path = tmp_path / "vcc.db"
+    process, port = start("--runtime", "inprocess", "--config", str(config), "--db",
+                          f"sqlite:///{db_path}")
+    slow, answer_delay = one_slow_answer()
     try:
         pbx, figures = asyncio.run(asyncio.wait_for(
             _run_campaign(port, "progressive", "renewals", answer_delay), 120))

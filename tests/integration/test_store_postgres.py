@@ -25,6 +25,7 @@ from loadtests.recorded import recorded_simulation
 
 # The checks shared with the SQLite tests live next to them.
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))
+import test_campaign_report as campaign_checks  # noqa: E402
 import test_leadership as fencing_checks  # noqa: E402
 import test_store_journal as journal_checks  # noqa: E402
 import test_store_records as record_checks  # noqa: E402
@@ -137,6 +138,10 @@ def test_sql_figures_equal_the_reference(report_engine, query):
 
 def test_by_tier(engine):
     tier_checks.check_by_tier(engine, tier_checks.fill(engine))
+
+
+def test_campaign_report(engine):
+    campaign_checks.check_arithmetic(campaign_checks.fill(engine))
 
 
 def test_report_command(report_engine, tmp_path, capsys):
