@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2
 from cluster.client import VccClient
 from tests.integration.certificates import make_pki, openssl_available
 from vcc.v1 import admin_pb2, agent_control_pb2, common_pb2, routing_pb2
+from tests.twin_pass import compiled_pass_only
 
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 CRM_TOKEN = "crm-token-0123456789abcdef00"
@@ -196,6 +197,7 @@ def test_serve_on_ray_routes_reports_status_and_stops_clean(tmp_path):
     contact routed over gRPC is offered (across sites by BSR); `vcc status` finds the
     cluster through the state file and shows nodes, actors and sites; SIGTERM: exit 0, the
     state file is gone and so is every Ray process the server started."""
+    compiled_pass_only("a Ray runtime test (the twin runs serve in-process)")
     config = tmp_path / "cluster.yaml"
     config.write_text(RAY_CONFIG)
     env = dict(os.environ, VCC_STATE_DIR=str(tmp_path / "state"))
@@ -277,6 +279,7 @@ def test_serve_joins_a_cluster_and_rebalance_moves_a_site_to_a_new_node(tmp_path
     a contact waits at west; a worker node joins; `vcc rebalance` moves west's actor there
     (east stays on the head), and the waiting contact is still there: the agent who logs
     in at west gets it."""
+    compiled_pass_only("a Ray runtime test (the twin runs serve in-process)")
     env = dict(os.environ, VCC_STATE_DIR=str(tmp_path / "state"), RAY_AUTH_MODE="disabled",
                PYTHONPATH=os.getcwd())
     config = tmp_path / "cluster.yaml"

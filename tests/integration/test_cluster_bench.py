@@ -9,11 +9,13 @@ import json
 import pytest
 
 from loadtests.cluster_bench import main
+from tests.twin_pass import compiled_pass_only
 
 pytestmark = pytest.mark.integration
 
 
 def test_the_overload_bench_runs_and_loses_nothing(capsys):
+    compiled_pass_only("a Ray runtime bench")
     code = main(["--only", "overload", "--capacity", "100", "--overload", "1.5",
                  "--overload-duration", "2", "--overload-warmup", "1",
                  "--overload-links", "2", "--stream-agents", "10", "--drain-timeout", "20",

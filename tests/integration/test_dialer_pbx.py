@@ -20,6 +20,7 @@ import textwrap
 from cluster.client import VccClient
 from tests.integration.test_cli_serve import start, stop
 from vcc.v1 import (admin_pb2, agent_control_pb2, call_control_pb2, common_pb2)
+from tests.twin_pass import compiled_pass_only
 
 CONFIG = textwrap.dedent("""\
     skills:
@@ -259,4 +260,5 @@ def test_predictive_campaign_in_process(tmp_path):
 
 
 def test_predictive_campaign_on_ray(tmp_path):
+    compiled_pass_only("the Ray variant (the twin runs the in-process one)")
     _predictive(tmp_path, "ray")

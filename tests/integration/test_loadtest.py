@@ -22,6 +22,7 @@ from loadtests.simulator import Simulation
 from loadtests.trace import (TraceContact, arrivals_of, center_scenario, generate_trace,
                              objective_resolver, write_trace)
 from sites.model import Channel, Priority
+from tests.twin_pass import compiled_pass_only
 
 # A center that queues and abandons: 10 agents for ~16 erlangs at peak, patience ~15 s.
 CENTER = """\
@@ -215,6 +216,7 @@ def test_simulated_answer_delay_reserves_the_agent_and_waits_end_at_the_offer():
 
 
 def test_a_dialled_center_runs_its_plans_live_and_the_callers_answer_as_the_trace_says():
+    compiled_pass_only("the load client's callers, not the scheduler")
     """The bundled demo center's dialled traffic against a real server: the PBX sends only
     the number, answers the plan's IVR as each trace caller decided, and every contact ends
     in one final state (plan ones too: self_served counts, not lost)."""
@@ -254,6 +256,7 @@ def test_the_same_trace_twice_sends_new_contacts_and_a_refusal_fails_the_run(ser
     """A second run of one file against one server is a new run (its ids get another run
     id), not 60 duplicates with exit 0; without a terminal, progress comes as lines; a run
     whose contacts the router refused exits 1 and says why."""
+    compiled_pass_only("the load client's run ids and exit code, not the scheduler")
     path = tmp_path / "twice.jsonl"
     write_trace(path, trace("t")[:60])
     reports = []
