@@ -28,6 +28,7 @@ unavailable, so the gateway adopts it again before using it (cluster/ray_host.py
 from __future__ import annotations
 
 import functools
+import pickle
 import math
 from dataclasses import dataclass, field
 
@@ -159,6 +160,11 @@ class SiteActor(SiteRounds):
         self.state = self._opened.replace(state) if self._opened is not None else state
 
     # ---- the write path: SiteRounds' calls, committed before they return --------------------
+    def packed(self, method: str, arguments: bytes) -> bytes:
+        """`method(*pickle.loads(arguments))` as a pickle (actors/handles.py `PACKED`)."""
+        return pickle.dumps(getattr(self, method)(*pickle.loads(arguments)),
+                            pickle.HIGHEST_PROTOCOL)
+
     handle_batch = _committing(SiteRounds.handle_batch)
     handle_round = _committing(SiteRounds.handle_round)
     tick_due = _committing(SiteRounds.tick_due)

@@ -315,6 +315,10 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
             job = self._jobs[0]
             if job.task is None:
                 await self._run_waiting()
+                # Let the callers of the round just ended go on first: a PBX link that
+                # waited for its batch submits its next one now, and it joins the next
+                # round instead of waiting for the one after.
+                await asyncio.sleep(0)
                 continue
             self._jobs.popleft()
             if self.closed:
