@@ -35,11 +35,13 @@ class JournalConflict(RuntimeError):
 
 # ---- events <-> JSON ----------------------------------------------------------------------------
 def _keys(keys) -> list:
-    return [key.hex() if isinstance(key, bytes) else key for key in keys]
+    # The core takes str or bytes keys (the host's are bytes: keyed hashes): tagged, so
+    # that each comes back as it was.
+    return ["x" + key.hex() if isinstance(key, bytes) else "s" + key for key in keys]
 
 
 def _unkeys(keys) -> tuple:
-    return tuple(bytes.fromhex(key) for key in keys)
+    return tuple(bytes.fromhex(key[1:]) if key[0] == "x" else key[1:] for key in keys)
 
 
 def encode_event(event) -> dict:
