@@ -49,8 +49,8 @@ from sites.actions import AgentStateChanged, ContactFinished
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
-from cluster.campaigns.journal import (JournalConflict, closed_entry, start_entry,
-                                       step_entry)
+from cluster.campaigns.journal import (JournalConflict, PaceCodec, closed_entry,
+                                       start_entry, step_entry)
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
 
@@ -96,6 +96,7 @@ class _Hosted:
         self.resend: list = []              # call ids ringing when resumed: dial again
         self.over: set = set()              # call ids the journal has over (a re-sent report)
         self.deposed = False                # a newer server wrote its journal: dial nothing
+        self.paces = PaceCodec()            # the journal's paces so far (journal.py)
 
 
 class CampaignHost:
@@ -229,13 +230,17 @@ class CampaignHost:
             await loop.run_in_executor(None, self.journal.append, hosted.name, hosted.seq,
                                        entry, self.token)
         except JournalConflict:
-            self._depose(hosted)
+            self._depose(hosted, "a newer server journals it now")
+            raise
+        except Exception as error:
+            # The pacer went on without its journal: a later server could not replay it,
+            # so this one dials nothing more for it (a restart resumes it from the journal).
+            self._depose(hosted, f"its journal could not be written ({type(error).__name__})")
             raise
         hosted.seq += 1
 
-    def _depose(self, hosted: _Hosted) -> None:
-        log.error("campaign %s: a newer server journals it now; this one dials nothing more "
-                  "for it", hosted.name)
+    def _depose(self, hosted: _Hosted, why: str) -> None:
+        log.error("campaign %s: %s; this server dials nothing more for it", hosted.name, why)
         hosted.deposed = True
         self._cancel_timer(hosted)
 
@@ -408,7 +413,7 @@ class CampaignHost:
             if events:
                 # Before anything it decided is carried out: a dial the journal does not
                 # hold was never sent.
-                await self._write(hosted, step_entry(events))
+                await self._write(hosted, step_entry(events, hosted.paces))
             await self._carry_out(hosted, step.decisions, now)
             if hosted.state == "running":
                 if step.pace_at is not None:

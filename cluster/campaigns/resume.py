@@ -83,6 +83,7 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         hosted.seq = replay.next_seq
         hosted.time, hosted.figures = now, resumed.step.figures
         hosted.over = replay.over_calls()
+        hosted.paces = replay.paces         # the next pace is journaled against the last
         for call in resumed.calls:
             up = _Up(call.record_id, None, answered=call.state != "ringing",
                      connected=call.state == "talking", recovered=True,

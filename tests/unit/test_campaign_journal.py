@@ -10,8 +10,8 @@ import json
 import pytest
 
 from actors.dialer_actor import DialerActor
-from cluster.campaigns.journal import (CampaignJournal, JournalConflict, Replay, decode_event,
-                                       encode_event, start_entry, step_entry)
+from cluster.campaigns.journal import (CampaignJournal, JournalConflict, PaceCodec, Replay,
+                                       decode_event, encode_event, start_entry, step_entry)
 from cluster.store.db import open_engine
 from cluster.store.migrate import upgrade
 from sites.dialer import events as dev
@@ -42,6 +42,21 @@ def test_every_event_survives_the_store_json_exactly(event):
     assert decode_event(stored) == event
 
 
+def test_paces_journal_only_what_changed_and_come_back_whole():
+    def pace(time, *views):
+        return dev.Pace(time, AgentsSnapshot(tuple(views)))
+    idle = AgentView("a1", Activity.IDLE)
+    talking = AgentView("a2", Activity.TALKING, 3.0, 10.0)
+    paces = [pace(1.0, idle, talking), pace(2.0, idle, talking),
+             pace(3.0, idle, AgentView("a2", Activity.WRAP_UP, until=14.0)),
+             pace(4.0, AgentView("a3", Activity.IDLE), idle), pace(5.0)]
+    writer, reader = PaceCodec(), PaceCodec()
+    stored = [json.loads(json.dumps(encode_event(event, writer))) for event in paces]
+    assert [len(entry["changed"]) for entry in stored] == [2, 0, 1, 1, 0]
+    assert ["order" in entry for entry in stored] == [True, False, False, True, True]
+    assert [decode_event(entry, reader) for entry in stored] == paces
+
+
 def test_a_non_dialler_event_is_refused():
     with pytest.raises(TypeError):
         encode_event(object())
@@ -67,8 +82,10 @@ def test_a_replayed_pacer_decides_as_the_original_from_then_on():
                         [_pace(2.0, 1)]):
         dials += original.step(step_events, step_events[-1].time).decisions
         steps.append(step_events)
-    rows = [(1, start_entry({"k1"}, ()))] + [(seq, json.loads(json.dumps(step_entry(events))))
-                                             for seq, events in enumerate(steps, 2)]
+    paces = PaceCodec()
+    rows = [(1, start_entry({"k1"}, ()))] + [
+        (seq, json.loads(json.dumps(step_entry(events, paces))))
+        for seq, events in enumerate(steps, 2)]
     replay = Replay(rows)
     assert replay.next_seq == len(steps) + 2
     assert replay.lists_now() == ({"k1"}, {"k3"})
@@ -89,10 +106,10 @@ def test_a_claim_deposes_the_server_that_wrote_before(tmp_path):
     upgrade(engine)
     journal = CampaignJournal(engine)
     journal.append("c", 1, start_entry((), ()), token=4)
-    journal.append("c", 2, step_entry([dev.Stop(1.0)]), token=4)
+    journal.append("c", 2, step_entry([dev.Stop(1.0)], PaceCodec()), token=4)
     journal.claim("c", 5)                   # the new leader's term
     with pytest.raises(JournalConflict):
-        journal.append("c", 3, step_entry([dev.Stop(2.0)]), token=4)   # the old one's next
+        journal.append("c", 3, step_entry([dev.Stop(2.0)], PaceCodec()), token=4)  # old one's
     with pytest.raises(JournalConflict):
         journal.claim("c", 4)               # an older term cannot claim it back
     replay = journal.read("c")
