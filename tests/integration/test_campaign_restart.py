@@ -16,7 +16,7 @@ from cluster.client import VccClient
 from tests.integration.test_cli_serve import start, stop
 from tests.integration.test_dialer_pbx import CONFIG, RECORDS, FakePbx
 from tests.integration.test_dialer_pbx import _set_up as set_up_campaign
-from tests.twin_pass import compiled_pass_only
+from tests.twin_pass import compiled_pass_only, compiled_pass_test
 from vcc.v1 import admin_pb2, call_control_pb2, common_pb2
 
 NAME = "renewals"
@@ -96,12 +96,13 @@ async def _until(predicate, seconds: float) -> bool:
     return predicate()
 
 
+@compiled_pass_test("the campaign journal is its subject, not the scheduler")
 def test_a_killed_server_resumes_its_campaign_without_dialling_twice(tmp_path):
     check_a_killed_server_resumes_its_campaign(tmp_path, "inprocess")
 
 
 def test_a_killed_ray_server_resumes_its_campaign_without_dialling_twice(tmp_path):
-    compiled_pass_only("the in-process variant checks the same resumption")
+    compiled_pass_only("the campaign journal is its subject, not the scheduler")
     check_a_killed_server_resumes_its_campaign(tmp_path, "ray")
 
 
