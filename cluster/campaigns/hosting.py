@@ -347,13 +347,15 @@ class CampaignHost:
 
     async def _pace(self, hosted: Hosted) -> None:
         hosted.pace_pending = False
-        if hosted.state != "running":
+        if hosted.state != "running" and not hosted.resend:
             return
         if self._link_for(hosted.site) is None:
             self._arm(hosted, self.host.now() + NO_LINK_RETRY_S)
             return
-        if hosted.resend:
+        if hosted.resend:       # whatever its state: its calls up are followed to their end
             self._resend_dials(hosted)
+            if hosted.state != "running":
+                return
         agents = await self.host.skill_agents(hosted.site, hosted.skill)
         await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
 
@@ -379,6 +381,17 @@ class CampaignHost:
                     self._arm(hosted, step.pace_at)
                 elif not pace and not hosted.config.dials_ahead:
                     self._pace_soon(hosted)     # an agent may wait for its next call
+
+    async def link_for_resumed(self, hosted: Hosted, up: Up, wait_s: float) -> bool:
+        """Give a call an earlier server dialled the link that serves its site now, waiting
+        for one to attach (a PBX reconnects after a restart) at most `wait_s`."""
+        for _ in range(int(wait_s / NO_LINK_RETRY_S) + 1):       # bounded
+            link = self._link_for(hosted.site)
+            if link is not None:
+                up.link_id = link.link_id
+                return True
+            await asyncio.sleep(NO_LINK_RETRY_S)
+        return False
 
     def _arm(self, hosted: Hosted, at: float) -> None:
         self._cancel_timer(hosted)

@@ -41,8 +41,9 @@ from sites.model import ContactState
 log = logging.getLogger(__name__)
 
 _WAITING = (ContactState.QUEUED, ContactState.OFFERED)
-_FINAL_OUTCOMES = frozenset(outcome for outcome in dev.CallOutcome
-                            if outcome is not dev.CallOutcome.LIVE)
+# How long a live answer the site never got waits for a PBX link to come back before it
+# counts as abandoned.
+LINK_WAIT_S = 30.0
 
 
 async def resume_campaigns(campaigns) -> None:
@@ -98,12 +99,12 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
     log.info("campaign %s resumed (%s): %d journal entries replayed, %d calls up", name, state,
              len(replay.steps), len(resumed.calls))
     for call in resumed.calls:
-        if call.state != "ringing":
-            await _follow_answer(campaigns, hosted, call)
+        if call.state != "ringing":     # beside the other campaigns' resumption
+            campaigns._spawn(_follow_answer(campaigns, hosted, call))
     if state == "stopped" and not hosted.calls:
         await campaigns._close_stopped(hosted)
-    elif state == "running":
-        campaigns._pace_soon(hosted)
+    elif state == "running" or hosted.resend:
+        campaigns._pace_soon(hosted)        # a paused one only sends its dials again
 
 
 async def _list_changes(campaigns, name: str, replay):
@@ -136,8 +137,13 @@ async def _follow_answer(campaigns, hosted, call) -> None:
         return
     if view is None:
         # The site never got it (the old server died after journaling the answer), or it
-        # ended unseen: handed to the site again; a site that refuses it (it ended) makes
-        # it an abandon, the count that errs on the side of the limit.
+        # ended unseen: handed to the site again, owned by the link that serves the site
+        # (once the PBX is back); a site that refuses it (it ended), or no link within the
+        # limit, makes it an abandon, the count that errs on the side of the limit.
+        if not await campaigns.link_for_resumed(hosted, up, LINK_WAIT_S):
+            up.abandoning = True
+            await campaigns._abandoned(hosted, call_id)
+            return
         await campaigns._connect(hosted, Connect(call_id, hosted.skill, call.agent_id,
                                                  hosted.config.connect_within_s),
                                  campaigns.host.now())
