@@ -135,11 +135,22 @@ async def _follow_answer(campaigns, hosted, call) -> None:
             campaigns._forget(hosted, call_id)
             await campaigns._feed(hosted, lambda now: [dev.CallEnded(now, call_id)])
         return
+    final = campaigns.host.final_state(call_id) if view is None else None
+    if final is not None:
+        # It ended at the site while no server followed the campaign: completed means an
+        # agent had it; abandoned means nobody took it.
+        if final[0] is ContactState.COMPLETED:
+            campaigns._forget(hosted, call_id)
+            await campaigns._feed(hosted, lambda now: [dev.CallConnected(now, call_id),
+                                                       dev.CallEnded(now, call_id)])
+        else:
+            up.abandoning = True
+            await campaigns._abandoned(hosted, call_id)
+        return
     if view is None:
-        # The site never got it (the old server died after journaling the answer), or it
-        # ended unseen: handed to the site again, owned by the link that serves the site
-        # (once the PBX is back); a site that refuses it (it ended), or no link within the
-        # limit, makes it an abandon, the count that errs on the side of the limit.
+        # The site never got it (the old server died after journaling the answer): handed
+        # to the site again, owned by the link that serves the site (once the PBX is back);
+        # no link within the limit makes it an abandon.
         if not await campaigns.link_for_resumed(hosted, up, LINK_WAIT_S):
             up.abandoning = True
             await campaigns._abandoned(hosted, call_id)
