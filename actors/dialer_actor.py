@@ -28,6 +28,22 @@ class Step:
     remaining: int               # records still to dial (fresh and retries waiting)
 
 
+@dataclass(slots=True)
+class OpenCall:
+    """A call the pacer dialled that is not over: `state` ringing (no answer reported yet),
+    waiting (answered live, no agent yet) or talking (connected to an agent)."""
+    call_id: str
+    record_id: str
+    state: str
+    agent_id: str | None
+
+
+@dataclass(slots=True)
+class Resumed:
+    step: Step                   # where it stands (no decisions: they were carried out)
+    calls: list                  # OpenCall, ...
+
+
 class DialerActor:
     def __init__(self, config: CampaignConfig, ids, groups, zone_sets, keys,
                  do_not_call: DoNotCall | None = None):
@@ -52,3 +68,12 @@ class DialerActor:
         figures = campaign.figures()
         figures["calls_up"] = len(campaign.ringing) + len(campaign.waiting)
         return Step(decisions, pace_at, figures, campaign.call_list.remaining)
+
+    def replay(self, steps: list, now: float) -> Resumed:
+        """Apply journaled steps ([[event, ...], ...]) as they were first applied, their
+        decisions already carried out by the process that journaled them (so dropped here);
+        where the pacer stands after them."""
+        for events in steps:
+            self.step(events, events[-1].time if events else now)
+        step = self.step([], now)
+        return Resumed(step, [OpenCall(*call) for call in self.campaign.open_calls()])

@@ -498,8 +498,8 @@ def _fail(futures, error) -> None:
 class DialerHandle(_Handle):
     """A campaign's pacer in its own Ray actor (actors/dialer_actor.py): one per campaign
     (SPEC §6), created when the campaign starts and killed when it is stopped or the host
-    closes. Not restarted by Ray: the pacer's state is not journaled yet, so a restarted
-    one would dial the list again from its start (the host refuses to go on instead)."""
+    closes. Not restarted by Ray: a restarted one would start from nothing; the host
+    resumes a campaign from its journal instead (cluster/campaigns/resume.py)."""
 
     @classmethod
     def create(cls, name: str, *args, num_cpus: float = ACTOR_CPUS) -> "DialerHandle":
@@ -510,3 +510,7 @@ class DialerHandle(_Handle):
     def step(self, events: list, now: float):
         """Awaitable of the `Step` of applying `events` (DialerActor.step)."""
         return self._call("step", list(events), now)
+
+    def replay(self, steps: list, now: float):
+        """Awaitable of where the pacer stands after journaled `steps` (DialerActor.replay)."""
+        return self._call("replay", list(steps), now)

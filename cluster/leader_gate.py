@@ -127,12 +127,16 @@ class LeaderGate:
         self.host_options.setdefault("snapshot_every", TAKEOVER_SNAPSHOT_EVERY)
         self.switch = HostSwitch(self)
         self.metrics = None                 # cluster/metrics.py: counts each term's host
+        # cluster/campaigns/hosting.py CampaignHost: runs each term's campaigns (resumed
+        # from their journal when the term begins), None: no customer store.
+        self.campaigns = None
         self.host = None
         self.token: int | None = None
         self.health = None                  # the server's HealthServicer, once built
         self.terms_served = 0
         self._wake = asyncio.Event()
         self._unsubscribe = None
+        self._campaigns_task = None
 
     # ---- what the server asks -----------------------------------------------------------------
     def serving(self) -> bool:
@@ -240,6 +244,10 @@ class LeaderGate:
             self.switch._host = host
             self.terms_served += 1
             await self._set_health(True)
+            if self.campaigns is not None:
+                # While the term serves: contacts go first, campaigns resume beside them.
+                self._campaigns_task = asyncio.get_running_loop().create_task(
+                    self._attach_campaigns(host, token))
             now = time.monotonic()
             log.info("leader gate: leading term %d; serving after %.3f s at monotonic %.3f "
                      "(recovered %s, started %s)", token, now - began, now,
@@ -250,10 +258,21 @@ class LeaderGate:
         await self.leadership.resign()
         await self.leadership.campaign()
 
+    async def _attach_campaigns(self, host, token: int) -> None:
+        try:
+            await self.campaigns.attach(host, token)
+        except Exception:       # noqa: BLE001 - the term goes on serving contacts
+            log.exception("leader gate: term %d could not resume its campaigns", token)
+
     async def _step_down(self, reason: str) -> None:
         host = self.host
         if host is None:
             return
+        if self.campaigns is not None:
+            task, self._campaigns_task = self._campaigns_task, None
+            if task is not None and not task.done():
+                task.cancel()
+            await self.campaigns.detach()
         # Refuse first, then close: no RPC reaches a host that is being closed.
         self.host = None
         self.switch._host = None

@@ -19,6 +19,9 @@ class _LocalPacer:
     async def step(self, events, now):
         return self.actor.step(events, now)
 
+    async def replay(self, steps, now):
+        return self.actor.replay(steps, now)
+
 
 class LocalPacers:
     """`skill_agents`, `start_pacer`, `stop_pacer` over the host's own SiteStates."""

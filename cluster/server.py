@@ -26,6 +26,7 @@ from grpc_reflection.v1alpha import reflection
 from cluster.admission import AdmissionInterceptor, Budgets
 from cluster.config import load_config
 from cluster.host import CoreHost
+from cluster.leader_gate import HostSwitch
 from cluster.services import SERVICE_NAMES
 from cluster.servicers import (
     AdminServicer,
@@ -83,19 +84,25 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
     # Outbound campaigns keep their lists in the customer store (cluster/campaigns/).
     server.campaigns = None
-    if customer_store is not None and hasattr(host, "observe_applied"):
+    # A leader gate's switch: each term's host is attached to the campaigns when it leads
+    # (cluster/leader_gate.py), which resume from their journal.
+    leading = isinstance(host, HostSwitch)
+    if customer_store is not None and (leading or hasattr(host, "observe_applied")):
         from cluster.campaigns.attempts import AttemptStore, AttemptWriter
         from cluster.campaigns.do_not_call_store import DoNotCallStore, phone_key_secret
         from cluster.campaigns.hosting import CampaignHost
+        from cluster.campaigns.journal import CampaignJournal
         from cluster.campaigns.store import CampaignStore
 
         # The numbers' keys are made with the center's secret kept in the store: the
         # do-not-call lists stored as keys stay valid across restarts.
-        server.campaigns = CampaignHost(host, CampaignStore(customer_store),
+        server.campaigns = CampaignHost(None if leading else host,
+                                        CampaignStore(customer_store),
                                         secret=functools.partial(phone_key_secret,
                                                                  customer_store),
                                         do_not_call=DoNotCallStore(customer_store),
-                                        attempts=AttemptWriter(AttemptStore(customer_store)))
+                                        attempts=AttemptWriter(AttemptStore(customer_store)),
+                                        journal=CampaignJournal(customer_store))
     call_control_pb2_grpc.add_CallControlServicer_to_server(
         CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers,
                             metrics=metrics, campaigns=server.campaigns), server)
@@ -267,6 +274,13 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
                                 budgets=budgets, options=options, callers=callers,
                                 customer_store=customer_store, metrics=metrics)
+    if server.campaigns is not None:
+        if gate is not None:
+            gate.campaigns = server.campaigns       # each term's host, when it leads
+        else:
+            # Before serving: the campaigns a previous run of this server left running go
+            # on from their journal (the store of either runtime's --db).
+            await server.campaigns.attach(host)
     if wallboard is not None:
         wallboard.read_from(host, targets=config.sl_targets, gate=gate,
                             ranking=server.marketing.ranking if customer_store is not None

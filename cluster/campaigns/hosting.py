@@ -28,8 +28,10 @@ What the host does around a pacer, the same things `vcc simulate` does in its wo
   starts, and every change of them at once (`DoNotCallChanged`), under one lock so that a
   campaign starting while a list changes misses nothing.
 
-The pacer's state is not journaled yet: a restart or a takeover loses running campaigns'
-progress (their state in the store says what they were; README, "Not yet").
+With a journal (cluster/campaigns/journal.py) every step's events are committed before its
+decisions are carried out, and `attach` resumes the campaigns an earlier server or leader
+ran (cluster/campaigns/resume.py): a restart or a takeover dials no number twice and loses
+no answered call.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from sites.actions import AgentStateChanged, ContactFinished
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
+from cluster.campaigns.journal import (JournalConflict, closed_entry, start_entry,
+                                       step_entry)
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
 
@@ -61,10 +65,12 @@ _ANSWERS = (ev.ContactConnected, ev.OfferAccepted)
 class _Up:
     """A call the pacer asked for, until it is over."""
     record_id: str
-    link_id: str
+    link_id: str | None         # None: dialled by an earlier server; whichever link reports it
     answered: bool = False      # live: an outbound contact at the site
     connected: bool = False
     abandoning: bool = False
+    recovered: bool = False     # known from the journal: the PBX may report it again
+    agent_id: str | None = None     # the agent it was dialled for (preview, blending)
 
 
 class _Hosted:
@@ -86,19 +92,26 @@ class _Hosted:
         self.figures: dict = {}
         self.messages_played = 0
         self.time = 0.0                     # of the last step
+        self.seq = 1                        # the journal's next entry
+        self.resend: list = []              # call ids ringing when resumed: dial again
+        self.over: set = set()              # call ids the journal has over (a re-sent report)
+        self.deposed = False                # a newer server wrote its journal: dial nothing
 
 
 class CampaignHost:
-    def __init__(self, host, store, *, secret=None, do_not_call=None, attempts=None):
-        """`host`: a CoreHost or RayHost; `store`: a cluster.campaigns.store.CampaignStore.
+    def __init__(self, host, store, *, secret=None, do_not_call=None, attempts=None,
+                 journal=None):
+        """`host`: a CoreHost or RayHost, or None until `attach` (a leader's term);
+        `store`: a cluster.campaigns.store.CampaignStore.
         `secret`: the center's key for the numbers' keyed hashes (cluster/phone_keys.py), or
         a blocking callable that reads it (the server gives
         do_not_call_store.phone_key_secret of its store, read at the first call that needs
         it: a store that does not answer at start must not stop the server, its calls are
         UNAVAILABLE meanwhile), so that the keys of the lists and of the records agree
         across restarts; default: one per process. `do_not_call`: a DoNotCallStore (None:
-        no lists). `attempts`: an AttemptWriter (None: attempts are not stored)."""
-        self.host = host
+        no lists). `attempts`: an AttemptWriter (None: attempts are not stored). `journal`: a
+        CampaignJournal (None: a restart or a takeover cannot resume a campaign)."""
+        self.host = None
         self.store = store
         if callable(secret):
             self._secret, self._secret_source = None, secret
@@ -113,7 +126,49 @@ class CampaignHost:
         self._calls: dict[str, _Hosted] = {}        # call id -> its campaign, while up
         self._tasks: set = set()
         self.closed = False
+        self.journal = journal
+        self.token = None                   # the leader's term (fences the journal)
+        # Set while campaigns may be served: once `attach` has resumed what it could (a
+        # host given here has nothing to resume unless `attach` is called before serving).
+        self.resumed = asyncio.Event()
+        if host is not None:
+            self._bind(host, None)
+            self.resumed.set()
+
+    # ---- a host's term --------------------------------------------------------------------
+    def _bind(self, host, token) -> None:
+        self.host, self.token = host, token
         host.observe_applied(self._applied)
+
+    async def attach(self, host, token=None) -> None:
+        """Serve campaigns on `host` (a new leader's, with its term `token`, or a restarted
+        server's) and resume those an earlier one ran (resume.py)."""
+        from cluster.campaigns.resume import resume_campaigns
+
+        if self.host is not host:
+            self._bind(host, token)
+        self.token = token
+        self.resumed.clear()
+        try:
+            if self.journal is not None:
+                await resume_campaigns(self)
+        finally:
+            self.resumed.set()
+
+    async def detach(self) -> None:
+        """The term ended (or the server stops): stop every pacer here; what they did is in
+        the journal for the next."""
+        for hosted in self.hosted.values():
+            self._cancel_timer(hosted)
+            hosted.deposed = True
+            if hosted.pacer is not None and self.host is not None:
+                self.host.stop_pacer(hosted.pacer)
+        self.hosted.clear()
+        self._calls.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        self.host = None
+        self.resumed.clear()
 
     # ---- Admin ------------------------------------------------------------------------------
     def state_of(self, name: str, stored_state: str) -> str:
@@ -137,14 +192,17 @@ class CampaignHost:
             if state == "stopped":
                 raise PreconditionFailed("name", f"campaign {name!r} is stopped for good")
             if state != "draft":
-                # Started by an earlier process: its pacer's state is not journaled yet.
+                # Started by an earlier server and not resumed by `attach`: no journal
+                # (an older version started it, or this server has no journal).
                 raise PreconditionFailed("name", f"campaign {name!r} was started by an "
-                                                 "earlier server and cannot resume here yet "
-                                                 "(its dialler state is not journaled)")
+                                                 "earlier server without a campaign journal "
+                                                 "and cannot resume here")
             hosted = _Hosted(document, state, records)
             async with self.lists_lock:
-                lists = await self._load_lists(name)
-                await self._build_pacer(hosted, await rows_loader(), lists)
+                global_keys, campaign_keys = await self._list_keys(name)
+                await self._build_pacer(hosted, await rows_loader(),
+                                        DoNotCall(global_keys, campaign_keys))
+                await self._write(hosted, start_entry(global_keys, campaign_keys))
                 self.hosted[name] = hosted
         elif hosted.state == "stopped":
             raise PreconditionFailed("name", f"campaign {name!r} is stopped for good")
@@ -152,13 +210,34 @@ class CampaignHost:
         self._pace_soon(hosted)
         return hosted.state
 
-    async def _load_lists(self, name: str) -> DoNotCall:
+    async def _list_keys(self, name: str) -> tuple:
+        """(global keys, the campaign's keys) of the do-not-call lists in the store now."""
         if self.do_not_call is None:
-            return DoNotCall()
+            return frozenset(), frozenset()
         loop = asyncio.get_running_loop()
         global_keys = await loop.run_in_executor(None, self.do_not_call.keys, "")
         campaign_keys = await loop.run_in_executor(None, self.do_not_call.keys, name)
-        return DoNotCall(global_keys, campaign_keys)
+        return global_keys, campaign_keys
+
+    async def _write(self, hosted: _Hosted, entry: dict) -> None:
+        """Journal `entry` as the campaign's next (committed when this returns); a newer
+        server that wrote it first deposes this one (JournalConflict)."""
+        if self.journal is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.journal.append, hosted.name, hosted.seq,
+                                       entry, self.token)
+        except JournalConflict:
+            self._depose(hosted)
+            raise
+        hosted.seq += 1
+
+    def _depose(self, hosted: _Hosted) -> None:
+        log.error("campaign %s: a newer server journals it now; this one dials nothing more "
+                  "for it", hosted.name)
+        hosted.deposed = True
+        self._cancel_timer(hosted)
 
     def load_secret(self) -> bytes:
         """The center's secret, read from its source the first time (blocking: callers run
@@ -221,6 +300,8 @@ class CampaignHost:
         hosted.state = "stopped"
         self._cancel_timer(hosted)
         await self._feed(hosted, lambda now: [dev.Stop(now)])
+        if not hosted.calls and self.journal is not None:
+            await self._close_stopped(hosted)
         return hosted.state
 
     def _running(self, name: str) -> _Hosted:
@@ -235,10 +316,16 @@ class CampaignHost:
         if the link has no such call ringing."""
         hosted = self._calls.get(call_id)
         up = hosted.calls.get(call_id) if hosted is not None else None
+        if up is None and any(call_id in other.over for other in self.hosted.values()):
+            return      # over in the journal: the PBX re-sent what an earlier server took
+        if up is not None and up.link_id is None:
+            up.link_id = link_id        # dialled by an earlier server: this link has it now
         if up is None or up.link_id != link_id:
             raise InvalidInput("call_progress.call_id",
                                f"no call {call_id!r} dialled on link {link_id!r}")
         if up.answered:
+            if up.recovered and outcome is dev.CallOutcome.LIVE:
+                return  # the PBX re-sent the answer an earlier server journaled
             raise InvalidInput("call_progress.call_id", f"call {call_id!r} was answered already")
         self._note(call_id, outcome=outcome.value)
         if outcome is dev.CallOutcome.LIVE:
@@ -301,6 +388,8 @@ class CampaignHost:
         if self._link_for(hosted.site) is None:
             self._arm(hosted, self.host.now() + NO_LINK_RETRY_S)
             return
+        if hosted.resend:
+            self._resend_dials(hosted)
         agents = await self.host.skill_agents(hosted.site, hosted.skill)
         await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
 
@@ -308,9 +397,18 @@ class CampaignHost:
         """One step of the pacer with the events `events_at(now)` make, its decisions
         carried out; then its next pace is set."""
         async with hosted.lock:
-            now = self.host.now()
-            step = await hosted.pacer.step(events_at(now), now)
+            if hosted.deposed:
+                return
+            # A resumed campaign's time goes on from its journal's, even if this host's
+            # clock started behind it.
+            now = max(self.host.now(), hosted.time)
+            events = events_at(now)
+            step = await hosted.pacer.step(events, now)
             hosted.figures, hosted.time = step.figures, now
+            if events:
+                # Before anything it decided is carried out: a dial the journal does not
+                # hold was never sent.
+                await self._write(hosted, step_entry(events))
             await self._carry_out(hosted, step.decisions, now)
             if hosted.state == "running":
                 if step.pace_at is not None:
@@ -358,7 +456,7 @@ class CampaignHost:
         else:
             link_id = link.link_id
         record = decision.record_id
-        up = hosted.calls[decision.call_id] = _Up(record, link_id)
+        up = hosted.calls[decision.call_id] = _Up(record, link_id, agent_id=decision.agent_id)
         self._calls[decision.call_id] = hosted
         self._note(decision.call_id, campaign=hosted.name, record_id=record, dialled_time=now)
         self._to_link(hosted, up, OutboundCall(
@@ -366,6 +464,9 @@ class CampaignHost:
             decision.ring_timeout_s, decision.amd, decision.agent_id), now)
 
     def _to_link(self, hosted: _Hosted, up: _Up | None, action, now: float) -> None:
+        if up is not None and up.link_id is None:       # dialled by an earlier server
+            link = self._link_for(hosted.site)
+            up.link_id = link.link_id if link is not None else None
         if up is None or not up.link_id:
             return
         # Through the host's fan-out: after what it holds for the journal, to the link only.
@@ -419,6 +520,30 @@ class CampaignHost:
     def _forget(self, hosted: _Hosted, call_id: str) -> None:
         hosted.calls.pop(call_id, None)
         self._calls.pop(call_id, None)
+        if hosted.state == "stopped" and not hosted.calls and self.journal is not None:
+            self._spawn(self._close_stopped(hosted))
+
+    async def _close_stopped(self, hosted: _Hosted) -> None:
+        """A stopped campaign's last call is over: journaled, so that no later server
+        replays it."""
+        async with hosted.lock:
+            if not hosted.deposed and not hosted.calls:
+                await self._write(hosted, closed_entry())
+
+    def _resend_dials(self, hosted: _Hosted) -> None:
+        """Calls that rang when this server resumed the campaign: the earlier one may have
+        died between journaling a dial and sending it, so each is sent again; the PBX
+        takes a dial whose call id it has as that same call (README, the PBX dial
+        protocol)."""
+        config, now = hosted.config, self.host.now()
+        for call_id in hosted.resend:
+            up = hosted.calls.get(call_id)
+            if up is None or up.answered:
+                continue
+            self._to_link(hosted, up, OutboundCall(
+                call_id, hosted.name, hosted.site, up.record_id, hosted.phones[up.record_id],
+                config.ring_timeout_s, config.amd_enabled, up.agent_id), now)
+        hosted.resend = []
 
     # ---- links and tasks ---------------------------------------------------------------------
     def _link_for(self, site: str):
@@ -444,11 +569,6 @@ class CampaignHost:
 
     async def close(self) -> None:
         self.closed = True
-        for hosted in self.hosted.values():
-            self._cancel_timer(hosted)
-            if hosted.pacer is not None:
-                self.host.stop_pacer(hosted.pacer)
-        for task in list(self._tasks):
-            task.cancel()
+        await self.detach()
         if self.attempts is not None:
             await self.attempts.flush()     # the attempts noted so far reach the store

@@ -27,31 +27,35 @@ DEFAULT_INTERVAL_S = 2.0
 MAX_NUMBERS_PER_CALL = 10_000
 
 
-CAMPAIGNS_OFF = RequestError(
-    grpc.StatusCode.FAILED_PRECONDITION, "campaign",
-    "outbound campaigns do not run under --etcd leadership yet (a takeover could not resume "
-    "them); serve without --etcd to run campaigns")
+# How long a campaign call waits for a new leader (or a restarted server) to resume the
+# campaigns of the one before (cluster/campaigns/resume.py) before it answers UNAVAILABLE.
+RESUME_WAIT_S = 30.0
 
 
 class CampaignAdministration:
     """Needs `self.campaigns` (a CampaignHost or None), `self.campaign_store` and
     `self.has_store` (whether the server has a customer store)."""
 
-    def _store(self):
+    async def _store(self):
         if self.campaigns is None:
-            # With a store, the host cannot run campaigns: the leader gate of --etcd (a
-            # campaign's state is not journaled yet, so no takeover could resume it).
-            raise CAMPAIGNS_OFF if self.has_store else NO_STORE
+            raise NO_STORE
+        if not self.campaigns.resumed.is_set():
+            try:
+                await asyncio.wait_for(self.campaigns.resumed.wait(), RESUME_WAIT_S)
+            except asyncio.TimeoutError:
+                raise RequestError(grpc.StatusCode.UNAVAILABLE, "campaign",
+                                   "the router is still resuming its campaigns; retry "
+                                   "shortly") from None
         return self.campaign_store
 
     async def _message(self, name: str) -> admin_pb2.Campaign:
-        document, state, records = await in_store(None, self._store().get, name)
+        document, state, records = await in_store(None, (await self._store()).get, name)
         return definition.message_of(document, self.campaigns.state_of(name, state), records,
                                      admin_pb2.Campaign())
 
     @unary()
     async def PutCampaign(self, request, context):
-        store = self._store()
+        store = await self._store()
         convert.name(request.name, "name", limit=convert.MAX_NAME)
         if request.site not in self.host.site_names():
             raise invalid("site", f"unknown site {request.site[:64]!r}")
@@ -73,12 +77,12 @@ class CampaignAdministration:
 
     @unary()
     async def GetCampaign(self, request, context):
-        self._store()
+        await self._store()
         return await self._message(convert.name(request.name, "name"))
 
     @unary()
     async def ListCampaigns(self, request, context):
-        store = self._store()
+        store = await self._store()
         reply = admin_pb2.ListCampaignsReply()
         for document, state, records in await in_store(None, store.all):
             definition.message_of(document, self.campaigns.state_of(document["name"], state),
@@ -87,7 +91,7 @@ class CampaignAdministration:
 
     @unary()
     async def StartCampaign(self, request, context):
-        store = self._store()
+        store = await self._store()
         name = convert.name(request.name, "name")
         document, state, records = await in_store(None, store.get, name)
         await in_store(None, self.campaigns.load_secret)
@@ -98,7 +102,7 @@ class CampaignAdministration:
 
     @unary()
     async def PauseCampaign(self, request, context):
-        store = self._store()
+        store = await self._store()
         name = convert.name(request.name, "name")
         await in_store(None, store.get, name)
         await in_store(None, store.set_state, name, self.campaigns.pause(name))
@@ -106,7 +110,7 @@ class CampaignAdministration:
 
     @unary()
     async def StopCampaign(self, request, context):
-        store = self._store()
+        store = await self._store()
         name = convert.name(request.name, "name")
         await in_store(None, store.get, name)
         await in_store(None, store.set_state, name, await self.campaigns.stop(name))
@@ -114,7 +118,7 @@ class CampaignAdministration:
 
     @unary()
     async def ImportCampaignList(self, request, context):
-        store = self._store()
+        store = await self._store()
         name = convert.name(request.campaign, "campaign")
         if len(request.rows) > rows.MAX_ROWS_PER_CALL:
             raise invalid("rows", f"at most {rows.MAX_ROWS_PER_CALL:,} rows a call; got "
@@ -152,7 +156,7 @@ class CampaignAdministration:
 
     async def _do_not_call_campaign(self, name: str) -> str:
         """"" (the global list) or the name of a campaign in the store."""
-        store = self._store()
+        store = await self._store()
         if not name:
             return ""
         name = convert.name(name, "campaign")
@@ -191,7 +195,7 @@ class CampaignAdministration:
 
     async def StreamCampaignStatistics(self, request, context):
         try:
-            self._store()
+            await self._store()
             name = convert.name(request.campaign, "campaign")
             interval = request.interval_s or DEFAULT_INTERVAL_S
             if not math.isfinite(interval) or not 0.2 <= interval <= 3600:

@@ -381,6 +381,21 @@ class DoNotCallEntry(Base):
     key: Mapped[bytes] = mapped_column(sa.LargeBinary(16), primary_key=True)
 
 
+# ---- the campaigns' journal (SPEC §6 failover; revision 0009) ------------------------------------
+class CampaignJournalEntry(Base):
+    """One step of a campaign's pacer as its host fed it (cluster/campaigns/journal.py):
+    `entry` is JSON of the events, written before the decisions they caused were carried
+    out, so that a restarted server or a new leader replays them into a new pacer and it
+    stands where the old one stood. Seq 1 holds the do-not-call lists the pacer started
+    with (their keys: never a number); a new leader's first entry is a claim with its
+    term (`token`): the deposed leader's next write collides with it and fails."""
+    __tablename__ = "campaign_journal"
+    campaign: Mapped[str] = mapped_column(Name, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    token: Mapped[int | None] = mapped_column(sa.BigInteger)
+    entry: Mapped[dict] = mapped_column(sa.JSON)
+
+
 # ---- campaign dial attempts (SPEC §6 reports; revision 0008) -----------------------------------
 class CampaignAttempt(Base):
     """One call a campaign's pacer dialled, keyed by its call id: which record (its id, never

@@ -50,6 +50,10 @@ class _CallState:
     RINGING, WAITING, TALKING = range(3)
 
 
+_STATE_NAMES = {_CallState.RINGING: "ringing", _CallState.WAITING: "waiting",
+                _CallState.TALKING: "talking"}
+
+
 @dataclass(slots=True)
 class _Call:
     call_id: str
@@ -125,6 +129,13 @@ class Campaign:
         decisions = handler(event)
         self.now = time
         return decisions
+
+    def open_calls(self) -> list:
+        """(call id, record id, "ringing" | "waiting" | "talking", agent id or None) of every
+        call dialled and not over, in dial order: what a host resuming the campaign after a
+        restart or a takeover must follow up (cluster/campaigns/resume.py)."""
+        return [(call.call_id, call.record_id, _STATE_NAMES[call.state], call.agent_id)
+                for call in self.calls.values()]
 
     def next_pace_at(self, now: float) -> float | None:
         """When the host should pace next if nothing else happens (None: only on change).

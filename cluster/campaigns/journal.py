@@ -1,0 +1,205 @@
+"""The campaigns' journal (SPEC §6, failover): what a campaign's pacer was fed, step by step,
+so that a restarted server or a new leader rebuilds the pacer where the old one stood.
+
+The pacer is deterministic (sites/dialer/campaign.py): the same events from the same start
+give the same state. So the journal holds its inputs, not its state: entry 1 the
+do-not-call lists it started with (keys only, `start`), then one entry per step with the
+events of that step (`step`), each written and committed before the step's decisions are
+carried out (a dial the journal does not know was never sent). A new leader's first entry
+is a `claim` with its term: the deposed leader's next entry takes the same seq and fails
+(the primary key), so two leaders never both dial for one campaign.
+
+Entries are JSON (the store's `campaign_journal.entry`); floats round-trip exactly, so a
+replay sees the very times the pacer saw. Blocking calls: the host runs them off the event
+loop, like every store call.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from cluster.store.models import CampaignJournalEntry
+from sites.dialer import events as dev
+from sites.dialer.events import CallOutcome
+from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSkill
+
+_JOURNAL = CampaignJournalEntry.__table__
+_ACTIVITIES = {activity.value: activity for activity in Activity}
+_OUTCOMES = {outcome.value: outcome for outcome in CallOutcome}
+
+
+class JournalConflict(RuntimeError):
+    """Another server wrote this campaign's next entry first: this one is deposed (a new
+    leader claimed the campaign) and must dial nothing more for it."""
+
+
+# ---- events <-> JSON ----------------------------------------------------------------------------
+def _keys(keys) -> list:
+    return [key.hex() if isinstance(key, bytes) else key for key in keys]
+
+
+def _unkeys(keys) -> tuple:
+    return tuple(bytes.fromhex(key) for key in keys)
+
+
+def encode_event(event) -> dict:
+    kind = type(event)
+    if kind is dev.Pace:
+        agents = event.agents
+        return {"e": "pace", "t": event.time,
+                "agents": [[view.agent_id, view.activity.value, view.since, view.wrap_s,
+                            view.until] for view in agents.agents],
+                "inbound": [[skill.skill, skill.sl_pct, skill.queued, skill.offered,
+                             skill.window_s, skill.aht_s, skill.sl_threshold_s]
+                            for skill in agents.inbound]}
+    if kind is dev.CallProgress:
+        return {"e": "progress", "t": event.time, "call": event.call_id,
+                "outcome": event.outcome.value}
+    if kind is dev.CallConnected:
+        return {"e": "connected", "t": event.time, "call": event.call_id}
+    if kind is dev.CallAbandoned:
+        return {"e": "abandoned", "t": event.time, "call": event.call_id}
+    if kind is dev.CallEnded:
+        return {"e": "ended", "t": event.time, "call": event.call_id, "machine": event.machine}
+    if kind is dev.PreviewDone:
+        return {"e": "preview_done", "t": event.time, "agent": event.agent_id,
+                "dial": event.dial}
+    if kind is dev.Stop:
+        return {"e": "stop", "t": event.time}
+    if kind is dev.DoNotCallChanged:
+        return {"e": "do_not_call", "t": event.time, "scope": event.scope,
+                "add": _keys(event.add), "remove": _keys(event.remove)}
+    raise TypeError(f"not a dialler event: {kind.__name__}")
+
+
+def decode_event(data: dict):
+    kind, time = data["e"], data["t"]
+    if kind == "pace":
+        return dev.Pace(time, AgentsSnapshot(
+            tuple(AgentView(agent, _ACTIVITIES[activity], since, wrap_s, until)
+                  for agent, activity, since, wrap_s, until in data["agents"]),
+            tuple(InboundSkill(*skill) for skill in data["inbound"])))
+    if kind == "progress":
+        return dev.CallProgress(time, data["call"], _OUTCOMES[data["outcome"]])
+    if kind == "connected":
+        return dev.CallConnected(time, data["call"])
+    if kind == "abandoned":
+        return dev.CallAbandoned(time, data["call"])
+    if kind == "ended":
+        return dev.CallEnded(time, data["call"], data["machine"])
+    if kind == "preview_done":
+        return dev.PreviewDone(time, data["agent"], data["dial"])
+    if kind == "stop":
+        return dev.Stop(time)
+    if kind == "do_not_call":
+        return dev.DoNotCallChanged(time, data["scope"], _unkeys(data["add"]),
+                                    _unkeys(data["remove"]))
+    raise ValueError(f"campaign journal: unknown event kind {kind!r}")
+
+
+def start_entry(global_keys, campaign_keys) -> dict:
+    return {"k": "start", "global": _keys(sorted(global_keys)),
+            "campaign": _keys(sorted(campaign_keys))}
+
+
+def step_entry(events) -> dict:
+    return {"k": "step", "events": [encode_event(event) for event in events]}
+
+
+def claim_entry() -> dict:
+    return {"k": "claim"}
+
+
+def closed_entry() -> dict:
+    """A stopped campaign's last call is over: a new leader has nothing to resume."""
+    return {"k": "closed"}
+
+
+class Replay:
+    """A campaign's journal read back: the lists it started with, its steps' events in
+    order, and where the next entry goes."""
+
+    def __init__(self, rows):
+        self.global_keys: frozenset = frozenset()
+        self.campaign_keys: frozenset = frozenset()
+        self.steps: list = []          # [[event, ...], ...]
+        self.started = False
+        self.closed = False            # stopped, and its last call over (nothing to resume)
+        self.next_seq = 1
+        for seq, entry in rows:
+            kind = entry["k"]
+            self.closed = kind == "closed"
+            if kind == "start":
+                self.started = True
+                self.global_keys = frozenset(_unkeys(entry["global"]))
+                self.campaign_keys = frozenset(_unkeys(entry["campaign"]))
+            elif kind == "step":
+                self.steps.append([decode_event(event) for event in entry["events"]])
+            self.next_seq = seq + 1
+
+    @property
+    def last_time(self) -> float:
+        """The time of the newest journaled event (the pacer's clock after the replay)."""
+        for events in reversed(self.steps):
+            if events:
+                return events[-1].time
+        return 0.0
+
+    def over_calls(self) -> set:
+        """Ids of the calls the journal has ended: a PBX re-sending a report about one
+        after a takeover is answered as if it were the first."""
+        over = set()
+        for events in self.steps:
+            for event in events:
+                kind = type(event)
+                if kind is dev.CallProgress and event.outcome is not CallOutcome.LIVE or (
+                        kind in (dev.CallAbandoned, dev.CallEnded)):
+                    over.add(event.call_id)
+        return over
+
+    def lists_now(self) -> tuple:
+        """(global keys, campaign keys) as the pacer holds them after the replay: the
+        start's lists with every journaled change applied."""
+        lists = {"global": set(self.global_keys), "campaign": set(self.campaign_keys)}
+        for events in self.steps:
+            for event in events:
+                if type(event) is dev.DoNotCallChanged:
+                    keys = lists[event.scope]
+                    keys.difference_update(event.remove)
+                    keys.update(event.add)
+        return lists["global"], lists["campaign"]
+
+
+# ---- the store ---------------------------------------------------------------------------------
+class CampaignJournal:
+    def __init__(self, engine):
+        self.engine = engine
+
+    def append(self, campaign: str, seq: int, entry: dict, token: int | None = None) -> None:
+        """Write entry `seq`; JournalConflict if another server wrote it first."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(_JOURNAL.insert().values(campaign=campaign, seq=seq,
+                                                            token=token, entry=entry))
+        except sa.exc.IntegrityError:
+            raise JournalConflict(f"campaign {campaign!r}: entry {seq} was written by "
+                                  "another server (a newer leader)") from None
+
+    def claim(self, campaign: str, token: int | None) -> None:
+        """A new term's first entry, after every other: from its commit the previous
+        holder's writes fail. JournalConflict if a newer term claimed it already."""
+        with self.engine.connect() as connection:
+            newest, last = connection.execute(sa.select(
+                sa.func.max(_JOURNAL.c.token), sa.func.coalesce(sa.func.max(_JOURNAL.c.seq), 0))
+                .where(_JOURNAL.c.campaign == campaign)).one()
+        if token is not None and newest is not None and newest > token:
+            raise JournalConflict(f"campaign {campaign!r} was claimed by term {newest}, "
+                                  f"newer than {token}")
+        self.append(campaign, last + 1, claim_entry(), token)
+
+    def read(self, campaign: str) -> Replay:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(_JOURNAL.c.seq, _JOURNAL.c.entry)
+                                      .where(_JOURNAL.c.campaign == campaign)
+                                      .order_by(_JOURNAL.c.seq)).all()
+        return Replay(rows)

@@ -1,0 +1,150 @@
+"""Resuming campaigns after a restart or a takeover (SPEC §6): what `CampaignHost.attach`
+does with the journal (journal.py) before the campaigns go on.
+
+For each campaign the store says is running or paused (or stopped with calls still up),
+in this order:
+1. claim it: the new term's entry goes after every other, so the server that ran it before,
+   if it still runs, fails its next write and dials nothing more (a SIGSTOPped old leader);
+2. read its journal and rebuild the pacer: the list as imported (it cannot change once
+   started), the do-not-call lists it started with, then every journaled step replayed in
+   order. The pacer is deterministic, so it stands where the old one stood when it last
+   committed; the decisions of the replay were carried out by the old server and are
+   dropped;
+3. catch up with what the journal could not hold:
+   - the do-not-call lists as stored now (a change the old server stored but died before
+     journaling) are given as one `DoNotCallChanged`;
+   - calls still ringing: their dials are sent again once a PBX link serves the site (the
+     old server may have died between journaling a dial and sending it; the PBX takes a
+     dial whose call id it has as that same call);
+   - live answers: the site core (recovered from its own journal first) says what became
+     of each outbound contact, and the pacer is told what it missed: taken by an agent
+     (`CallConnected`), ended (`CallEnded`), or still waiting, when the connect limit is
+     armed again; a live answer the site never got is handed to it again;
+4. pace it (a running one).
+A campaign started before the journal existed (no start entry) is left as it is, with a
+warning: it cannot be resumed. Replay time grows with a campaign's journal (no snapshots
+yet: README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from cluster.campaigns.journal import JournalConflict
+from sites.dialer import events as dev
+from sites.dialer.decisions import Connect
+from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
+from sites.model import ContactState
+
+log = logging.getLogger(__name__)
+
+_WAITING = (ContactState.QUEUED, ContactState.OFFERED)
+_FINAL_OUTCOMES = frozenset(outcome for outcome in dev.CallOutcome
+                            if outcome is not dev.CallOutcome.LIVE)
+
+
+async def resume_campaigns(campaigns) -> None:
+    """Resume every campaign the store and the journal say was under way (`campaigns`: a
+    CampaignHost just attached to its host)."""
+    loop = asyncio.get_running_loop()
+    stored = await loop.run_in_executor(None, campaigns.store.all)
+    for document, state, records in stored:
+        if state not in ("running", "paused", "stopped"):
+            continue
+        try:
+            await _resume(campaigns, document, state, records)
+        except JournalConflict as error:
+            log.error("campaign %s: not resumed here: %s", document["name"], error)
+
+
+async def _resume(campaigns, document: dict, state: str, records: int) -> None:
+    from cluster.campaigns.hosting import _Hosted, _Up
+
+    name = document["name"]
+    loop = asyncio.get_running_loop()
+    journal = campaigns.journal
+    replay = await loop.run_in_executor(None, journal.read, name)
+    if not replay.started or (state == "stopped" and replay.closed):
+        if not replay.started and state != "stopped":
+            log.warning("campaign %s is %s but has no journal (started by an older server): "
+                        "it cannot be resumed", name, state)
+        return
+    await loop.run_in_executor(None, journal.claim, name, campaigns.token)
+    replay = await loop.run_in_executor(None, journal.read, name)     # up to our claim
+    await loop.run_in_executor(None, campaigns.load_secret)
+    hosted = _Hosted(document, state, records)
+    async with campaigns.lists_lock:
+        rows = await loop.run_in_executor(None, campaigns.store.list_rows, name)
+        await campaigns._build_pacer(hosted, rows,
+                                     DoNotCall(replay.global_keys, replay.campaign_keys))
+        now = max(campaigns.host.now(), replay.last_time)
+        resumed = await hosted.pacer.replay(replay.steps, now)
+        hosted.seq = replay.next_seq
+        hosted.time, hosted.figures = now, resumed.step.figures
+        hosted.over = replay.over_calls()
+        for call in resumed.calls:
+            up = _Up(call.record_id, None, answered=call.state != "ringing",
+                     connected=call.state == "talking", recovered=True,
+                     agent_id=call.agent_id)
+            hosted.calls[call.call_id] = up
+            campaigns._calls[call.call_id] = hosted
+            if call.state == "ringing":
+                hosted.resend.append(call.call_id)
+        campaigns.hosted[name] = hosted
+        changes = await _list_changes(campaigns, name, replay)
+        if changes:
+            await campaigns._feed(hosted, lambda at: changes(at))
+    log.info("campaign %s resumed (%s): %d journal entries replayed, %d calls up", name, state,
+             len(replay.steps), len(resumed.calls))
+    for call in resumed.calls:
+        if call.state != "ringing":
+            await _follow_answer(campaigns, hosted, call)
+    if state == "stopped" and not hosted.calls:
+        await campaigns._close_stopped(hosted)
+    elif state == "running":
+        campaigns._pace_soon(hosted)
+
+
+async def _list_changes(campaigns, name: str, replay):
+    """The events that bring the pacer's do-not-call lists to what the store holds now, as
+    a function of the time (None: nothing changed)."""
+    global_now, campaign_now = await campaigns._list_keys(name)
+    global_then, campaign_then = replay.lists_now()
+    changes = [(scope, tuple(now - then), tuple(then - now))
+               for scope, now, then in ((GLOBAL, set(global_now), global_then),
+                                        (CAMPAIGN, set(campaign_now), campaign_then))]
+    changes = [change for change in changes if change[1] or change[2]]
+    if not changes:
+        return None
+    return lambda at: [dev.DoNotCallChanged(at, scope, add, remove)
+                       for scope, add, remove in changes]
+
+
+async def _follow_answer(campaigns, hosted, call) -> None:
+    """A live answer the journal has as waiting for an agent or talking: what became of its
+    outbound contact at the site since (the site's own journal knows)."""
+    call_id = call.call_id
+    up = hosted.calls.get(call_id)
+    if up is None:
+        return
+    view = await campaigns.host.contact_view(call_id)
+    if call.state == "talking":
+        if view is None:            # it ended while no server followed the campaign
+            campaigns._forget(hosted, call_id)
+            await campaigns._feed(hosted, lambda now: [dev.CallEnded(now, call_id)])
+        return
+    if view is None:
+        # The site never got it (the old server died after journaling the answer), or it
+        # ended unseen: handed to the site again; a site that refuses it (it ended) makes
+        # it an abandon, the count that errs on the side of the limit.
+        await campaigns._connect(hosted, Connect(call_id, hosted.skill, call.agent_id,
+                                                 hosted.config.connect_within_s),
+                                 campaigns.host.now())
+    elif view.state in _WAITING:
+        asyncio.get_running_loop().call_later(
+            hosted.config.connect_within_s,
+            lambda: campaigns._spawn(campaigns._connect_limit(hosted, call_id)))
+    else:                           # an agent took it while no server followed the campaign
+        up.connected = True
+        await campaigns._feed(hosted, lambda now: [dev.CallConnected(now, call_id)])
