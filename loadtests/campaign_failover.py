@@ -37,11 +37,10 @@ import collections
 import os
 import signal
 import sys
-import tempfile
 import time
 
-from loadtests.failover_drill import (Gateway, Traffic, loopback_only, serving, start_etcd,
-                                      wait_until)
+from loadtests.failover_drill import (DrillCluster, Traffic, add_cluster_arguments, close_link,
+                                      follow_leader, wait_until)
 
 CAMPAIGN_CONFIG = """\
 skills:
@@ -117,6 +116,7 @@ class CampaignPbx:
         self.record_of: dict[str, str] = {}                 # call id -> record id
         self.calls_of = collections.defaultdict(list)       # record id -> call ids
         self.window_of_call: dict[str, int] = {}            # call id -> window it was dialled
+        self.first_dial_at: dict[int, float] = {}           # window -> its first new dial
         self.window_live: dict[str, int] = {}               # live call id -> window it answered
         self.numbers_up: dict[str, str] = {}                # number -> call id still up
         self._number_of: dict[str, str] = {}                # call id -> number (never printed)
@@ -131,7 +131,9 @@ class CampaignPbx:
         self.double_dialled: list[str] = []                 # record ids
         self.errors = collections.Counter()
         self.duplicate_refusals = 0
+        self.queued = 0                 # `queued` actions (live answers waiting for an agent)
         self.resumes = 0
+        self.completed = self.abandoned = 0     # live calls so, as `lost_calls()` last saw
         self.statistics = None          # the router's CampaignStatistics at the end
         self.dialling = asyncio.Event()     # set at the first dial
         self._closing = False
@@ -189,13 +191,7 @@ class CampaignPbx:
                 self._closing = True
                 for task in list(self._tasks):
                     task.cancel()
-                self._link.acknowledge()
-                self._link.close_stream()
-                receiver.cancel()
-                try:
-                    await receiver
-                except BaseException:      # noqa: BLE001 - cancelled, or the stream's end
-                    pass
+                await close_link(self._link, receiver)
 
     async def _statistics(self, vcc):
         """The router's figures of the campaign (one read, bounded), or None."""
@@ -246,6 +242,7 @@ class CampaignPbx:
             counts["dials_resent"] += 1
             return
         self.dialling.set()
+        self.first_dial_at.setdefault(self.window, time.monotonic())
         counts["dials"] += 1
         record = dial.record_id
         if self.calls_of[record] or dial.phone_number in self.numbers_up:
@@ -310,6 +307,10 @@ class CampaignPbx:
         elif kind == "hang_up":
             self.hung_up.add(action.hang_up)
             self._call_over(action.hang_up)
+        elif kind == "queued":
+            self.queued += 1                # a live answer waits for an agent: nothing to do
+        elif kind == "offer_revoked":
+            self.errors["offer revoked"] += 1
         elif kind == "error":
             if self._link.refused_duplicate(action.error):
                 self.duplicate_refusals += 1
@@ -339,12 +340,9 @@ class CampaignPbx:
             # The stream ended (its leader died or stepped down): find the leader and resume
             # (bounded: 600 tries, 0.1 s apart).
             attempts += 1
-            if attempts > 600:
-                self.errors["gave up reconnecting"] += 1
-                return
             self.resumes += 1
-            await asyncio.sleep(0.1)
-            await self._link.resume(error)
+            if not await follow_leader(self._link, error, attempts, self.errors):
+                return
 
     # ---- figures -------------------------------------------------------------------------
     def lost_calls(self) -> list[str]:
@@ -353,12 +351,15 @@ class CampaignPbx:
         from vcc.v1 import common_pb2
 
         lost = []
+        self.completed = self.abandoned = 0
         for call in self.window_live:
             finals = self.finals.get(call, [])
             completed = (finals == [common_pb2.CONTACT_STATE_COMPLETED]
                          and len(self.offers.get(call, ())) == 1 and call in self.answered)
             abandoned = (finals == [common_pb2.CONTACT_STATE_ABANDONED]
                          and self.messages.get(call) == ABANDON_PROMPT)
+            self.completed += completed
+            self.abandoned += abandoned
             if not (completed or abandoned):
                 lost.append(call)
         return lost
@@ -379,50 +380,17 @@ class CampaignPbx:
 
 def campaign_drill(args) -> tuple[int, dict]:
     """The drill (module doc); (exit status, figures: per window and total)."""
-    import uuid
-
-    from cluster.store.db import drop_schema, open_engine
-    from tests.integration.etcd_server import free_ports
-
-    server = None
-    gateways: list[Gateway] = []
-    directory = tempfile.TemporaryDirectory(prefix="vcc-campaign-drill-")
-    schema = f"vcc_cdrill_{uuid.uuid4().hex[:10]}"
-    engine = open_engine(args.db, schema=schema)
-    db_url = f"{args.db}?options=-csearch_path%3D{schema}"
+    cluster = DrillCluster(args, lambda directory: write_campaign_config(directory, args.agents),
+                           name="cdrill")
+    live, leader = cluster.live, cluster.leader
     kills: list[dict] = []
     failures: list[str] = []
     pbx = None
     try:
-        if args.endpoints:
-            endpoints = args.endpoints.split(",")
-            loopback_only(endpoints)
-        else:
-            server = start_etcd()
-            endpoints = [server.endpoint]
-        config = write_campaign_config(directory.name, args.agents)
-        prefix = f"/vcc-campaign-drill-{uuid.uuid4().hex[:8]}"
-        ports = free_ports(args.gateways)
-        serial = 0
-
-        def spawn(port):
-            nonlocal serial
-            serial += 1
-            gateway = Gateway(f"gw{serial}", port, config, db_url, ",".join(endpoints), prefix,
-                              args.ttl, directory.name, runtime=args.runtime)
-            gateway.watch_standby(args.standby_wait + 60)
-            gateways.append(gateway)
-            return gateway
-
-        live = [spawn(port) for port in ports]
-        print(f"etcd {','.join(endpoints)}; {args.gateways} gateways (--runtime "
+        print(f"etcd {','.join(cluster.endpoints)}; {args.gateways} gateways (--runtime "
               f"{args.runtime}); TTL {args.ttl} s; {args.kills} kills {args.interval:g} s "
               f"apart during a predictive campaign of {args.records} records "
-              f"({args.agents} agents); journal {args.db} schema {schema}", flush=True)
-
-        def leader():
-            leading = [g for g in live if g.process.poll() is None and serving(g.address, 0.5)]
-            return leading[0] if len(leading) == 1 else None
+              f"({args.agents} agents); journal {args.db} schema {cluster.schema}", flush=True)
 
         async def standbys_ready(current) -> bool:
             for gateway in [g for g in live if g is not current]:
@@ -435,8 +403,8 @@ def campaign_drill(args) -> tuple[int, dict]:
 
         async def run():
             nonlocal pbx
-            pbx = CampaignPbx([f"127.0.0.1:{port}" for port in ports], agents=args.agents,
-                              records=args.records, talk_s=args.talk)
+            pbx = CampaignPbx([f"127.0.0.1:{port}" for port in cluster.ports],
+                              agents=args.agents, records=args.records, talk_s=args.talk)
             stop = asyncio.Event()
             first = await asyncio.to_thread(wait_until, leader, 60)
             if first is None or not await standbys_ready(first):
@@ -474,7 +442,8 @@ def campaign_drill(args) -> tuple[int, dict]:
                 await asyncio.to_thread(current.process.wait, 5)
                 live.remove(current)
                 new = await asyncio.to_thread(wait_until, leader, args.ttl + 10, 0.01)
-                record = {"kill": kill, "term": term, "killed": current.name}
+                record = {"kill": kill, "term": term, "killed": current.name,
+                          "killed_at": killed_at}
                 if new is None:
                     failures.append(f"kill {kill}: no gateway serves within "
                                     f"{args.ttl + 10:.0f} s")
@@ -486,7 +455,7 @@ def campaign_drill(args) -> tuple[int, dict]:
                           f"{new.name} serves after {record['takeover_s']:.3f} s"
                           if new else "NO takeover"), flush=True)
                 kills.append(record)
-                live.append(spawn(current.port))        # the same address: clients know it
+                live.append(cluster.spawn(current.port))    # the same address: clients know it
                 await asyncio.sleep(args.interval)
             # The drain: every record dialled and every call over (bounded).
             deadline = time.monotonic() + args.drain
@@ -507,8 +476,13 @@ def campaign_drill(args) -> tuple[int, dict]:
         for window in range(len(kills) + 1):
             figures = report["windows"][window] = pbx.figures(window)
             takeover = kills[window - 1].get("takeover_s") if window else None
+            resumed = (pbx.first_dial_at[window] - kills[window - 1]["killed_at"]
+                       if window and window in pbx.first_dial_at else None)
+            figures["first_dial_after_s"] = resumed
             print(f"  {'before the first kill' if window == 0 else f'kill {window}'}"
-                  + (f" (takeover {takeover:.3f} s)" if takeover is not None else "")
+                  + (f" (takeover {takeover:.3f} s" + (
+                      f", first new dial {resumed:.3f} s after the kill)" if resumed is not None
+                      else ")") if takeover is not None else "")
                   + f": dials {figures['dials']}, re-sent dials {figures['dials_resent']}, "
                   f"double dials {figures['double_dials']}, live answers "
                   f"{figures['live_answers']}, lost answered calls {figures['lost']}")
@@ -520,8 +494,9 @@ def campaign_drill(args) -> tuple[int, dict]:
               f"dialled), re-sent dials {total['dials_resent']}, double dials "
               f"{total['double_dials']} (records {pbx.double_dialled[:5]}), live answers "
               f"{total['live_answers']}, lost answered calls {total['lost']} (records "
-              f"{total['examples_lost']}); finals repeated {pbx.finals_repeated}; re-sent "
-              f"events refused as duplicates {pbx.duplicate_refusals}; PBX reconnect attempts "
+              f"{total['examples_lost']}); completed {pbx.completed}, abandoned with the message "
+              f"{pbx.abandoned}; live answers queued {pbx.queued}; finals repeated "
+              f"{pbx.finals_repeated}; re-sent events refused as duplicates {pbx.duplicate_refusals}; PBX reconnect attempts "
               f"{pbx.resumes}; errors {dict(pbx.errors) or 'none'}")
         if pbx.statistics is not None:
             stats = pbx.statistics
@@ -537,18 +512,7 @@ def campaign_drill(args) -> tuple[int, dict]:
             return 1, report
         return 0, report
     finally:
-        for gateway in gateways:
-            gateway.cleanup()
-        if server is not None:
-            server.close()
-        drop_schema(engine, schema)
-        if args.keep_logs:
-            import shutil
-
-            kept = shutil.copytree(directory.name, os.path.join(
-                args.keep_logs, os.path.basename(directory.name)))
-            print(f"gateway logs kept in {kept}")
-        directory.cleanup()
+        cluster.close()
 
 
 def parse(argv=None):
@@ -566,15 +530,7 @@ def parse(argv=None):
     parser.add_argument("--drain", type=float, default=120.0,
                         help="seconds to wait at most, after the last kill, for every record "
                              "to be dialled and every call to be over")
-    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                        help="PostgreSQL (loopback) for the journal; a fresh schema is used "
-                             "and dropped")
-    parser.add_argument("--ttl", type=float, default=3.0)
-    parser.add_argument("--endpoints", help="etcd host:port[,...] on loopback; default: "
-                                            "start one")
-    parser.add_argument("--standby-wait", type=float, default=90.0)
-    parser.add_argument("--keep-logs", metavar="DIR", default=None)
-    parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess")
+    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.kills <= 100 or not 2 <= args.gateways <= 10:
         parser.error("--kills must be 1..100 and --gateways 2..10")
