@@ -118,6 +118,8 @@ class CampaignPbx:
         self.window_of_call: dict[str, int] = {}            # call id -> window it was dialled
         self.first_dial_at: dict[int, float] = {}           # window -> its first new dial
         self.window_live: dict[str, int] = {}               # live call id -> window it answered
+        self.live_at: dict[str, float] = {}                 # live call id -> when it answered
+        self.kill_times: list[float] = []                   # monotonic time of each kill
         self.numbers_up: dict[str, str] = {}                # number -> call id still up
         self._number_of: dict[str, str] = {}                # call id -> number (never printed)
         self.over: set = set()                              # calls over at the PBX
@@ -258,6 +260,7 @@ class CampaignPbx:
         def progress():
             if outcome == cc.CALL_OUTCOME_LIVE:
                 self.window_live[dial.call_id] = self.window
+                self.live_at[dial.call_id] = time.monotonic()
                 self.counts[self.window]["live_answers"] += 1
             else:
                 # Over for the PBX once reported (a machine's `hang_up` is counted apart).
@@ -364,15 +367,24 @@ class CampaignPbx:
                 lost.append(call)
         return lost
 
+    def window_lost(self, call_id: str) -> int:
+        """The kill a lost call is counted for: the first after its live answer (it was in
+        flight then), else the window it answered in."""
+        answered_at = self.live_at[call_id]
+        for kill, killed_at in enumerate(self.kill_times, start=1):
+            if killed_at >= answered_at:
+                return kill
+        return self.window_live[call_id]
+
     def figures(self, window: int | None = None) -> dict:
         """Dials, re-sent dials, double dials, live answers and lost answered calls in
-        `window` (None: in total)."""
+        `window` (None: in total). A lost call counts for the kill that found it in flight."""
         windows = list(self.counts) if window is None else [window]
         counts = collections.Counter()
         for each in windows:
             counts.update(self.counts[each])
         lost = [call for call in self.lost_calls()
-                if window is None or self.window_live[call] == window]
+                if window is None or self.window_lost(call) == window]
         return {"dials": counts["dials"], "dials_resent": counts["dials_resent"],
                 "double_dials": counts["double_dials"], "live_answers": counts["live_answers"],
                 "lost": len(lost), "examples_lost": [self.record_of[c] for c in lost[:5]]}
@@ -439,6 +451,7 @@ def campaign_drill(args) -> tuple[int, dict]:
                 killed_at = time.monotonic()
                 current.signal(signal.SIGKILL)
                 pbx.window = kill       # from here on, what happens counts for this kill
+                pbx.kill_times.append(killed_at)
                 await asyncio.to_thread(current.process.wait, 5)
                 live.remove(current)
                 new = await asyncio.to_thread(wait_until, leader, args.ttl + 10, 0.01)
