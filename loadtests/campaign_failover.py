@@ -517,6 +517,13 @@ def campaign_drill(args) -> tuple[int, dict]:
                   f"{stats.live_answers}, connected {stats.connected}, abandoned "
                   f"{stats.abandoned}, messages played {stats.messages_played}, list dialled "
                   f"{stats.list_dialled}/{stats.records}")
+            if (stats.connected, stats.abandoned) != (pbx.completed, pbx.abandoned):
+                # Not a lost call (the PBX saw each end once) but the router's own figures,
+                # which its abandon limit is paced on, disagree with what happened.
+                print(f"NOTE: the router's connected/abandoned {stats.connected}/"
+                      f"{stats.abandoned} differ from the PBX's completed/abandoned "
+                      f"{pbx.completed}/{pbx.abandoned}")
+                report["figures_disagree"] = True
         report["undialled"] = undialled
         for failure in failures:
             print(f"FAILED: {failure}")
