@@ -39,9 +39,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from dataclasses import dataclass
 
-from cluster.campaigns.definition import config_of
+from cluster.campaigns.hosted import Hosted, Up
 from cluster.host_interface import OutboundCall, Routed
 from cluster.phone_keys import phone_key, time_zones
 from sites import events as ev
@@ -49,8 +48,8 @@ from sites.actions import AgentStateChanged, ContactFinished
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
-from cluster.campaigns.journal import (JournalConflict, closed_entry, start_entry,
-                                       step_entry)
+from cluster.campaigns.journal import JournalConflict, closed_entry, start_entry, step_entry
+from cluster.campaigns.resume import resume_campaigns
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
 
@@ -59,43 +58,6 @@ log = logging.getLogger(__name__)
 NO_LINK_RETRY_S = 1.0       # no PBX link serves the site: look again this often
 _WAITING = (ContactState.QUEUED, ContactState.OFFERED)
 _ANSWERS = (ev.ContactConnected, ev.OfferAccepted)
-
-
-@dataclass(slots=True)
-class _Up:
-    """A call the pacer asked for, until it is over."""
-    record_id: str
-    link_id: str | None         # None: dialled by an earlier server; whichever link reports it
-    answered: bool = False      # live: an outbound contact at the site
-    connected: bool = False
-    abandoning: bool = False
-    recovered: bool = False     # known from the journal: the PBX may report it again
-    agent_id: str | None = None     # the agent it was dialled for (preview, blending)
-
-
-class _Hosted:
-    """One campaign in this process."""
-
-    def __init__(self, document: dict, state: str, records: int):
-        self.document = document
-        self.name, self.site, self.skill = document["name"], document["site"], document["skill"]
-        self.config = config_of(document)
-        self.state = state
-        self.records = records
-        self.pacer = None
-        self.lock = asyncio.Lock()          # one step at a time, in the order asked
-        self.phones: dict = {}              # record id -> number (from the store)
-        self.customers: dict = {}           # record id -> customer id
-        self.calls: dict[str, _Up] = {}
-        self.timer: asyncio.TimerHandle | None = None
-        self.pace_pending = False
-        self.figures: dict = {}
-        self.messages_played = 0
-        self.time = 0.0                     # of the last step
-        self.seq = 1                        # the journal's next entry
-        self.resend: list = []              # call ids ringing when resumed: dial again
-        self.over: set = set()              # call ids the journal has over (a re-sent report)
-        self.deposed = False                # a newer server wrote its journal: dial nothing
 
 
 class CampaignHost:
@@ -122,8 +84,8 @@ class CampaignHost:
         # Held while a pacer is built from the stored lists and while a list changes (store
         # then pacers): a change is either in what a starting pacer loads or sent to it.
         self.lists_lock = asyncio.Lock()
-        self.hosted: dict[str, _Hosted] = {}
-        self._calls: dict[str, _Hosted] = {}        # call id -> its campaign, while up
+        self.hosted: dict[str, Hosted] = {}
+        self._calls: dict[str, Hosted] = {}        # call id -> its campaign, while up
         self._tasks: set = set()
         self.closed = False
         self.journal = journal
@@ -143,8 +105,6 @@ class CampaignHost:
     async def attach(self, host, token=None) -> None:
         """Serve campaigns on `host` (a new leader's, with its term `token`, or a restarted
         server's) and resume those an earlier one ran (resume.py)."""
-        from cluster.campaigns.resume import resume_campaigns
-
         if self.host is not host:
             self._bind(host, token)
         self.token = token
@@ -197,7 +157,7 @@ class CampaignHost:
                 raise PreconditionFailed("name", f"campaign {name!r} was started by an "
                                                  "earlier server without a campaign journal "
                                                  "and cannot resume here")
-            hosted = _Hosted(document, state, records)
+            hosted = Hosted(document, state, records)
             async with self.lists_lock:
                 global_keys, campaign_keys = await self._list_keys(name)
                 await self._build_pacer(hosted, await rows_loader(),
@@ -219,7 +179,7 @@ class CampaignHost:
         campaign_keys = await loop.run_in_executor(None, self.do_not_call.keys, name)
         return global_keys, campaign_keys
 
-    async def _write(self, hosted: _Hosted, entry: dict) -> None:
+    async def _write(self, hosted: Hosted, entry: dict) -> None:
         """Journal `entry` as the campaign's next (committed when this returns); a newer
         server that wrote it first deposes this one (JournalConflict)."""
         if self.journal is None:
@@ -229,13 +189,17 @@ class CampaignHost:
             await loop.run_in_executor(None, self.journal.append, hosted.name, hosted.seq,
                                        entry, self.token)
         except JournalConflict:
-            self._depose(hosted)
+            self._depose(hosted, "a newer server journals it now")
+            raise
+        except Exception as error:
+            # The pacer went on without its journal: a later server could not replay it,
+            # so this one dials nothing more for it (a restart resumes it from the journal).
+            self._depose(hosted, f"its journal could not be written ({type(error).__name__})")
             raise
         hosted.seq += 1
 
-    def _depose(self, hosted: _Hosted) -> None:
-        log.error("campaign %s: a newer server journals it now; this one dials nothing more "
-                  "for it", hosted.name)
+    def _depose(self, hosted: Hosted, why: str) -> None:
+        log.error("campaign %s: %s; this server dials nothing more for it", hosted.name, why)
         hosted.deposed = True
         self._cancel_timer(hosted)
 
@@ -273,7 +237,7 @@ class CampaignHost:
                             now, scope, tuple(added), tuple(removed))])
         return added, removed, size
 
-    async def _build_pacer(self, hosted: _Hosted, rows: list, lists: DoNotCall) -> None:
+    async def _build_pacer(self, hosted: Hosted, rows: list, lists: DoNotCall) -> None:
         ids, groups, keys, group_of = [], [], [], {}
         for record_id, phone, timezone, customer_id in rows:
             ids.append(record_id)
@@ -304,7 +268,7 @@ class CampaignHost:
             await self._close_stopped(hosted)
         return hosted.state
 
-    def _running(self, name: str) -> _Hosted:
+    def _running(self, name: str) -> Hosted:
         hosted = self.hosted.get(name)
         if hosted is None or hosted.state not in ("running", "paused"):
             raise PreconditionFailed("name", f"campaign {name!r} is not running")
@@ -376,12 +340,12 @@ class CampaignHost:
             self._spawn(self._abandoned(hosted, call_id))
 
     # ---- pacing -------------------------------------------------------------------------------
-    def _pace_soon(self, hosted: _Hosted) -> None:
+    def _pace_soon(self, hosted: Hosted) -> None:
         if not hosted.pace_pending and not self.closed:
             hosted.pace_pending = True
             self._spawn(self._pace(hosted))
 
-    async def _pace(self, hosted: _Hosted) -> None:
+    async def _pace(self, hosted: Hosted) -> None:
         hosted.pace_pending = False
         if hosted.state != "running":
             return
@@ -393,7 +357,7 @@ class CampaignHost:
         agents = await self.host.skill_agents(hosted.site, hosted.skill)
         await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
 
-    async def _feed(self, hosted: _Hosted, events_at, pace: bool = False) -> None:
+    async def _feed(self, hosted: Hosted, events_at, pace: bool = False) -> None:
         """One step of the pacer with the events `events_at(now)` make, its decisions
         carried out; then its next pace is set."""
         async with hosted.lock:
@@ -408,7 +372,7 @@ class CampaignHost:
             if events:
                 # Before anything it decided is carried out: a dial the journal does not
                 # hold was never sent.
-                await self._write(hosted, step_entry(events))
+                await self._write(hosted, step_entry(events, hosted.paces))
             await self._carry_out(hosted, step.decisions, now)
             if hosted.state == "running":
                 if step.pace_at is not None:
@@ -416,7 +380,7 @@ class CampaignHost:
                 elif not pace and not hosted.config.dials_ahead:
                     self._pace_soon(hosted)     # an agent may wait for its next call
 
-    def _arm(self, hosted: _Hosted, at: float) -> None:
+    def _arm(self, hosted: Hosted, at: float) -> None:
         self._cancel_timer(hosted)
         if self.closed:
             return
@@ -424,13 +388,13 @@ class CampaignHost:
         hosted.timer = asyncio.get_running_loop().call_later(delay, self._pace_soon, hosted)
 
     @staticmethod
-    def _cancel_timer(hosted: _Hosted) -> None:
+    def _cancel_timer(hosted: Hosted) -> None:
         if hosted.timer is not None:
             hosted.timer.cancel()
             hosted.timer = None
 
     # ---- carrying out ---------------------------------------------------------------------------
-    async def _carry_out(self, hosted: _Hosted, decisions: list, now: float) -> None:
+    async def _carry_out(self, hosted: Hosted, decisions: list, now: float) -> None:
         for decision in decisions:
             kind = type(decision)
             if kind is Dial:
@@ -449,21 +413,21 @@ class CampaignHost:
                 log.error("campaign %s: %s is not carried out here", hosted.name,
                           kind.__name__)
 
-    def _dial(self, hosted: _Hosted, decision: Dial, now: float) -> None:
+    def _dial(self, hosted: Hosted, decision: Dial, now: float) -> None:
         link = self._link_for(hosted.site)
         if link is None:        # gone since the pace began: the PBX will say it failed
             link_id = ""
         else:
             link_id = link.link_id
         record = decision.record_id
-        up = hosted.calls[decision.call_id] = _Up(record, link_id, agent_id=decision.agent_id)
+        up = hosted.calls[decision.call_id] = Up(record, link_id, agent_id=decision.agent_id)
         self._calls[decision.call_id] = hosted
         self._note(decision.call_id, campaign=hosted.name, record_id=record, dialled_time=now)
         self._to_link(hosted, up, OutboundCall(
             decision.call_id, hosted.name, hosted.site, record, hosted.phones[record],
             decision.ring_timeout_s, decision.amd, decision.agent_id), now)
 
-    def _to_link(self, hosted: _Hosted, up: _Up | None, action, now: float) -> None:
+    def _to_link(self, hosted: Hosted, up: Up | None, action, now: float) -> None:
         if up is not None and up.link_id is None:       # dialled by an earlier server
             link = self._link_for(hosted.site)
             up.link_id = link.link_id if link is not None else None
@@ -473,7 +437,7 @@ class CampaignHost:
         self.host._fan_out([Routed(hosted.site, now, action, hosted.skill, up.link_id,
                                    link_only=True)])
 
-    async def _connect(self, hosted: _Hosted, decision: Connect, now: float) -> None:
+    async def _connect(self, hosted: Hosted, decision: Connect, now: float) -> None:
         """A live answer: an outbound contact of the skill at the site, owned by the link."""
         call_id = decision.call_id
         up = hosted.calls[call_id]
@@ -492,7 +456,7 @@ class CampaignHost:
         loop.call_later(decision.within_s if results[0].error is None else 0.0,
                         lambda: self._spawn(self._connect_limit(hosted, call_id)))
 
-    async def _connect_limit(self, hosted: _Hosted, call_id: str) -> None:
+    async def _connect_limit(self, hosted: Hosted, call_id: str) -> None:
         """Nobody took the live answer within the limit: abandoned, with the message."""
         up = hosted.calls.get(call_id)
         if up is None or up.connected or up.abandoning:
@@ -509,7 +473,7 @@ class CampaignHost:
                 return
         await self._abandoned(hosted, call_id)
 
-    async def _abandoned(self, hosted: _Hosted, call_id: str) -> None:
+    async def _abandoned(self, hosted: Hosted, call_id: str) -> None:
         self._note(call_id, result="abandoned", result_time=self.host.now())
         await self._feed(hosted, lambda now: [dev.CallAbandoned(now, call_id)])
 
@@ -517,20 +481,20 @@ class CampaignHost:
         if self.attempts is not None:
             self.attempts.note(call_id, **fields)
 
-    def _forget(self, hosted: _Hosted, call_id: str) -> None:
+    def _forget(self, hosted: Hosted, call_id: str) -> None:
         hosted.calls.pop(call_id, None)
         self._calls.pop(call_id, None)
         if hosted.state == "stopped" and not hosted.calls and self.journal is not None:
             self._spawn(self._close_stopped(hosted))
 
-    async def _close_stopped(self, hosted: _Hosted) -> None:
+    async def _close_stopped(self, hosted: Hosted) -> None:
         """A stopped campaign's last call is over: journaled, so that no later server
         replays it."""
         async with hosted.lock:
             if not hosted.deposed and not hosted.calls:
                 await self._write(hosted, closed_entry())
 
-    def _resend_dials(self, hosted: _Hosted) -> None:
+    def _resend_dials(self, hosted: Hosted) -> None:
         """Calls that rang when this server resumed the campaign: the earlier one may have
         died between journaling a dial and sending it, so each is sent again; the PBX
         takes a dial whose call id it has as that same call (README, the PBX dial

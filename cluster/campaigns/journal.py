@@ -35,23 +35,62 @@ class JournalConflict(RuntimeError):
 
 # ---- events <-> JSON ----------------------------------------------------------------------------
 def _keys(keys) -> list:
-    return [key.hex() if isinstance(key, bytes) else key for key in keys]
+    # The core takes str or bytes keys (the host's are bytes: keyed hashes): tagged, so
+    # that each comes back as it was.
+    return ["x" + key.hex() if isinstance(key, bytes) else "s" + key for key in keys]
 
 
 def _unkeys(keys) -> tuple:
-    return tuple(bytes.fromhex(key) for key in keys)
+    return tuple(bytes.fromhex(key[1:]) if key[0] == "x" else key[1:] for key in keys)
 
 
-def encode_event(event) -> dict:
+class PaceCodec:
+    """The agents of a campaign's paces, journaled as what changed since the previous pace:
+    a pace carries every agent of the skill (100 agents, a pace a second: 250 MB of JSON
+    in an 8-hour shift, measured: README), of whom one or two changed. Each entry holds the
+    agents whose view changed (`changed`) and, when the agents themselves or their order
+    changed, the ids in order (`order`: the order is the pacer's, who gets which call).
+    One per campaign, fed every pace in journal order, by the writer and by the reader."""
+
+    def __init__(self):
+        self.views: dict = {}       # agent id -> its view as last journaled (encoded)
+        self.order: list = []
+
+    def encode(self, agents) -> dict:
+        views, changed = {}, {}
+        last = self.views
+        for view in agents:
+            encoded = [view.activity.value, view.since, view.wrap_s, view.until]
+            views[view.agent_id] = encoded
+            if last.get(view.agent_id) != encoded:
+                changed[view.agent_id] = encoded
+        order = list(views)
+        entry = {"changed": changed}
+        if order != self.order:
+            entry["order"] = order
+        self.views, self.order = views, order
+        return entry
+
+    def decode(self, entry) -> tuple:
+        self.views.update(entry["changed"])
+        if "order" in entry:
+            self.order = entry["order"]
+            self.views = {agent: self.views[agent] for agent in self.order}
+        return tuple(AgentView(agent, _ACTIVITIES[activity], since, wrap_s, until)
+                     for agent, (activity, since, wrap_s, until) in self.views.items())
+
+
+def encode_event(event, paces: PaceCodec | None = None) -> dict:
+    """`paces`: the campaign's PaceCodec (a Pace needs it; a new one encodes in full)."""
     kind = type(event)
     if kind is dev.Pace:
         agents = event.agents
-        return {"e": "pace", "t": event.time,
-                "agents": [[view.agent_id, view.activity.value, view.since, view.wrap_s,
-                            view.until] for view in agents.agents],
-                "inbound": [[skill.skill, skill.sl_pct, skill.queued, skill.offered,
-                             skill.window_s, skill.aht_s, skill.sl_threshold_s]
-                            for skill in agents.inbound]}
+        entry = {"e": "pace", "t": event.time,
+                 "inbound": [[skill.skill, skill.sl_pct, skill.queued, skill.offered,
+                              skill.window_s, skill.aht_s, skill.sl_threshold_s]
+                             for skill in agents.inbound]}
+        entry.update((paces or PaceCodec()).encode(agents.agents))
+        return entry
     if kind is dev.CallProgress:
         return {"e": "progress", "t": event.time, "call": event.call_id,
                 "outcome": event.outcome.value}
@@ -72,12 +111,12 @@ def encode_event(event) -> dict:
     raise TypeError(f"not a dialler event: {kind.__name__}")
 
 
-def decode_event(data: dict):
+def decode_event(data: dict, paces: PaceCodec | None = None):
+    """`paces`: the campaign's PaceCodec, fed every pace of its journal in order."""
     kind, time = data["e"], data["t"]
     if kind == "pace":
         return dev.Pace(time, AgentsSnapshot(
-            tuple(AgentView(agent, _ACTIVITIES[activity], since, wrap_s, until)
-                  for agent, activity, since, wrap_s, until in data["agents"]),
+            (paces or PaceCodec()).decode(data),
             tuple(InboundSkill(*skill) for skill in data["inbound"])))
     if kind == "progress":
         return dev.CallProgress(time, data["call"], _OUTCOMES[data["outcome"]])
@@ -102,8 +141,8 @@ def start_entry(global_keys, campaign_keys) -> dict:
             "campaign": _keys(sorted(campaign_keys))}
 
 
-def step_entry(events) -> dict:
-    return {"k": "step", "events": [encode_event(event) for event in events]}
+def step_entry(events, paces: PaceCodec) -> dict:
+    return {"k": "step", "events": [encode_event(event, paces) for event in events]}
 
 
 def claim_entry() -> dict:
@@ -126,6 +165,7 @@ class Replay:
         self.started = False
         self.closed = False            # stopped, and its last call over (nothing to resume)
         self.next_seq = 1
+        self.paces = PaceCodec()       # as the writer's after its last pace
         for seq, entry in rows:
             kind = entry["k"]
             self.closed = kind == "closed"
@@ -133,8 +173,10 @@ class Replay:
                 self.started = True
                 self.global_keys = frozenset(_unkeys(entry["global"]))
                 self.campaign_keys = frozenset(_unkeys(entry["campaign"]))
+                self.paces = PaceCodec()
             elif kind == "step":
-                self.steps.append([decode_event(event) for event in entry["events"]])
+                self.steps.append([decode_event(event, self.paces)
+                                   for event in entry["events"]])
             self.next_seq = seq + 1
 
     @property

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from cluster.campaigns.hosted import Hosted, Up
 from cluster.campaigns.journal import JournalConflict
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect
@@ -59,8 +60,6 @@ async def resume_campaigns(campaigns) -> None:
 
 
 async def _resume(campaigns, document: dict, state: str, records: int) -> None:
-    from cluster.campaigns.hosting import _Hosted, _Up
-
     name = document["name"]
     loop = asyncio.get_running_loop()
     journal = campaigns.journal
@@ -73,7 +72,7 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
     await loop.run_in_executor(None, journal.claim, name, campaigns.token)
     replay = await loop.run_in_executor(None, journal.read, name)     # up to our claim
     await loop.run_in_executor(None, campaigns.load_secret)
-    hosted = _Hosted(document, state, records)
+    hosted = Hosted(document, state, records)
     async with campaigns.lists_lock:
         rows = await loop.run_in_executor(None, campaigns.store.list_rows, name)
         await campaigns._build_pacer(hosted, rows,
@@ -83,8 +82,9 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         hosted.seq = replay.next_seq
         hosted.time, hosted.figures = now, resumed.step.figures
         hosted.over = replay.over_calls()
+        hosted.paces = replay.paces         # the next pace is journaled against the last
         for call in resumed.calls:
-            up = _Up(call.record_id, None, answered=call.state != "ringing",
+            up = Up(call.record_id, None, answered=call.state != "ringing",
                      connected=call.state == "talking", recovered=True,
                      agent_id=call.agent_id)
             hosted.calls[call.call_id] = up

@@ -90,32 +90,35 @@ class FakePbx:
     async def run(self):
         async for message in self.client.calls.Connect(self._requests()):
             for action in message.actions:
-                kind = action.WhichOneof("action")
-                if kind == "dial":
-                    dial = action.dial
-                    assert dial.call_id not in self.dials
-                    self.dials[dial.call_id] = dial
-                    index = int(dial.phone_number[-4:])
-                    outcome = PATTERN[index % len(PATTERN)]
-                    if outcome == LIVE:
-                        self.live.add(dial.call_id)
-                    self.later(self.ring_s, call_progress=call_control_pb2.CallProgress(
-                        call_id=dial.call_id, outcome=outcome))
-                elif kind == "route_to_agent":
-                    offer = action.route_to_agent
-                    self.offers[offer.contact_id] = offer.agent_id
-                    delay = self.answer_delay_s(offer.contact_id)
-                    self.later(delay, answered=offer.contact_id)
-                    self.later(delay + self.talk_s, ended=offer.contact_id)
-                elif kind == "finished":
-                    self.finished.setdefault(action.finished.contact_id, []).append(
-                        action.finished.final_state)
-                elif kind == "play_message":
-                    self.messages[action.play_message.call_id] = action.play_message.prompt
-                elif kind == "hang_up":
-                    self.hung_up.add(action.hang_up)
-                elif kind == "error":
-                    self.errors.append(action.error)
+                self.handle(action)
+
+    def handle(self, action):
+        kind = action.WhichOneof("action")
+        if kind == "dial":
+            dial = action.dial
+            assert dial.call_id not in self.dials
+            self.dials[dial.call_id] = dial
+            index = int(dial.phone_number[-4:])
+            outcome = PATTERN[index % len(PATTERN)]
+            if outcome == LIVE:
+                self.live.add(dial.call_id)
+            self.later(self.ring_s, call_progress=call_control_pb2.CallProgress(
+                call_id=dial.call_id, outcome=outcome))
+        elif kind == "route_to_agent":
+            offer = action.route_to_agent
+            self.offers[offer.contact_id] = offer.agent_id
+            delay = self.answer_delay_s(offer.contact_id)
+            self.later(delay, answered=offer.contact_id)
+            self.later(delay + self.talk_s, ended=offer.contact_id)
+        elif kind == "finished":
+            self.finished.setdefault(action.finished.contact_id, []).append(
+                action.finished.final_state)
+        elif kind == "play_message":
+            self.messages[action.play_message.call_id] = action.play_message.prompt
+        elif kind == "hang_up":
+            self.hung_up.add(action.hang_up)
+        elif kind == "error":
+            self.errors.append(action.error)
 
     def close(self):
         for task in list(self.tasks):

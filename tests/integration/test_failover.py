@@ -40,6 +40,7 @@ from loadtests.failover_drill import Gateway, Traffic, serving, write_config
 from tests.integration.etcd_server import EtcdCluster, EtcdServer, free_ports, require_etcd
 from tests.integration.gateways import assert_groups_gone, diagnostics, leader_of, wait_for
 from tests.integration.postgres import URL, require_postgres
+from tests.twin_pass import compiled_pass_test
 
 pytestmark = pytest.mark.integration
 
@@ -264,6 +265,7 @@ def health_status(address: str, timeout: float = 0.5):
         return None
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_a_standby_started_just_before_the_leader_is_sigkilled_leads_within_ttl_plus_2s(
         cluster):
     """Issue 15: in the drill, each killed gateway is replaced by a new one, which is the
@@ -304,6 +306,7 @@ def test_a_standby_started_just_before_the_leader_is_sigkilled_leads_within_ttl_
         leader, free_port = fresh, leader.port
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_sigstopped_leader_steps_down_and_its_token_is_refused(cluster):
     check_a_sigstopped_leader_steps_down_and_its_token_is_refused(cluster)
 
@@ -364,6 +367,7 @@ OUTAGE_S = 10.0
 MARGIN_S = 0.5          # EtcdConfig.safety_margin_s: the deadline is renewal + TTL - this
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_etcd_stopped_for_10s_the_leader_stops_routing_before_its_lease_expires(cluster):
     gateways, engine = cluster.gateways, cluster.engine
     first = wait_for(lambda: leader_of(gateways), 20)
@@ -435,6 +439,7 @@ def all_terms(gateways) -> set:
     return {term for gateway in gateways for term in gateway.terms()}
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_killing_the_etcd_raft_leader_causes_at_most_one_leadership_change(cluster3):
     gateways, engine = cluster3.gateways, cluster3.engine
     first = wait_for(lambda: leader_of(gateways), 20)

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from cluster.leadership.candidate import CandidateProcess
 from cluster.store import open_engine, upgrade
 from tests.integration.etcd_server import EtcdCluster, EtcdServer, require_etcd
+from tests.twin_pass import compiled_pass_test
 
 TTL_S = 2.0          # etcd's shortest honoured lease: keeps the file well under 90 s
 MARGIN_S = 0.5
@@ -163,6 +164,7 @@ def test_sigstop_past_the_ttl_then_sigcont_steps_down_and_the_journal_refuses_it
     assert tokens.count(gained["token"]) == 1      # only its write while it led
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_etcd_down_10s_the_leader_steps_down_by_its_deadline_then_someone_leads(etcd, spawn):
     candidates = [spawn(f"n{i}", [etcd.endpoint]) for i in (1, 2)]
     old, gained = wait_for_one_leader(candidates, stable_for=TTL_S + 0.2)
@@ -189,6 +191,7 @@ def test_etcd_down_10s_the_leader_steps_down_by_its_deadline_then_someone_leads(
     assert back and back[0]["token"] > gained["token"]
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_killing_the_etcd_raft_leader_causes_at_most_one_leadership_change(spawn):
     """With the default TTL (3 s): a raft election (about 1 s here) fits in the renewal
     slack, so the vcc leader usually keeps its term; one change is allowed."""

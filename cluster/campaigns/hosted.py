@@ -1,0 +1,48 @@
+"""One campaign as the host in this process runs it (hosting.py), and each call its pacer
+asked for until it is over: plain state, shared by hosting.py and resume.py."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from cluster.campaigns.definition import config_of
+from cluster.campaigns.journal import PaceCodec
+
+
+@dataclass(slots=True)
+class Up:
+    """A call the pacer asked for, until it is over."""
+    record_id: str
+    link_id: str | None         # None: dialled by an earlier server; whichever link reports it
+    answered: bool = False      # live: an outbound contact at the site
+    connected: bool = False
+    abandoning: bool = False
+    recovered: bool = False     # known from the journal: the PBX may report it again
+    agent_id: str | None = None     # the agent it was dialled for (preview, blending)
+
+
+class Hosted:
+    """One campaign in this process."""
+
+    def __init__(self, document: dict, state: str, records: int):
+        self.document = document
+        self.name, self.site, self.skill = document["name"], document["site"], document["skill"]
+        self.config = config_of(document)
+        self.state = state
+        self.records = records
+        self.pacer = None
+        self.lock = asyncio.Lock()          # one step at a time, in the order asked
+        self.phones: dict = {}              # record id -> number (from the store)
+        self.customers: dict = {}           # record id -> customer id
+        self.calls: dict[str, Up] = {}
+        self.timer: asyncio.TimerHandle | None = None
+        self.pace_pending = False
+        self.figures: dict = {}
+        self.messages_played = 0
+        self.time = 0.0                     # of the last step
+        self.seq = 1                        # the journal's next entry
+        self.resend: list = []              # call ids ringing when resumed: dial again
+        self.over: set = set()              # call ids the journal has over (a re-sent report)
+        self.deposed = False                # a newer server wrote its journal: dial nothing
+        self.paces = PaceCodec()            # the journal's paces so far (journal.py)
