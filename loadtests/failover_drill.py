@@ -188,6 +188,30 @@ class Gateway:
                 pass
 
 
+async def follow_leader(link, error, attempts: int, errors) -> bool:
+    """The PBX link's stream ended with `error` (None: it ended cleanly): after 0.1 s,
+    resume it at the leader the error names or the next address. False, with "gave up
+    reconnecting" counted in `errors`, once `attempts` exceeds 600 (a minute of tries)."""
+    if attempts > 600:
+        errors["gave up reconnecting"] += 1
+        return False
+    await asyncio.sleep(0.1)
+    await link.resume(error)
+    return True
+
+
+async def close_link(link, receiver) -> None:
+    """A planned end of a PBX link: acknowledge what was handled (the router drops it from
+    its replay window), end the stream and wait for `receiver`, the task reading it."""
+    link.acknowledge()
+    link.close_stream()
+    receiver.cancel()
+    try:
+        await receiver
+    except BaseException:      # noqa: BLE001 - cancelled, or the stream's end
+        pass
+
+
 def serving(address: str, timeout: float = 1.0) -> bool:
     """Health SERVING at `address` (only the leader says so)."""
     import grpc
@@ -297,13 +321,7 @@ class Traffic:
                     await asyncio.sleep(0.05)
             finally:
                 self._closing = True
-                self.link.acknowledge()
-                self.link.close_stream()
-                receiver.cancel()
-                try:
-                    await receiver
-                except BaseException:      # noqa: BLE001 - cancelled, or the stream's end
-                    pass
+                await close_link(self.link, receiver)
 
     async def _send(self, stop, max_s) -> None:
         from vcc.v1 import call_control_pb2, common_pb2
@@ -403,12 +421,9 @@ class Traffic:
             if down_since is None:
                 down_since = time.monotonic()
             attempts += 1
-            if attempts > 600:
-                self.errors["gave up reconnecting"] += 1
-                return
             self.resumes += 1
-            await asyncio.sleep(0.1)
-            await self.link.resume(error)
+            if not await follow_leader(self.link, error, attempts, self.errors):
+                return
 
     def in_flight(self) -> set:
         """Contacts sent and not final yet (e.g. at the moment of a kill)."""
@@ -468,52 +483,88 @@ def start_etcd():
     return EtcdServer("drill").start()
 
 
+class DrillCluster:
+    """What a drill kills gateways of: etcd on loopback (or `args.endpoints`), a fresh schema
+    in the PostgreSQL of `args.db`, and `args.gateways` `vcc serve --etcd --db` processes
+    started with the configuration `write_config(directory)` writes. `spawn(port)` starts
+    one more (a replacement on a dead one's port), `leader()` is the one gateway of `live`
+    that serves (None: none or several), and `close()` stops every process started, drops
+    the schema and keeps the logs in `args.keep_logs` if set."""
+
+    def __init__(self, args, write_config, name: str = "drill"):
+        import uuid
+
+        from cluster.store.db import open_engine
+        from tests.integration.etcd_server import free_ports
+
+        self.args = args
+        self.server = None
+        self.gateways: list[Gateway] = []       # every gateway started
+        self.live: list[Gateway] = []           # the ones not killed
+        self.directory = tempfile.TemporaryDirectory(prefix=f"vcc-{name}-")
+        self.schema = f"vcc_{name}_{uuid.uuid4().hex[:10]}"
+        self.engine = open_engine(args.db, schema=self.schema)
+        self.db_url = f"{args.db}?options=-csearch_path%3D{self.schema}"
+        self._serial = 0
+        try:
+            if args.endpoints:
+                self.endpoints = args.endpoints.split(",")
+                loopback_only(self.endpoints)
+            else:
+                self.server = start_etcd()
+                self.endpoints = [self.server.endpoint]
+            self.config = write_config(self.directory.name)
+            self.prefix = f"/vcc-{name}-{uuid.uuid4().hex[:8]}"
+            self.ports = free_ports(args.gateways)
+            self.live = [self.spawn(port) for port in self.ports]
+        except BaseException:
+            self.close()
+            raise
+
+    def spawn(self, port: int) -> Gateway:
+        self._serial += 1
+        gateway = Gateway(f"gw{self._serial}", port, self.config, self.db_url,
+                          ",".join(self.endpoints), self.prefix, self.args.ttl,
+                          self.directory.name, runtime=self.args.runtime)
+        gateway.watch_standby(self.args.standby_wait + 60)     # its start-to-standby time
+        self.gateways.append(gateway)
+        return gateway
+
+    def leader(self) -> Gateway | None:
+        leading = [g for g in self.live if g.process.poll() is None and serving(g.address, 0.5)]
+        return leading[0] if len(leading) == 1 else None
+
+    def close(self) -> None:
+        from cluster.store.db import drop_schema
+
+        for gateway in self.gateways:
+            gateway.cleanup()
+        if self.server is not None:
+            self.server.close()
+        drop_schema(self.engine, self.schema)
+        if self.args.keep_logs:
+            import shutil
+
+            kept = shutil.copytree(self.directory.name, os.path.join(
+                self.args.keep_logs, os.path.basename(self.directory.name)))
+            print(f"gateway logs kept in {kept}")
+        self.directory.cleanup()
+
+
 def drill(args) -> int:
     """Kills under traffic: see the module doc."""
-    import uuid
-
-    from cluster.store.db import drop_schema, open_engine
-    from tests.integration.etcd_server import free_ports
-
-    server = None
-    gateways: list[Gateway] = []
-    directory = tempfile.TemporaryDirectory(prefix="vcc-drill-")
-    schema = f"vcc_drill_{uuid.uuid4().hex[:10]}"
-    engine = open_engine(args.db, schema=schema)
-    db_url = f"{args.db}?options=-csearch_path%3D{schema}"
+    cluster = DrillCluster(args, lambda directory: write_config(directory, args.agents))
+    gateways, live, ports = cluster.gateways, cluster.live, cluster.ports
+    spawn, leader = cluster.spawn, cluster.leader
     takeovers: list[float] = []
     kills: list[dict] = []
     failures = 0
     try:
-        if args.endpoints:
-            endpoints = args.endpoints.split(",")
-            loopback_only(endpoints)
-        else:
-            server = start_etcd()
-            endpoints = [server.endpoint]
-        config = write_config(directory.name, args.agents)
-        prefix = f"/vcc-drill-{int(time.time())}"
-        ports = free_ports(args.gateways)
-        serial = 0
-
-        def spawn(port):
-            nonlocal serial
-            serial += 1
-            gateway = Gateway(f"gw{serial}", port, config, db_url, ",".join(endpoints), prefix,
-                              args.ttl, directory.name, runtime=args.runtime)
-            gateway.watch_standby(args.standby_wait + 60)     # its start-to-standby time
-            gateways.append(gateway)
-            return gateway
-
-        live = [spawn(port) for port in ports]
-        print(f"etcd {','.join(endpoints)}; {args.gateways} gateways (--runtime "
+        print(f"etcd {','.join(cluster.endpoints)}; {args.gateways} gateways (--runtime "
               f"{args.runtime}); TTL {args.ttl} s; "
               f"{args.kills} kills under {args.rate:g} contacts/s ({args.agents} agents, "
-              f"calls of {args.hold:g} s); journal {args.db} schema {schema}", flush=True)
-
-        def leader():
-            leading = [g for g in live if g.process.poll() is None and serving(g.address, 0.5)]
-            return leading[0] if len(leading) == 1 else None
+              f"calls of {args.hold:g} s); journal {args.db} schema {cluster.schema}",
+              flush=True)
 
         first = wait_until(leader, 60)
         if first is None:
@@ -660,18 +711,25 @@ def drill(args) -> int:
             return 1
         return 0
     finally:
-        for gateway in gateways:
-            gateway.cleanup()
-        if server is not None:
-            server.close()
-        drop_schema(engine, schema)
-        if args.keep_logs:
-            import shutil
+        cluster.close()
 
-            kept = shutil.copytree(directory.name, os.path.join(
-                args.keep_logs, os.path.basename(directory.name)))
-            print(f"gateway logs kept in {kept}")
-        directory.cleanup()
+
+def add_cluster_arguments(parser) -> None:
+    """The options of a `DrillCluster` (and `--gateways`, `--kills`, ... are the drill's)."""
+    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                        help="PostgreSQL (loopback) for the journal; a fresh schema is used "
+                             "and dropped")
+    parser.add_argument("--ttl", type=float, default=3.0)
+    parser.add_argument("--endpoints", help="etcd host:port[,...] on loopback; default: "
+                                            "start one")
+    parser.add_argument("--standby-wait", type=float, default=90.0,
+                        help="seconds a kill waits at most for the replacement started after "
+                             "the previous kill to be a ready standby (default 90)")
+    parser.add_argument("--keep-logs", metavar="DIR", default=None,
+                        help="copy the gateways' logs into DIR at the end (default: drop them)")
+    parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess",
+                        help="the gateways' runtime: inprocess (the default) or ray (each "
+                             "gateway its own embedded Ray; a new leader starts site actors)")
 
 
 def main(argv=None) -> int:
@@ -687,21 +745,8 @@ def main(argv=None) -> int:
     parser.add_argument("--hold", type=float, default=0.5, help="call length, seconds")
     parser.add_argument("--interval", type=float, default=8.0,
                         help="seconds of traffic before the first kill and between kills")
-    parser.add_argument("--db", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                        help="PostgreSQL (loopback) for the journal; a fresh schema is used "
-                             "and dropped")
-    parser.add_argument("--ttl", type=float, default=3.0)
-    parser.add_argument("--endpoints", help="etcd host:port[,...] on loopback; default: "
-                                            "start one")
     parser.add_argument("--max-p99", type=float, default=5.0)
-    parser.add_argument("--standby-wait", type=float, default=90.0,
-                        help="seconds a kill waits at most for the replacement started after "
-                             "the previous kill to be a ready standby (default 90)")
-    parser.add_argument("--keep-logs", metavar="DIR", default=None,
-                        help="copy the gateways' logs into DIR at the end (default: drop them)")
-    parser.add_argument("--runtime", choices=("inprocess", "ray"), default="inprocess",
-                        help="the gateways' runtime: inprocess (the default) or ray (each "
-                             "gateway its own embedded Ray; a new leader starts site actors)")
+    add_cluster_arguments(parser)
     args = parser.parse_args(argv)
     if not 1 <= args.kills <= 1000 or not 2 <= args.gateways <= 10:
         parser.error("--kills must be 1..1000 and --gateways 2..10")

@@ -30,7 +30,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from loadtests.failover_drill import serving
+from loadtests.failover_drill import close_link, serving
 from tests.integration.etcd_server import require_etcd
 from tests.integration.gateways import (ResumingPbx, diagnostics, leader_of, two_gateways,
                                         wait_for)
@@ -184,13 +184,7 @@ def test_a_callback_survives_a_sigkilled_leader(gateways):
                 assert sum(await queued_at_east(vcc)) == 0
             finally:
                 pbx.closing = True
-                link.acknowledge()
-                link.close_stream()
-                receiver.cancel()
-                try:
-                    await receiver
-                except BaseException:       # noqa: BLE001 - cancelled, or the stream's end
-                    pass
+                await close_link(link, receiver)
 
     asyncio.run(asyncio.wait_for(scenario(), 240))
     print(f"takeover {took['s']:.2f} s after SIGKILL")

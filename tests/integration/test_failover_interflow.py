@@ -25,7 +25,7 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from loadtests.failover_drill import serving
+from loadtests.failover_drill import close_link, serving
 from tests.integration.etcd_server import require_etcd
 from tests.integration.gateways import (ResumingPbx, diagnostics, leader_of, two_gateways,
                                         wait_for)
@@ -129,13 +129,7 @@ def test_an_interflowed_contact_survives_a_sigkilled_ray_leader(ray_gateways):
                 return statistics
             finally:
                 pbx.closing = True
-                link.acknowledge()
-                link.close_stream()
-                receiver.cancel()
-                try:
-                    await receiver
-                except BaseException:       # noqa: BLE001 - cancelled, or the stream's end
-                    pass
+                await close_link(link, receiver)
 
     async def wait_answered(vcc):
         """West's billing statistics once it counts c1 answered (bounded)."""
