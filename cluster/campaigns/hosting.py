@@ -140,7 +140,8 @@ class CampaignHost:
         hosted = self.hosted.get(name)
         if hosted is None:
             raise NotFound("campaign", f"campaign {name!r} has not run in this server")
-        figures = dict(hosted.figures, messages_played=hosted.messages_played)
+        figures = dict(hosted.figures, messages_played=hosted.messages_played,
+                       records=hosted.records)
         return hosted.state, hosted.time, figures
 
     async def start(self, document: dict, state: str, records: int, rows_loader) -> str:

@@ -201,7 +201,7 @@ class CampaignAdministration:
             if not math.isfinite(interval) or not 0.2 <= interval <= 3600:
                 raise invalid("interval_s", f"must be 0.2 .. 3600 (0: {DEFAULT_INTERVAL_S:g}); "
                                             f"got {request.interval_s!r}")
-            await in_store(None, self.campaign_store.get, name)
+            _, _, stored_records = await in_store(None, self.campaign_store.get, name)
         except (RequestError, InvalidInput) as error:
             await context.abort(*status_of(error))
         last = None
@@ -212,6 +212,7 @@ class CampaignAdministration:
                 state, time_s, figures = "draft", 0.0, {}
             message = admin_pb2.CampaignStatistics(
                 campaign=name, state=_STATES[state], time_s=time_s,
+                records=figures.get("records", stored_records),
                 **{key: figures.get(key, 0) for key in _FIGURES})
             if message != last:
                 yield message

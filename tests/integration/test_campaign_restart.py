@@ -174,7 +174,7 @@ def check_a_killed_server_resumes_its_campaign(tmp_path, runtime: str):
         else:
             assert pbx.finished[call][0] == common_pb2.CONTACT_STATE_COMPLETED
     assert not pbx.errors, pbx.errors
-    assert figures.attempts == RECORDS
+    assert figures.attempts == RECORDS == figures.records
     assert figures.connected + figures.abandoned == len(pbx.live)
     print(f"dials {len(pbx.dials)} ({dialled_before[0]} before the kill), re-sent {pbx.resent}, "
           f"live {len(pbx.live)}, abandoned {figures.abandoned}")
