@@ -4,7 +4,7 @@ import re
 import subprocess
 import sys
 
-from tests.twin_pass import compiled_pass_only
+from tests.twin_pass import compiled_pass_only, compiled_pass_test
 
 # `interflowed` is not among them: an interflowed contact ends answered or abandoned.
 FINALS = ("answered", "abandoned", "rejected", "self_served", "routed_out", "busy",
@@ -23,6 +23,7 @@ def contact_figures(out: str) -> dict:
     return {name: int(value) for name, value in re.findall(r"(\w+) (\d+)", block.group(1))}
 
 
+@compiled_pass_test("the whole demo is its subject; the scheduler's twin is tested on its own")
 def test_the_default_demo_plays_a_dialled_center_by_its_numbers_and_loses_nothing():
     from loadtests.demo import dialled_center
 

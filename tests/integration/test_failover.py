@@ -228,6 +228,7 @@ def check_a_sigkilled_leader_is_replaced(rig, *, first_leader_s: float) -> tuple
     return standby, figures
 
 
+@compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_sigkill_of_the_leader_loses_no_contact(cluster, tmp_path):
     standby, _ = check_a_sigkilled_leader_is_replaced(cluster, first_leader_s=20)
     # `vcc status` names the new leader, its term and fencing token.

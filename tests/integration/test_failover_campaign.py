@@ -20,7 +20,7 @@ import pytest
 from loadtests.campaign_failover import campaign_drill, parse, phone_of
 from tests.integration.etcd_server import require_etcd
 from tests.integration.postgres import URL, require_postgres
-from tests.twin_pass import compiled_pass_only
+from tests.twin_pass import compiled_pass_only, compiled_pass_test
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,7 @@ def _drill(tmp_path, runtime: str, standby_wait: float):
     return report
 
 
+@compiled_pass_test("the campaign journal and leadership are its subject, not the scheduler")
 def test_predictive_campaign_survives_a_leader_kill(tmp_path):
     _drill(tmp_path, "inprocess", standby_wait=60)
 

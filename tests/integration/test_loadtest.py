@@ -22,7 +22,7 @@ from loadtests.simulator import Simulation
 from loadtests.trace import (TraceContact, arrivals_of, center_scenario, generate_trace,
                              objective_resolver, write_trace)
 from sites.model import Channel, Priority
-from tests.twin_pass import compiled_pass_only
+from tests.twin_pass import compiled_pass_only, compiled_pass_test
 
 # A center that queues and abandons: 10 agents for ~16 erlangs at peak, patience ~15 s.
 CENTER = """\
@@ -84,6 +84,7 @@ def run(coroutine):
     return asyncio.run(asyncio.wait_for(coroutine, TIMEOUT_S))
 
 
+@compiled_pass_test("the load client is its subject, not the scheduler")
 def test_replay_ends_with_nothing_lost_and_counts_matching_the_trace(server):
     contacts = trace("a")
     snapshots = []
@@ -121,6 +122,7 @@ def test_replay_ends_with_nothing_lost_and_counts_matching_the_trace(server):
         assert observed["asa_s"] >= row["asa_s"] - 1e-9, key
 
 
+@compiled_pass_test("the load client is its subject, not the scheduler")
 def test_cli_json_with_compare_sim(server, tmp_path, capsys):
     contacts = trace("b")[:60]
     path = tmp_path / "short.jsonl"
