@@ -58,6 +58,9 @@ async def resume_campaigns(campaigns) -> None:
             await _resume(campaigns, document, state, records)
         except JournalConflict as error:
             log.error("campaign %s: not resumed here: %s", document["name"], error)
+        except Exception:       # noqa: BLE001 - one campaign's failure leaves the others
+            log.exception("campaign %s: could not be resumed; a restart tries again",
+                          document["name"])
 
 
 async def _resume(campaigns, document: dict, state: str, records: int) -> None:
@@ -86,8 +89,8 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         hosted.paces = replay.paces         # the next pace is journaled against the last
         for call in resumed.calls:
             up = Up(call.record_id, None, answered=call.state != "ringing",
-                     connected=call.state == "talking", recovered=True,
-                     agent_id=call.agent_id)
+                    connected=call.state == "talking", recovered=True,
+                    agent_id=call.agent_id)
             hosted.calls[call.call_id] = up
             campaigns._calls[call.call_id] = hosted
             if call.state == "ringing":
