@@ -50,7 +50,7 @@ def test_the_default_demo_plays_a_dialled_center_by_its_numbers_and_loses_nothin
 
 def test_demo_day_replays_the_sample_and_loses_nothing():
     compiled_pass_only("a replay of the sample day tests the load client and the demo, "
-                       "not the scheduler (the default demo runs in both passes)")
+                       "not the scheduler")
     # A high speed keeps the test short; the default replays the sample in about 30 s.
     done = demo("--day", "--speed", "3000")
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])

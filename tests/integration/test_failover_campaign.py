@@ -61,5 +61,5 @@ def test_predictive_campaign_survives_a_leader_kill(tmp_path):
 
 
 def test_predictive_campaign_survives_a_leader_kill_on_ray(tmp_path):
-    compiled_pass_only("the Ray variant (the twin runs the in-process one)")
+    compiled_pass_only("the campaign journal and leadership are its subject, not the scheduler")
     _drill(tmp_path, "ray", standby_wait=90)
