@@ -8,14 +8,17 @@ import os
 import pytest
 
 
+TWIN_PASS = os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0")     # as native/__init__.py
+
+
 def compiled_pass_only(why: str) -> None:
     """Skip this test in the twin pass, saying why; the compiled pass runs it."""
-    if os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0"):     # as native/__init__.py
+    if TWIN_PASS:
         pytest.skip(f"VCC_PURE_PYTHON=1: {why}; the compiled pass runs it")
 
 
 def compiled_pass_test(why: str):
     """`compiled_pass_only` as a decorator, for tests whose fixtures start processes: the
     twin pass skips them before their fixtures run."""
-    return pytest.mark.skipif(os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0"),
-                              reason=f"VCC_PURE_PYTHON=1: {why}; the compiled pass runs it")
+    return pytest.mark.skipif(TWIN_PASS, reason=f"VCC_PURE_PYTHON=1: {why}; the compiled "
+                                                "pass runs it")

@@ -239,6 +239,21 @@ class CampaignJournal:
                                   f"newer than {token}")
         self.append(campaign, last + 1, claim_entry(), token)
 
+    def ends(self, campaign: str) -> tuple:
+        """(started, closed) from its first and last entries only: whether a campaign has
+        anything to resume, without reading a whole shift's journal for it."""
+        with self.engine.connect() as connection:
+            last = sa.select(sa.func.max(_JOURNAL.c.seq)).where(
+                _JOURNAL.c.campaign == campaign).scalar_subquery()
+            kinds = dict(connection.execute(
+                sa.select(_JOURNAL.c.seq, _JOURNAL.c.entry).where(
+                    _JOURNAL.c.campaign == campaign,
+                    sa.or_(_JOURNAL.c.seq == 1, _JOURNAL.c.seq == last))).all())
+        first = kinds.get(1)
+        newest = kinds[max(kinds)] if kinds else None
+        return (first is not None and first["k"] == "start",
+                newest is not None and newest["k"] == "closed")
+
     def read(self, campaign: str) -> Replay:
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(_JOURNAL.c.seq, _JOURNAL.c.entry)

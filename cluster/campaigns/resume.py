@@ -67,9 +67,9 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
     name = document["name"]
     loop = asyncio.get_running_loop()
     journal = campaigns.journal
-    replay = await loop.run_in_executor(None, journal.read, name)
-    if not replay.started or (state == "stopped" and replay.closed):
-        if not replay.started and state != "stopped":
+    started, closed = await loop.run_in_executor(None, journal.ends, name)
+    if not started or (state == "stopped" and closed):
+        if not started and state != "stopped":
             log.warning("campaign %s is %s but has no journal (started by an older server): "
                         "it cannot be resumed", name, state)
         return

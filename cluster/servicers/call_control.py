@@ -38,7 +38,6 @@ from cluster.api_limits import MAX_MESSAGE_BYTES
 from cluster.host import EventRejected, HostClosed
 from cluster.request_guard import UndecodableRequest
 from cluster.servicers import convert
-from cluster.servicers.campaigns import RESUME_WAIT_S
 from cluster.servicers.errors import RequestError
 from cluster.servicers.streams import Writer
 from cluster.tracing import routing_span
@@ -223,16 +222,6 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 raise InvalidInput("call_progress.call_id", "no campaigns here (vcc serve "
                                                             "without --db)")
             convert.name(message.call_id, "call_progress.call_id")
-            if not self.campaigns.resumed.is_set():
-                # A new leader serves (and takes PBX streams) before its campaigns have
-                # resumed (cluster/leader_gate.py: contacts first): the progress a PBX
-                # re-sends for a call the dead leader dialled would be refused as unknown and
-                # the live answer lost (loadtests/campaign_failover.py). Wait, bounded; after
-                # that `progress` refuses what it does not know, as before.
-                try:
-                    await asyncio.wait_for(self.campaigns.resumed.wait(), RESUME_WAIT_S)
-                except asyncio.TimeoutError:
-                    pass
             await self.campaigns.progress(link.link_id, message.call_id, outcome)
         except (InvalidInput, RequestError) as error:
             return [EventRejected(event.seq, message.call_id[:convert.MAX_ID],

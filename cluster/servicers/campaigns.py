@@ -27,11 +27,6 @@ DEFAULT_INTERVAL_S = 2.0
 MAX_NUMBERS_PER_CALL = 10_000
 
 
-# How long a campaign call waits for a new leader (or a restarted server) to resume the
-# campaigns of the one before (cluster/campaigns/resume.py) before it answers UNAVAILABLE.
-RESUME_WAIT_S = 30.0
-
-
 class CampaignAdministration:
     """Needs `self.campaigns` (a CampaignHost or None), `self.campaign_store` and
     `self.has_store` (whether the server has a customer store)."""
@@ -39,13 +34,9 @@ class CampaignAdministration:
     async def _store(self):
         if self.campaigns is None:
             raise NO_STORE
-        if not self.campaigns.resumed.is_set():
-            try:
-                await asyncio.wait_for(self.campaigns.resumed.wait(), RESUME_WAIT_S)
-            except asyncio.TimeoutError:
-                raise RequestError(grpc.StatusCode.UNAVAILABLE, "campaign",
-                                   "the router is still resuming its campaigns; retry "
-                                   "shortly") from None
+        if not await self.campaigns.until_resumed():
+            raise RequestError(grpc.StatusCode.UNAVAILABLE, "campaign",
+                               "the router is still resuming its campaigns; retry shortly")
         return self.campaign_store
 
     async def _message(self, name: str) -> admin_pb2.Campaign:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cluster.servicers import campaigns as campaign_calls
+from cluster.campaigns import hosting
 from cluster.servicers.admin import AdminServicer
 from cluster.servicers.errors import RequestError
 
@@ -20,13 +20,15 @@ def test_without_a_store_the_calls_say_to_start_with_one():
 
 
 class _Resuming:
+    until_resumed = hosting.CampaignHost.until_resumed
+
     def __init__(self):
         self.resumed = asyncio.Event()
         self.store = object()
 
 
 def test_calls_wait_for_the_campaigns_to_be_resumed(monkeypatch):
-    monkeypatch.setattr(campaign_calls, "RESUME_WAIT_S", 0.05)
+    monkeypatch.setattr(hosting, "RESUME_WAIT_S", 0.05)
 
     async def main():
         host = _Resuming()

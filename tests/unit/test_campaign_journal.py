@@ -11,7 +11,8 @@ import pytest
 
 from actors.dialer_actor import DialerActor
 from cluster.campaigns.journal import (CampaignJournal, JournalConflict, PaceCodec, Replay,
-                                       decode_event, encode_event, start_entry, step_entry)
+                                       closed_entry, decode_event, encode_event, start_entry,
+                                       step_entry)
 from cluster.store.db import open_engine
 from cluster.store.migrate import upgrade
 from sites.dialer import events as dev
@@ -105,6 +106,7 @@ def test_a_claim_deposes_the_server_that_wrote_before(tmp_path):
     engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
     upgrade(engine)
     journal = CampaignJournal(engine)
+    assert journal.ends("c") == (False, False)
     journal.append("c", 1, start_entry((), ()), token=4)
     journal.append("c", 2, step_entry([dev.Stop(1.0)], PaceCodec()), token=4)
     journal.claim("c", 5)                   # the new leader's term
@@ -114,4 +116,7 @@ def test_a_claim_deposes_the_server_that_wrote_before(tmp_path):
         journal.claim("c", 4)               # an older term cannot claim it back
     replay = journal.read("c")
     assert replay.started and replay.next_seq == 4 and len(replay.steps) == 1
+    assert journal.ends("c") == (True, False)
+    journal.append("c", 4, closed_entry(), token=5)
+    assert journal.ends("c") == (True, True) and journal.read("c").closed
     engine.dispose()
