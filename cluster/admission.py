@@ -40,9 +40,10 @@ class Budgets:
     pbx_links: int = 256            # CallControl.Connect streams at once
     streams: int = 20_000           # other streams at once (agent desktops, CRM listeners)
     streams_per_peer: int = 5_000   # of those, from one address
-    # A PBX message that waited longer than this on its link has its new contacts refused
-    # at once (cluster/servicers/call_control.py); 0: never.
-    link_delay_ms: int = 50
+    # A PBX message whose answer would come later than this after it was read (it waited on
+    # its link, and a batch takes its time) has its new contacts refused at once while the
+    # link is overloaded (cluster/servicers/link_load.py); 0: never.
+    link_delay_ms: int = 20
 
     def __post_init__(self):
         for name in ("unary", "pbx_links", "streams", "streams_per_peer"):

@@ -372,10 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "Health.Watch, reflection (20000)")
     serve.add_argument("--max-streams-per-peer", type=int, default=5_000, metavar="N",
                        help="of those, from one client address (5000)")
-    serve.add_argument("--max-link-delay-ms", type=int, default=50, metavar="MS",
-                       help="a PBX message the router got to later than this has its new "
-                            "contacts refused at once as overloaded, for the PBX's own "
-                            "overflow (50; 0: never)")
+    serve.add_argument("--max-link-delay-ms", type=int, default=20, metavar="MS",
+                       help="while a PBX link is overloaded, a message whose answer would "
+                            "come later than this after it was read has its new contacts "
+                            "refused at once, for the PBX's own overflow (20; 0: never)")
     serve.add_argument("--calendar-start", type=_instant, default=None, metavar="ISO",
                        help="the routing plans' calendars read this date and time (ISO 8601 "
                             "with its UTC offset) when the server starts, and run on from it: "

@@ -401,8 +401,15 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
 
     # ---- timers --------------------------------------------------------------------------------
     def _earliest_deadline(self) -> float | None:
-        # What the actors said with their last answers: no Ray call to arm a timer.
-        return min(self._deadlines.values()) if self._deadlines else None
+        # What the actors said with their last answers: no Ray call to arm a timer. A late
+        # or recovering site is not ticked (`RaySites.ticks_due`), so its deadline, often
+        # already past, must not arm the timer: that was a tick every loop pass while it
+        # was late, which starved the gateway (issue 16's overload). It is armed again
+        # when the site is back (`_catch_up`, `_resync`).
+        late, stale = self._late, self._stale
+        due = [at for site, at in self._deadlines.items()
+               if site not in late and site not in stale]
+        return min(due) if due else None
 
     def _timer_fired(self) -> None:
         if not self._tick_pending:      # one tick waits at most: it ticks whatever is due

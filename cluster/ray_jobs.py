@@ -37,20 +37,26 @@ class _Job:
 
 
 def _fail(job, error) -> None:
+    job.items = ()
     if not job.future.done():
         job.future.set_exception(error)
 
 
 def _resolve(job) -> None:
     """A job's round (and its late sites) done: its results, or the first failure."""
+    items, job.items = job.items, ()
+    # Each item names its job (`Item.owner`): dropping the job's list of them breaks that
+    # cycle, so a round's items, results and actions are freed when the round's callers
+    # are done with them, not by the garbage collector (under overload its collections
+    # took about 5 % of the gateway, in pauses of up to 180 ms; issue 16).
     if job.future.done():
         return
-    failure = next((item.failed for item in job.items if item.failed is not None), None)
+    failure = next((item.failed for item in items if item.failed is not None), None)
     if failure is not None:
         job.future.set_exception(SiteUnavailable(failure) if isinstance(
             failure, ActorUnavailable) else failure)
     else:
-        job.future.set_result([_result(item) for item in job.items])
+        job.future.set_result([_result(item) for item in items])
 
 
 def _result(item) -> EventResult:

@@ -80,6 +80,7 @@ class LateSites:
             if self._late.get(site) is chain:
                 del self._late[site]
             log.info("site %s caught up", site)
+            self._arm_timer()       # its deadlines count again
 
     def _settle_late(self, site, items, answer) -> None:
         now = self.now()

@@ -121,6 +121,7 @@ class Recovery:
         if self.store is None:
             await self._ask_async(site, "info")
             self._stale.discard(site)
+            self._arm_timer()       # its deadlines count again
             return
         # A standby actor restarted by Ray holds no site until it is given the store
         # again (actors/site_actor.py); any other actor has it already (no-op).
@@ -132,6 +133,7 @@ class Recovery:
         """`_resync`'s second half: the directory in step with `view` (the site's directory)."""
         self._stale.discard(site)
         self._note(site, view)
+        self._arm_timer()           # its deadlines count again
         dropped = finished = 0
         for contact_id, entry in list(self._contacts.items()):
             if entry.site != site or contact_id in view.live:

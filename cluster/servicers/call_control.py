@@ -39,6 +39,7 @@ from cluster.host import EventRejected, HostClosed
 from cluster.request_guard import UndecodableRequest
 from cluster.servicers import convert
 from cluster.servicers.errors import RequestError
+from cluster.servicers.link_load import LinkLoad
 from cluster.servicers.streams import Writer
 from cluster.tracing import routing_span
 from sites import events as ev
@@ -76,17 +77,6 @@ _MAX_BATCHES_AWAITING_COMMIT = 64
 # in gRPC's buffers); past this many the reader waits and flow control slows the PBX down.
 _READ_AHEAD_MESSAGES = 256
 _READ_AHEAD_BYTES = 8 << 20         # and of this many bytes (a message may be up to 1 MiB)
-# A message may wait for this many recent message-apply times before its new contacts are
-# refused as overloaded (whatever `max_link_delay_s`, the floor, says).
-_PATIENCE_MESSAGES = 4
-# Nothing is refused on a stream's first messages: a PBX that just (re)connected re-sends
-# what waited during a failover, and a router that just took over is cold; a backlog that
-# lasts past them is overload.
-_WARM_UP_MESSAGES = 32
-# ... and only while at least this many more messages wait behind it: one late message
-# with nothing behind it is a stall of the machine, not a backlog (a quiet `vcc demo`
-# refused a contact to one before this).
-_BACKLOG_MESSAGES = 4
 # Messages waiting on a link are applied together, up to this many events, as one host
 # batch (one round on the Ray runtime): a link that fell behind pays one round for its
 # backlog instead of one per message, and catches up instead of staying behind. Bounded:
@@ -134,7 +124,7 @@ def _error_field(prefix: str, field: str) -> str:
 class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     def __init__(self, host, *, max_actions_per_message: int = 512,
                  max_message_bytes: int = MAX_MESSAGE_BYTES, hello_timeout_s: float = 5.0,
-                 max_link_delay_s: float | None = 0.05, callers=None, metrics=None,
+                 max_link_delay_s: float | None = 0.02, callers=None, metrics=None,
                  campaigns=None):
         """`max_link_delay_s`: a message that waited longer than this on its link before
         the router got to it (and longer than a few recent message-apply times) has its new
@@ -232,14 +222,11 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
     async def _read(self, first, messages, link, stream, received=None) -> None:
         inbox = _Inbox(messages)
         loop = asyncio.get_running_loop()
-        # How long applying one message takes lately: a message that waited for a few of
-        # those is not a sign of overload (a store's commits make every message slow),
-        # one that waited much longer is. And how long one batch of them takes.
-        apply_s = batch_s = 0.0
-        applied = 0         # messages applied on this stream (a new one is warming up)
+        load = LinkLoad(self.max_link_delay_s)
         try:
             await self._receive([first], link, stream, None, received, [loop.time()])
             while True:
+                load.batch_ends(inbox.waiting())
                 got = await inbox.next()
                 if got is None:
                     break
@@ -261,20 +248,11 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                     link.ack(message.hello.last_action_seq)
                 else:
                     batch += inbox.take_waiting(_COALESCE_EVENTS - len(message.events))
-                limit = self.max_link_delay_s
-                backlog = inbox.waiting() + len(batch) - 1 >= _BACKLOG_MESSAGES
-                # A message is late when its answer would come after `limit`: it waited,
-                # and applying a batch takes `batch_s` more.
-                shed = [limit is not None and applied + number >= _WARM_UP_MESSAGES and backlog
-                        and waited + batch_s > max(limit, _PATIENCE_MESSAGES * apply_s)
-                        for number, (_, waited) in enumerate(batch)]
+                shed = load.late([waited for _, waited in batch])
                 await self._receive([taken for taken, _ in batch], link, stream, shed, received,
                                     received is not None and [began - waited
                                                               for _, waited in batch])
-                took = loop.time() - began
-                batch_s += 0.2 * (took - batch_s)
-                apply_s += 0.2 * (took / len(batch) - apply_s)
-                applied += len(batch)
+                load.applied(loop.time() - began, len(batch))
             await self._all_committed(stream)
         except HostClosed:
             stream.fail("UNAVAILABLE", "the router is shutting down; reconnect to resume")
@@ -357,35 +335,40 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                 if self.callers is not None:
                     await self.callers.identify(core_event)
             except RequestError as error:
-                await self._flush(link, stream, run, meta)
-                run, meta = [], []
-                await self._wait_for_room(link, stream)
-                link.applied_event_seq = newest = seq
-                await self._after_commit(link, stream, seq, [
-                    EventRejected(seq, _contact_id(event), error.field, error.problem)])
-                continue
+                # Refused in its place in the run, not by cutting it: under overload most
+                # messages carry refused arrivals, and a cut run is one more round each.
+                meta.append((seq, EventRejected(seq, _contact_id(event), error.field,
+                                                error.problem)))
+            else:
+                run.append((site, core_event))
+                meta.append((seq, prefix))
+                if received is not None and site is not None:       # an arrival
+                    received[core_event.contact_id] = read_at[index]
             newest = seq
-            run.append((site, core_event))
-            meta.append((seq, prefix))
-            if received is not None and site is not None:       # an arrival
-                received[core_event.contact_id] = read_at[index]
-            if len(run) >= max_run:
+            if len(meta) >= max_run:
                 await self._flush(link, stream, run, meta)
                 run, meta = [], []
         await self._flush(link, stream, run, meta)
         stream.wakeup.set()          # acked_event_seq moved even if no action came of it
 
     async def _flush(self, link, stream, run, meta) -> None:
-        if not run:
+        """Apply `run` as one host batch; `meta` holds, in order, (seq, field prefix) of each
+        event of the run and (seq, its EventRejected) of each event refused before it."""
+        if not meta:
             return
         # Inline check: the usual case (room to spare) costs no coroutine.
         if link.unsent >= link.stream_limit // 2 or stream.stopped.is_set():
             await self._wait_for_room(link, stream)
-        results = self.host.apply_batch(run, link_id=link.link_id)
+        results = self.host.apply_batch(run, link_id=link.link_id) if run else []
         if type(results) is not list:       # the Ray runtime: an awaited round
             results = await results
         rejections = []
-        for (site, core_event), (seq, prefix), result in zip(run, meta, results):
+        applied = iter(zip(run, results))
+        for seq, prefix in meta:
+            if type(prefix) is EventRejected:
+                rejections.append(prefix)
+                continue
+            (site, core_event), result = next(applied)
             if result.error is not None:
                 rejections.append(EventRejected(seq, core_event.contact_id,
                                                 _error_field(prefix, result.error.field),
