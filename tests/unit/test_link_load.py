@@ -1,0 +1,59 @@
+"""When an overloaded PBX link refuses new contacts (cluster/servicers/link_load.py)."""
+
+from cluster.servicers.link_load import BUSY_BATCHES, WARM_UP_MESSAGES, WINDOW_BATCHES, LinkLoad
+
+
+def warmed(limit_s=0.02, batch_s=0.005) -> LinkLoad:
+    load = LinkLoad(limit_s)
+    for _ in range(WARM_UP_MESSAGES):
+        load.batch_ends(0)
+        load.applied(batch_s, 1)
+    return load
+
+
+def test_a_late_message_after_a_quiet_spell_is_a_stall_not_overload():
+    load = warmed()
+    for _ in range(BUSY_BATCHES - 1):
+        load.batch_ends(2)
+        assert load.late([0.5, 0.5]) == [False, False]
+        load.applied(0.005, 2)
+    load.batch_ends(0)              # it went idle: the streak starts again
+    assert load.late([0.5]) == [False]
+
+
+def test_a_link_that_stays_busy_refuses_messages_whose_answer_would_be_late():
+    load = warmed()
+    for _ in range(BUSY_BATCHES):
+        load.batch_ends(3)
+        load.applied(0.005, 3)
+    load.batch_ends(3)
+    # 5 ms of batch time: a message that waited 10 ms is in time, one that waited 30 is not.
+    assert load.late([0.010, 0.030]) == [False, True]
+
+
+def test_nothing_is_refused_on_a_new_stream_or_with_no_limit():
+    load = LinkLoad(0.02)
+    for _ in range(BUSY_BATCHES + 1):
+        load.batch_ends(5)
+        load.applied(0.005, 1)
+    assert load.late([1.0]) == [False]          # still warming up
+    off = warmed(limit_s=None)
+    for _ in range(BUSY_BATCHES + 1):
+        off.batch_ends(5)
+    assert off.late([10.0]) == [False]
+
+
+def test_where_every_batch_is_slow_patience_follows_the_quickest_batches():
+    # A store on the Ray runtime: every batch takes 40 ms; waiting one batch is normal.
+    load = warmed(batch_s=0.040)
+    for _ in range(WINDOW_BATCHES):
+        load.batch_ends(2)
+        load.applied(0.040, 2)
+    load.batch_ends(2)
+    assert load.late([0.040, 0.090]) == [False, True]   # patience 3 x 40 ms
+    # Batches that grow with an overload do not raise the patience with them.
+    for _ in range(WINDOW_BATCHES // 2):
+        load.batch_ends(2)
+        load.applied(0.400, 2)
+    load.batch_ends(2)
+    assert load.late([0.0]) == [True]
