@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sites.calendars import WallClock
 from sites.dialer.call_list import CallList
 from sites.dialer.campaign import Campaign
 from sites.dialer.config import CampaignConfig
@@ -46,10 +47,11 @@ class Resumed:
 
 class DialerActor:
     def __init__(self, config: CampaignConfig, ids, groups, zone_sets, keys,
-                 do_not_call: DoNotCall | None = None):
+                 do_not_call: DoNotCall | None = None, clock: WallClock | None = None):
         """The campaign's list as the core gets it (sites/dialer/call_list.py): record ids,
-        their zone groups and the keyed hashes of their numbers; never a number."""
-        self.campaign = Campaign(config, CallList(ids, groups, zone_sets, keys),
+        their zone groups and the keyed hashes of their numbers; never a number. `clock`:
+        the host's time as wall-clock time, for the call window (the host's `wall_clock`)."""
+        self.campaign = Campaign(config, CallList(ids, groups, zone_sets, keys), clock=clock,
                                  do_not_call=do_not_call)
 
     def step(self, events: list, now: float) -> Step:

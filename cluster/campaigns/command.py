@@ -10,8 +10,9 @@
   first (E.164): a bad one is named (`number 2: ...` or `file:line: phone: ...`, masked) and
   the command exits 2 with nothing sent; then calls of 10,000. `vcc campaign dnc count
   [--campaign NAME]`: the lists' sizes (numbers are never given back).
-- `vcc campaign put NAME --site S --skill K --mode progressive|predictive [...]`,
-  `start|pause|stop|show NAME`, `list`.
+- `vcc campaign put NAME --site S --skill K --mode progressive|predictive [--call-window
+  CALENDAR] [...]`, `start|pause|stop|show NAME`, `list` (`show` and `list` print each
+  campaign as JSON, its `call_window` when it has one).
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     put.add_argument("--abandon-window", default="", choices=("", "30d", "24h"))
     put.add_argument("--ring-timeout-s", type=float, default=0.0)
     put.add_argument("--amd", action="store_true")
+    put.add_argument("--call-window", default="",
+                     help="a calendar of the routing plans: dial only while it is open in "
+                          "the callee's time zone (default: at any time)")
     for verb in ("start", "pause", "stop", "show"):
         common(commands.add_parser(verb, help=f"{verb} a campaign")).add_argument("name")
     common(commands.add_parser("list", help="every campaign"))
@@ -174,7 +178,7 @@ async def _call(args) -> int:
                     name=args.name, site=args.site, skill=args.skill, mode=args.mode,
                     pacing=args.pacing, abandon_limit_pct=args.abandon_limit_pct,
                     abandon_window=args.abandon_window, ring_timeout_s=args.ring_timeout_s,
-                    amd=args.amd), timeout=30)]
+                    amd=args.amd, call_window=args.call_window), timeout=30)]
             else:
                 method = {"start": admin.StartCampaign, "pause": admin.PauseCampaign,
                           "stop": admin.StopCampaign, "show": admin.GetCampaign}[verb]

@@ -3,10 +3,15 @@
 
 The live host runs `progressive` and `predictive` campaigns; `preview` needs the agent's
 desktop to say when a preview is done (not in the API yet) and is refused by name.
+
+`call_window` names a calendar of the center's routing plans (SPEC §10, `calendars:`): the
+document keeps the name, and the calendar it names is read when the campaign starts
+(`call_window_of`); empty: no window.
 """
 
 from __future__ import annotations
 
+from sites.calendars import Calendar
 from sites.dialer.config import RETRY_OUTCOMES, CampaignConfig, Retry
 from sites.errors import InvalidInput
 
@@ -29,11 +34,26 @@ def document_of(message) -> dict:
         document[key] = value if value else default
     document["retries"] = {outcome: [rule.delay_s, rule.max_attempts]
                            for outcome, rule in sorted(message.retries.items())}
+    document["call_window"] = message.call_window
     return document
 
 
-def config_of(document: dict) -> CampaignConfig:
-    """The core's configuration of a campaign document; InvalidInput naming the field."""
+def call_window_of(document: dict, calendars: dict) -> Calendar | None:
+    """The calendar the document's `call_window` names among `calendars` (name -> Calendar,
+    the center's), None without one; InvalidInput naming `call_window` if it is unknown."""
+    name = document.get("call_window", "")      # documents put before call windows: none
+    if not name:
+        return None
+    calendar = calendars.get(name)
+    if calendar is None:
+        known = ", ".join(sorted(calendars)[:20]) or "none in the routing plans"
+        raise InvalidInput("call_window", f"unknown calendar {name[:64]!r} (calendars: {known})")
+    return calendar
+
+
+def config_of(document: dict, call_window: Calendar | None = None) -> CampaignConfig:
+    """The core's configuration of a campaign document, with the calendar its `call_window`
+    names (`call_window_of`); InvalidInput naming the field."""
     mode = document.get("mode")
     if mode not in HOSTED_MODES:
         problem = ("preview campaigns are not hosted by vcc serve yet (the agent's desktop "
@@ -56,7 +76,7 @@ def config_of(document: dict) -> CampaignConfig:
             ring_timeout_s=document["ring_timeout_s"], amd_enabled=document["amd"],
             amd_false_positive=document["amd_false_positive"],
             pace_every_s=document["pace_every_s"], abandon_prompt=document["abandon_prompt"],
-            retries=retries)
+            retries=retries, call_window=call_window)
     except InvalidInput as error:
         field = _FIELDS.get(error.field, error.field)
         if field.startswith("retries."):            # retries.busy.delay_s
@@ -72,6 +92,7 @@ def message_of(document: dict, state: str, records: int, into):
     for outcome, (delay_s, attempts) in document.get("retries", {}).items():
         rule = into.retries[outcome]
         rule.delay_s, rule.max_attempts = delay_s, attempts
+    into.call_window = document.get("call_window", "")
     into.state = STATES.index(state) + 1
     into.records = records
     return into

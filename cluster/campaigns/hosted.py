@@ -25,10 +25,11 @@ class Up:
 class Hosted:
     """One campaign in this process."""
 
-    def __init__(self, document: dict, state: str, records: int):
+    def __init__(self, document: dict, state: str, records: int, call_window=None):
+        """`call_window`: the calendar its pacer reads (the one it started with)."""
         self.document = document
         self.name, self.site, self.skill = document["name"], document["site"], document["skill"]
-        self.config = config_of(document)
+        self.config = config_of(document, call_window)
         self.state = state
         self.records = records
         self.pacer = None

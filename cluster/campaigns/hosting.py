@@ -40,11 +40,13 @@ import asyncio
 import logging
 import secrets
 
+from cluster.campaigns.definition import call_window_of
 from cluster.campaigns.hosted import Hosted, Up
 from cluster.host_interface import OutboundCall, Routed
 from cluster.phone_keys import phone_key, time_zones
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
+from sites.calendars import WallClock
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
@@ -172,18 +174,29 @@ class CampaignHost:
                 raise PreconditionFailed("name", f"campaign {name!r} was started by an "
                                                  "earlier server without a campaign journal "
                                                  "and cannot resume here")
-            hosted = Hosted(document, state, records)
+            hosted = Hosted(document, state, records, self._call_window(document))
+            clock = self.host.wall_clock
             async with self.lists_lock:
                 global_keys, campaign_keys = await self._list_keys(name)
                 await self._build_pacer(hosted, await rows_loader(),
-                                        DoNotCall(global_keys, campaign_keys))
-                await self._write(hosted, start_entry(global_keys, campaign_keys))
+                                        DoNotCall(global_keys, campaign_keys), clock)
+                await self._write(hosted, start_entry(global_keys, campaign_keys,
+                                                      hosted.config.call_window, clock))
                 self.hosted[name] = hosted
         elif hosted.state == "stopped":
             raise PreconditionFailed("name", f"campaign {name!r} is stopped for good")
         hosted.state = "running"
         self._pace_soon(hosted)
         return hosted.state
+
+    def _call_window(self, document: dict):
+        """The center's calendar the campaign's `call_window` names now (None: no window);
+        PreconditionFailed if the routing plans no longer have it."""
+        try:
+            return call_window_of(document, self.host.plans.calendars)
+        except InvalidInput as error:
+            raise PreconditionFailed(error.field, f"{error.problem}: put the campaign with "
+                                                  "another call_window first") from None
 
     async def _list_keys(self, name: str) -> tuple:
         """(global keys, the campaign's keys) of the do-not-call lists in the store now."""
@@ -252,7 +265,9 @@ class CampaignHost:
                             now, scope, tuple(added), tuple(removed))])
         return added, removed, size
 
-    async def _build_pacer(self, hosted: Hosted, rows: list, lists: DoNotCall) -> None:
+    async def _build_pacer(self, hosted: Hosted, rows: list, lists: DoNotCall,
+                           clock: WallClock) -> None:
+        """`clock`: the wall clock its call window is read on (the host's when it started)."""
         ids, groups, keys, group_of = [], [], [], {}
         for record_id, phone, timezone, customer_id in rows:
             ids.append(record_id)
@@ -263,7 +278,8 @@ class CampaignHost:
             groups.append(group_of.setdefault(zones, len(group_of)))
             keys.append(phone_key(self.secret, phone))
         hosted.pacer = self.host.start_pacer(hosted.name, hosted.config, tuple(ids), groups,
-                                             tuple(group_of) or ((),), tuple(keys), lists)
+                                             tuple(group_of) or ((),), tuple(keys), lists,
+                                             clock)
 
     def pause(self, name: str) -> str:
         hosted = self._running(name)

@@ -3,11 +3,15 @@ so that a restarted server or a new leader rebuilds the pacer where the old one 
 
 The pacer is deterministic (sites/dialer/campaign.py): the same events from the same start
 give the same state. So the journal holds its inputs, not its state: entry 1 the
-do-not-call lists it started with (keys only, `start`), then one entry per step with the
-events of that step (`step`), each written and committed before the step's decisions are
-carried out (a dial the journal does not know was never sent). A new leader's first entry
-is a `claim` with its term: the deposed leader's next entry takes the same seq and fails
-(the primary key), so two leaders never both dial for one campaign.
+do-not-call lists it started with (keys only), its call window's calendar in full (the
+center's calendar of that name may change later) and the host's wall clock then (`start`),
+then one entry per step with the events of that step (`step`), each written and committed
+before the step's decisions are carried out (a dial the journal does not know was never
+sent). A new leader's first entry is a `claim` with its term: the deposed leader's next
+entry takes the same seq and fails (the primary key), so two leaders never both dial for
+one campaign. A claim holds the new term's wall clock (its host counts time from another
+origin): a replay switches the pacer to it there (`ClockChanged`), as the server that
+claimed it did.
 
 Entries are JSON (the store's `campaign_journal.entry`); floats round-trip exactly, so a
 replay sees the very times the pacer saw. Blocking calls: the host runs them off the event
@@ -16,9 +20,12 @@ loop, like every store call.
 
 from __future__ import annotations
 
+import datetime as dt
+
 import sqlalchemy as sa
 
 from cluster.store.models import CampaignJournalEntry
+from sites.calendars import Calendar, Override, WallClock
 from sites.dialer import events as dev
 from sites.dialer.events import CallOutcome
 from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSkill
@@ -136,17 +143,41 @@ def decode_event(data: dict, paces: PaceCodec | None = None):
     raise ValueError(f"campaign journal: unknown event kind {kind!r}")
 
 
-def start_entry(global_keys, campaign_keys) -> dict:
-    return {"k": "start", "global": _keys(sorted(global_keys)),
-            "campaign": _keys(sorted(campaign_keys))}
+def encode_calendar(calendar: Calendar) -> dict:
+    """A calendar as the core holds it (minutes, dates, POSIX seconds): read back, it is the
+    same calendar, whatever the center's configuration says by then."""
+    return {"name": calendar.name, "timezone": calendar.timezone,
+            "weekly": [[list(window) for window in day] for day in calendar.weekly],
+            "holidays": sorted(day.isoformat() for day in calendar.holidays),
+            "overrides": [[o.start, o.end, o.open, o.reason] for o in calendar.overrides]}
+
+
+def decode_calendar(data: dict) -> Calendar:
+    return Calendar(data["name"], data["timezone"],
+                    tuple(tuple(tuple(window) for window in day) for day in data["weekly"]),
+                    frozenset(dt.date.fromisoformat(day) for day in data["holidays"]),
+                    tuple(Override(*override) for override in data["overrides"]))
+
+
+def start_entry(global_keys, campaign_keys, call_window: Calendar | None = None,
+                clock: WallClock | None = None) -> dict:
+    """`call_window`: the calendar the pacer was given; `clock`: the host's wall clock."""
+    entry = {"k": "start", "global": _keys(sorted(global_keys)),
+             "campaign": _keys(sorted(campaign_keys))}
+    if call_window is not None:
+        entry["call_window"] = encode_calendar(call_window)
+    if clock is not None:
+        entry["clock"] = clock.start_epoch
+    return entry
 
 
 def step_entry(events, paces: PaceCodec) -> dict:
     return {"k": "step", "events": [encode_event(event, paces) for event in events]}
 
 
-def claim_entry() -> dict:
-    return {"k": "claim"}
+def claim_entry(clock: WallClock | None = None) -> dict:
+    """`clock`: the claiming host's wall clock, the pacer's from this entry on."""
+    return {"k": "claim"} if clock is None else {"k": "claim", "clock": clock.start_epoch}
 
 
 def closed_entry() -> dict:
@@ -155,12 +186,16 @@ def closed_entry() -> dict:
 
 
 class Replay:
-    """A campaign's journal read back: the lists it started with, its steps' events in
-    order, and where the next entry goes."""
+    """A campaign's journal read back: the lists, call window and wall clock it started
+    with, its steps' events in order (a claim's new wall clock as a `ClockChanged` step),
+    and where the next entry goes. A journal written before call windows has neither: no
+    window (its wall clock then matters to nothing)."""
 
     def __init__(self, rows):
         self.global_keys: frozenset = frozenset()
         self.campaign_keys: frozenset = frozenset()
+        self.call_window: Calendar | None = None
+        self.clock: WallClock | None = None
         self.steps: list = []          # [[event, ...], ...]
         self.started = False
         self.closed = False            # stopped, and its last call over (nothing to resume)
@@ -174,9 +209,16 @@ class Replay:
                 self.global_keys = frozenset(_unkeys(entry["global"]))
                 self.campaign_keys = frozenset(_unkeys(entry["campaign"]))
                 self.paces = PaceCodec()
+                window = entry.get("call_window")
+                self.call_window = decode_calendar(window) if window is not None else None
+                self.clock = WallClock(entry["clock"]) if "clock" in entry else None
             elif kind == "step":
                 self.steps.append([decode_event(event, self.paces)
                                    for event in entry["events"]])
+            elif kind == "claim" and "clock" in entry and self.started:
+                # At the time of the newest event: the claimer's pacer switched after
+                # replaying everything before its claim.
+                self.steps.append([dev.ClockChanged(self.last_time, entry["clock"])])
             self.next_seq = seq + 1
 
     @property
@@ -227,9 +269,10 @@ class CampaignJournal:
             raise JournalConflict(f"campaign {campaign!r}: entry {seq} was written by "
                                   "another server (a newer leader)") from None
 
-    def claim(self, campaign: str, token: int | None) -> None:
+    def claim(self, campaign: str, token: int | None, clock: WallClock | None = None) -> None:
         """A new term's first entry, after every other: from its commit the previous
-        holder's writes fail. JournalConflict if a newer term claimed it already."""
+        holder's writes fail. JournalConflict if a newer term claimed it already. `clock`:
+        the new term's wall clock (claim_entry)."""
         with self.engine.connect() as connection:
             newest, last = connection.execute(sa.select(
                 sa.func.max(_JOURNAL.c.token), sa.func.coalesce(sa.func.max(_JOURNAL.c.seq), 0))
@@ -237,7 +280,7 @@ class CampaignJournal:
         if token is not None and newest is not None and newest > token:
             raise JournalConflict(f"campaign {campaign!r} was claimed by term {newest}, "
                                   f"newer than {token}")
-        self.append(campaign, last + 1, claim_entry(), token)
+        self.append(campaign, last + 1, claim_entry(clock), token)
 
     def ends(self, campaign: str) -> tuple:
         """(started, closed) from its first and last entries only: whether a campaign has

@@ -5,9 +5,11 @@ For each campaign the store says is running or paused (or stopped with calls sti
 in this order:
 1. claim it: the new term's entry goes after every other, so the server that ran it before,
    if it still runs, fails its next write and dials nothing more (a SIGSTOPped old leader);
+   the entry holds this host's wall clock (its time has another origin);
 2. read its journal and rebuild the pacer: the list as imported (it cannot change once
-   started), the do-not-call lists it started with, then every journaled step replayed in
-   order. The pacer is deterministic, so it stands where the old one stood when it last
+   started), the do-not-call lists, call window and wall clock it started with, then every
+   journaled step replayed in order (each claim's wall clock, ours last, from its place).
+   The pacer is deterministic, so it stands where the old one stood when it last
    committed; the decisions of the replay were carried out by the old server and are
    dropped;
 3. catch up with what the journal could not hold:
@@ -73,14 +75,18 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
             log.warning("campaign %s is %s but has no journal (started by an older server): "
                         "it cannot be resumed", name, state)
         return
-    await loop.run_in_executor(None, journal.claim, name, campaigns.token)
+    clock = campaigns.host.wall_clock
+    await loop.run_in_executor(None, journal.claim, name, campaigns.token, clock)
     replay = await loop.run_in_executor(None, journal.read, name)     # up to our claim
     await loop.run_in_executor(None, campaigns.load_secret)
-    hosted = Hosted(document, state, records)
+    # The call window and wall clock it started with: the replay's claims switch it to
+    # each later term's clock, ours last.
+    hosted = Hosted(document, state, records, replay.call_window)
     async with campaigns.lists_lock:
         rows = await loop.run_in_executor(None, campaigns.store.list_rows, name)
         await campaigns._build_pacer(hosted, rows,
-                                     DoNotCall(replay.global_keys, replay.campaign_keys))
+                                     DoNotCall(replay.global_keys, replay.campaign_keys),
+                                     replay.clock or clock)
         now = max(campaigns.host.now(), replay.last_time)
         resumed = await hosted.pacer.replay(replay.steps, now)
         hosted.seq = replay.next_seq

@@ -54,7 +54,9 @@ class CampaignAdministration:
             raise invalid("skill", f"unknown skill {request.skill[:64]!r} at site "
                                    f"{request.site!r}")
         document = definition.document_of(request)
-        definition.config_of(document)          # InvalidInput naming the field
+        # InvalidInput naming the field (`call_window`: a calendar of the routing plans).
+        definition.config_of(document,
+                             definition.call_window_of(document, self.host.plans.calendars))
         if self.campaigns.state_of(request.name, "draft") == "running":
             raise RequestError(grpc.StatusCode.FAILED_PRECONDITION, "name",
                                f"campaign {request.name!r} is running: pause it first")

@@ -136,6 +136,13 @@ class CallList:
             raise InvalidInput("record_id", f"record {record!r} is not being dialled")
         return index
 
+    def shift_retries(self, delta: float) -> None:
+        """Move every waiting retry's due time by `delta` seconds (the core's time was mapped
+        anew to the wall clock), keeping their order."""
+        if delta:
+            self._retries = [(due + delta, order, index) for due, order, index in self._retries]
+            heapq.heapify(self._retries)    # rounding may make two dues equal
+
     def done(self, record: str) -> None:
         """`record` (taken) is over: not to be dialled again."""
         self._out.pop(record, None)

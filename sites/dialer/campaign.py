@@ -113,6 +113,7 @@ class Campaign:
             dev.CallAbandoned: self._abandoned, dev.CallEnded: self._ended,
             dev.PreviewDone: self._preview_done, dev.Pace: self._pace, dev.Stop: self._stop,
             dev.DoNotCallChanged: self._do_not_call_changed,
+            dev.ClockChanged: self._clock_changed,
         }
 
     # ---- events in, decisions out ------------------------------------------------------------
@@ -250,6 +251,20 @@ class Campaign:
 
     def _do_not_call_changed(self, event) -> list:
         self.do_not_call.change(event.scope, event.add, event.remove)
+        return []
+
+    def _clock_changed(self, event) -> list:
+        windows = self.call_list.windows
+        start_epoch = event.start_epoch
+        if isinstance(start_epoch, bool) or not isinstance(start_epoch, (int, float)) or (
+                not math.isfinite(start_epoch)):
+            raise InvalidInput("start_epoch", f"must be POSIX seconds; got {start_epoch!r}")
+        if windows is None:
+            return []           # without a call window nothing reads the wall clock
+        # A waiting retry's due time may be a window's opening read on the old clock: each
+        # keeps its wall-clock instant, so that it still comes due when its window opens.
+        self.call_list.shift_retries(windows.clock.start_epoch - start_epoch)
+        windows.clock = WallClock(start_epoch)
         return []
 
     def _on_list(self, record: str) -> bool:

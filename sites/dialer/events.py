@@ -80,3 +80,12 @@ class DoNotCallChanged:
     scope: str
     add: tuple = ()
     remove: tuple = ()
+
+
+@dataclass(slots=True)
+class ClockChanged:
+    """The host's time maps to wall-clock time as `WallClock(start_epoch)` from now on (a new
+    leader or a restarted server counts its time from another origin). Only call windows
+    read the wall clock; an event, so that a journal replay switches at the same step."""
+    time: float
+    start_epoch: float

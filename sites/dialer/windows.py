@@ -11,7 +11,8 @@ when the window is open in every one of them: the most restrictive reading, as a
 the wrong hour is what the rule forbids. A group with no zone (unknown) has no window.
 
 Time: the core counts seconds from its origin; `clock` (sites.calendars.WallClock) maps them
-to POSIX time, as routing plans do.
+to POSIX time, as routing plans do. A live host that restarts counts from another origin:
+the campaign replaces `clock` on a `ClockChanged` event.
 """
 
 from __future__ import annotations

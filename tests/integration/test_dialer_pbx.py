@@ -13,9 +13,12 @@ on loopback, with a SQLite store in tmp_path.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import sqlite3
 import textwrap
+
+import grpc
 
 from cluster.client import VccClient
 from tests.integration.test_cli_serve import start, stop
@@ -126,12 +129,48 @@ class FakePbx:
         self.outbox.put_nowait(None)
 
 
-async def _set_up(client, mode, name):
+@contextlib.asynccontextmanager
+async def pbx_link(client):
+    """A FakePbx reading its link while the block runs."""
+    pbx = FakePbx(client)
+    reader = asyncio.ensure_future(pbx.run())
+    try:
+        yield pbx
+    finally:
+        pbx.close()
+        reader.cancel()
+
+
+async def log_in_ready(client):
+    """The campaign's agents, logged in and ready."""
     for agent in AGENTS:
         await client.agents.Login(agent_control_pb2.AgentRequest(site="east", agent_id=agent),
                                   timeout=10)
         await client.agents.SetState(agent_control_pb2.SetStateRequest(
             site="east", agent_id=agent, state=common_pb2.AGENT_STATE_READY), timeout=10)
+
+
+async def ready_again(client):
+    """After a restart: the journal kept the agents logged in; ready, whatever they were."""
+    for agent in AGENTS:
+        try:
+            await client.agents.SetState(agent_control_pb2.SetStateRequest(
+                site="east", agent_id=agent, state=common_pb2.AGENT_STATE_READY), timeout=10)
+        except grpc.aio.AioRpcError as error:
+            assert "already" in error.details(), error.details()
+
+
+async def campaign_figures(client, name):
+    """The campaign's figures now (the first message of its statistics stream)."""
+    statistics = client.admin.StreamCampaignStatistics(
+        admin_pb2.CampaignStatisticsRequest(campaign=name))
+    figures = await asyncio.wait_for(statistics.read(), 10)
+    statistics.cancel()
+    return figures
+
+
+async def _set_up(client, mode, name):
+    await log_in_ready(client)
     campaign = await client.admin.PutCampaign(admin_pb2.Campaign(
         name=name, site="east", skill="outbound_sales", mode=mode), timeout=10)
     assert campaign.state == admin_pb2.CAMPAIGN_STATE_DRAFT
@@ -161,11 +200,7 @@ async def _run_campaign(port, mode, name, answer_delay_s=lambda call: 0.05):
                 await asyncio.sleep(0.1)
             assert done(), (len(pbx.dials), len(pbx.finished), pbx.errors)
             await asyncio.sleep(0.5)        # anything late would show up now
-            statistics = client.admin.StreamCampaignStatistics(
-                admin_pb2.CampaignStatisticsRequest(campaign=name))
-            figures = await asyncio.wait_for(statistics.read(), 10)
-            statistics.cancel()
-            return pbx, figures
+            return pbx, await campaign_figures(client, name)
         finally:
             pbx.close()
             reader.cancel()

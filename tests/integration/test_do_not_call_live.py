@@ -20,8 +20,9 @@ import pytest
 from cluster.client import VccClient
 from tests.integration.test_campaign_admin import _refused
 from tests.integration.test_cli_serve import start, stop
-from tests.integration.test_dialer_pbx import AGENTS, CONFIG, RECORDS, FakePbx, _set_up, number
-from vcc.v1 import admin_pb2, agent_control_pb2, common_pb2
+from tests.integration.test_dialer_pbx import (CONFIG, RECORDS, FakePbx, _set_up, number,
+                                               ready_again)
+from vcc.v1 import admin_pb2
 from tests.twin_pass import compiled_pass_only
 
 BEFORE_GLOBAL, BEFORE_CAMPAIGN = 20, 21        # on the lists before the campaign starts
@@ -114,13 +115,7 @@ async def _after_restart(port):
     async with VccClient(f"127.0.0.1:{port}") as client:
         admin = client.admin
         assert await _counts(admin, "c1") == (2, 1)
-        for agent in AGENTS:        # the journal kept them logged in; ready, whatever they were
-            try:
-                await client.agents.SetState(agent_control_pb2.SetStateRequest(
-                    site="east", agent_id=agent, state=common_pb2.AGENT_STATE_READY),
-                    timeout=10)
-            except grpc.aio.AioRpcError as error:
-                assert "already" in error.details(), error.details()
+        await ready_again(client)
         await admin.PutCampaign(admin_pb2.Campaign(
             name="c2", site="east", skill="outbound_sales", mode="progressive"), timeout=10)
         await admin.ImportCampaignList(admin_pb2.CampaignListRows(campaign="c2", rows=[

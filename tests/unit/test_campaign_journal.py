@@ -5,6 +5,7 @@ server's claim deposes the first."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -16,7 +17,8 @@ from cluster.campaigns.journal import (CampaignJournal, JournalConflict, PaceCod
 from cluster.store.db import open_engine
 from cluster.store.migrate import upgrade
 from sites.dialer import events as dev
-from sites.dialer.config import CampaignConfig, DialMode
+from sites.calendars import Calendar, WallClock
+from sites.dialer.config import CampaignConfig, DialMode, Retry
 from sites.dialer.decisions import Dial
 from sites.dialer.do_not_call import DoNotCall
 from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSkill
@@ -120,3 +122,78 @@ def test_a_claim_deposes_the_server_that_wrote_before(tmp_path):
     journal.append("c", 4, closed_entry(), token=5)
     assert journal.ends("c") == (True, True) and journal.read("c").closed
     engine.dispose()
+
+
+# ---- call windows: the calendar and wall clock it started with, and each claim's ----------
+UTC = dt.timezone.utc
+NY, BERLIN = "America/New_York", "Europe/Berlin"
+START = dt.datetime(2026, 3, 2, tzinfo=UTC).timestamp()        # a Monday
+WINDOW = Calendar.from_spec("callable", {
+    "timezone": BERLIN, "weekly": {"mon-fri": "09:00-20:00"}, "holidays": ["2026-03-13"],
+    "overrides": [{"start": "2026-03-04T12:00:00+00:00", "end": "2026-03-04T13:00:00+00:00",
+                   "state": "closed", "reason": "drill"}]})
+
+
+def _windowed(call_window, clock):
+    config = CampaignConfig("c", "sales", DialMode.PROGRESSIVE, call_window=call_window,
+                            retries={"busy": Retry(900.0, 3)})
+    ids = tuple(f"r{n}" for n in range(6))
+    # r0, r2, r4 in New York; r1, r3, r5 in Berlin.
+    return DialerActor(config, ids, [0, 1] * 3, ((NY,), (BERLIN,)),
+                       tuple(f"k{n}" for n in range(6)), DoNotCall(), clock)
+
+
+def test_a_calendar_survives_the_journal_whole():
+    stored = json.loads(json.dumps(start_entry((), (), WINDOW, WallClock(START))))
+    replay = Replay([(1, stored)])
+    assert replay.call_window == WINDOW and replay.clock == WallClock(START)
+    assert replay.call_window.overrides[0].reason == "drill"
+
+
+def test_a_journal_without_window_or_clock_replays_without_them():
+    # Written before call windows reached vcc serve.
+    replay = Replay([(1, {"k": "start", "global": [], "campaign": []}), (2, {"k": "claim"}),
+                     (3, step_entry([dev.Stop(1.0)], PaceCodec()))])
+    assert replay.call_window is None and replay.clock is None
+    assert replay.steps == [[dev.Stop(1.0)]] and replay.next_seq == 4
+
+
+def test_a_windowed_campaign_replays_to_the_same_decisions_across_a_new_wall_clock(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    upgrade(engine)
+    journal = CampaignJournal(engine)
+    first, second = WallClock(START), WallClock(START + 5 * 3600.0)
+    original = _windowed(WINDOW, first)
+    journal.append("c", 1, start_entry((), (), WINDOW, first), token=1)
+    decided, paces = [], PaceCodec()
+
+    def run(events, token=1):
+        decided.append(original.step(events, events[-1].time).decisions)
+        seq = journal.read("c").next_seq
+        journal.append("c", seq, step_entry(events, paces), token=token)
+
+    # 10:00 UTC on the first clock: Berlin is open (11:00), New York is not (05:00).
+    run([_pace(10 * 3600.0, 2)])
+    assert [dial.record_id for dial in decided[0]] == ["r1", "r3"]
+    run([dev.CallProgress(10 * 3600.0 + 5, "c-0", dev.CallOutcome.BUSY)])
+    # A new term whose host's time 10:00 is 15:00 UTC: New York opens (10:00 there). Its
+    # pacer switched there (it replayed up to its claim); the retry keeps its wall instant.
+    journal.claim("c", 2, second)
+    original.step([dev.ClockChanged(10 * 3600.0 + 5, second.start_epoch)], 10 * 3600.0 + 5)
+    run([_pace(10 * 3600.0 + 60, 4)], token=2)       # c-1 still rings: 3 calls
+    assert [dial.record_id for dial in decided[2]] == ["r1", "r0", "r2"]
+    engine.dispose()
+
+    replay = CampaignJournal(open_engine(f"sqlite:///{tmp_path}/vcc.db")).read("c")
+    assert replay.call_window == WINDOW and replay.clock == first
+    assert [type(events[0]) for events in replay.steps] == [
+        dev.Pace, dev.CallProgress, dev.ClockChanged, dev.Pace]
+    rebuilt = _windowed(replay.call_window, replay.clock)
+    again = [rebuilt.step(events, events[-1].time).decisions for events in replay.steps]
+    assert again[:2] + again[3:] == decided and again[2] == []
+    after = [_pace(11 * 3600.0, 6)]
+    assert rebuilt.step(after, 11 * 3600.0).decisions == original.step(after, 11 * 3600.0).decisions
+    # Without the claim's clock the replay would read New York's window on the first clock.
+    stale = _windowed(WINDOW, first)
+    assert [stale.step(events, events[-1].time).decisions for events in replay.steps
+            if type(events[0]) is not dev.ClockChanged][2] != decided[2]

@@ -120,6 +120,37 @@ def test_a_predictive_campaign_sleeps_until_the_window_opens():
     assert pacer.next_pace_at(core(2026, 3, 2, 14)) == core(2026, 3, 2, 14) + 1.0
 
 
+def test_a_new_wall_clock_reads_the_window_anew_and_keeps_waiting_retries_wall_instants():
+    # A new leader counts its time from another origin: core time t is now an hour later on
+    # the wall clock than it was (ClockChanged, journaled with its claim).
+    pacer = campaign(listed([0, 0, 0], ((BERLIN,),)), retries={"busy": Retry(900.0, 2)})
+    now = core(2026, 3, 2, 18, 50)              # 19:50 in Berlin: open
+    calls = pacer.handle(dev.Pace(now, agents(1)))
+    pacer.handle(dev.CallProgress(now + 3, calls[0].call_id, CallOutcome.BUSY))
+    # Its retry waits for Tuesday 09:00 in Berlin (08:00 UTC), a wall-clock instant.
+    assert pacer.handle(dev.Pace(core(2026, 3, 2, 19, 6), agents(1))) == []
+    tuesday = dt.datetime(2026, 3, 3, 8, tzinfo=UTC).timestamp()
+    assert pacer.call_list.next_due(core(2026, 3, 2, 19, 6)) == CLOCK.core(tuesday)
+    later = WallClock(START + HOUR)
+    pacer.handle(dev.ClockChanged(core(2026, 3, 2, 19, 7), later.start_epoch))
+    # The same wall-clock instant on the new clock: an hour earlier in core time; so is
+    # the window's opening for the fresh records.
+    assert pacer.call_list.next_due(core(2026, 3, 2, 19, 7)) == later.core(tuesday)
+    assert pacer.handle(dev.Pace(later.core(tuesday) - 1.0, agents(2))) == []
+    assert dialled(pacer.handle(dev.Pace(later.core(tuesday), agents(2)))) == ["r0", "r1"]
+
+
+def test_a_new_wall_clock_changes_nothing_without_a_window():
+    pacer = campaign(listed([0, 0], ((NY,),)), window=None, retries={"busy": Retry(900.0, 2)})
+    calls = pacer.handle(dev.Pace(10.0, agents(1)))
+    pacer.handle(dev.CallProgress(13.0, calls[0].call_id, CallOutcome.BUSY))
+    assert pacer.handle(dev.ClockChanged(14.0, START + HOUR)) == []
+    assert pacer.call_list.next_due() == 913.0
+    with pytest.raises(InvalidInput) as refused:
+        pacer.handle(dev.ClockChanged(15.0, float("nan")))
+    assert refused.value.field == "start_epoch"
+
+
 def test_without_a_window_zones_do_not_matter():
     pacer = campaign(listed([0, 1], ((NY,), ())), window=None)
     assert dialled(pacer.handle(dev.Pace(core(2026, 3, 2, 3), agents(2)))) == ["r0", "r1"]
