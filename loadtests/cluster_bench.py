@@ -43,6 +43,8 @@ import time
 
 from loadtests import grpc_bench
 from loadtests.grpc_bench import (
+    ClientGc,
+    CpuMeter,
     Report,
     ServerProcess,
     VccClient,
@@ -94,12 +96,17 @@ async def _overload_run(args, server, report) -> dict:
         report.progress(f"overload: {args.rate:,.0f} arrivals/s for {args.duration:g} s over "
                         f"{links} PBX links")
         samples: list = []          # (sent at, route latency) of every contact routed
-        runs = await asyncio.gather(*(
-            stream_phase(vcc, args.rate / links, args.duration, args.tick_ms / 1000.0,
-                         args.drain_timeout, samples, link_id=f"cluster-bench-overload-{n}",
-                         prefix=f"l{n}-")
-            for n in range(links)))
+        # As in the throughput run: the client's own collector pauses would add to every
+        # latency in flight, so what lives is frozen and the pauses are reported.
+        with CpuMeter(server) as cpu, ClientGc() as client_gc:
+            runs = await asyncio.gather(*(
+                stream_phase(vcc, args.rate / links, args.duration, args.tick_ms / 1000.0,
+                             args.drain_timeout, samples,
+                             link_id=f"cluster-bench-overload-{n}", prefix=f"l{n}-")
+                for n in range(links)))
         figures = overload_figures(runs, [latency for _, latency in samples])
+        figures.update(server_cpu_pct=cpu.server_pct, client_cpu_pct=cpu.client_pct,
+                       **client_gc.figures())
         figures["warm_up_lost"] = warm["unfinished"] + warm["finished_more_than_once"]
         figures.update(await statistics_check(vcc))
     report.measurement(figures)
@@ -362,6 +369,11 @@ def report_overload(figures: dict, report: Report) -> None:
                 f"{fmt(figures['route_p50_ms'], 2)} ms, p99 {fmt(figures['route_p99_ms'], 2)} "
                 f"ms, max {fmt(figures['route_max_ms'], 2)} ms over {figures['routed']:,}; "
                 f"other errors: {other or 'none'}")
+    report.line(f"  server CPU {fmt(figures['server_cpu_pct'], 0)} %, client CPU "
+                f"{fmt(figures['client_cpu_pct'], 0)} %, client collector pauses "
+                f"{figures['client_gc_collections']} (total "
+                f"{fmt(figures['client_gc_total_ms'], 1)} ms, longest "
+                f"{fmt(figures['client_gc_max_pause_ms'], 1)} ms)")
     report.check(lost == 0 and figures["queued"] == 0
                  and figures["route_p99_ms"] is not None
                  and figures["route_p99_ms"] <= TARGET_P99_MS,
