@@ -145,20 +145,17 @@ def _contact_sums(connection, query: ReportQuery, by: str, bucketed: bool) -> di
     return out
 
 
-def _agent_time(connection, query: ReportQuery, by: str) -> dict:
-    """{(bucket index, group label, state, reason): seconds} of agent state intervals, each
-    interval split over the report intervals it spans, by a join in the database: with
-    `generate_series` on PostgreSQL (only the buckets each interval needs), elsewhere with a
-    table of offsets 0..n (n the widest span in buckets)."""
-    groups = _group_columns(by, contacts=False)
-    if groups is None:
-        return {}
-    width = query.interval_s
-    start = greatest(I.start_time, query.start)
-    end = least(I.end_time, query.end)
-    first = floor_(start / width)
-    last = floor_(end / width)
-    overlapping = sa.and_(I.start_time < query.end, I.end_time > query.start)
+def split_agent_time(connection, start: float, end: float, width: float):
+    """Agent state intervals split over the report intervals of `width` they span, by a join
+    in the database: with `generate_series` on PostgreSQL (only the buckets each interval
+    needs), elsewhere with a table of offsets 0..n (n the widest span in buckets).
+    (source to select from, bucket index, seconds of the interval in that bucket, condition
+    the intervals must meet), or None when no interval overlaps [start, end)."""
+    clipped_start = greatest(I.start_time, start)
+    clipped_end = least(I.end_time, end)
+    first = floor_(clipped_start / width)
+    last = floor_(clipped_end / width)
+    overlapping = sa.and_(I.start_time < end, I.end_time > start)
     if connection.dialect.name == "postgresql":
         series = sa.func.generate_series(sa.cast(first, sa.BigInteger),
                                          sa.cast(last, sa.BigInteger)).table_valued("b").render_derived(
@@ -168,13 +165,26 @@ def _agent_time(connection, query: ReportQuery, by: str) -> dict:
     else:
         widest = connection.execute(sa.select(sa.func.max(last - first)).where(overlapping)).scalar()
         if widest is None:
-            return {}
+            return None
         offsets = sa.select(sa.literal(0, sa.Integer).label("n")).cte("offsets", recursive=True)
         offsets = offsets.union_all(sa.select((offsets.c.n + 1).label("n"))
                                     .where(offsets.c.n < int(widest)))
         source = INTERVALS.join(offsets, offsets.c.n <= last - first)
         index = first + offsets.c.n
-    seconds = least(end, (index + 1) * width) - greatest(start, index * width)
+    seconds = least(clipped_end, (index + 1) * width) - greatest(clipped_start, index * width)
+    return source, index, seconds, overlapping
+
+
+def _agent_time(connection, query: ReportQuery, by: str) -> dict:
+    """{(bucket index, group label, state, reason): seconds} of agent state intervals, each
+    interval split over the report intervals it spans (split_agent_time)."""
+    groups = _group_columns(by, contacts=False)
+    if groups is None:
+        return {}
+    split = split_agent_time(connection, query.start, query.end, query.interval_s)
+    if split is None:
+        return {}
+    source, index, seconds, overlapping = split
     if by == "skill":
         source = source.join(AGENT_SKILLS, sa.and_(S.site == I.site, S.agent_id == I.agent_id))
     keys = [index.label("bucket")] + [column.label(f"g{number}")
