@@ -10,9 +10,11 @@ penetration: the records of its list dialled at least once by the interval's end
 the campaign began, whatever --from says) / the list's size now. The totals row's
 penetration: records dialled at least once in the range / list size.
 
-Agent utilization is not here: agents are blended (any agent with the skill takes
-outbound and inbound calls alike) and the store keeps no agent-to-campaign assignment, so
-the logged-in hours of "the campaign's agents" cannot be told from the records (README).
+Agent time (cluster/reports/campaign_agents.py says whose and how it is added up), in the
+rows of the intervals the campaign dialled in: its agents' logged-in hours; their talk,
+wrap-up and idle minutes per logged-in hour (of all their contacts: they are blended);
+utilization, (talk + wrap-up) minutes per logged-in hour as `vcc simulate` reports it; and
+the campaign's own calls' talk + wrap-up minutes per logged-in hour of its agents.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from cluster.reports.campaign_agents import agent_seconds
 from cluster.reports.render import format_cell, text_table
 from cluster.reports.request import duration, format_time
 from cluster.store.models import CampaignAttempt, CampaignRecord
@@ -36,7 +39,13 @@ COUNTS = ("attempts", "live", "machine", "no_answer", "busy", "failed", "abandon
 COLUMNS = (("attempts", "attempts"), ("live", "live"), ("machine", "machines"),
            ("no_answer", "no answer"), ("busy", "busy"), ("failed", "failed"),
            ("abandoned", "aband."), ("abandon_pct", "aband. %"), ("connected", "connects"),
-           ("penetration_pct", "penetr. %"))
+           ("penetration_pct", "penetr. %"), ("agent_logged_in_h", "agent h"),
+           ("agent_talk_min_per_h", "talk m/h"), ("agent_wrap_min_per_h", "wrap m/h"),
+           ("agent_idle_min_per_h", "idle m/h"),
+           ("campaign_talk_wrap_min_per_h", "own t+w m/h"))
+# Seconds added up per row (cluster/reports/campaign_agents.py)
+SECONDS = ("agent_logged_in_s", "agent_talk_s", "agent_wrap_s", "agent_idle_s",
+           "campaign_talk_s", "campaign_wrap_s")
 
 
 @dataclass
@@ -51,9 +60,15 @@ class CampaignSums:
     connected: int = 0
     dialled_records: int = 0        # records dialled at least once (see the module docstring)
     list_size: int = 0
+    agent_logged_in_s: float = 0.0      # the campaign's agents (site and skill), all states
+    agent_talk_s: float = 0.0           # ... busy, with any contact
+    agent_wrap_s: float = 0.0           # ... in wrap-up
+    agent_idle_s: float = 0.0           # ... ready, waiting for a contact
+    campaign_talk_s: float = 0.0        # the campaign's own calls, answered in the interval
+    campaign_wrap_s: float = 0.0
 
     def add(self, other: "CampaignSums") -> None:
-        for name in COUNTS:
+        for name in COUNTS + SECONDS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
     def figures(self) -> dict:
@@ -62,6 +77,19 @@ class CampaignSums:
         out["penetration_pct"] = (100.0 * self.dialled_records / self.list_size
                                   if self.list_size else None)
         out["dialled_records"], out["list_size"] = self.dialled_records, self.list_size
+        out.update({name: getattr(self, name) for name in SECONDS})
+        hours = self.agent_logged_in_s / 3600.0
+
+        def per_hour(seconds):
+            return seconds / 60.0 / hours if hours else None
+        out["agent_logged_in_h"] = hours
+        out["agent_talk_min_per_h"] = per_hour(self.agent_talk_s)
+        out["agent_wrap_min_per_h"] = per_hour(self.agent_wrap_s)
+        out["agent_idle_min_per_h"] = per_hour(self.agent_idle_s)
+        # SPEC §6's `vcc simulate` figure: (talk + wrap-up) per logged-in agent hour
+        out["agent_utilization_min_per_h"] = per_hour(self.agent_talk_s + self.agent_wrap_s)
+        out["campaign_talk_wrap_min_per_h"] = per_hour(self.campaign_talk_s
+                                                       + self.campaign_wrap_s)
         return out
 
 
@@ -116,6 +144,7 @@ def compute_campaign_report(engine, start: float, end: float, interval_s: float
             .where(in_range).group_by(A.campaign)).all())
         sizes = dict(connection.execute(sa.select(LIST.c.campaign, sa.func.count())
                                         .group_by(LIST.c.campaign)).all())
+        agents = agent_seconds(connection, start, end, interval_s)
     first_dials: dict = {}
     for name, first_index, records in newly:
         first_dials.setdefault(name, []).append((int(first_index), records))
@@ -128,6 +157,8 @@ def compute_campaign_report(engine, start: float, end: float, interval_s: float
         sums.dialled_records = sum(records for first_index, records in first_dials.get(name, ())
                                    if first_index <= index)
         sums.list_size = sizes.get(name, 0)
+        for seconds_name, seconds in agents.get((index, name), {}).items():
+            setattr(sums, seconds_name, seconds)
         rows.append((index * interval_s, name, sums))
         total = totals.setdefault(name, CampaignSums(list_size=sizes.get(name, 0),
                                                      dialled_records=in_range_records.get(name, 0)))
@@ -161,8 +192,9 @@ def render_campaigns(report: CampaignReport, console) -> None:
 
 
 def write_campaigns_png(report: CampaignReport, path: str) -> None:
-    """Per interval: the attempts by outcome (stacked), abandon % and penetration % on a
-    second axis; one chart for all campaigns together."""
+    """Per interval: the attempts by outcome (stacked), abandon %, penetration % and the
+    agents' talk + wrap-up share of their logged-in time on a second axis; one chart for all
+    campaigns together (an agent of two campaigns counts twice)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -191,7 +223,12 @@ def write_campaigns_png(report: CampaignReport, path: str) -> None:
     abandon = [per_interval[start].figures()["abandon_pct"] for start in starts]
     reach = [100.0 * penetration[start][0] / penetration[start][1] if penetration[start][1]
              else None for start in starts]
-    for label, values in (("abandon %", abandon), ("penetration %", reach)):
+    # (talk + wrap-up) minutes per logged-in hour of the campaigns' agents, as a % of the hour
+    utilization = [per_interval[start].figures()["agent_utilization_min_per_h"]
+                   for start in starts]
+    busy = [None if minutes is None else minutes / 0.6 for minutes in utilization]
+    for label, values in (("abandon %", abandon), ("penetration %", reach),
+                          ("agents' talk + wrap-up %", busy)):
         percent.plot(positions, [math.nan if value is None else value for value in values],
                      marker="o", label=label)
     percent.set_ylim(0, 105)

@@ -34,7 +34,8 @@ def add_report_parser(subparsers) -> argparse.ArgumentParser:
                         help="group rows by (skill); service and dnis rows also count "
                              "self-served callers, IVR and queue abandons, busies, callbacks; "
                              "tier: the callers' customer tier, SL against its objective; "
-                             "campaign: outbound attempts by outcome, abandon %%, penetration")
+                             "campaign: outbound attempts by outcome, abandon %%, penetration, "
+                             "agent talk/wrap/idle minutes per logged-in hour")
     parser.add_argument("--interval", type=parse_interval, default=900.0, metavar="DURATION",
                         help="interval length: 15m, 30m, 1h, 1d, 900s ... (15m)")
     parser.add_argument("--json", action="store_true",

@@ -52,6 +52,10 @@ def test_campaign_report_counts_what_the_pbx_answered(tmp_path):
     assert total["abandon_pct"] == 100.0 * abandoned / answered[LIVE]
     assert (total["dialled_records"], total["list_size"], total["penetration_pct"]) == (
         RECORDS, RECORDS, 100.0)
+    # Its agents (the config's, with the campaign's skill at its site) were logged in and
+    # took its calls: their talk and wrap-up include those calls' (README, campaign reports).
+    assert total["agent_logged_in_s"] > 0
+    assert 0 < total["campaign_talk_wrap_min_per_h"] <= total["agent_utilization_min_per_h"]
     with sqlite3.connect(db_path) as connection:
         rows = connection.execute("SELECT attempt_id, record_id FROM campaign_attempts").fetchall()
     assert {row[0] for row in rows} == set(pbx.dials)
