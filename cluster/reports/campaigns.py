@@ -220,13 +220,13 @@ def write_campaigns_png(report: CampaignReport, path: str) -> None:
     axes.set_ylim(0, max([1] + [per_interval[start].attempts for start in starts]) * 1.1)
     axes.set_title(f"campaign attempts per {duration(report.interval_s)} interval")
     percent = axes.twinx()
-    abandon = [per_interval[start].figures()["abandon_pct"] for start in starts]
+    figures = [per_interval[start].figures() for start in starts]
+    abandon = [row["abandon_pct"] for row in figures]
     reach = [100.0 * penetration[start][0] / penetration[start][1] if penetration[start][1]
              else None for start in starts]
     # (talk + wrap-up) minutes per logged-in hour of the campaigns' agents, as a % of the hour
-    utilization = [per_interval[start].figures()["agent_utilization_min_per_h"]
-                   for start in starts]
-    busy = [None if minutes is None else minutes / 0.6 for minutes in utilization]
+    busy = [None if row["agent_utilization_min_per_h"] is None
+            else row["agent_utilization_min_per_h"] / 0.6 for row in figures]
     for label, values in (("abandon %", abandon), ("penetration %", reach),
                           ("agents' talk + wrap-up %", busy)):
         percent.plot(positions, [math.nan if value is None else value for value in values],
