@@ -104,6 +104,10 @@ class CoreHost(AppliedHooks, LocalPacers, FanOut):
         """
         self._clock = clock
         self._origin = clock() - start_time
+        # When this host began to serve (time.monotonic): a new leader's first seconds are
+        # its warm-up, in which PBX links are not shed (cluster/servicers/link_load.py).
+        # Built after its recovery, or restamped by the leader gate once it serves.
+        self.serving_since = _time.monotonic()
         self._now = start_time
         self._scheduler_factory = scheduler_factory
         self.sites: dict[str, SiteState] = dict(sites) if sites is not None else {

@@ -241,6 +241,7 @@ class LeaderGate:
             if self.metrics is not None:
                 self.metrics.attach(host)
             self.host, self.token = host, token
+            host.serving_since = time.monotonic()
             self.switch._host = host
             self.terms_served += 1
             await self._set_health(True)

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections import deque
 from functools import partial
 
@@ -39,7 +41,7 @@ from cluster.host import EventRejected, HostClosed
 from cluster.request_guard import UndecodableRequest
 from cluster.servicers import convert
 from cluster.servicers.errors import RequestError
-from cluster.servicers.link_load import LinkLoad
+from cluster.servicers.link_load import ROUTER_WARM_UP_S, LinkLoad
 from cluster.servicers.streams import Writer
 from cluster.tracing import routing_span
 from sites import events as ev
@@ -219,10 +221,21 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
         return []
 
     # ---- inbound ----------------------------------------------------------------------------
+    def _warm_until(self, loop) -> float:
+        """The end of the router's warm-up (nothing shed before it), on the loop's clock:
+        the host stamps when it began serving with time.monotonic()."""
+        try:
+            since = getattr(self.host, "serving_since", None)
+        except HostClosed:          # no leader any more: the stream is about to end
+            since = None
+        if since is None:
+            return -math.inf
+        return since + ROUTER_WARM_UP_S - time.monotonic() + loop.time()
+
     async def _read(self, first, messages, link, stream, received=None) -> None:
         inbox = _Inbox(messages)
         loop = asyncio.get_running_loop()
-        load = LinkLoad(self.max_link_delay_s)
+        load = LinkLoad(self.max_link_delay_s, calm_until=self._warm_until(loop))
         try:
             await self._receive([first], link, stream, None, received, [loop.time()])
             while True:
@@ -248,7 +261,7 @@ class CallControlServicer(call_control_pb2_grpc.CallControlServicer):
                     link.ack(message.hello.last_action_seq)
                 else:
                     batch += inbox.take_waiting(_COALESCE_EVENTS - len(message.events))
-                shed = load.late([waited for _, waited in batch])
+                shed = load.late([waited for _, waited in batch], began)
                 await self._receive([taken for taken, _ in batch], link, stream, shed, received,
                                     received is not None and [began - waited
                                                               for _, waited in batch])

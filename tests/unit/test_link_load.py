@@ -2,6 +2,8 @@
 
 from cluster.servicers.link_load import BUSY_BATCHES, WARM_UP_MESSAGES, WINDOW_BATCHES, LinkLoad
 
+NOW = 100.0         # when a batch is read; the router's warm-up (`calm_until`) ended before
+
 
 def warmed(limit_s=0.02, batch_s=0.005) -> LinkLoad:
     load = LinkLoad(limit_s)
@@ -15,10 +17,10 @@ def test_a_late_message_after_a_quiet_spell_is_a_stall_not_overload():
     load = warmed()
     for _ in range(BUSY_BATCHES - 1):
         load.batch_ends(2)
-        assert load.late([0.5, 0.5]) == [False, False]
+        assert load.late([0.5, 0.5], NOW) == [False, False]
         load.applied(0.005, 2)
     load.batch_ends(0)              # it went idle: the streak starts again
-    assert load.late([0.5]) == [False]
+    assert load.late([0.5], NOW) == [False]
 
 
 def test_a_link_that_stays_busy_refuses_messages_whose_answer_would_be_late():
@@ -28,7 +30,7 @@ def test_a_link_that_stays_busy_refuses_messages_whose_answer_would_be_late():
         load.applied(0.005, 3)
     load.batch_ends(3)
     # 5 ms of batch time: a message that waited 10 ms is in time, one that waited 30 is not.
-    assert load.late([0.010, 0.030]) == [False, True]
+    assert load.late([0.010, 0.030], NOW) == [False, True]
 
 
 def test_nothing_is_refused_on_a_new_stream_or_with_no_limit():
@@ -36,11 +38,11 @@ def test_nothing_is_refused_on_a_new_stream_or_with_no_limit():
     for _ in range(BUSY_BATCHES + 1):
         load.batch_ends(5)
         load.applied(0.005, 1)
-    assert load.late([1.0]) == [False]          # still warming up
+    assert load.late([1.0], NOW) == [False]          # still warming up
     off = warmed(limit_s=None)
     for _ in range(BUSY_BATCHES + 1):
         off.batch_ends(5)
-    assert off.late([10.0]) == [False]
+    assert off.late([10.0], NOW) == [False]
 
 
 def test_where_every_batch_is_slow_patience_follows_the_quickest_batches():
@@ -50,10 +52,23 @@ def test_where_every_batch_is_slow_patience_follows_the_quickest_batches():
         load.batch_ends(2)
         load.applied(0.040, 2)
     load.batch_ends(2)
-    assert load.late([0.040, 0.090]) == [False, True]   # patience 3 x 40 ms
+    assert load.late([0.040, 0.090], NOW) == [False, True]   # patience 3 x 40 ms
     # Batches that grow with an overload do not raise the patience with them.
     for _ in range(WINDOW_BATCHES // 2):
         load.batch_ends(2)
         load.applied(0.400, 2)
     load.batch_ends(2)
-    assert load.late([0.0]) == [True]
+    assert load.late([0.0], NOW) == [True]
+
+
+def test_a_router_that_just_took_over_refuses_nothing_until_its_warm_up_ends():
+    # A new leader: cold, and every PBX link re-sends its backlog at once. Its stream is
+    # busy and late well past the message warm-up, yet nothing is refused before
+    # `calm_until`; from then on the usual rule applies.
+    load = LinkLoad(0.02, calm_until=NOW + 5.0)
+    for _ in range(WARM_UP_MESSAGES + BUSY_BATCHES):
+        load.batch_ends(4)
+        load.applied(0.005, 1)
+    load.batch_ends(4)
+    assert load.late([0.5, 0.010], NOW + 4.9) == [False, False]
+    assert load.late([0.5, 0.010], NOW + 5.0) == [True, False]
