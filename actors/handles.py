@@ -335,10 +335,14 @@ class SiteHandle(_Handle):
     def summary(self):
         return self._call("summary")
 
-    def skill_agents(self, skill: str, now: float):
+    def skill_agents(self, skill: str, now: float, outbound=None):
         """Awaitable of the ready agents of `skill` as a campaign's pacer sees them
-        (sites.dialer.snapshot.AgentsSnapshot)."""
-        return self._call("skill_agents", skill, now)
+        (sites.dialer.snapshot.AgentsSnapshot; `outbound`: SiteActor.skill_agents)."""
+        return self._call("skill_agents", skill, now, outbound)
+
+    def blend_problem(self, skill: str, outbound):
+        """Awaitable of SiteActor.blend_problem."""
+        return self._call("blend_problem", skill, outbound)
 
     def commit_seconds(self):
         return self._call("commit_seconds")

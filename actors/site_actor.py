@@ -40,7 +40,7 @@ from sites.model import AgentState, Channel, ContactState, SiteConfig, parse_enu
 # RoundResult, Survey, CoreFailure, EventNotApplied: what a round's calls answer (re-exported).
 from sites.rounds import (CoreFailure, EventNotApplied, RoundResult,  # noqa: F401
                           SiteRounds, Survey)
-from sites.dialer.snapshot import skill_agents
+from sites.dialer.snapshot import blend_problem, campaign_agents
 from sites.state import SiteState
 from sites.statistics import SkillStatistics, SkillStatus
 
@@ -302,10 +302,16 @@ class SiteActor(SiteRounds):
         contact = self.state.contacts.get(contact_id)
         return None if contact is None else (contact.state, contact.agent_id)
 
-    def skill_agents(self, skill: str, now: float):
-        """The ready agents of `skill` as a campaign's pacer sees them (read only)."""
+    def skill_agents(self, skill: str, now: float, outbound=None):
+        """The ready agents of `skill` as a campaign's pacer sees them, with the inbound
+        skills they serve when it blends (read only; sites/dialer/snapshot.py)."""
         self._skill(skill)
-        return skill_agents(self.state, skill, now)
+        return campaign_agents(self.state, skill, now, outbound)
+
+    def blend_problem(self, skill: str, outbound):
+        """(field, problem) if a blended campaign of `skill` cannot run here, or None."""
+        self._skill(skill)
+        return blend_problem(self.state, skill, outbound)
 
     def summary(self) -> dict:
         """What `vcc status` shows of a site: per skill queued, staffed and ready agents,

@@ -72,7 +72,7 @@ _CONTACT_EVENTS = (ev.OfferAccepted, ev.ContactConnected, ev.OfferRejected, ev.O
                    ev.DigitsCollected, ev.PromptFinished, ev.SelfServiceEnded,
                    ev.CallbackChosen)
 _AGENT_EVENTS = (ev.AgentLoggedIn, ev.AgentLoggedOut, ev.AgentReady, ev.AgentNotReady,
-                 ev.WrapUpDone)
+                 ev.AgentHeld, ev.WrapUpDone)
 
 
 # ---- the host ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ per campaign and the site actors' snapshots (cluster/ray_host.py).
 from __future__ import annotations
 
 from actors.dialer_actor import DialerActor
-from sites.dialer.snapshot import skill_agents
+from sites.dialer.snapshot import blend_problem, campaign_agents
 from sites.errors import InvalidInput
 
 
@@ -26,13 +26,21 @@ class _LocalPacer:
 class LocalPacers:
     """`skill_agents`, `start_pacer`, `stop_pacer` over the host's own SiteStates."""
 
-    async def skill_agents(self, site: str, skill: str):
-        """The ready agents of `skill` at `site` as a campaign's pacer sees them now
-        (sites/dialer/snapshot.py)."""
+    async def skill_agents(self, site: str, skill: str, outbound=None):
+        """The ready agents of `skill` at `site` as a campaign's pacer sees them now, with
+        the inbound skills they serve when it blends (`outbound`: the skills campaigns dial
+        for; sites/dialer/snapshot.py)."""
+        return campaign_agents(self._skill_site(site, skill), skill, self.now(), outbound)
+
+    async def blend_problem(self, site: str, skill: str, outbound) -> tuple | None:
+        """(field, problem) if a blended campaign of `skill` cannot run at `site`, or None."""
+        return blend_problem(self._skill_site(site, skill), skill, outbound)
+
+    def _skill_site(self, site: str, skill: str):
         state = self._site(site)
         if not isinstance(skill, str) or skill not in state.skills:
             raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
-        return skill_agents(state, skill, self.now())
+        return state
 
     def start_pacer(self, name: str, *args):
         """A campaign's pacer (actors.dialer_actor.DialerActor of `args`), here: in this

@@ -497,11 +497,18 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
     def stop_pacer(self, pacer) -> None:
         pacer.kill(restart=False)
 
-    async def skill_agents(self, site, skill):
+    async def skill_agents(self, site, skill, outbound=None):
+        self._check_skill(site, skill)
+        return await self._read(site, "skill_agents", skill, self.now(), outbound)
+
+    async def blend_problem(self, site, skill, outbound):
+        self._check_skill(site, skill)
+        return await self._read(site, "blend_problem", skill, outbound)
+
+    def _check_skill(self, site, skill) -> None:
         self._site(site)
         if not isinstance(skill, str) or skill not in self._site_skills[site]:
             raise InvalidInput("skill", f"unknown skill {skill!r} at site {site!r}")
-        return await self._read(site, "skill_agents", skill, self.now())
 
     async def journal_commit_seconds(self) -> list:
         """CoreHost's, from every site actor (each commits its own site's journal); a site

@@ -393,7 +393,7 @@ class Simulation:
             elif kind is PlayMessage:
                 run.messages_played += 1        # the callee hears it; the call is over
             elif kind is Hold:          # blending: inbound must not take it while it rings
-                self._step(run.site, ev.AgentNotReady(now, decision.agent_id, decision.reason))
+                self._step(run.site, ev.AgentHeld(now, decision.agent_id, decision.reason))
             elif kind is Preview:
                 self._step(run.site, ev.AgentNotReady(now, decision.agent_id, "preview"))
                 self._schedule(now + run.spec.preview_s, _PREVIEWED, run, decision.agent_id)

@@ -37,6 +37,17 @@ class AgentNotReady:
 
 
 @dataclass(slots=True)
+class AgentHeld:
+    """A blended campaign takes an idle agent out of routing (not ready, `reason`) for a
+    call dialled for it (SPEC §6). Refused unless the agent is ready with no offer, no work
+    and no wrap-up: the campaign's pace saw it idle, but in a live center an inbound contact
+    may have reached it since, and holding it then would take that contact back."""
+    time: float
+    agent_id: str
+    reason: str = "outbound"
+
+
+@dataclass(slots=True)
 class ContactArrived:
     time: float
     contact_id: str
@@ -164,7 +175,7 @@ class Tick:
     time: float
 
 
-EVENT_TYPES = (AgentLoggedIn, AgentLoggedOut, AgentReady, AgentNotReady, ContactArrived,
-               OfferAccepted, ContactConnected, OfferRejected, OfferTimedOut, ContactEnded,
-               ContactAbandoned, ContactInterflowed, WrapUpDone, DigitsCollected,
+EVENT_TYPES = (AgentLoggedIn, AgentLoggedOut, AgentReady, AgentNotReady, AgentHeld,
+               ContactArrived, OfferAccepted, ContactConnected, OfferRejected, OfferTimedOut,
+               ContactEnded, ContactAbandoned, ContactInterflowed, WrapUpDone, DigitsCollected,
                PromptFinished, SelfServiceEnded, CallbackChosen, Tick)

@@ -144,6 +144,7 @@ class SiteState:
             ev.AgentLoggedOut: self._agent_logged_out,
             ev.AgentReady: self._agent_ready,
             ev.AgentNotReady: self._agent_not_ready,
+            ev.AgentHeld: self._agent_held,
             ev.ContactArrived: self._contact_arrived,
             ev.OfferAccepted: self._offer_accepted,
             ev.ContactConnected: self._offer_accepted,
@@ -358,6 +359,14 @@ class SiteState:
         agent.mode = _MODE_NOT_READY
         agent.reason = event.reason
         self._release_agent(agent, event.time, actions, "agent_not_ready")
+
+    def _agent_held(self, event, actions):
+        agent = self._logged_in_agent(event.agent_id)
+        if (agent.mode is not _MODE_READY or agent.offer is not None or agent.wrap_ups
+                or agent.load != _NO_LOAD):
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} is not idle: a contact "
+                                           "reached it since the campaign's pace")
+        self._agent_not_ready(event, actions)
 
     def _release_agent(self, agent: Agent, now: float, actions: list, reason: str) -> None:
         """After the agent left ready mode: hand back an open offer, announce the state."""

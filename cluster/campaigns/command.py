@@ -11,7 +11,7 @@
   the command exits 2 with nothing sent; then calls of 10,000. `vcc campaign dnc count
   [--campaign NAME]`: the lists' sizes (numbers are never given back).
 - `vcc campaign put NAME --site S --skill K --mode progressive|predictive [--call-window
-  CALENDAR] [...]`, `start|pause|stop|show NAME`, `list` (`show` and `list` print each
+  CALENDAR] [--protect-inbound-sl-pct PCT] [...]`, `start|pause|stop|show NAME`, `list` (`show` and `list` print each
   campaign as JSON, its `call_window` when it has one).
 """
 
@@ -54,6 +54,10 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     put.add_argument("--call-window", default="",
                      help="a calendar of the routing plans: dial only while it is open in "
                           "the callee's time zone (default: at any time)")
+    put.add_argument("--protect-inbound-sl-pct", type=float, default=None, metavar="PCT",
+                     help="blend (progressive): the agents' other skills are inbound; dial "
+                          "only while each keeps its service level at or above PCT %% and "
+                          "nobody waits in it (default: not blended)")
     for verb in ("start", "pause", "stop", "show"):
         common(commands.add_parser(verb, help=f"{verb} a campaign")).add_argument("name")
     common(commands.add_parser("list", help="every campaign"))
@@ -178,7 +182,8 @@ async def _call(args) -> int:
                     name=args.name, site=args.site, skill=args.skill, mode=args.mode,
                     pacing=args.pacing, abandon_limit_pct=args.abandon_limit_pct,
                     abandon_window=args.abandon_window, ring_timeout_s=args.ring_timeout_s,
-                    amd=args.amd, call_window=args.call_window), timeout=30)]
+                    amd=args.amd, call_window=args.call_window,
+                    protect_inbound_sl_pct=args.protect_inbound_sl_pct), timeout=30)]
             else:
                 method = {"start": admin.StartCampaign, "pause": admin.PauseCampaign,
                           "stop": admin.StopCampaign, "show": admin.GetCampaign}[verb]

@@ -7,6 +7,10 @@ desktop to say when a preview is done (not in the API yet) and is refused by nam
 `call_window` names a calendar of the center's routing plans (SPEC §10, `calendars:`): the
 document keeps the name, and the calendar it names is read when the campaign starts
 (`call_window_of`); empty: no window.
+
+`protect_inbound_sl_pct` (absent or None: not blended) makes a progressive campaign blend
+(SPEC §6): its agents' other skills are the inbound it protects (CampaignHost.start checks
+them with the site, sites/dialer/snapshot.py `blend_problem`).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ def document_of(message) -> dict:
     document["retries"] = {outcome: [rule.delay_s, rule.max_attempts]
                            for outcome, rule in sorted(message.retries.items())}
     document["call_window"] = message.call_window
+    document["protect_inbound_sl_pct"] = (message.protect_inbound_sl_pct if message.HasField(
+        "protect_inbound_sl_pct") else None)
     return document
 
 
@@ -76,7 +82,8 @@ def config_of(document: dict, call_window: Calendar | None = None) -> CampaignCo
             ring_timeout_s=document["ring_timeout_s"], amd_enabled=document["amd"],
             amd_false_positive=document["amd_false_positive"],
             pace_every_s=document["pace_every_s"], abandon_prompt=document["abandon_prompt"],
-            retries=retries, call_window=call_window)
+            retries=retries, call_window=call_window,
+            protect_inbound_sl_pct=document.get("protect_inbound_sl_pct"))
     except InvalidInput as error:
         field = _FIELDS.get(error.field, error.field)
         if field.startswith("retries."):            # retries.busy.delay_s
@@ -93,6 +100,8 @@ def message_of(document: dict, state: str, records: int, into):
         rule = into.retries[outcome]
         rule.delay_s, rule.max_attempts = delay_s, attempts
     into.call_window = document.get("call_window", "")
+    if document.get("protect_inbound_sl_pct") is not None:
+        into.protect_inbound_sl_pct = document["protect_inbound_sl_pct"]
     into.state = STATES.index(state) + 1
     into.records = records
     return into

@@ -21,6 +21,14 @@ What the host does around a pacer, the same things `vcc simulate` does in its wo
   `CallAbandoned` to the pacer, whose `PlayMessage` goes to the link); the contact's end
   is `CallEnded`;
 - a machine AMD detected is hung up (`hang_up`);
+- blending (SPEC §6; `protect_inbound_sl_pct`): its paces carry the inbound skills its
+  agents serve (their other skills, but those campaigns dial for), a `Hold` holds the
+  agent at its site (`AgentHeld`: not ready, reason `outbound`) so that no inbound contact
+  takes it while its call rings, a `Release` makes it ready again, and a live answer
+  enters at the priority the pacer names (top) with the held agent made ready just after
+  it. The pace read the agents a moment before: if a contact reached the agent since, the
+  site refuses the hold, the call dialled for it is not sent, and the pacer undoes it
+  (`HoldRefused`);
 - notes every attempt (dialled, the PBX's outcome, a live answer connected or abandoned) to
   the attempts writer (cluster/campaigns/attempts.py), which stores them in batches off
   the event loop, for `vcc report --by campaign`;
@@ -48,7 +56,7 @@ from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
 from sites.calendars import WallClock
 from sites.dialer import events as dev
-from sites.dialer.decisions import Connect, Dial, Drop, PlayMessage
+from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Release
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
 from cluster.campaigns.journal import JournalConflict, closed_entry, start_entry, step_entry
 from cluster.campaigns.resume import resume_campaigns
@@ -175,6 +183,11 @@ class CampaignHost:
                                                  "earlier server without a campaign journal "
                                                  "and cannot resume here")
             hosted = Hosted(document, state, records, self._call_window(document))
+            if hosted.config.blended:
+                problem = await self.host.blend_problem(
+                    hosted.site, hosted.skill, self._outbound_skills(hosted.site, hosted.skill))
+                if problem is not None:
+                    raise PreconditionFailed(*problem)
             clock = self.host.wall_clock
             async with self.lists_lock:
                 global_keys, campaign_keys = await self._list_keys(name)
@@ -391,8 +404,16 @@ class CampaignHost:
             self._resend_dials(hosted)
             if hosted.state != "running":
                 return
-        agents = await self.host.skill_agents(hosted.site, hosted.skill)
+        agents = await self.host.skill_agents(
+            hosted.site, hosted.skill, self._outbound_skills(hosted.site, hosted.skill)
+            if hosted.config.blended else None)
         await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
+
+    def _outbound_skills(self, site: str, skill: str) -> frozenset:
+        """The skills campaigns dial for at `site` (`skill` and those of the campaigns this
+        server runs there): a blended campaign's agents' other skills are inbound."""
+        return frozenset({skill} | {hosted.skill for hosted in self.hosted.values()
+                                    if hosted.site == site})
 
     async def _feed(self, hosted: Hosted, events_at, pace: bool = False) -> None:
         """One step of the pacer with the events `events_at(now)` make, its decisions
@@ -443,9 +464,12 @@ class CampaignHost:
 
     # ---- carrying out ---------------------------------------------------------------------------
     async def _carry_out(self, hosted: Hosted, decisions: list, now: float) -> None:
+        refused = []        # agents the site would not hold: their calls are not sent
         for decision in decisions:
             kind = type(decision)
             if kind is Dial:
+                if decision.agent_id in refused:
+                    continue
                 self._dial(hosted, decision, now)
             elif kind is Connect:
                 await self._connect(hosted, decision, now)
@@ -457,9 +481,29 @@ class CampaignHost:
                 self._to_link(hosted, up, decision, now)
                 hosted.messages_played += 1
                 self._forget(hosted, decision.call_id)
-            else:       # Preview, Release: preview campaigns are not hosted (definition.py)
+            elif kind is Hold:      # blending: no inbound contact takes it while it rings
+                if not await self._agent_event(hosted, ev.AgentHeld(now, decision.agent_id,
+                                                                    decision.reason)):
+                    refused.append(decision.agent_id)
+            elif kind is Release:
+                await self._agent_event(hosted, ev.AgentReady(now, decision.agent_id))
+            else:       # Preview: preview campaigns are not hosted (definition.py)
                 log.error("campaign %s: %s is not carried out here", hosted.name,
                           kind.__name__)
+        if refused:     # after this step's lock: the next step undoes those calls
+            self._spawn(self._feed(hosted, lambda at: [dev.HoldRefused(at, agent)
+                                                       for agent in refused]))
+
+    async def _agent_event(self, hosted: Hosted, event) -> bool:
+        """A held agent's state, changed at the campaign's site; whether it was. Refused
+        (a contact reached it first, it logged out, or its desktop changed its state
+        first): the agent's own state stands."""
+        results = await self.host.submit(hosted.site, [event])
+        if results[0].error is not None:
+            log.info("campaign %s: %s of agent %s not applied: %s", hosted.name,
+                     type(event).__name__, event.agent_id, results[0].error)
+            return False
+        return True
 
     def _dial(self, hosted: Hosted, decision: Dial, now: float) -> None:
         link = self._link_for(hosted.site)
@@ -498,13 +542,17 @@ class CampaignHost:
         customer = hosted.customers.get(up.record_id)
         if customer:
             data["customer_id"] = customer
-        arrival = ev.ContactArrived(now, call_id, decision.skill, channel=Channel.OUTBOUND,
-                                    data=data)
+        arrival = ev.ContactArrived(now, call_id, decision.skill, decision.priority,
+                                    channel=Channel.OUTBOUND, data=data)
         results = await self.host.submit_batch([(hosted.site, arrival)],
                                                link_id=up.link_id or None)
         if results[0].error is not None:
             log.error("campaign %s: the site refused live answer %s: %s", hosted.name,
                       call_id, results[0].error)
+        elif decision.agent_id is not None and hosted.config.blended:
+            # The agent held for it: ready once the answer waits, so that it is the first
+            # contact offered to that agent (at top, before inbound; blend.py).
+            await self._agent_event(hosted, ev.AgentReady(now, decision.agent_id))
         loop = asyncio.get_running_loop()
         loop.call_later(decision.within_s if results[0].error is None else 0.0,
                         lambda: self._spawn(self._connect_limit(hosted, call_id)))

@@ -110,6 +110,8 @@ def encode_event(event, paces: PaceCodec | None = None) -> dict:
     if kind is dev.PreviewDone:
         return {"e": "preview_done", "t": event.time, "agent": event.agent_id,
                 "dial": event.dial}
+    if kind is dev.HoldRefused:
+        return {"e": "hold_refused", "t": event.time, "agent": event.agent_id}
     if kind is dev.Stop:
         return {"e": "stop", "t": event.time}
     if kind is dev.DoNotCallChanged:
@@ -137,6 +139,8 @@ def decode_event(data: dict, paces: PaceCodec | None = None):
         return dev.PreviewDone(time, data["agent"], data["dial"])
     if kind == "stop":
         return dev.Stop(time)
+    if kind == "hold_refused":
+        return dev.HoldRefused(time, data["agent"])
     if kind == "do_not_call":
         return dev.DoNotCallChanged(time, data["scope"], _unkeys(data["add"]),
                                     _unkeys(data["remove"]))

@@ -112,6 +112,7 @@ class Campaign:
             dev.CallProgress: self._progress, dev.CallConnected: self._connected,
             dev.CallAbandoned: self._abandoned, dev.CallEnded: self._ended,
             dev.PreviewDone: self._preview_done, dev.Pace: self._pace, dev.Stop: self._stop,
+            dev.HoldRefused: self._hold_refused,
             dev.DoNotCallChanged: self._do_not_call_changed,
             dev.ClockChanged: self._clock_changed,
         }
@@ -248,6 +249,24 @@ class Campaign:
         dial = self._dial(event.time, held[0], event.agent_id)
         held[1] = dial.call_id
         return [dial]
+
+    def _hold_refused(self, event) -> list:
+        held = self.held.get(event.agent_id) if isinstance(event.agent_id, str) else None
+        call = self.calls.get(held[1]) if held is not None and held[1] is not None else None
+        if call is None or call.state != _CallState.RINGING:
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} has no call just "
+                                           "dialled for it")
+        del self.held[event.agent_id]
+        del self.calls[call.call_id]
+        del self.ringing[call.call_id]
+        self.attempts -= 1
+        record = call.record_id
+        if self.attempts_of[record] > 1:
+            self.attempts_of[record] -= 1
+        else:
+            del self.attempts_of[record]
+        self.call_list.retry(record, event.time)    # the next record taken
+        return []
 
     def _do_not_call_changed(self, event) -> list:
         self.do_not_call.change(event.scope, event.add, event.remove)

@@ -60,6 +60,15 @@ class PreviewDone:
 
 
 @dataclass(slots=True)
+class HoldRefused:
+    """The site would not hold the agent a blended campaign just dialled for (a contact
+    reached it since the pace: `sites.events.AgentHeld`), so the host did not send that
+    call: it is undone, and its record goes back to be dialled next."""
+    time: float
+    agent_id: str
+
+
+@dataclass(slots=True)
 class Pace:
     """Time to decide: `agents` is the snapshot of the skill's agents now (snapshot.py)."""
     time: float

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from sites.model import AgentMode, Channel
+from sites.model import AgentMode, CallSelection, Channel
 
 _OUTBOUND_BIT = 1 << Channel.OUTBOUND.value
 _NO_LOAD = [0] * len(Channel)
@@ -96,3 +96,43 @@ def skill_agents(site, skill: str, now: float, inbound=()) -> AgentsSnapshot:
         elif agent.channels_mask & _OUTBOUND_BIT:
             views.append(AgentView(config.agent_id, _IDLE))
     return AgentsSnapshot(tuple(views), tuple(inbound_skill(site, name) for name in inbound))
+
+
+def blended_skills(site, skill: str, outbound) -> tuple:
+    """The inbound skills a blended campaign of `skill` protects at a live site: every other
+    skill its agents (logged in or not) serve, except `outbound` (the skills campaigns dial
+    for), sorted. `vcc simulate` knows them from the scenario's traffic instead
+    (loadtests/campaigns.py)."""
+    served = set()
+    for agent in site.agents.values():
+        skills = agent.config.skills
+        if skill in skills:
+            served.update(skills)
+    return tuple(sorted(served - {skill} - set(outbound)))
+
+
+def blend_problem(site, skill: str, outbound) -> tuple | None:
+    """Why a blended campaign of `skill` cannot run at the site, as (field, problem), or
+    None. Its agents must serve an inbound skill (else nothing to blend), and take the live
+    answer dialled for them before any inbound contact waiting for their other skills:
+    greatest need call selection (the answer enters at priority top)."""
+    if not blended_skills(site, skill, outbound):
+        return "protect_inbound_sl_pct", (f"the agents of {skill!r} at site "
+                                          f"{site.config.name!r} serve no inbound skill: "
+                                          "nothing to blend")
+    for agent in site.agents.values():
+        config = agent.config
+        if skill in config.skills and config.call_selection is not CallSelection.GREATEST_NEED:
+            return "protect_inbound_sl_pct", (
+                f"agent {config.agent_id!r} selects calls by {config.call_selection.name.lower()}: a "
+                "blended agent must take the live answer dialled for it first "
+                "(call_selection: greatest_need)")
+    return None
+
+
+def campaign_agents(site, skill: str, now: float, outbound=None) -> AgentsSnapshot:
+    """What a live campaign's `Pace` carries: `skill_agents`, with the inbound skills its
+    agents serve when it blends (`outbound`: the skills campaigns dial for; None: it does
+    not blend)."""
+    inbound = () if outbound is None else blended_skills(site, skill, outbound)
+    return skill_agents(site, skill, now, inbound)

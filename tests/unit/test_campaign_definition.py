@@ -50,3 +50,31 @@ def test_an_unknown_calendar_is_refused_naming_the_field(calendars):
     assert refused.value.field == "call_window"
     assert "unknown calendar 'office'" in refused.value.problem
     assert ("callable" if calendars else "none in the routing plans") in refused.value.problem
+
+
+def test_protect_inbound_sl_pct_makes_a_blended_campaign_and_comes_back():
+    document = json.loads(json.dumps(document_of(_request(protect_inbound_sl_pct=85.0))))
+    assert document["protect_inbound_sl_pct"] == 85.0
+    config = config_of(document)
+    assert config.blended and config.protect_inbound_sl_pct == 85.0
+    shown = message_of(document, "draft", 0, admin_pb2.Campaign())
+    assert shown.HasField("protect_inbound_sl_pct") and shown.protect_inbound_sl_pct == 85.0
+    # Unset (and in documents stored before blending): not blended, and shown unset.
+    plain = document_of(_request())
+    assert plain["protect_inbound_sl_pct"] is None and not config_of(plain).blended
+    del plain["protect_inbound_sl_pct"]
+    assert not config_of(plain).blended
+    assert not message_of(plain, "draft", 0, admin_pb2.Campaign()).HasField(
+        "protect_inbound_sl_pct")
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({"protect_inbound_sl_pct": 101.0}, "at most 100"),
+    ({"protect_inbound_sl_pct": 90.0, "mode": "predictive"}, "mode preview or progressive"),
+])
+def test_a_bad_blend_is_refused_naming_the_field(fields, problem):
+    request = _request(**{key: value for key, value in fields.items() if key != "mode"})
+    request.mode = fields.get("mode", request.mode)
+    with pytest.raises(InvalidInput) as raised:
+        config_of(document_of(request))
+    assert raised.value.field == "protect_inbound_sl_pct" and problem in raised.value.problem

@@ -34,6 +34,7 @@ EVERY_KIND = [
     dev.CallAbandoned(2.5, "c3"),
     dev.CallEnded(9.0, "c1", machine=True),
     dev.PreviewDone(9.5, "a1", dial=False),
+    dev.HoldRefused(9.75, "a2"),
     dev.Stop(10.0),
     dev.DoNotCallChanged(11.0, "global", (b"\x00\xffkey",), (b"old",)),
 ]

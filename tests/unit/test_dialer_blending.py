@@ -142,3 +142,93 @@ def test_every_call_of_a_blended_campaign_has_an_agent_of_its_own():
         assert all(campaign.held[owner][1] == call.call_id
                    for owner, call in zip(owners, unconnected))
     assert campaign.attempts > 100 and campaign.abandoned == 0
+
+
+# ---- a live site (vcc serve): which skills a blended campaign protects, and whether it may run
+def _site(*agents):
+    from sites.model import AgentConfig, SiteConfig, SkillConfig
+    from sites.state import SiteState
+
+    skills = tuple(SkillConfig(name, sl_threshold_s=20)
+                   for name in ("support", "billing", "sales", "survey"))
+    return SiteState(SiteConfig("east", skills, tuple(agents)))
+
+
+def test_a_live_blended_campaign_protects_its_agents_other_skills_but_outbound_ones():
+    from sites import events as ev
+    from sites.dialer.snapshot import blend_problem, blended_skills, campaign_agents
+    from sites.model import AgentConfig
+
+    site = _site(AgentConfig("a1", {"sales": 1, "support": 1}, channels={"voice": 1,
+                                                                        "outbound": 1}),
+                 AgentConfig("a2", {"sales": 1, "billing": 2, "survey": 1},
+                             channels={"voice": 1, "outbound": 1}),
+                 AgentConfig("a3", {"billing": 1}))           # not a campaign agent
+    assert blended_skills(site, "sales", {"sales"}) == ("billing", "support", "survey")
+    # Another campaign's skill is outbound, not inbound to protect.
+    assert blended_skills(site, "sales", {"sales", "survey"}) == ("billing", "support")
+    assert blend_problem(site, "sales", {"sales"}) is None
+    site.handle(ev.AgentLoggedIn(0.0, "a1"))
+    site.handle(ev.AgentReady(0.0, "a1"))
+    agents = campaign_agents(site, "sales", 1.0, {"sales", "survey"})
+    assert [view.agent_id for view in agents.agents] == ["a1"]
+    assert [skill.skill for skill in agents.inbound] == ["billing", "support"]
+    assert campaign_agents(site, "sales", 1.0).inbound == ()       # not blended
+
+
+def test_a_live_blended_campaign_needs_inbound_skills_and_greatest_need_agents():
+    from sites.dialer.snapshot import blend_problem
+    from sites.model import AgentConfig
+
+    alone = _site(AgentConfig("a1", {"sales": 1}, channels={"outbound": 1}))
+    field, problem = blend_problem(alone, "sales", {"sales"})
+    assert field == "protect_inbound_sl_pct" and "serve no inbound skill" in problem
+    picky = _site(AgentConfig("a1", {"sales": 1, "support": 1},
+                              channels={"voice": 1, "outbound": 1},
+                              call_selection="skill_level"))
+    field, problem = blend_problem(picky, "sales", {"sales"})
+    assert field == "protect_inbound_sl_pct" and "'a1' selects calls by skill_level" in problem
+
+
+def test_a_hold_the_site_refused_undoes_its_call_and_the_record_is_dialled_next():
+    # In a live center the pace's snapshot is a moment old: the site refuses to hold an
+    # agent a contact reached since (AgentHeld), the host does not send that agent's call,
+    # and the pacer undoes it (HoldRefused).
+    campaign = blended()
+    decisions = campaign.handle(dev.Pace(1000.0, snapshot(idle=27, talking=3)))
+    dials = [decision for decision in decisions if type(decision) is Dial]
+    assert [dial.agent_id for dial in dials] == ["a0", "a1", "a2", "a3", "a4"]  # 30 - 25
+    before = campaign.figures()
+    assert campaign.handle(dev.HoldRefused(1000.1, "a0")) == []
+    assert "a0" not in campaign.held and dials[0].call_id not in campaign.calls
+    assert campaign.figures()["attempts"] == before["attempts"] - 1
+    with pytest.raises(InvalidInput):           # nothing left to undo for that agent
+        campaign.handle(dev.HoldRefused(1000.2, "a0"))
+    # The next pace (a1..a4 held, not ready: left out) dials once more, for one agent, and
+    # takes the record the undone call had.
+    views = [view for view in snapshot(idle=27, talking=3).agents
+             if view.agent_id not in ("a1", "a2", "a3", "a4")]
+    again = campaign.handle(dev.Pace(1001.0, AgentsSnapshot(tuple(views), (SUPPORT,))))
+    redial = [decision for decision in again if type(decision) is Dial]
+    assert len(redial) == 1 and redial[0].record_id == dials[0].record_id
+    assert campaign.figures()["attempts"] == before["attempts"]
+
+
+def test_the_site_holds_only_an_idle_agent():
+    from sites import events as ev
+    from sites.model import AgentConfig
+
+    site = _site(AgentConfig("a1", {"sales": 1, "support": 1}, channels={"voice": 1,
+                                                                        "outbound": 1}))
+    site.handle(ev.AgentLoggedIn(0.0, "a1"))
+    site.handle(ev.AgentReady(0.0, "a1"))
+    site.handle(ev.ContactArrived(1.0, "in-1", "support"))        # offered to a1 at once
+    with pytest.raises(InvalidInput) as raised:
+        site.handle(ev.AgentHeld(1.1, "a1"))
+    assert raised.value.field == "agent_id" and "not idle" in raised.value.problem
+    assert site.contacts["in-1"].agent_id == "a1"                 # the offer stands
+    site.handle(ev.OfferAccepted(1.2, "in-1"))
+    site.handle(ev.ContactEnded(5.0, "in-1"))
+    site.handle(ev.AgentHeld(6.0, "a1", "outbound"))
+    agent = site.agents["a1"]
+    assert (agent.mode.name, agent.reason) == ("NOT_READY", "outbound")

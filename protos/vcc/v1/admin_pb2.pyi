@@ -61,7 +61,7 @@ class RetryRule(_message.Message):
     def __init__(self, delay_s: _Optional[float] = ..., max_attempts: _Optional[int] = ...) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("name", "site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window", "ring_timeout_s", "amd", "amd_false_positive", "pace_every_s", "retries", "abandon_prompt", "call_window", "state", "records")
+    __slots__ = ("name", "site", "skill", "mode", "pacing", "abandon_limit_pct", "abandon_window", "ring_timeout_s", "amd", "amd_false_positive", "pace_every_s", "retries", "abandon_prompt", "call_window", "protect_inbound_sl_pct", "state", "records")
     class RetriesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -83,6 +83,7 @@ class Campaign(_message.Message):
     RETRIES_FIELD_NUMBER: _ClassVar[int]
     ABANDON_PROMPT_FIELD_NUMBER: _ClassVar[int]
     CALL_WINDOW_FIELD_NUMBER: _ClassVar[int]
+    PROTECT_INBOUND_SL_PCT_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     name: str
@@ -99,9 +100,10 @@ class Campaign(_message.Message):
     retries: _containers.MessageMap[str, RetryRule]
     abandon_prompt: str
     call_window: str
+    protect_inbound_sl_pct: float
     state: CampaignState
     records: int
-    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., mode: _Optional[str] = ..., pacing: _Optional[str] = ..., abandon_limit_pct: _Optional[float] = ..., abandon_window: _Optional[str] = ..., ring_timeout_s: _Optional[float] = ..., amd: _Optional[bool] = ..., amd_false_positive: _Optional[float] = ..., pace_every_s: _Optional[float] = ..., retries: _Optional[_Mapping[str, RetryRule]] = ..., abandon_prompt: _Optional[str] = ..., call_window: _Optional[str] = ..., state: _Optional[_Union[CampaignState, str]] = ..., records: _Optional[int] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., site: _Optional[str] = ..., skill: _Optional[str] = ..., mode: _Optional[str] = ..., pacing: _Optional[str] = ..., abandon_limit_pct: _Optional[float] = ..., abandon_window: _Optional[str] = ..., ring_timeout_s: _Optional[float] = ..., amd: _Optional[bool] = ..., amd_false_positive: _Optional[float] = ..., pace_every_s: _Optional[float] = ..., retries: _Optional[_Mapping[str, RetryRule]] = ..., abandon_prompt: _Optional[str] = ..., call_window: _Optional[str] = ..., protect_inbound_sl_pct: _Optional[float] = ..., state: _Optional[_Union[CampaignState, str]] = ..., records: _Optional[int] = ...) -> None: ...
 
 class CampaignKey(_message.Message):
     __slots__ = ("name",)
