@@ -20,6 +20,7 @@ class Up:
     abandoning: bool = False
     recovered: bool = False     # known from the journal: the PBX may report it again
     agent_id: str | None = None     # the agent it was dialled for (preview, blending)
+    machine: bool = False       # AMD off: the call was connected, and it was a machine
 
 
 class Hosted:

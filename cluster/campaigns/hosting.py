@@ -338,6 +338,13 @@ class CampaignHost:
         if up.answered:
             if up.recovered and outcome is dev.CallOutcome.LIVE:
                 return  # the PBX re-sent the answer an earlier server journaled
+            if (outcome is dev.CallOutcome.MACHINE and up.connected
+                    and not hosted.config.amd_enabled):
+                # AMD off: the agent found a machine on the connected call. Not a live
+                # answer for the abandon limit (its end says so: CallEnded.machine).
+                up.machine = True
+                self._note(call_id, outcome=outcome.value)
+                return
             raise InvalidInput("call_progress.call_id", f"call {call_id!r} was answered already")
         self._note(call_id, outcome=outcome.value)
         if outcome is dev.CallOutcome.LIVE:
@@ -380,7 +387,8 @@ class CampaignHost:
         call_id = action.contact_id
         if up.connected:
             self._forget(hosted, call_id)
-            self._spawn(self._feed(hosted, lambda now: [dev.CallEnded(now, call_id)]))
+            self._spawn(self._feed(hosted, lambda now: [dev.CallEnded(now, call_id,
+                                                                      machine=up.machine)]))
         elif up.answered:
             # The callee hung up before an agent took the call (the PBX's `abandoned`): an
             # abandon all the same, as the limit counts them.

@@ -33,6 +33,9 @@ from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSk
 _JOURNAL = CampaignJournalEntry.__table__
 _ACTIVITIES = {activity.value: activity for activity in Activity}
 _OUTCOMES = {outcome.value: outcome for outcome in CallOutcome}
+# Calls over that a resumed campaign remembers (Replay.over_calls): more than a PBX link
+# holds unacknowledged (cluster/client.py: 100,000 events).
+OVER_CALLS_KEPT = 100_000
 
 
 class JournalConflict(RuntimeError):
@@ -233,17 +236,21 @@ class Replay:
                 return events[-1].time
         return 0.0
 
-    def over_calls(self) -> set:
-        """Ids of the calls the journal has ended: a PBX re-sending a report about one
-        after a takeover is answered as if it were the first."""
-        over = set()
+    def over_calls(self, most: int = OVER_CALLS_KEPT) -> set:
+        """Ids of the last `most` calls the journal has ended: a PBX re-sending a report
+        about one after a takeover is answered as if it were the first. Only the newest:
+        a PBX re-sends the events it holds unacknowledged, and a report is acknowledged
+        once journaled, so what it re-sends is about the calls that ended last; an
+        8-hour campaign ends a hundred thousand calls and more."""
+        over = {}
         for events in self.steps:
             for event in events:
                 kind = type(event)
                 if kind is dev.CallProgress and event.outcome is not CallOutcome.LIVE or (
                         kind in (dev.CallAbandoned, dev.CallEnded)):
-                    over.add(event.call_id)
-        return over
+                    over.pop(event.call_id, None)
+                    over[event.call_id] = None
+        return set(list(over)[-most:]) if most else set()
 
     def lists_now(self) -> tuple:
         """(global keys, campaign keys) as the pacer holds them after the replay: the

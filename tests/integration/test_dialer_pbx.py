@@ -300,3 +300,70 @@ def test_predictive_campaign_in_process(tmp_path):
 def test_predictive_campaign_on_ray(tmp_path):
     compiled_pass_only("the Ray variant (the twin runs the in-process one)")
     _predictive(tmp_path, "ray")
+
+
+class AmdOffPbx(FakePbx):
+    """A PBX without answering-machine detection (the campaign's `amd` is off): a machine
+    is answered live and connected; the agent finds it and the PBX reports `MACHINE` for
+    the connected call before it ends."""
+
+    def __init__(self, client, **options):
+        super().__init__(client, **options)
+        self.machines = set()
+
+    def handle(self, action):
+        if action.WhichOneof("action") == "dial":
+            dial = action.dial
+            assert not dial.amd
+            if PATTERN[int(dial.phone_number[-4:]) % len(PATTERN)] == MACHINE:
+                self.dials[dial.call_id] = dial
+                self.machines.add(dial.call_id)
+                self.live.add(dial.call_id)
+                self.later(self.ring_s, call_progress=call_control_pb2.CallProgress(
+                    call_id=dial.call_id, outcome=LIVE))
+                return
+        if action.WhichOneof("action") == "route_to_agent":
+            call = action.route_to_agent.contact_id
+            if call in self.machines:
+                self.later(0.1, call_progress=call_control_pb2.CallProgress(
+                    call_id=call, outcome=MACHINE))
+        super().handle(action)
+
+
+def test_with_amd_off_a_machine_the_agent_found_is_not_a_live_answer(tmp_path):
+    config = tmp_path / "center.yaml"
+    config.write_text(CONFIG)
+    process, port = start("--runtime", "inprocess", "--config", str(config), "--db",
+                          f"sqlite:///{tmp_path / 'vcc.db'}")
+
+    async def run():
+        async with VccClient(f"127.0.0.1:{port}") as client:
+            await _set_up(client, "progressive", "renewals")
+            pbx = AmdOffPbx(client)
+            reader = asyncio.ensure_future(pbx.run())
+            try:
+                await client.admin.StartCampaign(admin_pb2.CampaignKey(name="renewals"),
+                                                 timeout=30)
+                for _ in range(600):            # bounded: 60 s
+                    over = set(pbx.finished) | {c for c in pbx.dials if c not in pbx.live}
+                    if len(pbx.dials) == RECORDS and over >= set(pbx.dials):
+                        break
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(0.5)
+                return pbx, await campaign_figures(client, "renewals")
+            finally:
+                pbx.close()
+                reader.cancel()
+
+    try:
+        pbx, figures = asyncio.run(asyncio.wait_for(run(), 120))
+    finally:
+        assert stop(process) == 0
+    assert not pbx.errors and len(pbx.dials) == RECORDS
+    assert pbx.machines and all(pbx.finished.get(call) == [common_pb2.CONTACT_STATE_COMPLETED]
+                                for call in pbx.live)
+    # Every call answered "live" was connected; those the agent found a machine on count as
+    # machines, not live answers (the abandon limit's denominator).
+    assert figures.machines == len(pbx.machines)
+    assert figures.live_answers == len(pbx.live) - len(pbx.machines)
+    assert figures.connected == len(pbx.live)

@@ -198,3 +198,15 @@ def test_a_windowed_campaign_replays_to_the_same_decisions_across_a_new_wall_clo
     stale = _windowed(WINDOW, first)
     assert [stale.step(events, events[-1].time).decisions for events in replay.steps
             if type(events[0]) is not dev.ClockChanged][2] != decided[2]
+
+
+def test_a_resumed_campaign_remembers_only_the_newest_calls_over():
+    steps = [[dev.CallProgress(float(n), f"c-{n}", dev.CallOutcome.NO_ANSWER)]
+             for n in range(10)]
+    steps.append([dev.CallAbandoned(10.0, "c-3")])      # over again: it counts as newest
+    paces = PaceCodec()
+    replay = Replay([(1, start_entry((), ()))] + [
+        (seq, json.loads(json.dumps(step_entry(events, paces))))
+        for seq, events in enumerate(steps, 2)])
+    assert replay.over_calls() == {f"c-{n}" for n in range(10)}
+    assert replay.over_calls(most=3) == {"c-8", "c-9", "c-3"}
