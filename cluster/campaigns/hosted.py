@@ -31,6 +31,7 @@ class Hosted:
         self.document = document
         self.name, self.site, self.skill = document["name"], document["site"], document["skill"]
         self.config = config_of(document, call_window)
+        self.call_window = call_window      # the calendar its pacer reads now
         self.state = state
         self.records = records
         self.pacer = None

@@ -113,6 +113,8 @@ def encode_event(event, paces: PaceCodec | None = None) -> dict:
     if kind is dev.PreviewDone:
         return {"e": "preview_done", "t": event.time, "agent": event.agent_id,
                 "dial": event.dial}
+    if kind is dev.CallWindowChanged:
+        return {"e": "call_window", "t": event.time, "calendar": encode_calendar(event.calendar)}
     if kind is dev.HoldRefused:
         return {"e": "hold_refused", "t": event.time, "agent": event.agent_id}
     if kind is dev.Stop:
@@ -142,6 +144,8 @@ def decode_event(data: dict, paces: PaceCodec | None = None):
         return dev.PreviewDone(time, data["agent"], data["dial"])
     if kind == "stop":
         return dev.Stop(time)
+    if kind == "call_window":
+        return dev.CallWindowChanged(time, decode_calendar(data["calendar"]))
     if kind == "hold_refused":
         return dev.HoldRefused(time, data["agent"])
     if kind == "do_not_call":
@@ -251,6 +255,15 @@ class Replay:
                     over.pop(event.call_id, None)
                     over[event.call_id] = None
         return set(list(over)[-most:]) if most else set()
+
+    def call_window_now(self) -> Calendar | None:
+        """The calendar the pacer reads after the replay: the start's, or the last change."""
+        calendar = self.call_window
+        for events in self.steps:
+            for event in events:
+                if type(event) is dev.CallWindowChanged:
+                    calendar = event.calendar
+        return calendar
 
     def lists_now(self) -> tuple:
         """(global keys, campaign keys) as the pacer holds them after the replay: the

@@ -93,6 +93,7 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         hosted.time, hosted.figures = now, resumed.step.figures
         hosted.over = replay.over_calls()
         hosted.paces = replay.paces         # the next pace is journaled against the last
+        hosted.call_window = replay.call_window_now()
         for call in resumed.calls:
             up = Up(call.record_id, None, answered=call.state != "ringing",
                     connected=call.state == "talking", recovered=True,
@@ -105,6 +106,8 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         changes = await _list_changes(campaigns, name, replay)
         if changes:
             await campaigns._feed(hosted, lambda at: changes(at))
+    # Plans Admin changed before the campaign was back (a new leader serves first).
+    await campaigns.call_window_changed(hosted, campaigns.host.plans.calendars)
     log.info("campaign %s resumed (%s): %d journal entries replayed, %d calls up", name, state,
              len(replay.steps), len(resumed.calls))
     for call in resumed.calls:

@@ -16,6 +16,15 @@ class PlanAdministration:
     def _reply(self, document: dict) -> admin_pb2.PlanDocument:
         return admin_pb2.PlanDocument(json=plan_admin.show(document))
 
+    async def _put(self, document: dict) -> admin_pb2.PlanDocument:
+        """The plans from now on; the campaigns whose call window names a calendar that
+        changed read the new one at once (cluster/campaigns/hosting.py)."""
+        source = await self.host.put_plans(document)
+        campaigns = getattr(self, "campaigns", None)
+        if campaigns is not None and campaigns.host is not None:
+            await campaigns.calendars_changed(self.host.plans.calendars)
+        return self._reply(source)
+
     @unary()
     async def GetPlans(self, request, context):
         return self._reply(self.host.plan_document())
@@ -23,7 +32,7 @@ class PlanAdministration:
     @unary("json.")
     async def PutPlans(self, request, context):
         document = plan_admin.parse_document(request.json, "")
-        return self._reply(await self.host.put_plans(document))
+        return await self._put(document)
 
     @unary()
     async def ListPlanItems(self, request, context):
@@ -42,13 +51,13 @@ class PlanAdministration:
         name = convert.name(request.name, "name", limit=convert.MAX_NAME)
         value = plan_admin.parse_value(request.json, "json")
         document = plan_admin.with_item(self.host.plan_document(), request.kind, name, value)
-        return self._reply(await self.host.put_plans(document))
+        return await self._put(document)
 
     @unary()
     async def DeletePlanItem(self, request, context):
         document = plan_admin.without_item(self.host.plan_document(), request.kind,
                                            request.name)
-        return self._reply(await self.host.put_plans(document))
+        return await self._put(document)
 
     @unary()
     async def OverrideCalendar(self, request, context):
@@ -60,5 +69,5 @@ class PlanAdministration:
         document = plan_admin.with_override(
             self.host.plan_document(), calendar, start, request.end,
             "open" if request.open else "closed", convert.text(request.reason, "reason"))
-        return self._reply(await self.host.put_plans(document))
+        return await self._put(document)
 

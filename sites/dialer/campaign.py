@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from sites.dialer import events as dev
 from sites.dialer.adaptive import AdaptiveDialLevel
 from sites.dialer.call_list import CallList
-from sites.calendars import WallClock
+from sites.calendars import Calendar, WallClock
 from sites.dialer.config import CampaignConfig, DialMode, Pacing
 from sites.dialer import blend
 from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
@@ -115,6 +115,7 @@ class Campaign:
             dev.HoldRefused: self._hold_refused,
             dev.DoNotCallChanged: self._do_not_call_changed,
             dev.ClockChanged: self._clock_changed,
+            dev.CallWindowChanged: self._call_window_changed,
         }
 
     # ---- events in, decisions out ------------------------------------------------------------
@@ -284,6 +285,18 @@ class Campaign:
         # keeps its wall-clock instant, so that it still comes due when its window opens.
         self.call_list.shift_retries(windows.clock.start_epoch - start_epoch)
         windows.clock = WallClock(start_epoch)
+        return []
+
+    def _call_window_changed(self, event) -> list:
+        windows = self.call_list.windows
+        if windows is None:
+            raise InvalidInput("calendar", f"campaign {self.config.name!r} has no call window")
+        if not isinstance(event.calendar, Calendar):
+            raise InvalidInput("calendar", f"must be a calendar; got {event.calendar!r}")
+        # Fresh records read the new hours at once; a retry waiting for the old hours'
+        # opening is read again when it comes due (CallList.take puts it off if closed).
+        self.call_list.windows = CallWindows(event.calendar, windows.clock,
+                                             self.call_list.zone_sets)
         return []
 
     def _on_list(self, record: str) -> bool:

@@ -92,6 +92,15 @@ class DoNotCallChanged:
 
 
 @dataclass(slots=True)
+class CallWindowChanged:
+    """The calendar the campaign's call window names changed (Admin put new hours, or a
+    dated override such as an emergency close): `calendar` (sites.calendars.Calendar)
+    from now on. An event, so that a journal replay switches at the same step."""
+    time: float
+    calendar: object
+
+
+@dataclass(slots=True)
 class ClockChanged:
     """The host's time maps to wall-clock time as `WallClock(start_epoch)` from now on (a new
     leader or a restarted server counts its time from another origin). Only call windows

@@ -6,7 +6,10 @@ through the fake PBX of test_dialer_pbx.py, every UTC record is dialled once and
 record is; Admin and `vcc campaign` refuse an unknown calendar naming `call_window`,
 changing nothing, and show the one in force; the journal's first entry holds the calendar
 in full and the host's wall clock; a restarted server resumes the campaign with its window
-(its claim holds its own wall clock) and dials no Tokyo record either.
+(its claim holds its own wall clock) and dials no Tokyo record either; then Admin opens the
+calendar for the next hour with a dated override (an instant for every zone): the running
+campaign reads it at once and dials the Tokyo records, each once, and its journal holds
+the changed calendar.
 """
 
 from __future__ import annotations
@@ -103,7 +106,8 @@ async def _dial(port):
 
 
 async def _after_restart(port):
-    """Nothing more to dial in the window: whatever comes within a few seconds is wrong."""
+    """Nothing more to dial in the window: whatever comes within a few seconds is wrong.
+    Then the calendar opens for an hour (an override): the Tokyo records are dialled."""
     async with VccClient(f"127.0.0.1:{port}") as client:
         await ready_again(client)
         async with pbx_link(client) as pbx:
@@ -111,7 +115,13 @@ async def _after_restart(port):
                                                    timeout=40)
             assert shown.state == admin_pb2.CAMPAIGN_STATE_RUNNING
             await asyncio.sleep(2.0)
-        return pbx
+            before_override = dict(pbx.dials)
+            end = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat(
+                timespec="seconds")
+            await client.admin.OverrideCalendar(admin_pb2.CalendarOverride(
+                calendar="callable", end=end, open=True, reason="evening drive"), timeout=30)
+            await _wait_dials(pbx, RECORDS // 2)
+        return before_override, pbx
 
 
 def _journal(db_path) -> list:
@@ -160,14 +170,21 @@ def test_call_windows_in_the_live_cluster(tmp_path):
                           f"sqlite:///{db_path}")
     after = time.time()
     try:
-        resumed = asyncio.run(asyncio.wait_for(_after_restart(port), 60))
+        before_override, resumed = asyncio.run(asyncio.wait_for(_after_restart(port), 120))
     finally:
         stop(process)
     log_text = process.stderr.read()
     assert "campaign c1 resumed (running)" in log_text, log_text[-2000:]
-    assert not resumed.dials and not resumed.errors
+    assert not before_override and not resumed.errors
+    # The override reached the running campaign: the Tokyo records, each once.
+    assert sorted(int(dial.phone_number[-4:]) for dial in resumed.dials.values()) == list(
+        range(1, RECORDS, 2))
     journal = _journal(db_path)
     claims = [entry for entry in journal if entry["k"] == "claim"]
     # The restarted host's time goes on from the newest its sites had seen: the same host
     # time is later on the wall clock by the time it was down.
     assert len(claims) == 1 and journal[0]["clock"] < claims[0]["clock"] <= after + 1
+    changes = [event["calendar"] for entry in journal if entry["k"] == "step"
+               for event in entry["events"] if event["e"] == "call_window"]
+    assert len(changes) == 1 and changes[0]["name"] == "callable"
+    assert [override[2:] for override in changes[0]["overrides"]] == [[True, "evening drive"]]

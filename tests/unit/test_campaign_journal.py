@@ -35,6 +35,11 @@ EVERY_KIND = [
     dev.CallEnded(9.0, "c1", machine=True),
     dev.PreviewDone(9.5, "a1", dial=False),
     dev.HoldRefused(9.75, "a2"),
+    dev.CallWindowChanged(9.8, Calendar.from_spec("callable", {
+        "timezone": "Europe/Berlin", "weekly": {"mon-fri": "09:00-20:00"},
+        "holidays": ["2026-12-25"],
+        "overrides": [{"start": "2026-12-05T18:00:00+00:00", "end": "2026-12-05T21:00:00+00:00",
+                       "state": "open", "reason": "evening drive"}]})),
     dev.Stop(10.0),
     dev.DoNotCallChanged(11.0, "global", (b"\x00\xffkey",), (b"old",)),
 ]

@@ -151,6 +151,43 @@ def test_a_new_wall_clock_changes_nothing_without_a_window():
     assert refused.value.field == "start_epoch"
 
 
+def test_a_changed_calendar_is_read_from_the_change_on():
+    # Admin closes the window for the afternoon (an emergency close: a dated override, the
+    # same instant in every zone) while the campaign runs; later it opens it at night.
+    pacer = campaign(listed([0, 0, 0, 1], ((BERLIN,), (NY,))))
+
+    def pace(at, idle):
+        """The records dialled at `at`; each call then goes unanswered at once."""
+        calls = [d for d in pacer.handle(dev.Pace(at, agents(idle))) if type(d) is Dial]
+        for call in calls:
+            pacer.handle(dev.CallProgress(at, call.call_id, CallOutcome.NO_ANSWER))
+        return [call.record_id for call in calls]
+
+    now = core(2026, 3, 2, 10)                      # 11:00 in Berlin: open
+    assert pace(now, 1) == ["r0"]
+    closed = Calendar.from_spec("callable", {
+        "timezone": BERLIN, "weekly": {"mon-fri": "09:00-20:00"}, "holidays": ["2026-03-13"],
+        "overrides": [{"start": "2026-03-02T10:30:00+00:00", "end": "2026-03-02T12:00:00+00:00",
+                       "state": "closed", "reason": "storm"}]})
+    assert pacer.handle(dev.CallWindowChanged(now + 60, closed)) == []
+    assert pace(core(2026, 3, 2, 10, 30), 2) == []
+    assert pacer.call_list.next_due(core(2026, 3, 2, 10, 30)) == core(2026, 3, 2, 12)
+    assert pace(core(2026, 3, 2, 12), 1) == ["r1"]
+    # New York (07:00 there at 12:00 UTC) opens at 14:00 UTC; an override opens it now.
+    night = Calendar.from_spec("callable", {
+        "timezone": BERLIN, "weekly": {"mon-fri": "09:00-20:00"},
+        "overrides": [{"start": "2026-03-02T12:00:00+00:00", "end": "2026-03-02T13:00:00+00:00",
+                       "state": "open", "reason": "drive"}]})
+    pacer.handle(dev.CallWindowChanged(core(2026, 3, 2, 12, 1), night))
+    assert pace(core(2026, 3, 2, 12, 2), 2) == ["r2", "r3"]
+    with pytest.raises(InvalidInput) as refused:
+        pacer.handle(dev.CallWindowChanged(core(2026, 3, 2, 12, 3), "callable"))
+    assert refused.value.field == "calendar"
+    without = campaign(listed([0], ((NY,),)), window=None)
+    with pytest.raises(InvalidInput):
+        without.handle(dev.CallWindowChanged(1.0, night))
+
+
 def test_without_a_window_zones_do_not_matter():
     pacer = campaign(listed([0, 1], ((NY,), ())), window=None)
     assert dialled(pacer.handle(dev.Pace(core(2026, 3, 2, 3), agents(2)))) == ["r0", "r1"]
