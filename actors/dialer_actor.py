@@ -43,6 +43,7 @@ class OpenCall:
 class Resumed:
     step: Step                   # where it stands (no decisions: they were carried out)
     calls: list                  # OpenCall, ...
+    previews: list = None        # (agent id, record id) of the records in preview
 
 
 class DialerActor:
@@ -78,4 +79,5 @@ class DialerActor:
         for events in steps:
             self.step(events, events[-1].time if events else now)
         step = self.step([], now)
-        return Resumed(step, [OpenCall(*call) for call in self.campaign.open_calls()])
+        return Resumed(step, [OpenCall(*call) for call in self.campaign.open_calls()],
+                       self.campaign.in_preview())

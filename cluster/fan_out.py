@@ -67,6 +67,8 @@ class FanOut:
                 if agent_id is not None:
                     for sub in agent_subs.get((item.site, agent_id), ()):
                         sub.push(item)
+            if item.agent_only:
+                continue
             for sub in routing_subs:
                 if sub.accepts is None or sub.accepts(item):
                     sub.push(item)

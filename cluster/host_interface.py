@@ -33,13 +33,15 @@ class Routed:
     """One action with where and when it happened, the skill it concerns (None for agent
     state) and the PBX link that owns the contact (None: not from a PBX). `link_only`: a
     final state said again to the link alone (`CoreHost._final_again`); the streams that
-    follow agents and routing saw it once already."""
+    follow agents and routing saw it once already. `agent_only`: for the desktops that
+    follow its agent and nobody else (a record to preview)."""
     site: str
     time: float
     action: object
     skill: str | None = None
     link_id: str | None = None
     link_only: bool = False
+    agent_only: bool = False
 
 
 @dataclass(slots=True)
@@ -94,6 +96,16 @@ class NotLeader(HostClosed):
         self.leader_address = leader_address
         super().__init__(f"not the leader; the leader is at {leader_address}" if leader_address
                          else "not the leader; no leader is known yet, retry shortly")
+
+
+@dataclass(slots=True)
+class RecordPreview:
+    """A preview campaign's `Preview` as the agent's desktop gets it (AgentEvent.preview):
+    the record and its customer, never the number."""
+    agent_id: str
+    campaign: str
+    record_id: str
+    customer_id: str = ""
 
 
 @dataclass(slots=True)

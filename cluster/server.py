@@ -108,7 +108,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
                             metrics=metrics, campaigns=server.campaigns), server)
     pops = callers.pops if callers is not None else None
     agent_control_pb2_grpc.add_AgentControlServicer_to_server(
-        AgentControlServicer(host, pops=pops, customer_store=customer_store), server)
+        AgentControlServicer(host, pops=pops, customer_store=customer_store,
+                             campaigns=server.campaigns), server)
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers, metrics),
                                                    server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host, server.campaigns,

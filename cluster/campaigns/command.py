@@ -10,9 +10,10 @@
   first (E.164): a bad one is named (`number 2: ...` or `file:line: phone: ...`, masked) and
   the command exits 2 with nothing sent; then calls of 10,000. `vcc campaign dnc count
   [--campaign NAME]`: the lists' sizes (numbers are never given back).
-- `vcc campaign put NAME --site S --skill K --mode progressive|predictive [--call-window
-  CALENDAR] [--protect-inbound-sl-pct PCT] [...]`, `start|pause|stop|show NAME`, `list` (`show` and `list` print each
-  campaign as JSON, its `call_window` when it has one).
+- `vcc campaign put NAME --site S --skill K --mode preview|progressive|predictive
+  [--call-window CALENDAR] [--protect-inbound-sl-pct PCT] [...]`, `start|pause|stop|show
+  NAME`, `list` (`show` and `list` print each campaign as JSON, its `call_window` when it
+  has one).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def add_campaign_parser(subparsers) -> argparse.ArgumentParser:
     put.add_argument("name")
     put.add_argument("--site", required=True)
     put.add_argument("--skill", required=True)
-    put.add_argument("--mode", required=True, choices=("progressive", "predictive"))
+    put.add_argument("--mode", required=True, choices=("preview", "progressive", "predictive"))
     put.add_argument("--pacing", default="", choices=("", "model", "adaptive"))
     put.add_argument("--abandon-limit-pct", type=float, default=0.0)
     put.add_argument("--abandon-window", default="", choices=("", "30d", "24h"))

@@ -1,8 +1,8 @@
 """A campaign as Admin puts it: a JSON document (kept in the store) and the core's
 `CampaignConfig` made from it, every problem named by the request's field.
 
-The live host runs `progressive` and `predictive` campaigns; `preview` needs the agent's
-desktop to say when a preview is done (not in the API yet) and is refused by name.
+The live host runs every mode: a `preview` campaign's agents get each record on their
+desktop (AgentControl.StreamEvents `preview`) and answer with AgentControl.FinishPreview.
 
 `call_window` names a calendar of the center's routing plans (SPEC §10, `calendars:`): the
 document keeps the name, and the calendar it names is read when the campaign starts
@@ -19,7 +19,7 @@ from sites.calendars import Calendar
 from sites.dialer.config import RETRY_OUTCOMES, CampaignConfig, Retry
 from sites.errors import InvalidInput
 
-HOSTED_MODES = ("progressive", "predictive")
+HOSTED_MODES = ("preview", "progressive", "predictive")
 STATES = ("draft", "running", "paused", "stopped")
 # The request's name of a field the core names otherwise.
 _FIELDS = {"amd.enabled": "amd", "amd.false_positive": "amd_false_positive"}
@@ -62,10 +62,7 @@ def config_of(document: dict, call_window: Calendar | None = None) -> CampaignCo
     names (`call_window_of`); InvalidInput naming the field."""
     mode = document.get("mode")
     if mode not in HOSTED_MODES:
-        problem = ("preview campaigns are not hosted by vcc serve yet (the agent's desktop "
-                   "cannot say a preview is done)" if mode == "preview"
-                   else f"must be one of {', '.join(HOSTED_MODES)}; got {mode!r}")
-        raise InvalidInput("mode", problem)
+        raise InvalidInput("mode", f"must be one of {', '.join(HOSTED_MODES)}; got {mode!r}")
     if document.get("pacing") != "model" and mode != "predictive":
         raise InvalidInput("pacing", "only a predictive campaign paces (model or adaptive)")
     retries = {}

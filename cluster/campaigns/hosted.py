@@ -47,5 +47,7 @@ class Hosted:
         self.seq = 1                        # the journal's next entry
         self.resend: list = []              # call ids ringing when resumed: dial again
         self.over: set = set()              # call ids the journal has over (a re-sent report)
+        self.holding: set = set()           # agents held at the site (AgentHeld) for it
+        self.previews: dict = {}            # agent id -> record id it is previewing
         self.deposed = False                # a newer server wrote its journal: dial nothing
         self.paces = PaceCodec()            # the journal's paces so far (journal.py)

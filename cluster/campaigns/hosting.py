@@ -50,13 +50,13 @@ import secrets
 
 from cluster.campaigns.definition import call_window_of
 from cluster.campaigns.hosted import Hosted, Up
-from cluster.host_interface import OutboundCall, Routed
+from cluster.host_interface import OutboundCall, RecordPreview, Routed
 from cluster.phone_keys import phone_key, time_zones
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
 from sites.calendars import WallClock
 from sites.dialer import events as dev
-from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Release
+from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
 from cluster.campaigns.journal import JournalConflict, closed_entry, start_entry, step_entry
 from cluster.campaigns.resume import resume_campaigns
@@ -518,17 +518,62 @@ class CampaignHost:
                 hosted.messages_played += 1
                 self._forget(hosted, decision.call_id)
             elif kind is Hold:      # blending: no inbound contact takes it while it rings
-                if not await self._agent_event(hosted, ev.AgentHeld(now, decision.agent_id,
-                                                                    decision.reason)):
+                if not await self._hold(hosted, decision.agent_id, decision.reason, now):
                     refused.append(decision.agent_id)
+            elif kind is Preview:
+                agent = decision.agent_id
+                if agent in hosted.holding or await self._hold(hosted, agent, "preview", now):
+                    hosted.previews[agent] = decision.record_id
+                    self.host._fan_out([self._preview_of(hosted, agent, now)])
+                else:
+                    refused.append(agent)
             elif kind is Release:
+                hosted.holding.discard(decision.agent_id)
+                hosted.previews.pop(decision.agent_id, None)
                 await self._agent_event(hosted, ev.AgentReady(now, decision.agent_id))
-            else:       # Preview: preview campaigns are not hosted (definition.py)
+            else:
                 log.error("campaign %s: %s is not carried out here", hosted.name,
                           kind.__name__)
         if refused:     # after this step's lock: the next step undoes those calls
             self._spawn(self._feed(hosted, lambda at: [dev.HoldRefused(at, agent)
                                                        for agent in refused]))
+
+    async def _hold(self, hosted: Hosted, agent_id: str, reason: str, now: float) -> bool:
+        """Hold the agent at the campaign's site (`AgentHeld`); whether the site did."""
+        held = await self._agent_event(hosted, ev.AgentHeld(now, agent_id, reason))
+        if held:
+            hosted.holding.add(agent_id)
+        return held
+
+    def _preview_of(self, hosted: Hosted, agent_id: str, now: float) -> Routed:
+        """The record `agent_id` previews, for its desktops only."""
+        record = hosted.previews[agent_id]
+        return Routed(hosted.site, now, RecordPreview(
+            agent_id, hosted.name, record, hosted.customers.get(record, "")), hosted.skill,
+            agent_only=True)
+
+    def previews_for(self, site: str, agent_id: str) -> list:
+        """The records the agent previews now (a desktop that connects gets them at once),
+        as Routed RecordPreview actions."""
+        return [self._preview_of(hosted, agent_id, hosted.time)
+                for hosted in self.hosted.values()
+                if hosted.site == site and agent_id in hosted.previews]
+
+    async def preview_done(self, site: str, agent_id: str, name: str, record_id: str,
+                           dial: bool) -> None:
+        """The agent's word on the record it previews (AgentControl.FinishPreview): dial it
+        or skip it. NotFound / InvalidInput naming the field otherwise."""
+        await self.until_resumed()
+        hosted = self.hosted.get(name)
+        if hosted is None:
+            raise NotFound("campaign", f"campaign {name!r} does not run in this server")
+        if hosted.site != site:
+            raise InvalidInput("site", f"campaign {name!r} dials for site {hosted.site!r}")
+        if hosted.previews.get(agent_id) != record_id:
+            raise InvalidInput("record_id", f"agent {agent_id!r} is not previewing record "
+                                            f"{record_id!r} of campaign {name!r}")
+        del hosted.previews[agent_id]       # before the step: a second answer is refused
+        await self._feed(hosted, lambda now: [dev.PreviewDone(now, agent_id, dial)])
 
     async def _agent_event(self, hosted: Hosted, event) -> bool:
         """A held agent's state, changed at the campaign's site; whether it was. Refused
@@ -585,9 +630,11 @@ class CampaignHost:
         if results[0].error is not None:
             log.error("campaign %s: the site refused live answer %s: %s", hosted.name,
                       call_id, results[0].error)
-        elif decision.agent_id is not None and hosted.config.blended:
-            # The agent held for it: ready once the answer waits, so that it is the first
-            # contact offered to that agent (at top, before inbound; blend.py).
+        elif decision.agent_id in hosted.holding:
+            # The agent held for it (preview, blending): ready once the answer waits, so
+            # that it is the first contact offered to that agent (blending: at top, before
+            # inbound; blend.py).
+            hosted.holding.discard(decision.agent_id)
             await self._agent_event(hosted, ev.AgentReady(now, decision.agent_id))
         loop = asyncio.get_running_loop()
         loop.call_later(decision.within_s if results[0].error is None else 0.0,

@@ -94,6 +94,13 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         hosted.over = replay.over_calls()
         hosted.paces = replay.paces         # the next pace is journaled against the last
         hosted.call_window = replay.call_window_now()
+        # Agents it holds at the site (whose journal kept them not ready): those previewing
+        # and, when it holds agents for their calls, those of calls not yet connected.
+        hosted.previews = dict(resumed.previews or ())
+        hosted.holding = set(hosted.previews)
+        if hosted.config.holds_agents:
+            hosted.holding.update(call.agent_id for call in resumed.calls
+                                  if call.agent_id is not None and call.state != "talking")
         for call in resumed.calls:
             up = Up(call.record_id, None, answered=call.state != "ringing",
                     connected=call.state == "talking", recovered=True,

@@ -10,11 +10,13 @@ from cluster.servicers.streams import OVERFLOW_DETAILS, Writer
 from cluster.servicers.wrap_up import keep_disposition
 from sites import events as ev
 from sites.actions import OfferContact
+from sites.errors import PreconditionFailed
 from sites.model import ContactState
 from vcc.v1 import agent_control_pb2, agent_control_pb2_grpc, common_pb2
 
 _KIND_FIELD = {"offer": "offer", "offer_revoked": "offer_revoked",
-               "agent_state": "state_changed", "finished": "contact_finished"}
+               "agent_state": "state_changed", "finished": "contact_finished",
+               "preview": "preview"}
 
 
 def _agent(request) -> tuple[str, str]:
@@ -23,12 +25,15 @@ def _agent(request) -> tuple[str, str]:
 
 class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
     """`pops`: screen pops for the offers (cluster/customers/screen_pop.py); `customer_store`:
-    the Engine that CompleteContact's disposition is written to (None: not written)."""
+    the Engine that CompleteContact's disposition is written to (None: not written);
+    `campaigns`: the campaigns' host (cluster/campaigns/hosting.py; None: no campaigns),
+    whose preview campaigns give agents records to preview."""
 
-    def __init__(self, host, *, pops=None, customer_store=None):
+    def __init__(self, host, *, pops=None, customer_store=None, campaigns=None):
         self.host = host
         self.pops = pops
         self.customer_store = customer_store
+        self.campaigns = campaigns
 
     async def _apply(self, site, agent_id, event) -> agent_control_pb2.AgentReply:
         """Apply one event at the agent's site; reply with its state and the offers it got."""
@@ -43,6 +48,13 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
                 await self._pop_ready(action)
                 reply.offers.append(convert.offer(routed.site, action, pops=self.pops))
         return reply
+
+    @staticmethod
+    async def _write_all(writer, events) -> bool:
+        for event in events:
+            if not await writer.write(event):
+                return False
+        return True
 
     async def _pop_ready(self, offer: OfferContact) -> None:
         """An offer waits for its caller's screen pop, if it is still being made."""
@@ -103,6 +115,18 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
         await keep_disposition(self.customer_store, self.pops, request, contact_id, agent_id)
         return await self._apply(site, agent_id, ev.ContactEnded(0.0, contact_id))
 
+    @unary()
+    async def FinishPreview(self, request, context):
+        site, agent_id = _agent(request)
+        name = convert.name(request.campaign, "campaign")
+        record_id = convert.name(request.record_id, "record_id")
+        if self.campaigns is None:
+            raise PreconditionFailed("campaign", "no campaigns here (vcc serve without --db)")
+        await self.campaigns.preview_done(site, agent_id, name, record_id, request.dial)
+        state, reason = await self.host.agent_state(site, agent_id)
+        return agent_control_pb2.AgentReply(
+            state=convert.agent_state(site, agent_id, state, reason))
+
     async def StreamEvents(self, request, context):
         try:
             site, agent_id = _agent(request)
@@ -115,9 +139,13 @@ class AgentControlServicer(agent_control_pb2_grpc.AgentControlServicer):
         writer = Writer(context, subscription.stopped)
         try:
             await writer.start()
-            current = agent_control_pb2.AgentEvent(
-                state_changed=convert.agent_state(site, agent_id, state, reason))
-            if await writer.write(current):
+            current = [agent_control_pb2.AgentEvent(
+                state_changed=convert.agent_state(site, agent_id, state, reason))]
+            # A record it previews now (one sent meanwhile may come twice: the same record).
+            if self.campaigns is not None and self.campaigns.host is not None:
+                current += [agent_control_pb2.AgentEvent(preview=convert.payload(routed)[1])
+                            for routed in self.campaigns.previews_for(site, agent_id)]
+            if await self._write_all(writer, current):
                 while True:
                     batch = await subscription.next_batch()
                     if not batch:

@@ -22,7 +22,7 @@ from cluster.api_limits import (
     MAX_PHONE,
 )
 from cluster.host import EventRejected, Interflowed
-from cluster.host_interface import OutboundCall
+from cluster.host_interface import OutboundCall, RecordPreview
 from sites.dialer.decisions import Drop, PlayMessage
 from cluster.masking import mask_card_numbers, mask_data
 from cluster.servicers.errors import invalid
@@ -37,7 +37,7 @@ from sites.actions import (
     OfferRevoked,
 )
 from sites.model import AgentState, Channel, ContactState, Priority
-from vcc.v1 import call_control_pb2, common_pb2, routing_pb2
+from vcc.v1 import agent_control_pb2, call_control_pb2, common_pb2, routing_pb2
 
 PRIORITY_IN = {common_pb2.PRIORITY_UNSPECIFIED: Priority.MEDIUM}
 PRIORITY_IN.update({common_pb2.Priority.Value(f"PRIORITY_{p.name}"): p for p in Priority})
@@ -366,6 +366,10 @@ def payload(routed, pops=None):
         return "agent_state", agent_state(site, action.agent_id, action.state, action.reason)
     if kind is IvrTreatment:
         return "ivr", ivr_treatment(site, action)
+    if kind is RecordPreview:
+        return "preview", agent_control_pb2.PreviewRecord(
+            campaign=action.campaign, record_id=action.record_id,
+            customer_id=action.customer_id)
     raise TypeError(f"no message for {kind.__name__}")
 
 

@@ -140,6 +140,10 @@ class Campaign:
         return [(call.call_id, call.record_id, _STATE_NAMES[call.state], call.agent_id)
                 for call in self.calls.values()]
 
+    def in_preview(self) -> list:
+        """(agent id, record id) of every record an agent is previewing now."""
+        return [(agent, held[0]) for agent, held in self.held.items() if held[1] is None]
+
     def next_pace_at(self, now: float) -> float | None:
         """When the host should pace next if nothing else happens (None: only on change).
         A campaign with nothing to dial before a call window opens (or a retry comes due)
@@ -253,10 +257,14 @@ class Campaign:
 
     def _hold_refused(self, event) -> list:
         held = self.held.get(event.agent_id) if isinstance(event.agent_id, str) else None
-        call = self.calls.get(held[1]) if held is not None and held[1] is not None else None
+        if held is not None and held[1] is None:        # a record in preview
+            del self.held[event.agent_id]
+            self.call_list.retry(held[0], event.time)   # previewed next
+            return []
+        call = self.calls.get(held[1]) if held is not None else None
         if call is None or call.state != _CallState.RINGING:
             raise InvalidInput("agent_id", f"agent {event.agent_id!r} has no call just "
-                                           "dialled for it")
+                                           "dialled for it and no record in preview")
         del self.held[event.agent_id]
         del self.calls[call.call_id]
         del self.ringing[call.call_id]

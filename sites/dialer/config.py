@@ -172,6 +172,13 @@ class CampaignConfig:
         return self.protect_inbound_sl_pct is not None
 
     @property
+    def holds_agents(self) -> bool:
+        """Whether it holds an agent (not ready at its site) for each record it gives it:
+        preview (while the agent previews and its call rings) and blending (while its
+        call rings)."""
+        return self.blended or self.mode is DialMode.PREVIEW
+
+    @property
     def dials_ahead(self) -> bool:
         return self.mode is DialMode.PREDICTIVE
 

@@ -61,9 +61,10 @@ class PreviewDone:
 
 @dataclass(slots=True)
 class HoldRefused:
-    """The site would not hold the agent a blended campaign just dialled for (a contact
-    reached it since the pace: `sites.events.AgentHeld`), so the host did not send that
-    call: it is undone, and its record goes back to be dialled next."""
+    """The site would not hold the agent a blended campaign just dialled for, or a preview
+    campaign gave a record to (a contact reached it since the pace: `sites.events.
+    AgentHeld`), so the host did not send that call or preview: it is undone, and its record
+    goes back to be dialled (or previewed) next."""
     time: float
     agent_id: str
 

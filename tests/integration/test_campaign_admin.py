@@ -54,7 +54,8 @@ def test_campaign_admin_and_cli(tmp_path):
                 invalid = grpc.StatusCode.INVALID_ARGUMENT
                 for request, field in (
                         (_campaign(mode="sometimes"), "mode: must be one of"),
-                        (_campaign(mode="preview"), "mode: preview campaigns are not hosted"),
+                        (_campaign(mode="preview", pacing="adaptive"),
+                         "pacing: only a predictive campaign paces"),
                         (_campaign(skill="billing"), "skill: unknown skill"),
                         (_campaign(site="mars"), "site: unknown site"),
                         (_campaign(ring_timeout_s=5), "ring_timeout_s: must be at least 15"),

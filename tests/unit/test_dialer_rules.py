@@ -252,3 +252,14 @@ def test_the_global_list_is_shared_not_copied():
     first.change("global", remove=(b"k1",))
     assert first.lists["global"].base is shared is second.lists["global"].base
     assert b"k1" not in first and b"k1" in second
+
+
+def test_a_preview_the_site_would_not_hold_for_goes_to_the_next_agent():
+    # A live center: the agent a preview was meant for took an inbound contact meanwhile
+    # (the site refused AgentHeld); the record is previewed next, nothing is counted.
+    pacer = campaign(listed([0, 0], ((BERLIN,),)), mode="preview", window=None)
+    first = pacer.handle(dev.Pace(10.0, agents(1)))
+    assert first == [Preview("a0", "r0")] and pacer.in_preview() == [("a0", "r0")]
+    assert pacer.handle(dev.HoldRefused(10.1, "a0")) == []
+    assert pacer.in_preview() == [] and pacer.figures()["attempts"] == 0
+    assert pacer.handle(dev.Pace(11.0, agents(1))) == [Preview("a0", "r0")]

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from vcc.v1 import common_pb2 as vcc_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avcc/v1/agent_control.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\".\n\x0c\x41gentRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"d\n\x0fSetStateRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.vcc.v1.AgentState\x12\x0e\n\x06reason\x18\x04 \x01(\t\"S\n\rOfferResponse\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65pt\x18\x04 \x01(\x08\"\x94\x01\n\x0e\x43ontactRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\x13\n\x0b\x64isposition\x18\x04 \x01(\t\x12\r\n\x05notes\x18\x05 \x01(\t\x12*\n\roffer_results\x18\x06 \x03(\x0b\x32\x13.vcc.v1.OfferResult\"T\n\nAgentReply\x12\'\n\x05state\x18\x01 \x01(\x0b\x32\x18.vcc.v1.AgentStateChange\x12\x1d\n\x06offers\x18\x02 \x03(\x0b\x32\r.vcc.v1.Offer\"\xcc\x01\n\nAgentEvent\x12\x1e\n\x05offer\x18\x01 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12-\n\roffer_revoked\x18\x02 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12\x31\n\rstate_changed\x18\x03 \x01(\x0b\x32\x18.vcc.v1.AgentStateChangeH\x00\x12\x33\n\x10\x63ontact_finished\x18\x04 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x42\x07\n\x05\x65vent2\x9e\x03\n\x0c\x41gentControl\x12\x31\n\x05Login\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentReply\x12\x32\n\x06Logout\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentReply\x12\x37\n\x08SetState\x12\x17.vcc.v1.SetStateRequest\x1a\x12.vcc.v1.AgentReply\x12\x36\n\nWrapUpDone\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentReply\x12;\n\x0eRespondToOffer\x12\x15.vcc.v1.OfferResponse\x1a\x12.vcc.v1.AgentReply\x12=\n\x0f\x43ompleteContact\x12\x16.vcc.v1.ContactRequest\x1a\x12.vcc.v1.AgentReply\x12:\n\x0cStreamEvents\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentEvent0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1avcc/v1/agent_control.proto\x12\x06vcc.v1\x1a\x13vcc/v1/common.proto\".\n\x0c\x41gentRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\"d\n\x0fSetStateRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12!\n\x05state\x18\x03 \x01(\x0e\x32\x12.vcc.v1.AgentState\x12\x0e\n\x06reason\x18\x04 \x01(\t\"S\n\rOfferResponse\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65pt\x18\x04 \x01(\x08\"\x94\x01\n\x0e\x43ontactRequest\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x12\n\ncontact_id\x18\x03 \x01(\t\x12\x13\n\x0b\x64isposition\x18\x04 \x01(\t\x12\r\n\x05notes\x18\x05 \x01(\t\x12*\n\roffer_results\x18\x06 \x03(\x0b\x32\x13.vcc.v1.OfferResult\"d\n\x0fPreviewResponse\x12\x0c\n\x04site\x18\x01 \x01(\t\x12\x10\n\x08\x61gent_id\x18\x02 \x01(\t\x12\x10\n\x08\x63\x61mpaign\x18\x03 \x01(\t\x12\x11\n\trecord_id\x18\x04 \x01(\t\x12\x0c\n\x04\x64ial\x18\x05 \x01(\x08\"T\n\nAgentReply\x12\'\n\x05state\x18\x01 \x01(\x0b\x32\x18.vcc.v1.AgentStateChange\x12\x1d\n\x06offers\x18\x02 \x03(\x0b\x32\r.vcc.v1.Offer\"\xf6\x01\n\nAgentEvent\x12\x1e\n\x05offer\x18\x01 \x01(\x0b\x32\r.vcc.v1.OfferH\x00\x12-\n\roffer_revoked\x18\x02 \x01(\x0b\x32\x14.vcc.v1.OfferRevokedH\x00\x12\x31\n\rstate_changed\x18\x03 \x01(\x0b\x32\x18.vcc.v1.AgentStateChangeH\x00\x12\x33\n\x10\x63ontact_finished\x18\x04 \x01(\x0b\x32\x17.vcc.v1.ContactFinishedH\x00\x12(\n\x07preview\x18\x05 \x01(\x0b\x32\x15.vcc.v1.PreviewRecordH\x00\x42\x07\n\x05\x65vent\"I\n\rPreviewRecord\x12\x10\n\x08\x63\x61mpaign\x18\x01 \x01(\t\x12\x11\n\trecord_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x03 \x01(\t2\xdc\x03\n\x0c\x41gentControl\x12\x31\n\x05Login\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentReply\x12\x32\n\x06Logout\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentReply\x12\x37\n\x08SetState\x12\x17.vcc.v1.SetStateRequest\x1a\x12.vcc.v1.AgentReply\x12\x36\n\nWrapUpDone\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentReply\x12;\n\x0eRespondToOffer\x12\x15.vcc.v1.OfferResponse\x1a\x12.vcc.v1.AgentReply\x12=\n\x0f\x43ompleteContact\x12\x16.vcc.v1.ContactRequest\x1a\x12.vcc.v1.AgentReply\x12:\n\x0cStreamEvents\x12\x14.vcc.v1.AgentRequest\x1a\x12.vcc.v1.AgentEvent0\x01\x12<\n\rFinishPreview\x12\x17.vcc.v1.PreviewResponse\x1a\x12.vcc.v1.AgentReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,10 +40,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OFFERRESPONSE']._serialized_end=292
   _globals['_CONTACTREQUEST']._serialized_start=295
   _globals['_CONTACTREQUEST']._serialized_end=443
-  _globals['_AGENTREPLY']._serialized_start=445
-  _globals['_AGENTREPLY']._serialized_end=529
-  _globals['_AGENTEVENT']._serialized_start=532
-  _globals['_AGENTEVENT']._serialized_end=736
-  _globals['_AGENTCONTROL']._serialized_start=739
-  _globals['_AGENTCONTROL']._serialized_end=1153
+  _globals['_PREVIEWRESPONSE']._serialized_start=445
+  _globals['_PREVIEWRESPONSE']._serialized_end=545
+  _globals['_AGENTREPLY']._serialized_start=547
+  _globals['_AGENTREPLY']._serialized_end=631
+  _globals['_AGENTEVENT']._serialized_start=634
+  _globals['_AGENTEVENT']._serialized_end=880
+  _globals['_PREVIEWRECORD']._serialized_start=882
+  _globals['_PREVIEWRECORD']._serialized_end=955
+  _globals['_AGENTCONTROL']._serialized_start=958
+  _globals['_AGENTCONTROL']._serialized_end=1434
 # @@protoc_insertion_point(module_scope)

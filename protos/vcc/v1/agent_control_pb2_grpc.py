@@ -69,6 +69,11 @@ class AgentControlStub:
                 request_serializer=vcc_dot_v1_dot_agent__control__pb2.AgentRequest.SerializeToString,
                 response_deserializer=vcc_dot_v1_dot_agent__control__pb2.AgentEvent.FromString,
                 _registered_method=True)
+        self.FinishPreview = channel.unary_unary(
+                '/vcc.v1.AgentControl/FinishPreview',
+                request_serializer=vcc_dot_v1_dot_agent__control__pb2.PreviewResponse.SerializeToString,
+                response_deserializer=vcc_dot_v1_dot_agent__control__pb2.AgentReply.FromString,
+                _registered_method=True)
 
 
 class AgentControlServicer:
@@ -114,7 +119,16 @@ class AgentControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def StreamEvents(self, request, context):
-        """Offers (with screen-pop data), revoked offers and state changes of one agent.
+        """Offers (with screen-pop data), revoked offers, state changes and records to preview
+        (preview campaigns) of one agent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FinishPreview(self, request, context):
+        """A preview campaign's record the agent was given (AgentEvent.preview): dial it (the
+        router sends the PBX a dial for this agent) or skip it (the agent gets the next one).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -157,6 +171,11 @@ def add_AgentControlServicer_to_server(servicer, server):
                     servicer.StreamEvents,
                     request_deserializer=vcc_dot_v1_dot_agent__control__pb2.AgentRequest.FromString,
                     response_serializer=vcc_dot_v1_dot_agent__control__pb2.AgentEvent.SerializeToString,
+            ),
+            'FinishPreview': grpc.unary_unary_rpc_method_handler(
+                    servicer.FinishPreview,
+                    request_deserializer=vcc_dot_v1_dot_agent__control__pb2.PreviewResponse.FromString,
+                    response_serializer=vcc_dot_v1_dot_agent__control__pb2.AgentReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -348,6 +367,33 @@ class AgentControl:
             '/vcc.v1.AgentControl/StreamEvents',
             vcc_dot_v1_dot_agent__control__pb2.AgentRequest.SerializeToString,
             vcc_dot_v1_dot_agent__control__pb2.AgentEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FinishPreview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vcc.v1.AgentControl/FinishPreview',
+            vcc_dot_v1_dot_agent__control__pb2.PreviewResponse.SerializeToString,
+            vcc_dot_v1_dot_agent__control__pb2.AgentReply.FromString,
             options,
             channel_credentials,
             insecure,
