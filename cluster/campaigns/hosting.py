@@ -36,6 +36,10 @@ What the host does around a pacer, the same things `vcc simulate` does in its wo
   starts, and every change of them at once (`DoNotCallChanged`), under one lock so that a
   campaign starting while a list changes misses nothing.
 
+Three parts live in modules of their own, mixed into CampaignHost: the agents it holds and
+their previews (held_agents.py), calendars changed while campaigns run (window_changes.py)
+and the do-not-call lists (do_not_call_lists.py).
+
 With a journal (cluster/campaigns/journal.py) every step's events are committed before its
 decisions are carried out, and `attach` resumes the campaigns an earlier server or leader
 ran (cluster/campaigns/resume.py): a restart or a takeover dials no number twice and loses
@@ -49,15 +53,18 @@ import logging
 import secrets
 
 from cluster.campaigns.definition import call_window_of
+from cluster.campaigns.do_not_call_lists import DoNotCallLists
+from cluster.campaigns.held_agents import HeldAgents
+from cluster.campaigns.window_changes import CallWindowChanges
 from cluster.campaigns.hosted import Hosted, Up
-from cluster.host_interface import OutboundCall, RecordPreview, Routed
+from cluster.host_interface import OutboundCall, Routed
 from cluster.phone_keys import phone_key, time_zones
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
 from sites.calendars import WallClock
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
-from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
+from sites.dialer.do_not_call import DoNotCall
 from cluster.campaigns.journal import JournalConflict, closed_entry, start_entry, step_entry
 from cluster.campaigns.resume import resume_campaigns
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
@@ -73,7 +80,7 @@ _WAITING = (ContactState.QUEUED, ContactState.OFFERED)
 _ANSWERS = (ev.ContactConnected, ev.OfferAccepted)
 
 
-class CampaignHost:
+class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
     def __init__(self, host, store, *, secret=None, do_not_call=None, attempts=None,
                  journal=None):
         """`host`: a CoreHost or RayHost, or None until `attach` (a leader's term);
@@ -202,34 +209,6 @@ class CampaignHost:
         self._pace_soon(hosted)
         return hosted.state
 
-    async def calendars_changed(self, calendars: dict) -> None:
-        """The routing plans changed (Admin: new hours, a dated override, an emergency
-        close): each campaign here whose call window names a calendar that changed reads
-        the new one from now on (`calendars`: name -> Calendar, the center's now)."""
-        for hosted in list(self.hosted.values()):
-            try:
-                await self.call_window_changed(hosted, calendars)
-            except Exception as error:      # noqa: BLE001 - the plans changed all the same
-                # A campaign whose journal failed is deposed by _write (it dials nothing
-                # more here); the others go on.
-                log.error("campaign %s: the new call window was not applied: %s: %s",
-                          hosted.name, type(error).__name__, error)
-
-    async def call_window_changed(self, hosted: Hosted, calendars: dict) -> None:
-        """One campaign: `CallWindowChanged` (journaled) if its calendar differs now. A
-        calendar the plans no longer have leaves it the one it has (a new start of the
-        campaign is refused until its call window names another)."""
-        current = hosted.call_window
-        if current is None or hosted.pacer is None or hosted.state == "stopped":
-            return
-        calendar = calendars.get(current.name)
-        if calendar is None or calendar == current:
-            return
-        hosted.call_window = calendar
-        await self._feed(hosted, lambda now: [dev.CallWindowChanged(now, calendar)])
-        if hosted.state == "running":
-            self._pace_soon(hosted)         # a window that opened: dial now
-
     def _call_window(self, document: dict):
         """The center's calendar the campaign's `call_window` names now (None: no window);
         PreconditionFailed if the routing plans no longer have it."""
@@ -238,15 +217,6 @@ class CampaignHost:
         except InvalidInput as error:
             raise PreconditionFailed(error.field, f"{error.problem}: put the campaign with "
                                                   "another call_window first") from None
-
-    async def _list_keys(self, name: str) -> tuple:
-        """(global keys, the campaign's keys) of the do-not-call lists in the store now."""
-        if self.do_not_call is None:
-            return frozenset(), frozenset()
-        loop = asyncio.get_running_loop()
-        global_keys = await loop.run_in_executor(None, self.do_not_call.keys, "")
-        campaign_keys = await loop.run_in_executor(None, self.do_not_call.keys, name)
-        return global_keys, campaign_keys
 
     async def _write(self, hosted: Hosted, entry: dict) -> None:
         """Journal `entry` as the campaign's next (committed when this returns); a newer
@@ -271,40 +241,6 @@ class CampaignHost:
         log.error("campaign %s: %s; this server dials nothing more for it", hosted.name, why)
         hosted.deposed = True
         self._cancel_timer(hosted)
-
-    def load_secret(self) -> bytes:
-        """The center's secret, read from its source the first time (blocking: callers run
-        it off the event loop, as every store call)."""
-        if self._secret is None:
-            self._secret = self._secret_source()
-        return self._secret
-
-    @property
-    def secret(self) -> bytes:
-        if self._secret is None:
-            raise RuntimeError("the center's number-key secret is not loaded: load_secret()")
-        return self._secret
-
-    def number_key(self, e164: str) -> bytes:
-        """The keyed hash of a number in E.164 form, with the center's secret."""
-        return phone_key(self.secret, e164)
-
-    async def change_do_not_call(self, campaign: str, add: list, remove: list, write) -> tuple:
-        """Change the global list (`campaign` "") or a campaign's: `add`/`remove` are E.164
-        numbers, turned into keys here; `write(scope, add_keys, remove_keys)` is an
-        awaitable that stores the change and answers (keys added, keys removed, size). Every
-        pacer the change concerns gets it at once; what `write` answered comes back."""
-        add_keys = [self.number_key(number) for number in add]
-        remove_keys = [self.number_key(number) for number in remove]
-        async with self.lists_lock:
-            added, removed, size = await write(campaign, add_keys, remove_keys)
-            if added or removed:
-                scope = CAMPAIGN if campaign else GLOBAL
-                for hosted in list(self.hosted.values()):
-                    if hosted.pacer is not None and (not campaign or hosted.name == campaign):
-                        await self._feed(hosted, lambda now: [dev.DoNotCallChanged(
-                            now, scope, tuple(added), tuple(removed))])
-        return added, removed, size
 
     async def _build_pacer(self, hosted: Hosted, rows: list, lists: DoNotCall,
                            clock: WallClock) -> None:
@@ -445,12 +381,6 @@ class CampaignHost:
             if hosted.config.blended else None)
         await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
 
-    def _outbound_skills(self, site: str, skill: str) -> frozenset:
-        """The skills campaigns dial for at `site` (`skill` and those of the campaigns this
-        server runs there): a blended campaign's agents' other skills are inbound."""
-        return frozenset({skill} | {hosted.skill for hosted in self.hosted.values()
-                                    if hosted.site == site})
-
     async def _feed(self, hosted: Hosted, events_at, pace: bool = False) -> None:
         """One step of the pacer with the events `events_at(now)` make, its decisions
         carried out; then its next pace is set."""
@@ -537,54 +467,6 @@ class CampaignHost:
         if refused:     # after this step's lock: the next step undoes those calls
             self._spawn(self._feed(hosted, lambda at: [dev.HoldRefused(at, agent)
                                                        for agent in refused]))
-
-    async def _hold(self, hosted: Hosted, agent_id: str, reason: str, now: float) -> bool:
-        """Hold the agent at the campaign's site (`AgentHeld`); whether the site did."""
-        held = await self._agent_event(hosted, ev.AgentHeld(now, agent_id, reason))
-        if held:
-            hosted.holding.add(agent_id)
-        return held
-
-    def _preview_of(self, hosted: Hosted, agent_id: str, now: float) -> Routed:
-        """The record `agent_id` previews, for its desktops only."""
-        record = hosted.previews[agent_id]
-        return Routed(hosted.site, now, RecordPreview(
-            agent_id, hosted.name, record, hosted.customers.get(record, "")), hosted.skill,
-            agent_only=True)
-
-    def previews_for(self, site: str, agent_id: str) -> list:
-        """The records the agent previews now (a desktop that connects gets them at once),
-        as Routed RecordPreview actions."""
-        return [self._preview_of(hosted, agent_id, hosted.time)
-                for hosted in self.hosted.values()
-                if hosted.site == site and agent_id in hosted.previews]
-
-    async def preview_done(self, site: str, agent_id: str, name: str, record_id: str,
-                           dial: bool) -> None:
-        """The agent's word on the record it previews (AgentControl.FinishPreview): dial it
-        or skip it. NotFound / InvalidInput naming the field otherwise."""
-        await self.until_resumed()
-        hosted = self.hosted.get(name)
-        if hosted is None:
-            raise NotFound("campaign", f"campaign {name!r} does not run in this server")
-        if hosted.site != site:
-            raise InvalidInput("site", f"campaign {name!r} dials for site {hosted.site!r}")
-        if hosted.previews.get(agent_id) != record_id:
-            raise InvalidInput("record_id", f"agent {agent_id!r} is not previewing record "
-                                            f"{record_id!r} of campaign {name!r}")
-        del hosted.previews[agent_id]       # before the step: a second answer is refused
-        await self._feed(hosted, lambda now: [dev.PreviewDone(now, agent_id, dial)])
-
-    async def _agent_event(self, hosted: Hosted, event) -> bool:
-        """A held agent's state, changed at the campaign's site; whether it was. Refused
-        (a contact reached it first, it logged out, or its desktop changed its state
-        first): the agent's own state stands."""
-        results = await self.host.submit(hosted.site, [event])
-        if results[0].error is not None:
-            log.info("campaign %s: %s of agent %s not applied: %s", hosted.name,
-                     type(event).__name__, event.agent_id, results[0].error)
-            return False
-        return True
 
     def _dial(self, hosted: Hosted, decision: Dial, now: float) -> None:
         link = self._link_for(hosted.site)
