@@ -23,6 +23,7 @@ import pytest
 from cluster.client import VccClient
 from tests.integration.test_cli_serve import start, stop
 from tests.integration.test_dialer_pbx import CONFIG as OUTBOUND_ONLY, LIVE, FakePbx, number
+from tests.twin_pass import compiled_pass_only
 from vcc.v1 import admin_pb2, agent_control_pb2, common_pb2
 
 pytestmark = pytest.mark.integration
@@ -130,6 +131,8 @@ async def blend(port):
 
 @pytest.mark.parametrize("runtime", ["inprocess", "ray"])
 def test_a_blended_campaign_dials_only_for_agents_inbound_can_spare(tmp_path, runtime):
+    if runtime == "ray":
+        compiled_pass_only("the Ray variant (the twin runs the in-process one)")
     config = tmp_path / "center.yaml"
     config.write_text(CONFIG)
     process, port = start("--runtime", runtime, "--config", str(config), "--db",

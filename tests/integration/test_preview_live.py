@@ -22,6 +22,7 @@ import pytest
 from cluster.client import VccClient
 from tests.integration.test_cli_serve import start, stop
 from tests.integration.test_dialer_pbx import FakePbx, number
+from tests.twin_pass import compiled_pass_only
 from vcc.v1 import admin_pb2, agent_control_pb2, common_pb2
 
 pytestmark = pytest.mark.integration
@@ -112,6 +113,8 @@ async def preview(port):
 @pytest.mark.parametrize("runtime", ["inprocess", "ray"])
 def test_a_preview_campaign_gives_each_record_to_the_agent_who_says_dial_or_skip(
         tmp_path, runtime):
+    if runtime == "ray":
+        compiled_pass_only("the Ray variant (the twin runs the in-process one)")
     config = tmp_path / "center.yaml"
     config.write_text(CONFIG)
     process, port = start("--runtime", runtime, "--config", str(config), "--db",
