@@ -1201,8 +1201,13 @@ class SiteState:
             "contacts": [self._contact_record(contact, rank)
                          for contact in self.contacts.values()],
             "finished": [[contact_id, final.value] for contact_id, final in self.finished.items()],
-            "offer_timers": [list(timer) for timer in self._offer_timers],
-            "wrap_up_timers": [list(timer) for timer in self._wrap_up_timers],
+            # Live timers only, sorted: which stale ones a heap still holds depends on when
+            # its host last asked `next_deadline` (it drops them), not on the events, and a
+            # recovered site must snapshot equal to the one that wrote its journal.
+            "offer_timers": sorted(list(timer) for timer in self._offer_timers
+                                   if self._offer_timer_live(timer)),
+            "wrap_up_timers": sorted(list(timer) for timer in self._wrap_up_timers
+                                     if self._wrap_up_timer_live(timer)),
             "widen_timers": list(self._widen_timers),
             "timer_order": next_order,
             **self._plans_snapshot(),
@@ -1368,8 +1373,11 @@ class SiteState:
 
         state.finished = RecentMap(items=((contact_id, ContactState(final))
                                           for contact_id, final in snapshot["finished"]))
+        # Sorted (a heap) since session 14; older snapshots hold heap arrays: either way.
         state._offer_timers = [tuple(timer) for timer in snapshot["offer_timers"]]
         state._wrap_up_timers = [tuple(timer) for timer in snapshot["wrap_up_timers"]]
+        heapq.heapify(state._offer_timers)
+        heapq.heapify(state._wrap_up_timers)
         state._widen_timers = list(snapshot["widen_timers"])
         state._timer_order = count(snapshot["timer_order"])
         state.plans.timers = [tuple(timer) for timer in snapshot.get("plan_timers", ())]

@@ -174,7 +174,8 @@ def final_states_by_contact(results) -> dict:
 def test_events_actions_and_reads_survive_pickling():
     state = SiteState(one_agent_site("east", "e1"))
     events = [ev.AgentLoggedIn(0.0, "e1"), ev.AgentReady(0.0, "e1"),
-              ev.AgentNotReady(1.0, "e1", "break"), ev.AgentLoggedOut(2.0, "e1"),
+              ev.AgentNotReady(1.0, "e1", "break"), ev.AgentHeld(1.5, "e1", "preview"),
+              ev.AgentLoggedOut(2.0, "e1"),
               ev.ContactArrived(3.0, "c1", "billing", Priority.HIGH, 15.0, Channel.CHAT,
                                 {"account": "7"}),
               ev.ContactArrived(3.0, "c2", "billing", "top", None, "voice"),

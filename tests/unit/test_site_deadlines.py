@@ -68,3 +68,28 @@ def test_stale_timers_do_not_keep_a_busy_site_due():
         state.handle(ev.WrapUpDone(now + 0.05, state.contacts[contact_id].agent_id))
         deadline = state.next_deadline()
         assert deadline is None or deadline > now + 0.05, (number, deadline)
+
+
+def test_a_snapshot_does_not_depend_on_when_the_host_asked_for_the_next_deadline():
+    # `next_deadline` drops stale timers from the heaps; a recovered site (which replays
+    # without asking at the same moments) must snapshot equal to the one that wrote its
+    # journal (found by tests/integration/test_grpc_fuzz_store.py: an offer withdrawn at a
+    # logout and an answered one).
+    def run(ask: bool) -> dict:
+        state = site()
+        state.handle(ev.ContactArrived(1.0, "c1", "billing"))      # offered to a1
+        state.handle(ev.ContactArrived(1.0, "c2", "billing"))      # offered to a2
+        state.handle(ev.OfferAccepted(2.0, "c2"))
+        state.handle(ev.ContactEnded(3.0, "c2"))                   # a2 wraps up until 33
+        state.handle(ev.WrapUpDone(4.0, "a2"))                      # ... ended early
+        if ask:
+            state.next_deadline()
+        state.handle(ev.AgentLoggedOut(5.0, "a1"))                 # c1's offer withdrawn
+        if ask:
+            state.next_deadline()
+        return state.snapshot()
+    asked, not_asked = run(True), run(False)
+    assert asked == not_asked
+    # Only c1's offer to a2 (at 5.0) can still time out; no wrap-up is left.
+    assert asked["offer_timers"] == [[5.0 + OFFER_TIMEOUT_S, 3, "c1"]]
+    assert asked["wrap_up_timers"] == []
