@@ -131,8 +131,7 @@ async def blend(port):
 
 @pytest.mark.parametrize("runtime", ["inprocess", "ray"])
 def test_a_blended_campaign_dials_only_for_agents_inbound_can_spare(tmp_path, runtime):
-    if runtime == "ray":
-        compiled_pass_only("the Ray variant (the twin runs the in-process one)")
+    compiled_pass_only("campaign hosting in vcc serve, not the scheduler")
     config = tmp_path / "center.yaml"
     config.write_text(CONFIG)
     process, port = start("--runtime", runtime, "--config", str(config), "--db",
@@ -162,6 +161,7 @@ def test_a_blended_campaign_dials_only_for_agents_inbound_can_spare(tmp_path, ru
 
 
 def test_a_blended_campaign_needs_agents_with_inbound_skills(tmp_path):
+    compiled_pass_only("campaign hosting in vcc serve, not the scheduler")
     config = tmp_path / "center.yaml"
     config.write_text(OUTBOUND_ONLY)
     process, port = start("--runtime", "inprocess", "--config", str(config), "--db",

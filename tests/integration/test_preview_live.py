@@ -113,8 +113,7 @@ async def preview(port):
 @pytest.mark.parametrize("runtime", ["inprocess", "ray"])
 def test_a_preview_campaign_gives_each_record_to_the_agent_who_says_dial_or_skip(
         tmp_path, runtime):
-    if runtime == "ray":
-        compiled_pass_only("the Ray variant (the twin runs the in-process one)")
+    compiled_pass_only("campaign hosting in vcc serve, not the scheduler")
     config = tmp_path / "center.yaml"
     config.write_text(CONFIG)
     process, port = start("--runtime", runtime, "--config", str(config), "--db",
