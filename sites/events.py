@@ -38,10 +38,11 @@ class AgentNotReady:
 
 @dataclass(slots=True)
 class AgentHeld:
-    """A blended campaign takes an idle agent out of routing (not ready, `reason`) for a
-    call dialled for it (SPEC §6). Refused unless the agent is ready with no offer, no work
-    and no wrap-up: the campaign's pace saw it idle, but in a live center an inbound contact
-    may have reached it since, and holding it then would take that contact back."""
+    """A campaign takes an idle agent out of routing (not ready, `reason`) for a call
+    dialled for it (blending) or a record to preview (SPEC §6). Refused unless the agent is
+    ready with no offer, no work and no wrap-up: the campaign's pace saw it idle, but in a
+    live center an inbound contact may have reached it since, and holding it then would
+    take that contact back."""
     time: float
     agent_id: str
     reason: str = "outbound"

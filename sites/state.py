@@ -364,8 +364,9 @@ class SiteState:
         agent = self._logged_in_agent(event.agent_id)
         if (agent.mode is not _MODE_READY or agent.offer is not None or agent.wrap_ups
                 or agent.load != _NO_LOAD):
-            raise InvalidInput("agent_id", f"agent {event.agent_id!r} is not idle: a contact "
-                                           "reached it since the campaign's pace")
+            raise InvalidInput("agent_id", f"agent {event.agent_id!r} is not idle (ready with "
+                                           "no contact): a contact or its desktop took it "
+                                           "since the campaign's pace")
         self._agent_not_ready(event, actions)
 
     def _release_agent(self, agent: Agent, now: float, actions: list, reason: str) -> None:

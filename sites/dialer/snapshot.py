@@ -123,10 +123,11 @@ def blend_problem(site, skill: str, outbound) -> tuple | None:
     for agent in site.agents.values():
         config = agent.config
         if skill in config.skills and config.call_selection is not CallSelection.GREATEST_NEED:
+            selection = config.call_selection.name.lower()
             return "protect_inbound_sl_pct", (
-                f"agent {config.agent_id!r} selects calls by {config.call_selection.name.lower()}: a "
-                "blended agent must take the live answer dialled for it first "
-                "(call_selection: greatest_need)")
+                f"agent {config.agent_id!r} selects calls by {selection}: a blended agent "
+                "must take the live answer dialled for it first (call_selection: "
+                "greatest_need)")
     return None
 
 
