@@ -130,6 +130,9 @@ class LeaderGate:
         # cluster/campaigns/hosting.py CampaignHost: runs each term's campaigns (resumed
         # from their journal when the term begins), None: no customer store.
         self.campaigns = None
+        # cluster/store/config_tables.py (set by serve with a customer store): written from
+        # each term's host once it serves, for reports.
+        self.config_tables = None
         self.host = None
         self.token: int | None = None
         self.health = None                  # the server's HealthServicer, once built
@@ -245,6 +248,8 @@ class LeaderGate:
             self.switch._host = host
             self.terms_served += 1
             await self._set_health(True)
+            if self.config_tables is not None:
+                self.config_tables.changed(host)
             if self.campaigns is not None:
                 # While the term serves: contacts go first, campaigns resume beside them.
                 self._campaigns_task = asyncio.get_running_loop().create_task(

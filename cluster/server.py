@@ -63,7 +63,7 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
                  interceptors=(), maximum_concurrent_rpcs: int | None = None,
                  budgets: Budgets | None = None, options=(),
                  callers=None, customer_store=None,
-                 metrics=None) -> tuple[grpc.aio.Server, int]:
+                 metrics=None, config_tables=None) -> tuple[grpc.aio.Server, int]:
     """An unstarted server with every vcc service bound to `address`, and the bound port
     (port 0 picks a free one). `callers` (cluster/customers/callers.py): arrivals get their
     caller's customer tier from it. `customer_store`: the Engine the Crm and Marketing
@@ -72,7 +72,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     AdmissionInterceptor: `budgets` per kind of call (cluster/admission.py), or the
     defaults with `maximum_concurrent_rpcs` unary calls. gRPC's own limit is not used: it
     counts idle streams and unary calls alike, so streams could starve everything else.
-    `metrics` (cluster/metrics.py): the PBX links and RouteContact measure route latency."""
+    `metrics` (cluster/metrics.py): the PBX links and RouteContact measure route latency.
+    `config_tables` (cluster/store/config_tables.py): Admin's changes of sites, skills and
+    agents are written to the store's configuration tables (`server.config_tables`)."""
     if budgets is None:
         budgets = Budgets() if maximum_concurrent_rpcs is None else Budgets(
             unary=maximum_concurrent_rpcs)
@@ -81,6 +83,7 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     server = grpc.aio.server(interceptors=list(interceptors) + [admission],
                              options=list(options))
     server.admission = admission
+    server.config_tables = config_tables
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None
     # Outbound campaigns keep their lists in the customer store (cluster/campaigns/).
     server.campaigns = None
@@ -113,7 +116,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
     routing_pb2_grpc.add_RoutingServicer_to_server(RoutingServicer(host, callers, metrics),
                                                    server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(host, server.campaigns,
-                                                           has_store=customer_store is not None),
+                                                           has_store=customer_store is not None,
+                                                           config_tables=config_tables),
                                              server)
     crm_pb2_grpc.add_CrmServicer_to_server(CrmServicer(customer_store, pops, callers), server)
     # Kept on the server: `shutdown` ends its ranking streams.
@@ -154,6 +158,8 @@ async def shutdown(server: grpc.aio.Server, host: CoreHost, grace_s: float = 5.0
     server.marketing.close()
     if server.campaigns is not None:
         await server.campaigns.close()
+    if getattr(server, "config_tables", None) is not None:
+        await server.config_tables.close()      # a change just made is written
     await host.close()
     await server.stop(grace_s)
 
@@ -249,11 +255,13 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                  recovery.seconds)
     else:
         host = (host_factory or CoreHost)(config)
-    callers = customer_store = None
+    callers = customer_store = config_tables = None
     if customers_url is not None:
+        from cluster.store.config_tables import ConfigTables
         from cluster.store.db import open_engine
 
         customer_store = open_engine(customers_url)
+        config_tables = ConfigTables(customer_store, config)
     if customer_store is not None:
         from cluster.customers.callers import Callers
         from cluster.customers.directory import open_directory
@@ -274,7 +282,13 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                                 interceptors=interceptors,
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
                                 budgets=budgets, options=options, callers=callers,
-                                customer_store=customer_store, metrics=metrics)
+                                customer_store=customer_store, metrics=metrics,
+                                config_tables=config_tables)
+    if config_tables is not None:
+        if gate is not None:
+            gate.config_tables = config_tables      # each term's host, once it serves
+        else:
+            await config_tables.write(host)
     if server.campaigns is not None:
         if gate is not None:
             gate.campaigns = server.campaigns       # each term's host, when it leads

@@ -3,13 +3,13 @@ logged-in hour).
 
 Agents are blended and the store keeps no agent-to-campaign assignment, so a campaign's
 agents are those who could take its calls: logged in at the campaign's site (`campaigns.site`)
-holding its skill (`campaigns.skill`). Who holds a skill: the store has no history of it, and
-`agent_skills` (cluster/store/configs.save_sites) is not written by `vcc serve`, whose agents
-and skills come from its --config file. So an agent holds a skill at a site if
-`agent_skills` says so, or if its contact records show it served a contact of that skill
-there (at any time): the best the store has. An agent who has the skill but never took such
-a contact is missed (its idle time with it); one relieved of the skill counts all along. An
-agent with the skills of two campaigns at the site counts in both.
+holding its skill (`campaigns.skill`). Who holds a skill: the store has no history of it;
+`agent_skills` (cluster/store/configs.save_sites) is the configuration now (`vcc serve --db`
+writes it: cluster/store/config_tables.py; stores filled before that hold none). So an
+agent holds a skill at a site if `agent_skills` says so, or if its contact records show it
+served a contact of that skill there (at any time): the best the store has. One relieved of
+the skill counts all along. An agent with the skills of two campaigns at the site counts in
+both.
 
 Per (interval, campaign), seconds of their state intervals split over the intervals they
 span (reports/queries.split_agent_time): logged in (every state), talk (`busy`), wrap-up

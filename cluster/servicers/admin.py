@@ -166,13 +166,21 @@ def _agent_message(site, config: AgentConfig, state) -> admin_pb2.Agent:
 
 
 class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.AdminServicer):
-    def __init__(self, host, campaigns=None, *, has_store: bool | None = None):
+    def __init__(self, host, campaigns=None, *, has_store: bool | None = None,
+                 config_tables=None):
+        """`config_tables` (cluster/store/config_tables.py; None: none kept): told of every
+        change of a site, skill or agent."""
         self.host = host
+        self.config_tables = config_tables
         # Outbound campaigns (cluster/campaigns/): None without a customer store, or on a
         # host that cannot run them (`has_store` tells which).
         self.campaigns = campaigns
         self.campaign_store = campaigns.store if campaigns is not None else None
         self.has_store = campaigns is not None if has_store is None else has_store
+
+    def _changed(self) -> None:
+        if self.config_tables is not None:
+            self.config_tables.changed(self.host)
 
     @staticmethod
     async def _existing(lookup, site, name):
@@ -200,11 +208,13 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
     async def PutSite(self, request, context):
         name = convert.name(request.name, "name", limit=convert.MAX_NAME)
         await self.host.put_site(name)
+        self._changed()
         return admin_pb2.Site(name=name)
 
     @unary()
     async def DeleteSite(self, request, context):
         await self.host.delete_site(convert.name(request.name, "name"))
+        self._changed()
         return admin_pb2.DeleteReply(deleted=True)
 
     # ---- skills ----
@@ -227,12 +237,14 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
         existing = await self._existing(self.host.skill, site, request.name)
         config = _skill_config(request, existing)
         await self.host.put_skill(site, config)
+        self._changed()
         return _skill_message(site, await self.host.skill(site, config.name))
 
     @unary()
     async def DeleteSkill(self, request, context):
         site = convert.name(request.site, "site")
         await self.host.delete_skill(site, convert.name(request.name, "name"))
+        self._changed()
         return admin_pb2.DeleteReply(deleted=True)
 
     # ---- agents ----
@@ -256,6 +268,7 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
         existing = await self._existing(self.host.agent, site, request.agent_id)
         config = _agent_config(request, known, existing)
         await self.host.put_agent(site, config)
+        self._changed()
         config, state = await self.host.agent(site, config.agent_id)
         return _agent_message(site, config, state)
 
@@ -263,5 +276,6 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
     async def DeleteAgent(self, request, context):
         site = convert.name(request.site, "site")
         await self.host.delete_agent(site, convert.name(request.name, "name"))
+        self._changed()
         return admin_pb2.DeleteReply(deleted=True)
 
