@@ -44,16 +44,22 @@ class Resumed:
     step: Step                   # where it stands (no decisions: they were carried out)
     calls: list                  # OpenCall, ...
     previews: list = None        # (agent id, record id) of the records in preview
+    dialled: int = 0             # calls it ever dialled: its call ids below this number
 
 
 class DialerActor:
     def __init__(self, config: CampaignConfig, ids, groups, zone_sets, keys,
-                 do_not_call: DoNotCall | None = None, clock: WallClock | None = None):
+                 do_not_call: DoNotCall | None = None, clock: WallClock | None = None,
+                 state: dict | None = None):
         """The campaign's list as the core gets it (sites/dialer/call_list.py): record ids,
         their zone groups and the keyed hashes of their numbers; never a number. `clock`:
-        the host's time as wall-clock time, for the call window (the host's `wall_clock`)."""
+        the host's time as wall-clock time, for the call window (the host's `wall_clock`).
+        `state`: a `snapshot()` of the campaign's pacer to start from (made with these
+        arguments: `do_not_call` the lists it started with)."""
         self.campaign = Campaign(config, CallList(ids, groups, zone_sets, keys), clock=clock,
                                  do_not_call=do_not_call)
+        if state is not None:
+            self.campaign.restore(state)
 
     def step(self, events: list, now: float) -> Step:
         """Apply `events` in order (each carries its time); an event the pacer refuses
@@ -80,4 +86,8 @@ class DialerActor:
             self.step(events, events[-1].time if events else now)
         step = self.step([], now)
         return Resumed(step, [OpenCall(*call) for call in self.campaign.open_calls()],
-                       self.campaign.in_preview())
+                       self.campaign.in_preview(), self.campaign.dialled)
+
+    def snapshot(self) -> dict:
+        """The pacer's state as JSON-ready data (Campaign.snapshot)."""
+        return self.campaign.snapshot()

@@ -518,3 +518,7 @@ class DialerHandle(_Handle):
     def replay(self, steps: list, now: float):
         """Awaitable of where the pacer stands after journaled `steps` (DialerActor.replay)."""
         return self._call("replay", list(steps), now)
+
+    def snapshot(self):
+        """Awaitable of the pacer's state (DialerActor.snapshot)."""
+        return self._call("snapshot")

@@ -203,7 +203,8 @@ def _serve(args) -> int:
                           else ray_session.host,
                           leader_hosts=ray_session.leader_hosts(config)
                           if ray_session is not None and leadership_factory else None,
-                          customers_url=args.db, metrics=metrics, wallboard=wallboard))
+                          customers_url=args.db, metrics=metrics, wallboard=wallboard,
+                          campaign_snapshot_every=args.campaign_snapshot_every))
     except (ConfigFileError, StoreUrlError) as error:
         print(f"vcc serve: {error}", file=sys.stderr)
         return 2
@@ -317,6 +318,16 @@ def _port(text: str) -> int:
     return port
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; got {value}")
+    return value
+
+
 def _instant(text: str) -> float:
     from sites.calendars import parse_start
     from sites.errors import InvalidInput
@@ -385,6 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="journal every event and contact record in this database and "
                             "recover from it on start: sqlite:///vcc.db or "
                             "postgresql+psycopg://user@host:5432/db (default: none, in memory)")
+    serve.add_argument("--campaign-snapshot-every", type=_positive_int, default=2_000,
+                       metavar="N",
+                       help="with --db, keep a snapshot of each running campaign's pacer "
+                            "every N journal entries: a restart or a new leader replays at "
+                            "most N entries to resume it (2000)")
     serve.add_argument("--runtime", choices=("ray", "inprocess"), default=None,
                        help="where the sites' routing cores run: ray (default: Ray site actors "
                             "on an embedded local Ray instance, or on the cluster --address "

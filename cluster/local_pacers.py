@@ -22,6 +22,9 @@ class _LocalPacer:
     async def replay(self, steps, now):
         return self.actor.replay(steps, now)
 
+    async def snapshot(self):
+        return self.actor.snapshot()
+
 
 class LocalPacers:
     """`skill_agents`, `start_pacer`, `stop_pacer` over the host's own SiteStates."""

@@ -63,7 +63,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
                  interceptors=(), maximum_concurrent_rpcs: int | None = None,
                  budgets: Budgets | None = None, options=(),
                  callers=None, customer_store=None,
-                 metrics=None, config_tables=None) -> tuple[grpc.aio.Server, int]:
+                 metrics=None, config_tables=None,
+                 campaign_snapshot_every: int | None = None) -> tuple[grpc.aio.Server, int]:
     """An unstarted server with every vcc service bound to `address`, and the bound port
     (port 0 picks a free one). `callers` (cluster/customers/callers.py): arrivals get their
     caller's customer tier from it. `customer_store`: the Engine the Crm and Marketing
@@ -97,6 +98,9 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
         from cluster.campaigns.journal import CampaignJournal
         from cluster.campaigns.store import CampaignStore
 
+        snapshots = ({} if campaign_snapshot_every is None
+                     else {"snapshot_every": campaign_snapshot_every})
+
         # The numbers' keys are made with the center's secret kept in the store: the
         # do-not-call lists stored as keys stay valid across restarts.
         server.campaigns = CampaignHost(None if leading else host,
@@ -105,7 +109,8 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
                                                                  customer_store),
                                         do_not_call=DoNotCallStore(customer_store),
                                         attempts=AttemptWriter(AttemptStore(customer_store)),
-                                        journal=CampaignJournal(customer_store))
+                                        journal=CampaignJournal(customer_store,
+                                                                **snapshots))
     call_control_pb2_grpc.add_CallControlServicer_to_server(
         CallControlServicer(host, max_link_delay_s=link_delay_s, callers=callers,
                             metrics=metrics, campaigns=server.campaigns), server)
@@ -211,7 +216,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                 grace_s: float = 5.0, started=None, db_url: str | None = None,
                 host_factory=None, leadership_factory=None,
                 advertise: str | None = None, leader_hosts=None,
-                customers_url: str | None = None, metrics=None, wallboard=None) -> None:
+                customers_url: str | None = None, metrics=None, wallboard=None,
+                campaign_snapshot_every: int | None = None) -> None:
     """Run a server on the configuration file (None: the bundled two-site default; or a
     loaded ClusterConfig) until
     SIGINT or SIGTERM. `started(port)` is called once it listens. `db_url`: journal every
@@ -283,7 +289,8 @@ async def serve(config_path=None, address: str = DEFAULT_ADDRESS, *, credentials
                                 maximum_concurrent_rpcs=maximum_concurrent_rpcs,
                                 budgets=budgets, options=options, callers=callers,
                                 customer_store=customer_store, metrics=metrics,
-                                config_tables=config_tables)
+                                config_tables=config_tables,
+                                campaign_snapshot_every=campaign_snapshot_every)
     if config_tables is not None:
         if gate is not None:
             gate.config_tables = config_tables      # each term's host, once it serves

@@ -135,6 +135,22 @@ class Calendar:
     _known: list = field(default_factory=lambda: [math.inf, -math.inf, False], init=False,
                          repr=False, compare=False)
 
+    def to_data(self) -> dict:
+        """The calendar as the core holds it (minutes, dates, POSIX seconds), as JSON-ready
+        data: read back (`from_data`) it is the same calendar, whatever the center's
+        configuration says by then (campaign journals and snapshots keep it so)."""
+        return {"name": self.name, "timezone": self.timezone,
+                "weekly": [[list(window) for window in day] for day in self.weekly],
+                "holidays": sorted(day.isoformat() for day in self.holidays),
+                "overrides": [[o.start, o.end, o.open, o.reason] for o in self.overrides]}
+
+    @classmethod
+    def from_data(cls, data: dict) -> "Calendar":
+        return cls(data["name"], data["timezone"],
+                   tuple(tuple(tuple(window) for window in day) for day in data["weekly"]),
+                   frozenset(dt.date.fromisoformat(day) for day in data["holidays"]),
+                   tuple(Override(*override) for override in data["overrides"]))
+
     def __post_init__(self):
         object.__setattr__(self, "_zone", zone(self.timezone, "timezone"))
         if len(self.weekly) != 7:

@@ -46,8 +46,17 @@ class Hosted:
         self.time = 0.0                     # of the last step
         self.seq = 1                        # the journal's next entry
         self.resend: list = []              # call ids ringing when resumed: dial again
-        self.over: set = set()              # call ids the journal has over (a re-sent report)
+        # Calls dialled before this server resumed it (its call ids NAME-0 .. NAME-(n-1)):
+        # those not up any more are over in the journal (a PBX's re-sent report).
+        self.dialled_before = 0
+        self.since_snapshot = 0             # journal entries since its pacer's last snapshot
         self.holding: set = set()           # agents held at the site (AgentHeld) for it
         self.previews: dict = {}            # agent id -> record id it is previewing
         self.deposed = False                # a newer server wrote its journal: dial nothing
         self.paces = PaceCodec()            # the journal's paces so far (journal.py)
+
+    def was_over(self, call_id) -> bool:
+        """Whether `call_id`, not up now, is one of its calls an earlier server dialled."""
+        name, _, serial = call_id.rpartition("-") if isinstance(call_id, str) else ("", "", "")
+        return (name == self.name and serial.isdigit() and int(serial) < self.dialled_before
+                and call_id not in self.calls)

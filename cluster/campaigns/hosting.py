@@ -65,7 +65,8 @@ from sites.calendars import WallClock
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
 from sites.dialer.do_not_call import DoNotCall
-from cluster.campaigns.journal import JournalConflict, closed_entry, start_entry, step_entry
+from cluster.campaigns.journal import (JournalConflict, closed_entry, snapshot_state,
+                                       start_entry, step_entry)
 from cluster.campaigns.resume import resume_campaigns
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
@@ -237,14 +238,38 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
             raise
         hosted.seq += 1
 
+    async def _snapshot(self, hosted: Hosted) -> None:
+        """Keep the pacer as it stands after the entry just written (taken under the
+        campaign's lock: no step in between; written beside its next steps), so that a
+        resume replays only what follows."""
+        hosted.since_snapshot = 0
+        try:
+            state = snapshot_state(await hosted.pacer.snapshot(), hosted.paces)
+        except Exception as error:      # noqa: BLE001 - its next step meets the same fault
+            log.warning("campaign %s: no snapshot of its pacer (%s)", hosted.name,
+                        type(error).__name__)
+            return
+        self._spawn(self._write_snapshot(hosted, hosted.seq - 1, state))
+
+    async def _write_snapshot(self, hosted: Hosted, seq: int, state: dict) -> None:
+        """A failed write is only logged: the journal still has everything."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, self.journal.write_snapshot, hosted.name, seq,
+                                       state, self.token)
+        except Exception as error:      # noqa: BLE001 - a shortcut, not the record
+            log.warning("campaign %s: snapshot after entry %d not written (%s); a resume "
+                        "replays more of the journal", hosted.name, seq, type(error).__name__)
+
     def _depose(self, hosted: Hosted, why: str) -> None:
         log.error("campaign %s: %s; this server dials nothing more for it", hosted.name, why)
         hosted.deposed = True
         self._cancel_timer(hosted)
 
     async def _build_pacer(self, hosted: Hosted, rows: list, lists: DoNotCall,
-                           clock: WallClock) -> None:
-        """`clock`: the wall clock its call window is read on (the host's when it started)."""
+                           clock: WallClock, state: dict | None = None) -> None:
+        """`clock`: the wall clock its call window is read on (the host's when it started);
+        `state`: a snapshot of its pacer to start from (`lists`: those it started with)."""
         ids, groups, keys, group_of = [], [], [], {}
         for record_id, phone, timezone, customer_id in rows:
             ids.append(record_id)
@@ -256,7 +281,7 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
             keys.append(phone_key(self.secret, phone))
         hosted.pacer = self.host.start_pacer(hosted.name, hosted.config, tuple(ids), groups,
                                              tuple(group_of) or ((),), tuple(keys), lists,
-                                             clock)
+                                             clock, state)
 
     def pause(self, name: str) -> str:
         hosted = self._running(name)
@@ -292,7 +317,7 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
         await self.until_resumed()
         hosted = self._calls.get(call_id)
         up = hosted.calls.get(call_id) if hosted is not None else None
-        if up is None and any(call_id in other.over for other in self.hosted.values()):
+        if up is None and any(other.was_over(call_id) for other in self.hosted.values()):
             return      # over in the journal: the PBX re-sent what an earlier server took
         if up is not None and up.link_id is None:
             up.link_id = link_id        # dialled by an earlier server: this link has it now
@@ -397,7 +422,10 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
                 # Before anything it decided is carried out: a dial the journal does not
                 # hold was never sent.
                 await self._write(hosted, step_entry(events, hosted.paces))
+                hosted.since_snapshot += 1
             await self._carry_out(hosted, step.decisions, now)
+            if self.journal is not None and hosted.since_snapshot >= self.journal.snapshot_every:
+                await self._snapshot(hosted)
             if hosted.state == "running":
                 if step.pace_at is not None:
                     self._arm(hosted, step.pace_at)

@@ -13,6 +13,12 @@ one campaign. A claim holds the new term's wall clock (its host counts time from
 origin): a replay switches the pacer to it there (`ClockChanged`), as the server that
 claimed it did.
 
+Snapshots bound a resume: every `snapshot_every` entries the host keeps its pacer as it
+stands (`Campaign.snapshot()`: JSON data, never pickled, so that whoever can write the
+store cannot make the router run code; the store's `campaign_snapshots`), with the pace
+codec. A reader restores the newest and replays only the entries after it (with entry 1:
+the do-not-call lists a snapshot's changes apply to).
+
 Entries are JSON (the store's `campaign_journal.entry`); floats round-trip exactly, so a
 replay sees the very times the pacer saw. Blocking calls: the host runs them off the event
 loop, like every store call.
@@ -20,22 +26,22 @@ loop, like every store call.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy as sa
 
-from cluster.store.models import CampaignJournalEntry
-from sites.calendars import Calendar, Override, WallClock
+from cluster.store.models import CampaignJournalEntry, CampaignSnapshot
+from sites.calendars import Calendar, WallClock
 from sites.dialer import events as dev
+from sites.dialer.do_not_call import keys_from_data, keys_to_data
 from sites.dialer.events import CallOutcome
 from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSkill
 
 _JOURNAL = CampaignJournalEntry.__table__
+_SNAPSHOTS = CampaignSnapshot.__table__
 _ACTIVITIES = {activity.value: activity for activity in Activity}
 _OUTCOMES = {outcome.value: outcome for outcome in CallOutcome}
-# Calls over that a resumed campaign remembers (Replay.over_calls): more than a PBX link
-# holds unacknowledged (cluster/client.py: 100,000 events).
-OVER_CALLS_KEPT = 100_000
+# Journal entries between two snapshots of a campaign's pacer (`vcc serve
+# --campaign-snapshot-every`): a resume replays at most this many (README).
+SNAPSHOT_EVERY = 2_000
 
 
 class JournalConflict(RuntimeError):
@@ -44,16 +50,6 @@ class JournalConflict(RuntimeError):
 
 
 # ---- events <-> JSON ----------------------------------------------------------------------------
-def _keys(keys) -> list:
-    # The core takes str or bytes keys (the host's are bytes: keyed hashes): tagged, so
-    # that each comes back as it was.
-    return ["x" + key.hex() if isinstance(key, bytes) else "s" + key for key in keys]
-
-
-def _unkeys(keys) -> tuple:
-    return tuple(bytes.fromhex(key[1:]) if key[0] == "x" else key[1:] for key in keys)
-
-
 class PaceCodec:
     """The agents of a campaign's paces, journaled as what changed since the previous pace:
     a pace carries every agent of the skill (100 agents, a pace a second: 250 MB of JSON
@@ -114,14 +110,14 @@ def encode_event(event, paces: PaceCodec | None = None) -> dict:
         return {"e": "preview_done", "t": event.time, "agent": event.agent_id,
                 "dial": event.dial}
     if kind is dev.CallWindowChanged:
-        return {"e": "call_window", "t": event.time, "calendar": encode_calendar(event.calendar)}
+        return {"e": "call_window", "t": event.time, "calendar": event.calendar.to_data()}
     if kind is dev.HoldRefused:
         return {"e": "hold_refused", "t": event.time, "agent": event.agent_id}
     if kind is dev.Stop:
         return {"e": "stop", "t": event.time}
     if kind is dev.DoNotCallChanged:
         return {"e": "do_not_call", "t": event.time, "scope": event.scope,
-                "add": _keys(event.add), "remove": _keys(event.remove)}
+                "add": keys_to_data(event.add), "remove": keys_to_data(event.remove)}
     raise TypeError(f"not a dialler event: {kind.__name__}")
 
 
@@ -145,38 +141,22 @@ def decode_event(data: dict, paces: PaceCodec | None = None):
     if kind == "stop":
         return dev.Stop(time)
     if kind == "call_window":
-        return dev.CallWindowChanged(time, decode_calendar(data["calendar"]))
+        return dev.CallWindowChanged(time, Calendar.from_data(data["calendar"]))
     if kind == "hold_refused":
         return dev.HoldRefused(time, data["agent"])
     if kind == "do_not_call":
-        return dev.DoNotCallChanged(time, data["scope"], _unkeys(data["add"]),
-                                    _unkeys(data["remove"]))
+        return dev.DoNotCallChanged(time, data["scope"], keys_from_data(data["add"]),
+                                    keys_from_data(data["remove"]))
     raise ValueError(f"campaign journal: unknown event kind {kind!r}")
-
-
-def encode_calendar(calendar: Calendar) -> dict:
-    """A calendar as the core holds it (minutes, dates, POSIX seconds): read back, it is the
-    same calendar, whatever the center's configuration says by then."""
-    return {"name": calendar.name, "timezone": calendar.timezone,
-            "weekly": [[list(window) for window in day] for day in calendar.weekly],
-            "holidays": sorted(day.isoformat() for day in calendar.holidays),
-            "overrides": [[o.start, o.end, o.open, o.reason] for o in calendar.overrides]}
-
-
-def decode_calendar(data: dict) -> Calendar:
-    return Calendar(data["name"], data["timezone"],
-                    tuple(tuple(tuple(window) for window in day) for day in data["weekly"]),
-                    frozenset(dt.date.fromisoformat(day) for day in data["holidays"]),
-                    tuple(Override(*override) for override in data["overrides"]))
 
 
 def start_entry(global_keys, campaign_keys, call_window: Calendar | None = None,
                 clock: WallClock | None = None) -> dict:
     """`call_window`: the calendar the pacer was given; `clock`: the host's wall clock."""
-    entry = {"k": "start", "global": _keys(sorted(global_keys)),
-             "campaign": _keys(sorted(campaign_keys))}
+    entry = {"k": "start", "global": keys_to_data(sorted(global_keys)),
+             "campaign": keys_to_data(sorted(campaign_keys))}
     if call_window is not None:
-        entry["call_window"] = encode_calendar(call_window)
+        entry["call_window"] = call_window.to_data()
     if clock is not None:
         entry["clock"] = clock.start_epoch
     return entry
@@ -196,32 +176,49 @@ def closed_entry() -> dict:
     return {"k": "closed"}
 
 
+def snapshot_state(pacer_state: dict, paces: PaceCodec) -> dict:
+    """What a campaign snapshot holds (the store's `campaign_snapshots.state`): the pacer's
+    `Campaign.snapshot()` and the journal's pace codec as it stood, so that the next pace
+    entry is read against the same agents."""
+    return {"pacer": pacer_state, "paces": {"views": dict(paces.views),
+                                             "order": list(paces.order)}}
+
+
 class Replay:
     """A campaign's journal read back: the lists, call window and wall clock it started
-    with, its steps' events in order (a claim's new wall clock as a `ClockChanged` step),
-    and where the next entry goes. A journal written before call windows has neither: no
-    window (its wall clock then matters to nothing)."""
+    with, the newest snapshot of its pacer if any (`pacer_state`), the events of the steps
+    after it in order (a claim's new wall clock as a `ClockChanged` step), and where the
+    next entry goes. A journal written before call windows has neither: no window (its wall
+    clock then matters to nothing).
 
-    def __init__(self, rows):
+    `rows`: (seq, entry) in order: all of them, or, with `snapshot` = (seq, state), the
+    first entry and those after the snapshot's."""
+
+    def __init__(self, rows, snapshot: tuple | None = None):
         self.global_keys: frozenset = frozenset()
         self.campaign_keys: frozenset = frozenset()
         self.call_window: Calendar | None = None
         self.clock: WallClock | None = None
-        self.steps: list = []          # [[event, ...], ...]
+        self.pacer_state: dict | None = None    # Campaign.snapshot() to restore first
+        self.snapshot_seq = 0
+        self.steps: list = []          # [[event, ...], ...] after the snapshot
         self.started = False
         self.closed = False            # stopped, and its last call over (nothing to resume)
         self.next_seq = 1
         self.paces = PaceCodec()       # as the writer's after its last pace
+        self._dnc_changes: dict | None = None   # the snapshot's (DoNotCall.changes())
         for seq, entry in rows:
+            if snapshot is not None and seq > snapshot[0] and self.pacer_state is None:
+                self._restore(*snapshot)
             kind = entry["k"]
             self.closed = kind == "closed"
             if kind == "start":
                 self.started = True
-                self.global_keys = frozenset(_unkeys(entry["global"]))
-                self.campaign_keys = frozenset(_unkeys(entry["campaign"]))
+                self.global_keys = frozenset(keys_from_data(entry["global"]))
+                self.campaign_keys = frozenset(keys_from_data(entry["campaign"]))
                 self.paces = PaceCodec()
                 window = entry.get("call_window")
-                self.call_window = decode_calendar(window) if window is not None else None
+                self.call_window = Calendar.from_data(window) if window is not None else None
                 self.clock = WallClock(entry["clock"]) if "clock" in entry else None
             elif kind == "step":
                 self.steps.append([decode_event(event, self.paces)
@@ -231,6 +228,18 @@ class Replay:
                 # replaying everything before its claim.
                 self.steps.append([dev.ClockChanged(self.last_time, entry["clock"])])
             self.next_seq = seq + 1
+        if snapshot is not None and self.pacer_state is None:
+            self._restore(*snapshot)
+
+    def _restore(self, seq: int, state: dict) -> None:
+        """The pacer as it stood after entry `seq`: what the entries up to it said."""
+        self.snapshot_seq, self.pacer_state = seq, state["pacer"]
+        self.paces = PaceCodec()
+        self.paces.views = dict(state["paces"]["views"])
+        self.paces.order = list(state["paces"]["order"])
+        self._dnc_changes = self.pacer_state["do_not_call"]
+        self.steps = []
+        self.next_seq = max(self.next_seq, seq + 1)
 
     @property
     def last_time(self) -> float:
@@ -238,27 +247,16 @@ class Replay:
         for events in reversed(self.steps):
             if events:
                 return events[-1].time
+        if self.pacer_state is not None and self.pacer_state["now"] is not None:
+            return self.pacer_state["now"]
         return 0.0
 
-    def over_calls(self, most: int = OVER_CALLS_KEPT) -> set:
-        """Ids of the last `most` calls the journal has ended: a PBX re-sending a report
-        about one after a takeover is answered as if it were the first. Only the newest:
-        a PBX re-sends the events it holds unacknowledged, and a report is acknowledged
-        once journaled, so what it re-sends is about the calls that ended last; an
-        8-hour campaign ends a hundred thousand calls and more."""
-        over = {}
-        for events in self.steps:
-            for event in events:
-                kind = type(event)
-                if kind is dev.CallProgress and event.outcome is not CallOutcome.LIVE or (
-                        kind in (dev.CallAbandoned, dev.CallEnded)):
-                    over.pop(event.call_id, None)
-                    over[event.call_id] = None
-        return set(list(over)[-most:]) if most else set()
-
     def call_window_now(self) -> Calendar | None:
-        """The calendar the pacer reads after the replay: the start's, or the last change."""
+        """The calendar the pacer reads after the replay: the start's or the snapshot's, or
+        the last change after it."""
         calendar = self.call_window
+        if self.pacer_state is not None and self.pacer_state["call_window"] is not None:
+            calendar = Calendar.from_data(self.pacer_state["call_window"])
         for events in self.steps:
             for event in events:
                 if type(event) is dev.CallWindowChanged:
@@ -267,8 +265,12 @@ class Replay:
 
     def lists_now(self) -> tuple:
         """(global keys, campaign keys) as the pacer holds them after the replay: the
-        start's lists with every journaled change applied."""
+        start's lists with every change since applied (the snapshot's, then the steps')."""
         lists = {"global": set(self.global_keys), "campaign": set(self.campaign_keys)}
+        if self._dnc_changes is not None:
+            for scope, keys in lists.items():
+                keys.difference_update(keys_from_data(self._dnc_changes[scope]["removed"]))
+                keys.update(keys_from_data(self._dnc_changes[scope]["added"]))
         for events in self.steps:
             for event in events:
                 if type(event) is dev.DoNotCallChanged:
@@ -280,8 +282,14 @@ class Replay:
 
 # ---- the store ---------------------------------------------------------------------------------
 class CampaignJournal:
-    def __init__(self, engine):
+    def __init__(self, engine, snapshot_every: int = SNAPSHOT_EVERY):
+        """`snapshot_every`: entries a campaign's host journals between two snapshots of its
+        pacer."""
+        if isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int) or (
+                snapshot_every < 1):
+            raise ValueError(f"snapshot_every must be an integer >= 1; got {snapshot_every!r}")
         self.engine = engine
+        self.snapshot_every = snapshot_every
 
     def append(self, campaign: str, seq: int, entry: dict, token: int | None = None) -> None:
         """Write entry `seq`; JournalConflict if another server wrote it first."""
@@ -322,8 +330,30 @@ class CampaignJournal:
                 newest is not None and newest["k"] == "closed")
 
     def read(self, campaign: str) -> Replay:
+        """The journal from its newest snapshot on (with its first entry: the lists and
+        calendar the pacer was made with)."""
         with self.engine.connect() as connection:
+            snapshot = connection.execute(
+                sa.select(_SNAPSHOTS.c.seq, _SNAPSHOTS.c.state)
+                .where(_SNAPSHOTS.c.campaign == campaign)
+                .order_by(_SNAPSHOTS.c.seq.desc()).limit(1)).one_or_none()
+            after = 0 if snapshot is None else snapshot.seq
             rows = connection.execute(sa.select(_JOURNAL.c.seq, _JOURNAL.c.entry)
-                                      .where(_JOURNAL.c.campaign == campaign)
+                                      .where(_JOURNAL.c.campaign == campaign,
+                                             sa.or_(_JOURNAL.c.seq == 1, _JOURNAL.c.seq > after))
                                       .order_by(_JOURNAL.c.seq)).all()
-        return Replay(rows)
+        return Replay(rows, None if snapshot is None else tuple(snapshot))
+
+    def write_snapshot(self, campaign: str, seq: int, state: dict,
+                       token: int | None = None) -> None:
+        """Keep `state` (snapshot_state) as the pacer after entry `seq`, and drop the older
+        snapshots but the one before (a resume reads the newest; the one before stays while
+        a reader may still be on it). A snapshot is only a shortcut: the journal has all."""
+        with self.engine.begin() as connection:
+            connection.execute(_SNAPSHOTS.insert().values(campaign=campaign, seq=seq,
+                                                          token=token, state=state))
+            kept = sa.select(_SNAPSHOTS.c.seq).where(
+                _SNAPSHOTS.c.campaign == campaign, _SNAPSHOTS.c.seq < seq).order_by(
+                _SNAPSHOTS.c.seq.desc()).limit(1).scalar_subquery()
+            connection.execute(_SNAPSHOTS.delete().where(_SNAPSHOTS.c.campaign == campaign,
+                                                         _SNAPSHOTS.c.seq < kept))

@@ -7,11 +7,11 @@ in this order:
    if it still runs, fails its next write and dials nothing more (a SIGSTOPped old leader);
    the entry holds this host's wall clock (its time has another origin);
 2. read its journal and rebuild the pacer: the list as imported (it cannot change once
-   started), the do-not-call lists, call window and wall clock it started with, then every
-   journaled step replayed in order (each claim's wall clock, ours last, from its place).
-   The pacer is deterministic, so it stands where the old one stood when it last
-   committed; the decisions of the replay were carried out by the old server and are
-   dropped;
+   started), the do-not-call lists, call window and wall clock it started with, its newest
+   snapshot if any (journal.py), then every journaled step after it replayed in order
+   (each claim's wall clock, ours last, from its place). The pacer is deterministic, so it
+   stands where the old one stood when it last committed; the decisions of the replay were
+   carried out by the old server and are dropped;
 3. catch up with what the journal could not hold:
    - the do-not-call lists as stored now (a change the old server stored but died before
      journaling) are given as one `DoNotCallChanged`;
@@ -24,8 +24,8 @@ in this order:
      armed again; a live answer the site never got is handed to it again;
 4. pace it (a running one).
 A campaign started before the journal existed (no start entry) is left as it is, with a
-warning: it cannot be resumed. Replay time grows with a campaign's journal (no snapshots
-yet: README).
+warning: it cannot be resumed. A resume replays at most the entries between two snapshots
+(`--campaign-snapshot-every`, README).
 """
 
 from __future__ import annotations
@@ -86,12 +86,12 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         rows = await loop.run_in_executor(None, campaigns.store.list_rows, name)
         await campaigns._build_pacer(hosted, rows,
                                      DoNotCall(replay.global_keys, replay.campaign_keys),
-                                     replay.clock or clock)
+                                     replay.clock or clock, replay.pacer_state)
         now = max(campaigns.host.now(), replay.last_time)
         resumed = await hosted.pacer.replay(replay.steps, now)
         hosted.seq = replay.next_seq
         hosted.time, hosted.figures = now, resumed.step.figures
-        hosted.over = replay.over_calls()
+        hosted.dialled_before = resumed.dialled
         hosted.paces = replay.paces         # the next pace is journaled against the last
         hosted.call_window = replay.call_window_now()
         # Agents it holds at the site (whose journal kept them not ready): those previewing
@@ -115,8 +115,10 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
             await campaigns._feed(hosted, lambda at: changes(at))
     # Plans Admin changed before the campaign was back (a new leader serves first).
     await campaigns.call_window_changed(hosted, campaigns.host.plans.calendars)
-    log.info("campaign %s resumed (%s): %d journal entries replayed, %d calls up", name, state,
-             len(replay.steps), len(resumed.calls))
+    log.info("campaign %s resumed (%s): from %s, %d journal entries replayed, %d calls up",
+             name, state, f"its snapshot after entry {replay.snapshot_seq}"
+             if replay.pacer_state is not None else "its start", len(replay.steps),
+             len(resumed.calls))
     for call in resumed.calls:
         if call.state != "ringing":     # beside the other campaigns' resumption
             campaigns._spawn(_follow_answer(campaigns, hosted, call))

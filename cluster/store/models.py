@@ -396,6 +396,18 @@ class CampaignJournalEntry(Base):
     entry: Mapped[dict] = mapped_column(sa.JSON)
 
 
+class CampaignSnapshot(Base):
+    """A campaign's pacer as it stood after journal entry `seq` (cluster/campaigns/journal.py;
+    revision 0010): `state` is JSON data (sites/dialer/campaign.py `Campaign.snapshot`, and
+    the journal's pace codec), never code and never a number. A resume starts from the
+    newest and replays only the entries after it."""
+    __tablename__ = "campaign_snapshots"
+    campaign: Mapped[str] = mapped_column(Name, primary_key=True)
+    seq: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    token: Mapped[int | None] = mapped_column(sa.BigInteger)
+    state: Mapped[dict] = mapped_column(sa.JSON)
+
+
 # ---- campaign dial attempts (SPEC §6 reports; revision 0008) -----------------------------------
 class CampaignAttempt(Base):
     """One call a campaign's pacer dialled, keyed by its call id: which record (its id, never

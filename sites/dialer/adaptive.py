@@ -46,6 +46,14 @@ class AdaptiveDialLevel:
             self._next_update = now + self.interval_s
         return math.floor(self.level * (idle + talking) + 1e-9)
 
+    def state(self) -> list:
+        return [self.level, self._next_update, self._differential_sum, self._agents_sum,
+                self._samples]
+
+    def restore(self, state: list) -> None:
+        (self.level, self._next_update, self._differential_sum, self._agents_sum,
+         self._samples) = state
+
     def _adapt(self, drop_pct: float | None) -> None:
         if drop_pct is not None and drop_pct >= self.target_pct:
             self.level = 1.0

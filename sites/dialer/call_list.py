@@ -162,6 +162,29 @@ class CallList:
                 due = opens
         return due
 
+    def state(self) -> dict:
+        """Where it stands, as JSON-ready data (a campaign's snapshot): the records
+        themselves are the host's (its store's list), so records appear as their index."""
+        return {"heads": list(self._heads),
+                "retries": [list(retry) for retry in sorted(self._retries)],
+                "order": self._order, "out": list(self._out.values()),
+                "dialled": self.dialled, "skipped_unknown_zone": self.skipped_unknown_zone,
+                "window_waits": self.window_waits}
+
+    def restore(self, state: dict) -> None:
+        """Put back `state()` of a CallList of the same records."""
+        heads = state["heads"]
+        if len(heads) != len(self._heads):
+            raise ValueError(f"{len(self._heads)} zone groups; the state has {len(heads)}")
+        self._heads = list(heads)
+        # Sorted is a heap already; (due, order) is unique, so any heap pops alike.
+        self._retries = [(due, order, index) for due, order, index in state["retries"]]
+        self._order = state["order"]
+        self._out = {self.ids[index]: index for index in state["out"]}
+        self.dialled = state["dialled"]
+        self.skipped_unknown_zone = state["skipped_unknown_zone"]
+        self.window_waits = state["window_waits"]
+
     @property
     def remaining(self) -> int:
         """Records still to dial: fresh ones and retries waiting."""

@@ -44,6 +44,7 @@ TARGET_SHARE = 0.9            # the model aims at 90 % of the limit (2.7 % for 3
 THRESHOLD_RANGE = (0.25, 4.0)  # the threshold's bounds, as multiples of the target
 THRESHOLD_PSEUDO = 3.0         # abandons' worth of prior in the threshold's feedback
 MOST_AHEAD_PER_AGENT = 3       # a batch is at most this many calls per agent
+SNAPSHOT_VERSION = 1           # of `Campaign.snapshot()`'s layout
 
 
 class _CallState:
@@ -139,6 +140,11 @@ class Campaign:
         restart or a takeover must follow up (cluster/campaigns/resume.py)."""
         return [(call.call_id, call.record_id, _STATE_NAMES[call.state], call.agent_id)
                 for call in self.calls.values()]
+
+    @property
+    def dialled(self) -> int:
+        """Calls dialled so far: call ids NAME-0 .. NAME-(dialled - 1)."""
+        return self._serial
 
     def in_preview(self) -> list:
         """(agent id, record id) of every record an agent is previewing now."""
@@ -462,6 +468,86 @@ class Campaign:
             return []
         self.held[agent] = [record, None]
         return [Preview(agent, record)]
+
+    # ---- snapshots -----------------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        """Everything it has learnt and holds, as JSON-ready data (plain lists, numbers and
+        strings: a host's store keeps it, and data is all a restore reads, never code). Not
+        in it: the configuration and the list's records (the host's store has them) and the
+        do-not-call lists it was made with (only what changed since: see DoNotCall)."""
+        windows = self.call_list.windows
+        return {
+            "v": SNAPSHOT_VERSION, "campaign": self.config.name,
+            "now": None if self.now == -math.inf else self.now, "stopped": self.stopped,
+            "skipped_do_not_call": self.skipped_do_not_call,
+            "fresh_skipped": self._fresh_skipped,
+            # In dial order, as the pacer holds them (the order is who gets which call).
+            "calls": [[call.call_id, call.record_id, call.agent_id, call.dialled_at,
+                       call.state, call.connected_at] for call in self.calls.values()],
+            "ringing": [[call_id, at] for call_id, at in self.ringing.items()],
+            "waiting": sorted(self.waiting),
+            "held": [[agent, record, call_id] for agent, (record, call_id) in self.held.items()],
+            "inbound_open": self.inbound_open, "first_pace": self._first_pace,
+            "serial": self._serial,
+            "attempts_of": [[record, count] for record, count in self.attempts_of.items()],
+            "retried": self.retried,
+            "counts": [self.counts[outcome] for outcome in CallOutcome],
+            "attempts": self.attempts, "connected": self.connected,
+            "abandoned": self.abandoned, "machines_by_agent": self.machines_by_agent,
+            "estimates": self.estimates.state(), "ledger": self.ledger.state(),
+            "adaptive": None if self.adaptive is None else self.adaptive.state(),
+            "call_list": self.call_list.state(), "do_not_call": self.do_not_call.changes(),
+            "call_window": None if windows is None else windows.calendar.to_data(),
+            "clock": None if windows is None else windows.clock.start_epoch,
+        }
+
+    def restore(self, state: dict) -> None:
+        """Put back `snapshot()` of a campaign of the same configuration, list and first
+        do-not-call lists, into this one, just made: it then decides as that one would
+        have. InvalidInput naming `snapshot` if it cannot be that campaign's."""
+        if self.now != -math.inf:
+            raise InvalidInput("snapshot", "restore into a campaign just made")
+        try:
+            if state["v"] != SNAPSHOT_VERSION or state["campaign"] != self.config.name:
+                raise ValueError(f"version {state['v']!r} of campaign {state['campaign']!r}")
+            self._restore(state)
+        except (KeyError, TypeError, ValueError, IndexError, InvalidInput) as error:
+            raise InvalidInput("snapshot", f"not a snapshot of campaign {self.config.name!r} "
+                                           f"(version {SNAPSHOT_VERSION}): {error}") from None
+
+    def _restore(self, state: dict) -> None:
+        self.now = -math.inf if state["now"] is None else state["now"]
+        self.stopped = state["stopped"]
+        self.skipped_do_not_call = state["skipped_do_not_call"]
+        self._fresh_skipped = state["fresh_skipped"]
+        self.calls = {call_id: _Call(call_id, record, agent, dialled_at, call_state, connected_at)
+                      for call_id, record, agent, dialled_at, call_state, connected_at
+                      in state["calls"]}
+        self.ringing = {call_id: at for call_id, at in state["ringing"]}
+        self.waiting = set(state["waiting"])
+        self.held = {agent: [record, call_id] for agent, record, call_id in state["held"]}
+        self.inbound_open, self._first_pace = state["inbound_open"], state["first_pace"]
+        self._serial = state["serial"]
+        self.attempts_of = {record: count for record, count in state["attempts_of"]}
+        self.retried = state["retried"]
+        self.counts = dict(zip(CallOutcome, state["counts"], strict=True))
+        self.attempts, self.connected = state["attempts"], state["connected"]
+        self.abandoned, self.machines_by_agent = state["abandoned"], state["machines_by_agent"]
+        self.estimates.restore(state["estimates"])
+        self.ledger.restore(state["ledger"])
+        if (self.adaptive is None) != (state["adaptive"] is None):
+            raise ValueError("pacing differs")
+        if self.adaptive is not None:
+            self.adaptive.restore(state["adaptive"])
+        self.call_list.restore(state["call_list"])
+        self.do_not_call.restore_changes(state["do_not_call"])
+        windows = self.call_list.windows
+        if (windows is None) != (state["call_window"] is None):
+            raise ValueError("call window differs")
+        if windows is not None:
+            self.call_list.windows = CallWindows(Calendar.from_data(state["call_window"]),
+                                                 WallClock(state["clock"]),
+                                                 self.call_list.zone_sets)
 
     # ---- figures ------------------------------------------------------------------------------------
     def figures(self) -> dict:

@@ -60,6 +60,30 @@ class DoNotCall:
         add, remove = check_keys(add, "add"), check_keys(remove, "remove")
         self.lists[scope].change(add, remove)
 
+    def changes(self) -> dict:
+        """What changed since the lists it was made with, as JSON-ready data (a campaign's
+        snapshot: the lists themselves are in its journal's first entry, and a center's
+        global list may hold millions of keys)."""
+        return {scope: {"added": keys_to_data(sorted(keys.added)),
+                        "removed": keys_to_data(sorted(keys.removed))}
+                for scope, keys in self.lists.items()}
+
+    def restore_changes(self, data: dict) -> None:
+        """Apply `changes()` of a DoNotCall made with the same lists."""
+        for scope, keys in self.lists.items():
+            keys.added = set(keys_from_data(data[scope]["added"]))
+            keys.removed = set(keys_from_data(data[scope]["removed"]))
+
+
+def keys_to_data(keys) -> list:
+    """Keys as JSON strings: the core takes str or bytes keys (a host's are bytes, keyed
+    hashes), tagged so that each comes back as it was."""
+    return ["x" + key.hex() if isinstance(key, bytes) else "s" + key for key in keys]
+
+
+def keys_from_data(data) -> tuple:
+    return tuple(bytes.fromhex(key[1:]) if key[0] == "x" else key[1:] for key in data)
+
 
 def check_keys(keys, field_name: str):
     """`keys` (a set, frozenset, tuple or list of str or bytes keys), every one checked; a

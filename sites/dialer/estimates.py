@@ -52,6 +52,12 @@ class OutcomeShares:
     def share(self, outcome: CallOutcome) -> float:
         return self.weights[outcome] / sum(self.weights.values())
 
+    def state(self) -> list:
+        return [self.weights[outcome] for outcome in OUTCOMES]
+
+    def restore(self, state: list) -> None:
+        self.weights = dict(zip(OUTCOMES, state, strict=True))
+
 
 class TimeHistogram:
     """Durations in bins of `bin_s` up to `horizon_s` (longer ones in a tail bin), starting
@@ -78,6 +84,15 @@ class TimeHistogram:
             self.tail_excess += duration - len(self.counts) * self.bin_s
         self.total += 1.0
         self.observed += 1
+
+    def state(self) -> list:
+        return [list(self.counts), self.tail, self.tail_excess, self.total, self.observed]
+
+    def restore(self, state: list) -> None:
+        counts, self.tail, self.tail_excess, self.total, self.observed = state
+        if len(counts) != len(self.counts):
+            raise ValueError(f"a histogram of {len(self.counts)} bins; got {len(counts)}")
+        self.counts = list(counts)
 
     def survival(self) -> list:
         """P(duration > k * bin_s) for k = 0 .. bins (the last edge included)."""
@@ -116,13 +131,38 @@ class CallModel:
 
     def __init__(self, shares: dict, times: dict, talk: TimeHistogram, ring_timeout_s: float,
                  connect_within_s: float):
+        self._build(shares, {outcome: (_cdf_table(histogram), histogram.bin_s)
+                             for outcome, histogram in times.items()},
+                    (talk.survival(), talk.bin_s, talk.mean_tail_excess()),
+                    ring_timeout_s, connect_within_s)
+
+    def state(self) -> dict:
+        """The tables it was built from (a campaign's snapshot: the model is frozen between
+        rebuilds, so a restored pacer must decide with the very model it had)."""
+        return {"shares": [self.shares[outcome] for outcome in OUTCOMES],
+                "times": [[self._cdf[outcome], self._time_bin[outcome]] for outcome in OUTCOMES],
+                "talk": [self._talk_survival, self._talk_bin, self._talk_tail]}
+
+    @classmethod
+    def from_state(cls, state: dict, ring_timeout_s: float,
+                   connect_within_s: float) -> "CallModel":
+        model = cls.__new__(cls)
+        model._build(dict(zip(OUTCOMES, state["shares"], strict=True)),
+                     {outcome: (list(cdf), width)
+                      for outcome, (cdf, width) in zip(OUTCOMES, state["times"], strict=True)},
+                     (list(state["talk"][0]), *state["talk"][1:]), ring_timeout_s,
+                     connect_within_s)
+        return model
+
+    def _build(self, shares: dict, times: dict, talk: tuple, ring_timeout_s: float,
+               connect_within_s: float) -> None:
+        """`times`: outcome -> (its CDF table, bin width); `talk`: (survival table, bin
+        width, mean excess of the tail)."""
         self.shares = shares
         self.ring_timeout_s = ring_timeout_s
-        self._cdf = {outcome: _cdf_table(histogram) for outcome, histogram in times.items()}
-        self._time_bin = {outcome: histogram.bin_s for outcome, histogram in times.items()}
-        self._talk_survival = talk.survival()
-        self._talk_bin = talk.bin_s
-        self._talk_tail = talk.mean_tail_excess()
+        self._cdf = {outcome: table for outcome, (table, _) in times.items()}
+        self._time_bin = {outcome: width for outcome, (_, width) in times.items()}
+        self._talk_survival, self._talk_bin, self._talk_tail = talk
         self.answer_points = tuple(
             _quantile(self._cdf[_LIVE], self._time_bin[_LIVE], (m + 0.5) / QUANTILE_POINTS)
             for m in range(QUANTILE_POINTS))
@@ -253,6 +293,26 @@ class Estimates:
                                     self.connect_within_s)
             self._since_model = 0
         return self._model
+
+    def state(self) -> dict:
+        """What it learnt, as JSON-ready data (a campaign's snapshot), with the model it
+        decides with now."""
+        return {"outcomes": self.outcomes.state(),
+                "times": [self.times[outcome].state() for outcome in OUTCOMES],
+                "talk": self.talk.state(),
+                "model": None if self._model is None else self._model.state(),
+                "since_model": self._since_model}
+
+    def restore(self, state: dict) -> None:
+        """Put back `state()` of Estimates made with the same settings."""
+        self.outcomes.restore(state["outcomes"])
+        for outcome, histogram in zip(OUTCOMES, state["times"], strict=True):
+            self.times[outcome].restore(histogram)
+        self.talk.restore(state["talk"])
+        model = state["model"]
+        self._model = None if model is None else CallModel.from_state(
+            model, self.ring_timeout_s, self.connect_within_s)
+        self._since_model = state["since_model"]
 
     def mean_talk_s(self) -> float:
         histogram = self.talk

@@ -91,6 +91,20 @@ class AbandonLedger:
             del self._abandons[:self._first_abandon]
             self._first_abandon = 0
 
+    def state(self) -> dict:
+        """The live answers and abandons in the window and the totals, as JSON-ready data (a
+        campaign's snapshot)."""
+        return {"lives": self._lives[self._first_live:],
+                "abandons": self._abandons[self._first_abandon:],
+                "lives_total": self.lives_total, "abandons_total": self.abandons_total,
+                "max_pct": self.max_pct}
+
+    def restore(self, state: dict) -> None:
+        self._lives, self._first_live = list(state["lives"]), 0
+        self._abandons, self._first_abandon = list(state["abandons"]), 0
+        self.lives_total, self.abandons_total = state["lives_total"], state["abandons_total"]
+        self.max_pct = state["max_pct"]
+
     # ---- what it allows -----------------------------------------------------------------------
     @property
     def lives(self) -> int:

@@ -1,8 +1,8 @@
 """A running campaign survives its server being killed (SPEC §6, issue 19 item 7): `vcc serve
 --db` is SIGKILLed while a progressive campaign dials through a fake PBX; a new server on the
-same store resumes the campaign from its journal with no Admin call, the PBX reconnects with
-its resume point and re-sends what was not acknowledged, and the campaign finishes its
-list. Checked: no record dialled under two call ids (no retry rules: each once), every live
+same store resumes the campaign from its newest snapshot and the journal after it, with no
+Admin call, the PBX reconnects with its resume point and re-sends what was not
+acknowledged, and the campaign finishes its list. Checked: no record dialled under two call ids (no retry rules: each once), every live
 answer in exactly one final state (connected and completed, or abandoned with the message),
 dials both before and after the kill, and the PBX saw re-sent dials only for calls it had.
 """
@@ -109,8 +109,10 @@ def test_a_killed_ray_server_resumes_its_campaign_without_dialling_twice(tmp_pat
 def check_a_killed_server_resumes_its_campaign(tmp_path, runtime: str):
     config = tmp_path / "center.yaml"
     config.write_text(CONFIG)
+    # A snapshot every 3 entries: the new server resumes from a snapshot and the entries
+    # after it (the full journal's replay is the unit tests' and the other restarts').
     arguments = ("--runtime", runtime, "--config", str(config), "--db",
-                 f"sqlite:///{tmp_path / 'vcc.db'}")
+                 f"sqlite:///{tmp_path / 'vcc.db'}", "--campaign-snapshot-every", "3")
     pbx = ResumingPbx()
     servers = [start(*arguments)]
     dialled_before = []
@@ -156,7 +158,7 @@ def check_a_killed_server_resumes_its_campaign(tmp_path, runtime: str):
     process = servers[-1][0]
     stop(process)
     log_text = process.stderr.read()
-    assert "resumed" in log_text
+    assert "resumed (running): from its snapshot after entry" in log_text
     assert dialled_before[0] < RECORDS
     assert len(pbx.dials) > dialled_before[0]       # it went on after the kill
     assert pbx.offers

@@ -9,11 +9,15 @@ import datetime as dt
 import json
 
 import pytest
+import sqlalchemy as sa
 
 from actors.dialer_actor import DialerActor
+from cluster.campaigns.definition import DEFAULTS
+from cluster.cli import build_parser
+from cluster.campaigns.hosted import Hosted
 from cluster.campaigns.journal import (CampaignJournal, JournalConflict, PaceCodec, Replay,
-                                       closed_entry, decode_event, encode_event, start_entry,
-                                       step_entry)
+                                       closed_entry, decode_event, encode_event,
+                                       snapshot_state, start_entry, step_entry)
 from cluster.store.db import open_engine
 from cluster.store.migrate import upgrade
 from sites.dialer import events as dev
@@ -98,10 +102,10 @@ def test_a_replayed_pacer_decides_as_the_original_from_then_on():
     replay = Replay(rows)
     assert replay.next_seq == len(steps) + 2
     assert replay.lists_now() == ({"k1"}, {"k3"})
-    assert replay.over_calls() == {"c-1"}
     rebuilt = DialerActor(config, ids, groups, zones, keys,
                           DoNotCall(replay.global_keys, replay.campaign_keys))
     resumed = rebuilt.replay(replay.steps, 2.0)
+    assert resumed.dialled == original.campaign.dialled == 2
     assert [(call.call_id, call.state) for call in resumed.calls] == [
         (call[0], call[2]) for call in original.campaign.open_calls()]
     assert all(type(dial) is Dial for dial in dials)
@@ -205,13 +209,93 @@ def test_a_windowed_campaign_replays_to_the_same_decisions_across_a_new_wall_clo
             if type(events[0]) is not dev.ClockChanged][2] != decided[2]
 
 
-def test_a_resumed_campaign_remembers_only_the_newest_calls_over():
-    steps = [[dev.CallProgress(float(n), f"c-{n}", dev.CallOutcome.NO_ANSWER)]
-             for n in range(10)]
-    steps.append([dev.CallAbandoned(10.0, "c-3")])      # over again: it counts as newest
-    paces = PaceCodec()
-    replay = Replay([(1, start_entry((), ()))] + [
-        (seq, json.loads(json.dumps(step_entry(events, paces))))
-        for seq, events in enumerate(steps, 2)])
-    assert replay.over_calls() == {f"c-{n}" for n in range(10)}
-    assert replay.over_calls(most=3) == {"c-8", "c-9", "c-3"}
+def test_a_resumed_campaign_takes_a_re_sent_report_of_any_call_over_silently():
+    hosted = Hosted({**DEFAULTS, "name": "c-east", "site": "east", "skill": "sales",
+                     "mode": "progressive"}, "running", 30)
+    hosted.dialled_before = 120_000             # more than a PBX holds unacknowledged
+    hosted.calls["c-east-7"] = None             # still up: not over
+    assert hosted.was_over("c-east-0") and hosted.was_over("c-east-119999")
+    assert not hosted.was_over("c-east-7")          # up
+    assert not hosted.was_over("c-east-120000")     # never dialled (by an earlier server)
+    for other in ("c-1", "c-east-x", "c-east--1", "other-3", "c-east-", 5, None):
+        assert not hosted.was_over(other)
+
+
+# ---- snapshots: a resume reads the newest and replays only what follows ------------------
+def _journal_with_snapshots(tmp_path, every: int):
+    """A progressive campaign's journal of 12 steps (a do-not-call change at step 3, so
+    before a snapshot) with a snapshot after every `every` entries, as a host writes them;
+    (journal, the original pacer, its steps)."""
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    upgrade(engine)
+    journal = CampaignJournal(engine, snapshot_every=every)
+    config, ids, groups, zones, keys = _campaign()
+    original = DialerActor(config, ids, groups, zones, keys, DoNotCall(frozenset({"k1"})))
+    journal.append("c", 1, start_entry({"k1"}, ()), token=1)
+    paces, steps, serial = PaceCodec(), [], 0
+    for n in range(12):
+        time = float(n)
+        if n == 3:
+            events = [dev.DoNotCallChanged(time, "campaign", ("k4",), ())]
+        elif n % 2 == 0:
+            events = [_pace(time, 1 + n % 3)]
+        else:
+            up = [call for call in original.campaign.open_calls() if call[2] == "ringing"]
+            events = [dev.CallProgress(time, up[0][0], dev.CallOutcome.BUSY)] if up else [
+                _pace(time, 1)]
+        original.step(events, time)
+        steps.append(events)
+        journal.append("c", n + 2, step_entry(events, paces), token=1)
+        if (n + 2) % every == 0:
+            journal.write_snapshot("c", n + 2, json.loads(json.dumps(
+                snapshot_state(original.snapshot(), paces))), token=1)
+    return journal, original, steps, config, (ids, groups, zones, keys)
+
+
+def test_a_snapshot_and_the_entries_after_it_give_the_pacer_of_the_whole_journal(tmp_path):
+    journal, original, steps, config, listing = _journal_with_snapshots(tmp_path, every=5)
+    replay = journal.read("c")
+    assert replay.snapshot_seq == 10 and len(replay.steps) == 3     # entries 11, 12, 13
+    assert replay.next_seq == 14 and replay.started
+    assert replay.lists_now() == ({"k1"}, {"k4"})       # the change is in the snapshot
+    assert replay.last_time == 11.0
+    rebuilt = DialerActor(config, *listing, DoNotCall(replay.global_keys, replay.campaign_keys),
+                          state=replay.pacer_state)
+    resumed = rebuilt.replay(replay.steps, 11.0)
+    assert rebuilt.snapshot() == original.snapshot()
+    assert resumed.dialled == original.campaign.dialled > 0
+    full = DialerActor(config, *listing, DoNotCall(frozenset({"k1"})))
+    full.replay(steps, 11.0)
+    assert full.snapshot() == original.snapshot()
+    after = [_pace(12.0, 3)]
+    assert rebuilt.step(after, 12.0).decisions == original.step(after, 12.0).decisions
+    # The next pace is journaled against the snapshot's codec: read back whole.
+    assert replay.paces.order == ["a0", "a1"]
+    # Only the newest snapshot and the one before are kept.
+    with journal.engine.connect() as connection:
+        assert connection.execute(sa.text(
+            "SELECT seq FROM campaign_snapshots ORDER BY seq")).scalars().all() == [5, 10]
+    journal.engine.dispose()
+
+
+def test_a_journal_whose_newest_entry_is_its_snapshot_replays_nothing_more(tmp_path):
+    journal, original, _, config, listing = _journal_with_snapshots(tmp_path, every=13)
+    replay = journal.read("c")
+    assert replay.snapshot_seq == 13 and replay.steps == [] and replay.next_seq == 14
+    journal.claim("c", 2)
+    replay = journal.read("c")
+    assert replay.next_seq == 15 and replay.steps == []     # a claim without a clock
+    rebuilt = DialerActor(config, *listing, DoNotCall(replay.global_keys, replay.campaign_keys),
+                          state=replay.pacer_state)
+    assert rebuilt.replay(replay.steps, 11.0).dialled == original.campaign.dialled
+    assert rebuilt.snapshot() == original.snapshot()
+    journal.engine.dispose()
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_a_snapshot_interval_that_is_not_a_positive_integer_is_refused_by_name(value, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--campaign-snapshot-every", value])
+    assert "--campaign-snapshot-every: must be an integer >= 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="snapshot_every"):
+        CampaignJournal(None, snapshot_every=0)

@@ -140,7 +140,7 @@ def check_a_0003_store_upgrades_to_customers(engine):
         assert connection.execute(sa.text("SELECT contact_id FROM contact_records")
                                   ).scalars().all() == ["old"]
     upgrade(engine)
-    assert current_revision(engine) == head_revision() == "0009"
+    assert current_revision(engine) == head_revision() == "0010"
 
 
 def test_a_0003_store_upgrades_to_customers(tmp_path):
