@@ -3,7 +3,7 @@ blended campaign holds each agent it dials for, a preview campaign each agent it
 record to. A hold is the core event `AgentHeld`, refused unless the agent is still idle (the
 pace read the agents a moment before); a record to preview goes to the agent's desktops
 only, and the desktop's word on it (AgentControl.FinishPreview) comes back here. A mixin of
-CampaignHost: it uses its `host`, `hosted` and `_feed`.
+CampaignHost: it uses its `host`, `hosted`, `_feed` and `_spawn`.
 """
 
 from __future__ import annotations
@@ -62,6 +62,16 @@ class HeldAgents:
                                             f"{record_id!r} of campaign {name!r}")
         del hosted.previews[agent_id]       # before the step: a second answer is refused
         await self._feed(hosted, lambda now: [dev.PreviewDone(now, agent_id, dial)])
+
+    def _let_go(self, site: str, agent_id: str) -> None:
+        """An agent logged out at `site`: every campaign holding it lets it go (a record it
+        previewed is previewed next by another agent; `AgentGone`)."""
+        for hosted in self.hosted.values():
+            if hosted.site == site and (agent_id in hosted.holding
+                                        or agent_id in hosted.previews):
+                hosted.holding.discard(agent_id)
+                hosted.previews.pop(agent_id, None)     # its desktop's answer is refused
+                self._spawn(self._feed(hosted, lambda now: [dev.AgentGone(now, agent_id)]))
 
     async def _agent_event(self, hosted: Hosted, event) -> bool:
         """A held agent's state, changed at the campaign's site; whether it was. Refused

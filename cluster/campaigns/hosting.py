@@ -367,6 +367,8 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
                             and self.host.agent_has_skill(item.site, action.agent_id,
                                                           (hosted.skill,))):
                         self._pace_soon(hosted)
+            elif kind is AgentStateChanged and action.state is AgentState.LOGGED_OUT:
+                self._let_go(item.site, action.agent_id)
 
     def _finished(self, action) -> None:
         hosted = self._calls.get(action.contact_id)

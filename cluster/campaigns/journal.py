@@ -113,6 +113,8 @@ def encode_event(event, paces: PaceCodec | None = None) -> dict:
         return {"e": "call_window", "t": event.time, "calendar": event.calendar.to_data()}
     if kind is dev.HoldRefused:
         return {"e": "hold_refused", "t": event.time, "agent": event.agent_id}
+    if kind is dev.AgentGone:
+        return {"e": "agent_gone", "t": event.time, "agent": event.agent_id}
     if kind is dev.Stop:
         return {"e": "stop", "t": event.time}
     if kind is dev.DoNotCallChanged:
@@ -144,6 +146,8 @@ def decode_event(data: dict, paces: PaceCodec | None = None):
         return dev.CallWindowChanged(time, Calendar.from_data(data["calendar"]))
     if kind == "hold_refused":
         return dev.HoldRefused(time, data["agent"])
+    if kind == "agent_gone":
+        return dev.AgentGone(time, data["agent"])
     if kind == "do_not_call":
         return dev.DoNotCallChanged(time, data["scope"], keys_from_data(data["add"]),
                                     keys_from_data(data["remove"]))

@@ -22,6 +22,8 @@ in this order:
      of each outbound contact, and the pacer is told what it missed: taken by an agent
      (`CallConnected`), ended (`CallEnded`), or still waiting, when the connect limit is
      armed again; a live answer the site never got is handed to it again;
+   - agents it held (previewing, or a call dialled for them) who logged out meanwhile are
+     let go (`AgentGone`);
 4. pace it (a running one).
 A campaign started before the journal existed (no start entry) is left as it is, with a
 warning: it cannot be resumed. A resume replays at most the entries between two snapshots
@@ -38,7 +40,8 @@ from cluster.campaigns.journal import JournalConflict
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect
 from sites.dialer.do_not_call import CAMPAIGN, GLOBAL, DoNotCall
-from sites.model import ContactState
+from sites.errors import InvalidInput
+from sites.model import AgentState, ContactState
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +118,10 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
             await campaigns._feed(hosted, lambda at: changes(at))
     # Plans Admin changed before the campaign was back (a new leader serves first).
     await campaigns.call_window_changed(hosted, campaigns.host.plans.calendars)
+    # Agents it held who logged out (or were deleted) while no server followed it.
+    for agent in sorted(hosted.holding | set(hosted.previews)):
+        if not await _logged_in(campaigns.host, hosted.site, agent):
+            campaigns._let_go(hosted.site, agent)
     log.info("campaign %s resumed (%s): from %s, %d journal entries replayed, %d calls up",
              name, state, f"its snapshot after entry {replay.snapshot_seq}"
              if replay.pacer_state is not None else "its start", len(replay.steps),
@@ -126,6 +133,14 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         await campaigns._close_stopped(hosted)
     elif state == "running" or hosted.resend:
         campaigns._pace_soon(hosted)        # a paused one only sends its dials again
+
+
+async def _logged_in(host, site: str, agent_id: str) -> bool:
+    try:
+        state, _ = await host.agent_state(site, agent_id)
+    except InvalidInput:            # deleted
+        return False
+    return state is not AgentState.LOGGED_OUT
 
 
 async def _list_changes(campaigns, name: str, replay):

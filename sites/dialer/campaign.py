@@ -113,7 +113,7 @@ class Campaign:
             dev.CallProgress: self._progress, dev.CallConnected: self._connected,
             dev.CallAbandoned: self._abandoned, dev.CallEnded: self._ended,
             dev.PreviewDone: self._preview_done, dev.Pace: self._pace, dev.Stop: self._stop,
-            dev.HoldRefused: self._hold_refused,
+            dev.HoldRefused: self._hold_refused, dev.AgentGone: self._agent_gone,
             dev.DoNotCallChanged: self._do_not_call_changed,
             dev.ClockChanged: self._clock_changed,
             dev.CallWindowChanged: self._call_window_changed,
@@ -281,6 +281,19 @@ class Campaign:
         else:
             del self.attempts_of[record]
         self.call_list.retry(record, event.time)    # the next record taken
+        return []
+
+    def _agent_gone(self, event) -> list:
+        held = self.held.pop(event.agent_id, None) if isinstance(event.agent_id, str) else None
+        if held is None:
+            return []           # let go already (its preview or call ended meanwhile)
+        record, call_id = held
+        if call_id is None:
+            self.call_list.retry(record, event.time)    # previewed next, by another agent
+        else:
+            # Not that agent's any more: should it log in again and be held for another
+            # record, this call's end must not take that hold away.
+            self.calls[call_id].agent_id = None
         return []
 
     def _do_not_call_changed(self, event) -> list:

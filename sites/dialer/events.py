@@ -70,6 +70,15 @@ class HoldRefused:
 
 
 @dataclass(slots=True)
+class AgentGone:
+    """An agent the campaign held (preview, blending) logged out: the campaign lets it go.
+    A record it was previewing goes back to be previewed next by another agent; a call
+    dialled for it goes on, and a live answer goes to any agent of the skill."""
+    time: float
+    agent_id: str
+
+
+@dataclass(slots=True)
 class Pace:
     """Time to decide: `agents` is the snapshot of the skill's agents now (snapshot.py)."""
     time: float

@@ -9,6 +9,8 @@ the fake PBX of test_dialer_pbx.py:
   it; when the list is done it is ready again;
 - FinishPreview for a record the agent does not preview, or an unknown campaign, is refused
   naming the field, and changes nothing.
+And (in process): an agent that logs out during its preview leaves the record to the next
+agent, and its desktop's late answer is refused.
 """
 
 from __future__ import annotations
@@ -140,3 +142,75 @@ def test_a_preview_campaign_gives_each_record_to_the_agent_who_says_dial_or_skip
     assert unknown_code == grpc.StatusCode.NOT_FOUND and unknown_details.startswith("campaign:")
     for index in range(RECORDS):
         assert number(index) not in log_text
+
+
+TWO_AGENTS = CONFIG.replace("{ids: [ann]", "{ids: [ann, bob]")
+
+
+async def _next_preview(events):
+    for _ in range(50):                         # bounded: one event each
+        event = await asyncio.wait_for(events.read(), 30)
+        if event.WhichOneof("event") == "preview":
+            return event.preview.record_id
+    raise AssertionError("no preview")
+
+
+async def _ready(agents, agent_id):
+    await agents.Login(agent_control_pb2.AgentRequest(site="east", agent_id=agent_id),
+                       timeout=10)
+    await agents.SetState(agent_control_pb2.SetStateRequest(
+        site="east", agent_id=agent_id, state=common_pb2.AGENT_STATE_READY), timeout=10)
+
+
+async def logout_during_preview(port):
+    async with VccClient(f"127.0.0.1:{port}") as client:
+        agents = client.agents
+        await _ready(agents, "ann")
+        await client.admin.PutCampaign(admin_pb2.Campaign(
+            name="visits", site="east", skill="outbound_sales", mode="preview"), timeout=10)
+        await client.admin.ImportCampaignList(admin_pb2.CampaignListRows(
+            campaign="visits", rows=[admin_pb2.CampaignListRow(
+                id=f"r{index}", phone=number(index), timezone="America/New_York")
+                for index in range(2)]), timeout=10)
+        pbx = FakePbx(client)           # a campaign paces while a PBX link serves its site
+        reader = asyncio.ensure_future(pbx.run())
+        ann = agents.StreamEvents(agent_control_pb2.AgentRequest(site="east", agent_id="ann"))
+        bob = agents.StreamEvents(agent_control_pb2.AgentRequest(site="east", agent_id="bob"))
+        try:
+            await client.admin.StartCampaign(admin_pb2.CampaignKey(name="visits"), timeout=30)
+            first = await _next_preview(ann)
+            await agents.Logout(agent_control_pb2.AgentRequest(site="east", agent_id="ann"),
+                                timeout=10)
+            await _ready(agents, "bob")
+            again = await _next_preview(bob)
+            refused = None
+            for _ in range(50):     # bounded: until the campaign let go of ann's record
+                try:
+                    await agents.FinishPreview(agent_control_pb2.PreviewResponse(
+                        site="east", agent_id="ann", campaign="visits", record_id=first,
+                        dial=True), timeout=10)
+                except grpc.aio.AioRpcError as error:
+                    refused = (error.code(), error.details())
+                    break
+                await asyncio.sleep(0.1)
+            return first, again, refused
+        finally:
+            ann.cancel()
+            bob.cancel()
+            pbx.close()
+            reader.cancel()
+
+
+def test_an_agent_that_logs_out_during_its_preview_leaves_the_record_to_another(tmp_path):
+    compiled_pass_only("campaign hosting in vcc serve, not the scheduler")
+    config = tmp_path / "center.yaml"
+    config.write_text(TWO_AGENTS)
+    process, port = start("--runtime", "inprocess", "--config", str(config), "--db",
+                          f"sqlite:///{tmp_path / 'vcc.db'}")
+    try:
+        first, again, refused = asyncio.run(asyncio.wait_for(logout_during_preview(port), 90))
+    finally:
+        assert stop(process) == 0
+    assert first == again == "r0"               # previewed next, by the agent still here
+    assert refused[0] == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused[1].startswith("record_id:")

@@ -39,6 +39,7 @@ EVERY_KIND = [
     dev.CallEnded(9.0, "c1", machine=True),
     dev.PreviewDone(9.5, "a1", dial=False),
     dev.HoldRefused(9.75, "a2"),
+    dev.AgentGone(9.77, "a3"),
     dev.CallWindowChanged(9.8, Calendar.from_spec("callable", {
         "timezone": "Europe/Berlin", "weekly": {"mon-fri": "09:00-20:00"},
         "holidays": ["2026-12-25"],

@@ -35,6 +35,10 @@ def agents(idle=0, talking=0, since=0.0, wrapping=(), prefix=""):
     return AgentsSnapshot(tuple(views))
 
 
+def idle_agents(*agent_ids) -> AgentsSnapshot:
+    return AgentsSnapshot(tuple(AgentView(agent, Activity.IDLE) for agent in agent_ids))
+
+
 def make(mode="predictive", size=100_000, **fields) -> Campaign:
     return Campaign(CampaignConfig("c", "sales", mode=mode, **fields),
                     CallList.numbered("c", size))
@@ -88,6 +92,27 @@ def test_preview_holds_the_agent_and_dials_the_record_for_it():
     with pytest.raises(InvalidInput) as error:
         campaign.handle(dev.PreviewDone(27.0, "a1"))
     assert error.value.field == "agent_id"
+
+
+def test_an_agent_that_logs_out_lets_go_of_its_preview_and_of_its_call():
+    campaign = make("preview", size=4)
+    assert campaign.handle(dev.Pace(0.0, agents(idle=2))) == [Preview("a0", "c-0"),
+                                                              Preview("a1", "c-1")]
+    assert campaign.handle(dev.AgentGone(5.0, "a0")) == []
+    assert campaign.in_preview() == [("a1", "c-1")]
+    # Its record is previewed next, by another agent; the agent gone gets nothing.
+    assert campaign.handle(dev.Pace(6.0, idle_agents("a1", "a2"))) == [Preview("a2", "c-0")]
+    with pytest.raises(InvalidInput):
+        campaign.handle(dev.PreviewDone(7.0, "a0"))
+    # An agent whose call rings logs out: the call goes on, for any agent of the skill;
+    # logged in again and previewing another record, the call's end leaves that alone.
+    (dial,) = campaign.handle(dev.PreviewDone(8.0, "a1"))
+    assert campaign.handle(dev.AgentGone(9.0, "a1")) == []
+    assert campaign.handle(dev.Pace(10.0, idle_agents("a1"))) == [Preview("a1", "c-2")]
+    assert campaign.handle(dev.CallProgress(12.0, dial.call_id, LIVE)) == [
+        Connect(dial.call_id, "sales", None, 2.0)]
+    assert ("a1", "c-2") in campaign.in_preview()
+    assert campaign.handle(dev.AgentGone(13.0, "a9")) == []     # held by nobody: nothing
 
 
 def test_a_stopped_campaign_dials_nothing_more():
