@@ -178,9 +178,9 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
         self.campaign_store = campaigns.store if campaigns is not None else None
         self.has_store = campaigns is not None if has_store is None else has_store
 
-    def _changed(self) -> None:
+    def _changed(self, site: str) -> None:
         if self.config_tables is not None:
-            self.config_tables.changed(self.host)
+            self.config_tables.changed(self.host, site)
 
     @staticmethod
     async def _existing(lookup, site, name):
@@ -208,13 +208,14 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
     async def PutSite(self, request, context):
         name = convert.name(request.name, "name", limit=convert.MAX_NAME)
         await self.host.put_site(name)
-        self._changed()
+        self._changed(name)
         return admin_pb2.Site(name=name)
 
     @unary()
     async def DeleteSite(self, request, context):
-        await self.host.delete_site(convert.name(request.name, "name"))
-        self._changed()
+        name = convert.name(request.name, "name")
+        await self.host.delete_site(name)
+        self._changed(name)
         return admin_pb2.DeleteReply(deleted=True)
 
     # ---- skills ----
@@ -237,14 +238,14 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
         existing = await self._existing(self.host.skill, site, request.name)
         config = _skill_config(request, existing)
         await self.host.put_skill(site, config)
-        self._changed()
+        self._changed(site)
         return _skill_message(site, await self.host.skill(site, config.name))
 
     @unary()
     async def DeleteSkill(self, request, context):
         site = convert.name(request.site, "site")
         await self.host.delete_skill(site, convert.name(request.name, "name"))
-        self._changed()
+        self._changed(site)
         return admin_pb2.DeleteReply(deleted=True)
 
     # ---- agents ----
@@ -268,7 +269,7 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
         existing = await self._existing(self.host.agent, site, request.agent_id)
         config = _agent_config(request, known, existing)
         await self.host.put_agent(site, config)
-        self._changed()
+        self._changed(site)
         config, state = await self.host.agent(site, config.agent_id)
         return _agent_message(site, config, state)
 
@@ -276,6 +277,6 @@ class AdminServicer(CampaignAdministration, PlanAdministration, admin_pb2_grpc.A
     async def DeleteAgent(self, request, context):
         site = convert.name(request.site, "site")
         await self.host.delete_agent(site, convert.name(request.name, "name"))
-        self._changed()
+        self._changed(site)
         return admin_pb2.DeleteReply(deleted=True)
 
