@@ -27,6 +27,8 @@ from loadtests.recorded import recorded_simulation
 sys.path.insert(0, str(pathlib.Path(__file__).parents[1] / "unit"))
 import test_campaign_report as campaign_checks  # noqa: E402
 import test_leadership as fencing_checks  # noqa: E402
+import test_campaign_journal as campaign_journal_checks  # noqa: E402
+import test_campaign_snapshot as campaign_snapshot_checks  # noqa: E402
 import test_store_journal as journal_checks  # noqa: E402
 import test_store_records as record_checks  # noqa: E402
 import test_store_recovery as recovery_checks  # noqa: E402
@@ -252,6 +254,29 @@ def test_a_leaders_site_actor_sessions_are_named_after_its_term(engine):
         assert f"{LEADER_SESSION_PREFIX}7" in names, names
     finally:
         actor.close()
+
+
+def test_campaign_snapshots_round_trip(engine):
+    """A campaign's snapshots on PostgreSQL's JSON: the journal's checks, and a simulated
+    campaign's pacer state read back equal to the last bit of its floats."""
+    from cluster.campaigns.journal import CampaignJournal, PaceCodec, snapshot_state
+
+    campaign_journal_checks.check_snapshots(engine)
+    fresh, events = campaign_snapshot_checks._recorded(
+        campaign_snapshot_checks.SCENARIOS["predictive"](None))
+    pacer = fresh()
+    for event in events:
+        pacer.handle(event)
+    state = snapshot_state(pacer.snapshot(), PaceCodec())
+    journal = CampaignJournal(engine)
+    journal.write_snapshot("renewals", 7, state)
+    with engine.connect() as connection:
+        stored = connection.execute(sa.text(
+            "SELECT state FROM campaign_snapshots WHERE campaign = 'renewals'")).scalar_one()
+    assert stored == state
+    restored = fresh()
+    restored.restore(stored["pacer"])
+    assert restored.snapshot() == pacer.snapshot()
 
 
 def _search_path(engine) -> str:

@@ -223,12 +223,16 @@ def test_a_resumed_campaign_takes_a_re_sent_report_of_any_call_over_silently():
 
 
 # ---- snapshots: a resume reads the newest and replays only what follows ------------------
-def _journal_with_snapshots(tmp_path, every: int):
+def _sqlite(tmp_path):
+    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
+    upgrade(engine)
+    return engine
+
+
+def _journal_with_snapshots(engine, every: int):
     """A progressive campaign's journal of 12 steps (a do-not-call change at step 3, so
     before a snapshot) with a snapshot after every `every` entries, as a host writes them;
     (journal, the original pacer, its steps)."""
-    engine = open_engine(f"sqlite:///{tmp_path}/vcc.db")
-    upgrade(engine)
     journal = CampaignJournal(engine, snapshot_every=every)
     config, ids, groups, zones, keys = _campaign()
     original = DialerActor(config, ids, groups, zones, keys, DoNotCall(frozenset({"k1"})))
@@ -254,7 +258,12 @@ def _journal_with_snapshots(tmp_path, every: int):
 
 
 def test_a_snapshot_and_the_entries_after_it_give_the_pacer_of_the_whole_journal(tmp_path):
-    journal, original, steps, config, listing = _journal_with_snapshots(tmp_path, every=5)
+    check_snapshots(_sqlite(tmp_path))
+
+
+def check_snapshots(engine):
+    """(Also run on PostgreSQL: tests/integration/test_store_postgres.py.)"""
+    journal, original, steps, config, listing = _journal_with_snapshots(engine, every=5)
     replay = journal.read("c")
     assert replay.snapshot_seq == 10 and len(replay.steps) == 3     # entries 11, 12, 13
     assert replay.next_seq == 14 and replay.started
@@ -280,7 +289,7 @@ def test_a_snapshot_and_the_entries_after_it_give_the_pacer_of_the_whole_journal
 
 
 def test_a_journal_whose_newest_entry_is_its_snapshot_replays_nothing_more(tmp_path):
-    journal, original, _, config, listing = _journal_with_snapshots(tmp_path, every=13)
+    journal, original, _, config, listing = _journal_with_snapshots(_sqlite(tmp_path), every=13)
     replay = journal.read("c")
     assert replay.snapshot_seq == 13 and replay.steps == [] and replay.next_seq == 14
     journal.claim("c", 2)
