@@ -432,7 +432,10 @@ class Campaign:
         self.inbound_open = blend.may_dial(agents.inbound, protect)
         if not self.inbound_open:
             return []           # held agents go back to inbound as their calls end
-        everyone = len(agents.agents) + len(self.held)       # held agents are not ready
+        # Held agents are not ready at the site, so a pace leaves them out; but a pace read
+        # before its holds took effect still shows them (a live host's pace is a moment
+        # old): each agent is counted once.
+        everyone = len({view.agent_id for view in agents.agents}.union(self.held))
         talking = sum(call.state == _CallState.TALKING for call in self.calls.values())
         waiting = len(self.waiting)
         outbound = len(self.held) + talking + waiting
