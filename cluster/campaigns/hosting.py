@@ -36,9 +36,10 @@ What the host does around a pacer, the same things `vcc simulate` does in its wo
   starts, and every change of them at once (`DoNotCallChanged`), under one lock so that a
   campaign starting while a list changes misses nothing.
 
-Three parts live in modules of their own, mixed into CampaignHost: the agents it holds and
-their previews (held_agents.py), calendars changed while campaigns run (window_changes.py)
-and the do-not-call lists (do_not_call_lists.py).
+Four parts live in modules of their own, mixed into CampaignHost: the agents it holds and
+their previews (held_agents.py), calendars changed while campaigns run (window_changes.py),
+the do-not-call lists (do_not_call_lists.py) and writing the journal and snapshots
+(journaling.py).
 
 With a journal (cluster/campaigns/journal.py) every step's events are committed before its
 decisions are carried out, and `attach` resumes the campaigns an earlier server or leader
@@ -49,12 +50,14 @@ no answered call.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import secrets
 
 from cluster.campaigns.definition import call_window_of
 from cluster.campaigns.do_not_call_lists import DoNotCallLists
 from cluster.campaigns.held_agents import HeldAgents
+from cluster.campaigns.journaling import Journaling
 from cluster.campaigns.window_changes import CallWindowChanges
 from cluster.campaigns.hosted import Hosted, Up
 from cluster.host_interface import OutboundCall, Routed
@@ -65,8 +68,7 @@ from sites.calendars import WallClock
 from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
 from sites.dialer.do_not_call import DoNotCall
-from cluster.campaigns.journal import (JournalConflict, closed_entry, snapshot_state,
-                                       start_entry, step_entry)
+from cluster.campaigns.journal import start_entry, step_entry
 from cluster.campaigns.resume import resume_campaigns
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
@@ -81,7 +83,7 @@ _WAITING = (ContactState.QUEUED, ContactState.OFFERED)
 _ANSWERS = (ev.ContactConnected, ev.OfferAccepted)
 
 
-class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
+class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
     def __init__(self, host, store, *, secret=None, do_not_call=None, attempts=None,
                  journal=None):
         """`host`: a CoreHost or RayHost, or None until `attach` (a leader's term);
@@ -218,53 +220,6 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
         except InvalidInput as error:
             raise PreconditionFailed(error.field, f"{error.problem}: put the campaign with "
                                                   "another call_window first") from None
-
-    async def _write(self, hosted: Hosted, entry: dict) -> None:
-        """Journal `entry` as the campaign's next (committed when this returns); a newer
-        server that wrote it first deposes this one (JournalConflict)."""
-        if self.journal is None:
-            return
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self.journal.append, hosted.name, hosted.seq,
-                                       entry, self.token)
-        except JournalConflict:
-            self._depose(hosted, "a newer server journals it now")
-            raise
-        except Exception as error:
-            # The pacer went on without its journal: a later server could not replay it,
-            # so this one dials nothing more for it (a restart resumes it from the journal).
-            self._depose(hosted, f"its journal could not be written ({type(error).__name__})")
-            raise
-        hosted.seq += 1
-
-    async def _snapshot(self, hosted: Hosted) -> None:
-        """Keep the pacer as it stands after the entry just written (taken under the
-        campaign's lock: no step in between; written beside its next steps), so that a
-        resume replays only what follows."""
-        hosted.since_snapshot = 0
-        try:
-            state = snapshot_state(await hosted.pacer.snapshot(), hosted.paces)
-        except Exception as error:      # noqa: BLE001 - its next step meets the same fault
-            log.warning("campaign %s: no snapshot of its pacer (%s)", hosted.name,
-                        type(error).__name__)
-            return
-        self._spawn(self._write_snapshot(hosted, hosted.seq - 1, state))
-
-    async def _write_snapshot(self, hosted: Hosted, seq: int, state: dict) -> None:
-        """A failed write is only logged: the journal still has everything."""
-        loop = asyncio.get_running_loop()
-        try:
-            await loop.run_in_executor(None, self.journal.write_snapshot, hosted.name, seq,
-                                       state, self.token)
-        except Exception as error:      # noqa: BLE001 - a shortcut, not the record
-            log.warning("campaign %s: snapshot after entry %d not written (%s); a resume "
-                        "replays more of the journal", hosted.name, seq, type(error).__name__)
-
-    def _depose(self, hosted: Hosted, why: str) -> None:
-        log.error("campaign %s: %s; this server dials nothing more for it", hosted.name, why)
-        hosted.deposed = True
-        self._cancel_timer(hosted)
 
     async def _build_pacer(self, hosted: Hosted, rows: list, lists: DoNotCall,
                            clock: WallClock, state: dict | None = None) -> None:
@@ -403,14 +358,21 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
             self._resend_dials(hosted)
             if hosted.state != "running":
                 return
+        await self._feed(hosted, lambda now: self._pace_events(hosted, now), pace=True)
+
+    async def _pace_events(self, hosted: Hosted, now: float) -> list:
+        """A pace with the agents as they are now. Read under the campaign's lock: no step
+        of its pacer comes between the read and the pace (a call connected, or agents held,
+        in between would be counted as if not: a call too many)."""
         agents = await self.host.skill_agents(
             hosted.site, hosted.skill, self._outbound_skills(hosted.site, hosted.skill)
             if hosted.config.blended else None)
-        await self._feed(hosted, lambda now: [dev.Pace(now, agents)], pace=True)
+        return [dev.Pace(now, agents)]
 
     async def _feed(self, hosted: Hosted, events_at, pace: bool = False) -> None:
-        """One step of the pacer with the events `events_at(now)` make, its decisions
-        carried out; then its next pace is set."""
+        """One step of the pacer with the events `events_at(now)` make (a list, or an
+        awaitable of one, awaited under the campaign's lock), its decisions carried out;
+        then its next pace is set."""
         async with hosted.lock:
             if hosted.deposed:
                 return
@@ -418,6 +380,8 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
             # clock started behind it.
             now = max(self.host.now(), hosted.time)
             events = events_at(now)
+            if inspect.isawaitable(events):
+                events = await events
             step = await hosted.pacer.step(events, now)
             hosted.figures, hosted.time = step.figures, now
             if events:
@@ -582,13 +546,6 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists):
         self._calls.pop(call_id, None)
         if hosted.state == "stopped" and not hosted.calls and self.journal is not None:
             self._spawn(self._close_stopped(hosted))
-
-    async def _close_stopped(self, hosted: Hosted) -> None:
-        """A stopped campaign's last call is over: journaled, so that no later server
-        replays it."""
-        async with hosted.lock:
-            if not hosted.deposed and not hosted.calls:
-                await self._write(hosted, closed_entry())
 
     def _resend_dials(self, hosted: Hosted) -> None:
         """Calls that rang when this server resumed the campaign: the earlier one may have
