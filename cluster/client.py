@@ -35,7 +35,7 @@ from vcc.v1 import (admin_pb2_grpc, agent_control_pb2_grpc, call_control_pb2,
 
 LEADER_METADATA = "vcc-leader"
 # What the core says about an event it already has (a re-send after a failover).
-_DUPLICATE_REFUSALS = ("duplicate contact id", "already finished")
+DUPLICATE_REFUSALS = ("duplicate contact id", "already finished")
 
 
 def leader_hint(error) -> str | None:
@@ -273,7 +273,7 @@ class PbxLink:
         reconnect because the previous leader had applied it already? Such an event
         changed nothing and was not lost."""
         return 0 < error.event_seq <= self.resent_through and any(
-            text in error.message for text in _DUPLICATE_REFUSALS)
+            text in error.message for text in DUPLICATE_REFUSALS)
 
     def send(self, *events) -> None:
         if len(self._unacked) + len(self._pending) + len(events) > self.max_unacked:

@@ -333,14 +333,14 @@ class CampaignJournal:
         return (first is not None and first["k"] == "start",
                 newest is not None and newest["k"] == "closed")
 
-    def read(self, campaign: str) -> Replay:
+    def read(self, campaign: str, snapshots: bool = True) -> Replay:
         """The journal from its newest snapshot on (with its first entry: the lists and
-        calendar the pacer was made with)."""
+        calendar the pacer was made with); all of it without `snapshots`."""
         with self.engine.connect() as connection:
             snapshot = connection.execute(
                 sa.select(_SNAPSHOTS.c.seq, _SNAPSHOTS.c.state)
                 .where(_SNAPSHOTS.c.campaign == campaign)
-                .order_by(_SNAPSHOTS.c.seq.desc()).limit(1)).one_or_none()
+                .order_by(_SNAPSHOTS.c.seq.desc()).limit(1)).one_or_none() if snapshots else None
             after = 0 if snapshot is None else snapshot.seq
             rows = connection.execute(sa.select(_JOURNAL.c.seq, _JOURNAL.c.entry)
                                       .where(_JOURNAL.c.campaign == campaign,

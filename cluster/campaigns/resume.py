@@ -87,11 +87,21 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
     hosted = Hosted(document, state, records, replay.call_window)
     async with campaigns.lists_lock:
         rows = await loop.run_in_executor(None, campaigns.store.list_rows, name)
-        await campaigns._build_pacer(hosted, rows,
-                                     DoNotCall(replay.global_keys, replay.campaign_keys),
-                                     replay.clock or clock, replay.pacer_state)
-        now = max(campaigns.host.now(), replay.last_time)
-        resumed = await hosted.pacer.replay(replay.steps, now)
+        try:
+            now, resumed = await _rebuild(campaigns, hosted, rows, replay, clock)
+        except Exception as error:      # noqa: BLE001 - the journal alone still has it all
+            if replay.pacer_state is None:
+                raise
+            # A snapshot this server cannot restore (another version's layout, say) is only
+            # a shortcut: the whole journal is read instead.
+            log.warning("campaign %s: its snapshot after entry %d was not restored (%s: %s); "
+                        "replaying its whole journal", name, replay.snapshot_seq,
+                        type(error).__name__, error)
+            if hosted.pacer is not None:
+                campaigns.host.stop_pacer(hosted.pacer)
+                hosted.pacer = None
+            replay = await loop.run_in_executor(None, journal.read, name, False)
+            now, resumed = await _rebuild(campaigns, hosted, rows, replay, clock)
         hosted.seq = replay.next_seq
         hosted.time, hosted.figures = now, resumed.step.figures
         hosted.dialled_before = resumed.dialled
@@ -133,6 +143,16 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         await campaigns._close_stopped(hosted)
     elif state == "running" or hosted.resend:
         campaigns._pace_soon(hosted)        # a paused one only sends its dials again
+
+
+async def _rebuild(campaigns, hosted: Hosted, rows: list, replay, clock) -> tuple:
+    """The pacer from the list, the lists and clock it started with, the replay's snapshot
+    if any and its steps: (its time, DialerActor.Resumed)."""
+    await campaigns._build_pacer(hosted, rows,
+                                 DoNotCall(replay.global_keys, replay.campaign_keys),
+                                 replay.clock or clock, replay.pacer_state)
+    now = max(campaigns.host.now(), replay.last_time)
+    return now, await hosted.pacer.replay(replay.steps, now)
 
 
 async def _logged_in(host, site: str, agent_id: str) -> bool:
