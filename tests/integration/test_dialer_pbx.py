@@ -141,9 +141,9 @@ async def pbx_link(client):
         reader.cancel()
 
 
-async def log_in_ready(client):
-    """The campaign's agents, logged in and ready."""
-    for agent in AGENTS:
+async def log_in_ready(client, agents=AGENTS):
+    """The campaign's agents (or `agents` at site east), logged in and ready."""
+    for agent in agents:
         await client.agents.Login(agent_control_pb2.AgentRequest(site="east", agent_id=agent),
                                   timeout=10)
         await client.agents.SetState(agent_control_pb2.SetStateRequest(

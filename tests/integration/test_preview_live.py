@@ -23,7 +23,7 @@ import pytest
 
 from cluster.client import VccClient
 from tests.integration.test_cli_serve import start, stop
-from tests.integration.test_dialer_pbx import FakePbx, number
+from tests.integration.test_dialer_pbx import FakePbx, log_in_ready, number
 from tests.twin_pass import compiled_pass_only
 from vcc.v1 import admin_pb2, agent_control_pb2, common_pb2
 
@@ -51,10 +51,7 @@ async def _refused(call, request) -> tuple:
 async def preview(port):
     async with VccClient(f"127.0.0.1:{port}") as client:
         agents = client.agents
-        await agents.Login(agent_control_pb2.AgentRequest(site="east", agent_id="ann"),
-                           timeout=10)
-        await agents.SetState(agent_control_pb2.SetStateRequest(
-            site="east", agent_id="ann", state=common_pb2.AGENT_STATE_READY), timeout=10)
+        await log_in_ready(client, ["ann"])
         await client.admin.PutCampaign(admin_pb2.Campaign(
             name="visits", site="east", skill="outbound_sales", mode="preview"), timeout=10)
         await client.admin.ImportCampaignList(admin_pb2.CampaignListRows(
@@ -155,17 +152,10 @@ async def _next_preview(events):
     raise AssertionError("no preview")
 
 
-async def _ready(agents, agent_id):
-    await agents.Login(agent_control_pb2.AgentRequest(site="east", agent_id=agent_id),
-                       timeout=10)
-    await agents.SetState(agent_control_pb2.SetStateRequest(
-        site="east", agent_id=agent_id, state=common_pb2.AGENT_STATE_READY), timeout=10)
-
-
 async def logout_during_preview(port):
     async with VccClient(f"127.0.0.1:{port}") as client:
         agents = client.agents
-        await _ready(agents, "ann")
+        await log_in_ready(client, ["ann"])
         await client.admin.PutCampaign(admin_pb2.Campaign(
             name="visits", site="east", skill="outbound_sales", mode="preview"), timeout=10)
         await client.admin.ImportCampaignList(admin_pb2.CampaignListRows(
@@ -181,7 +171,7 @@ async def logout_during_preview(port):
             first = await _next_preview(ann)
             await agents.Logout(agent_control_pb2.AgentRequest(site="east", agent_id="ann"),
                                 timeout=10)
-            await _ready(agents, "bob")
+            await log_in_ready(client, ["bob"])
             again = await _next_preview(bob)
             refused = None
             for _ in range(50):     # bounded: until the campaign let go of ann's record
