@@ -139,7 +139,8 @@ def test_ray_records_an_interflowed_contact_from_its_first_arrival(tmp_path):
     engine.dispose()
     clock = FakeClock(0.0)
     host = RayHost(parse_config(TWO_SITES, "test.yaml"), clock=clock, named=False,
-                   store=SiteStore(url), call_timeout_s=20.0)
+                   store=SiteStore(url), call_timeout_s=20.0,
+                   late_after_s=None)     # c1 must be pulled: no site may be left out as late
 
     async def scenario():
         try:

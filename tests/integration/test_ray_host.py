@@ -640,7 +640,11 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
     url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
-    host = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
+    # late_after_s=None: the window under test is the interflow's; a site that the loaded
+    # machine makes late (50 ms by default) would let the round go on without it, and c1
+    # would never be moved (seen in CI with three test workers).
+    host = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0,
+                   late_after_s=None)
     record = host.subscribe_routing(limit=10 ** 6)
     release = host.protocol.release
     window = []         # the releases made with east's actor killed just before
@@ -760,7 +764,9 @@ def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tm
     url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
-    old = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0)
+    # late_after_s=None: c1 must be moved; a late site would keep it where it arrived.
+    old = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0,
+                  late_after_s=None)
     async def dies_before_the_release(releases, now):
         return {}
 
@@ -781,7 +787,7 @@ def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tm
         runner(old_term(), timeout=60)
         assert "c1" in directory("east").live and "c1" in directory("west").offers
         new = RayHost(config, clock=clock, named=False, store=SiteStore(url),
-                      handles=old.handles, call_timeout_s=20.0)
+                      handles=old.handles, call_timeout_s=20.0, late_after_s=None)
         record = new.subscribe_routing(limit=10 ** 6)
         assert new.recover_directory() == {"east": 0, "west": 1}
         assert "c1" not in directory("east").live
