@@ -18,6 +18,7 @@ from sites.dialer.call_list import CallList
 from sites.dialer.campaign import Campaign
 from sites.dialer.config import CampaignConfig
 from sites.dialer.do_not_call import DoNotCall
+from sites.errors import InvalidInput
 
 
 @dataclass(slots=True)
@@ -27,6 +28,12 @@ class Step:
     pace_at: float | None        # when to pace next if nothing else happens (None: on events)
     figures: dict                # Campaign.figures() and the calls up now
     remaining: int               # records still to dial (fresh and retries waiting)
+    # An event the pacer refused after it had applied others of the step: the step ends at
+    # it. `applied` events (the ones before it) are the pacer's now, and the host must
+    # journal those and carry out their decisions, or its journal would replay to another
+    # pacer than the one deciding.
+    refused: Exception | None = None
+    applied: int | None = None
 
 
 @dataclass(slots=True)
@@ -62,12 +69,21 @@ class DialerActor:
             self.campaign.restore(state)
 
     def step(self, events: list, now: float) -> Step:
-        """Apply `events` in order (each carries its time); an event the pacer refuses
-        raises InvalidInput after the ones before it were applied."""
+        """Apply `events` in order (each carries its time). An event the pacer refuses
+        (InvalidInput) ends the step: if it was the first nothing changed and it is raised;
+        otherwise the Step holds the decisions of the ones before it, the error
+        (`refused`) and how many were `applied`."""
         campaign = self.campaign
         decisions = []
-        for event in events:
-            decisions.extend(campaign.handle(event))
+        refused = applied = None
+        for index, event in enumerate(events):
+            try:
+                decisions.extend(campaign.handle(event))
+            except InvalidInput as error:
+                if index == 0:
+                    raise
+                refused, applied = error, index
+                break
         pace_at = campaign.next_pace_at(now)
         if pace_at is None and not campaign.stopped:
             # A campaign that dials only for idle agents is paced on events; a retry that
@@ -76,7 +92,7 @@ class DialerActor:
             pace_at = due if due is not None and due > now else None
         figures = campaign.figures()
         figures["calls_up"] = len(campaign.ringing) + len(campaign.waiting)
-        return Step(decisions, pace_at, figures, campaign.call_list.remaining)
+        return Step(decisions, pace_at, figures, campaign.call_list.remaining, refused, applied)
 
     def replay(self, steps: list, now: float) -> Resumed:
         """Apply journaled steps ([[event, ...], ...]) as they were first applied, their

@@ -383,6 +383,10 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
             if inspect.isawaitable(events):
                 events = await events
             step = await hosted.pacer.step(events, now)
+            if step.refused is not None:
+                # The pacer applied the events before the refused one: they are journaled
+                # and carried out like any others; the refusal is raised after that.
+                events = events[:step.applied]
             hosted.figures, hosted.time = step.figures, now
             if events:
                 # Before anything it decided is carried out: a dial the journal does not
@@ -397,6 +401,8 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
                     self._arm(hosted, step.pace_at)
                 elif not pace and not hosted.config.dials_ahead:
                     self._pace_soon(hosted)     # an agent may wait for its next call
+            if step.refused is not None:
+                raise step.refused
 
     async def link_for_resumed(self, hosted: Hosted, up: Up, wait_s: float) -> bool:
         """Give a call an earlier server dialled the link that serves its site now, waiting

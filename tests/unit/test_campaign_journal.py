@@ -5,6 +5,7 @@ server's claim deposes the first."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 
@@ -15,10 +16,12 @@ from actors.dialer_actor import DialerActor
 from cluster.campaigns.definition import DEFAULTS
 from cluster.cli import build_parser
 from cluster.campaigns.hosted import Hosted
+from cluster.campaigns.hosting import CampaignHost
 from cluster.campaigns.journal import (CampaignJournal, JournalConflict, PaceCodec, Replay,
                                        closed_entry, decode_event, encode_event,
                                        snapshot_state, start_entry, step_entry)
 from cluster.store.db import open_engine
+from cluster.local_pacers import _LocalPacer
 from cluster.store.migrate import upgrade
 from sites.dialer import events as dev
 from sites.calendars import Calendar, WallClock
@@ -26,6 +29,7 @@ from sites.dialer.config import CampaignConfig, DialMode, Retry
 from sites.dialer.decisions import Dial
 from sites.dialer.do_not_call import DoNotCall
 from sites.dialer.snapshot import Activity, AgentsSnapshot, AgentView, InboundSkill
+from sites.errors import InvalidInput
 
 EVERY_KIND = [
     dev.Pace(0.1 + 0.2, AgentsSnapshot(
@@ -309,3 +313,76 @@ def test_a_snapshot_interval_that_is_not_a_positive_integer_is_refused_by_name(v
     assert "--campaign-snapshot-every: must be an integer >= 1" in capsys.readouterr().err
     with pytest.raises(ValueError, match="snapshot_every"):
         CampaignJournal(None, snapshot_every=0)
+
+
+# ---- a step refused part-way: what the pacer applied is journaled and carried out --------
+def test_the_pacer_keeps_the_events_before_the_one_it_refuses_and_says_so():
+    config, ids, groups, zones, keys = _campaign()
+    pacer = DialerActor(config, ids, groups, zones, keys, DoNotCall())
+    assert [dial.call_id for dial in pacer.step([_pace(0.0, 2)], 0.0).decisions] == [
+        "c-0", "c-1"]
+    with pytest.raises(InvalidInput) as refused:        # first event refused: nothing changed
+        pacer.step([dev.CallProgress(1.0, "nope", dev.CallOutcome.BUSY)], 1.0)
+    assert refused.value.field == "call_id"
+    step = pacer.step([dev.CallProgress(1.0, "c-0", dev.CallOutcome.BUSY),
+                       dev.CallProgress(1.0, "nope", dev.CallOutcome.BUSY),
+                       dev.CallProgress(1.0, "c-1", dev.CallOutcome.BUSY)], 1.0)
+    assert step.applied == 1 and step.refused.field == "call_id"
+    assert [call[0] for call in pacer.campaign.open_calls()] == ["c-1"]     # c-1 untouched
+
+
+def test_a_step_refused_part_way_journals_the_events_the_pacer_applied(tmp_path):
+    """The host journals exactly the events the pacer applied before the one it refused,
+    and carries out their decisions, before it reports the refusal: the journal replays to
+    the very pacer that goes on deciding (before, it journaled none of them)."""
+    engine = _sqlite(tmp_path)
+    journal = CampaignJournal(engine)
+    config, ids, groups, zones, keys = _campaign()
+    journal.append("c", 1, start_entry((), ()), token=1)
+    hosted = Hosted({**DEFAULTS, "name": "c", "site": "east", "skill": "sales",
+                     "mode": "progressive"}, "paused", len(ids))
+    hosted.seq = 2
+    live = DialerActor(config, ids, groups, zones, keys, DoNotCall())
+    hosted.pacer = _LocalPacer(live)
+    carried_out = []
+
+    class _Host:
+        @staticmethod
+        def now():
+            return 1.0
+
+        @staticmethod
+        def observe_applied(callback):
+            pass
+
+    campaigns = CampaignHost(_Host(), None, journal=journal)
+    campaigns.token = 1
+
+    async def carry_out(hosted, decisions, now):
+        carried_out.extend(decisions)
+
+    campaigns._carry_out = carry_out
+
+    async def main():
+        await campaigns._feed(hosted, lambda now: [_pace(0.0, 2)])
+        with pytest.raises(InvalidInput) as refused:
+            await campaigns._feed(hosted, lambda now: [
+                dev.CallProgress(now, "c-0", dev.CallOutcome.BUSY),
+                dev.DoNotCallChanged(now, "campaign", ("k2",), ()),
+                dev.CallProgress(now, "c-9", dev.CallOutcome.BUSY)])
+        assert refused.value.field == "call_id"
+        await campaigns._feed(hosted, lambda now: [_pace(now, 2)])    # c-1 still rings
+
+    asyncio.run(main())
+    replay = journal.read("c")
+    assert [[type(event).__name__ for event in events] for events in replay.steps] == [
+        ["Pace"], ["CallProgress", "DoNotCallChanged"], ["Pace"]]
+    rebuilt = DialerActor(config, ids, groups, zones, keys,
+                          DoNotCall(replay.global_keys, replay.campaign_keys))
+    rebuilt.replay(replay.steps, 1.0)
+    assert rebuilt.snapshot() == live.snapshot()
+    # The pace after the refusal dialled for the agent the busy c-0 freed, skipping r2
+    # (its number put on the campaign's list by the applied change).
+    assert [(dial.call_id, dial.record_id) for dial in carried_out] == [
+        ("c-0", "r0"), ("c-1", "r1"), ("c-2", "r3")]
+    engine.dispose()
