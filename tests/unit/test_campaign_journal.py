@@ -241,7 +241,7 @@ def _journal_with_snapshots(engine, every: int):
     config, ids, groups, zones, keys = _campaign()
     original = DialerActor(config, ids, groups, zones, keys, DoNotCall(frozenset({"k1"})))
     journal.append("c", 1, start_entry({"k1"}, ()), token=1)
-    paces, steps, serial = PaceCodec(), [], 0
+    paces, steps = PaceCodec(), []
     for n in range(12):
         time = float(n)
         if n == 3:
