@@ -40,6 +40,9 @@ class ContactRecord:
     tier: str | None = None             # the caller's customer tier (SPEC §7 `customers`)
     customer: int | None = None         # the caller's number in the customer population
     pitch_s: float = 0.0                # handle time the offers presented added (`marketing`)
+    # A given (trace) contact's caller: its decisions in the plan's IVR (None: the stream's
+    # caller model draws them).
+    caller: object = None
 
     @property
     def entry_site(self) -> str:

@@ -100,6 +100,17 @@ class CallerDecisions:
     def keyed(self, variable: str) -> str:
         return dict(self.digits).get(variable, "")
 
+    # The CallerModel's questions, answered as decided (`rng` unused): the simulator asks a
+    # trace's caller exactly as it asks its caller model (loadtests/simulator.py).
+    def keys(self, variable: str, rng=None) -> str:
+        return self.keyed(variable)
+
+    def accepts(self, rng=None) -> bool:
+        return self.accepts_callback
+
+    def completes(self, rng=None) -> bool:
+        return self.completes_self_service
+
     def text(self) -> str:
         return ";".join([f"{variable}={value}" for variable, value in self.digits]
                         + [f"callback={int(self.accepts_callback)}",
@@ -503,16 +514,6 @@ def _caller(stream: Reader, collected: dict) -> CallerModel:
     return CallerModel(tuple(digits),
                        caller.number("accepts_callback", default=0.0, maximum=1.0),
                        caller.number("self_service_completes", default=1.0, maximum=1.0))
-
-
-def refuse_plan_traffic(scenario: Scenario, runner: str = "the simulator") -> None:
-    """ScenarioError at the first traffic row that dials a `dnis`: the routing-plan
-    interpreter does not run in `runner` yet (issue 17)."""
-    for number, stream in enumerate(scenario.traffic):
-        if stream.dnis is not None:
-            raise ScenarioError(scenario.path, stream.line, f"traffic[{number}].dnis",
-                                f"routing plans are not yet run by {runner}: give skill and "
-                                "priority instead of dnis for now")
 
 
 def load_inbound_scenario(path: str, runner: str) -> Scenario:

@@ -29,15 +29,11 @@ def _simulate(args) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from loadtests.report import render_report
-    from loadtests.scenario import ScenarioError, load_scenario, refuse_plan_traffic
+    from loadtests.scenario import ScenarioError, load_scenario
     from loadtests.simulator import Simulation
 
     try:
         scenario = load_scenario(args.scenario)
-        # Plans run in the simulator and in the contact records of --db (the same
-        # Recorder as a router's); not yet in traces (a `profile` plays one).
-        if scenario.profile is not None:
-            refuse_plan_traffic(scenario, "vcc simulate with a profile")
     except ScenarioError as error:
         print(f"vcc simulate: {error}", file=sys.stderr)
         return 2

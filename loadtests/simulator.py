@@ -209,7 +209,7 @@ class Simulation:
     def _caller_answers(self, site_name, action, now) -> None:
         """The caller model (SPEC §10 `caller:`) answers a plan step the PBX plays."""
         record = self.records[action.contact_id]
-        caller = record.stream.caller
+        caller = record.caller or record.stream.caller
         if caller is None:
             return
         rng = self.rng
@@ -266,6 +266,7 @@ class Simulation:
         record = ContactRecord(contact_id, stream, stream.site, now)
         if given is not None:
             record.talk_s = given.handle_time_s
+            record.caller = given.caller
         self.records[contact_id] = record
         if self.customers is not None:
             customers = self.customers

@@ -85,6 +85,7 @@ class Arrival:
     contact_id: str
     handle_time_s: float
     patience_s: float | None        # None: never abandons
+    caller: CallerDecisions | None = None   # a dialled contact's caller (what it does)
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,21 +419,26 @@ def arrivals_of(scenario: Scenario, contacts, objective=None) -> list:
 
     streams = {}
     for number, stream in enumerate(scenario.traffic):
-        streams.setdefault(class_key(stream.site, stream.skill, stream.priority,
-                                     stream.service_objective_s, stream.channel), number)
+        key = (("dialled", stream.site, stream.dnis, stream.channel) if stream.dnis is not None
+               else class_key(stream.site, stream.skill, stream.priority,
+                              stream.service_objective_s, stream.channel))
+        streams.setdefault(key, number)
     if objective is None:
         def objective(contact):
             return (contact.service_objective_s
                     or scenario.skills[contact.skill].sl_threshold_s)
     arrivals = []
     for contact in contacts:
-        key = class_key(contact.site, contact.skill, contact.priority, objective(contact),
-                        contact.channel)
+        key = stream_key(contact, objective)
         if key not in streams:
             raise TraceError(scenario.path, contact.line or None, "contact",
                              f"{contact.contact_id}: no traffic entry of class {key}")
+        # A dialled contact without a `caller` keys nothing and so on, as `vcc loadtest`
+        # plays it (CallerDecisions' defaults), rather than drawing from a caller model.
+        caller = contact.caller if contact.caller is not None or not contact.dialled else (
+            CallerDecisions())
         arrivals.append(Arrival(contact.arrival_s, streams[key], contact.contact_id,
-                                contact.handle_time_s, contact.patience_s))
+                                contact.handle_time_s, contact.patience_s, caller))
     return arrivals
 
 

@@ -3,14 +3,14 @@ the caller model, the scenario's `start:` for calendars, and `by_service` in the
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 from cluster.cli import main as vcc
-from loadtests.scenario import load_scenario, parse_scenario
+from loadtests.scenario import CallerDecisions, load_scenario, parse_scenario
 from loadtests.simulator import Simulation
-from sites.model import ContactState
+from loadtests.trace import TraceContact, arrivals_of
+from sites.model import Channel, ContactState
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "loadtests" / "examples" / "ivr_center.yaml"
 BY_SERVICE_KEYS = {"offered", "self_served", "to_agent", "answered", "abandoned_ivr",
@@ -137,12 +137,62 @@ def test_vcc_simulate_prints_by_service_in_json(tmp_path, capsys):
         assert state in report["contacts"]
 
 
-def test_a_profile_with_dialled_numbers_is_refused_clearly(tmp_path, capsys):
+def test_a_profile_with_dialled_numbers_runs_their_plans(tmp_path, capsys):
+    """A `profile` plays the scenario through its generated trace, whose dialled contacts
+    carry their callers' decisions: the simulator runs their plans and follows them."""
     scenario = load_scenario(str(EXAMPLE))
-    assert dataclasses.replace(scenario).plans          # the example has plans
+    assert scenario.plans                               # the example has plans
     text = EXAMPLE.read_text() + "profile: {interval_s: 1800, weights: [1, 2]}\n"
     path = tmp_path / "p.yaml"
     path.write_text(text)
-    assert vcc(["simulate", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert "dnis: routing plans are not yet run by vcc simulate with a profile" in err
+    assert vcc(["simulate", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["contacts"]["lost"] == 0
+    care = report["by_service"]["care"]
+    assert set(care) == BY_SERVICE_KEYS
+    # weights [1, 2] over the two half hours: about 150 + 300 care callers (Poisson)
+    assert 330 <= care["offered"] <= 570, care
+    assert care["self_served"] > 0 and care["to_agent"] > 0 and care["callbacks"] > 0
+    profiled = load_scenario(str(path))
+    simulation = Simulation(profiled)
+    given = {arrival.contact_id: arrival.caller for arrival in simulation.arrivals}
+    result = simulation.run()
+    assert without_timing(result.report) == without_timing(report)      # one seed, one run
+    assert len(given) == len(result.records)
+    for record in result.records:
+        decisions = given[record.contact_id]
+        assert decisions is not None, record.contact_id
+        # Only a caller decided to accept a callback takes one.
+        assert not record.callback or decisions.accepts_callback, record
+
+
+def _dialled(contact_id, arrival_s, caller=None):
+    return TraceContact(arrival_s, contact_id, "+15555550100", "east", "8005550100", "", None,
+                        None, Channel.VOICE, 120.0, None, {}, caller)
+
+
+def test_a_traces_callers_are_followed_through_the_plan():
+    """Dialled trace contacts in office hours (the run starts at 17:30): each caller's
+    decisions, not the caller model, pick its way through `care_open`'s menu; a contact
+    without decisions keys nothing (as `vcc loadtest` plays it) and goes to billing."""
+    scenario = load_scenario(str(EXAMPLE))
+    contacts = [
+        _dialled("to-sales", 1.0, CallerDecisions((("choice", "2"),))),
+        _dialled("to-billing", 2.0, CallerDecisions((("choice", "1"),))),
+        _dialled("self-served", 3.0, CallerDecisions((("choice", "3"),),
+                                                     completes_self_service=True)),
+        _dialled("asks-an-agent", 4.0, CallerDecisions((("choice", "3"),),
+                                                       completes_self_service=False)),
+        _dialled("keys-nothing", 5.0),
+    ]
+    result = Simulation(scenario, arrivals=arrivals_of(scenario, contacts)).run()
+    records = {record.contact_id: record for record in result.records}
+    assert set(records) == {contact.contact_id for contact in contacts}
+    assert records["to-sales"].skill == "sales"
+    assert records["to-billing"].skill == "billing"
+    assert records["keys-nothing"].skill == "billing"
+    assert records["self-served"].final_state is ContactState.SELF_SERVED
+    assert records["self-served"].queue_time is None
+    assert records["asks-an-agent"].skill == "billing"
+    for name in ("to-sales", "to-billing", "asks-an-agent", "keys-nothing"):
+        assert records[name].final_state is ContactState.COMPLETED, records[name]
