@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from cluster.campaigns.hosted import Hosted
-from cluster.host_interface import RecordPreview, Routed
+from cluster.host_interface import HostClosed, RecordPreview, Routed
 from sites import events as ev
 from sites.dialer import events as dev
 from sites.errors import InvalidInput, NotFound
@@ -77,7 +77,15 @@ class HeldAgents:
         """A held agent's state, changed at the campaign's site; whether it was. Refused
         (a contact reached it first, it logged out, or its desktop changed its state
         first): the agent's own state stands."""
-        results = await self.host.submit(hosted.site, [event])
+        try:
+            results = await self.host.submit(hosted.site, [event])
+        except HostClosed as error:
+            # The site's actor is being recovered: not applied. A hold is then refused (its
+            # call is not sent, the pacer undoes it); a release leaves the agent not ready
+            # until its desktop makes it ready.
+            log.warning("campaign %s: %s of agent %s not applied: %s", hosted.name,
+                        type(event).__name__, event.agent_id, error)
+            return False
         if results[0].error is not None:
             log.info("campaign %s: %s of agent %s not applied: %s", hosted.name,
                      type(event).__name__, event.agent_id, results[0].error)

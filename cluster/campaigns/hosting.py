@@ -60,7 +60,7 @@ from cluster.campaigns.held_agents import HeldAgents
 from cluster.campaigns.journaling import Journaling
 from cluster.campaigns.window_changes import CallWindowChanges
 from cluster.campaigns.hosted import Hosted, Up
-from cluster.host_interface import OutboundCall, Routed
+from cluster.host_interface import HostClosed, OutboundCall, Routed
 from cluster.phone_keys import phone_key, time_zones
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
@@ -76,6 +76,13 @@ from sites.model import AgentState, Channel, ContactState
 log = logging.getLogger(__name__)
 
 NO_LINK_RETRY_S = 1.0       # no PBX link serves the site: look again this often
+# A pace that could not read its agents (their site's actor is being recovered): again this
+# soon. A campaign paced on events (progressive, preview) with no call up and its agents
+# already idle would otherwise wait for an event that may never come.
+PACE_RETRY_S = 1.0
+# A live answer past its limit whose site cannot say whether an agent took it is asked
+# again every PACE_RETRY_S, this many times (RayHost's recovery_timeout_s, 120 s).
+CONNECT_CHECK_TRIES = 120
 # How long a campaign call or a PBX's call progress waits for a new leader (or a restarted
 # server) to resume the campaigns of the one before (resume.py).
 RESUME_WAIT_S = 30.0
@@ -358,7 +365,14 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
             self._resend_dials(hosted)
             if hosted.state != "running":
                 return
-        await self._feed(hosted, lambda now: self._pace_events(hosted, now), pace=True)
+        try:
+            await self._feed(hosted, lambda now: self._pace_events(hosted, now), pace=True)
+        except HostClosed as error:
+            # Nothing was dialled (the agents are read before the pacer steps).
+            if not (self.closed or hosted.deposed) and hosted.state == "running":
+                log.warning("campaign %s: its agents could not be read (%s); paced again "
+                            "in %g s", hosted.name, error, PACE_RETRY_S)
+                self._arm(hosted, self.host.now() + PACE_RETRY_S)
 
     async def _pace_events(self, hosted: Hosted, now: float) -> list:
         """A pace with the agents as they are now. Read under the campaign's lock: no step
@@ -507,11 +521,17 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
             data["customer_id"] = customer
         arrival = ev.ContactArrived(now, call_id, decision.skill, decision.priority,
                                     channel=Channel.OUTBOUND, data=data)
-        results = await self.host.submit_batch([(hosted.site, arrival)],
-                                               link_id=up.link_id or None)
-        if results[0].error is not None:
+        try:
+            results = await self.host.submit_batch([(hosted.site, arrival)],
+                                                   link_id=up.link_id or None)
+            error = results[0].error
+        except HostClosed as unavailable:
+            # The site's actor is being recovered: nobody can take the answer there now,
+            # and the callee must hear the message within the limit, not wait in silence.
+            error = unavailable
+        if error is not None:
             log.error("campaign %s: the site refused live answer %s: %s", hosted.name,
-                      call_id, results[0].error)
+                      call_id, error)
         elif decision.agent_id in hosted.holding:
             # The agent held for it (preview, blending): ready once the answer waits, so
             # that it is the first contact offered to that agent (blending: at top, before
@@ -519,23 +539,35 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
             hosted.holding.discard(decision.agent_id)
             await self._agent_event(hosted, ev.AgentReady(now, decision.agent_id))
         loop = asyncio.get_running_loop()
-        loop.call_later(decision.within_s if results[0].error is None else 0.0,
+        loop.call_later(decision.within_s if error is None else 0.0,
                         lambda: self._spawn(self._connect_limit(hosted, call_id)))
 
-    async def _connect_limit(self, hosted: Hosted, call_id: str) -> None:
+    async def _connect_limit(self, hosted: Hosted, call_id: str, tries: int = 0) -> None:
         """Nobody took the live answer within the limit: abandoned, with the message."""
         up = hosted.calls.get(call_id)
         if up is None or up.connected or up.abandoning:
             return
         up.abandoning = True
-        view = await self.host.contact_view(call_id)
-        if view is not None:
-            if view.state not in _WAITING:
+        try:
+            view = await self.host.contact_view(call_id)
+            if view is not None:
+                if view.state not in _WAITING:
+                    up.abandoning = False
+                    return      # being connected: the answer event is on its way
+                results = await self.host.submit(None, [ev.ContactAbandoned(0.0, call_id)])
+                if results[0].error is not None:
+                    up.abandoning = False
+                    return
+        except HostClosed as unavailable:
+            # Its site's actor is being recovered: whether an agent took the answer is not
+            # known yet. Asked again until the recovery's bound; then it is abandoned all
+            # the same, so that the call ends (the pacer's count of calls up with it).
+            if tries < CONNECT_CHECK_TRIES and not self.closed:
                 up.abandoning = False
-                return      # being connected: the answer event is on its way
-            results = await self.host.submit(None, [ev.ContactAbandoned(0.0, call_id)])
-            if results[0].error is not None:
-                up.abandoning = False
+                log.warning("campaign %s: live answer %s: %s; asked again in %g s",
+                            hosted.name, call_id, unavailable, PACE_RETRY_S)
+                asyncio.get_running_loop().call_later(PACE_RETRY_S, lambda: self._spawn(
+                    self._connect_limit(hosted, call_id, tries + 1)))
                 return
         await self._abandoned(hosted, call_id)
 

@@ -266,6 +266,7 @@ def health_status(address: str, timeout: float = 0.5):
         return None
 
 
+@pytest.mark.timing     # a latency budget: run alone (scripts/test)
 @compiled_pass_test("leadership and etcd are its subject, not the scheduler")
 def test_a_standby_started_just_before_the_leader_is_sigkilled_leads_within_ttl_plus_2s(
         cluster):

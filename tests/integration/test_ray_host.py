@@ -1054,6 +1054,7 @@ routing: {multisite: bsr, adjust_by: 10}
 """
 
 
+@pytest.mark.timing     # a latency budget: run alone (scripts/test)
 @pytest.mark.skipif(not hasattr(os, "kill") or not os.path.isdir("/proc"),
                     reason="stops the actor's process with SIGSTOP")
 @pytest.mark.usefixtures("embedded_ray")

@@ -119,6 +119,7 @@ async def open_idle_streams(target):
     return channels, streams, ended, time.perf_counter() - began
 
 
+@pytest.mark.timing     # a latency budget: run alone (scripts/test)
 @pytest.mark.skipif(os.environ.get("VCC_PURE_PYTHON", "") not in ("", "0"),
                     reason="admission is the gateway's, not the scheduler's: one pass runs it")
 def test_idle_streams_do_not_starve_the_pbx_or_unary_calls(tmp_path):
