@@ -142,19 +142,27 @@ def test_a_preview_hold_the_site_cannot_apply_is_refused_and_previewed_again():
     assert sent == []
 
 
+async def _answered_live(host, campaigns, hosted) -> Connect:
+    """The pacer's first call (c-0), dialled for the one idle agent and answered live: the
+    Connect the host is to carry out."""
+    pacer = hosted.pacer.actor
+    (dial,) = pacer.step([dev.Pace(0.0, await host.skill_agents("east", "sales"))],
+                         0.0).decisions
+    hosted.calls[dial.call_id] = Up(dial.record_id, "link-1")
+    campaigns._calls[dial.call_id] = hosted
+    (connect,) = pacer.step([dev.CallProgress(1.0, dial.call_id, dev.CallOutcome.LIVE)],
+                            1.0).decisions
+    assert type(connect) is Connect
+    return connect
+
+
 def test_a_live_answer_the_site_cannot_take_is_abandoned_with_the_message():
     host = _Host(agents=("a1",), submits_failing=1)
     campaigns, hosted, sent = _campaign(host, "progressive")
     pacer = hosted.pacer.actor
 
     async def main():
-        (dial,) = pacer.step([dev.Pace(0.0, await host.skill_agents("east", "sales"))],
-                             0.0).decisions
-        hosted.calls[dial.call_id] = Up(dial.record_id, "link-1")
-        campaigns._calls[dial.call_id] = hosted
-        (connect,) = pacer.step([dev.CallProgress(1.0, dial.call_id, dev.CallOutcome.LIVE)],
-                                1.0).decisions
-        assert type(connect) is Connect
+        connect = await _answered_live(host, campaigns, hosted)
         await campaigns._connect(hosted, connect, host.now())
         await _until(lambda: pacer.campaign.abandoned, campaigns, hosted)
 
@@ -184,12 +192,7 @@ def test_a_live_answer_past_its_limit_is_checked_again_until_its_site_answers(mo
     pacer = hosted.pacer.actor
 
     async def main():
-        (dial,) = pacer.step([dev.Pace(0.0, await host.skill_agents("east", "sales"))],
-                             0.0).decisions
-        hosted.calls[dial.call_id] = Up(dial.record_id, "link-1")
-        campaigns._calls[dial.call_id] = hosted
-        (connect,) = pacer.step([dev.CallProgress(1.0, dial.call_id, dev.CallOutcome.LIVE)],
-                                1.0).decisions
+        connect = await _answered_live(host, campaigns, hosted)
         await campaigns._connect(hosted, dataclasses.replace(connect, within_s=0.05),
                                  host.now())
         await _until(lambda: pacer.campaign.abandoned, campaigns, hosted)
