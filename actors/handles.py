@@ -503,7 +503,9 @@ class DialerHandle(_Handle):
     """A campaign's pacer in its own Ray actor (actors/dialer_actor.py): one per campaign
     (SPEC §6), created when the campaign starts and killed when it is stopped or the host
     closes. Not restarted by Ray: a restarted one would start from nothing; the host
-    resumes a campaign from its journal instead (cluster/campaigns/resume.py)."""
+    resumes a campaign from its journal instead (cluster/campaigns/resume.py), at a restart
+    or a takeover, and rebuilds a pacer whose actor died at the campaign's next step
+    (`rebuild_lost_pacer`)."""
 
     @classmethod
     def create(cls, name: str, *args, num_cpus: float = ACTOR_CPUS) -> "DialerHandle":

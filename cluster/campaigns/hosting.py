@@ -54,6 +54,7 @@ import inspect
 import logging
 import secrets
 
+from actors.site_actor import ActorUnavailable
 from cluster.campaigns.definition import call_window_of
 from cluster.campaigns.do_not_call_lists import DoNotCallLists
 from cluster.campaigns.held_agents import HeldAgents
@@ -69,7 +70,7 @@ from sites.dialer import events as dev
 from sites.dialer.decisions import Connect, Dial, Drop, Hold, PlayMessage, Preview, Release
 from sites.dialer.do_not_call import DoNotCall
 from cluster.campaigns.journal import start_entry, step_entry
-from cluster.campaigns.resume import resume_campaigns
+from cluster.campaigns.resume import rebuild_lost_pacer, resume_campaigns
 from sites.errors import InvalidInput, NotFound, PreconditionFailed
 from sites.model import AgentState, Channel, ContactState
 
@@ -396,7 +397,13 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
             events = events_at(now)
             if inspect.isawaitable(events):
                 events = await events
-            step = await hosted.pacer.step(events, now)
+            try:
+                step = await hosted.pacer.step(events, now)
+            except ActorUnavailable as lost:
+                # Its actor died: these events were not journaled, so a pacer rebuilt from
+                # the journal has not seen them either; they go to it.
+                await rebuild_lost_pacer(self, hosted, lost)
+                step = await hosted.pacer.step(events, now)
             if step.refused is not None:
                 # The pacer applied the events before the refused one: they are journaled
                 # and carried out like any others; the refusal is raised after that.

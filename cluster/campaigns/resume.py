@@ -145,6 +145,43 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
         campaigns._pace_soon(hosted)        # a paused one only sends its dials again
 
 
+async def rebuild_lost_pacer(campaigns, hosted: Hosted, lost: Exception) -> None:
+    """The campaign's pacer is gone (its Ray actor died with its node, say; Ray does not
+    restart it, actors/handles.py): a new one from the journal, as a resume builds it (its
+    newest snapshot and the entries after it), standing where the old one last committed;
+    the decisions of the replay were carried out already. What the host knows of its calls
+    stays as it is: it is what those entries decided. Without a journal nothing can rebuild
+    it and `lost` stands."""
+    journal = campaigns.journal
+    if journal is None:
+        raise lost
+    loop = asyncio.get_running_loop()
+    log.warning("campaign %s: its pacer is gone (%s); rebuilt from its journal", hosted.name,
+                lost)
+    try:
+        campaigns.host.stop_pacer(hosted.pacer)
+    except Exception:       # noqa: BLE001 - gone already
+        pass
+    hosted.pacer = None
+    replay = await loop.run_in_executor(None, journal.read, hosted.name)
+    if replay.next_seq != hosted.seq:
+        # Someone else wrote its journal meanwhile (a newer leader): not ours to rebuild.
+        campaigns._depose(hosted, f"its journal goes on at entry {replay.next_seq}, not "
+                                  f"{hosted.seq}")
+        raise lost
+    rows = await loop.run_in_executor(None, campaigns.store.list_rows, hosted.name)
+    clock = campaigns.host.wall_clock
+    try:
+        await _rebuild(campaigns, hosted, rows, replay, clock)
+    except Exception:       # noqa: BLE001 - as in a resume: the snapshot is a shortcut
+        if replay.pacer_state is None:
+            raise
+        if hosted.pacer is not None:
+            campaigns.host.stop_pacer(hosted.pacer)
+        replay = await loop.run_in_executor(None, journal.read, hosted.name, False)
+        await _rebuild(campaigns, hosted, rows, replay, clock)
+
+
 async def _rebuild(campaigns, hosted: Hosted, rows: list, replay, clock) -> tuple:
     """The pacer from the list, the lists and clock it started with, the replay's snapshot
     if any and its steps: (its time, DialerActor.Resumed)."""
