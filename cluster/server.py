@@ -81,8 +81,11 @@ def build_server(host: CoreHost, *, address: str = DEFAULT_ADDRESS, credentials=
             unary=maximum_concurrent_rpcs)
     admission = AdmissionInterceptor(budgets)
     # Last: after authentication and the leader gate, only calls that will run hold a place.
+    # SO_REUSEPORT off (gRPC sets it by default on Linux): with it a second server binds an
+    # address another already listens on and the kernel splits the connections between
+    # them (a standby started on the leader's port would take half its PBX links).
     server = grpc.aio.server(interceptors=list(interceptors) + [admission],
-                             options=list(options))
+                             options=[("grpc.so_reuseport", 0), *options])
     server.admission = admission
     server.config_tables = config_tables
     link_delay_s = budgets.link_delay_ms / 1000.0 if budgets.link_delay_ms else None

@@ -93,8 +93,12 @@ class Cluster:
         self.server, self.port = build_server(self.host, address="127.0.0.1:0",
                                               **self.server_options)
         await self.server.start()
-        self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}",
-                                                 options=list(self.channel_options))
+        # A channel of its own subchannels: gRPC shares them per address in a process, and
+        # a port an earlier test's server had (closed since, and refused) would fail this
+        # one's first calls at once (seen: `Connection refused` in the fuzz test's examples).
+        self.channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{self.port}",
+            options=[("grpc.use_local_subchannel_pool", 1), *self.channel_options])
         self.calls = call_control_pb2_grpc.CallControlStub(self.channel)
         self.agents = agent_control_pb2_grpc.AgentControlStub(self.channel)
         self.routing = routing_pb2_grpc.RoutingStub(self.channel)

@@ -17,6 +17,7 @@ from cluster.admission import Budgets
 from cluster.config import load_config, parse_config
 from cluster.host import CoreHost
 from cluster.server import SERVICE_NAMES, serve
+from tests.integration.conftest import TWO_SITES as TWO_SITES_TEXT
 from sites import events as ev
 from sites.actions import OfferRevoked
 from vcc.v1 import (
@@ -48,6 +49,20 @@ def test_health_is_serving_for_every_service(cluster):
     assert set(SERVICE_NAMES) == {"vcc.v1.CallControl", "vcc.v1.AgentControl",
                                   "vcc.v1.Routing", "vcc.v1.Admin", "vcc.v1.Crm",
                                   "vcc.v1.Marketing"}
+
+
+def test_a_second_server_cannot_take_an_address_a_server_listens_on(cluster):
+    """gRPC binds with SO_REUSEPORT by default: a second server on the same address would
+    start and the kernel would split the connections between the two (a standby started on
+    the leader's port would take half its PBX links). build_server turns it off."""
+    from cluster.server import build_server
+
+    host = CoreHost(parse_config(TWO_SITES_TEXT, "test.yaml"))
+    try:
+        with pytest.raises(RuntimeError, match="Failed to bind"):
+            build_server(host, address=f"127.0.0.1:{cluster.port}")
+    finally:
+        cluster.run(host.close())
 
 
 def test_reflection_lists_the_services(cluster):

@@ -725,8 +725,12 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
         # East routes again: c2 goes to e1.
         clock.advance(1.0)
         results = await host.submit("east", [ev.ContactArrived(0.0, "c2", "billing")])
+        # Seen once in a full parallel run: no action at all for c2 (not reproduced in 12
+        # runs alone or beside busy cores); the message says what east held then.
         assert any(type(routed.action) is OfferContact and routed.action.agent_id == "e1"
-                   for routed in results[0].actions), results[0].actions
+                   for routed in results[0].actions), (
+            results[0].actions, results[0].error, directory("east"),
+            host._contacts.get("c2"), sorted(host._stale))
         await host.submit(None, [ev.OfferAccepted(0.0, "c2")])
         clock.advance(5.0)
         await host.submit(None, [ev.ContactEnded(0.0, "c2")])
