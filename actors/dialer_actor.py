@@ -28,12 +28,12 @@ class Step:
     pace_at: float | None        # when to pace next if nothing else happens (None: on events)
     figures: dict                # Campaign.figures() and the calls up now
     remaining: int               # records still to dial (fresh and retries waiting)
-    # An event the pacer refused after it had applied others of the step: the step ends at
-    # it. `applied` events (the ones before it) are the pacer's now, and the host must
-    # journal those and carry out their decisions, or its journal would replay to another
-    # pacer than the one deciding.
+    # The first event the pacer refused of a step whose others it applied (their indexes,
+    # `applied`; None: it applied every event): the host must journal exactly those and
+    # carry out their decisions, or its journal would replay to another pacer than the
+    # one deciding.
     refused: Exception | None = None
-    applied: int | None = None
+    applied: list | None = None
 
 
 @dataclass(slots=True)
@@ -70,9 +70,10 @@ class DialerActor:
 
     def step(self, events: list, now: float) -> Step:
         """Apply `events` in order (each carries its time). An event the pacer refuses
-        (InvalidInput) ends the step: if it was the first nothing changed and it is raised;
-        otherwise the Step holds the decisions of the ones before it, the error
-        (`refused`) and how many were `applied`."""
+        (InvalidInput: it changed nothing) is left out and the others are applied all the
+        same (each is a fact of its own: one agent's refused hold says nothing of the
+        next's). If it refused every event, the first refusal is raised; if some, the Step
+        holds the first refusal (`refused`) and the indexes of the events it `applied`."""
         campaign = self.campaign
         decisions = []
         refused = applied = None
@@ -80,10 +81,13 @@ class DialerActor:
             try:
                 decisions.extend(campaign.handle(event))
             except InvalidInput as error:
-                if index == 0:
-                    raise
-                refused, applied = error, index
-                break
+                if refused is None:
+                    refused, applied = error, list(range(index))
+                continue
+            if applied is not None:
+                applied.append(index)
+        if refused is not None and not applied:
+            raise refused
         pace_at = campaign.next_pace_at(now)
         if pace_at is None and not campaign.stopped:
             # A campaign that dials only for idle agents is paced on events; a retry that

@@ -62,6 +62,7 @@ from cluster.campaigns.journaling import Journaling
 from cluster.campaigns.window_changes import CallWindowChanges
 from cluster.campaigns.hosted import Hosted, Up
 from cluster.host_interface import HostClosed, OutboundCall, Routed
+from cluster.ray_jobs import SiteUnavailable
 from cluster.phone_keys import phone_key, time_zones
 from sites import events as ev
 from sites.actions import AgentStateChanged, ContactFinished
@@ -368,8 +369,9 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
                 return
         try:
             await self._feed(hosted, lambda now: self._pace_events(hosted, now), pace=True)
-        except HostClosed as error:
-            # Nothing was dialled (the agents are read before the pacer steps).
+        except SiteUnavailable as error:
+            # Nothing was dialled (the agents are read before the pacer steps). Only a site
+            # being recovered: a host that closed or lost its term detaches the campaigns.
             if not (self.closed or hosted.deposed) and hosted.state == "running":
                 log.warning("campaign %s: its agents could not be read (%s); paced again "
                             "in %g s", hosted.name, error, PACE_RETRY_S)
@@ -405,9 +407,9 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
                 await rebuild_lost_pacer(self, hosted, lost)
                 step = await hosted.pacer.step(events, now)
             if step.refused is not None:
-                # The pacer applied the events before the refused one: they are journaled
-                # and carried out like any others; the refusal is raised after that.
-                events = events[:step.applied]
+                # The pacer applied the others: they are journaled and carried out like any
+                # step's; the refusal is raised after that.
+                events = [events[index] for index in step.applied]
             hosted.figures, hosted.time = step.figures, now
             if events:
                 # Before anything it decided is carried out: a dial the journal does not
@@ -565,11 +567,11 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
                 if results[0].error is not None:
                     up.abandoning = False
                     return
-        except HostClosed as unavailable:
+        except SiteUnavailable as unavailable:
             # Its site's actor is being recovered: whether an agent took the answer is not
             # known yet. Asked again until the recovery's bound; then it is abandoned all
             # the same, so that the call ends (the pacer's count of calls up with it).
-            if tries < CONNECT_CHECK_TRIES and not self.closed:
+            if tries < CONNECT_CHECK_TRIES and not (self.closed or hosted.deposed):
                 up.abandoning = False
                 log.warning("campaign %s: live answer %s: %s; asked again in %g s",
                             hosted.name, call_id, unavailable, PACE_RETRY_S)

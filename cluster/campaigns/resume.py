@@ -150,36 +150,58 @@ async def rebuild_lost_pacer(campaigns, hosted: Hosted, lost: Exception) -> None
     restart it, actors/handles.py): a new one from the journal, as a resume builds it (its
     newest snapshot and the entries after it), standing where the old one last committed;
     the decisions of the replay were carried out already. What the host knows of its calls
-    stays as it is: it is what those entries decided. Without a journal nothing can rebuild
-    it and `lost` stands."""
+    stays as it is: it is what those entries decided. `lost` is raised if it cannot be
+    rebuilt here: no journal, a campaign this host no longer runs (detached, deposed), or a
+    failure on the way, which leaves the dead pacer in place so that the next step tries
+    again."""
     journal = campaigns.journal
-    if journal is None:
+    if (journal is None or campaigns.closed or campaigns.host is None or hosted.deposed
+            or campaigns.hosted.get(hosted.name) is not hosted):
         raise lost
     loop = asyncio.get_running_loop()
-    log.warning("campaign %s: its pacer is gone (%s); rebuilt from its journal", hosted.name,
-                lost)
+    log.warning("campaign %s: its pacer is gone (%s); rebuilding it from its journal",
+                hosted.name, lost)
     try:
-        campaigns.host.stop_pacer(hosted.pacer)
-    except Exception:       # noqa: BLE001 - gone already
-        pass
-    hosted.pacer = None
-    replay = await loop.run_in_executor(None, journal.read, hosted.name)
+        replay = await loop.run_in_executor(None, journal.read, hosted.name)
+        rows = await loop.run_in_executor(None, campaigns.store.list_rows, hosted.name)
+    except Exception as error:      # noqa: BLE001 - the store: the next step tries again
+        log.error("campaign %s: its journal could not be read (%s: %s); its next step tries "
+                  "again", hosted.name, type(error).__name__, error)
+        raise lost from None
     if replay.next_seq != hosted.seq:
         # Someone else wrote its journal meanwhile (a newer leader): not ours to rebuild.
         campaigns._depose(hosted, f"its journal goes on at entry {replay.next_seq}, not "
                                   f"{hosted.seq}")
         raise lost
-    rows = await loop.run_in_executor(None, campaigns.store.list_rows, hosted.name)
-    clock = campaigns.host.wall_clock
+    dead, clock = hosted.pacer, campaigns.host.wall_clock
     try:
-        await _rebuild(campaigns, hosted, rows, replay, clock)
-    except Exception:       # noqa: BLE001 - as in a resume: the snapshot is a shortcut
-        if replay.pacer_state is None:
-            raise
-        if hosted.pacer is not None:
+        campaigns.host.stop_pacer(dead)
+    except Exception:       # noqa: BLE001 - gone already
+        pass
+    try:
+        try:
+            await _rebuild(campaigns, hosted, rows, replay, clock)
+        except Exception:       # noqa: BLE001 - as in a resume: the snapshot is a shortcut
+            if replay.pacer_state is None:
+                raise
+            _stop_half_built(campaigns, hosted, dead)
+            replay = await loop.run_in_executor(None, journal.read, hosted.name, False)
+            await _rebuild(campaigns, hosted, rows, replay, clock)
+    except Exception as error:      # noqa: BLE001 - a half-replayed pacer must not decide
+        _stop_half_built(campaigns, hosted, dead)
+        hosted.pacer = dead
+        log.error("campaign %s: its pacer could not be rebuilt (%s: %s); its next step "
+                  "tries again", hosted.name, type(error).__name__, error)
+        raise lost from None
+
+
+def _stop_half_built(campaigns, hosted: Hosted, dead) -> None:
+    if hosted.pacer is not None and hosted.pacer is not dead:
+        try:
             campaigns.host.stop_pacer(hosted.pacer)
-        replay = await loop.run_in_executor(None, journal.read, hosted.name, False)
-        await _rebuild(campaigns, hosted, rows, replay, clock)
+        except Exception:   # noqa: BLE001 - gone already
+            pass
+    hosted.pacer = None
 
 
 async def _rebuild(campaigns, hosted: Hosted, rows: list, replay, clock) -> tuple:

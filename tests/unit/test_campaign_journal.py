@@ -315,26 +315,29 @@ def test_a_snapshot_interval_that_is_not_a_positive_integer_is_refused_by_name(v
         CampaignJournal(None, snapshot_every=0)
 
 
-# ---- a step refused part-way: what the pacer applied is journaled and carried out --------
-def test_the_pacer_keeps_the_events_before_the_one_it_refuses_and_says_so():
+# ---- a step refused in part: what the pacer applied is journaled and carried out ---------
+def test_the_pacer_applies_the_events_it_does_not_refuse_and_says_so():
     config, ids, groups, zones, keys = _campaign()
     pacer = DialerActor(config, ids, groups, zones, keys, DoNotCall())
     assert [dial.call_id for dial in pacer.step([_pace(0.0, 2)], 0.0).decisions] == [
         "c-0", "c-1"]
-    with pytest.raises(InvalidInput) as refused:        # first event refused: nothing changed
-        pacer.step([dev.CallProgress(1.0, "nope", dev.CallOutcome.BUSY)], 1.0)
-    assert refused.value.field == "call_id"
+    with pytest.raises(InvalidInput) as refused:        # every event refused: nothing changed
+        pacer.step([dev.CallProgress(1.0, "nope", dev.CallOutcome.BUSY),
+                    dev.CallProgress(1.0, "c-0", "busy")], 1.0)
+    assert refused.value.field == "call_id"             # the first refusal
+    assert [call[0] for call in pacer.campaign.open_calls()] == ["c-0", "c-1"]
     step = pacer.step([dev.CallProgress(1.0, "c-0", dev.CallOutcome.BUSY),
                        dev.CallProgress(1.0, "nope", dev.CallOutcome.BUSY),
                        dev.CallProgress(1.0, "c-1", dev.CallOutcome.BUSY)], 1.0)
-    assert step.applied == 1 and step.refused.field == "call_id"
-    assert [call[0] for call in pacer.campaign.open_calls()] == ["c-1"]     # c-1 untouched
+    assert step.applied == [0, 2] and step.refused.field == "call_id"
+    assert pacer.campaign.open_calls() == []            # both busy: the refusal between
+    assert pacer.step([_pace(2.0, 2)], 2.0).refused is None     # a step refusing nothing
 
 
-def test_a_step_refused_part_way_journals_the_events_the_pacer_applied(tmp_path):
-    """The host journals exactly the events the pacer applied before the one it refused,
-    and carries out their decisions, before it reports the refusal: the journal replays to
-    the very pacer that goes on deciding (before, it journaled none of them)."""
+def test_a_step_refused_in_part_journals_the_events_the_pacer_applied(tmp_path):
+    """The host journals exactly the events the pacer applied (those before and after the
+    one it refused), and carries out their decisions, before it reports the refusal: the
+    journal replays to the very pacer that goes on deciding (before, it journaled none)."""
     engine = _sqlite(tmp_path)
     journal = CampaignJournal(engine)
     config, ids, groups, zones, keys = _campaign()
@@ -368,8 +371,8 @@ def test_a_step_refused_part_way_journals_the_events_the_pacer_applied(tmp_path)
         with pytest.raises(InvalidInput) as refused:
             await campaigns._feed(hosted, lambda now: [
                 dev.CallProgress(now, "c-0", dev.CallOutcome.BUSY),
-                dev.DoNotCallChanged(now, "campaign", ("k2",), ()),
-                dev.CallProgress(now, "c-9", dev.CallOutcome.BUSY)])
+                dev.CallProgress(now, "c-9", dev.CallOutcome.BUSY),
+                dev.DoNotCallChanged(now, "campaign", ("k2",), ())])
         assert refused.value.field == "call_id"
         await campaigns._feed(hosted, lambda now: [_pace(now, 2)])    # c-1 still rings
 

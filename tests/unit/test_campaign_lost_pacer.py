@@ -141,3 +141,74 @@ def test_without_a_journal_a_lost_pacer_stays_lost(tmp_path):
         return False
 
     assert asyncio.run(main())
+
+
+def _started(tmp_path):
+    """A started progressive campaign, paced once (two calls ringing), its pacer dead."""
+    engine, host, campaigns, dialled = _campaign(tmp_path, 1000)
+
+    async def rows():
+        return list(ROWS)
+
+    async def start():
+        document = {**DEFAULTS, "name": "c", "site": "east", "skill": "sales",
+                    "mode": "progressive"}
+        await campaigns.start(document, "draft", RECORDS, rows)
+        hosted = campaigns.hosted["c"]
+        hosted.state = "paused"
+        await campaigns._feed(hosted, lambda now: campaigns._pace_events(hosted, now))
+        hosted.pacer = _Dead()
+        return hosted
+
+    return engine, host, campaigns, start
+
+
+def test_a_rebuild_that_fails_leaves_the_dead_pacer_for_the_next_step_to_try_again(
+        tmp_path):
+    engine, host, campaigns, start = _started(tmp_path)
+    read = campaigns.journal.read
+    reads = []
+
+    def read_failing_once(*args):
+        reads.append(args)
+        if len(reads) == 1:
+            raise OSError("the store is not answering")
+        return read(*args)
+
+    campaigns.journal.read = read_failing_once
+
+    async def main():
+        hosted = await start()
+        dead = hosted.pacer
+        try:
+            await campaigns._feed(hosted, lambda now: [dev.CallProgress(
+                now, "c-0", dev.CallOutcome.BUSY)])
+        except ActorUnavailable:
+            pass
+        else:
+            raise AssertionError("a step its pacer could not take succeeded")
+        assert hosted.pacer is dead and len(host.pacers) == 1      # nothing half-built
+        await campaigns._feed(hosted, lambda now: [dev.CallProgress(
+            now, "c-0", dev.CallOutcome.BUSY)])
+        assert len(host.pacers) == 2 and hosted.pacer is host.pacers[-1]
+        return hosted
+
+    hosted = asyncio.run(main())
+    assert [call[0] for call in hosted.pacer.actor.campaign.open_calls()] == ["c-1"]
+    engine.dispose()
+
+
+def test_a_campaign_this_host_no_longer_runs_is_not_rebuilt(tmp_path):
+    engine, host, campaigns, start = _started(tmp_path)
+
+    async def main():
+        hosted = await start()
+        del campaigns.hosted["c"]           # detached (a new term runs it), or deposed
+        try:
+            await campaigns._feed(hosted, lambda now: [dev.Stop(now)])
+        except ActorUnavailable:
+            return len(host.pacers)
+        raise AssertionError("a step its pacer could not take succeeded")
+
+    assert asyncio.run(main()) == 1         # no pacer started for it
+    engine.dispose()
