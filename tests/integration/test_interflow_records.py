@@ -132,6 +132,7 @@ def test_in_process_records_an_interflowed_contact_from_its_first_arrival(tmp_pa
 def test_ray_records_an_interflowed_contact_from_its_first_arrival(tmp_path):
     from cluster.ray_host import RayHost
     from cluster.store.site_store import SiteStore
+    from tests.integration.test_ray_host import EVERY_SITE_NO_SHEDDING
 
     url = f"sqlite:///{tmp_path}/vcc.db"
     engine = open_engine(url)
@@ -140,7 +141,7 @@ def test_ray_records_an_interflowed_contact_from_its_first_arrival(tmp_path):
     clock = FakeClock(0.0)
     host = RayHost(parse_config(TWO_SITES, "test.yaml"), clock=clock, named=False,
                    store=SiteStore(url), call_timeout_s=20.0,
-                   late_after_s=None)     # c1 must be pulled: no site may be left out as late
+                   **EVERY_SITE_NO_SHEDDING)    # c1 must be pulled, whatever the load
 
     async def scenario():
         try:

@@ -591,6 +591,11 @@ def _migrated_sqlite(tmp_path) -> str:
     return url
 
 
+# For tests of a window between steps, which a loaded machine must not move: every site
+# answers every round (never late), and no new contact is shed while jobs wait.
+EVERY_SITE_NO_SHEDDING = {"late_after_s": None, "max_queue_delay_s": 60.0}
+
+
 async def _until_restarted(handle, timeout_s: float = 60.0) -> None:
     """Wait (bounded) until the actor behind `handle` answers as a restarted one."""
     deadline = time.monotonic() + timeout_s
@@ -640,11 +645,12 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
     url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
-    # late_after_s=None: the window under test is the interflow's; a site that the loaded
-    # machine makes late (50 ms by default) would let the round go on without it, and c1
-    # would never be moved (seen in CI with three test workers).
+    # The window under test is the interflow's, not a loaded machine's: late_after_s=None,
+    # as a site late by 50 ms (the default) lets the round go on without it and c1 is never
+    # moved (seen in CI with three test workers); and new contacts are not shed while a
+    # job waits (30 ms by default: c2 was refused as overloaded in a parallel twin pass).
     host = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0,
-                   late_after_s=None)
+                   **EVERY_SITE_NO_SHEDDING)
     record = host.subscribe_routing(limit=10 ** 6)
     release = host.protocol.release
     window = []         # the releases made with east's actor killed just before
@@ -768,9 +774,9 @@ def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tm
     url = _migrated_sqlite(tmp_path)
     config = parse_config(TWO_SITES, "test.yaml")
     clock = FakeClock(0.0)
-    # late_after_s=None: c1 must be moved; a late site would keep it where it arrived.
+    # c1 must be moved: no site left out as late, no contact shed (as in the test above).
     old = RayHost(config, clock=clock, named=False, store=SiteStore(url), call_timeout_s=20.0,
-                  late_after_s=None)
+                  **EVERY_SITE_NO_SHEDDING)
     async def dies_before_the_release(releases, now):
         return {}
 
@@ -791,7 +797,7 @@ def test_a_new_leader_finishes_an_interflow_its_predecessor_cut_short(runner, tm
         runner(old_term(), timeout=60)
         assert "c1" in directory("east").live and "c1" in directory("west").offers
         new = RayHost(config, clock=clock, named=False, store=SiteStore(url),
-                      handles=old.handles, call_timeout_s=20.0, late_after_s=None)
+                      handles=old.handles, call_timeout_s=20.0, **EVERY_SITE_NO_SHEDDING)
         record = new.subscribe_routing(limit=10 ** 6)
         assert new.recover_directory() == {"east": 0, "west": 1}
         assert "c1" not in directory("east").live
