@@ -731,8 +731,9 @@ def test_a_source_killed_mid_interflow_releases_its_recovered_copy(runner, tmp_p
         # East routes again: c2 goes to e1.
         clock.advance(1.0)
         results = await host.submit("east", [ev.ContactArrived(0.0, "c2", "billing")])
-        # Seen once in a full parallel run: no action at all for c2 (not reproduced in 12
-        # runs alone or beside busy cores); the message says what east held then.
+        # Once in a full parallel run c2 got no action: refused as overloaded (a queued job
+        # had waited past max_queue_delay_s), hence EVERY_SITE_NO_SHEDDING above. The
+        # message says what the host and east held, should anything else come of it.
         assert any(type(routed.action) is OfferContact and routed.action.agent_id == "e1"
                    for routed in results[0].actions), (
             results[0].actions, results[0].error, directory("east"),
