@@ -141,6 +141,7 @@ class RayHost(LateSites, Recovery, RayAdministration, CoreHost):
         self.late_after_s = late_after_s
         self._answer_time = (late_after_s or 0.05) / 4   # smoothed: how long sites take to answer
         self._late: dict[str, deque] = {}       # site -> its outstanding late answers
+        self._deferred_pulls: set = set()       # (site, agent) pulls a late site stopped
         self._jobs: deque = deque()
         self._waiting_events = 0
         self._drainer: asyncio.Task | None = None

@@ -9,7 +9,9 @@ import logging
 from collections import deque
 
 from actors.site_actor import ActorUnavailable
+from cluster.host_interface import HostClosed
 from cluster.ray_jobs import SiteUnavailable, _resolve
+from cluster.runtime.rounds import holder
 
 log = logging.getLogger("cluster.ray_host")
 
@@ -81,6 +83,41 @@ class LateSites:
                 del self._late[site]
             log.info("site %s caught up", site)
             self._arm_timer()       # its deadlines count again
+            self.retry_pulls()
+
+    # ---- pulls a late site stopped -------------------------------------------------------------
+    def pull_later(self, site, agent_id) -> None:
+        """Rounds: a pull a missing survey stopped (a site late or being recovered), tried
+        again once no site is late (`retry_pulls`)."""
+        self._deferred_pulls.add((site, agent_id))
+
+    def retry_pulls(self) -> None:
+        """Once no site is late: the pulls put off, in order with the rounds. A pull whose
+        agent is no longer ready, or whose contact went, does nothing."""
+        if self._deferred_pulls and not self._late and not self.closed:
+            asyncio.get_running_loop().create_task(self._retry_pulls())
+
+    async def _retry_pulls(self) -> None:
+        try:
+            await self._serialized(self._pull_job)
+        except HostClosed:
+            pass
+        except Exception:       # a bug: say so; the next catch-up tries again
+            log.exception("retrying the pulls late sites stopped failed")
+
+    async def _pull_job(self) -> None:
+        pending, self._deferred_pulls = sorted(self._deferred_pulls), set()
+        if not pending:
+            return
+        now = self.now()
+        fanned = []
+        owner = holder()
+        try:
+            await self.protocol.pull([(owner, site, agent) for site, agent in pending], now,
+                                     fanned)
+        finally:
+            self._fan_out(fanned)
+            self._arm_timer()
 
     def _settle_late(self, site, items, answer) -> None:
         now = self.now()

@@ -174,6 +174,7 @@ class Recovery:
         log.info("site %s resynced after a restart: %d live, %d listed again, %d found "
                  "finished, %d never committed, %d of %d interflowed elsewhere released",
                  site, len(view.live), added, finished, dropped, len(released), len(moved))
+        self.retry_pulls()          # pulls its missing surveys stopped (cluster/ray_late.py)
 
     def recover_directory(self) -> dict:
         """A new host on actors that recovered their sites from the store (a new leader,

@@ -110,6 +110,9 @@ class RoundHost(Protocol):
         """`items` went to a site that did not answer in time: settle them when it does
         (`Rounds.settle`). Only a backend that can be late calls it (Ray's)."""
 
+    # Optional, for a backend whose sites can be late: `pull_later(site, agent_id)`, a pull
+    # a missing survey stopped, to be tried again once the late sites answer.
+
 
 def ready_agents(site: str, actions) -> list:
     """(site, agent id) of every agent `actions` made ready."""
@@ -398,14 +401,25 @@ class Rounds:
                                           fanned=fanned, owner=first)
             pending = [(first, site, agent) for site, agent in ready]
             plans, taken, served = [], set(), set()
+            pull_later = getattr(self.host, "pull_later", None)
             for owner, site, agent_id, skill, channel in wants:
                 survey = surveys.get(site)
-                if (site, agent_id) in served or survey is None or (
+                if survey is None:
+                    # Its site did not answer (late): it pulls once the late sites caught up.
+                    if pull_later is not None:
+                        pull_later(site, agent_id)
+                    continue
+                if (site, agent_id) in served or (
                         survey.agents.get(agent_id) is not AgentState.READY):
                     continue
                 source = self.center.site_to_pull_from(now, site, skill, channel)
                 source_survey = surveys.get(source)
                 if source_survey is None:
+                    # The site to pull from did not answer (late or being recovered): an
+                    # agent left idle while a contact waits there would stay so until some
+                    # other event, so the host tries this pull again when it is back.
+                    if source is not None and pull_later is not None:
+                        pull_later(site, agent_id)
                     continue
                 arrival = source_survey.best.get((skill, channel))
                 if arrival is None or arrival.contact_id in taken or (

@@ -1181,3 +1181,60 @@ def test_past_the_queue_bound_new_contacts_are_refused_at_once(runner):
         raise_first_error(results[5], "contact.")
     assert raised.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert raised.value.field == "contact.contact_id"
+
+
+@pytest.mark.skipif(not hasattr(os, "kill") or not os.path.isdir("/proc"),
+                    reason="stops the actor's process with SIGSTOP")
+@pytest.mark.usefixtures("embedded_ray")
+def test_a_pull_a_late_site_stopped_is_made_once_it_answers(runner):
+    """c1 waits at east (e1 logged in, not ready); east's actor is stopped (SIGSTOP) and w1
+    becomes ready at west: the pull's survey of east comes too late, the round goes on
+    without it, and w1 stays idle. Once east answers again, the host makes the pull it put
+    off: c1 moves to west and is offered to w1, with no other event. Before, w1 stayed idle
+    while c1 waited, until some other event (seen in CI: a Ray failover test's pull)."""
+    import signal
+
+    config = parse_config(TWO_SITES, "test.yaml")
+    clock = FakeClock(0.0)
+    host = RayHost(config, clock=clock, named=False, late_after_s=0.05)
+    record = host.subscribe_routing(limit=10 ** 6)
+    east_pid = host.handles["east"].send("info").result(20).pid
+
+    def offered_to_w1(routed):
+        return [item for item in routed if type(item.action) is OfferContact
+                and item.action.contact_id == "c1" and item.action.agent_id == "w1"]
+
+    async def scenario():
+        await host.submit("west", [ev.AgentLoggedIn(0.0, "w1")])
+        await host.submit("east", [ev.AgentLoggedIn(0.0, "e1")])
+        clock.advance(1.0)
+        (arrived,) = await host.submit("east", [ev.ContactArrived(0.0, "c1", "billing")])
+        assert [type(item.action) for item in arrived.actions] == [ContactQueued]
+        os.kill(east_pid, signal.SIGSTOP)
+        try:
+            clock.advance(1.0)
+            (ready,) = await host.submit("west", [ev.AgentReady(0.0, "w1")])
+            assert ready.error is None and not offered_to_w1(ready.actions)
+            assert "east" in host._late, "east answered while stopped"
+            await asyncio.sleep(0.3)
+            assert not offered_to_w1(record.drain())
+        finally:
+            os.kill(east_pid, signal.SIGCONT)
+        seen = []
+        deadline = time.monotonic() + 20
+        while not offered_to_w1(seen) and time.monotonic() < deadline:     # bounded
+            await asyncio.sleep(0.05)
+            seen += record.drain()
+        assert offered_to_w1(seen), seen
+        assert any(type(item.action) is Interflowed and item.action.contact_id == "c1"
+                   for item in seen), seen
+        await host.submit(None, [ev.OfferAccepted(0.0, "c1")])
+        await host.submit(None, [ev.ContactEnded(0.0, "c1")])
+        await host.check()
+
+    try:
+        runner(scenario(), timeout=60)
+    finally:
+        runner(host.close())
+        host.kill_actors()
+    assert host.final_state("c1") == (ContactState.COMPLETED, "west")
