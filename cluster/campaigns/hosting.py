@@ -369,12 +369,15 @@ class CampaignHost(HeldAgents, CallWindowChanges, DoNotCallLists, Journaling):
                 return
         try:
             await self._feed(hosted, lambda now: self._pace_events(hosted, now), pace=True)
-        except SiteUnavailable as error:
-            # Nothing was dialled (the agents are read before the pacer steps). Only a site
-            # being recovered: a host that closed or lost its term detaches the campaigns.
-            if not (self.closed or hosted.deposed) and hosted.state == "running":
-                log.warning("campaign %s: its agents could not be read (%s); paced again "
-                            "in %g s", hosted.name, error, PACE_RETRY_S)
+        except (SiteUnavailable, ActorUnavailable) as error:
+            # Nothing was dialled: the agents' site is being recovered (they are read before
+            # the pacer steps), or the pacer's actor is gone and could not be rebuilt yet
+            # (rebuild_lost_pacer). Only these: a host that closed or lost its term detaches
+            # the campaigns.
+            if self.host is not None and not (self.closed or hosted.deposed) and (
+                    hosted.state == "running"):
+                log.warning("campaign %s: not paced (%s); paced again in %g s", hosted.name,
+                            error, PACE_RETRY_S)
                 self._arm(hosted, self.host.now() + PACE_RETRY_S)
 
     async def _pace_events(self, hosted: Hosted, now: float) -> list:

@@ -7,10 +7,12 @@ restarted: no dial, and live answers never connected."""
 from __future__ import annotations
 
 import asyncio
+import time
 import types
 
 from actors.dialer_actor import DialerActor
 from actors.site_actor import ActorUnavailable
+from cluster.campaigns import hosting
 from cluster.campaigns.definition import DEFAULTS
 from cluster.campaigns.hosting import CampaignHost
 from cluster.campaigns.journal import CampaignJournal
@@ -211,4 +213,38 @@ def test_a_campaign_this_host_no_longer_runs_is_not_rebuilt(tmp_path):
         raise AssertionError("a step its pacer could not take succeeded")
 
     assert asyncio.run(main()) == 1         # no pacer started for it
+    engine.dispose()
+
+
+def test_a_pace_whose_pacer_could_not_be_rebuilt_yet_is_tried_again(tmp_path, monkeypatch):
+    """A progressive campaign is paced on events: a pace that found its pacer gone and the
+    store not answering must come back by itself, or nothing would ever dial again."""
+    monkeypatch.setattr(hosting, "PACE_RETRY_S", 0.05)
+    engine, host, campaigns, start = _started(tmp_path)
+    campaigns._link_for = lambda site: object()         # a PBX link serves the site
+    read = campaigns.journal.read
+    reads = []
+
+    def read_failing_once(*args):
+        reads.append(args)
+        if len(reads) == 1:
+            raise OSError("the store is not answering")
+        return read(*args)
+
+    campaigns.journal.read = read_failing_once
+
+    async def main():
+        hosted = await start()                  # two calls dialled for the two agents
+        host.agents = ("a1", "a2", "a3")        # a third agent is idle now
+        hosted.state = "running"
+        campaigns._pace_soon(hosted)
+        deadline = time.monotonic() + 2.0
+        while len(host.pacers) < 2 and time.monotonic() < deadline:     # bounded
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        campaigns.closed = True
+        campaigns._cancel_timer(hosted)
+
+    asyncio.run(main())
+    assert len(reads) >= 2 and len(host.pacers) == 2        # failed once, then rebuilt
     engine.dispose()
