@@ -165,10 +165,9 @@ def _started(tmp_path):
     return engine, host, campaigns, start
 
 
-def test_a_rebuild_that_fails_leaves_the_dead_pacer_for_the_next_step_to_try_again(
-        tmp_path):
-    engine, host, campaigns, start = _started(tmp_path)
-    read = campaigns.journal.read
+def _journal_failing_once(journal) -> list:
+    """The journal's first read fails (the store not answering); the reads made, kept."""
+    read = journal.read
     reads = []
 
     def read_failing_once(*args):
@@ -177,7 +176,14 @@ def test_a_rebuild_that_fails_leaves_the_dead_pacer_for_the_next_step_to_try_aga
             raise OSError("the store is not answering")
         return read(*args)
 
-    campaigns.journal.read = read_failing_once
+    journal.read = read_failing_once
+    return reads
+
+
+def test_a_rebuild_that_fails_leaves_the_dead_pacer_for_the_next_step_to_try_again(
+        tmp_path):
+    engine, host, campaigns, start = _started(tmp_path)
+    _journal_failing_once(campaigns.journal)
 
     async def main():
         hosted = await start()
@@ -222,16 +228,7 @@ def test_a_pace_whose_pacer_could_not_be_rebuilt_yet_is_tried_again(tmp_path, mo
     monkeypatch.setattr(hosting, "PACE_RETRY_S", 0.05)
     engine, host, campaigns, start = _started(tmp_path)
     campaigns._link_for = lambda site: object()         # a PBX link serves the site
-    read = campaigns.journal.read
-    reads = []
-
-    def read_failing_once(*args):
-        reads.append(args)
-        if len(reads) == 1:
-            raise OSError("the store is not answering")
-        return read(*args)
-
-    campaigns.journal.read = read_failing_once
+    reads = _journal_failing_once(campaigns.journal)
 
     async def main():
         hosted = await start()                  # two calls dialled for the two agents
