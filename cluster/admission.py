@@ -138,11 +138,11 @@ def _wrapped(handler: grpc.RpcMethodHandler, admission: AdmissionInterceptor, ki
     else:
         behavior, make = handler.unary_unary, grpc.unary_unary_rpc_method_handler
 
-    async def refuse(context, why):
+    async def refuse(context, peer, why):
         admission.refused[kind] += 1
         if admission.refused[kind] % 1000 == 1:      # one line, not a flood, under a storm
             log.warning("RESOURCE_EXHAUSTED %s from %s: %s (%d refused so far)", method,
-                        context.peer(), why, admission.refused[kind])
+                        peer, why, admission.refused[kind])
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, why)
 
     async def enter(request, context, peer: str):
@@ -150,12 +150,12 @@ def _wrapped(handler: grpc.RpcMethodHandler, admission: AdmissionInterceptor, ki
         if streaming_request:
             request = request_guard.checked_requests(request, method, context)
         else:
-            bad = request_guard.refusal(request, method, context.peer())
+            bad = request_guard.refusal(request, method, peer)
             if bad is not None:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(bad))
         why = admission._admit(kind, peer_host(peer))
         if why is not None:
-            await refuse(context, why)
+            await refuse(context, peer, why)
         return request
 
     # The peer is read once, at the start: the place is given back in `finally`, which for
