@@ -87,21 +87,7 @@ async def _resume(campaigns, document: dict, state: str, records: int) -> None:
     hosted = Hosted(document, state, records, replay.call_window)
     async with campaigns.lists_lock:
         rows = await loop.run_in_executor(None, campaigns.store.list_rows, name)
-        try:
-            now, resumed = await _rebuild(campaigns, hosted, rows, replay, clock)
-        except Exception as error:      # noqa: BLE001 - the journal alone still has it all
-            if replay.pacer_state is None:
-                raise
-            # A snapshot this server cannot restore (another version's layout, say) is only
-            # a shortcut: the whole journal is read instead.
-            log.warning("campaign %s: its snapshot after entry %d was not restored (%s: %s); "
-                        "replaying its whole journal", name, replay.snapshot_seq,
-                        type(error).__name__, error)
-            if hosted.pacer is not None:
-                campaigns.host.stop_pacer(hosted.pacer)
-                hosted.pacer = None
-            replay = await loop.run_in_executor(None, journal.read, name, False)
-            now, resumed = await _rebuild(campaigns, hosted, rows, replay, clock)
+        replay, now, resumed = await _rebuild(campaigns, hosted, rows, replay, clock)
         hosted.seq = replay.next_seq
         hosted.time, hosted.figures = now, resumed.step.figures
         hosted.dialled_before = resumed.dialled
@@ -179,14 +165,7 @@ async def rebuild_lost_pacer(campaigns, hosted: Hosted, lost: Exception) -> None
     except Exception:       # noqa: BLE001 - gone already
         pass
     try:
-        try:
-            await _rebuild(campaigns, hosted, rows, replay, clock)
-        except Exception:       # noqa: BLE001 - as in a resume: the snapshot is a shortcut
-            if replay.pacer_state is None:
-                raise
-            _stop_half_built(campaigns, hosted, dead)
-            replay = await loop.run_in_executor(None, journal.read, hosted.name, False)
-            await _rebuild(campaigns, hosted, rows, replay, clock)
+        await _rebuild(campaigns, hosted, rows, replay, clock, dead)
     except Exception as error:      # noqa: BLE001 - a half-replayed pacer must not decide
         _stop_half_built(campaigns, hosted, dead)
         hosted.pacer = dead
@@ -195,7 +174,8 @@ async def rebuild_lost_pacer(campaigns, hosted: Hosted, lost: Exception) -> None
         raise lost from None
 
 
-def _stop_half_built(campaigns, hosted: Hosted, dead) -> None:
+def _stop_half_built(campaigns, hosted: Hosted, dead=None) -> None:
+    """Stop the pacer being built (not `dead`, the one it replaces, if any)."""
     if hosted.pacer is not None and hosted.pacer is not dead:
         try:
             campaigns.host.stop_pacer(hosted.pacer)
@@ -204,9 +184,27 @@ def _stop_half_built(campaigns, hosted: Hosted, dead) -> None:
     hosted.pacer = None
 
 
-async def _rebuild(campaigns, hosted: Hosted, rows: list, replay, clock) -> tuple:
+async def _rebuild(campaigns, hosted: Hosted, rows: list, replay, clock, dead=None) -> tuple:
     """The pacer from the list, the lists and clock it started with, the replay's snapshot
-    if any and its steps: (its time, DialerActor.Resumed)."""
+    if any and its steps: (the replay used, its time, DialerActor.Resumed). A snapshot this
+    server cannot restore (another version's layout, say) is only a shortcut: the whole
+    journal is read and replayed instead. `dead`: the pacer it replaces (left alone)."""
+    try:
+        return (replay, *await _build_and_replay(campaigns, hosted, rows, replay, clock))
+    except Exception as error:      # noqa: BLE001 - the journal alone still has it all
+        if replay.pacer_state is None:
+            raise
+        log.warning("campaign %s: its snapshot after entry %d was not restored (%s: %s); "
+                    "replaying its whole journal", hosted.name, replay.snapshot_seq,
+                    type(error).__name__, error)
+    _stop_half_built(campaigns, hosted, dead)
+    replay = await asyncio.get_running_loop().run_in_executor(
+        None, campaigns.journal.read, hosted.name, False)
+    return (replay, *await _build_and_replay(campaigns, hosted, rows, replay, clock))
+
+
+async def _build_and_replay(campaigns, hosted: Hosted, rows: list, replay, clock) -> tuple:
+    """(its time, DialerActor.Resumed) of the pacer built from `replay`."""
     await campaigns._build_pacer(hosted, rows,
                                  DoNotCall(replay.global_keys, replay.campaign_keys),
                                  replay.clock or clock, replay.pacer_state)
